@@ -1,0 +1,40 @@
+//! opentime: an open-time content server for lifecycle email.
+//!
+//! An email embeds image and link URLs that point at opentime. At each open
+//! the server reads the recipient's latest state, decides which variant of a
+//! template fits now, renders it and answers in a few milliseconds.
+//!
+//! # Layout
+//! - [`config`]: the typed configuration, loaded from defaults, a TOML file
+//!   and `OPENTIME_*` environment variables.
+//! - [`recipient`]: recipient ids and their profiles, the data every other
+//!   subsystem reads.
+//! - [`access`]: recipient tokens and signed URLs (HMAC-SHA256, key rotation).
+//! - [`store`]: where recipient state lives: Redis, or the embedded demo store.
+//! - [`expr`]: the expression language of conditions and texts (minijinja),
+//!   and what it can see: profile, query, time, device, opener.
+//! - [`template`]: the template format, its validation, and the live set of
+//!   templates that reloads on change.
+//! - [`decide`]: the pure step that turns a template and a request context
+//!   into a [`render::RenderPlan`].
+//! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
+//! - [`cache`]: the byte-bounded render cache with one render per key.
+//! - [`metrics`]: metric names and the registry behind `/metrics`.
+//! - [`http`]: the hyper server, the router and the handlers.
+//! - [`app`]: the application state shared by every connection.
+//! - [`cli`]: the subcommands of the `opentime` binary.
+
+pub mod access;
+pub mod app;
+pub mod cache;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod decide;
+pub mod expr;
+pub mod http;
+pub mod metrics;
+pub mod recipient;
+pub mod render;
+pub mod store;
+pub mod template;

@@ -1,0 +1,373 @@
+//! What a render needs, fully resolved: the input of [`crate::render`].
+//!
+//! A plan holds no expressions and nothing about the recipient beyond the
+//! resolved texts. Two requests with equal plans get byte-identical images,
+//! so the plan's hash is the render cache key.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::render::Asset;
+
+/// Everything that decides the pixels of one image.
+#[derive(Debug, Clone)]
+pub struct RenderPlan {
+    /// Canvas width at 1x, in pixels.
+    pub width: u32,
+    /// Canvas height at 1x, in pixels.
+    pub height: u32,
+    /// 1 or 2. Everything is drawn at `scale` times the 1x coordinates, so a
+    /// 2x image is rendered at full resolution, never upscaled.
+    pub scale: u32,
+    pub format: OutputFormat,
+    /// The layers, bottom first.
+    pub layers: Vec<Layer>,
+}
+
+/// The encoded image format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    Png,
+    Jpeg,
+}
+
+impl OutputFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "image/png",
+            OutputFormat::Jpeg => "image/jpeg",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Png => "png",
+            OutputFormat::Jpeg => "jpg",
+        }
+    }
+
+    /// Parses a URL extension: `png`, `jpg` or `jpeg`.
+    pub fn from_extension(extension: &str) -> Option<OutputFormat> {
+        match extension {
+            "png" => Some(OutputFormat::Png),
+            "jpg" | "jpeg" => Some(OutputFormat::Jpeg),
+            _ => None,
+        }
+    }
+}
+
+/// A box in 1x canvas coordinates.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Frame {
+    pub x: f32,
+    pub y: f32,
+    pub width: f32,
+    pub height: f32,
+}
+
+#[derive(Debug, Clone)]
+pub enum Layer {
+    Rect(RectLayer),
+    Image(ImageLayer),
+    Text(TextLayer),
+}
+
+/// A filled rectangle, optionally with rounded corners.
+#[derive(Debug, Clone)]
+pub struct RectLayer {
+    pub frame: Frame,
+    pub fill: Color,
+    /// Corner radius in 1x pixels; 0 for square corners.
+    pub radius: f32,
+}
+
+/// A bundled image, scaled into its frame.
+#[derive(Debug, Clone)]
+pub struct ImageLayer {
+    pub frame: Frame,
+    pub asset: Arc<Asset>,
+    pub fit: Fit,
+    /// Corner radius in 1x pixels; 0 for square corners.
+    pub radius: f32,
+    /// 0.0 (invisible) to 1.0 (opaque).
+    pub opacity: f32,
+}
+
+/// How an image fills its frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Fit {
+    /// Scale to cover the whole frame, cropping the overflow, centered.
+    #[default]
+    Cover,
+    /// Scale to fit inside the frame, centered, leaving the rest clear.
+    Contain,
+    /// Stretch to the frame, ignoring the aspect ratio.
+    Fill,
+}
+
+/// A block of text, laid out inside its frame.
+#[derive(Debug, Clone)]
+pub struct TextLayer {
+    pub frame: Frame,
+    /// The resolved text: expressions already evaluated.
+    pub text: String,
+    pub style: TextStyle,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextStyle {
+    /// A font family from the font book (`fonts/fonts.toml`).
+    pub family: String,
+    pub weight: Weight,
+    /// Font size in 1x pixels (the em height).
+    pub size: f32,
+    /// Shrink-to-fit goes no smaller than this; equal to `size` to disable.
+    pub min_size: f32,
+    pub color: Color,
+    pub align: HorizontalAlign,
+    pub vertical_align: VerticalAlign,
+    /// Line advance as a multiple of the size.
+    pub line_height: f32,
+    /// Extra space after each character, in 1x pixels.
+    pub letter_spacing: f32,
+    /// At most this many lines; the last one ends with an ellipsis when text
+    /// is cut. `None` means as many as fit in the frame.
+    pub max_lines: Option<u32>,
+    /// Wrap at word boundaries (and between CJK characters). When false the
+    /// text is one line, shrunk and then cut with an ellipsis.
+    pub wrap: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Weight {
+    #[default]
+    Regular,
+    Bold,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HorizontalAlign {
+    #[default]
+    Left,
+    Center,
+    Right,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerticalAlign {
+    #[default]
+    Top,
+    Middle,
+    Bottom,
+}
+
+/// A straight (not premultiplied) sRGB color with alpha.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Color {
+    pub r: u8,
+    pub g: u8,
+    pub b: u8,
+    pub a: u8,
+}
+
+impl Color {
+    pub const WHITE: Color = Color::rgba(255, 255, 255, 255);
+    pub const TRANSPARENT: Color = Color::rgba(0, 0, 0, 0);
+
+    pub const fn rgba(r: u8, g: u8, b: u8, a: u8) -> Color {
+        Color { r, g, b, a }
+    }
+
+    /// Parses `#rgb`, `#rgba`, `#rrggbb` or `#rrggbbaa`.
+    pub fn parse(text: &str) -> Result<Color, InvalidColor> {
+        let hex = text.strip_prefix('#').ok_or(InvalidColor)?;
+        if !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(InvalidColor);
+        }
+        let nibble = |i: usize| u8::from_str_radix(&hex[i..=i], 16).map(|v| v * 17);
+        let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16);
+        let color = match hex.len() {
+            3 => Color::rgba(nibble(0)?, nibble(1)?, nibble(2)?, 255),
+            4 => Color::rgba(nibble(0)?, nibble(1)?, nibble(2)?, nibble(3)?),
+            6 => Color::rgba(byte(0)?, byte(2)?, byte(4)?, 255),
+            8 => Color::rgba(byte(0)?, byte(2)?, byte(4)?, byte(6)?),
+            _ => return Err(InvalidColor),
+        };
+        Ok(color)
+    }
+}
+
+impl fmt::Display for Color {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
+    }
+}
+
+/// A color was not `#rgb`, `#rgba`, `#rrggbb` or `#rrggbbaa`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a color is written #rgb, #rgba, #rrggbb or #rrggbbaa")]
+pub struct InvalidColor;
+
+impl From<std::num::ParseIntError> for InvalidColor {
+    fn from(_: std::num::ParseIntError) -> InvalidColor {
+        InvalidColor
+    }
+}
+
+/// The hash of everything that decides the pixels: the render cache key and
+/// the ETag. It never includes the recipient, only what they are shown.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RenderKey(pub [u8; 16]);
+
+impl RenderKey {
+    pub fn to_hex(&self) -> String {
+        hex::encode(self.0)
+    }
+}
+
+impl fmt::Debug for RenderKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RenderKey({})", self.to_hex())
+    }
+}
+
+impl RenderPlan {
+    /// The render key of this plan for a template version (a hash of the
+    /// template file): SHA-256 over a length-prefixed encoding of every
+    /// field, truncated to 128 bits.
+    pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
+        let mut hasher = KeyHasher(Sha256::new());
+        hasher.bytes(b"opentime/render/v1");
+        hasher.bytes(template_version);
+        hasher.u32(self.width);
+        hasher.u32(self.height);
+        hasher.u32(self.scale);
+        hasher.bytes(self.format.extension().as_bytes());
+        hasher.u32(self.layers.len() as u32);
+        for layer in &self.layers {
+            match layer {
+                Layer::Rect(rect) => {
+                    hasher.bytes(b"rect");
+                    hasher.frame(rect.frame);
+                    hasher.color(rect.fill);
+                    hasher.f32(rect.radius);
+                }
+                Layer::Image(image) => {
+                    hasher.bytes(b"image");
+                    hasher.frame(image.frame);
+                    hasher.bytes(&image.asset.content_hash);
+                    hasher.bytes(format!("{:?}", image.fit).as_bytes());
+                    hasher.f32(image.radius);
+                    hasher.f32(image.opacity);
+                }
+                Layer::Text(text) => {
+                    let style = &text.style;
+                    hasher.bytes(b"text");
+                    hasher.frame(text.frame);
+                    hasher.bytes(text.text.as_bytes());
+                    hasher.bytes(style.family.as_bytes());
+                    hasher.bytes(format!("{:?}", style.weight).as_bytes());
+                    hasher.f32(style.size);
+                    hasher.f32(style.min_size);
+                    hasher.color(style.color);
+                    hasher.bytes(format!("{:?}{:?}", style.align, style.vertical_align).as_bytes());
+                    hasher.f32(style.line_height);
+                    hasher.f32(style.letter_spacing);
+                    hasher.u32(style.max_lines.map_or(0, |n| n + 1));
+                    hasher.u32(style.wrap as u32);
+                }
+            }
+        }
+        let digest = hasher.0.finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        RenderKey(key)
+    }
+}
+
+/// Feeds fields into SHA-256 with their lengths, so that no two different
+/// plans can produce the same byte stream.
+struct KeyHasher(Sha256);
+
+impl KeyHasher {
+    fn bytes(&mut self, bytes: &[u8]) {
+        self.0.update((bytes.len() as u64).to_le_bytes());
+        self.0.update(bytes);
+    }
+    fn u32(&mut self, value: u32) {
+        self.0.update(value.to_le_bytes());
+    }
+    fn f32(&mut self, value: f32) {
+        self.0.update(value.to_bits().to_le_bytes());
+    }
+    fn color(&mut self, color: Color) {
+        self.0.update([color.r, color.g, color.b, color.a]);
+    }
+    fn frame(&mut self, frame: Frame) {
+        for value in [frame.x, frame.y, frame.width, frame.height] {
+            self.f32(value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colors_parse_in_every_written_form() {
+        assert_eq!(Color::parse("#fff"), Ok(Color::rgba(255, 255, 255, 255)));
+        assert_eq!(Color::parse("#0b3d91"), Ok(Color::rgba(11, 61, 145, 255)));
+        assert_eq!(Color::parse("#0b3d9180"), Ok(Color::rgba(11, 61, 145, 128)));
+        assert_eq!(Color::parse("#f008"), Ok(Color::rgba(255, 0, 0, 136)));
+        for bad in ["fff", "#ff", "#ggg", "#12345", "", "#+1+2+3"] {
+            assert_eq!(Color::parse(bad), Err(InvalidColor), "{bad}");
+        }
+    }
+
+    fn plan_with_text(text: &str) -> RenderPlan {
+        RenderPlan {
+            width: 600,
+            height: 200,
+            scale: 1,
+            format: OutputFormat::Png,
+            layers: vec![Layer::Text(TextLayer {
+                frame: Frame { x: 0.0, y: 0.0, width: 600.0, height: 200.0 },
+                text: text.to_string(),
+                style: TextStyle {
+                    family: "sans".into(),
+                    weight: Weight::Regular,
+                    size: 20.0,
+                    min_size: 20.0,
+                    color: Color::WHITE,
+                    align: HorizontalAlign::Left,
+                    vertical_align: VerticalAlign::Top,
+                    line_height: 1.2,
+                    letter_spacing: 0.0,
+                    max_lines: None,
+                    wrap: true,
+                },
+            })],
+        }
+    }
+
+    #[test]
+    fn render_key_follows_content_and_version() {
+        let a = plan_with_text("Hello Ann");
+        let b = plan_with_text("Hello Bob");
+        assert_eq!(a.render_key(b"v1"), plan_with_text("Hello Ann").render_key(b"v1"));
+        assert_ne!(a.render_key(b"v1"), b.render_key(b"v1"));
+        assert_ne!(a.render_key(b"v1"), a.render_key(b"v2"));
+        let mut doubled = a.clone();
+        doubled.scale = 2;
+        assert_ne!(a.render_key(b"v1"), doubled.render_key(b"v1"));
+    }
+}
