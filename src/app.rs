@@ -1,1 +1,71 @@
-//! (skeleton)
+//! The application state: one cheap-to-clone struct of shared parts, handed
+//! to every connection.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::access::KeyRing;
+use crate::cache::{RenderCache, RenderLimiter};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::render::{FontBook, Renderer};
+use crate::store::Store;
+use crate::template::{TemplateError, TemplateRegistry};
+
+#[derive(Clone, Debug)]
+pub struct App {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub templates: Arc<TemplateRegistry>,
+    pub cache: RenderCache,
+    pub keys: KeyRing,
+    pub metrics: Arc<Metrics>,
+    pub clock: Clock,
+}
+
+impl App {
+    /// Loads fonts and templates and opens the store. Invalid template files
+    /// are returned, not fatal: the valid ones serve, and the caller logs
+    /// the rest.
+    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<(App, Vec<TemplateError>)> {
+        let keys = config.key_ring()?;
+        let renderer = Arc::new(load_renderer(&config)?);
+        let (templates, errors) = {
+            let dir = config.templates_dir.clone();
+            let renderer = renderer.clone();
+            tokio::task::spawn_blocking(move || TemplateRegistry::load(&dir, renderer))
+                .await
+                .context("loading templates")?
+        };
+        let store = Store::open(&config.store_config()).await?;
+        let metrics = Arc::new(Metrics::new());
+        metrics
+            .templates_loaded
+            .set(templates.snapshot().len() as i64);
+        let limiter = RenderLimiter::new(
+            config.render_slots(),
+            config.render_queue,
+            config.render_wait,
+        );
+        let cache = RenderCache::new(config.cache_bytes, limiter, renderer, metrics.clone());
+        let app = App {
+            config: Arc::new(config),
+            store,
+            templates: Arc::new(templates),
+            cache,
+            keys,
+            metrics,
+            clock,
+        };
+        Ok((app, errors))
+    }
+}
+
+/// Loads the font book named by the configuration.
+pub fn load_renderer(config: &Config) -> anyhow::Result<Renderer> {
+    let fonts = FontBook::load(&config.fonts_dir)
+        .with_context(|| format!("loading fonts from {}", config.fonts_dir.display()))?;
+    Ok(Renderer::new(fonts))
+}

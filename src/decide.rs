@@ -1,1 +1,108 @@
-//! (skeleton)
+//! The decision: which variant fits this request now, and what exactly it
+//! shows.
+//!
+//! Pure functions of a [`Template`] and a [`Context`]: no I/O, no clock, no
+//! randomness. The server, `opentime render` and the fallback images all go
+//! through here, which is why they agree to the byte.
+
+use crate::expr::{Context, ExprError};
+use crate::render::{Layer, OutputFormat, RenderPlan, TextLayer};
+use crate::template::{Template, Variant, VariantLayer};
+
+/// The variant chosen for a request.
+#[derive(Debug)]
+pub struct Choice<'t> {
+    pub variant: &'t Variant,
+    /// Conditions that failed at run time on the way; each counted as false.
+    pub condition_errors: u32,
+}
+
+/// Tries the variants in order; the first whose condition holds wins, and
+/// the default (last, without a condition) catches everyone else. A
+/// condition that fails at run time counts as false.
+pub fn choose_variant<'t>(template: &'t Template, context: &Context) -> Choice<'t> {
+    let mut condition_errors = 0;
+    for variant in &template.variants {
+        let Some(condition) = &variant.condition else {
+            return Choice {
+                variant,
+                condition_errors,
+            };
+        };
+        match condition.eval(context) {
+            Ok(true) => {
+                return Choice {
+                    variant,
+                    condition_errors,
+                };
+            }
+            Ok(false) => {}
+            Err(_) => condition_errors += 1,
+        }
+    }
+    Choice {
+        variant: template.default_variant(),
+        condition_errors,
+    }
+}
+
+/// Resolves a variant's texts into a plan ready to render.
+pub fn resolve_plan(
+    template: &Template,
+    variant: &Variant,
+    context: &Context,
+    scale: u32,
+    format: OutputFormat,
+) -> Result<RenderPlan, ExprError> {
+    let mut layers = Vec::with_capacity(variant.layers.len());
+    for layer in &variant.layers {
+        layers.push(match layer {
+            VariantLayer::Static(layer) => layer.clone(),
+            VariantLayer::Text { frame, text, style } => Layer::Text(TextLayer {
+                frame: *frame,
+                text: template.texts.render(*text, context)?,
+                style: style.clone(),
+            }),
+        });
+    }
+    Ok(RenderPlan {
+        width: template.width,
+        height: template.height,
+        scale,
+        format,
+        layers,
+    })
+}
+
+/// Resolves a variant's click-through link. Links come only from the
+/// template, never from the request, so the click path cannot be turned
+/// into an open redirect; a link that does not resolve to an absolute
+/// `http(s)` URL is refused.
+pub fn resolve_link(
+    template: &Template,
+    variant: &Variant,
+    context: &Context,
+) -> Result<Option<String>, LinkError> {
+    let Some(link) = variant.link else {
+        return Ok(None);
+    };
+    let url = template
+        .texts
+        .render(link, context)
+        .map_err(LinkError::Expr)?;
+    let url = url.trim();
+    let lower = url.to_ascii_lowercase();
+    let is_web = lower.starts_with("https://") || lower.starts_with("http://");
+    if !is_web || url.len() > 8192 || url.chars().any(|c| c.is_control() || c == ' ') {
+        return Err(LinkError::NotAUrl);
+    }
+    Ok(Some(url.to_string()))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LinkError {
+    #[error("link: {0}")]
+    Expr(ExprError),
+    #[error("link does not resolve to an absolute http(s) URL")]
+    NotAUrl,
+}

@@ -1,1 +1,39 @@
-fn main() {}
+//! The `opentime` binary: parses the command line, loads the configuration,
+//! installs logging, and hands over to the library.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use opentime::cli::{self, Cli, Command};
+use opentime::config::Config;
+use tracing_subscriber::EnvFilter;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("OPENTIME_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(cli::serve(config)),
+        Command::Render(args) => cli::render(&config, &args),
+        Command::Sign(args) => cli::sign(&config, &args),
+        Command::Check => cli::check(&config),
+    }
+}

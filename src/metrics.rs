@@ -1,1 +1,221 @@
-//! (skeleton)
+//! Every metric the server exports, in one place, with its help text.
+//!
+//! Labels are bounded: routes, template names and variant ids come from the
+//! loaded templates, outcomes and opener classes from fixed lists. No label
+//! ever holds a recipient id, a token or a query value.
+
+use std::time::Instant;
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+pub const REQUESTS: (&str, &str) = (
+    "opentime_requests_total",
+    "HTTP requests by route, template, variant and outcome.",
+);
+pub const REQUEST_SECONDS: (&str, &str) = (
+    "opentime_request_duration_seconds",
+    "Time from a request's arrival to its response head, by route.",
+);
+pub const STORE_SECONDS: (&str, &str) = (
+    "opentime_store_duration_seconds",
+    "Time spent on one recipient state lookup, including failed ones.",
+);
+pub const STORE_ERRORS: (&str, &str) = (
+    "opentime_store_errors_total",
+    "State lookups that failed, by kind (timeout, unavailable); the default variant was served.",
+);
+pub const RENDER_SECONDS: (&str, &str) = (
+    "opentime_render_duration_seconds",
+    "Time to render and encode one image, on the blocking pool.",
+);
+pub const RENDERS: (&str, &str) = (
+    "opentime_renders_total",
+    "Images rendered (cache misses that ran a render).",
+);
+pub const RENDERS_IN_FLIGHT: (&str, &str) = ("opentime_renders_in_flight", "Renders running now.");
+pub const RENDER_QUEUE: (&str, &str) = (
+    "opentime_render_queue",
+    "Requests waiting for a render slot now.",
+);
+pub const CACHE_LOOKUPS: (&str, &str) = (
+    "opentime_render_cache_lookups_total",
+    "Render cache lookups by result (hit, miss).",
+);
+pub const CACHE_BYTES: (&str, &str) = (
+    "opentime_render_cache_bytes",
+    "Bytes of images held in the render cache.",
+);
+pub const FALLBACKS: (&str, &str) = (
+    "opentime_fallbacks_total",
+    "Pre-rendered fallback images served, by template and reason (render_error, overload).",
+);
+pub const CONDITION_ERRORS: (&str, &str) = (
+    "opentime_condition_errors_total",
+    "Conditions that failed at run time and counted as false, by template.",
+);
+pub const PARAMS_DROPPED: (&str, &str) = (
+    "opentime_params_dropped_total",
+    "Declared query parameters dropped for exceeding their max length, by template.",
+);
+pub const OPENS: (&str, &str) = (
+    "opentime_opens_total",
+    "Image requests by template and opener class (human, apple_proxy, gmail_proxy, yahoo_proxy, scanner).",
+);
+pub const TEMPLATES_LOADED: (&str, &str) =
+    ("opentime_templates_loaded", "Templates in the live set.");
+pub const TEMPLATE_RELOADS: (&str, &str) = (
+    "opentime_template_reloads_total",
+    "Template reloads by result (ok, partial: some files kept their previous version).",
+);
+
+/// Buckets from 100 µs to 2.5 s: the image path lives at the low end, and a
+/// slow store or render must still be visible.
+const LATENCY_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// The server's metrics and the registry that exports them.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: IntCounterVec,
+    pub request_seconds: HistogramVec,
+    pub store_seconds: Histogram,
+    pub store_errors: IntCounterVec,
+    pub render_seconds: Histogram,
+    pub renders: IntCounter,
+    pub renders_in_flight: IntGauge,
+    pub render_queue: IntGauge,
+    pub cache_lookups: IntCounterVec,
+    pub cache_bytes: IntGauge,
+    pub fallbacks: IntCounterVec,
+    pub condition_errors: IntCounterVec,
+    pub params_dropped: IntCounterVec,
+    pub opens: IntCounterVec,
+    pub templates_loaded: IntGauge,
+    pub template_reloads: IntCounterVec,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics(..)")
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let counter = |(name, help): (&str, &str), labels: &[&str]| {
+            let metric = IntCounterVec::new(Opts::new(name, help), labels)
+                .expect("metric names and labels are valid constants");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let gauge = |(name, help): (&str, &str)| {
+            let metric = IntGauge::new(name, help).expect("metric names are valid constants");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let histogram = |(name, help): (&str, &str)| {
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let metric = Histogram::with_opts(opts).expect("metric names are valid constants");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let request_seconds = HistogramVec::new(
+            HistogramOpts::new(REQUEST_SECONDS.0, REQUEST_SECONDS.1)
+                .buckets(LATENCY_BUCKETS.to_vec()),
+            &["route"],
+        )
+        .expect("metric names and labels are valid constants");
+        registry
+            .register(Box::new(request_seconds.clone()))
+            .expect("each metric is registered once");
+        let renders = IntCounter::new(RENDERS.0, RENDERS.1).expect("valid constant");
+        registry
+            .register(Box::new(renders.clone()))
+            .expect("each metric is registered once");
+        Metrics {
+            requests: counter(REQUESTS, &["route", "template", "variant", "outcome"]),
+            request_seconds,
+            store_seconds: histogram(STORE_SECONDS),
+            store_errors: counter(STORE_ERRORS, &["kind"]),
+            render_seconds: histogram(RENDER_SECONDS),
+            renders,
+            renders_in_flight: gauge(RENDERS_IN_FLIGHT),
+            render_queue: gauge(RENDER_QUEUE),
+            cache_lookups: counter(CACHE_LOOKUPS, &["result"]),
+            cache_bytes: gauge(CACHE_BYTES),
+            fallbacks: counter(FALLBACKS, &["template", "reason"]),
+            condition_errors: counter(CONDITION_ERRORS, &["template"]),
+            params_dropped: counter(PARAMS_DROPPED, &["template"]),
+            opens: counter(OPENS, &["template", "opener"]),
+            templates_loaded: gauge(TEMPLATES_LOADED),
+            template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
+            registry,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut buffer = Vec::with_capacity(16 * 1024);
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("encoding into a Vec cannot fail");
+        buffer
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+/// Records the time since its creation into a histogram when dropped, so
+/// that errors and cancelled requests are timed too.
+pub struct TimerGuard {
+    histogram: Histogram,
+    started: Instant,
+}
+
+impl TimerGuard {
+    /// Starts timing; a `Histogram` is a cheap shared handle, so passing a
+    /// clone is fine.
+    pub fn new(histogram: Histogram) -> TimerGuard {
+        TimerGuard {
+            histogram,
+            started: Instant::now(),
+        }
+    }
+}
+
+impl Drop for TimerGuard {
+    fn drop(&mut self) {
+        self.histogram.observe(self.started.elapsed().as_secs_f64());
+    }
+}
+
+/// Raises a gauge while alive and lowers it when dropped.
+pub struct GaugeGuard<'a>(&'a IntGauge);
+
+impl<'a> GaugeGuard<'a> {
+    pub fn new(gauge: &'a IntGauge) -> GaugeGuard<'a> {
+        gauge.inc();
+        GaugeGuard(gauge)
+    }
+}
+
+impl Drop for GaugeGuard<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}

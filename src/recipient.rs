@@ -82,7 +82,10 @@ impl Profile {
 impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Profile {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Profile {
         Profile {
-            fields: iter.into_iter().map(|(k, v)| (k.into(), v.into())).collect(),
+            fields: iter
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         }
     }
 }

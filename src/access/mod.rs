@@ -34,6 +34,19 @@ impl KeyRing {
         let _ = (path, query);
         String::new()
     }
+    pub fn sign_url_string(&self, url: &str) -> Result<String, AccessError> {
+        Ok(url.to_string())
+    }
+    pub fn sign_csv<R: std::io::Read, W: std::io::Write>(
+        &self,
+        input: R,
+        output: W,
+        id_column: &str,
+        token_column: &str,
+    ) -> Result<u64, AccessError> {
+        let _ = (input, output, id_column, token_column);
+        Ok(0)
+    }
     /// Checks the `s` pair among `query` against the path and the rest.
     pub fn verify_url(&self, path: &str, query: &[(String, String)]) -> Result<(), AccessError> {
         let _ = (path, query);

@@ -1,1 +1,40 @@
-//! (skeleton)
+//! The `opentime` command line: `serve` (the default), `render`, `sign` and
+//! `check`. Each subcommand is one file; `main.rs` only parses and calls.
+
+mod check;
+mod render;
+mod serve;
+mod sign;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+pub use check::check;
+pub use render::{RenderArgs, render};
+pub use serve::serve;
+pub use sign::{SignArgs, sign};
+
+/// An open-time content server for lifecycle email.
+#[derive(Debug, Parser)]
+#[command(name = "opentime", version)]
+pub struct Cli {
+    /// A TOML configuration file; `OPENTIME_*` variables override its keys.
+    #[arg(long, global = true, env = "OPENTIME_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default). Without a Redis URL it runs on the
+    /// embedded demo store.
+    Serve,
+    /// Render one image offline, exactly as the server would serve it.
+    Render(RenderArgs),
+    /// Print recipient tokens and signed URLs.
+    Sign(SignArgs),
+    /// Validate every template, asset, font and expression.
+    Check,
+}

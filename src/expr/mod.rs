@@ -53,7 +53,9 @@ pub struct Context {
 impl Context {
     pub fn new(facts: &RequestFacts) -> Context {
         let _ = facts;
-        Context { opener: Opener::Human }
+        Context {
+            opener: Opener::Human,
+        }
     }
 }
 

@@ -1,1 +1,18 @@
-//! (skeleton)
+//! The HTTP surface: the hyper server, the router and the handlers.
+//!
+//! Only this module knows about hyper. Handlers parse and verify the
+//! request, then call into [`crate::decide`], [`crate::cache`] and
+//! [`crate::store`]; they hold no product logic of their own beyond the
+//! mapping of outcomes to responses (SPEC "Outcomes").
+
+mod click;
+mod image;
+mod ops;
+mod query;
+mod recipient;
+mod response;
+mod router;
+pub mod server;
+
+pub use query::{ImageTarget, QueryPairs};
+pub use server::run;

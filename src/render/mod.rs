@@ -26,7 +26,10 @@ impl Asset {
     /// Decodes an image file's bytes (PNG or JPEG).
     pub fn decode(name: &str, bytes: &[u8]) -> Result<Asset, RenderError> {
         let _ = bytes;
-        Err(RenderError::Asset { name: name.to_string(), reason: "not implemented".into() })
+        Err(RenderError::Asset {
+            name: name.to_string(),
+            reason: "not implemented".into(),
+        })
     }
 }
 
@@ -37,7 +40,9 @@ pub struct FontBook {}
 impl FontBook {
     /// Loads `fonts.toml` and the fonts it names from `dir`.
     pub fn load(dir: &Path) -> Result<FontBook, RenderError> {
-        Err(RenderError::Font { reason: format!("{}: not implemented", dir.display()) })
+        Err(RenderError::Font {
+            reason: format!("{}: not implemented", dir.display()),
+        })
     }
     pub fn has_family(&self, family: &str) -> bool {
         let _ = family;
@@ -65,7 +70,9 @@ impl Renderer {
     }
     pub fn render(&self, plan: &RenderPlan) -> Result<Vec<u8>, RenderError> {
         let _ = plan;
-        Err(RenderError::Encode { reason: "not implemented".into() })
+        Err(RenderError::Encode {
+            reason: "not implemented".into(),
+        })
     }
 }
 

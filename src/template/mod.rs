@@ -1,1 +1,101 @@
-//! (skeleton)
+//! Templates: the file format, its validation, and the live set.
+//!
+//! - [`file`]: the JSON format as authors write it.
+//! - [`load`]: validation and compilation into a [`Template`].
+//! - [`registry`]: the live set, swapped atomically on reload.
+
+pub mod file;
+pub mod load;
+pub mod registry;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use bytes::Bytes;
+
+pub use file::{AccessMode, ParamSpec};
+pub use load::{TemplateError, load_dir, load_file};
+pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
+
+use crate::expr::{Condition, TextId, TextSet};
+use crate::render::{Frame, Layer, OutputFormat, TextStyle};
+
+/// A validated template, ready to serve. Immutable: a reload builds a new
+/// one, and requests in flight keep the version they started with.
+#[derive(Debug)]
+pub struct Template {
+    pub name: String,
+    pub path: PathBuf,
+    /// SHA-256 of the file and its assets: part of every render key, so an
+    /// edit never serves a stale cached image.
+    pub version: [u8; 32],
+    pub width: u32,
+    pub height: u32,
+    pub format: OutputFormat,
+    pub scales: Vec<u32>,
+    pub access: AccessMode,
+    pub params: BTreeMap<String, ParamSpec>,
+    /// In order; the last one is the default and has no condition.
+    pub variants: Vec<Variant>,
+    /// The compiled texts and links of every variant.
+    pub texts: TextSet,
+    /// One per allowed scale and static format.
+    fallbacks: Vec<(u32, OutputFormat, Fallback)>,
+}
+
+#[derive(Debug)]
+pub struct Variant {
+    pub id: String,
+    pub condition: Option<Condition>,
+    pub link: Option<TextId>,
+    pub layers: Vec<VariantLayer>,
+}
+
+/// A layer as a template holds it: either fully known at load, or a text
+/// whose content is resolved per request.
+#[derive(Debug)]
+pub enum VariantLayer {
+    Static(Layer),
+    Text {
+        frame: Frame,
+        text: TextId,
+        style: TextStyle,
+    },
+}
+
+/// A pre-rendered image of the default variant.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    pub bytes: Bytes,
+    pub etag: String,
+}
+
+impl Template {
+    /// The variant shown to anyone the rules say nothing about.
+    pub fn default_variant(&self) -> &Variant {
+        self.variants
+            .last()
+            .expect("loading refuses templates without variants")
+    }
+
+    pub fn allows_scale(&self, scale: u32) -> bool {
+        self.scales.contains(&scale)
+    }
+
+    /// The fallback image for a scale and format the template allows.
+    pub fn fallback(&self, scale: u32, format: OutputFormat) -> Option<&Fallback> {
+        self.fallbacks
+            .iter()
+            .find(|(s, f, _)| *s == scale && *f == format)
+            .map(|(_, _, fallback)| fallback)
+    }
+
+    /// The declared parameters' defaults, as a request without parameters
+    /// sees them.
+    pub fn default_query(&self) -> BTreeMap<String, String> {
+        self.params
+            .iter()
+            .filter_map(|(name, spec)| Some((name.clone(), spec.default.clone()?)))
+            .collect()
+    }
+}

@@ -1,0 +1,162 @@
+//! `opentime render`: one image, offline, through the same decision and
+//! renderer as the server, so authors and CI see exactly what recipients
+//! will.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context as _, bail};
+use jiff::Timestamp;
+
+use crate::app::load_renderer;
+use crate::config::Config;
+use crate::decide::{choose_variant, resolve_plan};
+use crate::expr::{Context, RequestFacts};
+use crate::recipient::Profile;
+use crate::render::OutputFormat;
+use crate::template::load::{AssetCache, load_file};
+
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The template's name (its file is `{templates_dir}/{name}.json`).
+    #[arg(long)]
+    pub template: String,
+    /// A JSON object of profile fields, as the recipient's Redis hash holds
+    /// them. Omit it to render for a recipient with no state.
+    #[arg(long)]
+    pub state: Option<PathBuf>,
+    /// The moment of the open, RFC 3339 (default: now).
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The User-Agent of the mail client that opens it.
+    #[arg(long)]
+    pub user_agent: Option<String>,
+    /// 1 or 2.
+    #[arg(long, default_value_t = 1)]
+    pub scale: u32,
+    /// png or jpg (default: the template's format).
+    #[arg(long)]
+    pub format: Option<String>,
+    /// A query parameter, `name=value`; repeat for more.
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Where to write the image.
+    #[arg(short = 'o', long)]
+    pub output: PathBuf,
+}
+
+pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
+    let renderer = load_renderer(config)?;
+    let path = config.templates_dir.join(format!("{}.json", args.template));
+    let template = load_file(
+        &path,
+        &config.templates_dir,
+        &renderer,
+        &mut AssetCache::default(),
+    )?;
+    let format = match &args.format {
+        Some(name) => OutputFormat::from_extension(name)
+            .with_context(|| format!("--format {name:?}: use png or jpg"))?,
+        None => template.format,
+    };
+    if !template.allows_scale(args.scale) {
+        bail!(
+            "--scale {}: {} allows {:?}",
+            args.scale,
+            template.name,
+            template.scales
+        );
+    }
+    let now = match &args.at {
+        Some(at) => at
+            .parse::<Timestamp>()
+            .with_context(|| format!("--at {at:?} is not RFC 3339"))?,
+        None => Timestamp::now(),
+    };
+    let mut query = template.default_query();
+    for pair in &args.params {
+        let (name, value) = pair
+            .split_once('=')
+            .with_context(|| format!("--param {pair:?}: write NAME=VALUE"))?;
+        let Some(spec) = template.params.get(name) else {
+            bail!(
+                "--param {name}: {} declares no such parameter",
+                template.name
+            );
+        };
+        if value.len() > spec.max_len {
+            bail!(
+                "--param {name}: longer than its max_len of {}",
+                spec.max_len
+            );
+        }
+        query.insert(name.to_string(), value.to_string());
+    }
+    let profile = match &args.state {
+        Some(path) => Some(read_state(path)?),
+        None => None,
+    };
+    let context = Context::new(&RequestFacts {
+        profile,
+        query,
+        now,
+        user_agent: args.user_agent.clone(),
+        is_head: false,
+    });
+    let choice = choose_variant(&template, &context);
+    if choice.condition_errors > 0 {
+        eprintln!(
+            "warning: {} condition(s) failed at run time and counted as false",
+            choice.condition_errors
+        );
+    }
+    let bytes = match resolve_plan(&template, choice.variant, &context, args.scale, format) {
+        Ok(plan) => renderer.render(&plan)?,
+        Err(error) => {
+            eprintln!("warning: {error}; writing the fallback image, as the server would serve");
+            let fallback = template
+                .fallback(args.scale, format)
+                .context("no fallback image")?;
+            fallback.bytes.to_vec()
+        }
+    };
+    std::fs::write(&args.output, &bytes)
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    eprintln!(
+        "{}: variant {:?}, {} bytes, {}",
+        template.name,
+        choice.variant.id,
+        bytes.len(),
+        args.output.display()
+    );
+    Ok(())
+}
+
+/// Reads a state file: a JSON object whose values are strings, numbers or
+/// booleans, stored as strings as Redis would hold them.
+pub fn read_state(path: &std::path::Path) -> anyhow::Result<Profile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let fields: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a JSON object of profile fields",
+                path.display()
+            )
+        })?;
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => text,
+                serde_json::Value::Number(number) => number.to_string(),
+                serde_json::Value::Bool(flag) => flag.to_string(),
+                other => bail!(
+                    "{}: field {name:?} is {other}; use a string, number or boolean",
+                    path.display()
+                ),
+            };
+            Ok((name, value))
+        })
+        .collect()
+}

@@ -1,0 +1,83 @@
+//! `opentime serve`: load everything, bind, serve until SIGTERM or Ctrl-C.
+
+use std::path::Path;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::app::App;
+use crate::clock::Clock;
+use crate::config::{Config, redact_url};
+use crate::http::server::{run, shutdown_signal};
+use crate::recipient::RecipientId;
+
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    if config.is_demo() {
+        tracing::warn!(
+            "DEMO MODE: no OPENTIME_REDIS_URL, serving the embedded demo store from {}",
+            config.demo_dir.display()
+        );
+    } else if let Some(url) = &config.redis_url {
+        tracing::info!(redis = %redact_url(url), "using Redis");
+    }
+    if config.uses_demo_key() {
+        tracing::warn!(
+            "DEMO KEY: OPENTIME_SIGNING_KEYS is not set; tokens are signed with the public demo key"
+        );
+    }
+    let (app, errors) = App::build(config, Clock::System).await?;
+    for error in &errors {
+        tracing::error!(%error, "template not loaded");
+    }
+    let templates = app.templates.snapshot();
+    if templates.is_empty() {
+        tracing::warn!(dir = %app.templates.dir().display(), "no templates loaded");
+    }
+    let listener = TcpListener::bind(app.config.listen)
+        .await
+        .with_context(|| format!("binding {}", app.config.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, templates = templates.len(), "opentime is serving");
+    if app.store.is_demo() {
+        print_sample_urls(&app, &format!("http://{address}"));
+    }
+    run(listener, app, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Prints a working URL per demo template and recipient, so a newcomer can
+/// open them in a browser straight away.
+fn print_sample_urls(app: &App, base: &str) {
+    let recipients = demo_recipient_ids(&app.config.demo_dir);
+    println!("\nSample URLs (demo mode):");
+    for template in app.templates.snapshot().templates() {
+        let extension = template.format.extension();
+        println!(
+            "  {} (default variant): {base}/i/{}.{extension}",
+            template.name, template.name
+        );
+        for id in recipients
+            .iter()
+            .filter(|id| id.starts_with(&format!("{}-", template.name)))
+        {
+            let Ok(recipient) = RecipientId::new(id.as_str()) else {
+                continue;
+            };
+            let token = app.keys.sign_recipient(&recipient);
+            println!("    {id}: {base}/i/{}.{extension}?t={token}", template.name);
+        }
+    }
+    println!("  metrics: {base}/metrics\n");
+}
+
+/// The recipient ids of the demo file, in file order, for sample URLs.
+fn demo_recipient_ids(demo_dir: &Path) -> Vec<String> {
+    let path = demo_dir.join("recipients.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Vec::new();
+    };
+    let Ok(serde_json::Value::Object(recipients)) = serde_json::from_str(&text) else {
+        return Vec::new();
+    };
+    recipients.keys().cloned().collect()
+}

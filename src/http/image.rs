@@ -1,0 +1,137 @@
+//! `GET /i/{template}.{png,jpg}`: the open-time image.
+//!
+//! The path reads top to bottom: parse the target, find the template, verify
+//! access and load state ([`super::recipient`]), choose the variant, resolve
+//! its content, answer 304 if the client has it, else look up or render.
+//! Every failure after the template is known still answers with an image.
+
+use hyper::header::IF_NONE_MATCH;
+use hyper::{HeaderMap, Response, StatusCode};
+
+use super::query::{ImageTarget, QueryPairs};
+use super::recipient::prepare;
+use super::response::{self, Body};
+use crate::app::App;
+use crate::cache::RenderFailure;
+use crate::decide::{choose_variant, resolve_plan};
+use crate::template::Template;
+
+pub async fn serve(
+    app: &App,
+    path: &str,
+    file: &str,
+    query: Option<&str>,
+    headers: &HeaderMap,
+    is_head: bool,
+) -> Response<Body> {
+    let metrics = &app.metrics;
+    let count = |template: &str, variant: &str, outcome: &str| {
+        metrics
+            .requests
+            .with_label_values(&["image", template, variant, outcome])
+            .inc();
+    };
+    let Some(target) = ImageTarget::parse(file) else {
+        count("-", "-", "not_found");
+        return response::text(
+            StatusCode::NOT_FOUND,
+            "no such image: use /i/{template}.png, .jpg or @2x",
+        );
+    };
+    let Some(template) = app.templates.get(&target.name) else {
+        count("-", "-", "not_found");
+        return response::text(StatusCode::NOT_FOUND, "unknown template");
+    };
+    if !template.allows_scale(target.scale) {
+        count(&template.name, "-", "not_found");
+        return response::text(
+            StatusCode::NOT_FOUND,
+            "this template does not offer that scale",
+        );
+    }
+    let query = QueryPairs::parse(query);
+    let prepared = match prepare(app, &template, path, &query, headers, is_head).await {
+        Ok(prepared) => prepared,
+        Err(error) => {
+            count(&template.name, "-", "forbidden");
+            return response::text(StatusCode::FORBIDDEN, &error.to_string());
+        }
+    };
+    let context = &prepared.context;
+    metrics
+        .opens
+        .with_label_values(&[&template.name, context.opener.as_str()])
+        .inc();
+
+    let choice = choose_variant(&template, context);
+    if choice.condition_errors > 0 {
+        metrics
+            .condition_errors
+            .with_label_values(&[&template.name])
+            .inc_by(u64::from(choice.condition_errors));
+    }
+    let variant = choice.variant.id.as_str();
+    let plan = match resolve_plan(
+        &template,
+        choice.variant,
+        context,
+        target.scale,
+        target.format,
+    ) {
+        Ok(plan) => plan,
+        Err(error) => {
+            tracing::warn!(template = %template.name, variant, %error, "a text did not resolve; serving the fallback image");
+            count(&template.name, variant, "fallback");
+            return fallback(app, &template, &target, headers, "render_error");
+        }
+    };
+    let key = plan.render_key(&template.version);
+    let etag = format!("\"{}\"", key.to_hex());
+    let outcome = prepared.personalization.as_str();
+    if response::etag_matches(headers.get(IF_NONE_MATCH), &etag) {
+        count(&template.name, variant, "not_modified");
+        return response::not_modified(&etag);
+    }
+    match app.cache.get_or_render(key, plan).await {
+        Ok((bytes, _source)) => {
+            count(&template.name, variant, outcome);
+            response::image(bytes, target.format.content_type(), &etag)
+        }
+        Err(failure) => {
+            let reason = match failure {
+                RenderFailure::Overloaded => "overload",
+                RenderFailure::Failed(_) | RenderFailure::Panicked(_) => {
+                    tracing::error!(template = %template.name, variant, error = %failure, "render failed; serving the fallback image");
+                    "render_error"
+                }
+            };
+            count(&template.name, variant, "fallback");
+            fallback(app, &template, &target, headers, reason)
+        }
+    }
+}
+
+/// The template's pre-rendered default image.
+fn fallback(
+    app: &App,
+    template: &Template,
+    target: &ImageTarget,
+    headers: &HeaderMap,
+    reason: &str,
+) -> Response<Body> {
+    app.metrics
+        .fallbacks
+        .with_label_values(&[&template.name, reason])
+        .inc();
+    let Some(fallback) = template.fallback(target.scale, target.format) else {
+        return response::text(StatusCode::SERVICE_UNAVAILABLE, "no fallback image");
+    };
+    if response::etag_matches(headers.get(IF_NONE_MATCH), &fallback.etag) {
+        return response::not_modified(&fallback.etag);
+    }
+    response::image(
+        fallback.bytes.clone(),
+        target.format.content_type(),
+        &fallback.etag,
+    )
+}

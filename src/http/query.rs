@@ -1,0 +1,127 @@
+//! Parsing what a URL carries: the image target in the path, and the query.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::render::OutputFormat;
+use crate::template::Template;
+
+/// The image a path asks for: `/i/{name}.{ext}` or `/i/{name}@2x.{ext}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImageTarget {
+    pub name: String,
+    pub scale: u32,
+    pub format: OutputFormat,
+}
+
+impl ImageTarget {
+    /// Parses the last path segment, e.g. `renewal@2x.png`.
+    pub fn parse(file: &str) -> Option<ImageTarget> {
+        let (stem, extension) = file.rsplit_once('.')?;
+        let format = OutputFormat::from_extension(extension)?;
+        let (name, scale) = match stem.rsplit_once('@') {
+            Some((name, "1x")) => (name, 1),
+            Some((name, "2x")) => (name, 2),
+            Some(_) => return None,
+            None => (stem, 1),
+        };
+        if name.is_empty() {
+            return None;
+        }
+        Some(ImageTarget {
+            name: name.to_string(),
+            scale,
+            format,
+        })
+    }
+}
+
+/// The decoded pairs of a query string, in their order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueryPairs(pub Vec<(String, String)>);
+
+impl QueryPairs {
+    pub fn parse(query: Option<&str>) -> QueryPairs {
+        let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        QueryPairs(pairs)
+    }
+
+    /// The first value of a key.
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The template's declared parameters, with defaults for those absent.
+    /// Undeclared pairs (tracking parameters an email platform adds) are
+    /// ignored. Returns the parameters and how many values were dropped for
+    /// exceeding their max length.
+    pub fn declared(&self, template: &Template) -> (BTreeMap<String, String>, usize) {
+        let mut params = BTreeMap::new();
+        let mut dropped = 0;
+        for (name, spec) in &template.params {
+            let value: Option<Cow<'_, str>> = match self.get(name) {
+                Some(value) if value.len() <= spec.max_len => Some(Cow::Borrowed(value)),
+                Some(_) => {
+                    dropped += 1;
+                    spec.default.as_deref().map(Cow::Borrowed)
+                }
+                None => spec.default.as_deref().map(Cow::Borrowed),
+            };
+            if let Some(value) = value {
+                params.insert(name.clone(), value.into_owned());
+            }
+        }
+        (params, dropped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_targets_parse_name_scale_and_format() {
+        let target = |name: &str, scale, format| {
+            Some(ImageTarget {
+                name: name.to_string(),
+                scale,
+                format,
+            })
+        };
+        assert_eq!(
+            ImageTarget::parse("renewal.png"),
+            target("renewal", 1, OutputFormat::Png)
+        );
+        assert_eq!(
+            ImageTarget::parse("renewal@2x.jpg"),
+            target("renewal", 2, OutputFormat::Jpeg)
+        );
+        assert_eq!(
+            ImageTarget::parse("renewal@1x.jpeg"),
+            target("renewal", 1, OutputFormat::Jpeg)
+        );
+        for bad in [
+            "renewal",
+            "renewal.bmp",
+            "renewal@3x.png",
+            ".png",
+            "@2x.png",
+        ] {
+            assert_eq!(ImageTarget::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn query_pairs_are_decoded() {
+        let pairs = QueryPairs::parse(Some("t=a.b&campaign=spring%20sale&x=1&x=2"));
+        assert_eq!(pairs.get("campaign"), Some("spring sale"));
+        assert_eq!(pairs.get("x"), Some("1"));
+        assert_eq!(pairs.get("missing"), None);
+        assert_eq!(QueryPairs::parse(None), QueryPairs::default());
+    }
+}

@@ -1,0 +1,112 @@
+//! Building responses: images with the headers email clients need, and the
+//! plain answers (errors, redirects, 304).
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{self, HeaderValue};
+use hyper::{Response, StatusCode};
+
+pub type Body = Full<Bytes>;
+
+/// Image responses must never be cached by a mail client or a proxy: the
+/// next open has to come back to the server to get the current state.
+const NO_CACHE: &str = "no-cache, no-store, must-revalidate, max-age=0, private";
+
+/// A 200 image with SPEC's caching headers, its length and ETag.
+pub fn image(bytes: Bytes, content_type: &'static str, etag: &str) -> Response<Body> {
+    let length = bytes.len();
+    let mut response = Response::new(Full::new(bytes));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
+    no_cache_headers(headers, etag);
+    response
+}
+
+/// A 304 for a client whose copy is current.
+pub fn not_modified(etag: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    no_cache_headers(response.headers_mut(), etag);
+    response
+}
+
+fn no_cache_headers(headers: &mut hyper::HeaderMap, etag: &str) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    if let Ok(value) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, value);
+    }
+}
+
+/// A short plain-text answer, for API callers and people.
+pub fn text(status: StatusCode, message: &str) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(format!("{message}\n"))));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A 302 to `location`, never cached.
+pub fn redirect(location: &str) -> Response<Body> {
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            let mut response = Response::new(Full::new(Bytes::new()));
+            *response.status_mut() = StatusCode::FOUND;
+            response.headers_mut().insert(header::LOCATION, value);
+            response
+                .headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+            response
+        }
+        Err(_) => text(
+            StatusCode::BAD_GATEWAY,
+            "the template's link is not a valid URL",
+        ),
+    }
+}
+
+/// Whether an `If-None-Match` header names `etag` (or is `*`).
+pub fn etag_matches(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
+    let Some(Ok(value)) = if_none_match.map(HeaderValue::to_str) else {
+        return false;
+    };
+    value.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let tag = "\"abc\"";
+        let matches = |value: &str| etag_matches(Some(&HeaderValue::from_str(value).unwrap()), tag);
+        assert!(matches("\"abc\""));
+        assert!(matches("W/\"abc\""));
+        assert!(matches("\"x\", \"abc\""));
+        assert!(matches("*"));
+        assert!(!matches("\"abd\""));
+        assert!(!etag_matches(None, tag));
+    }
+
+    #[test]
+    fn images_carry_the_no_cache_headers() {
+        let response = image(Bytes::from_static(b"png"), "image/png", "\"k\"");
+        let headers = response.headers();
+        assert_eq!(headers[header::CACHE_CONTROL], NO_CACHE);
+        assert_eq!(headers[header::PRAGMA], "no-cache");
+        assert_eq!(headers[header::EXPIRES], "0");
+        assert_eq!(headers[header::CONTENT_LENGTH], "3");
+        assert_eq!(headers[header::ETAG], "\"k\"");
+    }
+}

@@ -1,0 +1,53 @@
+//! Routing, in one place: one `match` on the method and the path segments.
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode};
+
+use super::response::{self, Body};
+use super::{click, image, ops};
+use crate::app::App;
+use crate::metrics::TimerGuard;
+
+pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
+    let target_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if target_len > app.config.max_url_bytes {
+        return response::text(StatusCode::URI_TOO_LONG, "URL too long");
+    }
+    let method = request.method().clone();
+    let is_head = method == Method::HEAD;
+    // HEAD is served like GET; hyper sends the head without the body.
+    let reads = method == Method::GET || is_head;
+    let path = request.uri().path().to_string();
+    let query = request.uri().query();
+    let headers = request.headers();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let route_label = match segments.as_slice() {
+        ["i", _] => "image",
+        ["c", _] => "click",
+        _ => "other",
+    };
+    let _timer = TimerGuard::new(
+        app.metrics
+            .request_seconds
+            .with_label_values(&[route_label]),
+    );
+    match (reads, segments.as_slice()) {
+        (true, ["i", file]) => image::serve(app, &path, file, query, headers, is_head).await,
+        (true, ["c", name]) => click::serve(app, &path, name, query, headers).await,
+        (true, ["healthz"]) => ops::healthz(),
+        (true, ["readyz"]) => ops::readyz(app).await,
+        (true, ["metrics"]) => ops::metrics(app),
+        (false, ["i" | "c" | "healthz" | "readyz" | "metrics", ..]) => {
+            let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
+            refused.headers_mut().insert(
+                hyper::header::ALLOW,
+                hyper::header::HeaderValue::from_static("GET, HEAD"),
+            );
+            refused
+        }
+        _ => response::text(StatusCode::NOT_FOUND, "not found"),
+    }
+}

@@ -1,0 +1,167 @@
+//! The template file format, exactly as authors write it (SPEC "Templates").
+//!
+//! These structs only describe the JSON; [`super::load`] checks what JSON
+//! cannot (conditions compile, assets exist, the default variant is last)
+//! and turns them into a ready [`super::Template`]. Unknown fields are
+//! refused so that a typo ("colour") is an error, not a silent default.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use crate::render::{Fit, HorizontalAlign, OutputFormat, VerticalAlign, Weight};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TemplateFile {
+    pub name: String,
+    pub width: u32,
+    pub height: u32,
+    /// The format of the URLs printed for this template; the server also
+    /// answers the other static format.
+    #[serde(default = "default_format")]
+    pub format: OutputFormat,
+    /// Allowed scales: 1 and 2 by default (2 for retina screens, rendered at
+    /// double resolution).
+    #[serde(default = "default_scales")]
+    pub scales: Vec<u32>,
+    pub access: AccessMode,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
+    pub variants: Vec<VariantFile>,
+}
+
+/// How a template's URLs are trusted (SPEC "Access").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AccessMode {
+    /// A recipient token `t` personalizes; without one the default variant
+    /// is served.
+    Token,
+    /// The URL's parameters must carry a valid signature `s`; a token may
+    /// personalize too.
+    SignedUrl,
+    /// No token, no signature: only the declared parameters count.
+    Public,
+}
+
+impl AccessMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccessMode::Token => "token",
+            AccessMode::SignedUrl => "signed_url",
+            AccessMode::Public => "public",
+        }
+    }
+}
+
+/// A declared query parameter.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// Longest accepted value, in bytes; longer values are dropped.
+    pub max_len: usize,
+    /// Used when the URL does not carry the parameter.
+    #[serde(default)]
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantFile {
+    pub id: String,
+    /// A Jinja expression; the variant without one is the default.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// The click-through URL, a Jinja template.
+    #[serde(default)]
+    pub link: Option<String>,
+    #[serde(default)]
+    pub layers: Vec<LayerFile>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum LayerFile {
+    Rect {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        fill: String,
+        #[serde(default)]
+        radius: f32,
+    },
+    Image {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        /// A path relative to the templates directory, e.g. `images/bg.png`.
+        src: String,
+        #[serde(default)]
+        fit: Fit,
+        #[serde(default)]
+        radius: f32,
+        #[serde(default = "one")]
+        opacity: f32,
+    },
+    Text {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        /// A Jinja template.
+        text: String,
+        #[serde(default = "default_family")]
+        font: String,
+        #[serde(default)]
+        weight: Weight,
+        size: f32,
+        /// Shrink-to-fit goes down to this size; the default is no shrinking.
+        #[serde(default)]
+        min_size: Option<f32>,
+        #[serde(default = "default_color")]
+        color: String,
+        #[serde(default)]
+        align: HorizontalAlign,
+        #[serde(default, alias = "valign")]
+        vertical_align: VerticalAlign,
+        #[serde(default = "default_line_height")]
+        line_height: f32,
+        #[serde(default)]
+        letter_spacing: f32,
+        #[serde(default)]
+        max_lines: Option<u32>,
+        #[serde(default = "yes")]
+        wrap: bool,
+    },
+}
+
+fn default_format() -> OutputFormat {
+    OutputFormat::Png
+}
+
+fn default_scales() -> Vec<u32> {
+    vec![1, 2]
+}
+
+fn default_family() -> String {
+    "sans".to_string()
+}
+
+fn default_color() -> String {
+    "#000000".to_string()
+}
+
+fn default_line_height() -> f32 {
+    1.25
+}
+
+fn one() -> f32 {
+    1.0
+}
+
+fn yes() -> bool {
+    true
+}

@@ -1,0 +1,509 @@
+//! Loading and validating template files.
+//!
+//! A template is checked completely before it can serve: the JSON shape,
+//! every condition and text compiles, every asset decodes, every font family
+//! exists, the default variant is last, and the fallback image renders.
+//! Errors name the file, the variant and the field, because authors read
+//! them in `opentime check` and in the server's log.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::file::{LayerFile, TemplateFile, VariantFile};
+use super::{Fallback, Template, Variant, VariantLayer};
+use crate::decide;
+use crate::expr::{Condition, Context, RequestFacts, TextSet};
+use crate::render::{
+    Asset, Color, Frame, ImageLayer, Layer, OutputFormat, RectLayer, Renderer, TextStyle,
+};
+
+/// Largest canvas side at 1x, in pixels. Email images are rarely wider than
+/// 1200 px; this bound keeps a typo from asking for a gigapixel render.
+pub const MAX_SIDE: u32 = 2000;
+
+/// Longest value a parameter may declare, in bytes: URLs in email stay short.
+pub const MAX_PARAM_LEN: usize = 1024;
+
+/// A problem in one template file, located as precisely as it can be.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateError {
+    pub file: PathBuf,
+    /// The variant's id, when the problem is inside one.
+    pub variant: Option<String>,
+    /// The field, as a path such as `layers[1].color`.
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(variant) = &self.variant {
+            write!(f, ": variant {variant:?}")?;
+        }
+        if let Some(field) = &self.field {
+            write!(f, ": {field}")?;
+        }
+        write!(f, ": {}", self.message)
+    }
+}
+
+impl std::error::Error for TemplateError {}
+
+/// Loads every `*.json` file of `dir`, in name order. Returns the templates
+/// that are valid and an error for each file that is not.
+pub fn load_dir(dir: &Path, renderer: &Renderer) -> (Vec<Template>, Vec<TemplateError>) {
+    let mut templates = Vec::new();
+    let mut errors = Vec::new();
+    let paths = match template_paths(dir) {
+        Ok(paths) => paths,
+        Err(error) => {
+            errors.push(TemplateError {
+                file: dir.to_path_buf(),
+                variant: None,
+                field: None,
+                message: format!("cannot read the templates directory: {error}"),
+            });
+            return (templates, errors);
+        }
+    };
+    let mut assets = AssetCache::default();
+    for path in paths {
+        match load_file(&path, dir, renderer, &mut assets) {
+            Ok(template) => templates.push(template),
+            Err(error) => errors.push(error),
+        }
+    }
+    (templates, errors)
+}
+
+/// The template files of a directory, sorted by name.
+pub fn template_paths(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|ext| ext == "json") && path.is_file() {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
+/// Loads one template file; assets are resolved against `assets_root`.
+pub fn load_file(
+    path: &Path,
+    assets_root: &Path,
+    renderer: &Renderer,
+    assets: &mut AssetCache,
+) -> Result<Template, TemplateError> {
+    let error = |message: String| TemplateError {
+        file: path.to_path_buf(),
+        variant: None,
+        field: None,
+        message,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    let file: TemplateFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let field = e.path().to_string();
+        TemplateError {
+            file: path.to_path_buf(),
+            variant: None,
+            field: (field != ".").then_some(field),
+            message: e.into_inner().to_string(),
+        }
+    })?;
+    Builder {
+        path,
+        assets_root,
+        renderer,
+        assets,
+        texts: TextSet::new(),
+    }
+    .build(file, &bytes)
+}
+
+/// Decoded assets of one load pass, so that templates sharing an image
+/// decode it once.
+#[derive(Default)]
+pub struct AssetCache {
+    by_path: HashMap<PathBuf, Arc<Asset>>,
+}
+
+struct Builder<'a> {
+    path: &'a Path,
+    assets_root: &'a Path,
+    renderer: &'a Renderer,
+    assets: &'a mut AssetCache,
+    texts: TextSet,
+}
+
+impl Builder<'_> {
+    fn build(mut self, file: TemplateFile, bytes: &[u8]) -> Result<Template, TemplateError> {
+        let stem = self
+            .path
+            .file_stem()
+            .and_then(|s| s.to_str())
+            .unwrap_or_default();
+        if file.name != stem {
+            return Err(self.error(None, "name", format!(
+                "is {:?} but the file is {stem:?}.json: they must match, because URLs use the name",
+                file.name
+            )));
+        }
+        if !is_identifier(&file.name, true) {
+            return Err(self.error(
+                None,
+                "name",
+                "use lowercase letters, digits, '-' and '_'".into(),
+            ));
+        }
+        for (field, side) in [("width", file.width), ("height", file.height)] {
+            if side == 0 || side > MAX_SIDE {
+                return Err(self.error(None, field, format!("must be 1 to {MAX_SIDE} pixels")));
+            }
+        }
+        if file.scales.is_empty() || file.scales.iter().any(|s| *s != 1 && *s != 2) {
+            return Err(self.error(None, "scales", "may hold 1 and 2 only".into()));
+        }
+        for (name, spec) in &file.params {
+            let field = format!("params.{name}");
+            if !is_identifier(name, false) || name == "t" || name == "s" {
+                return Err(self.error(None, &field, "a parameter name is lowercase letters, digits and '_', and not t or s (they are the token and the signature)".into()));
+            }
+            if spec.max_len == 0 || spec.max_len > MAX_PARAM_LEN {
+                return Err(self.error(
+                    None,
+                    &field,
+                    format!("max_len must be 1 to {MAX_PARAM_LEN}"),
+                ));
+            }
+        }
+        let variants = self.variants(file.variants)?;
+
+        let mut hasher = Sha256::new();
+        hasher.update(bytes);
+        for variant in &variants {
+            for layer in &variant.layers {
+                if let VariantLayer::Static(Layer::Image(image)) = layer {
+                    hasher.update(image.asset.content_hash);
+                }
+            }
+        }
+        let mut template = Template {
+            name: file.name,
+            path: self.path.to_path_buf(),
+            version: hasher.finalize().into(),
+            width: file.width,
+            height: file.height,
+            format: file.format,
+            scales: file.scales,
+            access: file.access,
+            params: file.params,
+            variants,
+            texts: self.texts,
+            fallbacks: Vec::new(),
+        };
+        template.fallbacks =
+            prerender_fallbacks(&template, self.renderer).map_err(|message| TemplateError {
+                file: self.path.to_path_buf(),
+                variant: template.variants.last().map(|v| v.id.clone()),
+                field: None,
+                message,
+            })?;
+        Ok(template)
+    }
+
+    fn variants(&mut self, files: Vec<VariantFile>) -> Result<Vec<Variant>, TemplateError> {
+        if files.is_empty() {
+            return Err(self.error(
+                None,
+                "variants",
+                "needs at least the default variant".into(),
+            ));
+        }
+        let count = files.len();
+        let mut seen = Vec::with_capacity(count);
+        let mut variants = Vec::with_capacity(count);
+        for (index, file) in files.into_iter().enumerate() {
+            let id = file.id.clone();
+            let at = |field: &str| format!("variants[{index}].{field}");
+            if !is_identifier(&id, true) {
+                return Err(self.error(
+                    Some(&id),
+                    &at("id"),
+                    "use lowercase letters, digits, '-' and '_'".into(),
+                ));
+            }
+            if seen.contains(&id) {
+                return Err(self.error(
+                    Some(&id),
+                    &at("id"),
+                    "is used by an earlier variant".into(),
+                ));
+            }
+            seen.push(id.clone());
+            let is_last = index + 1 == count;
+            let condition = match (&file.when, is_last) {
+                (None, true) => None,
+                (None, false) => {
+                    return Err(self.error(Some(&id), &at("when"), "only the last variant, the default, may have no condition; this one is not last".into()));
+                }
+                (Some(_), true) => {
+                    return Err(self.error(Some(&id), &at("when"), "the last variant is the default and must have no condition, so that every open gets an image".into()));
+                }
+                (Some(source), false) => Some(
+                    Condition::compile(source)
+                        .map_err(|e| self.error(Some(&id), &at("when"), e.to_string()))?,
+                ),
+            };
+            let link = match &file.link {
+                Some(source) => Some(
+                    self.texts
+                        .add(source)
+                        .map_err(|e| self.error(Some(&id), &at("link"), e.to_string()))?,
+                ),
+                None => None,
+            };
+            let mut layers = Vec::with_capacity(file.layers.len());
+            for (layer_index, layer) in file.layers.into_iter().enumerate() {
+                let field = format!("variants[{index}].layers[{layer_index}]");
+                layers.push(self.layer(layer, &id, &field)?);
+            }
+            variants.push(Variant {
+                id,
+                condition,
+                link,
+                layers,
+            });
+        }
+        Ok(variants)
+    }
+
+    fn layer(
+        &mut self,
+        layer: LayerFile,
+        variant: &str,
+        at: &str,
+    ) -> Result<VariantLayer, TemplateError> {
+        let err = |this: &Self, field: &str, message: String| {
+            this.error(Some(variant), &format!("{at}.{field}"), message)
+        };
+        let frame = |this: &Self, x: f32, y: f32, width: f32, height: f32| {
+            let all_finite = [x, y, width, height].iter().all(|v| v.is_finite());
+            if !all_finite || width <= 0.0 || height <= 0.0 {
+                return Err(err(
+                    this,
+                    "width",
+                    "x, y, width and height must be numbers, with width and height above 0".into(),
+                ));
+            }
+            Ok(Frame {
+                x,
+                y,
+                width,
+                height,
+            })
+        };
+        let color = |this: &Self, field: &str, text: &str| {
+            Color::parse(text).map_err(|e| err(this, field, format!("{text:?}: {e}")))
+        };
+        let radius = |this: &Self, radius: f32| {
+            if radius.is_finite() && radius >= 0.0 {
+                Ok(radius)
+            } else {
+                Err(err(this, "radius", "must be 0 or more".into()))
+            }
+        };
+        Ok(match layer {
+            LayerFile::Rect {
+                x,
+                y,
+                width,
+                height,
+                fill,
+                radius: r,
+            } => VariantLayer::Static(Layer::Rect(RectLayer {
+                frame: frame(self, x, y, width, height)?,
+                fill: color(self, "fill", &fill)?,
+                radius: radius(self, r)?,
+            })),
+            LayerFile::Image {
+                x,
+                y,
+                width,
+                height,
+                src,
+                fit,
+                radius: r,
+                opacity,
+            } => {
+                if !(0.0..=1.0).contains(&opacity) {
+                    return Err(err(self, "opacity", "must be from 0 to 1".into()));
+                }
+                let frame = frame(self, x, y, width, height)?;
+                let radius = radius(self, r)?;
+                let asset = self
+                    .asset(&src)
+                    .map_err(|message| err(self, "src", message))?;
+                VariantLayer::Static(Layer::Image(ImageLayer {
+                    frame,
+                    asset,
+                    fit,
+                    radius,
+                    opacity,
+                }))
+            }
+            LayerFile::Text {
+                x,
+                y,
+                width,
+                height,
+                text,
+                font,
+                weight,
+                size,
+                min_size,
+                color: text_color,
+                align,
+                vertical_align,
+                line_height,
+                letter_spacing,
+                max_lines,
+                wrap,
+            } => {
+                let frame = frame(self, x, y, width, height)?;
+                if !(size.is_finite() && size > 0.0 && size <= 500.0) {
+                    return Err(err(self, "size", "must be above 0 and at most 500".into()));
+                }
+                let min_size = min_size.unwrap_or(size);
+                if !(min_size.is_finite() && min_size > 0.0 && min_size <= size) {
+                    return Err(err(
+                        self,
+                        "min_size",
+                        "must be above 0 and at most size".into(),
+                    ));
+                }
+                if !(line_height.is_finite() && line_height > 0.0 && line_height <= 10.0) {
+                    return Err(err(
+                        self,
+                        "line_height",
+                        "must be above 0 and at most 10".into(),
+                    ));
+                }
+                if !letter_spacing.is_finite() {
+                    return Err(err(self, "letter_spacing", "must be a number".into()));
+                }
+                if max_lines == Some(0) {
+                    return Err(err(self, "max_lines", "must be at least 1".into()));
+                }
+                if !self.renderer.fonts().has_family(&font) {
+                    return Err(err(
+                        self,
+                        "font",
+                        format!("no font family {font:?} in the font book"),
+                    ));
+                }
+                let style = TextStyle {
+                    family: font,
+                    weight,
+                    size,
+                    min_size,
+                    color: color(self, "color", &text_color)?,
+                    align,
+                    vertical_align,
+                    line_height,
+                    letter_spacing,
+                    max_lines,
+                    wrap,
+                };
+                let text = self
+                    .texts
+                    .add(&text)
+                    .map_err(|e| err(self, "text", e.to_string()))?;
+                VariantLayer::Text { frame, text, style }
+            }
+        })
+    }
+
+    /// Reads and decodes an asset, refusing paths that leave the templates
+    /// directory.
+    fn asset(&mut self, src: &str) -> Result<Arc<Asset>, String> {
+        let relative = Path::new(src);
+        let escapes = relative
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir));
+        if src.is_empty() || escapes {
+            return Err(format!(
+                "{src:?} must be a path inside the templates directory"
+            ));
+        }
+        let path = self.assets_root.join(relative);
+        if let Some(asset) = self.assets.by_path.get(&path) {
+            return Ok(asset.clone());
+        }
+        let bytes =
+            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let asset = Arc::new(Asset::decode(src, &bytes).map_err(|e| e.to_string())?);
+        self.assets.by_path.insert(path, asset.clone());
+        Ok(asset)
+    }
+
+    fn error(&self, variant: Option<&str>, field: &str, message: String) -> TemplateError {
+        TemplateError {
+            file: self.path.to_path_buf(),
+            variant: variant.map(str::to_string),
+            field: Some(field.to_string()),
+            message,
+        }
+    }
+}
+
+/// Renders the default variant, with no recipient and no parameters, at
+/// every allowed scale and in both static formats. These images are served
+/// when a render fails or the server is overloaded, so an email never shows
+/// a broken image.
+fn prerender_fallbacks(
+    template: &Template,
+    renderer: &Renderer,
+) -> Result<Vec<(u32, OutputFormat, Fallback)>, String> {
+    let context = Context::new(&RequestFacts {
+        query: template.default_query(),
+        ..RequestFacts::default()
+    });
+    let default = template.default_variant();
+    let mut fallbacks = Vec::new();
+    for &scale in &template.scales {
+        for format in [OutputFormat::Png, OutputFormat::Jpeg] {
+            let plan = decide::resolve_plan(template, default, &context, scale, format)
+                .map_err(|e| format!("the fallback image (the default variant with no recipient) cannot be resolved: {e}"))?;
+            let bytes = renderer
+                .render(&plan)
+                .map_err(|e| format!("the fallback image (the default variant with no recipient) does not render: {e}"))?;
+            let etag = format!("\"fb-{}\"", &hex::encode(Sha256::digest(&bytes))[..32]);
+            fallbacks.push((
+                scale,
+                format,
+                Fallback {
+                    bytes: bytes.into(),
+                    etag,
+                },
+            ));
+        }
+    }
+    Ok(fallbacks)
+}
+
+/// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).
+fn is_identifier(text: &str, allow_dash: bool) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (allow_dash && b == b'-')
+        })
+}

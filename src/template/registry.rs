@@ -1,0 +1,200 @@
+//! The live set of templates, and how it reloads.
+//!
+//! Requests read the set through an [`ArcSwap`]: a lookup is a pointer load
+//! and never waits for a reload. A reload builds a whole new set off to the
+//! side and swaps it in at once; a request in flight keeps the template it
+//! started with. A file that became invalid keeps its previous version
+//! running, and the reason is logged.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+
+use super::{Template, TemplateError, load_dir};
+use crate::render::Renderer;
+
+/// An immutable set of templates by name.
+#[derive(Debug, Default)]
+pub struct TemplateSet {
+    by_name: HashMap<String, Arc<Template>>,
+}
+
+impl TemplateSet {
+    pub fn get(&self, name: &str) -> Option<&Arc<Template>> {
+        self.by_name.get(name)
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_name.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_name.is_empty()
+    }
+
+    /// The templates, sorted by name.
+    pub fn templates(&self) -> Vec<Arc<Template>> {
+        let mut templates: Vec<_> = self.by_name.values().cloned().collect();
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        templates
+    }
+}
+
+/// What a reload did.
+#[derive(Debug, Default)]
+pub struct ReloadReport {
+    /// Templates now live from their current file.
+    pub loaded: usize,
+    /// Files that failed; the template's previous version, if any, still
+    /// serves.
+    pub errors: Vec<TemplateError>,
+    /// Templates whose file was removed.
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct TemplateRegistry {
+    dir: PathBuf,
+    renderer: Arc<Renderer>,
+    current: ArcSwap<TemplateSet>,
+    /// One reload at a time: two racing reloads could otherwise swap in an
+    /// older directory state last.
+    reloading: Mutex<()>,
+}
+
+impl TemplateRegistry {
+    /// Loads the directory. Invalid files are reported, and the valid ones
+    /// serve.
+    pub fn load(dir: &Path, renderer: Arc<Renderer>) -> (TemplateRegistry, Vec<TemplateError>) {
+        let registry = TemplateRegistry {
+            dir: dir.to_path_buf(),
+            renderer,
+            current: ArcSwap::from_pointee(TemplateSet::default()),
+            reloading: Mutex::new(()),
+        };
+        let report = registry.reload();
+        (registry, report.errors)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn get(&self, name: &str) -> Option<Arc<Template>> {
+        self.current.load().get(name).cloned()
+    }
+
+    pub fn snapshot(&self) -> Arc<TemplateSet> {
+        self.current.load_full()
+    }
+
+    /// Reads the directory again and swaps in the result. CPU-bound (it
+    /// renders fallback images): call it from a blocking thread.
+    pub fn reload(&self) -> ReloadReport {
+        let _one_at_a_time = self
+            .reloading
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let previous = self.current.load_full();
+        let (templates, errors) = load_dir(&self.dir, &self.renderer);
+        let mut by_name: HashMap<String, Arc<Template>> = templates
+            .into_iter()
+            .map(|template| (template.name.clone(), Arc::new(template)))
+            .collect();
+        let loaded = by_name.len();
+        for error in &errors {
+            if let Some(old) = previous.by_name.values().find(|t| t.path == error.file) {
+                by_name
+                    .entry(old.name.clone())
+                    .or_insert_with(|| old.clone());
+            }
+        }
+        let mut removed: Vec<String> = previous
+            .by_name
+            .keys()
+            .filter(|name| !by_name.contains_key(*name))
+            .cloned()
+            .collect();
+        removed.sort();
+        self.current.store(Arc::new(TemplateSet { by_name }));
+        ReloadReport {
+            loaded,
+            errors,
+            removed,
+        }
+    }
+}
+
+/// Reloads on SIGHUP and, when `watch_files` is set, whenever a file under
+/// the templates directory changes (debounced, so an editor's burst of
+/// writes is one reload). `on_reload` sees every report, for logs and
+/// metrics. Runs until the task is dropped.
+pub async fn reload_on_signals(
+    registry: Arc<TemplateRegistry>,
+    watch_files: bool,
+    on_reload: impl Fn(&ReloadReport) + Send + Sync + 'static,
+) {
+    let (trigger, mut triggered) = tokio::sync::mpsc::channel::<()>(1);
+    let _watcher = if watch_files {
+        let trigger = trigger.clone();
+        let mut watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.is_ok_and(|e| !e.kind.is_access()) {
+                    let _ = trigger.try_send(());
+                }
+            });
+        match &mut watcher {
+            Ok(watcher) => {
+                if let Err(error) = watcher.watch(registry.dir(), RecursiveMode::Recursive) {
+                    tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads")
+            }
+        }
+        watcher.ok()
+    } else {
+        None
+    };
+    spawn_sighup_trigger(trigger);
+    let on_reload = Arc::new(on_reload);
+    while triggered.recv().await.is_some() {
+        // Let a burst of file events settle, then reload once.
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        while triggered.try_recv().is_ok() {}
+        let registry = registry.clone();
+        let on_reload = on_reload.clone();
+        let reloaded = tokio::task::spawn_blocking(move || {
+            let report = registry.reload();
+            on_reload(&report);
+        })
+        .await;
+        if let Err(error) = reloaded {
+            tracing::error!(%error, "template reload panicked; the previous templates still serve");
+        }
+    }
+}
+
+#[cfg(unix)]
+fn spawn_sighup_trigger(trigger: tokio::sync::mpsc::Sender<()>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hangups) => {
+            tokio::spawn(async move {
+                while hangups.recv().await.is_some() {
+                    tracing::info!("SIGHUP: reloading templates");
+                    let _ = trigger.try_send(());
+                }
+            });
+        }
+        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP"),
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup_trigger(_trigger: tokio::sync::mpsc::Sender<()>) {}
