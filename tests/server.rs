@@ -1,0 +1,517 @@
+//! The server end to end: a real opentime on 127.0.0.1:0, a real
+//! redis-server of the test's own, and HTTP between them.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Empty};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use opentime::app::App;
+use opentime::clock::Clock;
+use opentime::config::Config;
+use opentime::recipient::RecipientId;
+use support::RedisServer;
+use tokio::sync::oneshot;
+
+const SIGNING_KEY: &str = "integration-test-signing-key";
+
+/// A running opentime with its own copy of the templates.
+struct TestServer {
+    base: String,
+    app: App,
+    templates_dir: PathBuf,
+    _templates: tempfile::TempDir,
+    stop: Option<oneshot::Sender<()>>,
+    stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    client: Client<HttpConnector, Empty<Bytes>>,
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: hyper::HeaderMap,
+    body: Bytes,
+}
+
+impl TestServer {
+    async fn start(redis: &RedisServer) -> TestServer {
+        TestServer::start_with(redis, |_| {}).await
+    }
+
+    async fn start_with(redis: &RedisServer, adjust: impl FnOnce(&mut Config)) -> TestServer {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let templates = tempfile::tempdir().expect("temp dir");
+        copy_dir(&root.join("assets/templates"), templates.path());
+        std::fs::write(templates.path().join("sale.json"), SIGNED_TEMPLATE).unwrap();
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            redis_url: Some(redis.url()),
+            signing_keys: vec![SIGNING_KEY.to_string()],
+            templates_dir: templates.path().to_path_buf(),
+            fonts_dir: root.join("fonts"),
+            demo_dir: root.join("assets/demo"),
+            // Generous for a loaded CI machine; the budget's effect is
+            // tested with a Redis that is made slower than it.
+            store_budget: Duration::from_millis(250),
+            ..Config::default()
+        };
+        adjust(&mut config);
+        let (app, errors) = App::build(config, Clock::Fixed("2026-11-22T10:00:00Z".parse().unwrap()))
+            .await
+            .expect("app builds");
+        assert!(errors.is_empty(), "templates failed to load: {errors:?}");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let stopped = tokio::spawn(opentime::http::run(listener, app.clone(), async move {
+            let _ = stopped.await;
+        }));
+        TestServer {
+            base,
+            app,
+            templates_dir: templates.path().to_path_buf(),
+            _templates: templates,
+            stop: Some(stop),
+            stopped: Some(stopped),
+            client: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    fn token(&self, id: &str) -> String {
+        self.app.keys.sign_recipient(&RecipientId::new(id).unwrap())
+    }
+
+    async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
+        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.client.request(request.body(Empty::new()).unwrap()),
+        )
+        .await
+        .expect("the server answers within 10 s")
+        .expect("the request goes through");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Answer { status, headers, body }
+    }
+
+    async fn get(&self, path: &str) -> Answer {
+        self.request(Method::GET, path, &[]).await
+    }
+
+    /// The value of a metric line, e.g. `opentime_renders_total`.
+    async fn metric(&self, line_start: &str) -> f64 {
+        let answer = self.get("/metrics").await;
+        let text = String::from_utf8(answer.body.to_vec()).unwrap();
+        text.lines()
+            .filter(|line| line.starts_with(line_start))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(stopped) = self.stopped.take() {
+            stopped.await.unwrap().unwrap();
+        }
+    }
+}
+
+/// A `signed_url` template: its deadline parameter must be signed.
+const SIGNED_TEMPLATE: &str = r##"{
+  "name": "sale", "width": 300, "height": 100, "access": "signed_url",
+  "params": { "until": { "max_len": 40 } },
+  "variants": [
+    { "id": "default", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 100, "fill": "#222222" },
+      { "type": "text", "x": 10, "y": 10, "width": 280, "height": 80, "text": "Ends {{ query.until }}",
+        "size": 20, "color": "#ffffff" } ] }
+  ]
+}"##;
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+/// The width and height of a PNG, from its header.
+fn png_size(bytes: &[u8]) -> (u32, u32) {
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    (width, height)
+}
+
+fn assert_image(answer: &Answer) {
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-type"], "image/png");
+    assert_eq!(
+        answer.headers["cache-control"],
+        "no-cache, no-store, must-revalidate, max-age=0, private"
+    );
+    assert_eq!(answer.headers["pragma"], "no-cache");
+    assert_eq!(answer.headers["expires"], "0");
+    assert_eq!(answer.headers["content-length"], answer.body.len().to_string().as_str());
+    assert!(answer.headers.contains_key("etag"));
+    png_size(&answer.body);
+}
+
+fn hset(redis: &RedisServer, id: &str, fields: &[(&str, &str)]) {
+    for (field, value) in fields {
+        redis.hset(&format!("ot:r:{{{id}}}"), field, value);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_change_between_two_opens_changes_the_image() {
+    let redis = RedisServer::start();
+    let server = TestServer::start(&redis).await;
+    let url = format!("/i/loyalty.png?t={}", server.token("ann"));
+
+    let anonymous = server.get("/i/loyalty.png").await;
+    assert_image(&anonymous);
+
+    hset(&redis, "ann", &[("first_name", "Ann"), ("points", "120")]);
+    let first = server.get(&url).await;
+    assert_image(&first);
+    assert_ne!(first.body, anonymous.body, "a member sees the member card, not the default");
+
+    hset(&redis, "ann", &[("points", "20500")]);
+    let second = server.get(&url).await;
+    assert_image(&second);
+    assert_ne!(second.body, first.body, "new points show at the next open");
+    assert_ne!(second.headers["etag"], first.headers["etag"]);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_down_gives_the_default_variant_and_recovers_by_itself() {
+    let mut redis = RedisServer::start();
+    let server = TestServer::start(&redis).await;
+    hset(&redis, "bo", &[("first_name", "Bo"), ("points", "77")]);
+    let url = format!("/i/loyalty.png?t={}", server.token("bo"));
+    let anonymous = server.get("/i/loyalty.png").await.body;
+    let personalized = server.get(&url).await.body;
+    assert_ne!(personalized, anonymous);
+
+    redis.stop();
+    for _ in 0..3 {
+        let answer = server.get(&url).await;
+        assert_image(&answer);
+        assert_eq!(answer.body, anonymous, "with Redis down the default variant is served");
+    }
+    assert!(server.metric("opentime_store_errors_total").await >= 3.0);
+
+    redis.start();
+    hset(&redis, "bo", &[("first_name", "Bo"), ("points", "77")]);
+    let mut recovered = false;
+    for _ in 0..50 {
+        let answer = server.get(&url).await;
+        assert_image(&answer);
+        if answer.body == personalized {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "personalization came back without restarting opentime");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_redis_costs_no_more_than_the_budget() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with(&redis, |config| {
+        config.store_budget = Duration::from_millis(50);
+    })
+    .await;
+    hset(&redis, "cy", &[("first_name", "Cy"), ("points", "5")]);
+    let url = format!("/i/loyalty.png?t={}", server.token("cy"));
+    let anonymous = server.get("/i/loyalty.png").await.body;
+
+    // Block Redis for two seconds; the open must not wait for it.
+    let client = redis.client();
+    let sleeper = tokio::task::spawn_blocking(move || {
+        let mut connection = client.get_connection().unwrap();
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut connection);
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = std::time::Instant::now();
+    let answer = server.get(&url).await;
+    let waited = started.elapsed();
+    assert_image(&answer);
+    assert_eq!(answer.body, anonymous, "a store slower than its budget gives the default variant");
+    assert!(waited < Duration::from_millis(1500), "the open waited {waited:?} for a sleeping Redis");
+    assert!(server.metric("opentime_store_errors_total{kind=\"timeout\"}").await >= 1.0);
+    sleeper.await.unwrap();
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_and_signatures_are_checked() {
+    let redis = RedisServer::start();
+    let server = TestServer::start(&redis).await;
+    hset(&redis, "dee", &[("first_name", "Deirdre"), ("points", "900")]);
+    let token = server.token("dee");
+
+    // A token for another id with dee's MAC, a flipped MAC, another key.
+    let (_, mac) = token.split_once('.').unwrap();
+    let other_id = format!("{}.{mac}", server.token("eve").split_once('.').unwrap().0);
+    let mut flipped = token.clone();
+    let last = flipped.pop().unwrap();
+    flipped.push(if last == 'A' { 'B' } else { 'A' });
+    let foreign = opentime::access::KeyRing::new(vec![b"some-other-signing-key".to_vec()])
+        .unwrap()
+        .sign_recipient(&RecipientId::new("dee").unwrap());
+    for bad in [other_id, flipped, foreign, "garbage".to_string()] {
+        let answer = server.get(&format!("/i/loyalty.png?t={bad}")).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "token {bad}");
+        assert!(!String::from_utf8_lossy(&answer.body).contains("Deirdre"));
+        assert_ne!(answer.headers.get("content-type").unwrap(), "image/png");
+    }
+
+    let missing = server.get("/i/loyalty.png").await;
+    assert_image(&missing);
+    let click = server.get("/c/loyalty").await;
+    assert_eq!(click.status, StatusCode::FOUND);
+    assert_eq!(click.headers["location"], "https://example.com/rewards/join");
+    let click = server.get(&format!("/c/loyalty?t={token}")).await;
+    assert_eq!(click.headers["location"], "https://example.com/rewards?tier=member");
+
+    // A signed URL: valid, tampered, unsigned.
+    let query = vec![("until".to_string(), "2026-12-01".to_string())];
+    let s = server.app.keys.sign_url("/i/sale.png", &query);
+    let signed = server.get(&format!("/i/sale.png?until=2026-12-01&s={s}")).await;
+    assert_image(&signed);
+    let signed_with_token = server.get(&format!("/i/sale.png?until=2026-12-01&s={s}&t={token}")).await;
+    assert_image(&signed_with_token);
+    let tampered = server.get(&format!("/i/sale.png?until=2027-12-01&s={s}")).await;
+    assert_eq!(tampered.status, StatusCode::FORBIDDEN);
+    let unsigned = server.get("/i/sale.png?until=2026-12-01").await;
+    assert_eq!(unsigned.status, StatusCode::FORBIDDEN);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_templates_head_etags_and_scales() {
+    let redis = RedisServer::start();
+    let server = TestServer::start(&redis).await;
+    assert_eq!(server.get("/i/nope.png").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/i/loyalty.gif").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/i/loyalty@3x.png").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(server.get("/nowhere").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.request(Method::POST, "/i/loyalty.png", &[]).await.status,
+        StatusCode::METHOD_NOT_ALLOWED
+    );
+
+    let get = server.get("/i/loyalty.png").await;
+    assert_image(&get);
+    let head = server.request(Method::HEAD, "/i/loyalty.png", &[]).await;
+    assert_eq!(head.status, StatusCode::OK);
+    assert!(head.body.is_empty(), "HEAD has no body");
+    assert_eq!(head.headers["content-length"], get.headers["content-length"]);
+    assert_eq!(head.headers["etag"], get.headers["etag"]);
+
+    let etag = get.headers["etag"].to_str().unwrap().to_string();
+    let cached = server.request(Method::GET, "/i/loyalty.png", &[("if-none-match", &etag)]).await;
+    assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
+    assert!(cached.body.is_empty());
+    let stale = server.request(Method::GET, "/i/loyalty.png", &[("if-none-match", "\"old\"")]).await;
+    assert_eq!(stale.status, StatusCode::OK);
+
+    let (width, height) = png_size(&get.body);
+    assert_eq!((width, height), (600, 200));
+    let retina = server.get("/i/loyalty@2x.png").await;
+    assert_image(&retina);
+    assert_eq!(png_size(&retina.body), (1200, 400));
+    let jpeg = server.get("/i/loyalty.jpg").await;
+    assert_eq!(jpeg.status, StatusCode::OK);
+    assert_eq!(jpeg.headers["content-type"], "image/jpeg");
+    assert_eq!(&jpeg.body[..2], b"\xff\xd8");
+
+    let long = format!("/i/loyalty.png?x={}", "a".repeat(5000));
+    assert_eq!(server.get(&long).await.status, StatusCode::URI_TOO_LONG);
+    assert_eq!(server.get("/healthz").await.status, StatusCode::OK);
+    assert_eq!(server.get("/readyz").await.status, StatusCode::OK);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_concurrent_opens_of_a_new_image_cost_one_render() {
+    let redis = RedisServer::start();
+    let server = Arc::new(TestServer::start(&redis).await);
+    hset(&redis, "fay", &[("first_name", "Fay"), ("points", "31337")]);
+    let url = format!("/i/loyalty@2x.png?t={}", server.token("fay"));
+    let before = server.metric("opentime_renders_total").await;
+    let opens: Vec<_> = (0..100)
+        .map(|_| {
+            let server = server.clone();
+            let url = url.clone();
+            tokio::spawn(async move { server.get(&url).await })
+        })
+        .collect();
+    let mut bodies = Vec::new();
+    for open in opens {
+        let answer = open.await.unwrap();
+        assert_image(&answer);
+        bodies.push(answer.body);
+    }
+    assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
+    let after = server.metric("opentime_renders_total").await;
+    assert_eq!(after - before, 1.0, "one render served all hundred opens");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn templates_reload_while_requests_run_and_bad_edits_keep_the_old_version() {
+    let redis = RedisServer::start();
+    let server = Arc::new(TestServer::start(&redis).await);
+    let before = server.get("/i/support.png").await;
+    assert_image(&before);
+
+    // Keep opens going during the reloads; every one must be a 200 image.
+    let (stop, mut stopped) = oneshot::channel::<()>();
+    let load = {
+        let server = server.clone();
+        tokio::spawn(async move {
+            let mut served = 0;
+            loop {
+                let answer = server.get("/i/support.png").await;
+                assert_image(&answer);
+                served += 1;
+                if stopped.try_recv().is_ok() {
+                    return served;
+                }
+            }
+        })
+    };
+
+    let path = server.templates_dir.join("support.json");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let edited = original.replace("Our support team answers within a day.", "We answer within the hour.");
+    assert_ne!(edited, original);
+    std::fs::write(&path, &edited).unwrap();
+    let changed = wait_for(|| async { server.get("/i/support.png").await.body != before.body }).await;
+    assert!(changed, "the edit went live without a restart");
+    let after_edit = server.get("/i/support.png").await.body;
+
+    std::fs::write(&path, "{ this is not json").unwrap();
+    let reloaded = wait_for(|| async {
+        server.metric("opentime_template_reloads_total{result=\"partial\"}").await >= 1.0
+    })
+    .await;
+    assert!(reloaded, "the broken edit was noticed");
+    let still = server.get("/i/support.png").await;
+    assert_image(&still);
+    assert_eq!(still.body, after_edit, "a broken edit keeps the previous version serving");
+
+    stop.send(()).unwrap();
+    let served = load.await.unwrap();
+    assert!(served > 0);
+}
+
+/// Polls `condition` for up to ten seconds.
+async fn wait_for<F, Fut>(condition: F) -> bool
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if condition().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_demo_recipient_renders_without_missing_glyphs() {
+    let redis = RedisServer::start();
+    let server = TestServer::start(&redis).await;
+    let demo: BTreeMap<String, BTreeMap<String, serde_json::Value>> = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/recipients.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    let fonts = server.app.cache.renderer().fonts();
+    for (id, fields) in &demo {
+        for (field, value) in fields {
+            if let serde_json::Value::String(text) = value {
+                for weight in [opentime::render::Weight::Regular, opentime::render::Weight::Bold] {
+                    let missing = fonts.missing_chars("sans", weight, text);
+                    assert!(missing.is_empty(), "{id}.{field} {text:?} misses {missing:?} in {weight:?}");
+                }
+            }
+        }
+        let template = id.split('-').next().unwrap();
+        let values: Vec<(String, String)> = fields
+            .iter()
+            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .collect();
+        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        hset(&redis, id, &pairs);
+        let answer = server.get(&format!("/i/{template}.png?t={}", server.token(id))).await;
+        assert_image(&answer);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_a_request_in_flight_finish() {
+    let redis = RedisServer::start();
+    let server = TestServer::start_with(&redis, |config| {
+        config.store_budget = Duration::from_secs(5);
+    })
+    .await;
+    hset(&redis, "gil", &[("first_name", "Gil"), ("points", "1")]);
+    let url = format!("{}/i/loyalty.png?t={}", server.base, server.token("gil"));
+
+    // Hold Redis for a second so that the open below is surely in flight
+    // when shutdown begins.
+    let client = redis.client();
+    let sleeper = tokio::task::spawn_blocking(move || {
+        let mut connection = client.get_connection().unwrap();
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(1).query(&mut connection);
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let http = server.client.clone();
+    let in_flight = tokio::spawn(async move {
+        let request = Request::get(url).body(Empty::<Bytes>::new()).unwrap();
+        let response = http.request(request).await.unwrap();
+        let status = response.status();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        (status, body)
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let anonymous_png_len = {
+        let answer = server.get("/i/loyalty.png").await;
+        answer.body.len()
+    };
+    server.shutdown().await;
+    let (status, body) = in_flight.await.unwrap();
+    assert_eq!(status, StatusCode::OK, "the open in flight finished after shutdown began");
+    assert!(!body.is_empty() && body.len() != anonymous_png_len, "and it was personalized");
+    sleeper.await.unwrap();
+}
