@@ -206,6 +206,27 @@ async fn a_stopped_redis_fails_fast_and_the_same_store_recovers() {
 }
 
 #[tokio::test]
+async fn a_restart_while_idle_costs_no_request() {
+    let mut server = RedisServer::new();
+    let store = open(&redis_config(&server, "ot:")).await;
+    store.ping().await.expect("Redis is up");
+
+    // The store's connection dies while nobody uses it, as when Redis
+    // restarts or a proxy drops an idle connection at night.
+    server.restart();
+    server.hset("ot:r:{alice}", "first_name", "Alice");
+
+    let profile = profile_now(&store, &id("alice")).await;
+    let profile = profile.expect("the first call after the restart succeeds");
+    assert_eq!(
+        profile
+            .and_then(|p| p.get("first_name").map(str::to_owned))
+            .as_deref(),
+        Some("Alice")
+    );
+}
+
+#[tokio::test]
 async fn a_hung_redis_costs_a_budget_not_a_hang() {
     let server = RedisServer::new();
     server.hset("ot:r:{alice}", "first_name", "Alice");

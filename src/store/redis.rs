@@ -10,12 +10,11 @@
 //! [`StoreError::Timeout`], whatever state Redis or the network is in.
 
 use std::fmt;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisResult, Value};
+use redis::{Cmd, FromRedisValue, Value};
 
 use crate::recipient::{Profile, RecipientId};
 
@@ -102,11 +101,9 @@ impl RedisStore {
 
     /// One `HGETALL`: the whole profile in one round trip.
     pub async fn profile(&self, recipient: &RecipientId) -> Result<Option<Profile>, StoreError> {
-        let key = self.keys.profile_key(recipient);
-        let mut connection = self.connection.clone();
-        let reply: Value = self
-            .within_budget(redis::cmd("HGETALL").arg(&key).query_async(&mut connection))
-            .await?;
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.keys.profile_key(recipient));
+        let reply: Value = self.run_idempotent(&command).await?;
         profile_from_reply(reply)
     }
 
@@ -125,34 +122,39 @@ impl RedisStore {
         for (name, value) in fields {
             command.arg(name).arg(value);
         }
-        let mut connection = self.connection.clone();
-        self.within_budget(command.query_async::<()>(&mut connection))
-            .await
+        self.run_idempotent(&command).await
     }
 
     /// `DEL` of the profile hash; true when there was one.
     pub async fn delete_profile(&self, recipient: &RecipientId) -> Result<bool, StoreError> {
-        let key = self.keys.profile_key(recipient);
-        let mut connection = self.connection.clone();
-        let removed: i64 = self
-            .within_budget(redis::cmd("DEL").arg(&key).query_async(&mut connection))
-            .await?;
+        let mut command = redis::cmd("DEL");
+        command.arg(self.keys.profile_key(recipient));
+        let removed: i64 = self.run_idempotent(&command).await?;
         Ok(removed > 0)
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
-        let mut connection = self.connection.clone();
-        let _pong: String = self
-            .within_budget(redis::cmd("PING").query_async(&mut connection))
-            .await?;
+        let _pong: String = self.run_idempotent(&redis::cmd("PING")).await?;
         Ok(())
     }
 
-    async fn within_budget<T>(
-        &self,
-        work: impl Future<Output = RedisResult<T>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout(self.budget, work).await {
+    /// Sends `command` within the budget, and sends it once more if the
+    /// shared connection turns out to have died since the last call (Redis
+    /// restarted, a proxy closed it while idle): the manager has started a
+    /// new connection by then, and waiting for it within the budget beats
+    /// failing the one request that found out. Only commands that are safe
+    /// to repeat may come here, since the first one may have run.
+    async fn run_idempotent<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let attempts = async {
+            match command.query_async(&mut connection).await {
+                Err(error) if error.is_connection_dropped() => {
+                    command.query_async(&mut connection).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(self.budget, attempts).await {
             Ok(result) => result.map_err(StoreError::from),
             Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
         }
