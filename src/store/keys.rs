@@ -19,6 +19,9 @@ use crate::recipient::RecipientId;
 
 use super::StoreError;
 
+/// The prefix of every key unless configured otherwise (`OPENTIME_KEY_PREFIX`).
+pub const DEFAULT_KEY_PREFIX: &str = "ot:";
+
 /// The key prefix of one deployment, and the functions that spell keys with it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyScheme {
@@ -78,9 +81,6 @@ impl Default for KeyScheme {
         }
     }
 }
-
-/// The prefix of every key unless configured otherwise (`OPENTIME_KEY_PREFIX`).
-pub const DEFAULT_KEY_PREFIX: &str = "ot:";
 
 #[cfg(test)]
 mod tests {
