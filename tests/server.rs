@@ -63,9 +63,12 @@ impl TestServer {
             ..Config::default()
         };
         adjust(&mut config);
-        let (app, errors) = App::build(config, Clock::Fixed("2026-11-22T10:00:00Z".parse().unwrap()))
-            .await
-            .expect("app builds");
+        let (app, errors) = App::build(
+            config,
+            Clock::Fixed("2026-11-22T10:00:00Z".parse().unwrap()),
+        )
+        .await
+        .expect("app builds");
         assert!(errors.is_empty(), "templates failed to load: {errors:?}");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
@@ -89,7 +92,9 @@ impl TestServer {
     }
 
     async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut request = Request::builder().method(method).uri(format!("{}{path}", self.base));
+        let mut request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base));
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -103,7 +108,11 @@ impl TestServer {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer { status, headers, body }
+        Answer {
+            status,
+            headers,
+            body,
+        }
     }
 
     async fn get(&self, path: &str) -> Answer {
@@ -172,7 +181,10 @@ fn assert_image(answer: &Answer) {
     );
     assert_eq!(answer.headers["pragma"], "no-cache");
     assert_eq!(answer.headers["expires"], "0");
-    assert_eq!(answer.headers["content-length"], answer.body.len().to_string().as_str());
+    assert_eq!(
+        answer.headers["content-length"],
+        answer.body.len().to_string().as_str()
+    );
     assert!(answer.headers.contains_key("etag"));
     png_size(&answer.body);
 }
@@ -185,7 +197,7 @@ fn hset(redis: &RedisServer, id: &str, fields: &[(&str, &str)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_change_between_two_opens_changes_the_image() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start(&redis).await;
     let url = format!("/i/loyalty.png?t={}", server.token("ann"));
 
@@ -195,7 +207,10 @@ async fn a_profile_change_between_two_opens_changes_the_image() {
     hset(&redis, "ann", &[("first_name", "Ann"), ("points", "120")]);
     let first = server.get(&url).await;
     assert_image(&first);
-    assert_ne!(first.body, anonymous.body, "a member sees the member card, not the default");
+    assert_ne!(
+        first.body, anonymous.body,
+        "a member sees the member card, not the default"
+    );
 
     hset(&redis, "ann", &[("points", "20500")]);
     let second = server.get(&url).await;
@@ -207,7 +222,7 @@ async fn a_profile_change_between_two_opens_changes_the_image() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_down_gives_the_default_variant_and_recovers_by_itself() {
-    let mut redis = RedisServer::start();
+    let mut redis = RedisServer::new();
     let server = TestServer::start(&redis).await;
     hset(&redis, "bo", &[("first_name", "Bo"), ("points", "77")]);
     let url = format!("/i/loyalty.png?t={}", server.token("bo"));
@@ -219,7 +234,10 @@ async fn redis_down_gives_the_default_variant_and_recovers_by_itself() {
     for _ in 0..3 {
         let answer = server.get(&url).await;
         assert_image(&answer);
-        assert_eq!(answer.body, anonymous, "with Redis down the default variant is served");
+        assert_eq!(
+            answer.body, anonymous,
+            "with Redis down the default variant is served"
+        );
     }
     assert!(server.metric("opentime_store_errors_total").await >= 3.0);
 
@@ -235,13 +253,16 @@ async fn redis_down_gives_the_default_variant_and_recovers_by_itself() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(recovered, "personalization came back without restarting opentime");
+    assert!(
+        recovered,
+        "personalization came back without restarting opentime"
+    );
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_redis_costs_no_more_than_the_budget() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start_with(&redis, |config| {
         config.store_budget = Duration::from_millis(50);
     })
@@ -254,25 +275,43 @@ async fn a_slow_redis_costs_no_more_than_the_budget() {
     let client = redis.client();
     let sleeper = tokio::task::spawn_blocking(move || {
         let mut connection = client.get_connection().unwrap();
-        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(2).query(&mut connection);
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(2)
+            .query(&mut connection);
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let started = std::time::Instant::now();
     let answer = server.get(&url).await;
     let waited = started.elapsed();
     assert_image(&answer);
-    assert_eq!(answer.body, anonymous, "a store slower than its budget gives the default variant");
-    assert!(waited < Duration::from_millis(1500), "the open waited {waited:?} for a sleeping Redis");
-    assert!(server.metric("opentime_store_errors_total{kind=\"timeout\"}").await >= 1.0);
+    assert_eq!(
+        answer.body, anonymous,
+        "a store slower than its budget gives the default variant"
+    );
+    assert!(
+        waited < Duration::from_millis(1500),
+        "the open waited {waited:?} for a sleeping Redis"
+    );
+    assert!(
+        server
+            .metric("opentime_store_errors_total{kind=\"timeout\"}")
+            .await
+            >= 1.0
+    );
     sleeper.await.unwrap();
     server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_and_signatures_are_checked() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start(&redis).await;
-    hset(&redis, "dee", &[("first_name", "Deirdre"), ("points", "900")]);
+    hset(
+        &redis,
+        "dee",
+        &[("first_name", "Deirdre"), ("points", "900")],
+    );
     let token = server.token("dee");
 
     // A token for another id with dee's MAC, a flipped MAC, another key.
@@ -295,18 +334,30 @@ async fn tokens_and_signatures_are_checked() {
     assert_image(&missing);
     let click = server.get("/c/loyalty").await;
     assert_eq!(click.status, StatusCode::FOUND);
-    assert_eq!(click.headers["location"], "https://example.com/rewards/join");
+    assert_eq!(
+        click.headers["location"],
+        "https://example.com/rewards/join"
+    );
     let click = server.get(&format!("/c/loyalty?t={token}")).await;
-    assert_eq!(click.headers["location"], "https://example.com/rewards?tier=member");
+    assert_eq!(
+        click.headers["location"],
+        "https://example.com/rewards?tier=member"
+    );
 
     // A signed URL: valid, tampered, unsigned.
     let query = vec![("until".to_string(), "2026-12-01".to_string())];
     let s = server.app.keys.sign_url("/i/sale.png", &query);
-    let signed = server.get(&format!("/i/sale.png?until=2026-12-01&s={s}")).await;
+    let signed = server
+        .get(&format!("/i/sale.png?until=2026-12-01&s={s}"))
+        .await;
     assert_image(&signed);
-    let signed_with_token = server.get(&format!("/i/sale.png?until=2026-12-01&s={s}&t={token}")).await;
+    let signed_with_token = server
+        .get(&format!("/i/sale.png?until=2026-12-01&s={s}&t={token}"))
+        .await;
     assert_image(&signed_with_token);
-    let tampered = server.get(&format!("/i/sale.png?until=2027-12-01&s={s}")).await;
+    let tampered = server
+        .get(&format!("/i/sale.png?until=2027-12-01&s={s}"))
+        .await;
     assert_eq!(tampered.status, StatusCode::FORBIDDEN);
     let unsigned = server.get("/i/sale.png?until=2026-12-01").await;
     assert_eq!(unsigned.status, StatusCode::FORBIDDEN);
@@ -315,14 +366,26 @@ async fn tokens_and_signatures_are_checked() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_templates_head_etags_and_scales() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start(&redis).await;
-    assert_eq!(server.get("/i/nope.png").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(server.get("/i/loyalty.gif").await.status, StatusCode::NOT_FOUND);
-    assert_eq!(server.get("/i/loyalty@3x.png").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        server.get("/i/nope.png").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.get("/i/loyalty.gif").await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        server.get("/i/loyalty@3x.png").await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(server.get("/nowhere").await.status, StatusCode::NOT_FOUND);
     assert_eq!(
-        server.request(Method::POST, "/i/loyalty.png", &[]).await.status,
+        server
+            .request(Method::POST, "/i/loyalty.png", &[])
+            .await
+            .status,
         StatusCode::METHOD_NOT_ALLOWED
     );
 
@@ -331,14 +394,25 @@ async fn unknown_templates_head_etags_and_scales() {
     let head = server.request(Method::HEAD, "/i/loyalty.png", &[]).await;
     assert_eq!(head.status, StatusCode::OK);
     assert!(head.body.is_empty(), "HEAD has no body");
-    assert_eq!(head.headers["content-length"], get.headers["content-length"]);
+    assert_eq!(
+        head.headers["content-length"],
+        get.headers["content-length"]
+    );
     assert_eq!(head.headers["etag"], get.headers["etag"]);
 
     let etag = get.headers["etag"].to_str().unwrap().to_string();
-    let cached = server.request(Method::GET, "/i/loyalty.png", &[("if-none-match", &etag)]).await;
+    let cached = server
+        .request(Method::GET, "/i/loyalty.png", &[("if-none-match", &etag)])
+        .await;
     assert_eq!(cached.status, StatusCode::NOT_MODIFIED);
     assert!(cached.body.is_empty());
-    let stale = server.request(Method::GET, "/i/loyalty.png", &[("if-none-match", "\"old\"")]).await;
+    let stale = server
+        .request(
+            Method::GET,
+            "/i/loyalty.png",
+            &[("if-none-match", "\"old\"")],
+        )
+        .await;
     assert_eq!(stale.status, StatusCode::OK);
 
     let (width, height) = png_size(&get.body);
@@ -360,7 +434,7 @@ async fn unknown_templates_head_etags_and_scales() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hundred_concurrent_opens_of_a_new_image_cost_one_render() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = Arc::new(TestServer::start(&redis).await);
     hset(&redis, "fay", &[("first_name", "Fay"), ("points", "31337")]);
     let url = format!("/i/loyalty@2x.png?t={}", server.token("fay"));
@@ -385,7 +459,7 @@ async fn a_hundred_concurrent_opens_of_a_new_image_cost_one_render() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn templates_reload_while_requests_run_and_bad_edits_keep_the_old_version() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = Arc::new(TestServer::start(&redis).await);
     let before = server.get("/i/support.png").await;
     assert_image(&before);
@@ -409,22 +483,32 @@ async fn templates_reload_while_requests_run_and_bad_edits_keep_the_old_version(
 
     let path = server.templates_dir.join("support.json");
     let original = std::fs::read_to_string(&path).unwrap();
-    let edited = original.replace("Our support team answers within a day.", "We answer within the hour.");
+    let edited = original.replace(
+        "Our support team answers within a day.",
+        "We answer within the hour.",
+    );
     assert_ne!(edited, original);
     std::fs::write(&path, &edited).unwrap();
-    let changed = wait_for(|| async { server.get("/i/support.png").await.body != before.body }).await;
+    let changed =
+        wait_for(|| async { server.get("/i/support.png").await.body != before.body }).await;
     assert!(changed, "the edit went live without a restart");
     let after_edit = server.get("/i/support.png").await.body;
 
     std::fs::write(&path, "{ this is not json").unwrap();
     let reloaded = wait_for(|| async {
-        server.metric("opentime_template_reloads_total{result=\"partial\"}").await >= 1.0
+        server
+            .metric("opentime_template_reloads_total{result=\"partial\"}")
+            .await
+            >= 1.0
     })
     .await;
     assert!(reloaded, "the broken edit was noticed");
     let still = server.get("/i/support.png").await;
     assert_image(&still);
-    assert_eq!(still.body, after_edit, "a broken edit keeps the previous version serving");
+    assert_eq!(
+        still.body, after_edit,
+        "a broken edit keeps the previous version serving"
+    );
 
     stop.send(()).unwrap();
     let served = load.await.unwrap();
@@ -448,31 +532,49 @@ where
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_demo_recipient_renders_without_missing_glyphs() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start(&redis).await;
     let demo: BTreeMap<String, BTreeMap<String, serde_json::Value>> = serde_json::from_str(
-        &std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/recipients.json"))
-            .unwrap(),
+        &std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/demo/recipients.json"),
+        )
+        .unwrap(),
     )
     .unwrap();
     let fonts = server.app.cache.renderer().fonts();
     for (id, fields) in &demo {
         for (field, value) in fields {
             if let serde_json::Value::String(text) = value {
-                for weight in [opentime::render::Weight::Regular, opentime::render::Weight::Bold] {
+                for weight in [
+                    opentime::render::Weight::Regular,
+                    opentime::render::Weight::Bold,
+                ] {
                     let missing = fonts.missing_chars("sans", weight, text);
-                    assert!(missing.is_empty(), "{id}.{field} {text:?} misses {missing:?} in {weight:?}");
+                    assert!(
+                        missing.is_empty(),
+                        "{id}.{field} {text:?} misses {missing:?} in {weight:?}"
+                    );
                 }
             }
         }
         let template = id.split('-').next().unwrap();
         let values: Vec<(String, String)> = fields
             .iter()
-            .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_string),
+                )
+            })
             .collect();
-        let pairs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let pairs: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         hset(&redis, id, &pairs);
-        let answer = server.get(&format!("/i/{template}.png?t={}", server.token(id))).await;
+        let answer = server
+            .get(&format!("/i/{template}.png?t={}", server.token(id)))
+            .await;
         assert_image(&answer);
     }
     server.shutdown().await;
@@ -480,7 +582,7 @@ async fn every_demo_recipient_renders_without_missing_glyphs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_lets_a_request_in_flight_finish() {
-    let redis = RedisServer::start();
+    let redis = RedisServer::new();
     let server = TestServer::start_with(&redis, |config| {
         config.store_budget = Duration::from_secs(5);
     })
@@ -493,7 +595,10 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     let client = redis.client();
     let sleeper = tokio::task::spawn_blocking(move || {
         let mut connection = client.get_connection().unwrap();
-        let _: redis::RedisResult<()> = redis::cmd("DEBUG").arg("SLEEP").arg(1).query(&mut connection);
+        let _: redis::RedisResult<()> = redis::cmd("DEBUG")
+            .arg("SLEEP")
+            .arg(1)
+            .query(&mut connection);
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let http = server.client.clone();
@@ -511,7 +616,14 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     };
     server.shutdown().await;
     let (status, body) = in_flight.await.unwrap();
-    assert_eq!(status, StatusCode::OK, "the open in flight finished after shutdown began");
-    assert!(!body.is_empty() && body.len() != anonymous_png_len, "and it was personalized");
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the open in flight finished after shutdown began"
+    );
+    assert!(
+        !body.is_empty() && body.len() != anonymous_png_len,
+        "and it was personalized"
+    );
     sleeper.await.unwrap();
 }

@@ -10,7 +10,6 @@ use crate::app::App;
 use crate::expr::{Context, RequestFacts};
 use crate::metrics::TimerGuard;
 use crate::recipient::{Profile, RecipientId};
-use crate::store::StoreError;
 use crate::template::{AccessMode, Template};
 
 /// How much of the recipient the answer could use.
@@ -110,11 +109,10 @@ async fn load_profile(app: &App, recipient: &RecipientId) -> (Option<Profile>, P
         Ok(Some(profile)) => (Some(profile), Personalization::Personalized),
         Ok(None) => (None, Personalization::Anonymous),
         Err(error) => {
-            let kind = match error {
-                StoreError::Timeout(_) => "timeout",
-                _ => "unavailable",
-            };
-            app.metrics.store_errors.with_label_values(&[kind]).inc();
+            app.metrics
+                .store_errors
+                .with_label_values(&[error.code()])
+                .inc();
             tracing::debug!(recipient = %recipient, %error, "state lookup failed; serving the default variant");
             (None, Personalization::StoreDown)
         }

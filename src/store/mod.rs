@@ -1,12 +1,34 @@
 //! Where recipient state lives: Redis, or the embedded in-memory demo store.
 //!
-//! Nothing outside this module speaks Redis. (Skeleton: the implementation
-//! lands with the store.)
+//! Nothing outside this module speaks Redis. Callers get a [`Store`], a cheap
+//! `Clone` handle that hides which backend is behind it:
+//! - [`RedisStore`] when a Redis URL is configured: one self-healing
+//!   multiplexed connection, every call bounded by the configured budget;
+//! - [`MemoryStore`] otherwise: the demo recipients of
+//!   `{demo_dir}/recipients.json` (format in [`demo`]), in memory.
+//!
+//! # Layout
+//! - `keys`: how Redis keys are spelled (`{prefix}r:{ID}` and friends).
+//! - `redis`: the Redis backend and its connection policy.
+//! - `memory`: the in-memory backend.
+//! - `demo`: the demo file format and its loader.
+//! - `error`: what can go wrong, as [`StoreError`].
+
+pub mod demo;
+pub mod error;
+pub mod keys;
+pub mod memory;
+pub mod redis;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::recipient::{Profile, RecipientId};
+
+pub use self::error::StoreError;
+pub use self::keys::{DEFAULT_KEY_PREFIX, KeyScheme};
+pub use self::memory::MemoryStore;
+pub use self::redis::RedisStore;
 
 /// How to reach the store.
 #[derive(Debug, Clone)]
@@ -23,34 +45,79 @@ pub struct StoreConfig {
     pub demo_dir: PathBuf,
 }
 
+/// The recipient state store, as the rest of the program sees it.
 #[derive(Debug, Clone)]
 pub enum Store {
-    Memory,
+    Redis(RedisStore),
+    Memory(MemoryStore),
 }
 
 impl Store {
+    /// Redis when `redis_url` is set, else the demo store. Succeeds even when
+    /// Redis is down (calls then fail fast until it is back); fails only on
+    /// configuration that can never work.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let _ = config;
-        Ok(Store::Memory)
+        match &config.redis_url {
+            Some(url) => {
+                let keys = KeyScheme::new(config.key_prefix.clone())?;
+                Ok(Store::Redis(
+                    RedisStore::connect(url.trim(), keys, config.budget).await?,
+                ))
+            }
+            None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),
+        }
     }
-    pub fn is_demo(&self) -> bool {
-        true
-    }
-    pub async fn profile(&self, recipient: &RecipientId) -> Result<Option<Profile>, StoreError> {
-        let _ = recipient;
-        Ok(None)
-    }
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
-    }
-}
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store did not answer within {0:?}")]
-    Timeout(Duration),
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
-    #[error("store configuration: {0}")]
-    Config(String),
+    /// True for the embedded store, which the server announces loudly.
+    pub fn is_demo(&self) -> bool {
+        matches!(self, Store::Memory(_))
+    }
+
+    /// The recipient's profile, or `None` when they have no fields at all.
+    pub async fn profile(&self, recipient: &RecipientId) -> Result<Option<Profile>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.profile(recipient).await,
+            Store::Memory(memory) => Ok(memory.profile(recipient)),
+        }
+    }
+
+    /// Merges fields into the recipient's profile, like `HSET`.
+    pub async fn set_fields(
+        &self,
+        recipient: &RecipientId,
+        fields: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.set_fields(recipient, fields).await,
+            Store::Memory(memory) => {
+                memory.set_fields(recipient, fields);
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes the recipient's profile; true when there was one.
+    pub async fn delete_profile(&self, recipient: &RecipientId) -> Result<bool, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.delete_profile(recipient).await,
+            Store::Memory(memory) => Ok(memory.delete_profile(recipient)),
+        }
+    }
+
+    /// Readiness: Ok when the store answers within the budget.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.ping().await,
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
+    /// The same store with another budget, for callers that may wait longer
+    /// than an image request (admin writes, bulk imports, probes).
+    pub fn with_budget(&self, budget: Duration) -> Store {
+        match self {
+            Store::Redis(redis) => Store::Redis(redis.with_budget(budget)),
+            Store::Memory(memory) => Store::Memory(memory.clone()),
+        }
+    }
 }

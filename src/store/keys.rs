@@ -1,0 +1,136 @@
+//! The Redis key scheme: the one place that knows how keys are spelled.
+//!
+//! Every key of a recipient starts with `{prefix}r:{ID}`, where the braces are
+//! literal. Redis Cluster hashes only the text between the first `{` and the
+//! next `}` (a "hash tag"), so every key of one recipient lands on one slot and
+//! later features can touch several of them in one transaction or script.
+//!
+//! - profile hash: `{prefix}r:{ID}` (exactly; customers write it with `HSET`);
+//! - any other per-recipient key: `{prefix}r:{ID}:{suffix}`, built with
+//!   [`KeyScheme::recipient_key`], e.g. `ot:r:{alice}:prefs`.
+//!
+//! The scheme is injective as long as a suffix is non-empty and holds no `}`:
+//! the last `}` of a key then always closes the id, so two recipients (or a
+//! profile and another key) can never share a key, whatever the ids contain.
+//! Ids that themselves hold `}` only move their hash tag, which costs nothing
+//! but slot balance.
+
+use crate::recipient::RecipientId;
+
+use super::StoreError;
+
+/// The prefix of every key unless configured otherwise (`OPENTIME_KEY_PREFIX`).
+pub const DEFAULT_KEY_PREFIX: &str = "ot:";
+
+/// The key prefix of one deployment, and the functions that spell keys with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyScheme {
+    prefix: String,
+}
+
+impl KeyScheme {
+    /// Accepts a prefix without braces: a brace in the prefix would become the
+    /// hash tag of every key and put the whole data set on one Cluster slot.
+    pub fn new(prefix: impl Into<String>) -> Result<KeyScheme, StoreError> {
+        let prefix = prefix.into();
+        if prefix.contains(['{', '}']) {
+            return Err(StoreError::Config(
+                "the key prefix must not contain `{` or `}`: Redis Cluster would read it as the hash tag of every key".into(),
+            ));
+        }
+        Ok(KeyScheme { prefix })
+    }
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The recipient's profile hash, `{prefix}r:{ID}`.
+    pub fn profile_key(&self, recipient: &RecipientId) -> String {
+        let id = recipient.as_str();
+        // Sized up front: this runs on every open, and one allocation is enough.
+        let mut key = String::with_capacity(self.prefix.len() + id.len() + 4);
+        key.push_str(&self.prefix);
+        key.push_str("r:{");
+        key.push_str(id);
+        key.push('}');
+        key
+    }
+
+    /// Another key of the recipient, `{prefix}r:{ID}:{suffix}`, on the same
+    /// Cluster slot as the profile. `suffix` is chosen by code, never by
+    /// users, and must be non-empty and free of `}` (see the module doc).
+    pub fn recipient_key(&self, recipient: &RecipientId, suffix: &str) -> String {
+        debug_assert!(
+            !suffix.is_empty() && !suffix.contains('}'),
+            "a key suffix must be non-empty and free of `}}` to keep keys unambiguous"
+        );
+        let mut key = self.profile_key(recipient);
+        key.reserve(suffix.len() + 1);
+        key.push(':');
+        key.push_str(suffix);
+        key
+    }
+}
+
+impl Default for KeyScheme {
+    /// The documented default prefix, `ot:`.
+    fn default() -> KeyScheme {
+        KeyScheme {
+            prefix: DEFAULT_KEY_PREFIX.to_owned(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(raw: &str) -> RecipientId {
+        RecipientId::new(raw).expect("test ids are valid")
+    }
+
+    #[test]
+    fn profile_key_is_exactly_the_documented_one() {
+        let keys = KeyScheme::default();
+        assert_eq!(keys.profile_key(&id("alice")), "ot:r:{alice}");
+        let keys = KeyScheme::new("acme:prod:").expect("prefix without braces");
+        assert_eq!(keys.profile_key(&id("42")), "acme:prod:r:{42}");
+        assert_eq!(
+            KeyScheme::new("")
+                .expect("empty prefix")
+                .profile_key(&id("a")),
+            "r:{a}"
+        );
+    }
+
+    #[test]
+    fn other_keys_share_the_hash_tag() {
+        let keys = KeyScheme::default();
+        assert_eq!(
+            keys.recipient_key(&id("alice"), "prefs"),
+            "ot:r:{alice}:prefs"
+        );
+        assert!(
+            keys.recipient_key(&id("alice"), "opens")
+                .starts_with(&keys.profile_key(&id("alice")))
+        );
+    }
+
+    #[test]
+    fn ids_with_braces_cannot_collide_with_other_keys() {
+        let keys = KeyScheme::default();
+        // Without the "last brace closes the id" rule these two would be equal.
+        let crafted = keys.profile_key(&id("alice}:prefs"));
+        assert_ne!(crafted, keys.recipient_key(&id("alice"), "prefs"));
+    }
+
+    #[test]
+    fn braces_in_the_prefix_are_refused() {
+        assert!(matches!(
+            KeyScheme::new("{ot}:"),
+            Err(StoreError::Config(_))
+        ));
+        assert!(matches!(KeyScheme::new("ot}"), Err(StoreError::Config(_))));
+    }
+}

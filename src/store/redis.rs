@@ -1,0 +1,333 @@
+//! The Redis store: one multiplexed, self-healing connection, and every call
+//! bounded by the caller's budget.
+//!
+//! The connection is a [`ConnectionManager`]: one multiplexed connection
+//! shared by every request, which reconnects by itself after an I/O error.
+//! It is created lazily, so opentime starts even when Redis is down and picks
+//! Redis up whenever it comes back, without a restart. While it reconnects,
+//! callers do not queue behind it for longer than their budget: each call is
+//! wrapped in [`tokio::time::timeout`] and gives up with
+//! [`StoreError::Timeout`], whatever state Redis or the network is in.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, FromRedisValue, Value};
+
+use crate::recipient::{Profile, RecipientId};
+
+use super::StoreError;
+use super::keys::KeyScheme;
+
+/// How long one attempt to open a connection may take. Redis sits next to
+/// opentime, so a connect that takes longer than this is a connect that
+/// will not succeed; failing it early lets the next attempt start.
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// How long a command may stay in flight on the shared connection. Callers
+/// stop waiting at their budget; this bound is what frees the connection's
+/// bookkeeping for commands nobody awaits any more when Redis hangs.
+const RESPONSE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Attempts per reconnection round, and the backoff between them. A round
+/// that fails ends with an error; the next call that sees it starts a new
+/// round, so recovery never stops while there is traffic (and readiness
+/// probes are traffic), yet a dead Redis is not hammered in a tight loop.
+const CONNECT_RETRIES: usize = 3;
+const RETRY_MIN_DELAY: Duration = Duration::from_millis(50);
+const RETRY_MAX_DELAY: Duration = Duration::from_millis(500);
+
+/// How long [`RedisStore::connect`] waits for the first connection before
+/// it returns anyway, so that a healthy Redis is warm for the first request
+/// and a dead one delays startup by at most this.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// A handle on Redis. Clones share the connection.
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    keys: Arc<KeyScheme>,
+    budget: Duration,
+}
+
+impl RedisStore {
+    /// Prepares the connection and tries it once for up to
+    /// [`WARM_UP_TIMEOUT`]. Only a bad URL is an error: an unreachable Redis
+    /// is logged and retried in the background of later calls.
+    pub async fn connect(
+        url: &str,
+        keys: KeyScheme,
+        budget: Duration,
+    ) -> Result<RedisStore, StoreError> {
+        let client = client_for_url(url)?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(RESPONSE_TIMEOUT))
+            .set_number_of_retries(CONNECT_RETRIES)
+            .set_min_delay(RETRY_MIN_DELAY)
+            .set_max_delay(RETRY_MAX_DELAY);
+        let connection =
+            ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
+                StoreError::Config(format!("cannot prepare the Redis connection: {error}"))
+            })?;
+        let store = RedisStore {
+            connection,
+            keys: Arc::new(keys),
+            budget,
+        };
+        if let Err(error) = store.with_budget(WARM_UP_TIMEOUT).ping().await {
+            tracing::warn!(%error, "Redis is not reachable yet; serving default variants until it is");
+        }
+        Ok(store)
+    }
+
+    /// The same connection with another budget (admin writes, probes).
+    pub fn with_budget(&self, budget: Duration) -> RedisStore {
+        RedisStore {
+            budget,
+            ..self.clone()
+        }
+    }
+
+    pub fn budget(&self) -> Duration {
+        self.budget
+    }
+
+    pub fn keys(&self) -> &KeyScheme {
+        &self.keys
+    }
+
+    /// One `HGETALL`: the whole profile in one round trip.
+    pub async fn profile(&self, recipient: &RecipientId) -> Result<Option<Profile>, StoreError> {
+        let mut command = redis::cmd("HGETALL");
+        command.arg(self.keys.profile_key(recipient));
+        let reply: Value = self.run_idempotent(&command).await?;
+        profile_from_reply(reply)
+    }
+
+    /// `HSET` of every field at once; no fields is a no-op (Redis would
+    /// refuse an `HSET` without any).
+    pub async fn set_fields(
+        &self,
+        recipient: &RecipientId,
+        fields: &[(String, String)],
+    ) -> Result<(), StoreError> {
+        if fields.is_empty() {
+            return Ok(());
+        }
+        let mut command = redis::cmd("HSET");
+        command.arg(self.keys.profile_key(recipient));
+        for (name, value) in fields {
+            command.arg(name).arg(value);
+        }
+        self.run_idempotent(&command).await
+    }
+
+    /// `DEL` of the profile hash; true when there was one.
+    pub async fn delete_profile(&self, recipient: &RecipientId) -> Result<bool, StoreError> {
+        let mut command = redis::cmd("DEL");
+        command.arg(self.keys.profile_key(recipient));
+        let removed: i64 = self.run_idempotent(&command).await?;
+        Ok(removed > 0)
+    }
+
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        let _pong: String = self.run_idempotent(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
+    /// Sends `command` within the budget, and sends it once more if the
+    /// shared connection turns out to have died since the last call (Redis
+    /// restarted, a proxy closed it while idle): the manager has started a
+    /// new connection by then, and waiting for it within the budget beats
+    /// failing the one request that found out. Only commands that are safe
+    /// to repeat may come here, since the first one may have run.
+    async fn run_idempotent<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let attempts = async {
+            match command.query_async(&mut connection).await {
+                Err(error) if error.is_connection_dropped() => {
+                    command.query_async(&mut connection).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(self.budget, attempts).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        }
+    }
+}
+
+impl fmt::Debug for RedisStore {
+    // Written by hand because the connection's own `Debug` prints the
+    // connection info, password included.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &self.keys.prefix())
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Checks the scheme ourselves so that the error says what is supported;
+/// neither message repeats the URL, which may hold a password.
+fn client_for_url(url: &str) -> Result<redis::Client, StoreError> {
+    match url.split_once("://").map(|(scheme, _)| scheme) {
+        Some("redis" | "redis+unix" | "unix") => {}
+        Some("rediss") => {
+            return Err(StoreError::Config(
+                "rediss:// (TLS) is not supported by this build; use redis:// (behind a TLS tunnel if needed) or redis+unix://".into(),
+            ));
+        }
+        _ => {
+            return Err(StoreError::Config(
+                "the Redis URL must start with redis:// or redis+unix://".into(),
+            ));
+        }
+    }
+    redis::Client::open(url)
+        .map_err(|error| StoreError::Config(format!("the Redis URL is invalid: {error}")))
+}
+
+/// Turns an `HGETALL` reply into a profile: a flat array of name, value, ...
+/// under RESP2, a map under RESP3, and empty when the key does not exist.
+fn profile_from_reply(reply: Value) -> Result<Option<Profile>, StoreError> {
+    let mut profile = Profile::default();
+    match reply {
+        Value::Array(items) => {
+            let mut items = items.into_iter();
+            while let Some(name) = items.next() {
+                let value = items.next().ok_or_else(|| {
+                    StoreError::Command("HGETALL replied with an odd number of items".into())
+                })?;
+                profile.fields.insert(text_of(name)?, text_of(value)?);
+            }
+        }
+        Value::Map(pairs) => {
+            for (name, value) in pairs {
+                profile.fields.insert(text_of(name)?, text_of(value)?);
+            }
+        }
+        _ => {
+            return Err(StoreError::Command(
+                "HGETALL replied with neither an array nor a map".into(),
+            ));
+        }
+    }
+    Ok((!profile.is_empty()).then_some(profile))
+}
+
+/// The text of one reply item. Bytes that are not UTF-8 are replaced rather
+/// than refused: one odd field must not cost the recipient every other field,
+/// and the common, valid case reuses the reply's buffer without a copy.
+fn text_of(item: Value) -> Result<String, StoreError> {
+    match item {
+        Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())),
+        Value::SimpleString(text) => Ok(text),
+        Value::VerbatimString { text, .. } => Ok(text),
+        _ => Err(StoreError::Command(
+            "HGETALL replied with a non-string item".into(),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bulk(text: &[u8]) -> Value {
+        Value::BulkString(text.to_vec())
+    }
+
+    #[test]
+    fn resp2_and_resp3_replies_give_the_same_profile() {
+        let expected = Profile::from_iter([("first_name", "Alice"), ("plan", "pro")]);
+        let resp2 = Value::Array(vec![
+            bulk(b"first_name"),
+            bulk(b"Alice"),
+            bulk(b"plan"),
+            bulk(b"pro"),
+        ]);
+        let resp3 = Value::Map(vec![
+            (bulk(b"plan"), bulk(b"pro")),
+            (bulk(b"first_name"), bulk(b"Alice")),
+        ]);
+        assert_eq!(
+            profile_from_reply(resp2).expect("valid reply"),
+            Some(expected.clone())
+        );
+        assert_eq!(
+            profile_from_reply(resp3).expect("valid reply"),
+            Some(expected)
+        );
+    }
+
+    #[test]
+    fn an_empty_reply_is_no_profile() {
+        assert_eq!(
+            profile_from_reply(Value::Array(vec![])).expect("valid reply"),
+            None
+        );
+        assert_eq!(
+            profile_from_reply(Value::Map(vec![])).expect("valid reply"),
+            None
+        );
+    }
+
+    #[test]
+    fn malformed_replies_are_command_errors() {
+        let odd = Value::Array(vec![bulk(b"first_name")]);
+        assert!(matches!(
+            profile_from_reply(odd),
+            Err(StoreError::Command(_))
+        ));
+        assert!(matches!(
+            profile_from_reply(Value::Int(3)),
+            Err(StoreError::Command(_))
+        ));
+        let nested = Value::Array(vec![bulk(b"a"), Value::Array(vec![])]);
+        assert!(matches!(
+            profile_from_reply(nested),
+            Err(StoreError::Command(_))
+        ));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let reply = Value::Array(vec![
+            bulk(b"name"),
+            bulk(b"Al\xffce"),
+            bulk(b"plan"),
+            bulk(b"pro"),
+        ]);
+        let profile = profile_from_reply(reply)
+            .expect("valid reply")
+            .expect("has fields");
+        assert_eq!(profile.get("name"), Some("Al\u{fffd}ce"));
+        assert_eq!(profile.get("plan"), Some("pro"));
+    }
+
+    #[test]
+    fn urls_are_checked_without_being_echoed() {
+        for good in [
+            "redis://127.0.0.1:6379",
+            "redis+unix:///run/redis.sock",
+            "unix:///run/redis.sock",
+        ] {
+            assert!(client_for_url(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "http://secret@host",
+            "secret-password",
+            "rediss://:secret@host:6380",
+        ] {
+            let error = client_for_url(bad).expect_err("refused");
+            assert!(matches!(error, StoreError::Config(_)));
+            assert!(!error.to_string().contains("secret"), "{error}");
+        }
+    }
+}
