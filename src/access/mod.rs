@@ -1,5 +1,5 @@
 //! Recipient tokens and signed URLs: HMAC-SHA256, constant-time checks, key
-//! rotation.
+//! rotation, and bulk signing of CSV files.
 //!
 //! Everything here is a contract with emails already sent: a token or a
 //! signature in a delivered email must keep verifying for as long as its key
@@ -66,11 +66,16 @@
 //! s = base64.urlsafe_b64encode(tag).rstrip(b"=").decode()
 //! ```
 //!
+//! # Bulk signing
+//! [`KeyRing::sign_csv`] adds a token column to a CSV of recipients, row by
+//! row in constant memory; an invalid id stops it with the line number.
+//!
 //! # Secrets
 //! Secrets are turned into HMAC states when the ring is built and never
 //! stored, printed, logged or put in an error. Errors never hold a token or a
 //! recipient id either.
 
+mod bulk_csv;
 mod error;
 mod keyring;
 mod signed_url;
