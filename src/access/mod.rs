@@ -25,7 +25,8 @@
 //! ids should be opaque (a CRM id or a hash), never an email address. A token
 //! is refused ([`AccessError::BadToken`]) if it is longer than
 //! [`MAX_TOKEN_LEN`], has no `.`, is not canonical base64url, has a tag of the
-//! wrong length, names an id that [`RecipientId::new`] refuses, or was not
+//! wrong length, names an id that [`RecipientId::new`](crate::recipient::RecipientId::new)
+//! refuses, or was not
 //! signed by any configured key.
 //!
 //! # Signed URL `s`
@@ -65,6 +66,7 @@
 //! tag = hmac.new(key, message, hashlib.sha256).digest()[:16]
 //! s = base64.urlsafe_b64encode(tag).rstrip(b"=").decode()
 //! ```
+//! The test vectors in this module's tests pin both formats.
 //!
 //! # Bulk signing
 //! [`KeyRing::sign_csv`] adds a token column to a CSV of recipients, row by
@@ -81,10 +83,10 @@ mod keyring;
 mod signed_url;
 mod token;
 
+#[cfg(test)]
+mod test_vectors;
+
 pub use error::AccessError;
 pub use keyring::{DEMO_KEY, KeyRing, MIN_KEY_LEN};
 pub use signed_url::{MAX_SIGNED_URL_LEN, UNSIGNED_PARAMS, canonical_path, canonical_query};
 pub use token::MAX_TOKEN_LEN;
-
-#[cfg(doc)]
-use crate::recipient::RecipientId;
