@@ -25,9 +25,10 @@
 //! ids should be opaque (a CRM id or a hash), never an email address. A token
 //! is refused ([`AccessError::BadToken`]) if it is longer than
 //! [`MAX_TOKEN_LEN`], has no `.`, is not canonical base64url, has a tag of the
-//! wrong length, names an id that [`RecipientId::new`](crate::recipient::RecipientId::new)
-//! refuses, or was not
+//! wrong length, names an id that [`RecipientId::new`] refuses, or was not
 //! signed by any configured key.
+//!
+//! [`RecipientId::new`]: crate::recipient::RecipientId::new
 //!
 //! # Signed URL `s`
 //! ```text
@@ -37,7 +38,8 @@
 //! - `canonical_path` is the URL's path without host or query
 //!   (`/i/sale.gif`), percent-decoded and re-encoded so that only
 //!   `A-Z a-z 0-9 - . _ ~ /` stay as they are; a plain path is unchanged.
-//! - `canonical_query` takes every decoded query pair except `s` and `t`,
+//! - `canonical_query` takes every query pair except `s` and `t`, decoded
+//!   as `application/x-www-form-urlencoded` (`+` is a space, `%XX` a byte),
 //!   percent-encodes key and value as UTF-8 keeping only `A-Z a-z 0-9 - . _ ~`
 //!   (every other byte becomes `%XX`, upper-case hex; a space is `%20`),
 //!   sorts the pairs by encoded key then encoded value in byte order, writes

@@ -50,8 +50,10 @@ impl KeyRing {
         URL_SAFE_NO_PAD.encode(tag_of(mac))
     }
 
-    /// Checks the `s` pair among `query` (the request's whole decoded query)
-    /// against the path and the other pairs, with every key.
+    /// Checks the `s` pair among `query` against the path and the other
+    /// pairs, with every key. `path` is the request's path (escaped or not);
+    /// `query` is its whole query decoded as `form_urlencoded::parse` does,
+    /// in any order.
     ///
     /// Refuses a query with no `s` or with more than one: with two, which one
     /// a later reader would trust is anyone's guess.
