@@ -1,0 +1,237 @@
+//! The server's signing keys, keyed once and ready to sign and verify.
+//!
+//! Keys rotate by configuration: the first key signs, every key verifies, so
+//! an operator adds a new key in front, waits until mail signed with the old
+//! one no longer matters, then drops it. Raw secrets are not kept: each one is
+//! turned into HMAC states at start-up and then dropped, which both keeps them
+//! out of any `Debug` output and spares every signature the key schedule.
+
+use std::fmt;
+use std::sync::Arc;
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::AccessError;
+
+/// The fixed key of demo mode. Refused outside demo mode (by configuration,
+/// which knows the mode).
+pub const DEMO_KEY: &str = "opentime-demo-key-do-not-use-in-production";
+
+/// The shortest secret accepted, in bytes. Shorter secrets can be guessed
+/// offline from a single token, since the recipient id in it is public.
+pub const MIN_KEY_LEN: usize = 16;
+
+/// The signing keys: the first signs, every one verifies.
+///
+/// Cloning is cheap (one `Arc`), so the application state can hold one.
+#[derive(Clone)]
+pub struct KeyRing {
+    /// One entry per configured secret, in configuration order.
+    keys: Arc<[KeyedMacs]>,
+}
+
+impl fmt::Debug for KeyRing {
+    /// Shows how many keys there are and nothing about them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KeyRing")
+            .field("keys", &self.keys.len())
+            .finish()
+    }
+}
+
+impl KeyRing {
+    /// Builds a ring from secrets in order of preference: the first signs.
+    ///
+    /// Refuses an empty list ([`AccessError::NoKeys`]) and any secret shorter
+    /// than [`MIN_KEY_LEN`] bytes ([`AccessError::WeakKey`]).
+    pub fn new(secrets: Vec<Vec<u8>>) -> Result<KeyRing, AccessError> {
+        if secrets.is_empty() {
+            return Err(AccessError::NoKeys);
+        }
+        let mut keys = Vec::with_capacity(secrets.len());
+        for (index, secret) in secrets.iter().enumerate() {
+            if secret.len() < MIN_KEY_LEN {
+                return Err(AccessError::WeakKey {
+                    position: index + 1,
+                });
+            }
+            keys.push(KeyedMacs::new(secret));
+        }
+        Ok(KeyRing { keys: keys.into() })
+    }
+
+    /// Builds a ring from the value of `OPENTIME_SIGNING_KEYS`: secrets
+    /// separated by commas, each trimmed of surrounding whitespace.
+    ///
+    /// An empty entry (as in `"a,,b"` or a trailing comma) is refused as a
+    /// weak key rather than skipped: it is almost always a templating mistake
+    /// in a deployment, and better caught at start-up.
+    pub fn from_comma_separated(value: &str) -> Result<KeyRing, AccessError> {
+        if value.trim().is_empty() {
+            return Err(AccessError::NoKeys);
+        }
+        let secrets = value
+            .split(',')
+            .map(|secret| secret.trim().as_bytes().to_vec())
+            .collect();
+        KeyRing::new(secrets)
+    }
+
+    /// The ring of demo mode: [`DEMO_KEY`] alone.
+    pub fn demo() -> KeyRing {
+        KeyRing::new(vec![DEMO_KEY.as_bytes().to_vec()])
+            .expect("the demo key is a single secret longer than the minimum")
+    }
+
+    /// How many keys verify (the first of them signs).
+    pub fn key_count(&self) -> usize {
+        self.keys.len()
+    }
+
+    /// A fresh MAC of the signing key, its domain prefix already absorbed.
+    pub(super) fn signer(&self, domain: Domain) -> HmacSha256 {
+        self.keys[0].for_domain(domain).clone()
+    }
+
+    /// Whether any key produced `tag` over the message that `feed` writes.
+    ///
+    /// Each comparison is constant-time (`verify_truncated_left` uses
+    /// `subtle`), so the time taken reveals neither the tag nor how much of
+    /// it matched; it only reveals which key matched, which is not a secret.
+    pub(super) fn any_key_made(
+        &self,
+        domain: Domain,
+        feed: impl Fn(&mut HmacSha256),
+        tag: &[u8; TAG_LEN],
+    ) -> bool {
+        self.keys.iter().any(|key| {
+            let mut mac = key.for_domain(domain).clone();
+            feed(&mut mac);
+            mac.verify_truncated_left(tag).is_ok()
+        })
+    }
+}
+
+/// The MAC of this module: HMAC-SHA256.
+pub(super) type HmacSha256 = Hmac<Sha256>;
+
+/// The length of every tag, in bytes: the first half of an HMAC-SHA256.
+/// 128 bits is far beyond online guessing and keeps tokens short in URLs.
+pub(super) const TAG_LEN: usize = 16;
+
+/// The first [`TAG_LEN`] bytes of a finished MAC.
+pub(super) fn tag_of(mac: HmacSha256) -> [u8; TAG_LEN] {
+    let full = mac.finalize().into_bytes();
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&full[..TAG_LEN]);
+    tag
+}
+
+/// What a MAC is for. Each use signs under its own prefix, so a tag made for
+/// one use can never be replayed as a tag for another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Domain {
+    Token,
+    Url,
+}
+
+impl Domain {
+    /// The bytes that open every message of this domain. Part of the wire
+    /// contract: changing them invalidates every email already sent.
+    pub(super) const fn prefix(self) -> &'static [u8] {
+        match self {
+            Domain::Token => b"opentime/t/v1\n",
+            Domain::Url => b"opentime/s/v1\n",
+        }
+    }
+}
+
+/// One secret's HMAC states, keyed and with each domain's prefix absorbed.
+///
+/// Keying HMAC-SHA256 costs two SHA-256 compressions, as much as signing a
+/// short id; cloning a keyed state per signature halves the work, which is
+/// what makes signing millions of CSV rows quick.
+struct KeyedMacs {
+    token: HmacSha256,
+    url: HmacSha256,
+}
+
+impl KeyedMacs {
+    fn new(secret: &[u8]) -> KeyedMacs {
+        let keyed = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+        let mut token = keyed.clone();
+        token.update(Domain::Token.prefix());
+        let mut url = keyed;
+        url.update(Domain::Url.prefix());
+        KeyedMacs { token, url }
+    }
+
+    fn for_domain(&self, domain: Domain) -> &HmacSha256 {
+        match domain {
+            Domain::Token => &self.token,
+            Domain::Url => &self.url,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_needs_at_least_one_key() {
+        assert_eq!(KeyRing::new(vec![]).unwrap_err(), AccessError::NoKeys);
+        assert_eq!(
+            KeyRing::from_comma_separated("  ").unwrap_err(),
+            AccessError::NoKeys
+        );
+    }
+
+    #[test]
+    fn short_keys_are_refused_with_their_position() {
+        let long = b"0123456789abcdef".to_vec();
+        let short = b"0123456789abcde".to_vec();
+        assert!(KeyRing::new(vec![long.clone()]).is_ok());
+        assert_eq!(
+            KeyRing::new(vec![long, short]).unwrap_err(),
+            AccessError::WeakKey { position: 2 }
+        );
+        assert_eq!(
+            KeyRing::from_comma_separated("0123456789abcdef,").unwrap_err(),
+            AccessError::WeakKey { position: 2 }
+        );
+    }
+
+    #[test]
+    fn comma_separated_keys_are_trimmed_and_kept_in_order() {
+        let ring = KeyRing::from_comma_separated(" new-secret-0123456789 , old-secret-0123456789 ")
+            .unwrap();
+        assert_eq!(ring.key_count(), 2);
+        let alone = KeyRing::new(vec![b"new-secret-0123456789".to_vec()]).unwrap();
+        let id = crate::recipient::RecipientId::new("alice").unwrap();
+        assert_eq!(ring.sign_recipient(&id), alone.sign_recipient(&id));
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let ring = KeyRing::new(vec![b"super-secret-signing-key".to_vec()]).unwrap();
+        let shown = format!("{ring:?} {ring:#?}");
+        assert!(!shown.contains("super-secret"), "{shown}");
+        assert!(shown.contains("keys: 1"), "{shown}");
+    }
+
+    #[test]
+    fn a_ring_can_be_shared_across_threads() {
+        fn shareable<T: Clone + Send + Sync + 'static>() {}
+        shareable::<KeyRing>();
+    }
+
+    #[test]
+    fn the_demo_ring_has_the_demo_key() {
+        let demo = KeyRing::demo();
+        let same = KeyRing::new(vec![DEMO_KEY.as_bytes().to_vec()]).unwrap();
+        let id = crate::recipient::RecipientId::new("demo").unwrap();
+        assert_eq!(demo.sign_recipient(&id), same.sign_recipient(&id));
+    }
+}
