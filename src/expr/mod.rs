@@ -8,6 +8,12 @@ use jiff::Timestamp;
 
 use crate::recipient::Profile;
 
+mod device;
+mod opener;
+
+pub use device::Device;
+pub use opener::{Opener, SCANNER_MARKS, classify};
+
 /// What is known about one request, before it is turned into a context.
 #[derive(Debug, Clone, Default)]
 pub struct RequestFacts {
@@ -21,29 +27,6 @@ pub struct RequestFacts {
     pub is_head: bool,
 }
 
-/// Who fetched the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Opener {
-    Human,
-    AppleProxy,
-    GmailProxy,
-    YahooProxy,
-    Scanner,
-}
-
-impl Opener {
-    /// The label used in metrics and expressions.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Opener::Human => "human",
-            Opener::AppleProxy => "apple_proxy",
-            Opener::GmailProxy => "gmail_proxy",
-            Opener::YahooProxy => "yahoo_proxy",
-            Opener::Scanner => "scanner",
-        }
-    }
-}
-
 /// The evaluated context of one request.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -53,7 +36,9 @@ pub struct Context {
 impl Context {
     pub fn new(facts: &RequestFacts) -> Context {
         let _ = facts;
-        Context { opener: Opener::Human }
+        Context {
+            opener: Opener::Human,
+        }
     }
 }
 
