@@ -9,6 +9,8 @@
 
 use minijinja::Value;
 
+use super::opener::{Opener, classify};
+
 /// The device behind a request, as far as its User-Agent tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Device {
@@ -37,10 +39,8 @@ const CLIENT_MARKS: &[(&str, &str)] = &[
     ("ms-office", "outlook"),
     ("msoffice", "outlook"),
     ("microsoft office", "outlook"),
-    ("googleimageproxy", "gmail"),
     ("com.google.android.gm", "gmail"),
     ("gmail", "gmail"),
-    ("yahoomailproxy", "yahoo"),
     ("yahoomail", "yahoo"),
     ("ymail", "yahoo"),
 ];
@@ -57,11 +57,19 @@ impl Device {
         let Some(user_agent) = user_agent.map(str::trim).filter(|agent| !agent.is_empty()) else {
             return Device::unknown();
         };
-        // Apple's privacy prefetch sends exactly this: it tells that the
-        // reader uses Apple Mail, and nothing about their device.
-        if user_agent == super::opener::APPLE_PROXY_USER_AGENT {
+        // The image proxies tell which mail service the reader uses and
+        // nothing about their device: Apple's prefetch sends a bare
+        // "Mozilla/5.0", and Gmail's proxy claims to be Firefox on Windows XP
+        // whether the reader is on a phone or not.
+        let proxy_client = match classify(Some(user_agent), false) {
+            Opener::AppleProxy => Some("apple_mail"),
+            Opener::GmailProxy => Some("gmail"),
+            Opener::YahooProxy => Some("yahoo"),
+            Opener::Human | Opener::Scanner => None,
+        };
+        if let Some(client) = proxy_client {
             return Device {
-                client: "apple_mail",
+                client,
                 ..Device::unknown()
             };
         }
@@ -254,7 +262,7 @@ mod tests {
                      (via ggpht.com GoogleImageProxy)",
                 ),
                 // The proxy pretends to be old Firefox on Windows XP.
-                ("desktop", "windows", "gmail"),
+                ("unknown", "unknown", "gmail"),
             ),
             (
                 "Yahoo image proxy",
