@@ -1,104 +1,104 @@
 //! The expression language of conditions, texts and links (minijinja), and
 //! the request context it reads: `profile`, `query`, `now`, `device`,
-//! `opener`. (Skeleton: the implementation lands with expressions.)
+//! `opener`.
+//!
+//! A variant's `when` is a Jinja expression ([`Condition`]); its texts and
+//! links are Jinja templates ([`TextSet`]). Both are compiled when a template
+//! loads and evaluated against a [`Context`] built once per request from the
+//! [`RequestFacts`].
+//!
+//! # What a template can read
+//!
+//! - `profile.<field>`: the recipient's Redis hash. Values arrive as strings
+//!   and are typed when they read unambiguously as something else:
+//!   - `"42"`, `"-3"` are integers and `"12.5"` a float, unless written with a
+//!     leading zero (`"02134"`), a plus sign, an exponent or spaces, or beyond
+//!     ±(2^53 − 1) or 15 significant digits: those stay strings, because they
+//!     are identifiers (ZIP codes, phone and account numbers), not quantities;
+//!   - `"true"` and `"false"` (exactly, lower case) are booleans;
+//!   - everything else is a string. ISO-8601 dates stay strings: they compare
+//!     correctly as such (`profile.renews_on < "2025-07-01"`), and the date
+//!     helpers parse them.
+//!
+//!   A missing field is undefined (`profile.renewed_at is defined`); with no
+//!   profile at all, `profile` is an empty map.
+//! - `query.<name>`: the template's declared query parameters, as strings.
+//! - `now`: the request time in the recipient's time zone (the IANA name in
+//!   the profile field `time_zone`, e.g. `Europe/Paris`), else UTC. `{{ now }}`
+//!   prints `2025-03-14T09:30:00+01:00`; its attributes are `now.year`,
+//!   `now.month`, `now.day`, `now.hour`, `now.minute`, `now.second`,
+//!   `now.weekday` (1 = Monday … 7 = Sunday), `now.date` (`"2025-03-14"`),
+//!   `now.iso` (as printed) and `now.unix` (seconds). Example:
+//!   `now.hour < 12 and now.weekday <= 5`.
+//! - `device.kind` (`mobile`, `tablet`, `desktop`, `unknown`), `device.os`
+//!   (`ios`, `android`, `windows`, `macos`, `linux`, `unknown`) and
+//!   `device.client` (`apple_mail`, `outlook`, `gmail`, `yahoo`,
+//!   `thunderbird`, `samsung_email`, `unknown`), guessed from the User-Agent.
+//!   Image proxies hide the device, so `unknown` is common. Example:
+//!   `device.kind == "mobile"`.
+//! - `opener`: `human`, `apple_proxy`, `gmail_proxy`, `yahoo_proxy` or
+//!   `scanner`. Example: `opener == "human"`.
+//!
+//! # Helpers
+//!
+//! Dates given to the helpers may be `"YYYY-MM-DD"` (midnight in the
+//! recipient's zone), an ISO-8601 / RFC 3339 timestamp with offset
+//! (`2025-03-14T09:30:00Z`), a date and time without offset (taken in the
+//! recipient's zone), Unix seconds, or `now`. An undefined date gives an
+//! undefined result, so `| default(...)` applies; an unreadable one is an
+//! error.
+//!
+//! - `days_until(date)`: calendar days from today to the date in the
+//!   recipient's zone, whatever the hour: tomorrow is `1`, today `0`, past
+//!   dates negative. `{{ days_until(profile.renews_on) }} days left`.
+//! - `days_since(date)`: the same count the other way: `days_since(
+//!   profile.last_order_on) > 90`.
+//! - `hours_until(date)`, `hours_since(date)`: whole hours between now and
+//!   the moment, truncated toward zero (59 minutes is 0):
+//!   `hours_until(profile.sale_ends_at) < 24`.
+//! - `number` filter: thousands grouping, `{{ profile.points | number }}` →
+//!   `12,480`. Optional arguments: separator, decimals, decimal mark.
+//!   `number(".")` → `12.480`, `number(" ", 2)` → `12 480,00` (the decimal
+//!   mark is `,` when the separator is `.` or a space), `number(",", 1, ".")`.
+//! - `date` filter: strftime-style formatting in the recipient's zone,
+//!   `{{ profile.renews_on | date("%d %B %Y") }}` → `14 March 2025`; default
+//!   format `%Y-%m-%d`. Month and day names are English.
+//! - minijinja's built-ins, among them `default`
+//!   (`{{ profile.first_name | default("there") }}`), `upper`, `title`,
+//!   `round`, `length`, `urlencode` for links
+//!   (`https://example.com/?email={{ profile.email | urlencode }}`), and the
+//!   tests `defined`, `none`, `number`, `string`.
+//!
+//! # Undefined values and limits
+//!
+//! An undefined value prints as an empty string, and attribute access on it
+//! gives another undefined value (`profile.missing.deeper is defined` is
+//! false, not an error). Texts are not HTML-escaped: they become pixels and
+//! links. One evaluation may run [`FUEL`] instructions, nest
+//! [`RECURSION_LIMIT`] deep and print [`MAX_TEXT_BYTES`]; beyond that it
+//! fails with [`ExprError::Eval`].
 
-use std::collections::BTreeMap;
+mod condition;
+mod context;
+mod dates;
+mod device;
+mod environment;
+mod error;
+mod now;
+mod number;
+mod opener;
+mod profile;
+mod text;
 
-use jiff::Timestamp;
+#[cfg(test)]
+mod tests;
 
-use crate::recipient::Profile;
-
-/// What is known about one request, before it is turned into a context.
-#[derive(Debug, Clone, Default)]
-pub struct RequestFacts {
-    /// `None` when there is no recipient or no state for them.
-    pub profile: Option<Profile>,
-    /// The template's declared query parameters, already length-checked.
-    pub query: BTreeMap<String, String>,
-    pub now: Timestamp,
-    pub user_agent: Option<String>,
-    /// HEAD requests are a scanner's mark.
-    pub is_head: bool,
-}
-
-/// Who fetched the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Opener {
-    Human,
-    AppleProxy,
-    GmailProxy,
-    YahooProxy,
-    Scanner,
-}
-
-impl Opener {
-    /// The label used in metrics and expressions.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Opener::Human => "human",
-            Opener::AppleProxy => "apple_proxy",
-            Opener::GmailProxy => "gmail_proxy",
-            Opener::YahooProxy => "yahoo_proxy",
-            Opener::Scanner => "scanner",
-        }
-    }
-}
-
-/// The evaluated context of one request.
-#[derive(Debug, Clone)]
-pub struct Context {
-    pub opener: Opener,
-}
-
-impl Context {
-    pub fn new(facts: &RequestFacts) -> Context {
-        let _ = facts;
-        Context {
-            opener: Opener::Human,
-        }
-    }
-}
-
-/// A compiled `when` condition.
-#[derive(Debug)]
-pub struct Condition {}
-
-impl Condition {
-    pub fn compile(source: &str) -> Result<Condition, ExprError> {
-        Err(ExprError::Syntax(format!("{source}: not implemented")))
-    }
-    /// Evaluates to a boolean by Jinja truthiness.
-    pub fn eval(&self, context: &Context) -> Result<bool, ExprError> {
-        let _ = context;
-        Ok(false)
-    }
-}
-
-/// The compiled text and link templates of one template file.
-#[derive(Debug, Default)]
-pub struct TextSet {}
-
-/// A handle to one compiled text in a [`TextSet`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextId(pub usize);
-
-impl TextSet {
-    pub fn new() -> TextSet {
-        TextSet {}
-    }
-    pub fn add(&mut self, source: &str) -> Result<TextId, ExprError> {
-        Err(ExprError::Syntax(format!("{source}: not implemented")))
-    }
-    pub fn render(&self, id: TextId, context: &Context) -> Result<String, ExprError> {
-        let _ = (id, context);
-        Ok(String::new())
-    }
-}
-
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum ExprError {
-    #[error("syntax error: {0}")]
-    Syntax(String),
-    #[error("evaluation failed: {0}")]
-    Eval(String),
-}
+pub use condition::Condition;
+pub use context::{Context, RequestFacts};
+pub use dates::DEFAULT_DATE_FORMAT;
+pub use device::Device;
+pub use environment::{FUEL, RECURSION_LIMIT};
+pub use error::ExprError;
+pub use now::{Now, TIME_ZONE_FIELD};
+pub use opener::{Opener, SCANNER_MARKS, classify};
+pub use text::{MAX_TEXT_BYTES, TextId, TextSet};

@@ -1,0 +1,53 @@
+//! `when` conditions: Jinja expressions compiled once, when a template loads,
+//! and evaluated against each request's context.
+
+use std::fmt;
+
+use minijinja::Expression;
+
+use super::context::Context;
+use super::environment::GLOBAL;
+use super::error::ExprError;
+
+/// A compiled `when` condition.
+///
+/// It borrows the process-wide environment, which lives for the whole
+/// program, so it can be stored in long-lived template structs and shared
+/// between threads.
+pub struct Condition {
+    source: String,
+    expression: Expression<'static, 'static>,
+}
+
+impl Condition {
+    /// Compiles `source`, e.g. `profile.points > 1000 and opener == "human"`.
+    pub fn compile(source: &str) -> Result<Condition, ExprError> {
+        let expression = GLOBAL
+            .compile_expression_owned(source.to_string())
+            .map_err(|error| ExprError::syntax(&error, source))?;
+        Ok(Condition {
+            source: source.to_string(),
+            expression,
+        })
+    }
+
+    /// Evaluates to a boolean by Jinja truthiness: `false`, `0`, `""`, empty
+    /// lists and maps, `none` and undefined are false, the rest true.
+    pub fn eval(&self, context: &Context) -> Result<bool, ExprError> {
+        self.expression
+            .eval(context.value())
+            .map(|value| value.is_true())
+            .map_err(|error| ExprError::eval(&error, &self.source))
+    }
+
+    /// The source as written in the template.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Condition").field(&self.source).finish()
+    }
+}

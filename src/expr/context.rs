@@ -1,0 +1,76 @@
+//! The context of one request: the facts the server knows, turned once into
+//! the values that every condition and text of the request reads.
+//!
+//! Building it is the only per-request cost of the expression language beyond
+//! evaluation itself (profile fields are typed here, the User-Agent is read
+//! here), so conditions and texts evaluated against it share one cheap,
+//! reference-counted value.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use minijinja::Value;
+
+use super::device::Device;
+use super::now::Now;
+use super::opener::{Opener, classify};
+use super::profile::profile_value;
+use crate::recipient::Profile;
+
+/// What is known about one request, before it is turned into a context.
+#[derive(Debug, Clone, Default)]
+pub struct RequestFacts {
+    /// `None` when there is no recipient or no state for them.
+    pub profile: Option<Profile>,
+    /// The template's declared query parameters, already length-checked.
+    pub query: BTreeMap<String, String>,
+    pub now: Timestamp,
+    pub user_agent: Option<String>,
+    /// HEAD requests are a scanner's mark.
+    pub is_head: bool,
+}
+
+/// The evaluated context of one request.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub opener: Opener,
+    pub device: Device,
+    /// `now` in the recipient's zone, as expressions see it.
+    pub now: Now,
+    /// The root value expressions evaluate against: a map of `profile`,
+    /// `query`, `now`, `device` and `opener`.
+    value: Value,
+}
+
+impl Context {
+    pub fn new(facts: &RequestFacts) -> Context {
+        let user_agent = facts.user_agent.as_deref();
+        let opener = classify(user_agent, facts.is_head);
+        let device = Device::from_user_agent(user_agent);
+        let now = Now::new(facts.now, facts.profile.as_ref());
+        let query = Value::from_pairs(
+            facts
+                .query
+                .iter()
+                .map(|(name, value)| (name.as_str(), value.as_str())),
+        );
+        let value = Value::from_pairs([
+            ("profile", profile_value(facts.profile.as_ref())),
+            ("query", query),
+            ("now", now.to_value()),
+            ("device", device.to_value()),
+            ("opener", Value::from(opener.as_str())),
+        ]);
+        Context {
+            opener,
+            device,
+            now,
+            value,
+        }
+    }
+
+    /// The root value, for evaluation. Cloning it is a reference count.
+    pub(crate) fn value(&self) -> Value {
+        self.value.clone()
+    }
+}
