@@ -207,7 +207,11 @@ impl Color {
 
 impl fmt::Display for Color {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "#{:02x}{:02x}{:02x}{:02x}", self.r, self.g, self.b, self.a)
+        write!(
+            f,
+            "#{:02x}{:02x}{:02x}{:02x}",
+            self.r, self.g, self.b, self.a
+        )
     }
 }
 
@@ -340,7 +344,12 @@ mod tests {
             scale: 1,
             format: OutputFormat::Png,
             layers: vec![Layer::Text(TextLayer {
-                frame: Frame { x: 0.0, y: 0.0, width: 600.0, height: 200.0 },
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 200.0,
+                },
                 text: text.to_string(),
                 style: TextStyle {
                     family: "sans".into(),
@@ -363,7 +372,10 @@ mod tests {
     fn render_key_follows_content_and_version() {
         let a = plan_with_text("Hello Ann");
         let b = plan_with_text("Hello Bob");
-        assert_eq!(a.render_key(b"v1"), plan_with_text("Hello Ann").render_key(b"v1"));
+        assert_eq!(
+            a.render_key(b"v1"),
+            plan_with_text("Hello Ann").render_key(b"v1")
+        );
         assert_ne!(a.render_key(b"v1"), b.render_key(b"v1"));
         assert_ne!(a.render_key(b"v1"), a.render_key(b"v2"));
         let mut doubled = a.clone();
