@@ -6,9 +6,6 @@
 //! as straight-alpha RGBA otherwise; a JPEG, which has no alpha, shows the
 //! canvas over white, as an email's background usually is.
 
-use image::ImageEncoder;
-use image::codecs::jpeg::JpegEncoder;
-
 use crate::render::canvas::Canvas;
 use crate::render::{OutputFormat, RenderError};
 
@@ -23,12 +20,15 @@ pub(crate) fn encode(canvas: &Canvas, format: OutputFormat) -> Result<Vec<u8>, R
 }
 
 fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
-    let opaque = canvas.pixels.chunks_exact(4).all(|pixel| pixel[3] == 255);
-    let (color, data) = if opaque {
-        let mut rgb = Vec::with_capacity(canvas.pixels.len() / 4 * 3);
-        for pixel in canvas.pixels.chunks_exact(4) {
-            rgb.extend_from_slice(&pixel[..3]);
-        }
+    // Drop the alpha channel and check it in the same pass: cards are
+    // nearly always opaque, and this pass is a fifth of a render's time.
+    let mut rgb = vec![0u8; canvas.pixels.len() / 4 * 3];
+    let mut all_alpha = 255u8;
+    for (out, pixel) in rgb.chunks_exact_mut(3).zip(canvas.pixels.chunks_exact(4)) {
+        out.copy_from_slice(&pixel[..3]);
+        all_alpha &= pixel[3];
+    }
+    let (color, data) = if all_alpha == 255 {
         (png::ColorType::Rgb, rgb)
     } else {
         let mut rgba = canvas.pixels.clone();
@@ -56,27 +56,22 @@ fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
 }
 
 fn encode_jpeg(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
-    let mut rgb = Vec::with_capacity(canvas.pixels.len() / 4 * 3);
-    for pixel in canvas.pixels.chunks_exact(4) {
+    let mut rgb = vec![0u8; canvas.pixels.len() / 4 * 3];
+    for (out, pixel) in rgb.chunks_exact_mut(3).zip(canvas.pixels.chunks_exact(4)) {
         // Premultiplied source-over white: color + white * (1 - alpha).
         let white = 255 - pixel[3];
-        rgb.extend_from_slice(&[
-            pixel[0].saturating_add(white),
-            pixel[1].saturating_add(white),
-            pixel[2].saturating_add(white),
-        ]);
+        for (channel, &color) in out.iter_mut().zip(&pixel[..3]) {
+            *channel = color.saturating_add(white);
+        }
     }
-    let mut bytes = Vec::new();
-    JpegEncoder::new_with_quality(&mut bytes, JPEG_QUALITY)
-        .write_image(
-            &rgb,
-            canvas.width,
-            canvas.height,
-            image::ExtendedColorType::Rgb8,
-        )
-        .map_err(|error| RenderError::Encode {
-            reason: error.to_string(),
-        })?;
+    let failed = |reason: String| RenderError::Encode { reason };
+    // The canvas is at most 4096 px a side, well within JPEG's 65535.
+    let width = u16::try_from(canvas.width).map_err(|e| failed(e.to_string()))?;
+    let height = u16::try_from(canvas.height).map_err(|e| failed(e.to_string()))?;
+    let mut bytes = Vec::with_capacity(rgb.len() / 8);
+    jpeg_encoder::Encoder::new(&mut bytes, JPEG_QUALITY)
+        .encode(&rgb, width, height, jpeg_encoder::ColorType::Rgb)
+        .map_err(|error| failed(error.to_string()))?;
     Ok(bytes)
 }
 
