@@ -1,1 +1,141 @@
-fn main() {}
+//! Benchmarks of the renderer on the reference card: a 600x200 PNG with a
+//! background image (cover) and two lines of text, the shape of most
+//! open-time images.
+//!
+//! "cold render" is the steady state of a server: every iteration renders a
+//! new text (so no render cache could answer) with the glyph cache and the
+//! asset's resize cache warm. "fully cold" also starts from a fresh renderer
+//! and a freshly decoded asset (font loading and decoding are left out of
+//! the timing). Run with `cargo bench --bench render`.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::Arc;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use opentime::render::{
+    Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
+    RenderPlan, Renderer, TextLayer, TextStyle, VerticalAlign, Weight,
+};
+
+fn fonts() -> FontBook {
+    FontBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).expect("fonts load")
+}
+
+fn background() -> Arc<Asset> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/images/card-background.png");
+    let bytes = std::fs::read(path).expect("the background exists");
+    Arc::new(Asset::decode("card-background.png", &bytes).expect("decodes"))
+}
+
+fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign) -> TextStyle {
+    TextStyle {
+        family: "sans".into(),
+        weight,
+        size,
+        min_size: size * 0.75,
+        color,
+        align: HorizontalAlign::Center,
+        vertical_align,
+        line_height: 1.25,
+        letter_spacing: 0.0,
+        max_lines: Some(2),
+        wrap: true,
+    }
+}
+
+/// The reference card, thanking recipient number `n`.
+fn card(asset: &Arc<Asset>, n: u64, scale: u32, format: OutputFormat) -> RenderPlan {
+    let headline = style(Weight::Bold, 36.0, Color::WHITE, VerticalAlign::Bottom);
+    let subline = style(
+        Weight::Regular,
+        20.0,
+        Color::rgba(255, 255, 255, 220),
+        VerticalAlign::Top,
+    );
+    RenderPlan {
+        width: 600,
+        height: 200,
+        scale,
+        format,
+        layers: vec![
+            Layer::Image(ImageLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 200.0,
+                },
+                asset: Arc::clone(asset),
+                fit: Fit::Cover,
+                radius: 0.0,
+                opacity: 1.0,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 30.0,
+                    width: 552.0,
+                    height: 70.0,
+                },
+                text: format!("Thank you, Алёна {n}!"),
+                style: headline,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 110.0,
+                    width: 552.0,
+                    height: 60.0,
+                },
+                text: format!("Your renewal #{n} went through. See you next year."),
+                style: subline,
+            }),
+        ],
+    }
+}
+
+fn bench_render(c: &mut Criterion) {
+    let renderer = Renderer::new(fonts());
+    let asset = background();
+    let mut group = c.benchmark_group("card 600x200");
+
+    for (name, scale, format) in [
+        ("cold render", 1, OutputFormat::Png),
+        ("cold render 2x", 2, OutputFormat::Png),
+        ("cold render jpeg", 1, OutputFormat::Jpeg),
+    ] {
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                black_box(
+                    renderer
+                        .render(&card(&asset, n, scale, format))
+                        .expect("renders"),
+                )
+            })
+        });
+    }
+
+    group.sample_size(20);
+    let mut n = 0u64;
+    group.bench_function("fully cold (fresh renderer and asset)", |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                let fresh_asset = background();
+                (
+                    Renderer::new(fonts()),
+                    card(&fresh_asset, n, 1, OutputFormat::Png),
+                )
+            },
+            |(renderer, plan)| black_box(renderer.render(&plan).expect("renders")),
+            BatchSize::PerIteration,
+        )
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench_render);
+criterion_main!(benches);

@@ -1,91 +1,189 @@
 //! Pixels: turns a [`RenderPlan`] into PNG or JPEG bytes.
 //!
-//! This module does no I/O and knows nothing of HTTP, Redis or recipients.
-//! (Skeleton: the implementation lands with the renderer.)
+//! This module does no I/O and knows nothing of HTTP, Redis or recipients;
+//! the only files it reads are the fonts, once, in [`FontBook::load`]. A
+//! render draws the plan's layers bottom first onto a premultiplied canvas
+//! and encodes it. Everything is a pure function of the plan, so the same
+//! plan always gives the same bytes, which the render cache and the ETags
+//! rely on.
+//!
+//! # Layout
+//! - `plan.rs`: the input, and its render key.
+//! - `fonts.rs`: the font book and fallback chains; `glyph_cache.rs`: the
+//!   shared cache of rasterized glyphs.
+//! - `asset.rs`: decoded images and their cached resizes.
+//! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
+//!   rectangles.
+//! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer.
+//! - `encode.rs`: PNG and JPEG.
 
+mod asset;
+mod canvas;
+mod coverage;
+mod encode;
+mod error;
+mod fonts;
+mod glyph_cache;
+mod image_layer;
 mod plan;
+mod rect_layer;
+#[cfg(test)]
+mod test_fonts;
+mod text;
 
-use std::path::Path;
-
+pub use asset::Asset;
+pub use error::RenderError;
+pub use fonts::FontBook;
 pub use plan::{
     Color, Fit, Frame, HorizontalAlign, ImageLayer, InvalidColor, Layer, OutputFormat, RectLayer,
     RenderKey, RenderPlan, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
-/// A bundled image, decoded once at template load.
-#[derive(Debug)]
-pub struct Asset {
-    pub name: String,
-    /// SHA-256 of the file's bytes; part of every render key that uses it.
-    pub content_hash: [u8; 32],
-    pub width: u32,
-    pub height: u32,
-}
+use canvas::Canvas;
+use glyph_cache::GlyphCache;
 
-impl Asset {
-    /// Decodes an image file's bytes (PNG or JPEG).
-    pub fn decode(name: &str, bytes: &[u8]) -> Result<Asset, RenderError> {
-        let _ = bytes;
-        Err(RenderError::Asset {
-            name: name.to_string(),
-            reason: "not implemented".into(),
-        })
-    }
-}
+/// The largest canvas side, in output pixels. Email images are a few hundred
+/// pixels wide; this leaves room for 2x banners and refuses mistakes.
+pub const MAX_SIDE: u32 = 4096;
 
-/// The bundled fonts, by family and weight, with their fallback chains.
-#[derive(Debug)]
-pub struct FontBook {}
-
-impl FontBook {
-    /// Loads `fonts.toml` and the fonts it names from `dir`.
-    pub fn load(dir: &Path) -> Result<FontBook, RenderError> {
-        Err(RenderError::Font {
-            reason: format!("{}: not implemented", dir.display()),
-        })
-    }
-    pub fn has_family(&self, family: &str) -> bool {
-        let _ = family;
-        false
-    }
-    /// The characters of `text` that no font of the family's chain has.
-    pub fn missing_chars(&self, family: &str, weight: Weight, text: &str) -> Vec<char> {
-        let _ = (family, weight);
-        text.chars().collect()
-    }
-}
+/// The largest canvas, in output pixels (64 MiB of RGBA).
+pub const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 
 /// Renders plans with a font book and a glyph cache. Shared by all threads.
-#[derive(Debug)]
 pub struct Renderer {
     fonts: FontBook,
+    /// Rasterized glyphs, shared by every render and thread; bounded in bytes.
+    glyphs: GlyphCache,
 }
 
 impl Renderer {
     pub fn new(fonts: FontBook) -> Renderer {
-        Renderer { fonts }
+        Renderer {
+            fonts,
+            glyphs: GlyphCache::new(),
+        }
     }
+
     pub fn fonts(&self) -> &FontBook {
         &self.fonts
     }
+
+    /// Draws the plan's layers, bottom first, and encodes the result.
     pub fn render(&self, plan: &RenderPlan) -> Result<Vec<u8>, RenderError> {
-        let _ = plan;
-        Err(RenderError::Encode {
-            reason: "not implemented".into(),
-        })
+        let canvas = self.draw(plan)?;
+        encode::encode(&canvas, plan.format)
+    }
+
+    fn draw(&self, plan: &RenderPlan) -> Result<Canvas, RenderError> {
+        let (width, height) = canvas_size(plan)?;
+        // Check every family first, so a bad plan fails before any drawing.
+        for layer in &plan.layers {
+            if let Layer::Text(text) = layer
+                && !self.fonts.has_family(&text.style.family)
+            {
+                return Err(RenderError::UnknownFamily(text.style.family.clone()));
+            }
+        }
+        let scale = plan.scale as f32;
+        let mut canvas = Canvas::new(width, height);
+        for layer in &plan.layers {
+            match layer {
+                Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
+                Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
+                Layer::Text(text) => {
+                    text::draw_text(&mut canvas, &self.fonts, &self.glyphs, text, scale)?
+                }
+            }
+        }
+        Ok(canvas)
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RenderError {
-    #[error("asset {name}: {reason}")]
-    Asset { name: String, reason: String },
-    #[error("fonts: {reason}")]
-    Font { reason: String },
-    #[error("unknown font family {0:?}")]
-    UnknownFamily(String),
-    #[error("canvas {width}x{height} at {scale}x is too large")]
-    TooLarge { width: u32, height: u32, scale: u32 },
-    #[error("encoding failed: {reason}")]
-    Encode { reason: String },
+impl std::fmt::Debug for Renderer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Renderer")
+            .field("fonts", &self.fonts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The canvas size in output pixels, or why the plan's size is refused.
+fn canvas_size(plan: &RenderPlan) -> Result<(u32, u32), RenderError> {
+    if !matches!(plan.scale, 1 | 2) {
+        return Err(RenderError::UnsupportedScale(plan.scale));
+    }
+    if plan.width == 0 || plan.height == 0 {
+        return Err(RenderError::EmptyCanvas {
+            width: plan.width,
+            height: plan.height,
+        });
+    }
+    let too_large = RenderError::TooLarge {
+        width: plan.width,
+        height: plan.height,
+        scale: plan.scale,
+    };
+    let width = plan
+        .width
+        .checked_mul(plan.scale)
+        .filter(|side| *side <= MAX_SIDE);
+    let height = plan
+        .height
+        .checked_mul(plan.scale)
+        .filter(|side| *side <= MAX_SIDE);
+    match (width, height) {
+        (Some(width), Some(height)) if u64::from(width) * u64::from(height) <= MAX_PIXELS => {
+            Ok((width, height))
+        }
+        _ => Err(too_large),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_send_and_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn renderer_can_be_shared_between_threads() {
+        is_send_and_sync::<Renderer>();
+        is_send_and_sync::<Asset>();
+    }
+
+    fn plan(width: u32, height: u32, scale: u32) -> RenderPlan {
+        RenderPlan {
+            width,
+            height,
+            scale,
+            format: OutputFormat::Png,
+            layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn absurd_canvas_sizes_are_refused() {
+        assert!(canvas_size(&plan(600, 200, 2)).is_ok());
+        assert!(canvas_size(&plan(4096, 4096, 1)).is_ok());
+        assert!(matches!(
+            canvas_size(&plan(4097, 10, 1)),
+            Err(RenderError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            canvas_size(&plan(2049, 10, 2)),
+            Err(RenderError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            canvas_size(&plan(u32::MAX, 1, 2)),
+            Err(RenderError::TooLarge { .. })
+        ));
+        assert!(matches!(
+            canvas_size(&plan(600, 0, 1)),
+            Err(RenderError::EmptyCanvas { .. })
+        ));
+        assert!(matches!(
+            canvas_size(&plan(600, 200, 3)),
+            Err(RenderError::UnsupportedScale(3))
+        ));
+    }
 }

@@ -1,0 +1,119 @@
+//! Rasterized glyphs, shared by every render.
+//!
+//! Outlining and rasterizing a glyph costs far more than blending it, and the
+//! same few dozen glyphs at the same few sizes make up nearly every render,
+//! so coverage masks are cached by face, glyph, size and subpixel offset. A
+//! mask is a pure function of its key (the size and offset are the quantized
+//! ones, never the exact layout values), so the cache cannot change a single
+//! output byte: it only saves time.
+
+use std::sync::Arc;
+
+use ab_glyph::{Font, GlyphId, PxScale, point};
+
+use crate::render::fonts::FontBook;
+
+/// Subpixel positions per pixel along the baseline. Four keeps the spacing of
+/// small text even without multiplying the cache by much.
+pub(crate) const SUBPIXEL_STEPS: f32 = 4.0;
+
+/// Sizes are quantized to 1/64 px, far below what anyone can see.
+const SIZE_STEPS: f32 = 64.0;
+
+/// The byte budget of the cache: a 36 px glyph is about 1 KiB, so this holds
+/// tens of thousands of glyphs, several scripts at several sizes.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What identifies one rasterized glyph.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct GlyphKey {
+    face: u16,
+    glyph: u16,
+    size_64ths: u32,
+    subpixel_x: u8,
+}
+
+impl GlyphKey {
+    /// The key of `glyph` of `face` at `size` px (the em), whose origin is
+    /// `subpixel_x` (0 to 1) past a whole pixel.
+    pub(crate) fn new(face: u16, glyph: GlyphId, size: f32, subpixel_x: f32) -> GlyphKey {
+        GlyphKey {
+            face,
+            glyph: glyph.0,
+            size_64ths: (size * SIZE_STEPS).round() as u32,
+            subpixel_x: (subpixel_x * SUBPIXEL_STEPS)
+                .round()
+                .clamp(0.0, SUBPIXEL_STEPS - 1.0) as u8,
+        }
+    }
+}
+
+/// A glyph's coverage, positioned relative to its origin on the baseline.
+#[derive(Debug)]
+pub(crate) struct GlyphMask {
+    /// Offset of the mask's top-left pixel from the origin; `top` is negative
+    /// for the part above the baseline.
+    pub(crate) left: i32,
+    pub(crate) top: i32,
+    pub(crate) width: u32,
+    pub(crate) height: u32,
+    /// Coverage, 0 to 255, row by row.
+    pub(crate) coverage: Vec<u8>,
+}
+
+/// A bounded, thread-safe cache of glyph masks.
+pub(crate) struct GlyphCache {
+    masks: moka::sync::Cache<GlyphKey, Arc<GlyphMask>>,
+}
+
+impl GlyphCache {
+    pub(crate) fn new() -> GlyphCache {
+        let masks = moka::sync::Cache::builder()
+            .max_capacity(CACHE_BYTES)
+            .weigher(|_key, mask: &Arc<GlyphMask>| {
+                u32::try_from(mask.coverage.len() + 64).unwrap_or(u32::MAX)
+            })
+            .build();
+        GlyphCache { masks }
+    }
+
+    /// The mask for `key`, rasterized now if it is not cached.
+    pub(crate) fn mask(&self, fonts: &FontBook, key: GlyphKey) -> Arc<GlyphMask> {
+        self.masks.get_with(key, || Arc::new(rasterize(fonts, key)))
+    }
+}
+
+/// Rasterizes one glyph from its key alone.
+fn rasterize(fonts: &FontBook, key: GlyphKey) -> GlyphMask {
+    let face = fonts.face(key.face);
+    let size = key.size_64ths as f32 / SIZE_STEPS;
+    // ab_glyph's scale is the height from descender to ascender, not the em.
+    let scale = size * face.font.height_unscaled() / face.units_per_em;
+    let origin = point(f32::from(key.subpixel_x) / SUBPIXEL_STEPS, 0.0);
+    let glyph = GlyphId(key.glyph).with_scale_and_position(PxScale::from(scale), origin);
+    let Some(outlined) = face.font.outline_glyph(glyph) else {
+        return GlyphMask {
+            left: 0,
+            top: 0,
+            width: 0,
+            height: 0,
+            coverage: Vec::new(),
+        };
+    };
+    let bounds = outlined.px_bounds();
+    let width = bounds.width().max(0.0) as u32;
+    let height = bounds.height().max(0.0) as u32;
+    let mut coverage = vec![0u8; width as usize * height as usize];
+    outlined.draw(|x, y, amount| {
+        if x < width && y < height {
+            coverage[(y * width + x) as usize] = (amount.clamp(0.0, 1.0) * 255.0 + 0.5) as u8;
+        }
+    });
+    GlyphMask {
+        left: bounds.min.x as i32,
+        top: bounds.min.y as i32,
+        width,
+        height,
+        coverage,
+    }
+}

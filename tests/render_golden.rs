@@ -1,0 +1,596 @@
+//! Golden-image tests of the renderer: a table of plans, each rendered and
+//! compared byte for byte with `tests/golden/{name}.png` (or `.jpg`).
+//!
+//! Set `OPENTIME_BLESS=1` to write the golden files instead of comparing
+//! (see `tests/golden/README.md`); look at the changed images before
+//! committing them. Besides the goldens, this file checks what a reader of
+//! an email would notice: every supported script renders without boxes, 2x
+//! is real double resolution, and the same plan always gives the same bytes.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+use opentime::render::{
+    Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
+    RectLayer, RenderPlan, Renderer, TextLayer, TextStyle, VerticalAlign, Weight,
+};
+
+/// The names every script test uses: a recipient's first name in each of the
+/// scripts the spec promises.
+const NAMES: [(&str, &str); 6] = [
+    ("latin", "Thank you, Zoë!"),
+    ("cyrillic", "Спасибо, Алёна!"),
+    ("greek", "Ευχαριστούμε, Ελένη!"),
+    ("chinese", "谢谢你，王芳！"),
+    ("japanese", "ありがとう、さくらさん！"),
+    ("korean", "감사합니다, 김민지 님!"),
+];
+
+#[test]
+fn every_case_matches_its_golden_image() {
+    let mut failures = Vec::new();
+    for (name, plan) in cases() {
+        if let Err(problem) = check(name, &plan) {
+            failures.push(format!("{name}: {problem}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// Renders `plan` and compares it with its golden file, or writes the file
+/// when blessing. A mismatch leaves the new image in `target/golden-actual/`
+/// for a side-by-side look.
+fn check(name: &str, plan: &RenderPlan) -> Result<(), String> {
+    let bytes = renderer().render(plan).map_err(|error| error.to_string())?;
+    let decoded = image::load_from_memory(&bytes).map_err(|error| error.to_string())?;
+    let expected_size = (plan.width * plan.scale, plan.height * plan.scale);
+    if (decoded.width(), decoded.height()) != expected_size {
+        return Err(format!(
+            "size {:?}, expected {expected_size:?}",
+            decoded.dimensions_pair()
+        ));
+    }
+    let file = golden_dir().join(format!("{name}.{}", plan.format.extension()));
+    if std::env::var_os("OPENTIME_BLESS").is_some_and(|value| value == "1") {
+        std::fs::write(&file, &bytes).map_err(|error| error.to_string())?;
+        return Ok(());
+    }
+    let golden = std::fs::read(&file)
+        .map_err(|error| format!("{}: {error} (bless with OPENTIME_BLESS=1)", file.display()))?;
+    if golden != bytes {
+        let actual_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("golden-actual");
+        let _ = std::fs::create_dir_all(&actual_dir);
+        let actual = actual_dir.join(file.file_name().unwrap_or_default());
+        let _ = std::fs::write(&actual, &bytes);
+        return Err(format!(
+            "differs from {}; new image in {}",
+            file.display(),
+            actual.display()
+        ));
+    }
+    Ok(())
+}
+
+trait DimensionsPair {
+    fn dimensions_pair(&self) -> (u32, u32);
+}
+
+impl DimensionsPair for image::DynamicImage {
+    fn dimensions_pair(&self) -> (u32, u32) {
+        (self.width(), self.height())
+    }
+}
+
+/// The table: every feature of the renderer that changes pixels.
+fn cases() -> Vec<(&'static str, RenderPlan)> {
+    let mut cases = vec![
+        (
+            "rect-radius-alpha",
+            plan(
+                300,
+                120,
+                vec![
+                    rect(0.0, 0.0, 300.0, 120.0, "#ffffff", 0.0),
+                    rect(20.0, 20.0, 160.0, 80.0, "#0b3d91", 16.0),
+                    rect(120.5, 40.25, 160.0, 60.0, "#e0303080", 30.0),
+                ],
+            ),
+        ),
+        (
+            "image-cover-radius",
+            plan(
+                300,
+                200,
+                vec![image(
+                    background(),
+                    Fit::Cover,
+                    20.0,
+                    20.0,
+                    160.0,
+                    160.0,
+                    24.0,
+                    1.0,
+                )],
+            ),
+        ),
+        (
+            "image-contain",
+            plan(
+                300,
+                200,
+                vec![
+                    rect(0.0, 0.0, 300.0, 200.0, "#eeeeee", 0.0),
+                    image(
+                        background(),
+                        Fit::Contain,
+                        20.0,
+                        20.0,
+                        260.0,
+                        160.0,
+                        12.0,
+                        1.0,
+                    ),
+                ],
+            ),
+        ),
+        (
+            "image-fill-opacity",
+            plan(
+                300,
+                200,
+                vec![
+                    rect(0.0, 0.0, 300.0, 200.0, "#ffffff", 0.0),
+                    image(background(), Fit::Fill, 20.0, 20.0, 120.0, 160.0, 0.0, 0.5),
+                    image(badge(), Fit::Contain, 160.0, 40.0, 120.0, 120.0, 0.0, 1.0),
+                ],
+            ),
+        ),
+    ];
+    let aligned = [
+        ("text-left-top", HorizontalAlign::Left, VerticalAlign::Top),
+        (
+            "text-center-middle",
+            HorizontalAlign::Center,
+            VerticalAlign::Middle,
+        ),
+        (
+            "text-right-bottom",
+            HorizontalAlign::Right,
+            VerticalAlign::Bottom,
+        ),
+    ];
+    for (name, align, vertical_align) in aligned {
+        let style = TextStyle {
+            align,
+            vertical_align,
+            ..style(20.0)
+        };
+        cases.push((name, framed_text("Hello, Ann", style)));
+    }
+    let wrapping = style(20.0);
+    cases.push((
+        "text-wrap",
+        framed_text(
+            "Your plan renews on 1 March. Thank you for staying with us!",
+            wrapping,
+        ),
+    ));
+    let cut = TextStyle {
+        max_lines: Some(2),
+        ..style(20.0)
+    };
+    cases.push((
+        "text-ellipsis",
+        framed_text(
+            "Your plan renews on 1 March. Thank you for staying with us, truly!",
+            cut,
+        ),
+    ));
+    let shrink = TextStyle {
+        size: 40.0,
+        min_size: 10.0,
+        wrap: false,
+        ..style(40.0)
+    };
+    cases.push((
+        "text-shrink-to-fit",
+        framed_text("Thank you, Alexandrina-Maria!", shrink),
+    ));
+    let bold = TextStyle {
+        weight: Weight::Bold,
+        size: 28.0,
+        min_size: 28.0,
+        ..style(28.0)
+    };
+    cases.push(("text-bold", framed_text("Bold Алёна 王芳", bold)));
+    let spaced = TextStyle {
+        letter_spacing: 4.0,
+        ..style(20.0)
+    };
+    cases.push((
+        "text-letter-spacing",
+        framed_text("S P A C E D out", spaced),
+    ));
+    let mut double = card("Thank you, Алёна!");
+    double.scale = 2;
+    cases.push(("card-2x", double));
+    let mut jpeg = card("Thank you, Алёна!");
+    jpeg.format = OutputFormat::Jpeg;
+    cases.push(("card-jpeg", jpeg));
+    cases.push(("card", card("Thank you, Алёна!")));
+    for (script, name) in NAMES {
+        let text = TextStyle {
+            size: 26.0,
+            min_size: 26.0,
+            ..style(26.0)
+        };
+        let plan = framed_text(name, text);
+        cases.push((Box::leak(format!("name-{script}").into_boxed_str()), plan));
+    }
+    cases
+}
+
+#[test]
+fn names_in_every_script_have_all_their_glyphs_in_both_weights() {
+    let fonts = renderer().fonts();
+    assert!(fonts.has_family("sans"));
+    assert!(!fonts.has_family("comic"));
+    for (script, name) in NAMES {
+        for weight in [Weight::Regular, Weight::Bold] {
+            assert_eq!(
+                fonts.missing_chars("sans", weight, name),
+                Vec::<char>::new(),
+                "{script} {weight:?}"
+            );
+        }
+    }
+    // A character no bundled font has is reported, once.
+    assert_eq!(
+        fonts.missing_chars("sans", Weight::Regular, "a\u{10FFFD} \u{10FFFD}"),
+        ['\u{10FFFD}']
+    );
+}
+
+#[test]
+fn names_in_every_script_put_ink_inside_their_frame() {
+    for (script, name) in NAMES {
+        for weight in [Weight::Regular, Weight::Bold] {
+            let style = TextStyle {
+                weight,
+                color: Color::rgba(0, 0, 0, 255),
+                ..style(24.0)
+            };
+            let frame = Frame {
+                x: 10.0,
+                y: 10.0,
+                width: 380.0,
+                height: 40.0,
+            };
+            let plan = plan(
+                400,
+                60,
+                vec![Layer::Text(TextLayer {
+                    frame,
+                    text: name.to_string(),
+                    style,
+                })],
+            );
+            let bytes = renderer().render(&plan).expect("renders");
+            let pixels = image::load_from_memory(&bytes)
+                .expect("decodes")
+                .into_rgba8();
+            let inked = |x: u32, y: u32| pixels.get_pixel(x, y).0[3] > 128;
+            let inside = (10..390).flat_map(|x| (10..50).map(move |y| (x, y)));
+            let ink = inside.filter(|&(x, y)| inked(x, y)).count();
+            assert!(ink > 300, "{script} {weight:?}: only {ink} inked pixels");
+            let outside = (0..400).filter(|&x| inked(x, 0) || inked(x, 59)).count();
+            assert_eq!(outside, 0, "{script} {weight:?}: ink outside the frame");
+        }
+    }
+}
+
+#[test]
+fn the_same_plan_renders_to_the_same_bytes_on_any_thread() {
+    let plan = card("Thank you, Ελένη 王芳!");
+    let first = renderer().render(&plan).expect("renders");
+    // A fresh renderer has an empty glyph cache: the cache must not matter.
+    let fresh = Renderer::new(load_fonts());
+    assert_eq!(fresh.render(&plan).expect("renders"), first);
+    let from_threads: Vec<Vec<u8>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..2)
+            .map(|_| scope.spawn(|| renderer().render(&plan).expect("renders")))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| handle.join().expect("no panic"))
+            .collect()
+    });
+    for bytes in from_threads {
+        assert_eq!(bytes, first);
+    }
+}
+
+#[test]
+fn a_2x_render_has_twice_the_pixels_and_real_detail() {
+    let single = image::load_from_memory(&renderer().render(&card("Hi")).expect("renders"))
+        .expect("decodes")
+        .into_rgba8();
+    let mut plan = card("Hi");
+    plan.scale = 2;
+    let double = image::load_from_memory(&renderer().render(&plan).expect("renders"))
+        .expect("decodes")
+        .into_rgba8();
+    assert_eq!(double.dimensions(), (1200, 400));
+    // Upscaling would make each 2x2 block one color; real detail does not.
+    let blocks_with_detail = (0..600 * 200)
+        .filter(|index| {
+            let (x, y) = (index % 600 * 2, index / 600 * 2);
+            let corner = double.get_pixel(x, y);
+            [(1, 0), (0, 1), (1, 1)]
+                .iter()
+                .any(|(dx, dy)| double.get_pixel(x + dx, y + dy) != corner)
+        })
+        .count();
+    assert!(blocks_with_detail > 1000, "{blocks_with_detail}");
+    assert_eq!(single.dimensions(), (600, 200));
+}
+
+#[test]
+fn png_is_rgb_when_opaque_and_rgba_when_not() {
+    let opaque = renderer().render(&card("Hi")).expect("renders");
+    let clear = renderer()
+        .render(&framed_text("Hi", style(20.0)))
+        .expect("renders");
+    let transparent = renderer()
+        .render(&plan(
+            100,
+            50,
+            vec![rect(0.0, 0.0, 50.0, 50.0, "#ff000080", 0.0)],
+        ))
+        .expect("renders");
+    // Byte 25 of a PNG is the color type of its header: 2 is RGB, 6 RGBA.
+    assert_eq!(opaque[25], 2);
+    assert_eq!(clear[25], 2);
+    assert_eq!(transparent[25], 6);
+    let pixels = image::load_from_memory(&transparent)
+        .expect("decodes")
+        .into_rgba8();
+    assert_eq!(
+        pixels.get_pixel(10, 10).0,
+        [255, 0, 0, 128],
+        "straight alpha on output"
+    );
+    assert_eq!(
+        pixels.get_pixel(75, 10).0[3],
+        0,
+        "the canvas starts transparent"
+    );
+}
+
+#[test]
+fn an_unknown_family_is_an_error_not_a_blank_image() {
+    let style = TextStyle {
+        family: "comic".into(),
+        ..style(20.0)
+    };
+    let result = renderer().render(&framed_text("Hi", style));
+    assert!(result.is_err());
+}
+
+#[test]
+fn a_bad_font_manifest_names_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let manifest = "[families.sans]\nregular = [{ file = \"Missing.ttf\" }]\nbold = [{ file = \"Missing.ttf\" }]\n";
+    std::fs::write(dir.path().join("fonts.toml"), manifest).expect("writes");
+    let error = FontBook::load(dir.path())
+        .expect_err("the file is missing")
+        .to_string();
+    assert!(error.contains("Missing.ttf"), "{error}");
+
+    let fonts = Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
+    std::fs::copy(
+        fonts.join("NotoSans-Regular.ttf"),
+        dir.path().join("Noto.ttf"),
+    )
+    .expect("copy");
+    let manifest = "[families.sans]\nregular = [{ file = \"Noto.ttf\", index = 3 }]\nbold = [{ file = \"Noto.ttf\" }]\n";
+    std::fs::write(dir.path().join("fonts.toml"), manifest).expect("writes");
+    let error = FontBook::load(dir.path())
+        .expect_err("no face 3")
+        .to_string();
+    assert!(error.contains("Noto.ttf"), "{error}");
+
+    std::fs::write(dir.path().join("Broken.ttf"), b"not a font").expect("writes");
+    let manifest = "[families.sans]\nregular = [{ file = \"Broken.ttf\" }]\nbold = [{ file = \"Noto.ttf\" }]\n";
+    std::fs::write(dir.path().join("fonts.toml"), manifest).expect("writes");
+    let error = FontBook::load(dir.path())
+        .expect_err("not a font")
+        .to_string();
+    assert!(error.contains("Broken.ttf"), "{error}");
+}
+
+// Building blocks of the plans above.
+
+fn renderer() -> &'static Renderer {
+    static RENDERER: OnceLock<Renderer> = OnceLock::new();
+    RENDERER.get_or_init(|| Renderer::new(load_fonts()))
+}
+
+fn load_fonts() -> FontBook {
+    FontBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).expect("fonts load")
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden")
+}
+
+fn background() -> Arc<Asset> {
+    static ASSET: OnceLock<Arc<Asset>> = OnceLock::new();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/images/card-background.png");
+    ASSET
+        .get_or_init(|| {
+            let bytes = std::fs::read(&path).expect("the background exists");
+            Arc::new(Asset::decode("card-background.png", &bytes).expect("decodes"))
+        })
+        .clone()
+}
+
+/// A 64x64 orange disc on a transparent ground, to see alpha in images.
+fn badge() -> Arc<Asset> {
+    static ASSET: OnceLock<Arc<Asset>> = OnceLock::new();
+    ASSET
+        .get_or_init(|| {
+            let disc = image::RgbaImage::from_fn(64, 64, |x, y| {
+                let distance = ((x as f32 - 31.5).powi(2) + (y as f32 - 31.5).powi(2)).sqrt();
+                let alpha = (30.0 - distance).clamp(0.0, 1.0);
+                image::Rgba([240, 130, 20, (alpha * 255.0) as u8])
+            });
+            let mut bytes = Vec::new();
+            disc.write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .expect("encodes");
+            Arc::new(Asset::decode("badge.png", &bytes).expect("decodes"))
+        })
+        .clone()
+}
+
+fn plan(width: u32, height: u32, layers: Vec<Layer>) -> RenderPlan {
+    RenderPlan {
+        width,
+        height,
+        scale: 1,
+        format: OutputFormat::Png,
+        layers,
+    }
+}
+
+fn rect(x: f32, y: f32, width: f32, height: f32, fill: &str, radius: f32) -> Layer {
+    let fill = Color::parse(fill).expect("a valid color");
+    Layer::Rect(RectLayer {
+        frame: Frame {
+            x,
+            y,
+            width,
+            height,
+        },
+        fill,
+        radius,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn image(
+    asset: Arc<Asset>,
+    fit: Fit,
+    x: f32,
+    y: f32,
+    width: f32,
+    height: f32,
+    radius: f32,
+    opacity: f32,
+) -> Layer {
+    Layer::Image(ImageLayer {
+        frame: Frame {
+            x,
+            y,
+            width,
+            height,
+        },
+        asset,
+        fit,
+        radius,
+        opacity,
+    })
+}
+
+fn style(size: f32) -> TextStyle {
+    TextStyle {
+        family: "sans".into(),
+        weight: Weight::Regular,
+        size,
+        min_size: size,
+        color: Color::rgba(20, 30, 60, 255),
+        align: HorizontalAlign::Left,
+        vertical_align: VerticalAlign::Top,
+        line_height: 1.25,
+        letter_spacing: 0.0,
+        max_lines: None,
+        wrap: true,
+    }
+}
+
+/// Text in a 300x100 frame drawn as a pale box on a white 340x140 canvas,
+/// so that alignment and cutting can be judged by eye.
+fn framed_text(text: &str, style: TextStyle) -> RenderPlan {
+    let frame = Frame {
+        x: 20.0,
+        y: 20.0,
+        width: 300.0,
+        height: 100.0,
+    };
+    plan(
+        340,
+        140,
+        vec![
+            rect(0.0, 0.0, 340.0, 140.0, "#ffffff", 0.0),
+            rect(frame.x, frame.y, frame.width, frame.height, "#dde8f6", 0.0),
+            Layer::Text(TextLayer {
+                frame,
+                text: text.to_string(),
+                style,
+            }),
+        ],
+    )
+}
+
+/// The reference card of the benchmark: a 600x200 background image and two
+/// lines of white text.
+fn card(name: &str) -> RenderPlan {
+    let white = Color::WHITE;
+    let headline = TextStyle {
+        weight: Weight::Bold,
+        color: white,
+        align: HorizontalAlign::Center,
+        vertical_align: VerticalAlign::Bottom,
+        min_size: 24.0,
+        ..style(36.0)
+    };
+    let subline = TextStyle {
+        color: Color::rgba(255, 255, 255, 220),
+        align: HorizontalAlign::Center,
+        ..style(20.0)
+    };
+    plan(
+        600,
+        200,
+        vec![
+            image(background(), Fit::Cover, 0.0, 0.0, 600.0, 200.0, 0.0, 1.0),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 30.0,
+                    width: 552.0,
+                    height: 70.0,
+                },
+                text: name.to_string(),
+                style: headline,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 110.0,
+                    width: 552.0,
+                    height: 60.0,
+                },
+                text: "Your renewal went through. See you next year.".into(),
+                style: subline,
+            }),
+        ],
+    )
+}
