@@ -50,6 +50,7 @@ impl TestServer {
         let templates = tempfile::tempdir().expect("temp dir");
         copy_dir(&root.join("assets/templates"), templates.path());
         std::fs::write(templates.path().join("sale.json"), SIGNED_TEMPLATE).unwrap();
+        std::fs::write(templates.path().join("fragile.json"), FRAGILE_TEMPLATE).unwrap();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             redis_url: Some(redis.url()),
@@ -148,6 +149,18 @@ const SIGNED_TEMPLATE: &str = r##"{
       { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 100, "fill": "#222222" },
       { "type": "text", "x": 10, "y": 10, "width": 280, "height": 80, "text": "Ends {{ query.until }}",
         "size": 20, "color": "#ffffff" } ] }
+  ]
+}"##;
+
+/// A template whose rules fail at run time for some recipients.
+const FRAGILE_TEMPLATE: &str = r##"{
+  "name": "fragile", "width": 200, "height": 60, "access": "token",
+  "variants": [
+    { "id": "broken_rule", "when": "profile.count / 0 > 1", "layers": [] },
+    { "id": "broken_text", "when": "profile.count is defined", "layers": [
+      { "type": "text", "x": 0, "y": 0, "width": 200, "height": 60, "text": "{{ profile.count // 0 }}", "size": 20 } ] },
+    { "id": "default", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 200, "height": 60, "fill": "#3366cc" } ] }
   ]
 }"##;
 
@@ -615,4 +628,92 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     );
     assert!(body != anonymous, "and it was personalized");
     shutting_down.await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_render_gives_the_bytes_the_server_serves() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    let state = [
+        ("first_name", "Ольга"),
+        ("last_name", "Смирнова"),
+        ("points", "830"),
+        ("tier", "silver"),
+    ];
+    hset(&redis, "olga", &state);
+    let user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
+    let served = server
+        .request(
+            Method::GET,
+            &format!("/i/loyalty@2x.png?t={}", server.token("olga")),
+            &[("user-agent", user_agent)],
+        )
+        .await;
+    assert_image(&served);
+
+    let work = tempfile::tempdir().unwrap();
+    let state_file = work.path().join("olga.json");
+    let fields: BTreeMap<&str, &str> = state.into_iter().collect();
+    std::fs::write(&state_file, serde_json::to_string(&fields).unwrap()).unwrap();
+    let output = work.path().join("olga.png");
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_opentime"))
+        .args([
+            "render",
+            "--template",
+            "loyalty",
+            "--scale",
+            "2",
+            "--at",
+            "2026-11-22T10:00:00Z",
+        ])
+        .args(["--user-agent", user_agent])
+        .arg("--state")
+        .arg(&state_file)
+        .arg("-o")
+        .arg(&output)
+        .env_remove("OPENTIME_REDIS_URL")
+        .env("OPENTIME_TEMPLATES_DIR", &server.templates_dir)
+        .env(
+            "OPENTIME_FONTS_DIR",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"),
+        )
+        .status()
+        .expect("opentime render runs");
+    assert!(status.success());
+    let rendered = std::fs::read(&output).unwrap();
+    assert!(
+        rendered == served.body,
+        "opentime render wrote other bytes than the server served"
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_rules_count_as_false_and_failing_texts_serve_the_fallback() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    let fallback = server.get("/i/fragile.png").await;
+    assert_image(&fallback);
+    hset(&redis, "hal", &[("count", "7")]);
+    let answer = server
+        .get(&format!("/i/fragile.png?t={}", server.token("hal")))
+        .await;
+    assert_image(&answer);
+    assert!(
+        answer.body == fallback.body,
+        "a text that fails serves the pre-rendered default"
+    );
+    assert!(
+        server
+            .metric("opentime_condition_errors_total{template=\"fragile\"}")
+            .await
+            >= 1.0
+    );
+    assert!(
+        server
+            .metric("opentime_fallbacks_total{reason=\"render_error\",template=\"fragile\"}")
+            .await
+            >= 1.0
+    );
+    server.shutdown().await;
 }

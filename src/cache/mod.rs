@@ -181,3 +181,107 @@ impl RenderCache {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::render::{Color, FontBook, Frame, Layer, OutputFormat, RectLayer};
+
+    fn cache(slots: usize, queue: usize, wait: Duration, max_bytes: u64) -> RenderCache {
+        let fonts = FontBook::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))
+            .expect("bundled fonts load");
+        RenderCache::new(
+            max_bytes,
+            RenderLimiter::new(slots, queue, wait),
+            Arc::new(Renderer::new(fonts)),
+            Arc::new(Metrics::new()),
+        )
+    }
+
+    /// A small plan whose pixels depend on `shade`.
+    fn plan(shade: u8) -> RenderPlan {
+        RenderPlan {
+            width: 64,
+            height: 32,
+            scale: 1,
+            format: OutputFormat::Png,
+            layers: vec![Layer::Rect(RectLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 64.0,
+                    height: 32.0,
+                },
+                fill: Color::rgba(shade, 0, 0, 255),
+                radius: 0.0,
+            })],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_render_runs_once_and_then_comes_from_the_cache() {
+        let cache = cache(1, 8, Duration::from_secs(1), 1 << 20);
+        let key = plan(1).render_key(b"v");
+        let (first, source) = cache.get_or_render(key, plan(1)).await.unwrap();
+        assert_eq!(source, Source::Render);
+        let (again, source) = cache.get_or_render(key, plan(1)).await.unwrap();
+        assert_eq!(source, Source::Cache);
+        assert_eq!(first, again);
+        assert_eq!(cache.metrics.renders.get(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_answers_overloaded_at_once() {
+        let cache = cache(1, 0, Duration::from_secs(60), 1 << 20);
+        let busy = cache.limiter.slots.acquire().await.unwrap();
+        let failure = cache
+            .get_or_render(plan(2).render_key(b"v"), plan(2))
+            .await
+            .unwrap_err();
+        assert!(matches!(failure, RenderFailure::Overloaded), "{failure}");
+        drop(busy);
+        assert!(
+            cache
+                .get_or_render(plan(2).render_key(b"v"), plan(2))
+                .await
+                .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_that_does_not_free_in_time_answers_overloaded() {
+        let cache = cache(1, 4, Duration::from_millis(20), 1 << 20);
+        let _busy = cache.limiter.slots.acquire().await.unwrap();
+        let failure = cache
+            .get_or_render(plan(3).render_key(b"v"), plan(3))
+            .await
+            .unwrap_err();
+        assert!(matches!(failure, RenderFailure::Overloaded), "{failure}");
+        assert_eq!(
+            cache.limiter.waiting.load(Ordering::Acquire),
+            0,
+            "the waiter left the queue"
+        );
+        assert_eq!(cache.metrics.renders.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn the_cache_stays_within_its_byte_bound() {
+        let bound = 4 * 1024;
+        let cache = cache(2, 8, Duration::from_secs(1), bound);
+        for shade in 0..64 {
+            let plan = plan(shade);
+            cache
+                .get_or_render(plan.render_key(b"v"), plan)
+                .await
+                .unwrap();
+        }
+        cache.cache.run_pending_tasks().await;
+        assert!(
+            cache.weighted_size() <= bound,
+            "{} > {bound}",
+            cache.weighted_size()
+        );
+        assert!(cache.weighted_size() > 0);
+    }
+}

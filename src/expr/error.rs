@@ -8,8 +8,9 @@
 /// A condition or text that could not be compiled or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ExprError {
-    /// The source is not valid Jinja. Found when a template is loaded.
-    #[error("syntax error: {0}")]
+    /// The source is not valid Jinja. Found when a template is loaded; the
+    /// message already says "syntax error".
+    #[error("{0}")]
     Syntax(String),
     /// The source is valid but failed on this request's data, or used up the
     /// work it is allowed.
