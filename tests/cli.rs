@@ -119,3 +119,18 @@ fn check_passes_the_demo_templates_and_locates_every_problem() {
         "{stdout}"
     );
 }
+
+#[test]
+fn the_example_deployment_config_loads() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/opentime.toml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "signing_keys_file = \"/etc/opentime/signing-keys\"",
+        "signing_keys = \"an-example-signing-key-of-enough-length\"",
+    );
+    let work = tempfile::tempdir().unwrap();
+    let copy = work.path().join("opentime.toml");
+    std::fs::write(&copy, text).unwrap();
+    let config = opentime::config::Config::load(Some(&copy)).expect("the example config is valid");
+    assert_eq!(config.listen.port(), 8080);
+    assert!(config.key_ring().is_ok());
+}

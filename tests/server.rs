@@ -717,3 +717,86 @@ async fn failing_rules_count_as_false_and_failing_texts_serve_the_fallback() {
     );
     server.shutdown().await;
 }
+
+/// Sends `request` on a fresh connection and returns what comes back before
+/// the server closes it or a second passes.
+async fn raw_exchange(base: &str, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let _ = stream.write_all(request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_heads_are_refused_and_connections_are_bounded() {
+    let redis = RedisServer::new();
+    let server = TestServer::start_with(&redis, |config| {
+        config.max_connections = 2;
+        config.max_header_bytes = 16 * 1024;
+    })
+    .await;
+    let huge = format!(
+        "GET /i/loyalty.png HTTP/1.1\r\nhost: x\r\nx-filler: {}\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    let answer = raw_exchange(&server.base, huge.as_bytes()).await;
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+
+    // Two idle connections take both slots; a third waits until one closes.
+    let address = server.base.trim_start_matches("http://").to_string();
+    let first = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let _second = tokio::net::TcpStream::connect(&address).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let base = server.base.clone();
+    let third = tokio::spawn(async move {
+        raw_exchange(
+            &base,
+            b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n",
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection is not served while two are open"
+    );
+    drop(first);
+    let answer = third.await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "served once a slot freed: {answer}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_templates() {
+    let redis = RedisServer::new();
+    let server = TestServer::start_with(&redis, |config| config.watch_templates = false).await;
+    let before = server.get("/i/support.png").await.body;
+    let path = server.templates_dir.join("support.json");
+    let edited = std::fs::read_to_string(&path).unwrap().replace(
+        "Our support team answers within a day.",
+        "Reloaded by SIGHUP.",
+    );
+    std::fs::write(&path, edited).unwrap();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert!(
+        server.get("/i/support.png").await.body == before,
+        "no reload without a signal"
+    );
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &std::process::id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reloaded = wait_for(|| async { server.get("/i/support.png").await.body != before }).await;
+    assert!(reloaded, "SIGHUP reloaded the edited template");
+    server.shutdown().await;
+}

@@ -34,7 +34,8 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
             .request_seconds
             .with_label_values(&[route_label]),
     );
-    match (reads, segments.as_slice()) {
+    let started = std::time::Instant::now();
+    let answer = match (reads, segments.as_slice()) {
         (true, ["i", file]) => image::serve(app, &path, file, query, headers, is_head).await,
         (true, ["c", name]) => click::serve(app, &path, name, query, headers).await,
         (true, ["healthz"]) => ops::healthz(),
@@ -49,5 +50,14 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
             refused
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found"),
-    }
+    };
+    // The path only: the query holds the recipient's token.
+    tracing::debug!(
+        %method,
+        %path,
+        status = answer.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    answer
 }

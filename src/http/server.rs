@@ -30,25 +30,21 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let reloads = tokio::spawn(reload_on_signals(
-        app.templates.clone(),
-        app.config.watch_templates,
-        {
-            let metrics = app.metrics.clone();
-            move |report| {
-                for error in &report.errors {
-                    tracing::error!(%error, "template not reloaded; its previous version, if any, still serves");
-                }
-                let result = if report.errors.is_empty() {
-                    "ok"
-                } else {
-                    "partial"
-                };
-                metrics.template_reloads.with_label_values(&[result]).inc();
-                tracing::info!(loaded = report.loaded, failed = report.errors.len(), removed = ?report.removed, "templates reloaded");
+    let reloads = reload_on_signals(app.templates.clone(), app.config.watch_templates, {
+        let metrics = app.metrics.clone();
+        move |report| {
+            for error in &report.errors {
+                tracing::error!(%error, "template not reloaded; its previous version, if any, still serves");
             }
-        },
-    ));
+            let result = if report.errors.is_empty() {
+                "ok"
+            } else {
+                "partial"
+            };
+            metrics.template_reloads.with_label_values(&[result]).inc();
+            tracing::info!(loaded = report.loaded, failed = report.errors.len(), removed = ?report.removed, "templates reloaded");
+        }
+    });
 
     // Connections are bounded: past the limit, new ones wait in the
     // kernel's listen backlog until a slot frees.

@@ -132,56 +132,72 @@ impl TemplateRegistry {
 /// Reloads on SIGHUP and, when `watch_files` is set, whenever a file under
 /// the templates directory changes (debounced, so an editor's burst of
 /// writes is one reload). `on_reload` sees every report, for logs and
-/// metrics. Runs until the task is dropped.
-pub async fn reload_on_signals(
+/// metrics.
+///
+/// The SIGHUP handler and the file watcher are installed before this
+/// returns, so a signal sent once the server answers is never lost (nor
+/// fatal: without a handler SIGHUP ends the process). The reloads run on
+/// the returned task until it is aborted.
+pub fn reload_on_signals(
     registry: Arc<TemplateRegistry>,
     watch_files: bool,
     on_reload: impl Fn(&ReloadReport) + Send + Sync + 'static,
-) {
+) -> tokio::task::JoinHandle<()> {
     let (trigger, mut triggered) = tokio::sync::mpsc::channel::<()>(1);
-    let _watcher = if watch_files {
-        let trigger = trigger.clone();
-        let mut watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                if event.is_ok_and(|e| !e.kind.is_access()) {
-                    let _ = trigger.try_send(());
-                }
-            });
-        match &mut watcher {
-            Ok(watcher) => {
-                if let Err(error) = watcher.watch(registry.dir(), RecursiveMode::Recursive) {
-                    tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads");
-                }
-            }
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads")
-            }
-        }
-        watcher.ok()
+    let watcher = if watch_files {
+        watch_directory(registry.dir(), trigger.clone())
     } else {
         None
     };
-    spawn_sighup_trigger(trigger);
+    listen_for_sighup(trigger);
     let on_reload = Arc::new(on_reload);
-    while triggered.recv().await.is_some() {
-        // Let a burst of file events settle, then reload once.
-        tokio::time::sleep(Duration::from_millis(150)).await;
-        while triggered.try_recv().is_ok() {}
-        let registry = registry.clone();
-        let on_reload = on_reload.clone();
-        let reloaded = tokio::task::spawn_blocking(move || {
-            let report = registry.reload();
-            on_reload(&report);
-        })
-        .await;
-        if let Err(error) = reloaded {
-            tracing::error!(%error, "template reload panicked; the previous templates still serve");
+    tokio::spawn(async move {
+        // The watcher stops when dropped: keep it as long as the task runs.
+        let _watcher = watcher;
+        while triggered.recv().await.is_some() {
+            // Let a burst of file events settle, then reload once.
+            tokio::time::sleep(Duration::from_millis(150)).await;
+            while triggered.try_recv().is_ok() {}
+            let registry = registry.clone();
+            let on_reload = on_reload.clone();
+            let reloaded = tokio::task::spawn_blocking(move || {
+                let report = registry.reload();
+                on_reload(&report);
+            })
+            .await;
+            if let Err(error) = reloaded {
+                tracing::error!(%error, "template reload panicked; the previous templates still serve");
+            }
         }
+    })
+}
+
+/// Watches `dir` recursively; every change (but mere reads) pulls `trigger`.
+fn watch_directory(
+    dir: &Path,
+    trigger: tokio::sync::mpsc::Sender<()>,
+) -> Option<notify::RecommendedWatcher> {
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = trigger.try_send(());
+        }
+    });
+    let mut watcher = match watcher {
+        Ok(watcher) => watcher,
+        Err(error) => {
+            tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads");
+            return None;
+        }
+    };
+    if let Err(error) = watcher.watch(dir, RecursiveMode::Recursive) {
+        tracing::warn!(%error, "cannot watch the templates directory; SIGHUP still reloads");
+        return None;
     }
+    Some(watcher)
 }
 
 #[cfg(unix)]
-fn spawn_sighup_trigger(trigger: tokio::sync::mpsc::Sender<()>) {
+fn listen_for_sighup(trigger: tokio::sync::mpsc::Sender<()>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hangups) => {
@@ -197,4 +213,4 @@ fn spawn_sighup_trigger(trigger: tokio::sync::mpsc::Sender<()>) {
 }
 
 #[cfg(not(unix))]
-fn spawn_sighup_trigger(_trigger: tokio::sync::mpsc::Sender<()>) {}
+fn listen_for_sighup(_trigger: tokio::sync::mpsc::Sender<()>) {}
