@@ -352,17 +352,8 @@ mod tests {
                 },
                 text: text.to_string(),
                 style: TextStyle {
-                    family: "sans".into(),
-                    weight: Weight::Regular,
-                    size: 20.0,
-                    min_size: 20.0,
                     color: Color::WHITE,
-                    align: HorizontalAlign::Left,
-                    vertical_align: VerticalAlign::Top,
-                    line_height: 1.2,
-                    letter_spacing: 0.0,
-                    max_lines: None,
-                    wrap: true,
+                    ..crate::render::test_fonts::style(20.0)
                 },
             })],
         }
