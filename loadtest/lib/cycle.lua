@@ -2,11 +2,13 @@
 -- consecutive requests are different recipients; each thread starts at its
 -- own offset in the list.
 --
--- Arguments (after wrk's `--`): TOKENS_FILE PATH_PREFIX [MAX_REQUESTS THREADS]
+-- Arguments (after wrk's `--`): TOKENS_FILE PATH_PREFIX [MAX_REQUESTS THREADS OFFSET]
 --   PATH_PREFIX  e.g. /i/loyalty.png?t=  (the token is appended)
 --   MAX_REQUESTS total cap over all threads, 0 for none; a thread that has
 --                had its share of responses stops itself.
 --   THREADS      the -t given to wrk, to split the cap and the offsets.
+--   OFFSET       where in the list to start (a later run can go on where
+--                an earlier one stopped).
 --
 -- done() prints one line starting with OTRESULT, key=value pairs, that the
 -- shell scripts parse: requests, duration, rate, latency percentiles in
@@ -25,6 +27,7 @@ function init(args)
   local file, prefix = args[1], args[2]
   local cap = tonumber(args[3] or "0")
   local nthreads = tonumber(args[4] or "1")
+  local offset = tonumber(args[5] or "0")
   tokens = {}
   for line in io.lines(file) do
     if line ~= "" then tokens[#tokens + 1] = line end
@@ -32,7 +35,7 @@ function init(args)
   if #tokens == 0 then error("no tokens in " .. file) end
   paths = {}
   for k = 1, #tokens do paths[k] = prefix .. tokens[k] end
-  index = math.floor(id * #tokens / nthreads)
+  index = (offset + math.floor(id * #tokens / nthreads)) % #tokens
   share = 0
   if cap > 0 then
     share = math.floor(cap / nthreads)
