@@ -90,6 +90,9 @@ run_capped() {
 }
 field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
+start_text=$(scrape)
+start_rss=$(rss_kib "$OT_PID") start_hwm=$(hwm_kib "$OT_PID")
+start_cache=$(metric "$start_text" opentime_render_cache_bytes)
 log "opentime cache bound $(mib $((CACHE_BYTES / 1024))) MiB; at start: $(status_line)"
 log "warm-up: $WARMUP_REQUESTS requests over distinct recipients"
 run_capped warm-up "$WARMUP_REQUESTS" 0 "$MAX_SECONDS"
@@ -131,14 +134,14 @@ report="$OUT_DIR/memory-$stamp.md"
     echo
     echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo "?"); $(machine_summary). N=$N recipients with distinct names and points, $IMAGE_PATH, OPENTIME_CACHE_BYTES=$CACHE_BYTES ($(mib $((CACHE_BYTES / 1024))) MiB); wrk -t$THREADS -c$CONNECTIONS cycling through them; $WARMUP_REQUESTS warm-up requests, then $main_cap more (bounded by ${MAX_SECONDS}s)."
     echo
-    echo "| | after warm-up | at the end |"
-    echo "|---|---:|---:|"
-    echo "| image requests served | $(metric "$warm_text" opentime_requests_total 'route="image"') | $requests_done |"
-    echo "| renders done | $(metric "$warm_text" opentime_renders_total) | $renders |"
-    echo "| render cache bytes, MiB | $(mib $((warm_cache / 1024))) | $(mib $((end_cache / 1024))) |"
-    echo "| VmRSS, MiB | $(mib "$warm_rss") | $(mib "$end_rss") |"
-    echo "| VmHWM, MiB | $(mib "$warm_hwm") | $(mib "$end_hwm") |"
-    echo "| VmRSS minus cache bytes, MiB | $(overhead "$warm_rss" "$warm_cache") | $(overhead "$end_rss" "$end_cache") |"
+    echo "| | at start | after warm-up | at the end |"
+    echo "|---|---:|---:|---:|"
+    echo "| image requests served | $(metric "$start_text" opentime_requests_total 'route="image"') | $(metric "$warm_text" opentime_requests_total 'route="image"') | $requests_done |"
+    echo "| renders done | $(metric "$start_text" opentime_renders_total) | $(metric "$warm_text" opentime_renders_total) | $renders |"
+    echo "| render cache bytes, MiB | $(mib $((start_cache / 1024))) | $(mib $((warm_cache / 1024))) | $(mib $((end_cache / 1024))) |"
+    echo "| VmRSS, MiB | $(mib "$start_rss") | $(mib "$warm_rss") | $(mib "$end_rss") |"
+    echo "| VmHWM, MiB | $(mib "$start_hwm") | $(mib "$warm_hwm") | $(mib "$end_hwm") |"
+    echo "| VmRSS minus cache bytes, MiB | $(overhead "$start_rss" "$start_cache") | $(overhead "$warm_rss" "$warm_cache") | $(overhead "$end_rss" "$end_cache") |"
     echo
     echo "| measured phase | |"
     echo "|---|---:|"
