@@ -171,12 +171,16 @@ impl Config {
         self.redis_url.is_none()
     }
 
-    /// Renders at once: the configured number, or one per core.
+    /// Renders at once: the configured number, or one per core but one
+    /// (at least one). With every core rendering, a burst of new images
+    /// starved the request path on a 2-core machine and state lookups ran
+    /// over their budget; one core kept free for I/O prevents that.
     pub fn render_slots(&self) -> usize {
         if self.render_concurrency > 0 {
             return self.render_concurrency;
         }
-        std::thread::available_parallelism().map_or(2, |n| n.get())
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        cores.saturating_sub(1).max(1)
     }
 
     /// The key ring for tokens and signed URLs. Without configured keys the
