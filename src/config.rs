@@ -25,6 +25,8 @@ pub struct Config {
     /// `redis://`, `rediss://` or `redis+unix://`; `None` runs the embedded
     /// demo store.
     pub redis_url: Option<String>,
+    /// For `rediss://`: the PEM file of a private certificate authority.
+    pub redis_ca_file: Option<PathBuf>,
     /// Prefix of every Redis key.
     pub key_prefix: String,
     /// Signing secrets: the first signs, all verify. Empty means the demo key.
@@ -67,6 +69,7 @@ impl std::fmt::Debug for Config {
         f.debug_struct("Config")
             .field("listen", &self.listen)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("redis_ca_file", &self.redis_ca_file)
             .field("key_prefix", &self.key_prefix)
             .field(
                 "signing_keys",
@@ -99,6 +102,7 @@ impl Default for Config {
         Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_url: None,
+            redis_ca_file: None,
             key_prefix: "ot:".to_string(),
             signing_keys: Vec::new(),
             admin_tokens: Vec::new(),
@@ -127,6 +131,7 @@ impl Default for Config {
 struct Layer {
     listen: Option<String>,
     redis_url: Option<String>,
+    redis_ca_file: Option<String>,
     key_prefix: Option<String>,
     signing_keys: Option<String>,
     signing_keys_file: Option<String>,
@@ -213,6 +218,7 @@ impl Config {
             key_prefix: self.key_prefix.clone(),
             budget: self.store_budget,
             demo_dir: self.demo_dir.clone(),
+            tls_ca_file: self.redis_ca_file.clone(),
         }
     }
 
@@ -227,6 +233,13 @@ impl Config {
                 None
             } else {
                 Some(url)
+            };
+        }
+        if let Some(file) = layer.redis_ca_file {
+            self.redis_ca_file = if file.trim().is_empty() {
+                None
+            } else {
+                Some(PathBuf::from(file))
             };
         }
         if let Some(prefix) = layer.key_prefix {
@@ -316,6 +329,7 @@ impl Layer {
         Ok(Layer {
             listen: text("listen"),
             redis_url: text("redis_url"),
+            redis_ca_file: text("redis_ca_file"),
             key_prefix: text("key_prefix"),
             signing_keys: text("signing_keys"),
             signing_keys_file: text("signing_keys_file"),

@@ -43,6 +43,9 @@ pub struct StoreConfig {
     pub budget: Duration,
     /// Where the demo recipients are (`assets/demo`).
     pub demo_dir: PathBuf,
+    /// For `rediss://`: a PEM file of the certificate authority that signed
+    /// the server's certificate, when it is not one the system trusts.
+    pub tls_ca_file: Option<PathBuf>,
 }
 
 /// The recipient state store, as the rest of the program sees it.
@@ -60,8 +63,17 @@ impl Store {
         match &config.redis_url {
             Some(url) => {
                 let keys = KeyScheme::new(config.key_prefix.clone())?;
+                let tls_ca = match &config.tls_ca_file {
+                    Some(path) => Some(std::fs::read(path).map_err(|error| {
+                        StoreError::Config(format!(
+                            "cannot read the Redis CA file {}: {error}",
+                            path.display()
+                        ))
+                    })?),
+                    None => None,
+                };
                 Ok(Store::Redis(
-                    RedisStore::connect(url.trim(), keys, config.budget).await?,
+                    RedisStore::connect(url.trim(), tls_ca, keys, config.budget).await?,
                 ))
             }
             None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),

@@ -58,10 +58,11 @@ impl RedisStore {
     /// is logged and retried in the background of later calls.
     pub async fn connect(
         url: &str,
+        tls_ca: Option<Vec<u8>>,
         keys: KeyScheme,
         budget: Duration,
     ) -> Result<RedisStore, StoreError> {
-        let client = client_for_url(url)?;
+        let client = client_for_url(url, tls_ca)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(CONNECT_TIMEOUT))
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
@@ -173,23 +174,31 @@ impl fmt::Debug for RedisStore {
 }
 
 /// Checks the scheme ourselves so that the error says what is supported;
-/// neither message repeats the URL, which may hold a password.
-fn client_for_url(url: &str) -> Result<redis::Client, StoreError> {
+/// neither message repeats the URL, which may hold a password. `rediss://`
+/// trusts the system's and Mozilla's certificate authorities, or only
+/// `tls_ca` (PEM) when given.
+fn client_for_url(url: &str, tls_ca: Option<Vec<u8>>) -> Result<redis::Client, StoreError> {
+    let invalid =
+        |error: redis::RedisError| StoreError::Config(format!("the Redis URL is invalid: {error}"));
     match url.split_once("://").map(|(scheme, _)| scheme) {
-        Some("redis" | "redis+unix" | "unix") => {}
-        Some("rediss") => {
-            return Err(StoreError::Config(
-                "rediss:// (TLS) is not supported by this build; use redis:// (behind a TLS tunnel if needed) or redis+unix://".into(),
-            ));
-        }
-        _ => {
-            return Err(StoreError::Config(
-                "the Redis URL must start with redis:// or redis+unix://".into(),
-            ));
-        }
+        Some("redis" | "redis+unix" | "unix") if tls_ca.is_some() => Err(StoreError::Config(
+            "a Redis CA file is set but the URL is not rediss://".into(),
+        )),
+        Some("redis" | "redis+unix" | "unix") => redis::Client::open(url).map_err(invalid),
+        Some("rediss") => match tls_ca {
+            Some(root_cert) => {
+                let certificates = redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                };
+                redis::Client::build_with_tls(url, certificates).map_err(invalid)
+            }
+            None => redis::Client::open(url).map_err(invalid),
+        },
+        _ => Err(StoreError::Config(
+            "the Redis URL must start with redis://, rediss:// or redis+unix://".into(),
+        )),
     }
-    redis::Client::open(url)
-        .map_err(|error| StoreError::Config(format!("the Redis URL is invalid: {error}")))
 }
 
 /// Turns an `HGETALL` reply into a profile: a flat array of name, value, ...
@@ -317,17 +326,16 @@ mod tests {
             "redis://127.0.0.1:6379",
             "redis+unix:///run/redis.sock",
             "unix:///run/redis.sock",
-        ] {
-            assert!(client_for_url(good).is_ok(), "{good}");
-        }
-        for bad in [
-            "http://secret@host",
-            "secret-password",
             "rediss://:secret@host:6380",
         ] {
-            let error = client_for_url(bad).expect_err("refused");
+            assert!(client_for_url(good, None).is_ok(), "{good}");
+        }
+        for bad in ["http://secret@host", "secret-password"] {
+            let error = client_for_url(bad, None).expect_err("refused");
             assert!(matches!(error, StoreError::Config(_)));
             assert!(!error.to_string().contains("secret"), "{error}");
         }
+        let ca_without_tls = client_for_url("redis://127.0.0.1:6379", Some(b"pem".to_vec()));
+        assert!(matches!(ca_without_tls, Err(StoreError::Config(_))));
     }
 }
