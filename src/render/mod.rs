@@ -15,17 +15,20 @@
 //! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
 //!   rectangles.
 //! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer.
-//! - `encode.rs`: PNG and JPEG.
+//! - `encode.rs`: PNG and JPEG; `png_writer.rs` and `deflate.rs`: our own
+//!   PNG encoder, made for the canvas and for cards.
 
 mod asset;
 mod canvas;
 mod coverage;
+mod deflate;
 mod encode;
 mod error;
 mod fonts;
 mod glyph_cache;
 mod image_layer;
 mod plan;
+mod png_writer;
 mod rect_layer;
 #[cfg(test)]
 mod test_fonts;
