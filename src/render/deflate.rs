@@ -11,8 +11,9 @@
 //! Literal codes are at most [`MAX_LITERAL_CODE_LENGTH`] bits so that three
 //! fit one write. The Huffman table is built from a histogram of the same
 //! tokens (the caller takes it on a sample of the rows), so a photo
-//! compresses about as well as a gradient. The Adler-32 checksum is kept
-//! along the way, a run of zeros in one step.
+//! compresses about as well as a gradient. The Adler-32 checksum is
+//! computed apart from the coding, a block of pixels at a time (see
+//! [`Adler32::pixels`]).
 //!
 //! The output is a single final dynamic block, and is a pure function of the
 //! tokens and the histogram, so renders stay byte-for-byte deterministic.
@@ -27,15 +28,7 @@ pub(crate) trait Tokens {
     fn pixel<const CHANNELS: usize>(&mut self, pixel: u32);
     /// `count` zero bytes, at least one.
     fn zeros(&mut self, count: u32);
-    /// A point where at most [`MAX_BYTES_BETWEEN_CHECKPOINTS`] bytes went by
-    /// since the last one (the writer reduces its checksum there).
-    fn checkpoint(&mut self);
 }
-
-/// How many bytes the tokens may carry between two checkpoints. Far more
-/// than a PNG row of the largest canvas, and small enough that the Adler-32
-/// sums cannot overflow before they are reduced.
-pub(crate) const MAX_BYTES_BETWEEN_CHECKPOINTS: usize = 1 << 20;
 
 /// The longest literal code. Three literals (an RGB pixel) then take at most
 /// 30 bits, one write; with 286 symbols, 10 bits leaves the code room.
@@ -85,8 +78,6 @@ impl Tokens for Histogram {
             self.counts[0] += rest;
         }
     }
-
-    fn checkpoint(&mut self) {}
 }
 
 /// Writes a zlib stream (one dynamic deflate block) into a byte vector.
@@ -104,9 +95,6 @@ pub(crate) struct ZlibWriter<'a> {
     /// Per count from 1 to [`MAX_SHORT_RUN`]: a whole run of zeros.
     runs: [Code; MAX_SHORT_RUN as usize + 1],
     end_of_block: Code,
-    /// The Adler-32 sums, reduced modulo 65521 at checkpoints only.
-    adler_low: u64,
-    adler_high: u64,
 }
 
 impl<'a> ZlibWriter<'a> {
@@ -156,8 +144,6 @@ impl<'a> ZlibWriter<'a> {
             zeros_after_zero,
             runs,
             end_of_block: literal_codes[END_OF_BLOCK],
-            adler_low: 1,
-            adler_high: 0,
         };
         writer.literals.copy_from_slice(&literal_codes[..256]);
 
@@ -174,17 +160,15 @@ impl<'a> ZlibWriter<'a> {
     }
 
     /// Ends the block and the stream: end-of-block code, padding to a byte,
-    /// and the Adler-32 checksum.
-    pub(crate) fn finish(mut self) {
+    /// and the Adler-32 checksum of the data, which the caller kept.
+    pub(crate) fn finish(mut self, checksum: Adler32) {
         self.put(self.end_of_block);
         while self.bit_count > 0 {
             self.out.push(self.bits as u8);
             self.bits >>= 8;
             self.bit_count = self.bit_count.saturating_sub(8);
         }
-        self.checkpoint();
-        let adler = (self.adler_high << 16) | self.adler_low;
-        self.out.extend_from_slice(&(adler as u32).to_be_bytes());
+        self.out.extend_from_slice(&checksum.value().to_be_bytes());
     }
 
     /// Appends a code (at most 32 bits).
@@ -241,8 +225,6 @@ impl Tokens for ZlibWriter<'_> {
     #[inline(always)]
     fn literal(&mut self, byte: u8) {
         self.put(self.literals[usize::from(byte)]);
-        self.adler_low += u64::from(byte);
-        self.adler_high += self.adler_low;
     }
 
     #[inline(always)]
@@ -252,8 +234,6 @@ impl Tokens for ZlibWriter<'_> {
         let mut code = Code::default();
         for &byte in &bytes[..CHANNELS.min(3)] {
             code = code.then(self.literals[usize::from(byte)]);
-            self.adler_low += u64::from(byte);
-            self.adler_high += self.adler_low;
         }
         self.put(code);
         if CHANNELS == 4 {
@@ -261,13 +241,20 @@ impl Tokens for ZlibWriter<'_> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn zeros(&mut self, count: u32) {
-        self.adler_high += u64::from(count) * self.adler_low;
         if count <= MAX_SHORT_RUN {
             self.put(self.runs[count as usize]);
-            return;
+        } else {
+            self.long_run(count);
         }
+    }
+}
+
+impl ZlibWriter<'_> {
+    /// A run too long for one look-up, kept out of line: it is rare.
+    #[inline(never)]
+    fn long_run(&mut self, count: u32) {
         self.put(self.literals[0]);
         let mut rest = count - 1;
         while rest > MAX_MATCH {
@@ -276,10 +263,60 @@ impl Tokens for ZlibWriter<'_> {
         }
         self.put(self.zeros_after_zero[rest as usize]);
     }
+}
 
-    fn checkpoint(&mut self) {
-        self.adler_low %= ADLER_MODULUS;
-        self.adler_high %= ADLER_MODULUS;
+/// The Adler-32 checksum that ends a zlib stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adler32 {
+    low: u32,
+    high: u32,
+}
+
+impl Adler32 {
+    pub(crate) fn new() -> Adler32 {
+        Adler32 { low: 1, high: 0 }
+    }
+
+    pub(crate) fn byte(&mut self, byte: u8) {
+        self.low = (self.low + u32::from(byte)) % ADLER_MODULUS;
+        self.high = (self.high + self.low) % ADLER_MODULUS;
+    }
+
+    /// Adds the first `CHANNELS` bytes (3 or 4) of each pixel.
+    ///
+    /// Byte by byte, the checksum is two dependent additions per byte. Over
+    /// a block of `n` bytes it is also `low + sum` and `high + n * low +` the
+    /// sum of each byte times `n` minus its index, and that sum splits into
+    /// per-pixel terms without a chain from one pixel to the next: the pixel
+    /// sums, the pixel sums times the pixel index, and each byte times its
+    /// channel. This keeps the checksum out of the coding loop.
+    pub(crate) fn pixels<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
+        // 1024 pixels keep every block sum within 32 bits.
+        for block in pixels.chunks(1024) {
+            let (mut sum, mut by_pixel, mut by_channel) = (0u32, 0u32, 0u32);
+            for (index, pixel) in block.iter().enumerate() {
+                let [red, green, blue, alpha] = pixel.map(u32::from);
+                let (pixel_sum, channel_sum) = if CHANNELS == 4 {
+                    (red + green + blue + alpha, green + 2 * blue + 3 * alpha)
+                } else {
+                    (red + green + blue, green + 2 * blue)
+                };
+                sum += pixel_sum;
+                by_pixel += index as u32 * pixel_sum;
+                by_channel += channel_sum;
+            }
+            let len = (block.len() * CHANNELS) as u64;
+            let weighted = len * u64::from(sum)
+                - CHANNELS as u64 * u64::from(by_pixel)
+                - u64::from(by_channel);
+            let (low, high) = (u64::from(self.low), u64::from(self.high));
+            self.high = ((high + len * low + weighted) % u64::from(ADLER_MODULUS)) as u32;
+            self.low = ((low + u64::from(sum)) % u64::from(ADLER_MODULUS)) as u32;
+        }
+    }
+
+    pub(crate) fn value(self) -> u32 {
+        (self.high << 16) | self.low
     }
 }
 
@@ -315,7 +352,7 @@ const MAX_CODE_LENGTH_LENGTH: u32 = 7;
 const CODE_LENGTH_ORDER: [usize; CODE_LENGTH_SYMBOLS] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
-const ADLER_MODULUS: u64 = 65521;
+const ADLER_MODULUS: u32 = 65521;
 
 /// The length symbol of each match length from 3 to 258 (RFC 1951, 3.2.5).
 const LENGTH_SYMBOLS: [u16; MAX_MATCH as usize + 1] = length_symbols();
@@ -534,6 +571,39 @@ mod tests {
             assert!((kraft - 1.0).abs() < 1e-12, "a complete code, not {kraft}");
             // The most frequent symbol keeps the shortest code.
             assert_eq!(lengths[39], *lengths.iter().min().expect("40 symbols"));
+        }
+    }
+
+    #[test]
+    fn adler32_of_pixels_matches_the_byte_by_byte_definition() {
+        let mut state = 12345u64;
+        let pixels: Vec<[u8; 4]> = (0..3000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 32) as u32).to_le_bytes()
+            })
+            .collect();
+        for len in [0, 1, 7, 1024, 1025, 3000] {
+            let pixels = &pixels[..len];
+            for channels in [3, 4] {
+                let (mut low, mut high) = (1u32, 0u32);
+                for byte in std::iter::once(9u8)
+                    .chain(pixels.iter().flat_map(|pixel| pixel[..channels].to_vec()))
+                {
+                    low = (low + u32::from(byte)) % 65521;
+                    high = (high + low) % 65521;
+                }
+                let mut adler = Adler32::new();
+                adler.byte(9);
+                if channels == 3 {
+                    adler.pixels::<3>(pixels);
+                } else {
+                    adler.pixels::<4>(pixels);
+                }
+                assert_eq!(adler.value(), (high << 16) | low, "{len} x {channels}");
+            }
         }
     }
 

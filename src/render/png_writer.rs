@@ -14,7 +14,7 @@
 //! trying all five per row. The Huffman table is fitted to every fourth row,
 //! which is close enough to the whole image and a quarter of the work.
 
-use crate::render::deflate::{Histogram, MAX_BYTES_BETWEEN_CHECKPOINTS, Tokens, ZlibWriter};
+use crate::render::deflate::{Adler32, Histogram, Tokens, ZlibWriter};
 
 /// What the pixels of a row hold, and how they are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,7 +29,6 @@ pub(crate) enum PngColor {
 pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor) -> Vec<u8> {
     let row_len = width as usize * 4;
     debug_assert_eq!(pixels.len(), row_len * height as usize);
-    debug_assert!(row_len < MAX_BYTES_BETWEEN_CHECKPOINTS);
     let rows: Vec<&[u8]> = pixels.chunks_exact(row_len.max(1)).collect();
     let mut difference = vec![0u8; row_len];
 
@@ -64,13 +63,20 @@ pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor)
     write_chunk(&mut out, *b"IHDR", |out| out.extend_from_slice(&header));
     write_chunk(&mut out, *b"IDAT", |out| {
         let mut zlib = ZlibWriter::new(out, &histogram);
+        let mut checksum = Adler32::new();
         let mut above = None;
         for row in &rows {
             up_difference(row, above, &mut difference);
             tokenize_row(&difference, color, &mut zlib);
+            checksum.byte(FILTER_UP);
+            let (pixels, _) = difference.as_chunks::<4>();
+            match color {
+                PngColor::Rgb => checksum.pixels::<3>(pixels),
+                PngColor::Rgba => checksum.pixels::<4>(pixels),
+            }
             above = Some(row);
         }
-        zlib.finish();
+        zlib.finish(checksum);
     });
     write_chunk(&mut out, *b"IEND", |_| {});
     out
@@ -139,7 +145,6 @@ fn tokenize_pixels<const CHANNELS: usize>(difference: &[u8], tokens: &mut impl T
     if zeros > 0 {
         tokens.zeros(zeros);
     }
-    tokens.checkpoint();
 }
 
 /// A pixel that did not change extends the run of zeros; one that did is
