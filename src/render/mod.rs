@@ -9,8 +9,9 @@
 //!
 //! # Layout
 //! - `plan.rs`: the input, and its render key.
-//! - `fonts.rs`: the font book and fallback chains; `glyph_cache.rs`: the
-//!   shared cache of rasterized glyphs.
+//! - `fonts.rs`: the font book and fallback chains; `kerning.rs`: pair
+//!   kerning from GPOS; `glyph_cache.rs`: the shared cache of rasterized
+//!   glyphs.
 //! - `asset.rs`: decoded images and their cached resizes.
 //! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
 //!   rectangles.
@@ -27,6 +28,7 @@ mod error;
 mod fonts;
 mod glyph_cache;
 mod image_layer;
+mod kerning;
 mod plan;
 mod png_writer;
 mod rect_layer;
