@@ -2,11 +2,14 @@
 //!
 //! Both encoders are set for speed: a render is encoded on every cache miss,
 //! while the bytes it saves matter little for images of a few hundred pixels.
+//! PNGs are written by our own `png_writer.rs`, which reads the canvas in
+//! place instead of copying it to packed rows first.
 //! A PNG is written as RGB when every pixel is opaque (smaller and faster),
 //! as straight-alpha RGBA otherwise; a JPEG, which has no alpha, shows the
 //! canvas over white, as an email's background usually is.
 
 use crate::render::canvas::Canvas;
+use crate::render::png_writer::{PngColor, write_png};
 use crate::render::{OutputFormat, RenderError};
 
 /// JPEG quality: high enough that text edges keep no visible ringing.
@@ -20,39 +23,38 @@ pub(crate) fn encode(canvas: &Canvas, format: OutputFormat) -> Result<Vec<u8>, R
 }
 
 fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
-    // Drop the alpha channel and check it in the same pass: cards are
-    // nearly always opaque, and this pass is a fifth of a render's time.
-    let mut rgb = vec![0u8; canvas.pixels.len() / 4 * 3];
-    let mut all_alpha = 255u8;
-    for (out, pixel) in rgb.chunks_exact_mut(3).zip(canvas.pixels.chunks_exact(4)) {
-        out.copy_from_slice(&pixel[..3]);
-        all_alpha &= pixel[3];
+    if is_opaque(&canvas.pixels) {
+        // Opaque premultiplied pixels are already straight: the writer reads
+        // the canvas as it is and leaves alpha out.
+        return Ok(write_png(
+            &canvas.pixels,
+            canvas.width,
+            canvas.height,
+            PngColor::Rgb,
+        ));
     }
-    let (color, data) = if all_alpha == 255 {
-        (png::ColorType::Rgb, rgb)
-    } else {
-        let mut rgba = canvas.pixels.clone();
-        for pixel in rgba.chunks_exact_mut(4) {
-            unpremultiply(pixel);
-        }
-        (png::ColorType::Rgba, rgba)
-    };
-    let mut bytes = Vec::with_capacity(data.len() / 4);
-    let failed = |error: png::EncodingError| RenderError::Encode {
-        reason: error.to_string(),
-    };
-    let mut encoder = png::Encoder::new(&mut bytes, canvas.width, canvas.height);
-    encoder.set_color(color);
-    encoder.set_depth(png::BitDepth::Eight);
-    encoder.set_compression(png::Compression::Fast);
-    // One fixed filter instead of trying all five on every row: smooth
-    // gradients and flat fills, which is what cards are made of, compress
-    // well with it.
-    encoder.set_filter(png::Filter::Up);
-    let mut writer = encoder.write_header().map_err(failed)?;
-    writer.write_image_data(&data).map_err(failed)?;
-    writer.finish().map_err(failed)?;
-    Ok(bytes)
+    let mut straight = canvas.pixels.clone();
+    for pixel in straight.chunks_exact_mut(4) {
+        unpremultiply(pixel);
+    }
+    Ok(write_png(
+        &straight,
+        canvas.width,
+        canvas.height,
+        PngColor::Rgba,
+    ))
+}
+
+/// Whether every pixel's alpha is 255. The pixels are ANDed together eight
+/// bytes at a time, which the compiler vectorizes, and the alpha bytes of the
+/// result checked once.
+fn is_opaque(pixels: &[u8]) -> bool {
+    let (words, rest) = pixels.as_chunks::<8>();
+    let all = words
+        .iter()
+        .fold(u64::MAX, |all, word| all & u64::from_le_bytes(*word));
+    let alpha = 0xff00_0000_ff00_0000;
+    all & alpha == alpha && rest.chunks_exact(4).all(|pixel| pixel[3] == 255)
 }
 
 fn encode_jpeg(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
@@ -90,6 +92,17 @@ fn unpremultiply(pixel: &mut [u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn opacity_is_seen_in_any_pixel() {
+        let mut pixels = vec![255u8; 5 * 4];
+        assert!(is_opaque(&pixels));
+        for pixel in 0..5 {
+            pixels[pixel * 4 + 3] = 254;
+            assert!(!is_opaque(&pixels), "pixel {pixel}");
+            pixels[pixel * 4 + 3] = 255;
+        }
+    }
 
     #[test]
     fn unpremultiply_restores_straight_colors() {

@@ -14,6 +14,7 @@ use std::path::Path;
 use ab_glyph::{Font, FontVec, GlyphId};
 use serde::Deserialize;
 
+use crate::render::kerning::GposKerning;
 use crate::render::{RenderError, Weight};
 
 /// The bundled fonts, by family and weight, with their fallback chains.
@@ -151,6 +152,7 @@ pub(crate) struct Face {
     pub(crate) label: String,
     pub(crate) font: FontVec,
     pub(crate) units_per_em: f32,
+    kerning: GposKerning,
 }
 
 impl Face {
@@ -176,11 +178,24 @@ impl Face {
             .units_per_em()
             .filter(|units| *units > 0.0)
             .ok_or_else(|| fail(format!("face {} has no units per em", entry.index)))?;
+        let kerning = GposKerning::load(font.as_slice(), entry.index);
         Ok(Face {
             label: format!("{}#{}", entry.file, entry.index),
             font,
             units_per_em,
+            kerning,
         })
+    }
+
+    /// The kerning between two glyphs set one after the other, in font
+    /// units: from GPOS when the font has a `kern` feature there, from the
+    /// legacy `kern` table otherwise.
+    pub(crate) fn kern_unscaled(&self, first: GlyphId, second: GlyphId) -> f32 {
+        if self.kerning.is_present() {
+            f32::from(self.kerning.pair(self.font.as_slice(), first, second))
+        } else {
+            self.font.kern_unscaled(first, second)
+        }
     }
 
     /// Converts a distance in font units to em.

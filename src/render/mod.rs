@@ -9,23 +9,28 @@
 //!
 //! # Layout
 //! - `plan.rs`: the input, and its render key.
-//! - `fonts.rs`: the font book and fallback chains; `glyph_cache.rs`: the
-//!   shared cache of rasterized glyphs.
+//! - `fonts.rs`: the font book and fallback chains; `kerning.rs`: pair
+//!   kerning from GPOS; `glyph_cache.rs`: the shared cache of rasterized
+//!   glyphs.
 //! - `asset.rs`: decoded images and their cached resizes.
 //! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
 //!   rectangles.
 //! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer.
-//! - `encode.rs`: PNG and JPEG.
+//! - `encode.rs`: PNG and JPEG; `png_writer.rs` and `deflate.rs`: our own
+//!   PNG encoder, made for the canvas and for cards.
 
 mod asset;
 mod canvas;
 mod coverage;
+mod deflate;
 mod encode;
 mod error;
 mod fonts;
 mod glyph_cache;
 mod image_layer;
+mod kerning;
 mod plan;
+mod png_writer;
 mod rect_layer;
 #[cfg(test)]
 mod test_fonts;

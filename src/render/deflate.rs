@@ -1,0 +1,621 @@
+//! A zlib stream writer made for filtered PNG rows: pixels of literals and
+//! runs of zeros, Huffman-coded with a table fitted to the image.
+//!
+//! Encoding was most of a render's time with a general-purpose deflate, and
+//! filtered rows of a card (gradients, flat fills, a little text) are mostly
+//! pixels that did not change from the row above. So the only repeats this
+//! writer codes are runs of zero bytes, as one literal zero and a match at
+//! distance 1; every other pixel is a few literals. There is no hash table
+//! and no search, a run of up to 259 zeros is one table look-up, and a
+//! pixel's literals are joined and written at once, with no branch per byte.
+//! Literal codes are at most [`MAX_LITERAL_CODE_LENGTH`] bits so that three
+//! fit one write. The Huffman table is built from a histogram of the same
+//! tokens (the caller takes it on a sample of the rows), so a photo
+//! compresses about as well as a gradient. The Adler-32 checksum is
+//! computed apart from the coding, a block of pixels at a time (see
+//! [`Adler32::pixels`]).
+//!
+//! The output is a single final dynamic block, and is a pure function of the
+//! tokens and the histogram, so renders stay byte-for-byte deterministic.
+
+/// Receives the tokens of the data to compress, in order. Implemented by the
+/// [`Histogram`] that fits the table and by the [`ZlibWriter`] that codes.
+pub(crate) trait Tokens {
+    /// One byte.
+    fn literal(&mut self, byte: u8);
+    /// The first `CHANNELS` bytes (3 or 4) of a little-endian pixel word, as
+    /// literals.
+    fn pixel<const CHANNELS: usize>(&mut self, pixel: u32);
+    /// `count` zero bytes, at least one.
+    fn zeros(&mut self, count: u32);
+}
+
+/// The longest literal code. Three literals (an RGB pixel) then take at most
+/// 30 bits, one write; with 286 symbols, 10 bits leaves the code room.
+const MAX_LITERAL_CODE_LENGTH: u32 = 10;
+
+/// The longest run of zeros written with one look-up: a literal zero and the
+/// longest match.
+const MAX_SHORT_RUN: u32 = 1 + MAX_MATCH;
+
+/// Counts how often each literal/length symbol would be written.
+pub(crate) struct Histogram {
+    counts: [u32; LITERAL_LENGTH_SYMBOLS],
+}
+
+impl Histogram {
+    pub(crate) fn new() -> Histogram {
+        Histogram {
+            counts: [0; LITERAL_LENGTH_SYMBOLS],
+        }
+    }
+}
+
+impl Tokens for Histogram {
+    #[inline]
+    fn literal(&mut self, byte: u8) {
+        self.counts[usize::from(byte)] += 1;
+    }
+
+    #[inline]
+    fn pixel<const CHANNELS: usize>(&mut self, pixel: u32) {
+        for &byte in &pixel.to_le_bytes()[..CHANNELS] {
+            self.counts[usize::from(byte)] += 1;
+        }
+    }
+
+    fn zeros(&mut self, count: u32) {
+        self.counts[0] += 1;
+        let mut rest = count - 1;
+        if rest > MAX_MATCH {
+            let longest = (rest - 1) / MAX_MATCH;
+            self.counts[LONGEST_MATCH_SYMBOL] += longest;
+            rest -= longest * MAX_MATCH;
+        }
+        if rest >= MIN_MATCH {
+            self.counts[usize::from(LENGTH_SYMBOLS[rest as usize])] += 1;
+        } else {
+            self.counts[0] += rest;
+        }
+    }
+}
+
+/// Writes a zlib stream (one dynamic deflate block) into a byte vector.
+pub(crate) struct ZlibWriter<'a> {
+    out: &'a mut Vec<u8>,
+    /// Bits not yet written, lowest first, and how many there are (< 32
+    /// between calls).
+    bits: u64,
+    bit_count: u32,
+    /// Per literal byte: its bit-reversed code and its length.
+    literals: [Code; 256],
+    /// Per count from 0 to 258: how that many zeros that follow a zero are
+    /// written (a match at distance 1 from 3 on, literal zeros below).
+    zeros_after_zero: [Code; MAX_MATCH as usize + 1],
+    /// Per count from 1 to [`MAX_SHORT_RUN`]: a whole run of zeros.
+    runs: [Code; MAX_SHORT_RUN as usize + 1],
+    end_of_block: Code,
+}
+
+impl<'a> ZlibWriter<'a> {
+    /// Starts a stream whose Huffman table fits `histogram`. Every symbol gets
+    /// a code, so data that the histogram did not see can still be written.
+    pub(crate) fn new(out: &'a mut Vec<u8>, histogram: &Histogram) -> ZlibWriter<'a> {
+        let mut counts = histogram.counts;
+        counts[END_OF_BLOCK] = 1;
+        for count in &mut counts {
+            *count = count.saturating_add(1);
+        }
+        let literal_lengths = code_lengths(&counts, MAX_LITERAL_CODE_LENGTH);
+        let literal_codes = canonical_codes(&literal_lengths);
+        // Two distance codes of one bit each, so that the distance code is
+        // complete (some inflaters refuse an incomplete one); only the first,
+        // distance 1, is ever used.
+        let distance_lengths = [1u8, 1];
+        let distance_one = Code { bits: 0, length: 1 };
+
+        let zero = literal_codes[0];
+        let mut zeros_after_zero = [Code::default(); MAX_MATCH as usize + 1];
+        for (count, code) in zeros_after_zero.iter_mut().enumerate() {
+            let count = count as u32;
+            *code = if count >= MIN_MATCH {
+                let symbol = usize::from(LENGTH_SYMBOLS[count as usize]);
+                let (base, extra_bits) = length_base(symbol);
+                literal_codes[symbol]
+                    .then(Code {
+                        bits: count - base,
+                        length: extra_bits,
+                    })
+                    .then(distance_one)
+            } else {
+                (0..count).fold(Code::default(), |code, _| code.then(zero))
+            };
+        }
+        let mut runs = [Code::default(); MAX_SHORT_RUN as usize + 1];
+        for (count, code) in runs.iter_mut().enumerate().skip(1) {
+            *code = zero.then(zeros_after_zero[count - 1]);
+        }
+
+        let mut writer = ZlibWriter {
+            out,
+            bits: 0,
+            bit_count: 0,
+            literals: [Code::default(); 256],
+            zeros_after_zero,
+            runs,
+            end_of_block: literal_codes[END_OF_BLOCK],
+        };
+        writer.literals.copy_from_slice(&literal_codes[..256]);
+
+        // zlib header: deflate with a 32 KiB window, no dictionary, the
+        // "fastest" level hint, and the check bits that make it divisible by 31.
+        writer.out.extend_from_slice(&[0x78, 0x01]);
+        // BFINAL = 1, BTYPE = 2 (dynamic Huffman).
+        writer.put(Code {
+            bits: 0b101,
+            length: 3,
+        });
+        writer.write_table(&literal_lengths, &distance_lengths);
+        writer
+    }
+
+    /// Ends the block and the stream: end-of-block code, padding to a byte,
+    /// and the Adler-32 checksum of the data, which the caller kept.
+    pub(crate) fn finish(mut self, checksum: Adler32) {
+        self.put(self.end_of_block);
+        while self.bit_count > 0 {
+            self.out.push(self.bits as u8);
+            self.bits >>= 8;
+            self.bit_count = self.bit_count.saturating_sub(8);
+        }
+        self.out.extend_from_slice(&checksum.value().to_be_bytes());
+    }
+
+    /// Appends a code (at most 32 bits).
+    #[inline(always)]
+    fn put(&mut self, code: Code) {
+        self.bits |= u64::from(code.bits) << self.bit_count;
+        self.bit_count += code.length;
+        if self.bit_count >= 32 {
+            self.out
+                .extend_from_slice(&(self.bits as u32).to_le_bytes());
+            self.bits >>= 32;
+            self.bit_count -= 32;
+        }
+    }
+
+    /// Writes the code lengths of the block header (RFC 1951, 3.2.7), each
+    /// coded on its own: the run-length symbols 16 to 18 would save a few
+    /// bytes of a table that is only a few hundred bytes long.
+    fn write_table(&mut self, literal_lengths: &[u8], distance_lengths: &[u8]) {
+        let all_lengths: Vec<u8> = literal_lengths
+            .iter()
+            .chain(distance_lengths)
+            .copied()
+            .collect();
+        let mut counts = [0u32; CODE_LENGTH_SYMBOLS];
+        for &length in &all_lengths {
+            counts[usize::from(length)] += 1;
+        }
+        // A code of lengths must be complete, so it needs two symbols at least.
+        if counts.iter().filter(|&&count| count > 0).count() < 2 {
+            let unused = counts.iter().position(|&count| count == 0).unwrap_or(0);
+            counts[unused] = 1;
+        }
+        let length_lengths = code_lengths(&counts, MAX_CODE_LENGTH_LENGTH);
+        let length_codes = canonical_codes(&length_lengths);
+
+        let field = |value: usize, length: u32| Code {
+            bits: value as u32,
+            length,
+        };
+        self.put(field(literal_lengths.len() - 257, 5));
+        self.put(field(distance_lengths.len() - 1, 5));
+        self.put(field(CODE_LENGTH_SYMBOLS - 4, 4));
+        for &symbol in &CODE_LENGTH_ORDER {
+            self.put(field(usize::from(length_lengths[symbol]), 3));
+        }
+        for &length in &all_lengths {
+            self.put(length_codes[usize::from(length)]);
+        }
+    }
+}
+
+impl Tokens for ZlibWriter<'_> {
+    #[inline(always)]
+    fn literal(&mut self, byte: u8) {
+        self.put(self.literals[usize::from(byte)]);
+    }
+
+    #[inline(always)]
+    fn pixel<const CHANNELS: usize>(&mut self, pixel: u32) {
+        let bytes = pixel.to_le_bytes();
+        // Three codes of at most 10 bits make one write; a fourth, a second.
+        let mut code = Code::default();
+        for &byte in &bytes[..CHANNELS.min(3)] {
+            code = code.then(self.literals[usize::from(byte)]);
+        }
+        self.put(code);
+        if CHANNELS == 4 {
+            self.literal(bytes[3]);
+        }
+    }
+
+    #[inline(always)]
+    fn zeros(&mut self, count: u32) {
+        if count <= MAX_SHORT_RUN {
+            self.put(self.runs[count as usize]);
+        } else {
+            self.long_run(count);
+        }
+    }
+}
+
+impl ZlibWriter<'_> {
+    /// A run too long for one look-up, kept out of line: it is rare.
+    #[inline(never)]
+    fn long_run(&mut self, count: u32) {
+        self.put(self.literals[0]);
+        let mut rest = count - 1;
+        while rest > MAX_MATCH {
+            self.put(self.zeros_after_zero[MAX_MATCH as usize]);
+            rest -= MAX_MATCH;
+        }
+        self.put(self.zeros_after_zero[rest as usize]);
+    }
+}
+
+/// The Adler-32 checksum that ends a zlib stream.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Adler32 {
+    low: u32,
+    high: u32,
+}
+
+impl Adler32 {
+    pub(crate) fn new() -> Adler32 {
+        Adler32 { low: 1, high: 0 }
+    }
+
+    pub(crate) fn byte(&mut self, byte: u8) {
+        self.low = (self.low + u32::from(byte)) % ADLER_MODULUS;
+        self.high = (self.high + self.low) % ADLER_MODULUS;
+    }
+
+    /// Adds the first `CHANNELS` bytes (3 or 4) of each pixel.
+    ///
+    /// Byte by byte, the checksum is two dependent additions per byte. Over
+    /// a block of `n` bytes it is also `low + sum` and `high + n * low +` the
+    /// sum of each byte times `n` minus its index, and that sum splits into
+    /// per-pixel terms without a chain from one pixel to the next: the pixel
+    /// sums, the pixel sums times the pixel index, and each byte times its
+    /// channel. This keeps the checksum out of the coding loop.
+    pub(crate) fn pixels<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
+        // 1024 pixels keep every block sum within 32 bits.
+        for block in pixels.chunks(1024) {
+            let (mut sum, mut by_pixel, mut by_channel) = (0u32, 0u32, 0u32);
+            for (index, pixel) in block.iter().enumerate() {
+                let [red, green, blue, alpha] = pixel.map(u32::from);
+                let (pixel_sum, channel_sum) = if CHANNELS == 4 {
+                    (red + green + blue + alpha, green + 2 * blue + 3 * alpha)
+                } else {
+                    (red + green + blue, green + 2 * blue)
+                };
+                sum += pixel_sum;
+                by_pixel += index as u32 * pixel_sum;
+                by_channel += channel_sum;
+            }
+            let len = (block.len() * CHANNELS) as u64;
+            let weighted = len * u64::from(sum)
+                - CHANNELS as u64 * u64::from(by_pixel)
+                - u64::from(by_channel);
+            let (low, high) = (u64::from(self.low), u64::from(self.high));
+            self.high = ((high + len * low + weighted) % u64::from(ADLER_MODULUS)) as u32;
+            self.low = ((low + u64::from(sum)) % u64::from(ADLER_MODULUS)) as u32;
+        }
+    }
+
+    pub(crate) fn value(self) -> u32 {
+        (self.high << 16) | self.low
+    }
+}
+
+/// A Huffman code, its bits reversed so that they can be written lowest
+/// first as deflate wants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Code {
+    bits: u32,
+    length: u32,
+}
+
+impl Code {
+    /// This code followed by `next`; the caller keeps the total within 32
+    /// bits.
+    #[inline(always)]
+    fn then(self, next: Code) -> Code {
+        Code {
+            bits: self.bits | (next.bits << self.length),
+            length: self.length + next.length,
+        }
+    }
+}
+
+/// Literals 0 to 255, end of block, lengths 257 to 285.
+const LITERAL_LENGTH_SYMBOLS: usize = 286;
+const END_OF_BLOCK: usize = 256;
+const LONGEST_MATCH_SYMBOL: usize = 285;
+const MIN_MATCH: u32 = 3;
+const MAX_MATCH: u32 = 258;
+const CODE_LENGTH_SYMBOLS: usize = 19;
+const MAX_CODE_LENGTH_LENGTH: u32 = 7;
+/// The order in which the code lengths of the code-length alphabet are sent.
+const CODE_LENGTH_ORDER: [usize; CODE_LENGTH_SYMBOLS] = [
+    16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
+];
+const ADLER_MODULUS: u32 = 65521;
+
+/// The length symbol of each match length from 3 to 258 (RFC 1951, 3.2.5).
+const LENGTH_SYMBOLS: [u16; MAX_MATCH as usize + 1] = length_symbols();
+
+const fn length_symbols() -> [u16; MAX_MATCH as usize + 1] {
+    let mut table = [0u16; MAX_MATCH as usize + 1];
+    let mut symbol = 257;
+    while symbol < LONGEST_MATCH_SYMBOL {
+        let (base, extra_bits) = length_base(symbol);
+        let mut length = base;
+        while length < base + (1 << extra_bits) {
+            table[length as usize] = symbol as u16;
+            length += 1;
+        }
+        symbol += 1;
+    }
+    // 258 has a symbol of its own, although 284 with all extra bits set
+    // would reach it too.
+    table[MAX_MATCH as usize] = LONGEST_MATCH_SYMBOL as u16;
+    table
+}
+
+/// The shortest match length of a length symbol, and its extra bits.
+const fn length_base(symbol: usize) -> (u32, u32) {
+    if symbol == LONGEST_MATCH_SYMBOL {
+        return (MAX_MATCH, 0);
+    }
+    // Symbols 257 to 264 are one length each; from 265 on, every group of
+    // four symbols has one more extra bit than the group before.
+    let mut base = MIN_MATCH;
+    let mut current = 257;
+    while current < symbol {
+        base += 1 << extra_bits_of(current);
+        current += 1;
+    }
+    (base, extra_bits_of(symbol))
+}
+
+const fn extra_bits_of(symbol: usize) -> u32 {
+    if symbol < 265 {
+        0
+    } else {
+        (symbol as u32 - 261) / 4
+    }
+}
+
+/// Huffman code lengths for symbols with these counts, none longer than
+/// `limit`; a symbol that never occurs gets no code (length 0). When the
+/// optimal code is too deep, codes are moved between lengths until the code
+/// is complete again within the limit, and the lengths handed out anew, the
+/// shortest to the most frequent symbols: the rare symbols pay.
+fn code_lengths(counts: &[u32], limit: u32) -> Vec<u8> {
+    let (mut lengths, by_weight) = huffman_lengths(counts);
+    let limit_length = limit as u8;
+    if lengths.iter().all(|&length| length <= limit_length) {
+        return lengths;
+    }
+    let mut codes_of_length = vec![0u64; limit as usize + 1];
+    for &symbol in &by_weight {
+        codes_of_length[usize::from(lengths[symbol].min(limit_length))] += 1;
+    }
+    // The Kraft sum in units of 2^-limit: a complete code sums to 2^limit.
+    let complete = 1u64 << limit;
+    let mut kraft: u64 = (1..=limit as usize)
+        .map(|length| codes_of_length[length] << (limit as usize - length))
+        .sum();
+    while kraft > complete {
+        // One code at the limit goes, and a shorter code becomes two one
+        // bit longer: the same number of codes, and the sum one unit less.
+        codes_of_length[limit as usize] -= 1;
+        if let Some(length) = (1..limit as usize)
+            .rev()
+            .find(|&length| codes_of_length[length] > 0)
+        {
+            codes_of_length[length] -= 1;
+            codes_of_length[length + 1] += 2;
+        }
+        kraft -= 1;
+    }
+    let mut heaviest_first = by_weight.iter().rev();
+    for (length, &count) in codes_of_length.iter().enumerate().skip(1) {
+        for &symbol in heaviest_first.by_ref().take(count as usize) {
+            lengths[symbol] = length as u8;
+        }
+    }
+    lengths
+}
+
+/// Optimal (unlimited) Huffman code lengths, and the symbols that occur from
+/// the lightest to the heaviest. Ties are broken by symbol, so the same
+/// counts always give the same code.
+fn huffman_lengths(counts: &[u32]) -> (Vec<u8>, Vec<usize>) {
+    let mut lengths = vec![0u8; counts.len()];
+    let mut leaves: Vec<(u32, usize)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, count)| **count > 0)
+        .map(|(symbol, &count)| (count, symbol))
+        .collect();
+    leaves.sort_unstable();
+    let by_weight: Vec<usize> = leaves.iter().map(|&(_, symbol)| symbol).collect();
+    let leaf_count = leaves.len();
+    if leaf_count < 2 {
+        for &symbol in &by_weight {
+            lengths[symbol] = 1;
+        }
+        return (lengths, by_weight);
+    }
+    // Nodes 0..leaf_count are the sorted leaves; each new internal node joins
+    // the two lightest of the leaves and internal nodes not yet joined. The
+    // internal nodes come out in order of weight, so two queues suffice.
+    let node_count = 2 * leaf_count - 1;
+    let mut node_weight: Vec<u64> = leaves.iter().map(|&(count, _)| u64::from(count)).collect();
+    let mut parent = vec![0usize; node_count];
+    let (mut next_leaf, mut next_internal) = (0, leaf_count);
+    for node in leaf_count..node_count {
+        let mut lightest = || {
+            let take_leaf = next_leaf < leaf_count
+                && (next_internal >= node || node_weight[next_leaf] <= node_weight[next_internal]);
+            if take_leaf {
+                next_leaf += 1;
+                next_leaf - 1
+            } else {
+                next_internal += 1;
+                next_internal - 1
+            }
+        };
+        let (first, second) = (lightest(), lightest());
+        node_weight.push(node_weight[first] + node_weight[second]);
+        parent[first] = node;
+        parent[second] = node;
+    }
+    // A parent always comes after its children, so depths fill in from the
+    // root down.
+    let mut depth = vec![0u8; node_count];
+    for node in (0..node_count - 1).rev() {
+        depth[node] = depth[parent[node]].saturating_add(1);
+    }
+    for (leaf, &symbol) in by_weight.iter().enumerate() {
+        lengths[symbol] = depth[leaf];
+    }
+    (lengths, by_weight)
+}
+
+/// The canonical codes of these lengths (RFC 1951, 3.2.2), bit-reversed.
+fn canonical_codes(lengths: &[u8]) -> Vec<Code> {
+    let mut length_counts = [0u32; 16];
+    for &length in lengths {
+        length_counts[usize::from(length)] += 1;
+    }
+    length_counts[0] = 0;
+    let mut next_code = [0u32; 16];
+    let mut code = 0;
+    for length in 1..16 {
+        code = (code + length_counts[length - 1]) << 1;
+        next_code[length] = code;
+    }
+    lengths
+        .iter()
+        .map(|&length| {
+            if length == 0 {
+                return Code::default();
+            }
+            let code = next_code[usize::from(length)];
+            next_code[usize::from(length)] += 1;
+            Code {
+                bits: code.reverse_bits() >> (32 - u32::from(length)),
+                length: u32::from(length),
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn length_symbols_follow_the_deflate_table() {
+        let expected = [
+            (3, 257, 3, 0),
+            (10, 264, 10, 0),
+            (11, 265, 11, 1),
+            (12, 265, 11, 1),
+            (19, 269, 19, 2),
+            (130, 280, 115, 4),
+            (227, 284, 227, 5),
+            (257, 284, 227, 5),
+            (258, 285, 258, 0),
+        ];
+        for (length, symbol, base, extra_bits) in expected {
+            assert_eq!(usize::from(LENGTH_SYMBOLS[length]), symbol, "{length}");
+            assert_eq!(length_base(symbol), (base, extra_bits), "{symbol}");
+        }
+    }
+
+    #[test]
+    fn code_lengths_are_limited_and_complete() {
+        // Fibonacci counts make the deepest possible unlimited code.
+        let mut counts = vec![1u32, 1];
+        while counts.len() < 40 {
+            let next = counts[counts.len() - 1] + counts[counts.len() - 2];
+            counts.push(next);
+        }
+        for limit in [7, 10, 15] {
+            let lengths = code_lengths(&counts, limit);
+            assert!(
+                lengths
+                    .iter()
+                    .all(|&length| (1..=limit).contains(&u32::from(length)))
+            );
+            let kraft: f64 = lengths
+                .iter()
+                .map(|&length| 0.5f64.powi(i32::from(length)))
+                .sum();
+            assert!((kraft - 1.0).abs() < 1e-12, "a complete code, not {kraft}");
+            // The most frequent symbol keeps the shortest code.
+            assert_eq!(lengths[39], *lengths.iter().min().expect("40 symbols"));
+        }
+    }
+
+    #[test]
+    fn adler32_of_pixels_matches_the_byte_by_byte_definition() {
+        let mut state = 12345u64;
+        let pixels: Vec<[u8; 4]> = (0..3000)
+            .map(|_| {
+                state = state
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                ((state >> 32) as u32).to_le_bytes()
+            })
+            .collect();
+        for len in [0, 1, 7, 1024, 1025, 3000] {
+            let pixels = &pixels[..len];
+            for channels in [3, 4] {
+                let (mut low, mut high) = (1u32, 0u32);
+                for byte in std::iter::once(9u8)
+                    .chain(pixels.iter().flat_map(|pixel| pixel[..channels].to_vec()))
+                {
+                    low = (low + u32::from(byte)) % 65521;
+                    high = (high + low) % 65521;
+                }
+                let mut adler = Adler32::new();
+                adler.byte(9);
+                if channels == 3 {
+                    adler.pixels::<3>(pixels);
+                } else {
+                    adler.pixels::<4>(pixels);
+                }
+                assert_eq!(adler.value(), (high << 16) | low, "{len} x {channels}");
+            }
+        }
+    }
+
+    #[test]
+    fn canonical_codes_match_the_rfc_example() {
+        // RFC 1951, 3.2.2: lengths (3, 3, 3, 3, 3, 2, 4, 4) give codes
+        // 010, 011, 100, 101, 110, 00, 1110, 1111.
+        let codes = canonical_codes(&[3, 3, 3, 3, 3, 2, 4, 4]);
+        let expected = [0b010, 0b011, 0b100, 0b101, 0b110, 0b00, 0b1110, 0b1111];
+        for (code, expected) in codes.iter().zip(expected) {
+            let unreversed = code.bits.reverse_bits() >> (32 - code.length);
+            assert_eq!(unreversed, expected);
+        }
+    }
+}
