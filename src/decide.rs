@@ -7,7 +7,28 @@
 
 use crate::expr::{Context, ExprError};
 use crate::render::{Layer, OutputFormat, RenderPlan, TextLayer};
-use crate::template::{Template, Variant, VariantLayer};
+use crate::template::{AccessMode, Template, Variant, VariantLayer};
+
+/// How much of the recipient the answer could use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Personalization {
+    /// A verified recipient with state.
+    Personalized,
+    /// No token, or a recipient with no state.
+    Anonymous,
+    /// The store failed or ran over its budget: default content, counted.
+    StoreDown,
+}
+
+impl Personalization {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Personalization::Personalized => "personalized",
+            Personalization::Anonymous => "anonymous",
+            Personalization::StoreDown => "store_error",
+        }
+    }
+}
 
 /// The variant chosen for a request.
 #[derive(Debug)]
@@ -20,8 +41,24 @@ pub struct Choice<'t> {
 /// Tries the variants in order; the first whose condition holds wins, and
 /// the default (last, without a condition) catches everyone else. A
 /// condition that fails at run time counts as false.
-pub fn choose_variant<'t>(template: &'t Template, context: &Context) -> Choice<'t> {
+///
+/// A `token` template that cannot personalize (no token, no state, the
+/// store down) shows its default variant without running the rules, as
+/// SPEC "Outcomes" says: its rules are about the recipient, and an empty
+/// profile must not pick a variant meant for someone. `signed_url` and
+/// `public` templates always run their rules, which read the query.
+pub fn choose_variant<'t>(
+    template: &'t Template,
+    context: &Context,
+    personalization: Personalization,
+) -> Choice<'t> {
     let mut condition_errors = 0;
+    if template.access == AccessMode::Token && personalization != Personalization::Personalized {
+        return Choice {
+            variant: template.default_variant(),
+            condition_errors,
+        };
+    }
     for variant in &template.variants {
         let Some(condition) = &variant.condition else {
             return Choice {

@@ -51,6 +51,7 @@ impl TestServer {
         copy_dir(&root.join("assets/templates"), templates.path());
         std::fs::write(templates.path().join("sale.json"), SIGNED_TEMPLATE).unwrap();
         std::fs::write(templates.path().join("fragile.json"), FRAGILE_TEMPLATE).unwrap();
+        std::fs::write(templates.path().join("strangers.json"), STRANGERS_TEMPLATE).unwrap();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             redis_url: Some(redis.url()),
@@ -161,6 +162,17 @@ const FRAGILE_TEMPLATE: &str = r##"{
       { "type": "text", "x": 0, "y": 0, "width": 200, "height": 60, "text": "{{ profile.count // 0 }}", "size": 20 } ] },
     { "id": "default", "layers": [
       { "type": "rect", "x": 0, "y": 0, "width": 200, "height": 60, "fill": "#3366cc" } ] }
+  ]
+}"##;
+
+/// A token template whose first rule would also hold for an empty profile.
+const STRANGERS_TEMPLATE: &str = r##"{
+  "name": "strangers", "width": 100, "height": 40, "access": "token",
+  "variants": [
+    { "id": "no_name", "when": "profile.first_name is not defined", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 100, "height": 40, "fill": "#cc0000" } ] },
+    { "id": "default", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 100, "height": 40, "fill": "#0000cc" } ] }
   ]
 }"##;
 
@@ -798,5 +810,34 @@ async fn sighup_reloads_templates() {
     assert!(status.success());
     let reloaded = wait_for(|| async { server.get("/i/support.png").await.body != before }).await;
     assert!(reloaded, "SIGHUP reloaded the edited template");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_recipient_a_token_template_shows_its_default_variant() {
+    let mut redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    let no_token = server.get("/i/strangers.png").await;
+    assert_image(&no_token);
+    let no_state = server
+        .get(&format!("/i/strangers.png?t={}", server.token("nobody")))
+        .await;
+    assert!(
+        no_state.body == no_token.body,
+        "a recipient without state sees the default"
+    );
+    hset(&redis, "ida", &[("points", "3")]);
+    let ida = format!("/i/strangers.png?t={}", server.token("ida"));
+    let known = server.get(&ida).await;
+    assert!(
+        known.body != no_token.body,
+        "a known recipient without a name gets the no_name variant"
+    );
+    redis.stop();
+    let store_down = server.get(&ida).await;
+    assert!(
+        store_down.body == no_token.body,
+        "with the store down, the default variant"
+    );
     server.shutdown().await;
 }

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::app::load_renderer;
 use crate::config::Config;
-use crate::decide::{choose_variant, resolve_plan};
+use crate::decide::{Personalization, choose_variant, resolve_plan};
 use crate::expr::{Context, RequestFacts};
 use crate::recipient::Profile;
 use crate::render::OutputFormat;
@@ -96,6 +96,11 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         Some(path) => Some(read_state(path)?),
         None => None,
     };
+    let personalization = if profile.is_some() {
+        Personalization::Personalized
+    } else {
+        Personalization::Anonymous
+    };
     let context = Context::new(&RequestFacts {
         profile,
         query,
@@ -103,7 +108,7 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         user_agent: args.user_agent.clone(),
         is_head: false,
     });
-    let choice = choose_variant(&template, &context);
+    let choice = choose_variant(&template, &context, personalization);
     if choice.condition_errors > 0 {
         eprintln!(
             "warning: {} condition(s) failed at run time and counted as false",

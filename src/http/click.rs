@@ -38,7 +38,7 @@ pub async fn serve(
             return response::text(StatusCode::FORBIDDEN, &error.to_string());
         }
     };
-    let choice = choose_variant(&template, &prepared.context);
+    let choice = choose_variant(&template, &prepared.context, prepared.personalization);
     let variant = choice.variant.id.as_str();
     // A variant without a link of its own sends the click to the default's.
     let linked = if choice.variant.link.is_some() {

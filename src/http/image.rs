@@ -63,7 +63,7 @@ pub async fn serve(
         .with_label_values(&[&template.name, context.opener.as_str()])
         .inc();
 
-    let choice = choose_variant(&template, context);
+    let choice = choose_variant(&template, context, prepared.personalization);
     if choice.condition_errors > 0 {
         metrics
             .condition_errors

@@ -7,32 +7,11 @@ use hyper::header::USER_AGENT;
 use super::query::QueryPairs;
 use crate::access::AccessError;
 use crate::app::App;
+use crate::decide::Personalization;
 use crate::expr::{Context, RequestFacts};
 use crate::metrics::TimerGuard;
 use crate::recipient::{Profile, RecipientId};
 use crate::template::{AccessMode, Template};
-
-/// How much of the recipient the answer could use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Personalization {
-    /// A verified recipient with state.
-    Personalized,
-    /// No token, or a recipient with no state: the rules ran on an empty
-    /// profile.
-    Anonymous,
-    /// The store failed or ran over its budget: default content, counted.
-    StoreDown,
-}
-
-impl Personalization {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Personalization::Personalized => "personalized",
-            Personalization::Anonymous => "anonymous",
-            Personalization::StoreDown => "store_error",
-        }
-    }
-}
 
 /// The context of one request, ready for the rules.
 pub struct Prepared {
