@@ -22,56 +22,55 @@ pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%d";
 /// tomorrow is 1 whatever the hour, today 0, yesterday -1. Undefined in,
 /// undefined out, so `days_until(profile.x) | default(...)` works.
 pub(crate) fn days_until(state: &State, date: Option<Value>) -> Result<Value, Error> {
-    let Some(date) = date else {
-        return Ok(Value::UNDEFINED);
-    };
-    let now = request_now(state, "days_until")?;
-    let target = parse_moment(&date, now.zoned().time_zone(), "days_until")?;
-    Ok(Value::from(calendar_days_between(
-        now.zoned().date(),
-        target.date(),
-    )?))
+    between(state, date, "days_until", |now, target| {
+        calendar_days_between(now.date(), target.date()).map(Value::from)
+    })
 }
 
 /// `days_until` with the sign flipped: a date in the past gives a positive
 /// count.
 pub(crate) fn days_since(state: &State, date: Option<Value>) -> Result<Value, Error> {
-    let Some(date) = date else {
-        return Ok(Value::UNDEFINED);
-    };
-    let now = request_now(state, "days_since")?;
-    let target = parse_moment(&date, now.zoned().time_zone(), "days_since")?;
-    Ok(Value::from(calendar_days_between(
-        target.date(),
-        now.zoned().date(),
-    )?))
+    between(state, date, "days_since", |now, target| {
+        calendar_days_between(target.date(), now.date()).map(Value::from)
+    })
 }
 
 /// Whole hours from now to the moment, truncated toward zero (59 minutes is
 /// 0). A bare date means its midnight in the recipient's zone.
 pub(crate) fn hours_until(state: &State, date: Option<Value>) -> Result<Value, Error> {
-    let Some(date) = date else {
-        return Ok(Value::UNDEFINED);
-    };
-    let now = request_now(state, "hours_until")?;
-    let target = parse_moment(&date, now.zoned().time_zone(), "hours_until")?;
-    Ok(Value::from(whole_hours_between(
-        now.zoned().timestamp(),
-        target.timestamp(),
-    )))
+    between(state, date, "hours_until", |now, target| {
+        Ok(Value::from(whole_hours_between(
+            now.timestamp(),
+            target.timestamp(),
+        )))
+    })
 }
 
 /// `hours_until` with the sign flipped.
 pub(crate) fn hours_since(state: &State, date: Option<Value>) -> Result<Value, Error> {
+    between(state, date, "hours_since", |now, target| {
+        Ok(Value::from(whole_hours_between(
+            target.timestamp(),
+            now.timestamp(),
+        )))
+    })
+}
+
+/// The shared part of the four helpers above: undefined in, undefined out;
+/// otherwise the request's now and the parsed date, both in the recipient's
+/// zone, handed to `measure`.
+fn between(
+    state: &State,
+    date: Option<Value>,
+    helper: &str,
+    measure: impl FnOnce(&Zoned, &Zoned) -> Result<Value, Error>,
+) -> Result<Value, Error> {
     let Some(date) = date else {
         return Ok(Value::UNDEFINED);
     };
-    let now = request_now(state, "hours_since")?;
-    let target = parse_moment(&date, now.zoned().time_zone(), "hours_since")?;
-    Ok(Value::from(whole_hours_between(
-        target.timestamp(),
-        now.zoned().timestamp(),
-    )))
+    let now = request_now(state, helper)?;
+    let target = parse_moment(&date, now.zoned().time_zone(), helper)?;
+    measure(now.zoned(), &target)
 }
 
 /// `value | date(format)`: the moment shown in the recipient's zone with a
