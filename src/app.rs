@@ -67,5 +67,8 @@ impl App {
 pub fn load_renderer(config: &Config) -> anyhow::Result<Renderer> {
     let fonts = FontBook::load(&config.fonts_dir)
         .with_context(|| format!("loading fonts from {}", config.fonts_dir.display()))?;
-    Ok(Renderer::new(fonts))
+    Ok(Renderer::with_glyph_cache_bytes(
+        fonts,
+        config.glyph_cache_bytes,
+    ))
 }

@@ -42,6 +42,8 @@ pub struct Config {
     pub store_budget: Duration,
     /// Upper bound of the in-process render cache, in bytes of images.
     pub cache_bytes: u64,
+    /// Upper bound of the rasterized glyph cache, in bytes.
+    pub glyph_cache_bytes: u64,
     /// Renders running at once; 0 means one per core.
     pub render_concurrency: usize,
     /// Requests that may wait for a render slot before the fallback image is
@@ -84,6 +86,7 @@ impl std::fmt::Debug for Config {
             .field("demo_dir", &self.demo_dir)
             .field("store_budget", &self.store_budget)
             .field("cache_bytes", &self.cache_bytes)
+            .field("glyph_cache_bytes", &self.glyph_cache_bytes)
             .field("render_concurrency", &self.render_concurrency)
             .field("render_queue", &self.render_queue)
             .field("render_wait", &self.render_wait)
@@ -111,6 +114,7 @@ impl Default for Config {
             demo_dir: PathBuf::from("assets/demo"),
             store_budget: Duration::from_millis(30),
             cache_bytes: 256 * 1024 * 1024,
+            glyph_cache_bytes: crate::render::DEFAULT_GLYPH_CACHE_BYTES,
             render_concurrency: 0,
             render_queue: 256,
             render_wait: Duration::from_millis(500),
@@ -142,6 +146,7 @@ struct Layer {
     demo_dir: Option<String>,
     store_budget_ms: Option<u64>,
     cache_bytes: Option<u64>,
+    glyph_cache_bytes: Option<u64>,
     render_concurrency: Option<usize>,
     render_queue: Option<usize>,
     render_wait_ms: Option<u64>,
@@ -268,6 +273,7 @@ impl Config {
             layer.store_budget_ms.map(Duration::from_millis),
         );
         set(&mut self.cache_bytes, layer.cache_bytes);
+        set(&mut self.glyph_cache_bytes, layer.glyph_cache_bytes);
         set(&mut self.render_concurrency, layer.render_concurrency);
         set(&mut self.render_queue, layer.render_queue);
         set(
@@ -340,6 +346,7 @@ impl Layer {
             demo_dir: text("demo_dir"),
             store_budget_ms: number("store_budget_ms")?,
             cache_bytes: number("cache_bytes")?,
+            glyph_cache_bytes: number("glyph_cache_bytes")?,
             render_concurrency: count("render_concurrency")?,
             render_queue: count("render_queue")?,
             render_wait_ms: number("render_wait_ms")?,

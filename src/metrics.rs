@@ -48,6 +48,10 @@ pub const CACHE_BYTES: (&str, &str) = (
     "opentime_render_cache_bytes",
     "Bytes of images held in the render cache.",
 );
+pub const GLYPH_CACHE_BYTES: (&str, &str) = (
+    "opentime_glyph_cache_bytes",
+    "Bytes of rasterized glyphs held in the glyph cache.",
+);
 pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload).",
@@ -90,6 +94,7 @@ pub struct Metrics {
     pub render_queue: IntGauge,
     pub cache_lookups: IntCounterVec,
     pub cache_bytes: IntGauge,
+    pub glyph_cache_bytes: IntGauge,
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
     pub params_dropped: IntCounterVec,
@@ -154,6 +159,7 @@ impl Metrics {
             render_queue: gauge(RENDER_QUEUE),
             cache_lookups: counter(CACHE_LOOKUPS, &["result"]),
             cache_bytes: gauge(CACHE_BYTES),
+            glyph_cache_bytes: gauge(GLYPH_CACHE_BYTES),
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),

@@ -476,6 +476,11 @@ async fn a_hundred_concurrent_opens_of_a_new_image_cost_one_render() {
     assert!(bodies.windows(2).all(|pair| pair[0] == pair[1]));
     let after = server.metric("opentime_renders_total").await;
     assert_eq!(after - before, 1.0, "one render served all hundred opens");
+    assert!(
+        server.metric("opentime_glyph_cache_bytes").await > 0.0,
+        "glyphs are cached"
+    );
+    assert!(server.metric("opentime_render_cache_bytes").await > 0.0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -22,10 +22,13 @@ pub async fn readyz(app: &App) -> Response<Body> {
     }
 }
 
-pub fn metrics(app: &App) -> Response<Body> {
+pub async fn metrics(app: &App) -> Response<Body> {
     app.metrics
         .cache_bytes
-        .set(app.cache.weighted_size() as i64);
+        .set(app.cache.weighted_size().await as i64);
+    app.metrics
+        .glyph_cache_bytes
+        .set(app.cache.renderer().glyph_cache_bytes() as i64);
     app.metrics
         .templates_loaded
         .set(app.templates.snapshot().len() as i64);

@@ -40,7 +40,7 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
         (true, ["c", name]) => click::serve(app, &path, name, query, headers).await,
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
-        (true, ["metrics"]) => ops::metrics(app),
+        (true, ["metrics"]) => ops::metrics(app).await,
         (false, ["i" | "c" | "healthz" | "readyz" | "metrics", ..]) => {
             let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
             refused.headers_mut().insert(

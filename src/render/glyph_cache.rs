@@ -20,9 +20,9 @@ pub(crate) const SUBPIXEL_STEPS: f32 = 4.0;
 /// Sizes are quantized to 1/64 px, far below what anyone can see.
 const SIZE_STEPS: f32 = 64.0;
 
-/// The byte budget of the cache: a 36 px glyph is about 1 KiB, so this holds
-/// tens of thousands of glyphs, several scripts at several sizes.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// The default byte budget of the cache: a 36 px glyph is about 1 KiB, so
+/// this holds tens of thousands of glyphs, several scripts at several sizes.
+pub const DEFAULT_GLYPH_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// What identifies one rasterized glyph.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -67,14 +67,21 @@ pub(crate) struct GlyphCache {
 }
 
 impl GlyphCache {
-    pub(crate) fn new() -> GlyphCache {
+    pub(crate) fn new(max_bytes: u64) -> GlyphCache {
         let masks = moka::sync::Cache::builder()
-            .max_capacity(CACHE_BYTES)
+            .max_capacity(max_bytes)
             .weigher(|_key, mask: &Arc<GlyphMask>| {
                 u32::try_from(mask.coverage.len() + 64).unwrap_or(u32::MAX)
             })
             .build();
         GlyphCache { masks }
+    }
+
+    /// Bytes of masks held now. moka counts lazily, so its pending
+    /// bookkeeping is run first; this is for metrics scrapes, not renders.
+    pub(crate) fn weighted_size(&self) -> u64 {
+        self.masks.run_pending_tasks();
+        self.masks.weighted_size()
     }
 
     /// The mask for `key`, rasterized now if it is not cached.

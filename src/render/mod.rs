@@ -45,6 +45,7 @@ pub use plan::{
 };
 
 use canvas::Canvas;
+pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
 use glyph_cache::GlyphCache;
 
 /// The largest canvas side, in output pixels. Email images are a few hundred
@@ -62,11 +63,23 @@ pub struct Renderer {
 }
 
 impl Renderer {
+    /// A renderer whose glyph cache holds at most
+    /// [`DEFAULT_GLYPH_CACHE_BYTES`].
     pub fn new(fonts: FontBook) -> Renderer {
+        Renderer::with_glyph_cache_bytes(fonts, DEFAULT_GLYPH_CACHE_BYTES)
+    }
+
+    /// A renderer whose glyph cache holds at most `max_bytes` of masks.
+    pub fn with_glyph_cache_bytes(fonts: FontBook, max_bytes: u64) -> Renderer {
         Renderer {
             fonts,
-            glyphs: GlyphCache::new(),
+            glyphs: GlyphCache::new(max_bytes),
         }
+    }
+
+    /// Bytes of rasterized glyphs held now, for the metrics.
+    pub fn glyph_cache_bytes(&self) -> u64 {
+        self.glyphs.weighted_size()
     }
 
     pub fn fonts(&self) -> &FontBook {
