@@ -15,7 +15,7 @@ use std::sync::Arc;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use opentime::render::{
     Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
-    RenderPlan, Renderer, TextLayer, TextStyle, VerticalAlign, Weight,
+    RenderPlan, Renderer, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
 fn fonts() -> FontBook {
@@ -37,6 +37,7 @@ fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign)
         color,
         align: HorizontalAlign::Center,
         vertical_align,
+        direction: TextDirection::Auto,
         line_height: 1.25,
         letter_spacing: 0.0,
         max_lines: Some(2),

@@ -12,18 +12,24 @@ use std::sync::{Arc, OnceLock};
 
 use opentime::render::{
     Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
-    RectLayer, RenderPlan, Renderer, TextLayer, TextStyle, VerticalAlign, Weight,
+    RectLayer, RenderPlan, Renderer, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
 /// The names every script test uses: a recipient's first name in each of the
-/// scripts the spec promises.
-const NAMES: [(&str, &str); 6] = [
+/// bundled scripts, a line that mixes directions, and emoji.
+const NAMES: [(&str, &str); 12] = [
     ("latin", "Thank you, Zoë!"),
     ("cyrillic", "Спасибо, Алёна!"),
     ("greek", "Ευχαριστούμε, Ελένη!"),
     ("chinese", "谢谢你，王芳！"),
     ("japanese", "ありがとう、さくらさん！"),
     ("korean", "감사합니다, 김민지 님!"),
+    ("arabic", "شكرًا لك يا محمد!"),
+    ("hebrew", "תודה רבה, נועה!"),
+    ("devanagari", "धन्यवाद, प्रिया क्षत्रिय!"),
+    ("thai", "ขอบคุณค่ะ คุณสมชาย"),
+    ("bidi", "Order #4521 — تم الشحن"),
+    ("emoji", "Zoë 🎉 👩\u{200D}💻 🇫🇷"),
 ];
 
 #[test]
@@ -167,6 +173,7 @@ fn cases() -> Vec<(&'static str, RenderPlan)> {
         let style = TextStyle {
             align,
             vertical_align,
+            direction: TextDirection::Auto,
             ..style(20.0)
         };
         cases.push((name, framed_text("Hello, Ann", style)));
@@ -222,6 +229,20 @@ fn cases() -> Vec<(&'static str, RenderPlan)> {
     jpeg.format = OutputFormat::Jpeg;
     cases.push(("card-jpeg", jpeg));
     cases.push(("card", card("Thank you, Алёна!")));
+    cases.push(("card-arabic", card("شكرًا لتجديد اشتراكك يا ليلى!")));
+    cases.push((
+        "card-devanagari",
+        card("सदस्यता नवीनीकरण के लिए धन्यवाद, प्रिया!"),
+    ));
+    // A right-to-left paragraph wrapped over three lines, aligned to its
+    // start (the right), with a number kept left to right.
+    cases.push((
+        "text-rtl-wrap",
+        framed_text(
+            "طلبك رقم 4521 في الطريق إليك وسيصل خلال يومين، شكرًا لتسوقك معنا",
+            style(22.0),
+        ),
+    ));
     for (script, name) in NAMES {
         let text = TextStyle {
             size: 26.0,
@@ -516,8 +537,9 @@ fn style(size: f32) -> TextStyle {
         size,
         min_size: size,
         color: Color::rgba(20, 30, 60, 255),
-        align: HorizontalAlign::Left,
+        align: HorizontalAlign::Start,
         vertical_align: VerticalAlign::Top,
+        direction: TextDirection::Auto,
         line_height: 1.25,
         letter_spacing: 0.0,
         max_lines: None,
@@ -558,6 +580,7 @@ fn card(name: &str) -> RenderPlan {
         color: white,
         align: HorizontalAlign::Center,
         vertical_align: VerticalAlign::Bottom,
+        direction: TextDirection::Auto,
         min_size: 24.0,
         ..style(36.0)
     };

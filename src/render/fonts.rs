@@ -1,20 +1,24 @@
 //! The font book: the bundled fonts and each family's fallback chains.
 //!
 //! `fonts.toml` names, for every family, a regular and a bold chain of font
-//! files (with a face index for collections). A character is set in the first
-//! font of its chain that has a glyph for it, which is how a name in Latin,
-//! Cyrillic, Greek, Chinese, Japanese or Korean never shows a box. Fonts are
-//! read and validated once, at load, so a bad bundle fails at startup and not
-//! at the first open.
+//! files (with a face index for collections). Each grapheme (a letter with its
+//! marks, an emoji sequence) is set in the first font of its chain that has
+//! every glyph it needs, which is how a name in any bundled script never
+//! shows a box and a mark never lands in a different font from its base.
+//! Fonts are read and validated once, at load, so a bad bundle fails at
+//! startup and not at the first open.
+//!
+//! A face is parsed twice over the same bytes: by rustybuzz, which shapes
+//! (substitutes and positions glyphs from GSUB and GPOS), and by ab_glyph,
+//! which draws outlines. `self_cell` keeps both borrows next to the bytes.
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
-use ab_glyph::{Font, FontVec, GlyphId};
+use ab_glyph::{Font, FontRef, GlyphId};
 use serde::Deserialize;
 
-use crate::render::kerning::GposKerning;
 use crate::render::{RenderError, Weight};
 
 /// The bundled fonts, by family and weight, with their fallback chains.
@@ -92,17 +96,22 @@ impl FontBook {
     }
 
     /// The characters of `text` that no font of the family's chain has, each
-    /// once, in order of first appearance. Whitespace and control characters
-    /// are never drawn, so they are never missing. For an unknown family
-    /// every drawable character is missing.
+    /// once, in order of first appearance. Whitespace, control characters
+    /// and invisible format characters (joiners, variation selectors, bidi
+    /// marks) are never drawn, so they are never missing. For an unknown
+    /// family every drawable character is missing.
     pub fn missing_chars(&self, family: &str, weight: Weight, text: &str) -> Vec<char> {
         let chain = self.chain(family, weight);
         let mut missing = Vec::new();
         for c in text.chars() {
-            if c.is_whitespace() || c.is_control() || missing.contains(&c) {
+            if !needs_glyph(c) || missing.contains(&c) {
                 continue;
             }
-            let found = chain.is_some_and(|chain| self.resolve(chain, c).1 != GlyphId(0));
+            let found = chain.is_some_and(|chain| {
+                chain
+                    .iter()
+                    .any(|&face_id| self.face(face_id).glyph_index(c).is_some())
+            });
             if !found {
                 missing.push(c);
             }
@@ -123,16 +132,50 @@ impl FontBook {
         &self.faces[usize::from(face_id)]
     }
 
-    /// The face and glyph that set `c`: the first face of the chain that has
-    /// it, or the first face's missing-glyph box when none does.
-    pub(crate) fn resolve(&self, chain: &[u16], c: char) -> (u16, GlyphId) {
-        for &face_id in chain {
-            let glyph = self.face(face_id).font.glyph_id(c);
-            if glyph != GlyphId(0) {
-                return (face_id, glyph);
-            }
+    /// The face that sets `grapheme`: the first face of `chain` that has a
+    /// glyph for every character it needs. `preferred`, the face of the
+    /// grapheme before, wins when it has them all and the grapheme is
+    /// punctuation, a digit or a space (no script of its own), so that the
+    /// space between two Arabic words stays in the Arabic run. Emoji try
+    /// the emoji faces first. When no face has them all, the face that has
+    /// the first character is used, and when none has that either, the
+    /// first face, whose missing-glyph box then shows.
+    pub(crate) fn face_for(
+        &self,
+        chain: &[u16],
+        grapheme: &str,
+        preferred: Option<u16>,
+        common: bool,
+    ) -> u16 {
+        let covers = |face_id: u16| {
+            let face = self.face(face_id);
+            grapheme
+                .chars()
+                .filter(|&c| needs_glyph(c))
+                .all(|c| face.glyph_index(c).is_some())
+        };
+        if common && let Some(face_id) = preferred.filter(|&face_id| covers(face_id)) {
+            return face_id;
         }
-        (chain.first().copied().unwrap_or(0), GlyphId(0))
+        if is_emoji(grapheme)
+            && let Some(&face_id) = chain
+                .iter()
+                .find(|&&face_id| self.face(face_id).emoji && covers(face_id))
+        {
+            return face_id;
+        }
+        if let Some(&face_id) = chain.iter().find(|&&face_id| covers(face_id)) {
+            return face_id;
+        }
+        let first = grapheme.chars().find(|&c| needs_glyph(c));
+        first
+            .and_then(|c| {
+                chain
+                    .iter()
+                    .copied()
+                    .find(|&face_id| self.face(face_id).glyph_index(c).is_some())
+            })
+            .unwrap_or(chain.first().copied().unwrap_or(0))
     }
 }
 
@@ -146,13 +189,28 @@ impl fmt::Debug for FontBook {
     }
 }
 
-/// One loaded face, with the metrics layout needs in em units.
+/// One loaded face: its bytes, parsed for shaping and for drawing.
 pub(crate) struct Face {
     /// `file#index`, for messages.
     pub(crate) label: String,
-    pub(crate) font: FontVec,
+    parsed: ParsedFace,
     pub(crate) units_per_em: f32,
-    kerning: GposKerning,
+    /// Tried first for emoji (`emoji = true` in `fonts.toml`).
+    pub(crate) emoji: bool,
+}
+
+self_cell::self_cell!(
+    /// The font file's bytes and the two parsers that borrow them.
+    struct ParsedFace {
+        owner: Vec<u8>,
+        #[covariant]
+        dependent: Parsers,
+    }
+);
+
+struct Parsers<'a> {
+    shaper: rustybuzz::Face<'a>,
+    outlines: FontRef<'a>,
 }
 
 impl Face {
@@ -172,36 +230,88 @@ impl Face {
             ));
         }
         let bytes = std::fs::read(dir.join(&entry.file)).map_err(|e| fail(e.to_string()))?;
-        let font = FontVec::try_from_vec_and_index(bytes, entry.index)
-            .map_err(|e| fail(format!("face {}: {e}", entry.index)))?;
-        let units_per_em = font
+        let parsed = ParsedFace::try_new(bytes, |bytes| {
+            let outlines = FontRef::try_from_slice_and_index(bytes, entry.index)
+                .map_err(|e| fail(format!("face {}: {e}", entry.index)))?;
+            let shaper = rustybuzz::Face::from_slice(bytes, entry.index)
+                .ok_or_else(|| fail(format!("face {} cannot be shaped", entry.index)))?;
+            Ok::<_, RenderError>(Parsers { shaper, outlines })
+        })?;
+        let units_per_em = parsed
+            .borrow_dependent()
+            .outlines
             .units_per_em()
             .filter(|units| *units > 0.0)
             .ok_or_else(|| fail(format!("face {} has no units per em", entry.index)))?;
-        let kerning = GposKerning::load(font.as_slice(), entry.index);
         Ok(Face {
             label: format!("{}#{}", entry.file, entry.index),
-            font,
+            parsed,
             units_per_em,
-            kerning,
+            emoji: entry.emoji,
         })
     }
 
-    /// The kerning between two glyphs set one after the other, in font
-    /// units: from GPOS when the font has a `kern` feature there, from the
-    /// legacy `kern` table otherwise.
-    pub(crate) fn kern_unscaled(&self, first: GlyphId, second: GlyphId) -> f32 {
-        if self.kerning.is_present() {
-            f32::from(self.kerning.pair(self.font.as_slice(), first, second))
-        } else {
-            self.font.kern_unscaled(first, second)
-        }
+    /// The face as rustybuzz shapes with it.
+    pub(crate) fn shaper(&self) -> &rustybuzz::Face<'_> {
+        &self.parsed.borrow_dependent().shaper
+    }
+
+    /// The face as ab_glyph draws and measures it.
+    pub(crate) fn outlines(&self) -> &FontRef<'_> {
+        &self.parsed.borrow_dependent().outlines
+    }
+
+    /// The glyph for `c`, if the face has one.
+    pub(crate) fn glyph_index(&self, c: char) -> Option<GlyphId> {
+        let glyph = self.outlines().glyph_id(c);
+        (glyph != GlyphId(0)).then_some(glyph)
     }
 
     /// Converts a distance in font units to em.
     pub(crate) fn em(&self, font_units: f32) -> f32 {
         font_units / self.units_per_em
     }
+}
+
+/// Whether `c` is drawn with a glyph of its own. Whitespace and controls
+/// are not, and neither are the invisible format characters that only steer
+/// shaping: joiners, variation selectors, bidi marks and emoji tag
+/// characters. A font need not have these for a grapheme to be "covered".
+pub(crate) fn needs_glyph(c: char) -> bool {
+    !(c.is_whitespace()
+        || c.is_control()
+        || matches!(
+            c,
+            '\u{AD}'
+                | '\u{34F}'
+                | '\u{61C}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{E0000}'..='\u{E0FFF}'
+        ))
+}
+
+/// Whether a grapheme should be set as emoji: it asks for emoji
+/// presentation (U+FE0F), joins pictographs (U+200D), carries a skin tone,
+/// or starts with a character from the emoji blocks, which text fonts only
+/// have as plain symbols if at all.
+fn is_emoji(grapheme: &str) -> bool {
+    let mut chars = grapheme.chars();
+    let Some(first) = chars.next() else {
+        return false;
+    };
+    let pictographic_block = matches!(first, '\u{1F000}'..='\u{1FAFF}');
+    pictographic_block
+        || grapheme.chars().any(|c| {
+            matches!(
+                c,
+                '\u{FE0F}' | '\u{200D}' | '\u{20E3}' | '\u{1F3FB}'..='\u{1F3FF}'
+            )
+        })
 }
 
 /// A family's two chains, as face ids into [`FontBook::faces`].
@@ -230,4 +340,6 @@ struct FaceEntry {
     file: String,
     #[serde(default)]
     index: u32,
+    #[serde(default)]
+    emoji: bool,
 }

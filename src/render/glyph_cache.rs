@@ -95,10 +95,10 @@ fn rasterize(fonts: &FontBook, key: GlyphKey) -> GlyphMask {
     let face = fonts.face(key.face);
     let size = key.size_64ths as f32 / SIZE_STEPS;
     // ab_glyph's scale is the height from descender to ascender, not the em.
-    let scale = size * face.font.height_unscaled() / face.units_per_em;
+    let scale = size * face.outlines().height_unscaled() / face.units_per_em;
     let origin = point(f32::from(key.subpixel_x) / SUBPIXEL_STEPS, 0.0);
     let glyph = GlyphId(key.glyph).with_scale_and_position(PxScale::from(scale), origin);
-    let Some(outlined) = face.font.outline_glyph(glyph) else {
+    let Some(outlined) = face.outlines().outline_glyph(glyph) else {
         return GlyphMask {
             left: 0,
             top: 0,

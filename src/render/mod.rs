@@ -9,13 +9,13 @@
 //!
 //! # Layout
 //! - `plan.rs`: the input, and its render key.
-//! - `fonts.rs`: the font book and fallback chains; `kerning.rs`: pair
-//!   kerning from GPOS; `glyph_cache.rs`: the shared cache of rasterized
-//!   glyphs.
+//! - `fonts.rs`: the font book and fallback chains; `glyph_cache.rs`: the
+//!   shared cache of rasterized glyphs.
 //! - `asset.rs`: decoded images and their cached resizes.
 //! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
 //!   rectangles.
-//! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer.
+//! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer;
+//!   `text/` also holds line breaking, bidi and shaping (with its cache).
 //! - `encode.rs`: PNG and JPEG; `png_writer.rs` and `deflate.rs`: our own
 //!   PNG encoder, made for the canvas and for cards.
 
@@ -28,7 +28,6 @@ mod error;
 mod fonts;
 mod glyph_cache;
 mod image_layer;
-mod kerning;
 mod plan;
 mod png_writer;
 mod rect_layer;
@@ -41,8 +40,9 @@ pub use error::RenderError;
 pub use fonts::FontBook;
 pub use plan::{
     Color, Fit, Frame, HorizontalAlign, ImageLayer, InvalidColor, Layer, OutputFormat, RectLayer,
-    RenderKey, RenderPlan, TextLayer, TextStyle, VerticalAlign, Weight,
+    RenderKey, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
 };
+pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 
 use canvas::Canvas;
 pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
@@ -55,9 +55,13 @@ pub const MAX_SIDE: u32 = 4096;
 /// The largest canvas, in output pixels (64 MiB of RGBA).
 pub const MAX_PIXELS: u64 = 16 * 1024 * 1024;
 
-/// Renders plans with a font book and a glyph cache. Shared by all threads.
+/// Renders plans with a font book, a shaping cache and a glyph cache.
+/// Shared by all threads.
 pub struct Renderer {
     fonts: FontBook,
+    /// Shaped runs of text, shared by every render and thread; bounded in
+    /// bytes.
+    shapes: text::ShapeCache,
     /// Rasterized glyphs, shared by every render and thread; bounded in bytes.
     glyphs: GlyphCache,
 }
@@ -69,17 +73,30 @@ impl Renderer {
         Renderer::with_glyph_cache_bytes(fonts, DEFAULT_GLYPH_CACHE_BYTES)
     }
 
-    /// A renderer whose glyph cache holds at most `max_bytes` of masks.
+    /// A renderer whose glyph cache holds at most `max_bytes` of masks (and
+    /// whose shaping cache holds [`DEFAULT_SHAPE_CACHE_BYTES`]).
     pub fn with_glyph_cache_bytes(fonts: FontBook, max_bytes: u64) -> Renderer {
+        Renderer::with_cache_bytes(fonts, max_bytes, DEFAULT_SHAPE_CACHE_BYTES)
+    }
+
+    /// A renderer whose glyph cache holds at most `glyph_bytes` of masks and
+    /// whose shaping cache holds at most `shape_bytes` of shaped runs.
+    pub fn with_cache_bytes(fonts: FontBook, glyph_bytes: u64, shape_bytes: u64) -> Renderer {
         Renderer {
             fonts,
-            glyphs: GlyphCache::new(max_bytes),
+            shapes: text::ShapeCache::new(shape_bytes),
+            glyphs: GlyphCache::new(glyph_bytes),
         }
     }
 
     /// Bytes of rasterized glyphs held now, for the metrics.
     pub fn glyph_cache_bytes(&self) -> u64 {
         self.glyphs.weighted_size()
+    }
+
+    /// Bytes of shaped runs held now, for the metrics.
+    pub fn shape_cache_bytes(&self) -> u64 {
+        self.shapes.weighted_size()
     }
 
     pub fn fonts(&self) -> &FontBook {
@@ -108,9 +125,14 @@ impl Renderer {
             match layer {
                 Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
                 Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
-                Layer::Text(text) => {
-                    text::draw_text(&mut canvas, &self.fonts, &self.glyphs, text, scale)?
-                }
+                Layer::Text(text) => text::draw_text(
+                    &mut canvas,
+                    &self.fonts,
+                    &self.shapes,
+                    &self.glyphs,
+                    text,
+                    scale,
+                )?,
             }
         }
         Ok(canvas)

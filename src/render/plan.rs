@@ -129,8 +129,13 @@ pub struct TextStyle {
     /// Shrink-to-fit goes no smaller than this; equal to `size` to disable.
     pub min_size: f32,
     pub color: Color,
+    /// Where lines sit across the frame. `Start` (the default) follows each
+    /// paragraph's direction: left for English, right for Arabic or Hebrew.
     pub align: HorizontalAlign,
     pub vertical_align: VerticalAlign,
+    /// The paragraphs' base direction; `Auto` takes it from the first
+    /// letter with a direction (Unicode bidi rules P2 and P3).
+    pub direction: TextDirection,
     /// Line advance as a multiple of the size.
     pub line_height: f32,
     /// Extra space after each character, in 1x pixels.
@@ -154,10 +159,26 @@ pub enum Weight {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum HorizontalAlign {
+    /// The side where the paragraph's reading starts.
     #[default]
+    Start,
+    /// The side where the paragraph's reading ends.
+    End,
     Left,
     Center,
     Right,
+}
+
+/// The base direction of a text layer's paragraphs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextDirection {
+    /// From the first strong character of each paragraph, left-to-right
+    /// when there is none.
+    #[default]
+    Auto,
+    Ltr,
+    Rtl,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -282,7 +303,13 @@ impl RenderPlan {
                     hasher.f32(style.size);
                     hasher.f32(style.min_size);
                     hasher.color(style.color);
-                    hasher.bytes(format!("{:?}{:?}", style.align, style.vertical_align).as_bytes());
+                    hasher.bytes(
+                        format!(
+                            "{:?}{:?}{:?}",
+                            style.align, style.vertical_align, style.direction
+                        )
+                        .as_bytes(),
+                    );
                     hasher.f32(style.line_height);
                     hasher.f32(style.letter_spacing);
                     hasher.u32(style.max_lines.map_or(0, |n| n + 1));

@@ -3,7 +3,9 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use crate::render::{Color, FontBook, HorizontalAlign, TextStyle, VerticalAlign, Weight};
+use crate::render::{
+    Color, FontBook, HorizontalAlign, TextDirection, TextStyle, VerticalAlign, Weight,
+};
 
 /// The font book of `fonts/`, shared because loading it reads 40 MB.
 pub(crate) fn font_book() -> &'static FontBook {
@@ -22,8 +24,9 @@ pub(crate) fn style(size: f32) -> TextStyle {
         size,
         min_size: size,
         color: Color::rgba(0, 0, 0, 255),
-        align: HorizontalAlign::Left,
+        align: HorizontalAlign::Start,
         vertical_align: VerticalAlign::Top,
+        direction: TextDirection::Auto,
         line_height: 1.2,
         letter_spacing: 0.0,
         max_lines: None,

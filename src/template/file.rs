@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::render::{Fit, HorizontalAlign, OutputFormat, VerticalAlign, Weight};
+use crate::render::{Fit, HorizontalAlign, OutputFormat, TextDirection, VerticalAlign, Weight};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +127,9 @@ pub enum LayerFile {
         align: HorizontalAlign,
         #[serde(default, alias = "valign")]
         vertical_align: VerticalAlign,
+        /// `auto` (from the text), `ltr` or `rtl`.
+        #[serde(default)]
+        direction: TextDirection,
         #[serde(default = "default_line_height")]
         line_height: f32,
         #[serde(default)]

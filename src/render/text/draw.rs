@@ -5,12 +5,14 @@ use crate::render::canvas::{Canvas, Premultiplied, blend_over_with_coverage};
 use crate::render::fonts::FontBook;
 use crate::render::glyph_cache::{GlyphCache, GlyphKey, SUBPIXEL_STEPS};
 use crate::render::text::layout::layout_text;
+use crate::render::text::shaping::ShapeCache;
 use crate::render::{RenderError, TextLayer};
 
 /// Lays out and draws the layer at `scale` canvas pixels per 1x pixel.
 pub(crate) fn draw_text(
     canvas: &mut Canvas,
     fonts: &FontBook,
+    shapes: &ShapeCache,
     glyphs: &GlyphCache,
     layer: &TextLayer,
     scale: f32,
@@ -23,7 +25,7 @@ pub(crate) fn draw_text(
     if color.0[3] == 0 {
         return Ok(());
     }
-    let layout = layout_text(fonts, chain, &layer.text, style, layer.frame, scale);
+    let layout = layout_text(fonts, shapes, chain, &layer.text, style, layer.frame, scale);
     for placed in &layout.glyphs {
         // The origin snaps to a quarter pixel; the mask for that offset is
         // cached, so nearby positions share it.
@@ -40,7 +42,13 @@ pub(crate) fn draw_text(
             steps / SUBPIXEL_STEPS,
         );
         let mask = glyphs.mask(fonts, key);
-        blend_mask(canvas, &mask, whole_x as i64, placed.baseline as i64, color);
+        blend_mask(
+            canvas,
+            &mask,
+            whole_x as i64,
+            placed.y.round() as i64,
+            color,
+        );
     }
     Ok(())
 }

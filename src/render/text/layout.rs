@@ -1,19 +1,36 @@
 //! Text layout: from a string and a style to glyphs placed in a frame.
 //!
 //! Layout works in canvas pixels (the 1x frame times the scale), so that a
-//! 2x render places glyphs at real double resolution. It runs in four steps:
-//! shape each character once (font of the fallback chain, glyph, advance and
-//! kerning, in em, so they scale to any size for free); break lines greedily
-//! at the UAX #14 opportunities; shrink the size in half-pixel steps until
-//! the text fits the frame, its height and `max_lines`; and, when it still
-//! does not fit at the minimum size, break long words by characters and end
-//! the last kept line with an ellipsis.
+//! 2x render places glyphs at real double resolution. It runs in five steps:
+//! - split the text into paragraphs at line feeds, and find each
+//!   paragraph's direction and the bidi level of every character
+//!   (unicode-bidi);
+//! - cut each paragraph into runs of one level, one script and one font of
+//!   the fallback chain, and shape each run (`shaping.rs`), which gives
+//!   clusters: the smallest pieces of text, each with its glyphs and advance
+//!   in em, so they scale to any size for free;
+//! - break lines greedily at the UAX #14 opportunities (`breaks.rs`) that
+//!   fall at the end of a cluster;
+//! - shrink the size in half-pixel steps until the text fits the frame, its
+//!   height and `max_lines`, and when it still does not fit at the minimum
+//!   size, break long words between clusters and end the last kept line with
+//!   an ellipsis;
+//! - put each line's clusters in visual order (bidi rule L2) and place their
+//!   glyphs, aligned to the paragraph's start unless the template says
+//!   otherwise.
+
+use std::ops::Range;
+use std::sync::Arc;
 
 use ab_glyph::{Font, GlyphId};
-use unicode_linebreak::{BreakOpportunity, linebreaks};
+use unicode_bidi::{BidiInfo, Level};
+use unicode_script::{Script, UnicodeScript};
+use unicode_segmentation::UnicodeSegmentation;
 
 use crate::render::fonts::FontBook;
-use crate::render::{Frame, HorizontalAlign, TextStyle, VerticalAlign};
+use crate::render::text::breaks::break_opportunities;
+use crate::render::text::shaping::{RunKey, ShapeCache, ShapedRun};
+use crate::render::{Frame, HorizontalAlign, TextDirection, TextStyle, VerticalAlign};
 
 /// The steps of shrink-to-fit, in 1x pixels.
 const SHRINK_STEP: f32 = 0.5;
@@ -22,7 +39,7 @@ const SHRINK_STEP: f32 = 0.5;
 /// that fits exactly.
 const EPSILON: f32 = 0.01;
 
-const ELLIPSIS: char = '\u{2026}';
+const ELLIPSIS: &str = "\u{2026}";
 
 /// Text laid out in its frame, in canvas pixels.
 #[derive(Debug)]
@@ -30,7 +47,8 @@ pub(crate) struct TextLayout {
     /// The font size (the em) that was chosen, in canvas pixels.
     pub(crate) size: f32,
     pub(crate) lines: Vec<LineBox>,
-    /// Every glyph to draw, in order. Whitespace has no glyph here.
+    /// Every glyph to draw, line by line, each line from left to right.
+    /// Whitespace has no glyph here.
     pub(crate) glyphs: Vec<PlacedGlyph>,
 }
 
@@ -39,7 +57,8 @@ pub(crate) struct TextLayout {
 #[derive(Debug)]
 #[cfg_attr(not(test), expect(dead_code, reason = "read by the layout tests"))]
 pub(crate) struct LineBox {
-    /// The characters kept on the line, with the ellipsis if there is one.
+    /// The characters kept on the line in logical (reading) order, with the
+    /// ellipsis if there is one.
     pub(crate) text: String,
     /// Left edge of the line's ink advance.
     pub(crate) x: f32,
@@ -47,21 +66,28 @@ pub(crate) struct LineBox {
     /// The baseline, on a whole pixel so that every line's text is equally
     /// crisp.
     pub(crate) baseline: f32,
+    pub(crate) right_to_left: bool,
 }
 
-/// A glyph and the point of its origin on the baseline.
+/// A glyph and the point of its origin.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct PlacedGlyph {
     pub(crate) face: u16,
     pub(crate) glyph: GlyphId,
     pub(crate) x: f32,
-    pub(crate) baseline: f32,
+    /// The origin's height: the baseline, moved by the shaper for marks.
+    pub(crate) y: f32,
+    /// The byte offset, in the laid-out text, of the cluster the glyph
+    /// sets; `u32::MAX` for the ellipsis.
+    #[cfg_attr(not(test), expect(dead_code, reason = "read by the layout tests"))]
+    pub(crate) cluster: u32,
 }
 
 /// Lays out `text` with `style` in `frame` (1x coordinates) at `scale`,
-/// setting each character in the first face of `chain` that has it.
+/// with the fonts of `chain`.
 pub(crate) fn layout_text(
     fonts: &FontBook,
+    shapes: &ShapeCache,
     chain: &[u16],
     text: &str,
     style: &TextStyle,
@@ -89,10 +115,10 @@ pub(crate) fn layout_text(
     {
         return empty;
     }
-    let chars = shape(fonts, chain, text, style.wrap);
-    let ellipsis = shape(fonts, chain, &ELLIPSIS.to_string(), false);
+    let shaped = shape_text(fonts, shapes, chain, text, style);
+    let ellipsis = Ellipsis::shape(fonts, shapes, chain[0]);
     let setter = Setter {
-        chars: &chars,
+        text: &shaped,
         letter_spacing: finite_or(style.letter_spacing, 0.0) * scale,
         max_width: frame.width * scale,
         wrap: style.wrap,
@@ -147,9 +173,9 @@ pub(crate) fn layout_text(
         }
     };
 
-    let primary = fonts.face(chain[0]);
-    let ascent = primary.em(primary.font.ascent_unscaled()) * size;
-    let descent = primary.em(primary.font.descent_unscaled()) * size;
+    let primary = fonts.face(chain[0]).outlines();
+    let ascent = primary.ascent_unscaled() / fonts.face(chain[0]).units_per_em * size;
+    let descent = primary.descent_unscaled() / fonts.face(chain[0]).units_per_em * size;
     let line_height = line_height_ratio * size;
     let block_height = spans.len() as f32 * line_height;
     let (frame_x, frame_y) = (frame.x * scale, frame.y * scale);
@@ -173,176 +199,423 @@ pub(crate) fn layout_text(
     for (index, span) in spans.iter().enumerate() {
         let with_ellipsis = truncated && index == last;
         let end = if with_ellipsis {
-            setter.end_before_ellipsis(span, size, ellipsis[0].advance * size)
+            setter.end_before_ellipsis(span, size, ellipsis.advance * size)
         } else {
             setter.trim_end(span.start, span.end)
         };
         let mut width = setter.measure(span.start, end, size);
         if with_ellipsis {
-            width += ellipsis[0].advance * size;
+            width += ellipsis.advance * size;
             if end > span.start {
                 width += setter.letter_spacing;
             }
         }
+        let right_to_left = shaped.paragraphs[span.paragraph].right_to_left;
+        let align = match (style.align, right_to_left) {
+            (HorizontalAlign::Start, false) | (HorizontalAlign::End, true) => HorizontalAlign::Left,
+            (HorizontalAlign::Start, true) | (HorizontalAlign::End, false) => {
+                HorizontalAlign::Right
+            }
+            (explicit, _) => explicit,
+        };
         let x = frame_x
-            + match style.align {
-                HorizontalAlign::Left => 0.0,
+            + match align {
                 HorizontalAlign::Center => (frame_width - width) / 2.0,
                 HorizontalAlign::Right => frame_width - width,
+                _ => 0.0,
             };
         let baseline = (top + index as f32 * line_height + half_leading + ascent).round();
-        let mut pen = x;
+        let mut line = LinePainter {
+            fonts,
+            size,
+            baseline,
+            pen: x,
+            glyphs: &mut layout.glyphs,
+        };
+        // The ellipsis ends the line in its reading direction: on the left
+        // of a right-to-left paragraph.
+        if with_ellipsis && right_to_left {
+            line.place_ellipsis(&ellipsis);
+            if end > span.start {
+                line.pen += setter.letter_spacing;
+            }
+        }
+        let levels: Vec<Level> = shaped.clusters[span.start..end]
+            .iter()
+            .map(|cluster| cluster.level)
+            .collect();
+        let visual_order = BidiInfo::reorder_visual(&levels);
+        for (position, &logical) in visual_order.iter().enumerate() {
+            if position > 0 {
+                line.pen += setter.letter_spacing;
+            }
+            line.place_cluster(&shaped, span.start + logical);
+        }
+        if with_ellipsis && !right_to_left {
+            if end > span.start {
+                line.pen += setter.letter_spacing;
+            }
+            line.place_ellipsis(&ellipsis);
+        }
         let mut line_text = String::new();
-        for (offset, shaped) in chars[span.start..end].iter().enumerate() {
-            if offset > 0 {
-                pen += shaped.kern * size;
-            }
-            if shaped.visible {
-                layout.glyphs.push(PlacedGlyph {
-                    face: shaped.face,
-                    glyph: shaped.glyph,
-                    x: pen,
-                    baseline,
-                });
-            }
-            if !shaped.is_newline {
-                line_text.push(shaped.ch);
-            }
-            pen += shaped.advance * size + setter.letter_spacing;
+        if end > span.start {
+            let start_byte = shaped.clusters[span.start].text.start;
+            let end_byte = shaped.clusters[end - 1].text.end;
+            line_text.push_str(&shaped.text[start_byte..end_byte]);
         }
         if with_ellipsis {
-            let mark = &ellipsis[0];
-            layout.glyphs.push(PlacedGlyph {
-                face: mark.face,
-                glyph: mark.glyph,
-                x: pen,
-                baseline,
-            });
-            line_text.push(ELLIPSIS);
+            line_text.push_str(ELLIPSIS);
         }
         layout.lines.push(LineBox {
             text: line_text,
             x,
             width,
             baseline,
+            right_to_left,
         });
     }
     layout
 }
 
-/// One character, shaped: its font, glyph and metrics in em.
-#[derive(Clone, Copy, Debug)]
-struct ShapedChar {
-    ch: char,
-    face: u16,
-    glyph: GlyphId,
-    advance: f32,
-    /// Kerning with the previous character; applies only when both are on
-    /// the same line.
-    kern: f32,
-    /// Whether a line may or must end after this character.
-    break_after: Option<BreakOpportunity>,
-    /// Drawn (not whitespace or a control character).
-    visible: bool,
-    is_newline: bool,
+/// Text made ready for breaking: normalized, split into paragraphs, and
+/// shaped into clusters.
+#[derive(Debug)]
+struct ShapedText {
+    /// The text as laid out: tabs made spaces, controls dropped, and line
+    /// feeds either kept as paragraph ends or, without wrapping, made spaces.
+    text: String,
+    runs: Vec<PlacedRun>,
+    /// Every cluster of every paragraph, in logical order.
+    clusters: Vec<Cluster>,
+    paragraphs: Vec<Paragraph>,
 }
 
-/// Shapes `text` along `chain`. Without wrapping, line feeds are set as
-/// spaces and no break is recorded, so the text stays on one line.
-fn shape(fonts: &FontBook, chain: &[u16], text: &str, wrap: bool) -> Vec<ShapedChar> {
-    let mut breaks = linebreaks(text).peekable();
-    let mut chars: Vec<ShapedChar> = Vec::with_capacity(text.len());
-    for (start, original) in text.char_indices() {
-        let end = start + original.len_utf8();
-        let mut break_after = None;
-        while let Some(&(position, opportunity)) = breaks.peek() {
-            if position > end {
-                break;
-            }
-            if position == end && end < text.len() {
-                break_after = Some(opportunity);
-            }
-            breaks.next();
-        }
-        let is_newline = matches!(original, '\n' | '\r' | '\u{2028}' | '\u{2029}' | '\u{85}');
-        let (ch, break_after) = match (wrap, is_newline) {
-            (false, true) => (' ', None),
-            (false, false) => (original, None),
-            (true, _) => (original, break_after),
-        };
-        let invisible = ch.is_whitespace() || ch.is_control();
-        let (face_id, glyph) = fonts.resolve(chain, if ch.is_control() { ' ' } else { ch });
-        let face = fonts.face(face_id);
-        let advance = if (wrap && is_newline) || ch.is_control() {
-            0.0
+#[derive(Debug)]
+struct PlacedRun {
+    face: u16,
+    shaped: Arc<ShapedRun>,
+}
+
+/// The smallest piece of text layout handles: a character with its marks,
+/// a conjunct, a ligature, an emoji sequence. Lines break only between
+/// clusters, and letter spacing goes between them.
+#[derive(Debug)]
+struct Cluster {
+    /// Its bytes in [`ShapedText::text`].
+    text: Range<usize>,
+    run: usize,
+    /// Its glyphs in the run, in visual order.
+    glyphs: Range<usize>,
+    /// Sum of its glyphs' advances, in em.
+    advance: f32,
+    level: Level,
+    /// A line may end after it.
+    break_after: bool,
+    /// Drawn: not only whitespace.
+    visible: bool,
+}
+
+#[derive(Debug)]
+struct Paragraph {
+    clusters: Range<usize>,
+    right_to_left: bool,
+}
+
+/// Normalizes, splits, itemizes and shapes `text`.
+fn shape_text(
+    fonts: &FontBook,
+    shapes: &ShapeCache,
+    chain: &[u16],
+    text: &str,
+    style: &TextStyle,
+) -> ShapedText {
+    let normalized = normalize(text, style.wrap);
+    let mut shaped = ShapedText {
+        text: String::new(),
+        runs: Vec::new(),
+        clusters: Vec::new(),
+        paragraphs: Vec::new(),
+    };
+    let default_level = match style.direction {
+        TextDirection::Auto => None,
+        TextDirection::Ltr => Some(Level::ltr()),
+        TextDirection::Rtl => Some(Level::rtl()),
+    };
+    let mut paragraph_start = 0;
+    for paragraph in normalized.split('\n') {
+        let first_cluster = shaped.clusters.len();
+        let bidi = BidiInfo::new(paragraph, default_level);
+        let right_to_left = bidi.paragraphs.first().map_or_else(
+            || default_level.is_some_and(|level| level.is_rtl()),
+            |info| info.level.is_rtl(),
+        );
+        // Without wrapping the text is one line: no opportunity is taken.
+        let breaks = if style.wrap {
+            break_opportunities(paragraph)
         } else {
-            face.em(face.font.h_advance_unscaled(glyph))
+            Vec::new()
         };
-        let kern = match chars.last() {
-            Some(previous) if previous.face == face_id && !invisible && previous.visible => {
-                face.em(face.kern_unscaled(previous.glyph, glyph))
+        for run in itemize(fonts, chain, paragraph, &bidi.levels) {
+            let key = RunKey {
+                face: run.face,
+                right_to_left: run.level.is_rtl(),
+                script: run.script,
+                text: paragraph[run.text.clone()].into(),
+            };
+            let run_index = shaped.runs.len();
+            shaped.runs.push(PlacedRun {
+                face: run.face,
+                shaped: shapes.shape(fonts, key),
+            });
+            let face = fonts.face(run.face);
+            let placed = &shaped.runs[run_index];
+            let mut run_clusters = group_clusters(&placed.shaped);
+            if run.level.is_rtl() {
+                run_clusters.reverse();
             }
-            _ => 0.0,
-        };
-        chars.push(ShapedChar {
-            ch,
-            face: face_id,
-            glyph,
-            advance,
-            kern,
-            break_after,
-            visible: !invisible,
-            is_newline: wrap && is_newline,
+            for (index, (offset, glyphs, advance)) in run_clusters.iter().enumerate() {
+                let start = run.text.start + *offset as usize;
+                let end = run_clusters
+                    .get(index + 1)
+                    .map_or(run.text.end, |next| run.text.start + next.0 as usize);
+                let piece = &paragraph[start..end];
+                shaped.clusters.push(Cluster {
+                    text: paragraph_start + start..paragraph_start + end,
+                    run: run_index,
+                    glyphs: glyphs.clone(),
+                    advance: face.em(*advance as f32),
+                    level: bidi.levels.get(start).copied().unwrap_or(run.level),
+                    break_after: breaks.binary_search(&end).is_ok(),
+                    visible: piece.chars().any(|c| !c.is_whitespace()),
+                });
+            }
+        }
+        shaped.paragraphs.push(Paragraph {
+            clusters: first_cluster..shaped.clusters.len(),
+            right_to_left,
+        });
+        paragraph_start += paragraph.len() + 1;
+    }
+    shaped.text = normalized;
+    shaped
+}
+
+/// Tabs become spaces and other control characters go. Line breaks of
+/// every kind become `\n` when wrapping, which then ends a paragraph, and
+/// spaces when not, so the text stays on one line.
+fn normalize(text: &str, wrap: bool) -> String {
+    let mut normalized = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\n' | '\r' | '\u{0B}' | '\u{0C}' | '\u{85}' | '\u{2028}' | '\u{2029}' => {
+                normalized.push(if wrap { '\n' } else { ' ' });
+            }
+            '\t' => normalized.push(' '),
+            c if c.is_control() => {}
+            c => normalized.push(c),
+        }
+    }
+    normalized
+}
+
+/// A piece of a paragraph that one font sets in one direction and script.
+struct ItemRun {
+    text: Range<usize>,
+    face: u16,
+    level: Level,
+    script: [u8; 4],
+}
+
+/// Cuts `paragraph` into runs: each grapheme gets its face from the chain
+/// and its level from the bidi algorithm; punctuation, digits and spaces
+/// take the script of the letters around them; a run ends where the face,
+/// the level or the script changes.
+fn itemize(fonts: &FontBook, chain: &[u16], paragraph: &str, levels: &[Level]) -> Vec<ItemRun> {
+    let mut runs: Vec<ItemRun> = Vec::new();
+    let mut previous_face = None;
+    for (start, grapheme) in paragraph.grapheme_indices(true) {
+        let script = grapheme
+            .chars()
+            .map(|c| c.script())
+            .find(|script| !matches!(script, Script::Common | Script::Inherited));
+        let face = fonts.face_for(chain, grapheme, previous_face, script.is_none());
+        previous_face = Some(face);
+        let level = levels.get(start).copied().unwrap_or_else(Level::ltr);
+        let end = start + grapheme.len();
+        if let Some(run) = runs.last_mut()
+            && run.face == face
+            && run.level == level
+            && (script.is_none() || run.script == COMMON || script_tag(script) == run.script)
+        {
+            run.text.end = end;
+            if run.script == COMMON {
+                run.script = script_tag(script);
+            }
+            continue;
+        }
+        runs.push(ItemRun {
+            text: start..end,
+            face,
+            level,
+            script: script_tag(script),
         });
     }
-    chars
+    runs
+}
+
+const COMMON: [u8; 4] = *b"Zyyy";
+
+fn script_tag(script: Option<Script>) -> [u8; 4] {
+    let Some(script) = script else {
+        return COMMON;
+    };
+    let name = script.short_name().as_bytes();
+    match name {
+        [a, b, c, d] => [*a, *b, *c, *d],
+        _ => COMMON,
+    }
+}
+
+/// A run's glyphs grouped by cluster, in the order the shaper gave them
+/// (visual): each cluster's offset in the run, glyph range and advance in
+/// font units.
+fn group_clusters(run: &ShapedRun) -> Vec<(u32, Range<usize>, i32)> {
+    let mut groups: Vec<(u32, Range<usize>, i32)> = Vec::new();
+    for (index, glyph) in run.glyphs.iter().enumerate() {
+        match groups.last_mut() {
+            Some((cluster, glyphs, advance)) if *cluster == glyph.cluster => {
+                glyphs.end = index + 1;
+                *advance += glyph.x_advance;
+            }
+            _ => groups.push((glyph.cluster, index..index + 1, glyph.x_advance)),
+        }
+    }
+    groups
+}
+
+/// The ellipsis that marks a cut line, shaped in the chain's first font.
+struct Ellipsis {
+    face: u16,
+    run: Arc<ShapedRun>,
+    /// In em.
+    advance: f32,
+}
+
+impl Ellipsis {
+    fn shape(fonts: &FontBook, shapes: &ShapeCache, face: u16) -> Ellipsis {
+        let run = shapes.shape(
+            fonts,
+            RunKey {
+                face,
+                right_to_left: false,
+                script: COMMON,
+                text: ELLIPSIS.into(),
+            },
+        );
+        let units: i32 = run.glyphs.iter().map(|glyph| glyph.x_advance).sum();
+        Ellipsis {
+            face,
+            advance: fonts.face(face).em(units as f32),
+            run,
+        }
+    }
+}
+
+/// Places glyphs along one line, left to right.
+struct LinePainter<'a> {
+    fonts: &'a FontBook,
+    size: f32,
+    baseline: f32,
+    pen: f32,
+    glyphs: &'a mut Vec<PlacedGlyph>,
+}
+
+impl LinePainter<'_> {
+    fn place_cluster(&mut self, shaped: &ShapedText, index: usize) {
+        let cluster = &shaped.clusters[index];
+        let run = &shaped.runs[cluster.run];
+        self.place(
+            run.face,
+            &run.shaped.glyphs[cluster.glyphs.clone()],
+            cluster.visible,
+            cluster.text.start as u32,
+        );
+    }
+
+    fn place_ellipsis(&mut self, ellipsis: &Ellipsis) {
+        self.place(ellipsis.face, &ellipsis.run.glyphs, true, u32::MAX);
+    }
+
+    fn place(
+        &mut self,
+        face_id: u16,
+        glyphs: &[crate::render::text::shaping::ShapedGlyph],
+        visible: bool,
+        cluster: u32,
+    ) {
+        let units_to_pixels = self.size / self.fonts.face(face_id).units_per_em;
+        for glyph in glyphs {
+            if visible {
+                self.glyphs.push(PlacedGlyph {
+                    face: face_id,
+                    glyph: GlyphId(glyph.glyph),
+                    x: self.pen + glyph.x_offset as f32 * units_to_pixels,
+                    y: self.baseline - glyph.y_offset as f32 * units_to_pixels,
+                    cluster,
+                });
+            }
+            self.pen += glyph.x_advance as f32 * units_to_pixels;
+        }
+    }
 }
 
 /// The lines a text breaks into at one size.
 struct Lines {
-    /// Character ranges, each with its trailing whitespace.
     spans: Vec<Span>,
     /// Some line is wider than the frame (a word that could not be broken).
     overflow: bool,
 }
 
+/// A line: a range of clusters of one paragraph, with its trailing
+/// whitespace.
 #[derive(Clone, Copy, Debug)]
 struct Span {
+    paragraph: usize,
     start: usize,
     end: usize,
 }
 
-/// Breaks and measures shaped characters.
+/// Breaks and measures shaped clusters.
 struct Setter<'a> {
-    chars: &'a [ShapedChar],
+    text: &'a ShapedText,
     /// In canvas pixels.
     letter_spacing: f32,
     max_width: f32,
+    /// Lines break only at line feeds (there are none without wrapping).
     wrap: bool,
 }
 
 impl Setter<'_> {
-    /// The width of characters `start..end` set on one line at `size`, up to
+    /// The width of clusters `start..end` set on one line at `size`, up to
     /// the end of the last one that is drawn: trailing whitespace and the
-    /// last character's letter spacing do not count.
+    /// last cluster's letter spacing do not count.
     fn measure(&self, start: usize, end: usize, size: f32) -> f32 {
         let end = self.trim_end(start, end);
         if end == start {
             return 0.0;
         }
-        let mut width = 0.0;
-        for (offset, shaped) in self.chars[start..end].iter().enumerate() {
-            if offset > 0 {
-                width += shaped.kern * size;
-            }
-            width += shaped.advance * size + self.letter_spacing;
-        }
-        width - self.letter_spacing
+        let advances: f32 = self.text.clusters[start..end]
+            .iter()
+            .map(|cluster| cluster.advance * size)
+            .sum();
+        advances + self.letter_spacing * (end - start - 1) as f32
     }
 
-    /// `end`, moved back past trailing whitespace and line feeds.
+    /// `end`, moved back past trailing whitespace.
     fn trim_end(&self, start: usize, mut end: usize) -> usize {
-        while end > start && !self.chars[end - 1].visible {
+        while end > start && !self.text.clusters[end - 1].visible {
             end -= 1;
         }
         end
@@ -352,74 +625,55 @@ impl Setter<'_> {
         self.measure(start, end, size) <= self.max_width + EPSILON
     }
 
-    /// Greedy line breaking at `size`: each line takes as many segments
-    /// (the text between two break opportunities) as fit. A segment wider
-    /// than the frame is broken by characters when `split_words` is set, and
-    /// makes the result overflow otherwise.
+    /// Greedy line breaking at `size`, paragraph by paragraph: each line
+    /// takes as many segments (the clusters between two break
+    /// opportunities) as fit. A segment wider than the frame is broken
+    /// between clusters when `split_words` is set, and makes the result
+    /// overflow otherwise.
     fn break_lines(&self, size: f32, split_words: bool) -> Lines {
-        let count = self.chars.len();
-        if !self.wrap {
-            let overflow = !self.fits(0, count, size);
-            return Lines {
-                spans: vec![Span {
-                    start: 0,
-                    end: count,
-                }],
-                overflow,
-            };
-        }
         let mut spans = Vec::new();
         let mut overflow = false;
-        let mut line_start = 0;
-        let mut line_end = 0;
-        let mut segment_start = 0;
-        for index in 0..count {
-            let shaped = &self.chars[index];
-            let segment_end = index + 1;
-            if shaped.break_after.is_none() && segment_end < count {
-                continue;
-            }
-            if line_end > line_start && !self.fits(line_start, segment_end, size) {
-                spans.push(Span {
-                    start: line_start,
-                    end: line_end,
-                });
-                line_start = segment_start;
-            }
-            line_end = segment_end;
-            if !self.fits(line_start, line_end, size) {
-                if split_words {
-                    // Keep at least one character per line, so that even a
-                    // glyph wider than the frame makes progress.
-                    while !self.fits(line_start, line_end, size) {
-                        let mut cut = line_start + 1;
-                        while cut < line_end && self.fits(line_start, cut + 1, size) {
-                            cut += 1;
-                        }
-                        spans.push(Span {
-                            start: line_start,
-                            end: cut,
-                        });
-                        line_start = cut;
-                    }
-                } else {
-                    overflow = true;
+        for (paragraph_index, paragraph) in self.text.paragraphs.iter().enumerate() {
+            let Range { start, end } = paragraph.clusters.clone();
+            let span = |start: usize, end: usize| Span {
+                paragraph: paragraph_index,
+                start,
+                end,
+            };
+            let mut line_start = start;
+            let mut line_end = start;
+            let mut segment_start = start;
+            for index in start..end {
+                let segment_end = index + 1;
+                if !self.text.clusters[index].break_after && segment_end < end {
+                    continue;
                 }
+                if line_end > line_start && !self.fits(line_start, segment_end, size) {
+                    spans.push(span(line_start, line_end));
+                    line_start = segment_start;
+                }
+                line_end = segment_end;
+                if !self.fits(line_start, line_end, size) {
+                    if split_words && self.wrap {
+                        // Keep at least one cluster per line, so that even a
+                        // glyph wider than the frame makes progress.
+                        while !self.fits(line_start, line_end, size) {
+                            let mut cut = line_start + 1;
+                            while cut < line_end && self.fits(line_start, cut + 1, size) {
+                                cut += 1;
+                            }
+                            spans.push(span(line_start, cut));
+                            line_start = cut;
+                        }
+                    } else {
+                        overflow = true;
+                    }
+                }
+                segment_start = segment_end;
             }
-            if shaped.break_after == Some(BreakOpportunity::Mandatory) {
-                spans.push(Span {
-                    start: line_start,
-                    end: line_end,
-                });
-                line_start = line_end;
+            if line_start < end || line_start == start {
+                spans.push(span(line_start, end));
             }
-            segment_start = segment_end;
-        }
-        if line_start < count || spans.is_empty() {
-            spans.push(Span {
-                start: line_start,
-                end: count,
-            });
         }
         Lines { spans, overflow }
     }
@@ -462,7 +716,8 @@ mod tests {
         let chain = fonts
             .chain(&style.family, style.weight)
             .expect("sans exists");
-        layout_text(fonts, chain, text, style, frame, 1.0)
+        let shapes = ShapeCache::new(1 << 20);
+        layout_text(fonts, &shapes, chain, text, style, frame, 1.0)
     }
 
     fn texts(layout: &TextLayout) -> Vec<&str> {
@@ -640,29 +895,267 @@ mod tests {
 
     #[test]
     fn kerning_from_the_font_changes_the_advance_of_a_pair() {
-        let fonts = font_book();
-        let chain = fonts.chain("sans", Weight::Regular).expect("sans exists");
-        let face = fonts.face(chain[0]);
-        let (a, v) = (face.font.glyph_id('A'), face.font.glyph_id('V'));
-        let kern = face.em(face.kern_unscaled(a, v)) * 100.0;
         let width = |text: &str| lay_out(text, &style(100.0), frame(900.0, 300.0)).lines[0].width;
-        let separate = face.em(face.font.h_advance_unscaled(a)) * 100.0 + width("V");
-        // Noto Sans kerns "AV" in GPOS only: a visible tightening, not noise.
+        // Noto Sans kerns "AV" in GPOS: a visible tightening, not noise.
+        let kern = width("AV") - (width("A") + width("V"));
         assert!(kern < -2.0, "AV kerning at 100 px is {kern}");
-        assert!((width("AV") - (separate + kern)).abs() < 0.01);
         // Pairs the font does not kern keep their advances.
-        let (h, o) = (face.font.glyph_id('H'), face.font.glyph_id('o'));
-        assert_eq!(face.kern_unscaled(h, o), 0.0);
+        assert!((width("Ho") - (width("H") + width("o"))).abs() < 0.01);
     }
 
     #[test]
     fn every_bundled_script_is_set_without_missing_glyphs() {
-        let layout = lay_out(
-            "Alena Алёна Ελένη 王芳 さくら 김민지",
-            &style(20.0),
-            frame(900.0, 50.0),
+        let names = [
+            "Alena",
+            "Алёна",
+            "Ελένη",
+            "王芳",
+            "さくら",
+            "김민지",
+            "محمد",
+            "נועה",
+            "प्रिया",
+            "สมชาย",
+            "Zoë 🎉",
+            "👩🏽‍💻",
+        ];
+        let fonts = font_book();
+        for name in names {
+            let layout = lay_out(name, &style(20.0), frame(900.0, 50.0));
+            assert!(!layout.glyphs.is_empty(), "{name}");
+            for glyph in &layout.glyphs {
+                assert!(
+                    glyph.glyph != GlyphId(0),
+                    "{name}: a missing glyph in {}",
+                    fonts.face(glyph.face).label
+                );
+            }
+        }
+    }
+
+    /// The glyph ids of `text` laid out on one line, left to right.
+    fn glyph_ids(text: &str) -> Vec<u16> {
+        let layout = lay_out(text, &style(40.0), frame(900.0, 100.0));
+        layout.glyphs.iter().map(|glyph| glyph.glyph.0).collect()
+    }
+
+    /// The x of the first glyph of the cluster at `byte` of the line.
+    fn x_of(layout: &TextLayout, byte: usize) -> f32 {
+        layout
+            .glyphs
+            .iter()
+            .find(|glyph| glyph.cluster as usize == byte)
+            .unwrap_or_else(|| panic!("no glyph at byte {byte}"))
+            .x
+    }
+
+    #[test]
+    fn arabic_letters_take_their_joining_forms() {
+        // The same four letters, once as a word and once apart: joined, the
+        // first takes its initial form, the middle ones medial forms and the
+        // last its final form, so no glyph is the isolated one.
+        let word = glyph_ids("محمد");
+        let apart = glyph_ids("م ح م د");
+        assert_eq!(word.len(), 4, "{word:?}");
+        let isolated: Vec<u16> = apart.clone();
+        assert_eq!(isolated.len(), 4, "{isolated:?}");
+        // Right to left: the word's last glyph on the left is the final dal.
+        let (word_right_to_left, isolated_right_to_left): (Vec<u16>, Vec<u16>) = (
+            word.iter().rev().copied().collect(),
+            isolated.iter().rev().copied().collect(),
         );
-        assert_eq!(layout.glyphs.len(), 23);
-        assert!(layout.glyphs.iter().all(|glyph| glyph.glyph != GlyphId(0)));
+        for (index, (joined, alone)) in word_right_to_left
+            .iter()
+            .zip(&isolated_right_to_left)
+            .enumerate()
+            .take(3)
+        {
+            assert_ne!(joined, alone, "letter {index} kept its isolated form");
+        }
+        // Lam followed by alef becomes one ligature glyph.
+        assert_eq!(glyph_ids("لا").len(), 1);
+        assert_eq!(glyph_ids("ل ا").len(), 2);
+    }
+
+    #[test]
+    fn right_to_left_text_runs_from_right_to_left_and_aligns_right() {
+        let text = "שלום נועה";
+        let layout = lay_out(text, &style(20.0), frame(300.0, 100.0));
+        let line = &layout.lines[0];
+        assert!(line.right_to_left);
+        // Start alignment puts the line against the right edge.
+        assert!((line.x + line.width - 310.0).abs() < 0.01, "{line:?}");
+        // Each letter sits left of the one before it.
+        let xs: Vec<f32> = text
+            .char_indices()
+            .filter(|(_, c)| !c.is_whitespace())
+            .map(|(byte, _)| x_of(&layout, byte))
+            .collect();
+        assert!(xs.windows(2).all(|pair| pair[1] < pair[0]), "{xs:?}");
+    }
+
+    #[test]
+    fn an_explicit_alignment_wins_over_the_direction() {
+        let mut left = style(20.0);
+        left.align = HorizontalAlign::Left;
+        let layout = lay_out("שלום", &left, frame(300.0, 100.0));
+        assert_eq!(layout.lines[0].x, 10.0);
+        left.align = HorizontalAlign::End;
+        let layout = lay_out("שלום", &left, frame(300.0, 100.0));
+        assert_eq!(layout.lines[0].x, 10.0);
+    }
+
+    #[test]
+    fn numbers_inside_right_to_left_text_read_left_to_right() {
+        // "Order 4521 shipped", in Arabic: an RTL paragraph whose number
+        // keeps its digits in order.
+        let text = "تم شحن الطلب 4521";
+        let layout = lay_out(text, &style(20.0), frame(400.0, 100.0));
+        assert!(layout.lines[0].right_to_left);
+        let digit = |d: char| x_of(&layout, text.find(d).expect("digit"));
+        assert!(digit('4') < digit('5') && digit('5') < digit('2') && digit('2') < digit('1'));
+        // The number comes last in reading order, so it is on the left.
+        let first_letter = x_of(&layout, 0);
+        assert!(digit('1') < first_letter);
+    }
+
+    #[test]
+    fn a_mixed_line_keeps_each_direction_in_its_own_order() {
+        let text = "Order #4521 — تم الشحن";
+        let layout = lay_out(text, &style(20.0), frame(500.0, 100.0));
+        let line = &layout.lines[0];
+        // The first strong letter is Latin, so the paragraph is LTR and
+        // aligned left.
+        assert!(!line.right_to_left);
+        assert_eq!(line.x, 10.0);
+        let at = |needle: &str| x_of(&layout, text.find(needle).expect("in text"));
+        assert!(at("O") < at("#") && at("#") < at("4") && at("4") < at("1"));
+        // The Arabic words come after the dash, right to left: "تم" is the
+        // first word read, so it is on the right of "الشحن".
+        assert!(at("—") < at("الشحن"));
+        assert!(at("الشحن") < at("تم"));
+    }
+
+    #[test]
+    fn a_forced_direction_moves_neutral_punctuation() {
+        let mut right_to_left = style(20.0);
+        right_to_left.direction = TextDirection::Rtl;
+        let text = "Hello!";
+        let layout = lay_out(text, &right_to_left, frame(300.0, 100.0));
+        assert!(layout.lines[0].right_to_left);
+        // In an RTL paragraph the final "!" ends the line on the left.
+        assert!(x_of(&layout, 5) < x_of(&layout, 0));
+    }
+
+    #[test]
+    fn devanagari_forms_conjuncts_and_moves_the_i_sign_before_its_consonant() {
+        // क् + ष: three characters, one conjunct glyph.
+        assert_eq!(glyph_ids("क्ष").len(), 1);
+        // कि is क then the i sign, but the sign is drawn on the left.
+        let text = "कि";
+        let layout = lay_out(text, &style(40.0), frame(300.0, 100.0));
+        let ids: Vec<u16> = layout.glyphs.iter().map(|glyph| glyph.glyph.0).collect();
+        let ka = glyph_ids("क")[0];
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert_eq!(ids[1], ka, "the consonant comes second: {ids:?}");
+        assert!(layout.glyphs[0].x <= layout.glyphs[1].x);
+    }
+
+    #[test]
+    fn thai_marks_stack_on_their_base() {
+        // ที่: a consonant with a vowel sign and a tone mark above it. The
+        // marks take no room on the line, and the tone mark sits above
+        // the vowel sign rather than beside it.
+        let base = lay_out("ท", &style(40.0), frame(300.0, 100.0)).lines[0].width;
+        let stacked = lay_out("ที่", &style(40.0), frame(300.0, 100.0));
+        assert_eq!(stacked.glyphs.len(), 3);
+        assert!((stacked.lines[0].width - base).abs() < 0.01);
+        let fonts = font_book();
+        let top = |glyph: &PlacedGlyph| {
+            let face = fonts.face(glyph.face).outlines();
+            let outline = face
+                .outline_glyph(glyph.glyph.with_scale(40.0))
+                .expect("marks have outlines");
+            glyph.y + outline.px_bounds().min.y
+        };
+        assert!(top(&stacked.glyphs[2]) < top(&stacked.glyphs[1]));
+    }
+
+    #[test]
+    fn thai_wraps_between_words_without_spaces() {
+        // "Thank you for renewing your membership", with no spaces.
+        let text = "ขอบคุณที่ต่ออายุสมาชิก";
+        let layout = lay_out(text, &style(20.0), frame(120.0, 500.0));
+        let lines = texts(&layout);
+        assert!(lines.len() >= 2, "{lines:?}");
+        assert_eq!(lines.concat(), text);
+        // Every line ends between two of its words.
+        let words = ["ขอบคุณ", "ที่", "ต่อ", "อายุ", "สมาชิก"];
+        let word_ends: Vec<usize> = words
+            .iter()
+            .scan(0, |end, word| {
+                *end += word.len();
+                Some(*end)
+            })
+            .collect();
+        let mut line_end = 0;
+        for line in &lines {
+            line_end += line.len();
+            assert!(word_ends.contains(&line_end), "{lines:?}");
+        }
+    }
+
+    #[test]
+    fn lines_never_break_inside_a_cluster() {
+        // A frame so narrow that words must be broken: every piece still
+        // starts with a base letter, never with a mark or a vowel sign.
+        let marks = |c: char| {
+            matches!(c, '\u{0E31}' | '\u{0E34}'..='\u{0E3A}' | '\u{0E47}'..='\u{0E4E}')
+                || matches!(c, '\u{0900}'..='\u{0903}' | '\u{093A}'..='\u{094F}')
+        };
+        for text in ["ที่นี่ที่นั่น", "प्रियंकाक्षत्रिय"]
+        {
+            let layout = lay_out(text, &style(40.0), frame(45.0, 1000.0));
+            let lines = texts(&layout);
+            assert!(lines.len() >= 2, "{lines:?}");
+            assert_eq!(lines.concat(), text);
+            for line in &lines {
+                let first = line.chars().next().expect("no empty line");
+                assert!(!marks(first), "{lines:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn emoji_use_the_emoji_font_and_sequences_make_one_glyph() {
+        let fonts = font_book();
+        let layout = lay_out("Zoë 🎉", &style(20.0), frame(300.0, 100.0));
+        let party = layout.glyphs.last().expect("glyphs");
+        assert!(fonts.face(party.face).emoji);
+        // Woman, zero-width joiner, laptop: one technologist glyph; and a
+        // family of three people joined the same way.
+        assert_eq!(glyph_ids("👩\u{200D}💻").len(), 1);
+        assert_eq!(glyph_ids("👨\u{200D}👩\u{200D}👧").len(), 1);
+    }
+
+    #[test]
+    fn shaping_is_cached_across_sizes() {
+        let fonts = font_book();
+        let shapes = ShapeCache::new(1 << 20);
+        let chain = fonts.chain("sans", Weight::Regular).expect("sans");
+        for size in [20.0, 36.0, 12.5] {
+            layout_text(
+                fonts,
+                &shapes,
+                chain,
+                "Thank you, محمد",
+                &style(size),
+                frame(900.0, 100.0),
+                1.0,
+            );
+        }
+        // One Latin run and one Arabic run, and the ellipsis: three
+        // entries, whatever the size.
+        assert_eq!(shapes.entry_count(), 3);
     }
 }

@@ -1,7 +1,12 @@
-//! Text layers: layout (where each glyph goes) and drawing (blending the
-//! cached glyph masks onto the canvas).
+//! Text layers: line breaking (where a line may end), shaping (which glyphs
+//! set a run of text), layout (where each glyph goes) and drawing (blending
+//! the cached glyph masks onto the canvas).
 
+mod breaks;
 mod draw;
 mod layout;
+mod shaping;
 
 pub(crate) use draw::draw_text;
+pub use shaping::DEFAULT_SHAPE_CACHE_BYTES;
+pub(crate) use shaping::ShapeCache;
