@@ -14,8 +14,8 @@ use std::sync::Arc;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use opentime::render::{
-    Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
-    RenderPlan, Renderer, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+    Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
+    OutputFormat, RenderPlan, Renderer, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
 fn fonts() -> FontBook {
@@ -38,6 +38,7 @@ fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign)
         align: HorizontalAlign::Center,
         vertical_align,
         direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
         line_height: 1.25,
         letter_spacing: 0.0,
         max_lines: Some(2),

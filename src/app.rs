@@ -67,8 +67,9 @@ impl App {
 pub fn load_renderer(config: &Config) -> anyhow::Result<Renderer> {
     let fonts = FontBook::load(&config.fonts_dir)
         .with_context(|| format!("loading fonts from {}", config.fonts_dir.display()))?;
-    Ok(Renderer::with_glyph_cache_bytes(
+    Ok(Renderer::with_cache_bytes(
         fonts,
         config.glyph_cache_bytes,
+        config.shape_cache_bytes,
     ))
 }

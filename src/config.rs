@@ -44,6 +44,8 @@ pub struct Config {
     pub cache_bytes: u64,
     /// Upper bound of the rasterized glyph cache, in bytes.
     pub glyph_cache_bytes: u64,
+    /// Upper bound of the shaped-text cache, in bytes.
+    pub shape_cache_bytes: u64,
     /// Renders running at once; 0 means one per core.
     pub render_concurrency: usize,
     /// Requests that may wait for a render slot before the fallback image is
@@ -87,6 +89,7 @@ impl std::fmt::Debug for Config {
             .field("store_budget", &self.store_budget)
             .field("cache_bytes", &self.cache_bytes)
             .field("glyph_cache_bytes", &self.glyph_cache_bytes)
+            .field("shape_cache_bytes", &self.shape_cache_bytes)
             .field("render_concurrency", &self.render_concurrency)
             .field("render_queue", &self.render_queue)
             .field("render_wait", &self.render_wait)
@@ -115,6 +118,7 @@ impl Default for Config {
             store_budget: Duration::from_millis(30),
             cache_bytes: 256 * 1024 * 1024,
             glyph_cache_bytes: crate::render::DEFAULT_GLYPH_CACHE_BYTES,
+            shape_cache_bytes: crate::render::DEFAULT_SHAPE_CACHE_BYTES,
             render_concurrency: 0,
             render_queue: 256,
             render_wait: Duration::from_millis(500),
@@ -147,6 +151,7 @@ struct Layer {
     store_budget_ms: Option<u64>,
     cache_bytes: Option<u64>,
     glyph_cache_bytes: Option<u64>,
+    shape_cache_bytes: Option<u64>,
     render_concurrency: Option<usize>,
     render_queue: Option<usize>,
     render_wait_ms: Option<u64>,
@@ -274,6 +279,7 @@ impl Config {
         );
         set(&mut self.cache_bytes, layer.cache_bytes);
         set(&mut self.glyph_cache_bytes, layer.glyph_cache_bytes);
+        set(&mut self.shape_cache_bytes, layer.shape_cache_bytes);
         set(&mut self.render_concurrency, layer.render_concurrency);
         set(&mut self.render_queue, layer.render_queue);
         set(
@@ -347,6 +353,7 @@ impl Layer {
             store_budget_ms: number("store_budget_ms")?,
             cache_bytes: number("cache_bytes")?,
             glyph_cache_bytes: number("glyph_cache_bytes")?,
+            shape_cache_bytes: number("shape_cache_bytes")?,
             render_concurrency: count("render_concurrency")?,
             render_queue: count("render_queue")?,
             render_wait_ms: number("render_wait_ms")?,

@@ -52,6 +52,10 @@ pub const GLYPH_CACHE_BYTES: (&str, &str) = (
     "opentime_glyph_cache_bytes",
     "Bytes of rasterized glyphs held in the glyph cache.",
 );
+pub const SHAPE_CACHE_BYTES: (&str, &str) = (
+    "opentime_shape_cache_bytes",
+    "Bytes of shaped text runs held in the shaping cache.",
+);
 pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload).",
@@ -95,6 +99,7 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     pub cache_bytes: IntGauge,
     pub glyph_cache_bytes: IntGauge,
+    pub shape_cache_bytes: IntGauge,
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
     pub params_dropped: IntCounterVec,
@@ -160,6 +165,7 @@ impl Metrics {
             cache_lookups: counter(CACHE_LOOKUPS, &["result"]),
             cache_bytes: gauge(CACHE_BYTES),
             glyph_cache_bytes: gauge(GLYPH_CACHE_BYTES),
+            shape_cache_bytes: gauge(SHAPE_CACHE_BYTES),
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),

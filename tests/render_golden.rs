@@ -11,8 +11,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use opentime::render::{
-    Asset, Color, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer, OutputFormat,
-    RectLayer, RenderPlan, Renderer, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+    Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
+    OutputFormat, RectLayer, RenderPlan, Renderer, TextDirection, TextLayer, TextStyle,
+    VerticalAlign, Weight,
 };
 
 /// The names every script test uses: a recipient's first name in each of the
@@ -174,6 +175,7 @@ fn cases() -> Vec<(&'static str, RenderPlan)> {
             align,
             vertical_align,
             direction: TextDirection::Auto,
+            emoji: EmojiStyle::Color,
             ..style(20.0)
         };
         cases.push((name, framed_text("Hello, Ann", style)));
@@ -233,6 +235,17 @@ fn cases() -> Vec<(&'static str, RenderPlan)> {
     cases.push((
         "card-devanagari",
         card("सदस्यता नवीनीकरण के लिए धन्यवाद, प्रिया!"),
+    ));
+    // The same emoji as outlines in the text's color.
+    cases.push((
+        "name-emoji-mono",
+        framed_text(
+            "Zoë 🎉 👩\u{200D}💻 🇫🇷",
+            TextStyle {
+                emoji: EmojiStyle::Mono,
+                ..style(26.0)
+            },
+        ),
     ));
     // A right-to-left paragraph wrapped over three lines, aligned to its
     // start (the right), with a number kept left to right.
@@ -540,6 +553,7 @@ fn style(size: f32) -> TextStyle {
         align: HorizontalAlign::Start,
         vertical_align: VerticalAlign::Top,
         direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
         line_height: 1.25,
         letter_spacing: 0.0,
         max_lines: None,
@@ -581,6 +595,7 @@ fn card(name: &str) -> RenderPlan {
         align: HorizontalAlign::Center,
         vertical_align: VerticalAlign::Bottom,
         direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
         min_size: 24.0,
         ..style(36.0)
     };
@@ -616,4 +631,37 @@ fn card(name: &str) -> RenderPlan {
             }),
         ],
     )
+}
+
+#[test]
+fn color_emoji_keep_their_colors_and_mono_emoji_take_the_text_color() {
+    let render = |emoji: EmojiStyle| {
+        let style = TextStyle {
+            color: Color::rgba(0, 0, 0, 255),
+            emoji,
+            ..style(40.0)
+        };
+        let plan = framed_text("🇫🇷", style);
+        let bytes = renderer().render(&plan).expect("renders");
+        image::load_from_memory(&bytes)
+            .expect("decodes")
+            .into_rgb8()
+    };
+    // The French flag's blue and red, drawn with black text.
+    let colorful = |pixels: &image::RgbImage| {
+        let blue = pixels.pixels().any(|p| p.0[2] > 150 && p.0[0] < 80);
+        let red = pixels
+            .pixels()
+            .any(|p| p.0[0] > 200 && p.0[1] < 80 && p.0[2] < 80);
+        blue && red
+    };
+    assert!(colorful(&render(EmojiStyle::Color)));
+    // In mono, every pixel lies between the text's black and the frame's
+    // pale blue: no red anywhere.
+    let mono = render(EmojiStyle::Mono);
+    assert!(!colorful(&mono));
+    assert!(
+        mono.pixels()
+            .any(|p| p.0[0] < 60 && p.0[1] < 60 && p.0[2] < 60)
+    );
 }

@@ -480,6 +480,10 @@ async fn a_hundred_concurrent_opens_of_a_new_image_cost_one_render() {
         server.metric("opentime_glyph_cache_bytes").await > 0.0,
         "glyphs are cached"
     );
+    assert!(
+        server.metric("opentime_shape_cache_bytes").await > 0.0,
+        "shaped text is cached"
+    );
     assert!(server.metric("opentime_render_cache_bytes").await > 0.0);
 }
 

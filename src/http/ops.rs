@@ -30,6 +30,9 @@ pub async fn metrics(app: &App) -> Response<Body> {
         .glyph_cache_bytes
         .set(app.cache.renderer().glyph_cache_bytes() as i64);
     app.metrics
+        .shape_cache_bytes
+        .set(app.cache.renderer().shape_cache_bytes() as i64);
+    app.metrics
         .templates_loaded
         .set(app.templates.snapshot().len() as i64);
     let mut response = Response::new(app.metrics.encode().into());

@@ -136,8 +136,8 @@ impl FontBook {
     /// glyph for every character it needs. `preferred`, the face of the
     /// grapheme before, wins when it has them all and the grapheme is
     /// punctuation, a digit or a space (no script of its own), so that the
-    /// space between two Arabic words stays in the Arabic run. Emoji try
-    /// the emoji faces first. When no face has them all, the face that has
+    /// space between two Arabic words stays in the Arabic run (unless the
+    /// face before is an emoji font). Emoji try the emoji faces first. When no face has them all, the face that has
     /// the first character is used, and when none has that either, the
     /// first face, whose missing-glyph box then shows.
     pub(crate) fn face_for(
@@ -154,7 +154,10 @@ impl FontBook {
                 .filter(|&c| needs_glyph(c))
                 .all(|c| face.glyph_index(c).is_some())
         };
-        if common && let Some(face_id) = preferred.filter(|&face_id| covers(face_id)) {
+        // Emoji fonts' spaces and digits are emoji-wide, so they are never
+        // kept for the space after an emoji.
+        let keep_preferred = |face_id: u16| !self.face(face_id).emoji && covers(face_id);
+        if common && let Some(face_id) = preferred.filter(|&face_id| keep_preferred(face_id)) {
             return face_id;
         }
         if is_emoji(grapheme)
@@ -197,6 +200,8 @@ pub(crate) struct Face {
     pub(crate) units_per_em: f32,
     /// Tried first for emoji (`emoji = true` in `fonts.toml`).
     pub(crate) emoji: bool,
+    /// Its glyphs are color bitmaps (CBDT or sbix), not outlines.
+    pub(crate) color: bool,
 }
 
 self_cell::self_cell!(
@@ -243,11 +248,14 @@ impl Face {
             .units_per_em()
             .filter(|units| *units > 0.0)
             .ok_or_else(|| fail(format!("face {} has no units per em", entry.index)))?;
+        let tables = parsed.borrow_dependent().shaper.tables();
+        let color = tables.cbdt.is_some() || tables.sbix.is_some();
         Ok(Face {
             label: format!("{}#{}", entry.file, entry.index),
             parsed,
             units_per_em,
             emoji: entry.emoji,
+            color,
         })
     }
 

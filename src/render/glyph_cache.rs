@@ -6,12 +6,19 @@
 //! mask is a pure function of its key (the size and offset are the quantized
 //! ones, never the exact layout values), so the cache cannot change a single
 //! output byte: it only saves time.
+//!
+//! Color emoji have no outlines: their font (CBDT) holds a PNG per glyph at
+//! one size. Those are decoded, scaled to the size asked for and kept as
+//! premultiplied RGBA in the same cache, so a color glyph costs its decode
+//! once.
 
 use std::sync::Arc;
 
 use ab_glyph::{Font, GlyphId, PxScale, point};
+use image::imageops::FilterType;
 
-use crate::render::fonts::FontBook;
+use crate::render::canvas::mul_div255;
+use crate::render::fonts::{Face, FontBook};
 
 /// Subpixel positions per pixel along the baseline. Four keeps the spacing of
 /// small text even without multiplying the cache by much.
@@ -48,7 +55,7 @@ impl GlyphKey {
     }
 }
 
-/// A glyph's coverage, positioned relative to its origin on the baseline.
+/// A glyph's pixels, positioned relative to its origin on the baseline.
 #[derive(Debug)]
 pub(crate) struct GlyphMask {
     /// Offset of the mask's top-left pixel from the origin; `top` is negative
@@ -57,8 +64,25 @@ pub(crate) struct GlyphMask {
     pub(crate) top: i32,
     pub(crate) width: u32,
     pub(crate) height: u32,
-    /// Coverage, 0 to 255, row by row.
-    pub(crate) coverage: Vec<u8>,
+    pub(crate) pixels: GlyphPixels,
+}
+
+/// What a glyph mask holds, row by row.
+#[derive(Debug)]
+pub(crate) enum GlyphPixels {
+    /// Coverage, 0 to 255, one byte a pixel: drawn in the text's color.
+    Coverage(Vec<u8>),
+    /// Premultiplied RGBA, four bytes a pixel: a color glyph (an emoji)
+    /// that keeps its own colors.
+    Color(Vec<u8>),
+}
+
+impl GlyphPixels {
+    fn len(&self) -> usize {
+        match self {
+            GlyphPixels::Coverage(bytes) | GlyphPixels::Color(bytes) => bytes.len(),
+        }
+    }
 }
 
 /// A bounded, thread-safe cache of glyph masks.
@@ -71,7 +95,7 @@ impl GlyphCache {
         let masks = moka::sync::Cache::builder()
             .max_capacity(max_bytes)
             .weigher(|_key, mask: &Arc<GlyphMask>| {
-                u32::try_from(mask.coverage.len() + 64).unwrap_or(u32::MAX)
+                u32::try_from(mask.pixels.len() + 64).unwrap_or(u32::MAX)
             })
             .build();
         GlyphCache { masks }
@@ -94,18 +118,15 @@ impl GlyphCache {
 fn rasterize(fonts: &FontBook, key: GlyphKey) -> GlyphMask {
     let face = fonts.face(key.face);
     let size = key.size_64ths as f32 / SIZE_STEPS;
+    if face.color {
+        return scale_bitmap(face, key, size).unwrap_or_else(empty_mask);
+    }
     // ab_glyph's scale is the height from descender to ascender, not the em.
     let scale = size * face.outlines().height_unscaled() / face.units_per_em;
     let origin = point(f32::from(key.subpixel_x) / SUBPIXEL_STEPS, 0.0);
     let glyph = GlyphId(key.glyph).with_scale_and_position(PxScale::from(scale), origin);
     let Some(outlined) = face.outlines().outline_glyph(glyph) else {
-        return GlyphMask {
-            left: 0,
-            top: 0,
-            width: 0,
-            height: 0,
-            coverage: Vec::new(),
-        };
+        return empty_mask();
     };
     let bounds = outlined.px_bounds();
     let width = bounds.width().max(0.0) as u32;
@@ -121,6 +142,56 @@ fn rasterize(fonts: &FontBook, key: GlyphKey) -> GlyphMask {
         top: bounds.min.y as i32,
         width,
         height,
-        coverage,
+        pixels: GlyphPixels::Coverage(coverage),
+    }
+}
+
+/// The color bitmap of a glyph, decoded and scaled from the font's strike
+/// to `size` px per em. `None` when the glyph has no bitmap (a space) or
+/// the bitmap does not decode.
+fn scale_bitmap(face: &Face, key: GlyphKey, size: f32) -> Option<GlyphMask> {
+    let wanted_ppem = size.ceil().clamp(1.0, f32::from(u16::MAX)) as u16;
+    let raster = face
+        .shaper()
+        .glyph_raster_image(rustybuzz::ttf_parser::GlyphId(key.glyph), wanted_ppem)?;
+    if raster.format != rustybuzz::ttf_parser::RasterImageFormat::PNG || raster.pixels_per_em == 0 {
+        return None;
+    }
+    let decoded = image::load_from_memory_with_format(raster.data, image::ImageFormat::Png)
+        .ok()?
+        .into_rgba8();
+    let scale = size / f32::from(raster.pixels_per_em);
+    let width = ((decoded.width() as f32 * scale).round() as u32).max(1);
+    let height = ((decoded.height() as f32 * scale).round() as u32).max(1);
+    // Catmull-Rom keeps the outlines of a 136 px drawing crisp at 20 px,
+    // where a box filter would smear them.
+    let scaled = image::imageops::resize(&decoded, width, height, FilterType::CatmullRom);
+    let mut pixels = scaled.into_raw();
+    for pixel in pixels.chunks_exact_mut(4) {
+        let alpha = u32::from(pixel[3]);
+        for channel in &mut pixel[..3] {
+            *channel = mul_div255(u32::from(*channel), alpha);
+        }
+    }
+    // The strike's offsets are in its pixels, y up from the baseline to
+    // the bitmap's bottom edge.
+    let left = (f32::from(raster.x) * scale).round() as i32;
+    let bottom = (f32::from(raster.y) * scale).round() as i32;
+    Some(GlyphMask {
+        left,
+        top: -(bottom + height as i32),
+        width,
+        height,
+        pixels: GlyphPixels::Color(pixels),
+    })
+}
+
+fn empty_mask() -> GlyphMask {
+    GlyphMask {
+        left: 0,
+        top: 0,
+        width: 0,
+        height: 0,
+        pixels: GlyphPixels::Coverage(Vec::new()),
     }
 }

@@ -39,8 +39,8 @@ pub use asset::Asset;
 pub use error::RenderError;
 pub use fonts::FontBook;
 pub use plan::{
-    Color, Fit, Frame, HorizontalAlign, ImageLayer, InvalidColor, Layer, OutputFormat, RectLayer,
-    RenderKey, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+    Color, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer, InvalidColor, Layer, OutputFormat,
+    RectLayer, RenderKey, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 

@@ -136,6 +136,8 @@ pub struct TextStyle {
     /// The paragraphs' base direction; `Auto` takes it from the first
     /// letter with a direction (Unicode bidi rules P2 and P3).
     pub direction: TextDirection,
+    /// Emoji in their own colors, or in the text's color.
+    pub emoji: EmojiStyle,
     /// Line advance as a multiple of the size.
     pub line_height: f32,
     /// Extra space after each character, in 1x pixels.
@@ -167,6 +169,18 @@ pub enum HorizontalAlign {
     Left,
     Center,
     Right,
+}
+
+/// How a text layer draws emoji.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EmojiStyle {
+    /// In their own colors, from the color emoji font.
+    #[default]
+    Color,
+    /// As outlines in the text's color, from the monochrome emoji font:
+    /// for designs in one or two colors.
+    Mono,
 }
 
 /// The base direction of a text layer's paragraphs.
@@ -305,8 +319,8 @@ impl RenderPlan {
                     hasher.color(style.color);
                     hasher.bytes(
                         format!(
-                            "{:?}{:?}{:?}",
-                            style.align, style.vertical_align, style.direction
+                            "{:?}{:?}{:?}{:?}",
+                            style.align, style.vertical_align, style.direction, style.emoji
                         )
                         .as_bytes(),
                     );

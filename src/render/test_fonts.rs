@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::render::{
-    Color, FontBook, HorizontalAlign, TextDirection, TextStyle, VerticalAlign, Weight,
+    Color, EmojiStyle, FontBook, HorizontalAlign, TextDirection, TextStyle, VerticalAlign, Weight,
 };
 
 /// The font book of `fonts/`, shared because loading it reads 40 MB.
@@ -27,6 +27,7 @@ pub(crate) fn style(size: f32) -> TextStyle {
         align: HorizontalAlign::Start,
         vertical_align: VerticalAlign::Top,
         direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
         line_height: 1.2,
         letter_spacing: 0.0,
         max_lines: None,

@@ -9,7 +9,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::render::{Fit, HorizontalAlign, OutputFormat, TextDirection, VerticalAlign, Weight};
+use crate::render::{
+    EmojiStyle, Fit, HorizontalAlign, OutputFormat, TextDirection, VerticalAlign, Weight,
+};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -130,6 +132,9 @@ pub enum LayerFile {
         /// `auto` (from the text), `ltr` or `rtl`.
         #[serde(default)]
         direction: TextDirection,
+        /// `color` (the default) or `mono` (in the text's color).
+        #[serde(default)]
+        emoji: EmojiStyle,
         #[serde(default = "default_line_height")]
         line_height: f32,
         #[serde(default)]

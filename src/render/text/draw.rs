@@ -1,9 +1,12 @@
 //! Drawing a laid-out text layer: each glyph's cached coverage mask blended
-//! onto the canvas in the layer's color.
+//! onto the canvas in the layer's color, and each color glyph (an emoji)
+//! blended in its own colors, faded by the layer color's alpha.
 
-use crate::render::canvas::{Canvas, Premultiplied, blend_over_with_coverage};
+use crate::render::canvas::{
+    Canvas, Premultiplied, blend_over, blend_over_with_coverage, mul_div255,
+};
 use crate::render::fonts::FontBook;
-use crate::render::glyph_cache::{GlyphCache, GlyphKey, SUBPIXEL_STEPS};
+use crate::render::glyph_cache::{GlyphCache, GlyphKey, GlyphMask, GlyphPixels, SUBPIXEL_STEPS};
 use crate::render::text::layout::layout_text;
 use crate::render::text::shaping::ShapeCache;
 use crate::render::{RenderError, TextLayer};
@@ -35,6 +38,12 @@ pub(crate) fn draw_text(
             whole_x += 1.0;
             steps = 0.0;
         }
+        // A bitmap is scaled, not drawn at an offset: it snaps to the
+        // nearest whole pixel and has one cache entry per size.
+        if fonts.face(placed.face).color {
+            whole_x = placed.x.round();
+            steps = 0.0;
+        }
         let key = GlyphKey::new(
             placed.face,
             placed.glyph,
@@ -53,15 +62,10 @@ pub(crate) fn draw_text(
     Ok(())
 }
 
-/// Blends `color` through a glyph mask whose origin is at (`x`, `y`),
-/// leaving out what falls off the canvas.
-fn blend_mask(
-    canvas: &mut Canvas,
-    mask: &crate::render::glyph_cache::GlyphMask,
-    x: i64,
-    y: i64,
-    color: Premultiplied,
-) {
+/// Blends a glyph mask whose origin is at (`x`, `y`), leaving out what
+/// falls off the canvas: a coverage mask in `color`, a color glyph in its
+/// own colors with `color`'s alpha.
+fn blend_mask(canvas: &mut Canvas, mask: &GlyphMask, x: i64, y: i64, color: Premultiplied) {
     let left = x + i64::from(mask.left);
     let top = y + i64::from(mask.top);
     let column_start = (-left).max(0);
@@ -74,10 +78,27 @@ fn blend_mask(
     let len = (column_end - column_start) as usize;
     for row in row_start..row_end {
         let mask_start = row as usize * mask.width as usize + column_start as usize;
-        let coverage = &mask.coverage[mask_start..mask_start + len];
         let span = canvas.span_mut((left + column_start) as u32, (top + row) as u32, len);
-        for (pixel, &cover) in span.chunks_exact_mut(4).zip(coverage) {
-            blend_over_with_coverage(pixel, color.0, cover);
+        match &mask.pixels {
+            GlyphPixels::Coverage(coverage) => {
+                let coverage = &coverage[mask_start..mask_start + len];
+                for (pixel, &cover) in span.chunks_exact_mut(4).zip(coverage) {
+                    blend_over_with_coverage(pixel, color.0, cover);
+                }
+            }
+            GlyphPixels::Color(rgba) => {
+                let rgba = &rgba[mask_start * 4..(mask_start + len) * 4];
+                let opacity = u32::from(color.0[3]);
+                for (pixel, source) in span.chunks_exact_mut(4).zip(rgba.chunks_exact(4)) {
+                    let faded = [
+                        mul_div255(u32::from(source[0]), opacity),
+                        mul_div255(u32::from(source[1]), opacity),
+                        mul_div255(u32::from(source[2]), opacity),
+                        mul_div255(u32::from(source[3]), opacity),
+                    ];
+                    blend_over(pixel, faded);
+                }
+            }
         }
     }
 }

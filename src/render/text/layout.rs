@@ -30,7 +30,7 @@ use unicode_segmentation::UnicodeSegmentation;
 use crate::render::fonts::FontBook;
 use crate::render::text::breaks::break_opportunities;
 use crate::render::text::shaping::{RunKey, ShapeCache, ShapedRun};
-use crate::render::{Frame, HorizontalAlign, TextDirection, TextStyle, VerticalAlign};
+use crate::render::{EmojiStyle, Frame, HorizontalAlign, TextDirection, TextStyle, VerticalAlign};
 
 /// The steps of shrink-to-fit, in 1x pixels.
 const SHRINK_STEP: f32 = 0.5;
@@ -113,6 +113,23 @@ pub(crate) fn layout_text(
         || frame.width <= 0.0
         || frame.height <= 0.0
     {
+        return empty;
+    }
+    // Monochrome emoji: the color fonts leave the chain, so emoji fall
+    // through to the outline emoji font and take the text's color.
+    let mono_chain: Vec<u16>;
+    let chain = match style.emoji {
+        EmojiStyle::Color => chain,
+        EmojiStyle::Mono => {
+            mono_chain = chain
+                .iter()
+                .copied()
+                .filter(|&face| !fonts.face(face).color)
+                .collect();
+            &mono_chain
+        }
+    };
+    if chain.is_empty() {
         return empty;
     }
     let shaped = shape_text(fonts, shapes, chain, text, style);
@@ -1136,6 +1153,22 @@ mod tests {
         // family of three people joined the same way.
         assert_eq!(glyph_ids("👩\u{200D}💻").len(), 1);
         assert_eq!(glyph_ids("👨\u{200D}👩\u{200D}👧").len(), 1);
+    }
+
+    #[test]
+    fn emoji_are_in_color_unless_the_layer_asks_for_mono() {
+        let fonts = font_book();
+        let party = |emoji: EmojiStyle| {
+            let mut styled = style(20.0);
+            styled.emoji = emoji;
+            let layout = lay_out("🎉", &styled, frame(300.0, 100.0));
+            let glyph = layout.glyphs[0];
+            let face = fonts.face(glyph.face);
+            assert!(face.emoji, "{}", face.label);
+            face.color
+        };
+        assert!(party(EmojiStyle::Color));
+        assert!(!party(EmojiStyle::Mono));
     }
 
     #[test]
