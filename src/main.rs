@@ -34,6 +34,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .block_on(cli::serve(config)),
         Command::Render(args) => cli::render(&config, &args),
         Command::Sign(args) => cli::sign(&config, &args),
-        Command::Check => cli::check(&config),
+        Command::Check(args) => cli::check(&config, &args),
     }
 }

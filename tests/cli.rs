@@ -1,6 +1,6 @@
 //! The command line: `sign` and `check`, run as a user runs them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use opentime::access::KeyRing;
@@ -9,21 +9,32 @@ use opentime::recipient::RecipientId;
 const KEY: &str = "cli-test-signing-key-0123";
 
 fn opentime(args: &[&str], templates_dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_opentime"))
+    opentime_with(args, templates_dir, &[])
+}
+
+/// Runs `opentime` with the shipped fonts and demo recipients, unless `env`
+/// names other directories.
+fn opentime_with(args: &[&str], templates_dir: &Path, env: &[(&str, &Path)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_opentime"));
+    command
         .args(args)
         .env_remove("OPENTIME_REDIS_URL")
         .env("OPENTIME_SIGNING_KEYS", KEY)
         .env("OPENTIME_TEMPLATES_DIR", templates_dir)
-        .env(
-            "OPENTIME_FONTS_DIR",
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"),
-        )
-        .output()
-        .expect("the opentime binary runs")
+        .env("OPENTIME_FONTS_DIR", root().join("fonts"))
+        .env("OPENTIME_DEMO_DIR", root().join("assets/demo"));
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("the opentime binary runs")
 }
 
-fn templates() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/templates")
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn templates() -> PathBuf {
+    root().join("assets/templates")
 }
 
 #[test]
@@ -85,6 +96,17 @@ fn check_passes_the_demo_templates_and_locates_every_problem() {
         String::from_utf8_lossy(&output.stderr)
     );
     assert!(stdout.contains("4 templates ok"), "{stdout}");
+    // Every demo recipient is a sample state, and the bundled fonts draw
+    // every script they use.
+    let demo: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+        &std::fs::read_to_string(root().join("assets/demo/recipients.json")).unwrap(),
+    )
+    .unwrap();
+    assert!(
+        stdout.contains(&format!("states: {} demo recipients", demo.len())),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("warning"), "{stdout}");
 
     let work = tempfile::tempdir().unwrap();
     let broken = r##"{ "name": "broken", "width": 300, "height": 100, "access": "token",
@@ -118,6 +140,130 @@ fn check_passes_the_demo_templates_and_locates_every_problem() {
         stdout.contains("typo.json") && stdout.contains("widht"),
         "{stdout}"
     );
+}
+
+/// A fonts directory whose `sans` family has Noto Sans alone: Latin,
+/// Cyrillic and Greek, and no other script.
+fn latin_only_fonts(work: &Path) -> PathBuf {
+    let fonts = work.join("fonts");
+    std::fs::create_dir(&fonts).unwrap();
+    for file in ["NotoSans-Regular.ttf", "NotoSans-Bold.ttf"] {
+        std::fs::copy(root().join("fonts").join(file), fonts.join(file)).unwrap();
+    }
+    std::fs::write(
+        fonts.join("fonts.toml"),
+        "[families.sans]\n\
+         regular = [{ file = \"NotoSans-Regular.ttf\" }]\n\
+         bold = [{ file = \"NotoSans-Bold.ttf\" }]\n",
+    )
+    .unwrap();
+    fonts
+}
+
+fn warning_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .filter(|line| line.starts_with("warning "))
+        .collect()
+}
+
+#[test]
+fn check_warns_when_no_font_has_a_script_that_a_sample_state_uses() {
+    let work = tempfile::tempdir().unwrap();
+    let fonts = latin_only_fonts(work.path());
+    let no_demo = work.path().join("no-demo");
+    let anna = work.path().join("anna.json");
+    std::fs::write(
+        &anna,
+        r#"{ "first_name": "Anna", "last_name": "Łukasiewicz", "renews_on": "2031-01-01", "points": 120, "ticket_id": "7" }"#,
+    )
+    .unwrap();
+    let layla = work.path().join("layla.json");
+    std::fs::write(&layla, r#"{ "first_name": "ليلى" }"#).unwrap();
+
+    // Latin names need nothing Noto Sans lacks.
+    let env = [
+        ("OPENTIME_FONTS_DIR", fonts.as_path()),
+        ("OPENTIME_DEMO_DIR", &no_demo),
+    ];
+    let output = opentime_with(
+        &["check", "--state", anna.to_str().unwrap()],
+        &templates(),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("states: 0 demo recipients"), "{stdout}");
+    assert!(stdout.contains("1 from --state"), "{stdout}");
+    assert!(!stdout.contains("warning"), "{stdout}");
+
+    // An Arabic name is flagged in every layer that shows it, once per
+    // layer, and the check still passes.
+    let output = opentime_with(
+        &[
+            "check",
+            "--state",
+            anna.to_str().unwrap(),
+            "--state",
+            layla.to_str().unwrap(),
+        ],
+        &templates(),
+        &env,
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let warnings = warning_lines(&stdout);
+    let renewed = format!(
+        "warning {}: variant \"renewed\": variants[0].layers[1] (family \"sans\", bold): \
+         no font has Arabic, used by sample state {} (\"ليلى\")",
+        templates().join("renewal.json").display(),
+        layla.display()
+    );
+    assert!(warnings.contains(&renewed.as_str()), "{stdout}");
+    assert!(
+        warnings
+            .iter()
+            .all(|line| line.contains("no font has Arabic")),
+        "{stdout}"
+    );
+    assert!(
+        warnings
+            .iter()
+            .any(|line| line.contains("reactivation.json")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with(&format!(
+            "{} warnings: some recipients' scripts cannot be rendered",
+            warnings.len()
+        )),
+        "{stdout}"
+    );
+
+    // The demo recipients bring their own scripts.
+    let output = opentime_with(
+        &["check"],
+        &templates(),
+        &[("OPENTIME_FONTS_DIR", fonts.as_path())],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    for (script, recipient) in [
+        ("Arabic", "renewal-layla"),
+        ("Hebrew", "reactivation-noa"),
+        ("Devanagari", "loyalty-priya"),
+        ("Thai", "support-somchai"),
+        ("emoji", "loyalty-zoe"),
+    ] {
+        assert!(
+            warning_lines(&stdout)
+                .iter()
+                .any(|line| line.contains(&format!(
+                    "no font has {script}, used by sample state {recipient}"
+                ))),
+            "{script} of {recipient}: {stdout}"
+        );
+    }
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! The `opentime` command line: `serve` (the default), `render`, `sign` and
-//! `check`. Each subcommand is one file; `main.rs` only parses and calls.
+//! `check`. Each subcommand is one file (`check` a folder); `main.rs` only
+//! parses and calls.
 
 mod check;
 mod render;
@@ -10,7 +11,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-pub use check::check;
+pub use check::{CheckArgs, check};
 pub use render::{RenderArgs, render};
 pub use serve::serve;
 pub use sign::{SignArgs, sign};
@@ -35,6 +36,7 @@ pub enum Command {
     Render(RenderArgs),
     /// Print recipient tokens and signed URLs.
     Sign(SignArgs),
-    /// Validate every template, asset, font and expression.
-    Check,
+    /// Validate every template, asset, font and expression, and warn where
+    /// a template's fonts cannot draw a script that a sample state uses.
+    Check(CheckArgs),
 }
