@@ -18,7 +18,8 @@ use super::{Fallback, Template, Variant, VariantLayer};
 use crate::decide;
 use crate::expr::{Condition, Context, RequestFacts, TextSet};
 use crate::render::{
-    Asset, Color, Frame, ImageLayer, Layer, OutputFormat, RectLayer, Renderer, TextStyle,
+    Asset, Color, Frame, ImageLayer, Layer, OutputFormat, RectLayer, Renderer, TextDirection,
+    TextStyle,
 };
 
 /// Largest canvas side at 1x, in pixels. Email images are rarely wider than
@@ -419,7 +420,7 @@ impl Builder<'_> {
                     color: color(self, "color", &text_color)?,
                     align,
                     vertical_align,
-                    direction,
+                    direction: direction_of_wording(&text, direction),
                     emoji,
                     line_height,
                     letter_spacing,
@@ -504,10 +505,78 @@ fn prerender_fallbacks(
 }
 
 /// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).
+/// The direction of a text layer whose template says `auto`: that of the
+/// template's own wording, the text outside `{{ }}`, `{% %}` and `{# #}`,
+/// when it has a letter with a direction. "{{ profile.first_name }}, your
+/// plan renews soon" is an English sentence whatever script the name is in,
+/// and must not turn right-to-left because the name comes first. A text made
+/// only of interpolations stays `auto` and takes the direction of what it
+/// resolves to.
+fn direction_of_wording(source: &str, declared: TextDirection) -> TextDirection {
+    if declared != TextDirection::Auto {
+        return declared;
+    }
+    let mut rest = source;
+    let mut wording = String::new();
+    while let Some(start) = rest.find('{') {
+        let closing = match rest[start..].chars().nth(1) {
+            Some('{') => "}}",
+            Some('%') => "%}",
+            Some('#') => "#}",
+            _ => {
+                wording.push_str(&rest[..start + 1]);
+                rest = &rest[start + 1..];
+                continue;
+            }
+        };
+        wording.push_str(&rest[..start]);
+        rest = match rest[start + 2..].find(closing) {
+            Some(end) => &rest[start + 2 + end + 2..],
+            None => "",
+        };
+    }
+    wording.push_str(rest);
+    for c in wording.chars() {
+        match unicode_bidi::bidi_class(c) {
+            unicode_bidi::BidiClass::L => return TextDirection::Ltr,
+            unicode_bidi::BidiClass::R | unicode_bidi::BidiClass::AL => return TextDirection::Rtl,
+            _ => {}
+        }
+    }
+    TextDirection::Auto
+}
+
 fn is_identifier(text: &str, allow_dash: bool) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (allow_dash && b == b'-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_direction_follows_the_wording_not_the_interpolated_name() {
+        let auto = TextDirection::Auto;
+        let cases = [
+            (
+                "{{ profile.first_name }}, your plan renews soon",
+                TextDirection::Ltr,
+            ),
+            ("{{ profile.first_name }}، شكرًا لك", TextDirection::Rtl),
+            ("{% if x %}{{ a }}{% endif %} שלום", TextDirection::Rtl),
+            ("{{ profile.first_name }}!", auto),
+            ("{# a note #}{{ n }} 42", auto),
+            ("{ not jinja } hello", TextDirection::Ltr),
+        ];
+        for (source, expected) in cases {
+            assert_eq!(direction_of_wording(source, auto), expected, "{source}");
+        }
+        // What the template declares wins.
+        let rtl = TextDirection::Rtl;
+        assert_eq!(direction_of_wording("Hello {{ name }}", rtl), rtl);
+    }
 }
