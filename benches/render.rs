@@ -3,8 +3,10 @@
 //! open-time images.
 //!
 //! "cold render" is the steady state of a server: every iteration renders a
-//! new text (so no render cache could answer) with the glyph cache and the
-//! asset's resize cache warm. "fully cold" also starts from a fresh renderer
+//! new text (so no render cache could answer, and the shaping cache misses
+//! both lines) with the glyph cache and the asset's resize cache warm. The
+//! Arabic and Devanagari cards are the same card in scripts that need
+//! shaping. "fully cold" also starts from a fresh renderer
 //! and a freshly decoded asset (font loading and decoding are left out of
 //! the timing). Run with `cargo bench --bench render`.
 
@@ -46,8 +48,48 @@ fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign)
     }
 }
 
+/// The wording of a card in one language, for recipient number `n`.
+#[derive(Clone, Copy)]
+enum Wording {
+    /// The reference card: Latin and Cyrillic.
+    Reference,
+    Arabic,
+    Devanagari,
+}
+
+impl Wording {
+    fn lines(self, n: u64) -> (String, String) {
+        match self {
+            Wording::Reference => (
+                format!("Thank you, Алёна {n}!"),
+                format!("Your renewal #{n} went through. See you next year."),
+            ),
+            Wording::Arabic => (
+                format!("شكرًا لتجديد اشتراكك يا ليلى {n}!"),
+                format!("تم تجديد اشتراكك رقم {n}. نراك في العام القادم."),
+            ),
+            Wording::Devanagari => (
+                format!("धन्यवाद, प्रिया {n}!"),
+                format!("आपका नवीनीकरण #{n} पूरा हुआ। अगले साल मिलते हैं।"),
+            ),
+        }
+    }
+}
+
 /// The reference card, thanking recipient number `n`.
 fn card(asset: &Arc<Asset>, n: u64, scale: u32, format: OutputFormat) -> RenderPlan {
+    card_in(Wording::Reference, asset, n, scale, format)
+}
+
+/// The reference card's layout with `wording`.
+fn card_in(
+    wording: Wording,
+    asset: &Arc<Asset>,
+    n: u64,
+    scale: u32,
+    format: OutputFormat,
+) -> RenderPlan {
+    let (headline_text, subline_text) = wording.lines(n);
     let headline = style(Weight::Bold, 36.0, Color::WHITE, VerticalAlign::Bottom);
     let subline = style(
         Weight::Regular,
@@ -80,7 +122,7 @@ fn card(asset: &Arc<Asset>, n: u64, scale: u32, format: OutputFormat) -> RenderP
                     width: 552.0,
                     height: 70.0,
                 },
-                text: format!("Thank you, Алёна {n}!"),
+                text: headline_text,
                 style: headline,
             }),
             Layer::Text(TextLayer {
@@ -90,7 +132,7 @@ fn card(asset: &Arc<Asset>, n: u64, scale: u32, format: OutputFormat) -> RenderP
                     width: 552.0,
                     height: 60.0,
                 },
-                text: format!("Your renewal #{n} went through. See you next year."),
+                text: subline_text,
                 style: subline,
             }),
         ],
@@ -114,6 +156,26 @@ fn bench_render(c: &mut Criterion) {
                 black_box(
                     renderer
                         .render(&card(&asset, n, scale, format))
+                        .expect("renders"),
+                )
+            })
+        });
+    }
+
+    // The same card set in scripts that need shaping: Arabic (joining
+    // forms, right to left, a number inside) and Devanagari (conjuncts,
+    // reordered vowel signs).
+    for (name, wording) in [
+        ("cold render arabic", Wording::Arabic),
+        ("cold render devanagari", Wording::Devanagari),
+    ] {
+        let mut n = 0u64;
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                n += 1;
+                black_box(
+                    renderer
+                        .render(&card_in(wording, &asset, n, 1, OutputFormat::Png))
                         .expect("renders"),
                 )
             })
