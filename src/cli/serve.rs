@@ -70,7 +70,7 @@ fn print_sample_urls(app: &App, base: &str) {
     println!("  metrics: {base}/metrics\n");
 }
 
-/// The recipient ids of the demo file, in file order, for sample URLs.
+/// The recipient ids of the demo file, sorted, for sample URLs.
 fn demo_recipient_ids(demo_dir: &Path) -> Vec<String> {
     let path = demo_dir.join("recipients.json");
     let Ok(text) = std::fs::read_to_string(&path) else {
