@@ -1172,6 +1172,36 @@ mod tests {
     }
 
     #[test]
+    fn odd_and_hostile_text_lays_out_without_panicking() {
+        let long_thai = "ก่".repeat(3000);
+        let many_emoji = "👨\u{200D}👩\u{200D}👧🇫🇷".repeat(500);
+        let texts = [
+            "",
+            "\n\n\n",
+            "\r\n\t\u{0B}\u{0C}\u{85}\u{2028}\u{2029}",
+            "\u{0301}\u{0301}\u{0E48}",
+            "\u{202E}abc\u{202C} \u{2067}שלום\u{2069}\u{200F}",
+            "\u{FEFF}\u{200D}\u{FE0F}\u{E0001}\u{E0041}",
+            "\u{10FFFD}\u{E000}\u{0}\u{1B}[31m",
+            "ل\u{0651}\u{064E}\u{0651}\u{064E}\u{0651}\u{064E}ا",
+            long_thai.as_str(),
+            many_emoji.as_str(),
+        ];
+        for text in texts {
+            for (width, wrap) in [(400.0, true), (3.0, true), (400.0, false)] {
+                let mut styled = style(20.0);
+                styled.wrap = wrap;
+                styled.max_lines = Some(3);
+                let layout = lay_out(text, &styled, frame(width, 100.0));
+                assert!(layout.lines.len() <= 3, "{text:?}");
+                for glyph in &layout.glyphs {
+                    assert!(glyph.x.is_finite() && glyph.y.is_finite(), "{text:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn shaping_is_cached_across_sizes() {
         let fonts = font_book();
         let shapes = ShapeCache::new(1 << 20);
