@@ -361,18 +361,14 @@ fn shape_text(
     let mut paragraph_start = 0;
     for paragraph in normalized.split('\n') {
         let first_cluster = shaped.clusters.len();
-        let bidi = BidiInfo::new(paragraph, default_level);
-        let right_to_left = bidi.paragraphs.first().map_or_else(
-            || default_level.is_some_and(|level| level.is_rtl()),
-            |info| info.level.is_rtl(),
-        );
+        let (levels, right_to_left) = bidi_levels(paragraph, default_level);
         // Without wrapping the text is one line: no opportunity is taken.
         let breaks = if style.wrap {
             break_opportunities(paragraph)
         } else {
             Vec::new()
         };
-        for run in itemize(fonts, chain, paragraph, &bidi.levels) {
+        for run in itemize(fonts, chain, paragraph, &levels) {
             let key = RunKey {
                 face: run.face,
                 right_to_left: run.level.is_rtl(),
@@ -401,7 +397,7 @@ fn shape_text(
                     run: run_index,
                     glyphs: glyphs.clone(),
                     advance: face.em(*advance as f32),
-                    level: bidi.levels.get(start).copied().unwrap_or(run.level),
+                    level: levels.get(start).copied().unwrap_or(run.level),
                     break_after: breaks.binary_search(&end).is_ok(),
                     visible: piece.chars().any(|c| !c.is_whitespace()),
                 });
@@ -415,6 +411,24 @@ fn shape_text(
     }
     shaped.text = normalized;
     shaped
+}
+
+/// The bidi level of every byte of `paragraph`, and whether the paragraph
+/// runs right to left. Text with nothing before U+0590 (Latin, Cyrillic,
+/// Greek and the rest of most names) has no right-to-left letter, number or
+/// control, so unless the layer forces right to left it is all level 0 and
+/// the bidi algorithm, which allocates several tables per byte, is skipped.
+fn bidi_levels(paragraph: &str, default_level: Option<Level>) -> (Vec<Level>, bool) {
+    let forced_right_to_left = default_level.is_some_and(|level| level.is_rtl());
+    if !forced_right_to_left && paragraph.chars().all(|c| c < '\u{0590}') {
+        return (vec![Level::ltr(); paragraph.len()], false);
+    }
+    let bidi = BidiInfo::new(paragraph, default_level);
+    let right_to_left = bidi
+        .paragraphs
+        .first()
+        .map_or(forced_right_to_left, |info| info.level.is_rtl());
+    (bidi.levels, right_to_left)
 }
 
 /// Tabs become spaces and other control characters go. Line breaks of
@@ -448,11 +462,17 @@ struct ItemRun {
 /// Cuts `paragraph` into runs: each grapheme gets its face from the chain
 /// and its level from the bidi algorithm; punctuation, digits and spaces
 /// take the script of the letters around them; a run ends where the face,
-/// the level or the script changes.
+/// the level or the script changes, and after the spaces that end a word.
 fn itemize(fonts: &FontBook, chain: &[u16], paragraph: &str, levels: &[Level]) -> Vec<ItemRun> {
     let mut runs: Vec<ItemRun> = Vec::new();
     let mut previous_face = None;
+    let mut after_space = false;
     for (start, grapheme) in paragraph.grapheme_indices(true) {
+        // A word ends after its spaces: the next word starts a run of its
+        // own, so words are shaped and cached one by one.
+        let is_space = grapheme.chars().all(char::is_whitespace);
+        let word_starts = after_space && !is_space;
+        after_space = is_space;
         let script = grapheme
             .chars()
             .map(|c| c.script())
@@ -462,6 +482,7 @@ fn itemize(fonts: &FontBook, chain: &[u16], paragraph: &str, levels: &[Level]) -
         let level = levels.get(start).copied().unwrap_or_else(Level::ltr);
         let end = start + grapheme.len();
         if let Some(run) = runs.last_mut()
+            && !word_starts
             && run.face == face
             && run.level == level
             && (script.is_none() || run.script == COMMON || script_tag(script) == run.script)
@@ -1202,23 +1223,29 @@ mod tests {
     }
 
     #[test]
-    fn shaping_is_cached_across_sizes() {
+    fn shaping_is_cached_across_sizes_and_words() {
         let fonts = font_book();
         let shapes = ShapeCache::new(1 << 20);
         let chain = fonts.chain("sans", Weight::Regular).expect("sans");
-        for size in [20.0, 36.0, 12.5] {
+        let lay_out_cached = |text: &str, size: f32| {
             layout_text(
                 fonts,
                 &shapes,
                 chain,
-                "Thank you, محمد",
+                text,
                 &style(size),
                 frame(900.0, 100.0),
                 1.0,
             );
-        }
-        // One Latin run and one Arabic run, and the ellipsis: three
-        // entries, whatever the size.
-        assert_eq!(shapes.entry_count(), 3);
+            shapes.entry_count()
+        };
+        // Words and the ellipsis: "Thank ", "you, ", "محمد", "…".
+        let first = lay_out_cached("Thank you, محمد", 20.0);
+        assert_eq!(first, 4);
+        // Other sizes shape nothing new.
+        assert_eq!(lay_out_cached("Thank you, محمد", 36.0), first);
+        assert_eq!(lay_out_cached("Thank you, محمد", 12.5), first);
+        // Another name shapes only the name.
+        assert_eq!(lay_out_cached("Thank you, Anna", 20.0), first + 1);
     }
 }

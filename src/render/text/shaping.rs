@@ -6,7 +6,14 @@
 //! moves before its consonant, where Thai marks stack, and where Latin gets
 //! its ligatures and kerning. Its result is in font units and does not
 //! depend on the size, so one cache entry serves a name at every size and
-//! scale, and shrink-to-fit, which tries many sizes, shapes once.
+//! scale, and shrink-to-fit, which tries many sizes, shapes once. Layout
+//! shapes word by word (a run ends after its spaces, as browsers' word
+//! caches do), so the fixed words of a template are shaped once for every
+//! recipient and only a name is new.
+//!
+//! A shaping plan (which lookups of the font apply, in which order, for a
+//! direction and script) costs about as much to build as shaping a word, so
+//! plans are kept too.
 
 use std::sync::Arc;
 
@@ -47,9 +54,17 @@ pub(crate) struct ShapedGlyph {
     pub(crate) y_offset: i32,
 }
 
-/// A bounded, thread-safe cache of shaped runs.
+/// Plans kept at most: one per face, direction and script in use.
+const MAX_PLANS: u64 = 1024;
+
+/// What a shaping plan is made for.
+type PlanKey = (u16, bool, [u8; 4]);
+
+/// A bounded, thread-safe cache of shaped runs, and of the plans that
+/// shaped them.
 pub(crate) struct ShapeCache {
     runs: moka::sync::Cache<RunKey, Arc<ShapedRun>>,
+    plans: moka::sync::Cache<PlanKey, Arc<rustybuzz::ShapePlan>>,
 }
 
 impl ShapeCache {
@@ -61,7 +76,8 @@ impl ShapeCache {
                 u32::try_from(bytes).unwrap_or(u32::MAX)
             })
             .build();
-        ShapeCache { runs }
+        let plans = moka::sync::Cache::new(MAX_PLANS);
+        ShapeCache { runs, plans }
     }
 
     /// Bytes of shaped runs held now, for the metrics.
@@ -82,41 +98,54 @@ impl ShapeCache {
         if let Some(run) = self.runs.get(&key) {
             return run;
         }
-        let run = Arc::new(shape_run(fonts, &key));
+        let run = Arc::new(self.shape_run(fonts, &key));
         self.runs.insert(key, Arc::clone(&run));
         run
     }
-}
 
-/// Shapes one run with rustybuzz, with the font's default features (which
-/// include ligatures, kerning and every script's required forms).
-fn shape_run(fonts: &FontBook, key: &RunKey) -> ShapedRun {
-    let face = fonts.face(key.face);
-    let mut buffer = rustybuzz::UnicodeBuffer::new();
-    buffer.push_str(&key.text);
-    buffer.set_direction(if key.right_to_left {
-        rustybuzz::Direction::RightToLeft
-    } else {
-        rustybuzz::Direction::LeftToRight
-    });
-    if let Some(script) =
-        rustybuzz::Script::from_iso15924_tag(rustybuzz::ttf_parser::Tag::from_bytes(&key.script))
-    {
-        buffer.set_script(script);
+    /// Shapes one run with rustybuzz, with the font's default features
+    /// (which include ligatures, kerning and every script's required forms).
+    fn shape_run(&self, fonts: &FontBook, key: &RunKey) -> ShapedRun {
+        let face = fonts.face(key.face);
+        let direction = if key.right_to_left {
+            rustybuzz::Direction::RightToLeft
+        } else {
+            rustybuzz::Direction::LeftToRight
+        };
+        let script = rustybuzz::Script::from_iso15924_tag(rustybuzz::ttf_parser::Tag::from_bytes(
+            &key.script,
+        ));
+        let plan = self
+            .plans
+            .get_with((key.face, key.right_to_left, key.script), || {
+                Arc::new(rustybuzz::ShapePlan::new(
+                    face.shaper(),
+                    direction,
+                    script,
+                    None,
+                    &[],
+                ))
+            });
+        let mut buffer = rustybuzz::UnicodeBuffer::new();
+        buffer.push_str(&key.text);
+        buffer.set_direction(direction);
+        if let Some(script) = script {
+            buffer.set_script(script);
+        }
+        let shaped = rustybuzz::shape_with_plan(face.shaper(), &plan, buffer);
+        let glyphs = shaped
+            .glyph_infos()
+            .iter()
+            .zip(shaped.glyph_positions())
+            .map(|(info, position)| ShapedGlyph {
+                // rustybuzz guarantees glyph ids fit in 16 bits.
+                glyph: info.glyph_id as u16,
+                cluster: info.cluster,
+                x_advance: position.x_advance,
+                x_offset: position.x_offset,
+                y_offset: position.y_offset,
+            })
+            .collect();
+        ShapedRun { glyphs }
     }
-    let shaped = rustybuzz::shape(face.shaper(), &[], buffer);
-    let glyphs = shaped
-        .glyph_infos()
-        .iter()
-        .zip(shaped.glyph_positions())
-        .map(|(info, position)| ShapedGlyph {
-            // rustybuzz guarantees glyph ids fit in 16 bits.
-            glyph: info.glyph_id as u16,
-            cluster: info.cluster,
-            x_advance: position.x_advance,
-            x_offset: position.x_offset,
-            y_offset: position.y_offset,
-        })
-        .collect();
-    ShapedRun { glyphs }
 }

@@ -1,0 +1,127 @@
+//! The reference card of the benchmarks and the profiling example: a
+//! 600x200 PNG with a background image (cover) and two lines of text, the
+//! shape of most open-time images, in three wordings. Shared by
+//! `benches/render.rs` and `examples/render_cards.rs` so both measure the
+//! same card.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use opentime::render::{
+    Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
+    OutputFormat, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+};
+
+pub fn fonts() -> FontBook {
+    FontBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).expect("fonts load")
+}
+
+pub fn background() -> Arc<Asset> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/images/card-background.png");
+    let bytes = std::fs::read(path).expect("the background exists");
+    Arc::new(Asset::decode("card-background.png", &bytes).expect("decodes"))
+}
+
+fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign) -> TextStyle {
+    TextStyle {
+        family: "sans".into(),
+        weight,
+        size,
+        min_size: size * 0.75,
+        color,
+        align: HorizontalAlign::Center,
+        vertical_align,
+        direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
+        line_height: 1.25,
+        letter_spacing: 0.0,
+        max_lines: Some(2),
+        wrap: true,
+    }
+}
+
+/// The wording of a card in one language, for recipient number `n`.
+#[derive(Clone, Copy)]
+pub enum Wording {
+    /// The reference card: Latin and Cyrillic.
+    Reference,
+    Arabic,
+    Devanagari,
+}
+
+impl Wording {
+    pub fn lines(self, n: u64) -> (String, String) {
+        match self {
+            Wording::Reference => (
+                format!("Thank you, Алёна {n}!"),
+                format!("Your renewal #{n} went through. See you next year."),
+            ),
+            Wording::Arabic => (
+                format!("شكرًا لتجديد اشتراكك يا ليلى {n}!"),
+                format!("تم تجديد اشتراكك رقم {n}. نراك في العام القادم."),
+            ),
+            Wording::Devanagari => (
+                format!("धन्यवाद, प्रिया {n}!"),
+                format!("आपका नवीनीकरण #{n} पूरा हुआ। अगले साल मिलते हैं।"),
+            ),
+        }
+    }
+}
+
+/// The reference card's layout with `wording`.
+pub fn card_in(
+    wording: Wording,
+    asset: &Arc<Asset>,
+    n: u64,
+    scale: u32,
+    format: OutputFormat,
+) -> RenderPlan {
+    let (headline_text, subline_text) = wording.lines(n);
+    let headline = style(Weight::Bold, 36.0, Color::WHITE, VerticalAlign::Bottom);
+    let subline = style(
+        Weight::Regular,
+        20.0,
+        Color::rgba(255, 255, 255, 220),
+        VerticalAlign::Top,
+    );
+    RenderPlan {
+        width: 600,
+        height: 200,
+        scale,
+        format,
+        layers: vec![
+            Layer::Image(ImageLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 200.0,
+                },
+                asset: Arc::clone(asset),
+                fit: Fit::Cover,
+                radius: 0.0,
+                opacity: 1.0,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 30.0,
+                    width: 552.0,
+                    height: 70.0,
+                },
+                text: headline_text,
+                style: headline,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 110.0,
+                    width: 552.0,
+                    height: 60.0,
+                },
+                text: subline_text,
+                style: subline,
+            }),
+        ],
+    }
+}
