@@ -9,8 +9,10 @@
 # default 'cold render$', the reference card) alternately, base then
 # current, ROUNDS times (default 5). Alternating spreads the machine's drift
 # over both sides. Prints each round's medians and, at the end, the median of
-# the rounds for each side and their ratio. Benchmarks that exist on one
-# side only are reported for that side.
+# the rounds for each side, their ratio, and the median of the rounds' own
+# ratios (each round's current over the same round's base, which cancels
+# drift that lasts a round). Benchmarks that exist on one side only are
+# reported for that side.
 set -euo pipefail
 
 base_rev=${1:?usage: loadtest/compare-render.sh BASE_REV [FILTER] [ROUNDS]}
@@ -92,13 +94,15 @@ for line in open(sys.argv[1]):
     _round, side, bench, median = line.rstrip("\n").split("\t")
     medians[bench][side].append(float(median))
 print()
-print(f"| benchmark | {sys.argv[2]} | this checkout | ratio |")
-print("|---|---|---|---|")
+print(f"| benchmark | {sys.argv[2]} | this checkout | ratio of medians | median of round ratios |")
+print("|---|---|---|---|---|")
 for bench in sorted(medians):
     sides = medians[bench]
     base = statistics.median(sides["base"]) if sides["base"] else None
     current = statistics.median(sides["current"]) if sides["current"] else None
     show = lambda value: f"{value / 1000:.1f} µs" if value is not None else "-"
     ratio = f"{current / base:.3f}" if base and current else "-"
-    print(f"| {bench} | {show(base)} | {show(current)} | {ratio} |")
+    paired = [c / b for b, c in zip(sides["base"], sides["current"])]
+    round_ratio = f"{statistics.median(paired):.3f}" if paired else "-"
+    print(f"| {bench} | {show(base)} | {show(current)} | {ratio} | {round_ratio} |")
 PY
