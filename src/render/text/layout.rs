@@ -988,6 +988,20 @@ mod tests {
     }
 
     #[test]
+    fn latin_gets_the_fonts_ligatures() {
+        // Noto Sans sets "ffi" as one glyph, and a line never breaks or
+        // spaces letters inside it.
+        assert_eq!(glyph_ids("office").len(), 4);
+        assert_eq!(glyph_ids("fi").len(), 1);
+        let mut spaced = style(40.0);
+        spaced.letter_spacing = 10.0;
+        let layout = lay_out("ffi", &spaced, frame(300.0, 100.0));
+        assert_eq!(layout.glyphs.len(), 1);
+        let plain = lay_out("ffi", &style(40.0), frame(300.0, 100.0));
+        assert!((layout.lines[0].width - plain.lines[0].width).abs() < 0.01);
+    }
+
+    #[test]
     fn arabic_letters_take_their_joining_forms() {
         // The same four letters, once as a word and once apart: joined, the
         // first takes its initial form, the middle ones medial forms and the
