@@ -1179,6 +1179,30 @@ mod tests {
     }
 
     #[test]
+    fn a_base_and_its_marks_come_from_one_font() {
+        // Noto Sans has the digit but not the combining keycap; choosing
+        // per character would draw a plain "1" with a frame from another
+        // font. Per grapheme, both come from the emoji font, as one keycap.
+        let fonts = font_book();
+        let sans = fonts.chain("sans", Weight::Regular).expect("sans")[0];
+        assert!(fonts.face(sans).glyph_index('1').is_some());
+        assert!(fonts.face(sans).glyph_index('\u{20E3}').is_none());
+        let layout = lay_out("1\u{20E3}", &style(30.0), frame(300.0, 100.0));
+        assert_eq!(layout.glyphs.len(), 1, "{:?}", layout.glyphs);
+        assert!(fonts.face(layout.glyphs[0].face).emoji);
+        // The same holds for a Thai consonant and its marks, and a
+        // Devanagari conjunct: every glyph of each from one face.
+        for text in ["ที่", "क्षि"] {
+            let layout = lay_out(text, &style(30.0), frame(300.0, 100.0));
+            let first = layout.glyphs[0].face;
+            assert!(
+                layout.glyphs.iter().all(|glyph| glyph.face == first),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn emoji_use_the_emoji_font_and_sequences_make_one_glyph() {
         let fonts = font_book();
         let layout = lay_out("Zoë 🎉", &style(20.0), frame(300.0, 100.0));
