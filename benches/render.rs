@@ -18,7 +18,7 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, fonts};
+use cards::{Wording, background, card_in, fonts, sale_timer};
 
 fn bench_render(c: &mut Criterion) {
     let renderer = Renderer::new(fonts());
@@ -57,6 +57,20 @@ fn bench_render(c: &mut Criterion) {
             })
         });
     }
+
+    // A countdown GIF: 60 frames of the reference timer, each iteration a
+    // new starting second, so no cache could answer.
+    let mut remaining = 3 * 86_400 + 7_000i64;
+    group.bench_function("timer 600x150, 60 frames", |b| {
+        b.iter(|| {
+            remaining -= 1;
+            black_box(
+                renderer
+                    .render_timer(&sale_timer(remaining))
+                    .expect("renders"),
+            )
+        })
+    });
 
     group.sample_size(20);
     let mut n = 0u64;

@@ -12,7 +12,8 @@
 //!
 //! The difference of the two totals divided by 300 is the instructions of
 //! one cold render, without font loading and decoding. The wording is
-//! `latin` (the reference card), `arabic` or `devanagari`.
+//! `latin` (the reference card), `arabic` or `devanagari`, or `timer` for
+//! the reference countdown (60 GIF frames).
 
 use std::hint::black_box;
 
@@ -21,16 +22,17 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "../benches/support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, fonts};
+use cards::{Wording, background, card_in, fonts, sale_timer};
 
 fn main() {
     let mut args = std::env::args().skip(1);
     let wording = match args.next().as_deref() {
-        Some("arabic") => Wording::Arabic,
-        Some("devanagari") => Wording::Devanagari,
-        Some("latin") | None => Wording::Reference,
+        Some("arabic") => Some(Wording::Arabic),
+        Some("devanagari") => Some(Wording::Devanagari),
+        Some("latin") | None => Some(Wording::Reference),
+        Some("timer") => None,
         Some(other) => {
-            eprintln!("unknown wording {other:?}: latin, arabic or devanagari");
+            eprintln!("unknown wording {other:?}: latin, arabic, devanagari or timer");
             std::process::exit(2);
         }
     };
@@ -45,7 +47,15 @@ fn main() {
     let renderer = Renderer::new(fonts());
     let asset = background();
     for n in 0..count {
-        let plan = card_in(wording, &asset, n, 1, OutputFormat::Png);
-        black_box(renderer.render(&plan).expect("the card renders"));
+        match wording {
+            Some(wording) => {
+                let plan = card_in(wording, &asset, n, 1, OutputFormat::Png);
+                black_box(renderer.render(&plan).expect("the card renders"));
+            }
+            None => {
+                let plan = sale_timer(86_400 * 3 - n as i64);
+                black_box(renderer.render_timer(&plan).expect("the timer renders"));
+            }
+        }
     }
 }

@@ -8,8 +8,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use opentime::render::{
-    Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
-    OutputFormat, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+    Asset, Color, CountdownLayer, DigitBox, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign,
+    ImageLayer, Layer, OutputFormat, RectLayer, RenderPlan, TextDirection, TextLayer, TextStyle,
+    TimeUnit, TimerPlan, VerticalAlign, Weight,
 };
 
 pub fn fonts() -> FontBook {
@@ -123,5 +124,73 @@ pub fn card_in(
                 style: subline,
             }),
         ],
+    }
+}
+
+/// The reference timer: 600x150 on a flat background, days, hours, minutes
+/// and seconds in boxes with labels, 60 frames, `remaining` seconds left.
+pub fn sale_timer(remaining: i64) -> TimerPlan {
+    let digits = TextStyle {
+        min_size: 48.0,
+        max_lines: Some(1),
+        wrap: false,
+        ..style(Weight::Bold, 48.0, Color::WHITE, VerticalAlign::Middle)
+    };
+    let labels = TextStyle {
+        min_size: 16.0,
+        ..style(
+            Weight::Regular,
+            16.0,
+            Color::rgba(200, 210, 255, 255),
+            VerticalAlign::Middle,
+        )
+    };
+    TimerPlan {
+        base: RenderPlan {
+            width: 600,
+            height: 150,
+            scale: 1,
+            format: OutputFormat::Png,
+            layers: vec![Layer::Rect(RectLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 150.0,
+                },
+                fill: Color::rgba(20, 24, 64, 255),
+                radius: 0.0,
+            })],
+        },
+        countdown: CountdownLayer {
+            frame: Frame {
+                x: 30.0,
+                y: 15.0,
+                width: 540.0,
+                height: 120.0,
+            },
+            units: vec![
+                TimeUnit::Days,
+                TimeUnit::Hours,
+                TimeUnit::Minutes,
+                TimeUnit::Seconds,
+            ],
+            labels: ["days", "hours", "minutes", "seconds"]
+                .iter()
+                .map(|label| label.to_string())
+                .collect(),
+            digits,
+            label_style: labels,
+            digit_box: Some(DigitBox {
+                fill: Color::rgba(60, 70, 160, 255),
+                radius: 10.0,
+            }),
+            separator: ":".into(),
+            pad: 2,
+            gap: 24.0,
+        },
+        remaining,
+        frames: 60,
+        looping: true,
     }
 }

@@ -23,4 +23,6 @@ pub enum RenderError {
     UnsupportedScale(u32),
     #[error("encoding failed: {reason}")]
     Encode { reason: String },
+    #[error("timer: {reason}")]
+    Timer { reason: String },
 }

@@ -26,6 +26,7 @@ mod deflate;
 mod encode;
 mod error;
 mod fonts;
+mod gif_writer;
 mod glyph_cache;
 mod image_layer;
 mod plan;
@@ -34,15 +35,18 @@ mod rect_layer;
 #[cfg(test)]
 mod test_fonts;
 mod text;
+mod timer;
 
 pub use asset::Asset;
 pub use error::RenderError;
 pub use fonts::FontBook;
 pub use plan::{
-    Color, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer, InvalidColor, Layer, OutputFormat,
-    RectLayer, RenderKey, RenderPlan, TextDirection, TextLayer, TextStyle, VerticalAlign, Weight,
+    Color, CountdownLayer, DigitBox, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer,
+    InvalidColor, Layer, OutputFormat, RectLayer, RenderKey, RenderPlan, TextDirection, TextLayer,
+    TextStyle, TimeUnit, TimerPlan, VerticalAlign, Weight,
 };
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
+pub use timer::MAX_TIMER_FRAMES;
 
 use canvas::Canvas;
 pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
@@ -109,6 +113,29 @@ impl Renderer {
         encode::encode(&canvas, plan.format)
     }
 
+    /// Renders a countdown as an animated GIF: one frame a second from the
+    /// time left at the request, ending on zero.
+    pub fn render_timer(&self, plan: &TimerPlan) -> Result<Vec<u8>, RenderError> {
+        timer::render_timer(self, plan)
+    }
+
+    /// Draws one text layer onto `canvas`.
+    fn draw_text_layer(
+        &self,
+        canvas: &mut Canvas,
+        layer: &TextLayer,
+        scale: f32,
+    ) -> Result<(), RenderError> {
+        text::draw_text(
+            canvas,
+            &self.fonts,
+            &self.shapes,
+            &self.glyphs,
+            layer,
+            scale,
+        )
+    }
+
     fn draw(&self, plan: &RenderPlan) -> Result<Canvas, RenderError> {
         let (width, height) = canvas_size(plan)?;
         // Check every family first, so a bad plan fails before any drawing.
@@ -125,14 +152,7 @@ impl Renderer {
             match layer {
                 Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
                 Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
-                Layer::Text(text) => text::draw_text(
-                    &mut canvas,
-                    &self.fonts,
-                    &self.shapes,
-                    &self.glyphs,
-                    text,
-                    scale,
-                )?,
+                Layer::Text(text) => self.draw_text_layer(&mut canvas, text, scale)?,
             }
         }
         Ok(canvas)

@@ -338,6 +338,106 @@ impl RenderPlan {
     }
 }
 
+/// A unit a countdown shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimeUnit {
+    Days,
+    Hours,
+    Minutes,
+    Seconds,
+}
+
+impl TimeUnit {
+    pub fn seconds(self) -> i64 {
+        match self {
+            TimeUnit::Days => 86_400,
+            TimeUnit::Hours => 3_600,
+            TimeUnit::Minutes => 60,
+            TimeUnit::Seconds => 1,
+        }
+    }
+}
+
+/// A countdown: one cell per unit, side by side across the frame, each
+/// with its number over an optional box and its label under it.
+#[derive(Debug, Clone)]
+pub struct CountdownLayer {
+    pub frame: Frame,
+    /// Largest unit first; the largest takes what the units above it would
+    /// have held (48 hours when days are not shown).
+    pub units: Vec<TimeUnit>,
+    /// One label per unit, drawn under its number; empty for none.
+    pub labels: Vec<String>,
+    /// The numbers' font, size and color.
+    pub digits: TextStyle,
+    /// The labels' font, size and color.
+    pub label_style: TextStyle,
+    /// A rounded box behind each number.
+    pub digit_box: Option<DigitBox>,
+    /// Drawn between cells, centered on the numbers (":" or nothing).
+    pub separator: String,
+    /// Numbers are zero-padded to this many digits.
+    pub pad: u8,
+    /// Space between cells, in 1x pixels.
+    pub gap: f32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DigitBox {
+    pub fill: Color,
+    pub radius: f32,
+}
+
+/// An animated countdown image: the static layers of a plan, a countdown
+/// over them, and how many one-second frames to show.
+#[derive(Debug, Clone)]
+pub struct TimerPlan {
+    /// The layers that do not change, drawn under the countdown. Its format
+    /// is ignored: timers are GIFs.
+    pub base: RenderPlan,
+    pub countdown: CountdownLayer,
+    /// Whole seconds from the first frame to the deadline. Frame `i` shows
+    /// `remaining - i`; the animation ends on zero and never goes past it.
+    pub remaining: i64,
+    /// Frames at most, one a second.
+    pub frames: u32,
+    /// Loop forever, or stop on the last frame.
+    pub looping: bool,
+}
+
+impl TimerPlan {
+    /// The key of the GIF: everything that decides its bytes, including the
+    /// remaining seconds at the first frame and nothing about the recipient,
+    /// so everyone who opens the same timer in the same second shares one
+    /// render.
+    pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
+        let mut hasher = KeyHasher(Sha256::new());
+        hasher.bytes(b"opentime/timer/v1");
+        hasher.bytes(&self.base.render_key(template_version).0);
+        let countdown = &self.countdown;
+        hasher.frame(countdown.frame);
+        hasher.bytes(format!("{:?}", countdown.units).as_bytes());
+        for label in &countdown.labels {
+            hasher.bytes(label.as_bytes());
+        }
+        for style in [&countdown.digits, &countdown.label_style] {
+            hasher.bytes(format!("{style:?}").as_bytes());
+        }
+        hasher.bytes(format!("{:?}", countdown.digit_box).as_bytes());
+        hasher.bytes(countdown.separator.as_bytes());
+        hasher.u32(u32::from(countdown.pad));
+        hasher.f32(countdown.gap);
+        hasher.bytes(&self.remaining.to_le_bytes());
+        hasher.u32(self.frames);
+        hasher.u32(self.looping as u32);
+        let digest = hasher.0.finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        RenderKey(key)
+    }
+}
+
 /// Feeds fields into SHA-256 with their lengths, so that no two different
 /// plans can produce the same byte stream.
 struct KeyHasher(Sha256);

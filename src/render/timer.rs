@@ -1,0 +1,253 @@
+//! Countdown timers: an animated GIF of one frame a second, each showing the
+//! true time left at that second.
+//!
+//! The static part is drawn once: the plan's layers, then each unit's box,
+//! label and the separators. Each frame then redraws only the numbers that
+//! changed since the frame before, over the static pixels saved under
+//! them, and `gif_writer.rs` stores only the rectangle that changed. The
+//! first frame is the time left at the request, because Outlook on Windows
+//! shows the first frame only, and the animation ends on zero, never past
+//! it.
+
+use crate::render::canvas::Canvas;
+use crate::render::gif_writer::{GifWriter, Palette, PixelRect};
+use crate::render::{
+    CountdownLayer, Frame, HorizontalAlign, RectLayer, RenderError, Renderer, TextLayer, TextStyle,
+    TimeUnit, TimerPlan, VerticalAlign, rect_layer,
+};
+
+/// The most frames a timer may have: five minutes of animation. Sixty is
+/// the usual; more only makes the file larger for recipients who watch.
+pub const MAX_TIMER_FRAMES: u32 = 300;
+
+/// Hundredths of a second per frame.
+const FRAME_DELAY_CS: u16 = 100;
+
+/// Renders the countdown of `plan` as a GIF.
+pub(crate) fn render_timer(renderer: &Renderer, plan: &TimerPlan) -> Result<Vec<u8>, RenderError> {
+    let countdown = &plan.countdown;
+    if countdown.units.is_empty() {
+        return Err(RenderError::Timer {
+            reason: "a countdown needs at least one unit".into(),
+        });
+    }
+    if plan.frames == 0 || plan.frames > MAX_TIMER_FRAMES {
+        return Err(RenderError::Timer {
+            reason: format!("frames must be 1 to {MAX_TIMER_FRAMES}"),
+        });
+    }
+    for style in [&countdown.digits, &countdown.label_style] {
+        if !renderer.fonts.has_family(&style.family) {
+            return Err(RenderError::UnknownFamily(style.family.clone()));
+        }
+    }
+    let scale = plan.base.scale as f32;
+    let mut canvas = renderer.draw(&plan.base)?;
+    let cells = cell_frames(countdown.frame, countdown, countdown.units.len());
+
+    // The static part: boxes, labels and separators.
+    for (index, cell) in cells.iter().enumerate() {
+        if let Some(digit_box) = countdown.digit_box {
+            rect_layer::draw_rect(
+                &mut canvas,
+                &RectLayer {
+                    frame: cell.number,
+                    fill: digit_box.fill,
+                    radius: digit_box.radius,
+                },
+                scale,
+            );
+        }
+        if let Some(label) = countdown
+            .labels
+            .get(index)
+            .filter(|label| !label.is_empty())
+        {
+            renderer.draw_text_layer(
+                &mut canvas,
+                &centered(cell.label, label, &countdown.label_style),
+                scale,
+            )?;
+        }
+        if index + 1 < cells.len() && !countdown.separator.is_empty() {
+            let between = Frame {
+                x: cell.number.x + cell.number.width,
+                y: cell.number.y,
+                width: countdown.gap,
+                height: cell.number.height,
+            };
+            renderer.draw_text_layer(
+                &mut canvas,
+                &centered(between, &countdown.separator, &countdown.digits),
+                scale,
+            )?;
+        }
+    }
+    let base = Canvas {
+        width: canvas.width,
+        height: canvas.height,
+        pixels: canvas.pixels.clone(),
+    };
+    let number_areas: Vec<PixelRect> = cells
+        .iter()
+        .map(|cell| pixel_rect(cell.number, scale, canvas.width, canvas.height))
+        .collect();
+    let ink = {
+        let color = countdown.digits.color;
+        [color.r, color.g, color.b]
+    };
+    let palette = Palette::build(&base, ink, &number_areas);
+
+    // One frame a second, ending on zero.
+    let remaining = plan.remaining.max(0);
+    let frames = u32::try_from(remaining.saturating_add(1))
+        .unwrap_or(u32::MAX)
+        .min(plan.frames);
+    let ends_on_zero = i64::from(frames) > remaining;
+    let mut gif = GifWriter::new(
+        canvas.width,
+        canvas.height,
+        palette,
+        plan.looping && !ends_on_zero,
+    )?;
+    let mut shown: Vec<Option<String>> = vec![None; cells.len()];
+    let mut dirty: Vec<PixelRect> = Vec::with_capacity(cells.len());
+    for frame_index in 0..frames {
+        let left = remaining - i64::from(frame_index);
+        let numbers = unit_numbers(left, &countdown.units, countdown.pad);
+        dirty.clear();
+        for (index, number) in numbers.into_iter().enumerate() {
+            if shown[index].as_deref() == Some(number.as_str()) {
+                continue;
+            }
+            restore(&mut canvas, &base, number_areas[index]);
+            dirty.push(number_areas[index]);
+            renderer.draw_text_layer(
+                &mut canvas,
+                &centered(cells[index].number, &number, &countdown.digits),
+                scale,
+            )?;
+            shown[index] = Some(number);
+        }
+        gif.add_frame(&canvas, &dirty, FRAME_DELAY_CS)?;
+    }
+    gif.finish()
+}
+
+/// The numbers shown for `seconds` left, one per unit, zero-padded to
+/// `pad` digits. The largest unit takes what larger units would have held.
+pub(crate) fn unit_numbers(seconds: i64, units: &[TimeUnit], pad: u8) -> Vec<String> {
+    let mut rest = seconds.max(0);
+    let mut numbers = Vec::with_capacity(units.len());
+    for unit in units {
+        let value = rest / unit.seconds();
+        rest %= unit.seconds();
+        numbers.push(format!("{value:0width$}", width = usize::from(pad)));
+    }
+    numbers
+}
+
+/// Where one unit's number and label go, in 1x pixels.
+#[derive(Clone, Copy, Debug)]
+struct Cell {
+    number: Frame,
+    label: Frame,
+}
+
+/// Cells of equal width side by side across `frame`, `gap` apart; the
+/// numbers and labels together centered vertically.
+fn cell_frames(frame: Frame, countdown: &CountdownLayer, count: usize) -> Vec<Cell> {
+    let gap = countdown.gap.max(0.0);
+    let count_f = count as f32;
+    let width = ((frame.width - gap * (count_f - 1.0)) / count_f).max(1.0);
+    let has_labels = countdown.labels.iter().any(|label| !label.is_empty());
+    let number_height = (countdown.digits.size * 1.4).min(frame.height);
+    let label_height = if has_labels {
+        (countdown.label_style.size * 1.4).min((frame.height - number_height).max(0.0))
+    } else {
+        0.0
+    };
+    let top = frame.y + (frame.height - number_height - label_height).max(0.0) / 2.0;
+    (0..count)
+        .map(|index| {
+            let x = frame.x + index as f32 * (width + gap);
+            Cell {
+                number: Frame {
+                    x,
+                    y: top,
+                    width,
+                    height: number_height,
+                },
+                label: Frame {
+                    x,
+                    y: top + number_height,
+                    width,
+                    height: label_height.max(1.0),
+                },
+            }
+        })
+        .collect()
+}
+
+/// One line of `text` centered in `frame`, shrunk to fit rather than cut.
+fn centered(frame: Frame, text: &str, style: &TextStyle) -> TextLayer {
+    TextLayer {
+        frame,
+        text: text.to_string(),
+        style: TextStyle {
+            align: HorizontalAlign::Center,
+            vertical_align: VerticalAlign::Middle,
+            wrap: false,
+            max_lines: Some(1),
+            min_size: (style.size / 2.0).min(style.min_size),
+            ..style.clone()
+        },
+    }
+}
+
+/// The canvas pixels of a 1x frame, grown by two pixels for antialiasing
+/// and glyph overhang, within the canvas.
+fn pixel_rect(frame: Frame, scale: f32, width: u32, height: u32) -> PixelRect {
+    let clamp = |value: f32, limit: u32| (value.max(0.0) as u32).min(limit);
+    PixelRect {
+        left: clamp((frame.x * scale).floor() - 2.0, width),
+        top: clamp((frame.y * scale).floor() - 2.0, height),
+        right: clamp(((frame.x + frame.width) * scale).ceil() + 2.0, width),
+        bottom: clamp(((frame.y + frame.height) * scale).ceil() + 2.0, height),
+    }
+}
+
+/// Copies `area` of `base` back onto `canvas`.
+fn restore(canvas: &mut Canvas, base: &Canvas, area: PixelRect) {
+    let row_bytes = (area.right - area.left) as usize * 4;
+    for y in area.top..area.bottom {
+        let start = (y as usize * canvas.width as usize + area.left as usize) * 4;
+        canvas.pixels[start..start + row_bytes]
+            .copy_from_slice(&base.pixels[start..start + row_bytes]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_largest_unit_takes_the_overflow() {
+        let all = [
+            TimeUnit::Days,
+            TimeUnit::Hours,
+            TimeUnit::Minutes,
+            TimeUnit::Seconds,
+        ];
+        let seconds = 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5;
+        assert_eq!(unit_numbers(seconds, &all, 2), ["02", "03", "04", "05"]);
+        assert_eq!(
+            unit_numbers(seconds, &all[1..], 2),
+            ["51", "04", "05"],
+            "without days, hours hold them"
+        );
+        assert_eq!(unit_numbers(seconds, &all[..1], 1), ["2"]);
+        assert_eq!(unit_numbers(-5, &all, 2), ["00", "00", "00", "00"]);
+        assert_eq!(unit_numbers(400 * 86_400, &all[..1], 2), ["400"]);
+    }
+}

@@ -1,0 +1,251 @@
+//! Countdown GIFs as a mail client decodes them: frame count, delays, the
+//! loop flag, what each frame shows, and a golden image of the first frame.
+//! Re-bless the golden frame with `OPENTIME_BLESS=1 cargo test --test timer_render`.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use opentime::render::{
+    Color, CountdownLayer, DigitBox, EmojiStyle, FontBook, Frame, HorizontalAlign, Layer,
+    OutputFormat, RectLayer, RenderPlan, Renderer, TextDirection, TextStyle, TimeUnit, TimerPlan,
+    VerticalAlign, Weight,
+};
+
+fn renderer() -> &'static Renderer {
+    static RENDERER: OnceLock<Renderer> = OnceLock::new();
+    RENDERER.get_or_init(|| {
+        let fonts = FontBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))
+            .expect("fonts load");
+        Renderer::new(fonts)
+    })
+}
+
+fn style(size: f32, color: Color, weight: Weight) -> TextStyle {
+    TextStyle {
+        family: "sans".into(),
+        weight,
+        size,
+        min_size: size,
+        color,
+        align: HorizontalAlign::Center,
+        vertical_align: VerticalAlign::Middle,
+        direction: TextDirection::Auto,
+        emoji: EmojiStyle::Color,
+        line_height: 1.2,
+        letter_spacing: 0.0,
+        max_lines: Some(1),
+        wrap: false,
+    }
+}
+
+/// The benchmark's timer: 600x150, four units with labels and boxes.
+fn sale_timer(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerPlan {
+    let base = RenderPlan {
+        width: 600,
+        height: 150,
+        scale: 1,
+        format: OutputFormat::Png,
+        layers: vec![Layer::Rect(RectLayer {
+            frame: Frame {
+                x: 0.0,
+                y: 0.0,
+                width: 600.0,
+                height: 150.0,
+            },
+            fill: Color::rgba(20, 24, 64, 255),
+            radius: 0.0,
+        })],
+    };
+    TimerPlan {
+        base,
+        countdown: CountdownLayer {
+            frame: Frame {
+                x: 30.0,
+                y: 15.0,
+                width: 540.0,
+                height: 120.0,
+            },
+            units: vec![
+                TimeUnit::Days,
+                TimeUnit::Hours,
+                TimeUnit::Minutes,
+                TimeUnit::Seconds,
+            ],
+            labels: labels.iter().map(|label| label.to_string()).collect(),
+            digits: style(48.0, Color::WHITE, Weight::Bold),
+            label_style: style(16.0, Color::rgba(200, 210, 255, 255), Weight::Regular),
+            digit_box: Some(DigitBox {
+                fill: Color::rgba(60, 70, 160, 255),
+                radius: 10.0,
+            }),
+            separator: ":".into(),
+            pad: 2,
+            gap: 24.0,
+        },
+        remaining,
+        frames,
+        looping: true,
+    }
+}
+
+/// Every frame of a GIF as whole RGBA images, as a viewer shows them, and
+/// the frames' delays and the loop setting.
+struct Decoded {
+    frames: Vec<Vec<u8>>,
+    delays: Vec<u16>,
+    loops: bool,
+    width: usize,
+}
+
+fn decode(bytes: &[u8]) -> Decoded {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(bytes).expect("a GIF");
+    let (width, height) = (decoder.width() as usize, decoder.height() as usize);
+    let mut screen = vec![0u8; width * height * 4];
+    let mut frames = Vec::new();
+    let mut delays = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().expect("frames decode") {
+        for row in 0..frame.height as usize {
+            for column in 0..frame.width as usize {
+                let source = (row * frame.width as usize + column) * 4;
+                if frame.buffer[source + 3] == 0 {
+                    continue;
+                }
+                let x = frame.left as usize + column;
+                let y = frame.top as usize + row;
+                let target = (y * width + x) * 4;
+                screen[target..target + 4].copy_from_slice(&frame.buffer[source..source + 4]);
+            }
+        }
+        frames.push(screen.clone());
+        delays.push(frame.delay);
+    }
+    Decoded {
+        frames,
+        delays,
+        loops: decoder.repeat() == gif::Repeat::Infinite,
+        width,
+    }
+}
+
+const ENGLISH: [&str; 4] = ["days", "hours", "minutes", "seconds"];
+
+#[test]
+fn sixty_frames_one_second_apart_that_loop() {
+    let bytes = renderer()
+        .render_timer(&sale_timer(2 * 86_400 + 3_723, 60, ENGLISH))
+        .expect("renders");
+    let gif = decode(&bytes);
+    assert_eq!(gif.frames.len(), 60);
+    assert!(gif.delays.iter().all(|&delay| delay == 100));
+    assert!(gif.loops);
+    eprintln!("reference timer: {} bytes", bytes.len());
+    // Under the 50 KB target for this size.
+    assert!(bytes.len() < 50_000, "{} bytes", bytes.len());
+}
+
+#[test]
+fn each_frame_changes_only_the_seconds_until_a_minute_turns() {
+    // 5 s past a whole minute: frames 1 to 5 change the seconds only, and
+    // frame 6 turns the minute too.
+    let bytes = renderer()
+        .render_timer(&sale_timer(3 * 60 + 5, 8, ENGLISH))
+        .expect("renders");
+    let gif = decode(&bytes);
+    let changed_columns = |a: &[u8], b: &[u8]| {
+        let mut columns = std::collections::BTreeSet::new();
+        for (index, (x, y)) in a.chunks_exact(4).zip(b.chunks_exact(4)).enumerate() {
+            if x != y {
+                columns.insert(index % gif.width);
+            }
+        }
+        columns
+    };
+    // The seconds cell is the last quarter of the countdown's 540 px.
+    for step in 1..=5 {
+        let columns = changed_columns(&gif.frames[step - 1], &gif.frames[step]);
+        assert!(!columns.is_empty(), "frame {step} shows a new second");
+        assert!(
+            columns.iter().all(|&x| x >= 400),
+            "frame {step}: {columns:?}"
+        );
+    }
+    let turn = changed_columns(&gif.frames[5], &gif.frames[6]);
+    assert!(turn.iter().any(|&x| x < 400), "the minute changes at 3:00");
+}
+
+#[test]
+fn a_timer_near_its_deadline_ends_on_zero_and_stops() {
+    let near = renderer()
+        .render_timer(&sale_timer(10, 60, ENGLISH))
+        .expect("renders");
+    let gif = decode(&near);
+    // 10, 9, ... 0: eleven frames, then it stays on zero.
+    assert_eq!(gif.frames.len(), 11);
+    assert!(!gif.loops, "a finished countdown must not jump back up");
+    let zero = renderer()
+        .render_timer(&sale_timer(0, 60, ENGLISH))
+        .expect("renders");
+    let zero = decode(&zero);
+    assert_eq!(zero.frames.len(), 1);
+    assert!(
+        gif.frames.last() == zero.frames.last(),
+        "the last frame is 00:00:00:00"
+    );
+}
+
+#[test]
+fn the_same_second_gives_the_same_bytes_and_the_next_does_not() {
+    let plan = sale_timer(86_400, 60, ENGLISH);
+    let first = renderer().render_timer(&plan).expect("renders");
+    let again = renderer().render_timer(&plan).expect("renders");
+    assert!(first == again);
+    let later = renderer()
+        .render_timer(&sale_timer(86_399, 60, ENGLISH))
+        .expect("renders");
+    assert!(first != later);
+    let version = [7u8; 32];
+    assert_eq!(
+        plan.render_key(&version),
+        sale_timer(86_400, 60, ENGLISH).render_key(&version)
+    );
+    assert_ne!(
+        plan.render_key(&version),
+        sale_timer(86_399, 60, ENGLISH).render_key(&version)
+    );
+}
+
+#[test]
+fn the_first_frame_matches_its_golden_image() {
+    for (name, labels) in [
+        ("timer-first-frame", ENGLISH),
+        (
+            "timer-first-frame-russian",
+            ["дней", "часов", "минут", "секунд"],
+        ),
+    ] {
+        let bytes = renderer()
+            .render_timer(&sale_timer(2 * 86_400 + 3 * 3_600 + 4 * 60 + 5, 60, labels))
+            .expect("renders");
+        let gif = decode(&bytes);
+        let first = image::RgbaImage::from_raw(600, 150, gif.frames[0].clone()).expect("600x150");
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/golden")
+            .join(format!("{name}.png"));
+        if std::env::var_os("OPENTIME_BLESS").is_some() {
+            first.save(&path).expect("the golden image is written");
+            continue;
+        }
+        let golden = image::open(&path)
+            .unwrap_or_else(|error| {
+                panic!("{}: {error}; bless with OPENTIME_BLESS=1", path.display())
+            })
+            .into_rgba8();
+        assert!(
+            golden.as_raw() == first.as_raw(),
+            "{name} differs from {}",
+            path.display()
+        );
+    }
+}
