@@ -16,7 +16,7 @@ use moka::future::Cache;
 use tokio::sync::Semaphore;
 
 use crate::metrics::{GaugeGuard, Metrics, TimerGuard};
-use crate::render::{RenderError, RenderKey, RenderPlan, Renderer};
+use crate::render::{Artwork, RenderError, RenderKey, Renderer};
 
 /// Bytes counted per entry on top of the image, for the key, the `Bytes`
 /// header and moka's bookkeeping: an estimate that keeps the bound honest
@@ -113,8 +113,9 @@ impl RenderCache {
     pub async fn get_or_render(
         &self,
         key: RenderKey,
-        plan: RenderPlan,
+        artwork: impl Into<Artwork>,
     ) -> Result<(Bytes, Source), RenderFailure> {
+        let artwork = artwork.into();
         if let Some(bytes) = self.cache.get(&key).await {
             self.metrics.cache_lookups.with_label_values(&["hit"]).inc();
             return Ok((bytes, Source::Cache));
@@ -126,7 +127,7 @@ impl RenderCache {
         let entry = self
             .cache
             .entry(key)
-            .or_try_insert_with(self.render(plan))
+            .or_try_insert_with(self.render(artwork))
             .await
             .map_err(|failure| (*failure).clone())?;
         let source = if entry.is_fresh() {
@@ -148,7 +149,7 @@ impl RenderCache {
         self.cache.weighted_size()
     }
 
-    async fn render(&self, plan: RenderPlan) -> Result<Bytes, RenderFailure> {
+    async fn render(&self, artwork: Artwork) -> Result<Bytes, RenderFailure> {
         let limiter = &self.limiter;
         let permit = match limiter.slots.try_acquire() {
             Ok(permit) => permit,
@@ -172,7 +173,7 @@ impl RenderCache {
             let _in_flight = GaugeGuard::new(&metrics.renders_in_flight);
             let _timer = TimerGuard::new(metrics.render_seconds.clone());
             metrics.renders.inc();
-            renderer.render(&plan)
+            renderer.render_artwork(&artwork)
         })
         .await;
         drop(permit);
@@ -187,7 +188,7 @@ impl RenderCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::{Color, FontBook, Frame, Layer, OutputFormat, RectLayer};
+    use crate::render::{Color, FontBook, Frame, Layer, OutputFormat, RectLayer, RenderPlan};
 
     fn cache(slots: usize, queue: usize, wait: Duration, max_bytes: u64) -> RenderCache {
         let fonts = FontBook::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))

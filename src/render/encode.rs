@@ -1,4 +1,4 @@
-//! Encoding the canvas as PNG or JPEG.
+//! Encoding the canvas as PNG, JPEG or a one-frame GIF.
 //!
 //! Both encoders are set for speed: a render is encoded on every cache miss,
 //! while the bytes it saves matter little for images of a few hundred pixels.
@@ -9,6 +9,7 @@
 //! canvas over white, as an email's background usually is.
 
 use crate::render::canvas::Canvas;
+use crate::render::gif_writer::{GifWriter, Palette};
 use crate::render::png_writer::{PngColor, write_png};
 use crate::render::{OutputFormat, RenderError};
 
@@ -19,7 +20,17 @@ pub(crate) fn encode(canvas: &Canvas, format: OutputFormat) -> Result<Vec<u8>, R
     match format {
         OutputFormat::Png => encode_png(canvas),
         OutputFormat::Jpeg => encode_jpeg(canvas),
+        OutputFormat::Gif => encode_gif(canvas),
     }
+}
+
+/// A still GIF: what a countdown template shows once its deadline has
+/// passed, in the format its URL asked for.
+fn encode_gif(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
+    let palette = Palette::build(canvas, [0, 0, 0], &[]);
+    let mut gif = GifWriter::new(canvas.width, canvas.height, palette, false)?;
+    gif.add_frame(canvas, &[], 0)?;
+    gif.finish()
 }
 
 fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {

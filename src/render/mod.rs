@@ -41,7 +41,7 @@ pub use asset::Asset;
 pub use error::RenderError;
 pub use fonts::FontBook;
 pub use plan::{
-    Color, CountdownLayer, DigitBox, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer,
+    Artwork, Color, CountdownLayer, DigitBox, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer,
     InvalidColor, Layer, OutputFormat, RectLayer, RenderKey, RenderPlan, TextDirection, TextLayer,
     TextStyle, TimeUnit, TimerPlan, VerticalAlign, Weight,
 };
@@ -111,6 +111,14 @@ impl Renderer {
     pub fn render(&self, plan: &RenderPlan) -> Result<Vec<u8>, RenderError> {
         let canvas = self.draw(plan)?;
         encode::encode(&canvas, plan.format)
+    }
+
+    /// Renders a still image or a countdown.
+    pub fn render_artwork(&self, artwork: &Artwork) -> Result<Vec<u8>, RenderError> {
+        match artwork {
+            Artwork::Still(plan) => self.render(plan),
+            Artwork::Timer(timer) => self.render_timer(timer),
+        }
     }
 
     /// Renders a countdown as an animated GIF: one frame a second from the

@@ -33,6 +33,9 @@ pub struct RenderPlan {
 pub enum OutputFormat {
     Png,
     Jpeg,
+    /// Countdown timers, animated; a still variant of a timer template is
+    /// a one-frame GIF.
+    Gif,
 }
 
 impl OutputFormat {
@@ -40,6 +43,7 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "image/png",
             OutputFormat::Jpeg => "image/jpeg",
+            OutputFormat::Gif => "image/gif",
         }
     }
 
@@ -47,14 +51,16 @@ impl OutputFormat {
         match self {
             OutputFormat::Png => "png",
             OutputFormat::Jpeg => "jpg",
+            OutputFormat::Gif => "gif",
         }
     }
 
-    /// Parses a URL extension: `png`, `jpg` or `jpeg`.
+    /// Parses a URL extension: `png`, `jpg`, `jpeg` or `gif`.
     pub fn from_extension(extension: &str) -> Option<OutputFormat> {
         match extension {
             "png" => Some(OutputFormat::Png),
             "jpg" | "jpeg" => Some(OutputFormat::Jpeg),
+            "gif" => Some(OutputFormat::Gif),
             _ => None,
         }
     }
@@ -335,6 +341,34 @@ impl RenderPlan {
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
         RenderKey(key)
+    }
+}
+
+/// What a request renders: a still image, or a countdown animation.
+#[derive(Debug, Clone)]
+pub enum Artwork {
+    Still(RenderPlan),
+    Timer(TimerPlan),
+}
+
+impl From<RenderPlan> for Artwork {
+    fn from(plan: RenderPlan) -> Artwork {
+        Artwork::Still(plan)
+    }
+}
+
+impl From<TimerPlan> for Artwork {
+    fn from(timer: TimerPlan) -> Artwork {
+        Artwork::Timer(timer)
+    }
+}
+
+impl Artwork {
+    pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
+        match self {
+            Artwork::Still(plan) => plan.render_key(template_version),
+            Artwork::Timer(timer) => timer.render_key(template_version),
+        }
     }
 }
 
