@@ -5,8 +5,10 @@
 //! randomness. The server, `opentime render` and the fallback images all go
 //! through here, which is why they agree to the byte.
 
+use crate::countdown::{TimerState, parse_deadline};
 use crate::expr::{Context, ExprError};
-use crate::render::{Layer, OutputFormat, RenderPlan, TextLayer};
+use crate::render::{Artwork, Layer, OutputFormat, RenderPlan, TextLayer, TimerPlan};
+
 use crate::template::{AccessMode, Template, Variant, VariantLayer};
 
 /// How much of the recipient the answer could use.
@@ -94,6 +96,8 @@ pub fn resolve_plan(
     let mut layers = Vec::with_capacity(variant.layers.len());
     for layer in &variant.layers {
         layers.push(match layer {
+            // A countdown is drawn over the still layers by `resolve_artwork`.
+            VariantLayer::Countdown(_) => continue,
             VariantLayer::Static(layer) => layer.clone(),
             VariantLayer::Text { frame, text, style } => Layer::Text(TextLayer {
                 frame: *frame,
@@ -108,6 +112,77 @@ pub fn resolve_plan(
         scale,
         format,
         layers,
+    })
+}
+
+/// Where a countdown template's request stands against its deadline:
+/// `timer.until` resolved against the context and read in the template's
+/// zone, else the recipient's, at the request's moment. A deadline that
+/// does not resolve or parse counts as expired (the template's rules then
+/// show its expired or default variant), and says why.
+pub fn timer_state(template: &Template, context: &Context) -> Option<(TimerState, Option<String>)> {
+    let timer = template.timer.as_ref()?;
+    let now = context.now.zoned();
+    let zone = timer
+        .time_zone
+        .as_deref()
+        .and_then(|name| jiff::tz::TimeZone::get(name).ok())
+        .unwrap_or_else(|| now.time_zone().clone());
+    let deadline = template
+        .texts
+        .render(timer.until, context)
+        .map_err(|error| error.to_string())
+        .and_then(|text| parse_deadline(&text, &zone).map_err(|error| error.to_string()));
+    let (deadline, problem) = match deadline {
+        Ok(deadline) => (Some(deadline), None),
+        Err(problem) => (None, Some(problem)),
+    };
+    Some((TimerState::at(deadline, now.timestamp()), problem))
+}
+
+/// The request context with `timer` added for a countdown template (the
+/// context itself for others), the timer's state, and why its deadline did
+/// not resolve, if it did not.
+pub fn with_timer(
+    template: &Template,
+    context: &Context,
+) -> (Context, Option<TimerState>, Option<String>) {
+    match timer_state(template, context) {
+        None => (context.clone(), None, None),
+        Some((state, problem)) => (
+            context.with("timer", state.to_value()),
+            Some(state),
+            problem,
+        ),
+    }
+}
+
+/// What to render for a variant: its still image, or, for a countdown
+/// template's variant with a countdown layer and time left, the animation.
+pub fn resolve_artwork(
+    template: &Template,
+    variant: &Variant,
+    context: &Context,
+    scale: u32,
+    format: OutputFormat,
+    timer: Option<&TimerState>,
+) -> Result<Artwork, ExprError> {
+    let base = resolve_plan(template, variant, context, scale, format)?;
+    let countdown = variant.layers.iter().find_map(|layer| match layer {
+        VariantLayer::Countdown(countdown) => Some(countdown),
+        _ => None,
+    });
+    Ok(match (countdown, template.timer.as_ref(), timer) {
+        (Some(countdown), Some(settings), Some(state)) if format == OutputFormat::Gif => {
+            Artwork::from(TimerPlan {
+                base,
+                countdown: countdown.clone(),
+                remaining: state.seconds_left,
+                frames: settings.frames,
+                looping: settings.looping,
+            })
+        }
+        _ => Artwork::Still(base),
     })
 }
 

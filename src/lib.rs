@@ -15,6 +15,8 @@
 //!   and what it can see: profile, query, time, device, opener.
 //! - [`template`]: the template format, its validation, and the live set of
 //!   templates that reloads on change.
+//! - [`countdown`]: deadlines of countdown templates and the `timer` state
+//!   their rules read.
 //! - [`decide`]: the pure step that turns a template and a request context
 //!   into a [`render::RenderPlan`].
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
@@ -30,6 +32,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod countdown;
 pub mod decide;
 pub mod expr;
 pub mod http;

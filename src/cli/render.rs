@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::app::load_renderer;
 use crate::config::Config;
-use crate::decide::{Personalization, choose_variant, resolve_plan};
+use crate::decide::{Personalization, choose_variant, resolve_artwork, with_timer};
 use crate::expr::{Context, RequestFacts};
 use crate::recipient::Profile;
 use crate::render::OutputFormat;
@@ -56,7 +56,7 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
     )?;
     let format = match &args.format {
         Some(name) => OutputFormat::from_extension(name)
-            .with_context(|| format!("--format {name:?}: use png or jpg"))?,
+            .with_context(|| format!("--format {name:?}: use png, jpg or gif"))?,
         None => template.format,
     };
     if !template.allows_scale(args.scale) {
@@ -108,6 +108,21 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         user_agent: args.user_agent.clone(),
         is_head: false,
     });
+    let (context, timer, deadline_problem) = with_timer(&template, &context);
+    if let Some(problem) = &deadline_problem {
+        eprintln!(
+            "warning: the countdown's deadline did not resolve ({problem}); it counts as expired"
+        );
+    }
+    if let Some(timer) = &timer {
+        match timer.deadline {
+            Some(deadline) => eprintln!(
+                "timer: deadline {deadline}, {} s left at {now}",
+                timer.seconds_left
+            ),
+            None => eprintln!("timer: no deadline"),
+        }
+    }
     let choice = choose_variant(&template, &context, personalization);
     if choice.condition_errors > 0 {
         eprintln!(
@@ -115,8 +130,16 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
             choice.condition_errors
         );
     }
-    let bytes = match resolve_plan(&template, choice.variant, &context, args.scale, format) {
-        Ok(plan) => renderer.render(&plan)?,
+    let artwork = resolve_artwork(
+        &template,
+        choice.variant,
+        &context,
+        args.scale,
+        format,
+        timer.as_ref(),
+    );
+    let bytes = match artwork {
+        Ok(artwork) => renderer.render_artwork(&artwork)?,
         Err(error) => {
             eprintln!("warning: {error}; writing the fallback image, as the server would serve");
             let fallback = template

@@ -38,8 +38,11 @@ pub struct Context {
     /// `now` in the recipient's zone, as expressions see it.
     pub now: Now,
     /// The root value expressions evaluate against: a map of `profile`,
-    /// `query`, `now`, `device` and `opener`.
+    /// `query`, `now`, `device` and `opener` (and `timer` for countdown
+    /// templates).
     value: Value,
+    /// The entries of `value`, to add one.
+    fields: Vec<(&'static str, Value)>,
 }
 
 impl Context {
@@ -54,18 +57,33 @@ impl Context {
                 .iter()
                 .map(|(name, value)| (name.as_str(), value.as_str())),
         );
-        let value = Value::from_pairs([
+        let fields = vec![
             ("profile", profile_value(facts.profile.as_ref())),
             ("query", query),
             ("now", now.to_value()),
             ("device", device.to_value()),
             ("opener", Value::from(opener.as_str())),
-        ]);
+        ];
         Context {
             opener,
             device,
             now,
-            value,
+            value: Value::from_pairs(fields.clone()),
+            fields,
+        }
+    }
+
+    /// This context with one more top-level name, such as `timer`.
+    pub fn with(&self, name: &'static str, value: Value) -> Context {
+        let mut fields = self.fields.clone();
+        fields.retain(|(existing, _)| *existing != name);
+        fields.push((name, value));
+        Context {
+            opener: self.opener,
+            device: self.device,
+            now: self.now.clone(),
+            value: Value::from_pairs(fields.clone()),
+            fields,
         }
     }
 

@@ -1,8 +1,9 @@
-//! `GET /i/{template}.{png,jpg}`: the open-time image.
+//! `GET /i/{template}.{png,jpg,gif}`: the open-time image, or a countdown.
 //!
 //! The path reads top to bottom: parse the target, find the template, verify
-//! access and load state ([`super::recipient`]), choose the variant, resolve
-//! its content, answer 304 if the client has it, else look up or render.
+//! access and load state ([`super::recipient`]), read a countdown's deadline,
+//! choose the variant, resolve its content, answer 304 if the client has it,
+//! else look up or render.
 //! Every failure after the template is known still answers with an image.
 
 use hyper::header::IF_NONE_MATCH;
@@ -13,7 +14,8 @@ use super::recipient::prepare;
 use super::response::{self, Body};
 use crate::app::App;
 use crate::cache::RenderFailure;
-use crate::decide::{choose_variant, resolve_plan};
+use crate::decide::{choose_variant, resolve_artwork, with_timer};
+use crate::render::OutputFormat;
 use crate::template::Template;
 
 pub async fn serve(
@@ -35,13 +37,20 @@ pub async fn serve(
         count("-", "-", "not_found");
         return response::text(
             StatusCode::NOT_FOUND,
-            "no such image: use /i/{template}.png, .jpg or @2x",
+            "no such image: use /i/{template}.png, .jpg, .gif (countdowns) or @2x",
         );
     };
     let Some(template) = app.templates.get(&target.name) else {
         count("-", "-", "not_found");
         return response::text(StatusCode::NOT_FOUND, "unknown template");
     };
+    if target.format == OutputFormat::Gif && template.timer.is_none() {
+        count(&template.name, "-", "not_found");
+        return response::text(
+            StatusCode::NOT_FOUND,
+            "this template is not a countdown: use .png or .jpg",
+        );
+    }
     if !template.allows_scale(target.scale) {
         count(&template.name, "-", "not_found");
         return response::text(
@@ -57,7 +66,17 @@ pub async fn serve(
             return response::text(StatusCode::FORBIDDEN, &error.to_string());
         }
     };
-    let context = &prepared.context;
+    // A countdown's deadline is read before the variant is chosen, so that
+    // rules can say `timer.expired`.
+    let (context, timer, deadline_problem) = with_timer(&template, &prepared.context);
+    if let Some(problem) = &deadline_problem {
+        tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
+        metrics
+            .condition_errors
+            .with_label_values(&[&template.name])
+            .inc();
+    }
+    let context = &context;
     metrics
         .opens
         .with_label_values(&[&template.name, context.opener.as_str()])
@@ -71,28 +90,29 @@ pub async fn serve(
             .inc_by(u64::from(choice.condition_errors));
     }
     let variant = choice.variant.id.as_str();
-    let plan = match resolve_plan(
+    let artwork = match resolve_artwork(
         &template,
         choice.variant,
         context,
         target.scale,
         target.format,
+        timer.as_ref(),
     ) {
-        Ok(plan) => plan,
+        Ok(artwork) => artwork,
         Err(error) => {
             tracing::warn!(template = %template.name, variant, %error, "a text did not resolve; serving the fallback image");
             count(&template.name, variant, "fallback");
             return fallback(app, &template, &target, headers, "render_error");
         }
     };
-    let key = plan.render_key(&template.version);
+    let key = artwork.render_key(&template.version);
     let etag = format!("\"{}\"", key.to_hex());
     let outcome = prepared.personalization.as_str();
     if response::etag_matches(headers.get(IF_NONE_MATCH), &etag) {
         count(&template.name, variant, "not_modified");
         return response::not_modified(&etag);
     }
-    match app.cache.get_or_render(key, plan).await {
+    match app.cache.get_or_render(key, artwork).await {
         Ok((bytes, _source)) => {
             count(&template.name, variant, outcome);
             response::image(bytes, target.format.content_type(), &etag)

@@ -348,7 +348,8 @@ impl RenderPlan {
 #[derive(Debug, Clone)]
 pub enum Artwork {
     Still(RenderPlan),
-    Timer(TimerPlan),
+    /// Boxed: a timer plan is several times the size of a still one.
+    Timer(Box<TimerPlan>),
 }
 
 impl From<RenderPlan> for Artwork {
@@ -359,7 +360,7 @@ impl From<RenderPlan> for Artwork {
 
 impl From<TimerPlan> for Artwork {
     fn from(timer: TimerPlan) -> Artwork {
-        Artwork::Timer(timer)
+        Artwork::Timer(Box::new(timer))
     }
 }
 
@@ -373,7 +374,7 @@ impl Artwork {
 }
 
 /// A unit a countdown shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     Days,

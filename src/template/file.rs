@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::render::{
-    EmojiStyle, Fit, HorizontalAlign, OutputFormat, TextDirection, VerticalAlign, Weight,
+    EmojiStyle, Fit, HorizontalAlign, OutputFormat, TextDirection, TimeUnit, VerticalAlign, Weight,
 };
 
 #[derive(Debug, Deserialize)]
@@ -30,7 +30,33 @@ pub struct TemplateFile {
     pub access: AccessMode,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
+    /// The deadline of a countdown template.
+    #[serde(default)]
+    pub timer: Option<TimerFile>,
     pub variants: Vec<VariantFile>,
+}
+
+/// A countdown template's deadline and animation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerFile {
+    /// A Jinja template that resolves to the deadline: an RFC 3339 moment,
+    /// or a date or date and time read in `time_zone`.
+    pub until: String,
+    /// The IANA zone of a deadline without an offset; the recipient's
+    /// `time_zone` field, then UTC, when absent.
+    #[serde(default)]
+    pub time_zone: Option<String>,
+    /// One frame a second, this many at most.
+    #[serde(default = "default_frames")]
+    pub frames: u32,
+    /// Loop the animation (it never loops once it has reached zero).
+    #[serde(default = "yes", rename = "loop")]
+    pub looping: bool,
+}
+
+fn default_frames() -> u32 {
+    60
 }
 
 /// How a template's URLs are trusted (SPEC "Access").
@@ -144,6 +170,69 @@ pub enum LayerFile {
         #[serde(default = "yes")]
         wrap: bool,
     },
+    Countdown {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        /// Largest first, from `days`, `hours`, `minutes`, `seconds`.
+        #[serde(default = "all_units")]
+        units: Vec<TimeUnit>,
+        /// A label per unit, drawn under its number ("days", "дней", "時間").
+        #[serde(default)]
+        labels: BTreeMap<TimeUnit, String>,
+        #[serde(default = "default_family")]
+        font: String,
+        #[serde(default = "bold")]
+        weight: Weight,
+        size: f32,
+        #[serde(default = "default_color")]
+        color: String,
+        #[serde(default)]
+        label_size: Option<f32>,
+        #[serde(default)]
+        label_color: Option<String>,
+        /// A box behind each number: `{ "fill": "#334", "radius": 8 }`.
+        #[serde(default, rename = "box")]
+        digit_box: Option<DigitBoxFile>,
+        #[serde(default)]
+        separator: String,
+        /// Numbers are zero-padded to this many digits.
+        #[serde(default = "two")]
+        pad: u8,
+        /// Space between units, in pixels.
+        #[serde(default = "default_gap")]
+        gap: f32,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DigitBoxFile {
+    pub fill: String,
+    #[serde(default)]
+    pub radius: f32,
+}
+
+fn all_units() -> Vec<TimeUnit> {
+    vec![
+        TimeUnit::Days,
+        TimeUnit::Hours,
+        TimeUnit::Minutes,
+        TimeUnit::Seconds,
+    ]
+}
+
+fn bold() -> Weight {
+    Weight::Bold
+}
+
+fn two() -> u8 {
+    2
+}
+
+fn default_gap() -> f32 {
+    16.0
 }
 
 fn default_format() -> OutputFormat {

@@ -13,13 +13,14 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::file::{LayerFile, TemplateFile, VariantFile};
-use super::{Fallback, Template, Variant, VariantLayer};
+use super::file::{LayerFile, TemplateFile, TimerFile, VariantFile};
+use super::{Fallback, Template, TemplateTimer, Variant, VariantLayer};
 use crate::decide;
 use crate::expr::{Condition, Context, RequestFacts, TextSet};
 use crate::render::{
-    Asset, Color, Frame, ImageLayer, Layer, OutputFormat, RectLayer, Renderer, TextDirection,
-    TextStyle,
+    Asset, Color, CountdownLayer, DigitBox, EmojiStyle, Frame, HorizontalAlign, ImageLayer, Layer,
+    MAX_TIMER_FRAMES, OutputFormat, RectLayer, Renderer, TextDirection, TextStyle, VerticalAlign,
+    Weight,
 };
 
 /// Largest canvas side at 1x, in pixels. Email images are rarely wider than
@@ -186,6 +187,7 @@ impl Builder<'_> {
             }
         }
         let variants = self.variants(file.variants)?;
+        let timer = self.timer(file.timer, file.format, &variants)?;
 
         let mut hasher = Sha256::new();
         hasher.update(bytes);
@@ -206,6 +208,7 @@ impl Builder<'_> {
             scales: file.scales,
             access: file.access,
             params: file.params,
+            timer,
             variants,
             texts: self.texts,
             fallbacks: Vec::new(),
@@ -218,6 +221,69 @@ impl Builder<'_> {
                 message,
             })?;
         Ok(template)
+    }
+
+    /// Checks a countdown template's timer: a gif template has one, a
+    /// template with a countdown layer has one, and its frames, zone and
+    /// deadline text are valid.
+    fn timer(
+        &mut self,
+        timer: Option<TimerFile>,
+        format: OutputFormat,
+        variants: &[Variant],
+    ) -> Result<Option<TemplateTimer>, TemplateError> {
+        let has_countdown = variants.iter().any(|variant| {
+            variant
+                .layers
+                .iter()
+                .any(|layer| matches!(layer, VariantLayer::Countdown(_)))
+        });
+        let Some(timer) = timer else {
+            if has_countdown {
+                return Err(self.error(
+                    None,
+                    "timer",
+                    "a template with a countdown layer needs a timer: { \"until\": ... }".into(),
+                ));
+            }
+            if format == OutputFormat::Gif {
+                return Err(self.error(
+                    None,
+                    "format",
+                    "\"gif\" is for countdown templates, which have a timer".into(),
+                ));
+            }
+            return Ok(None);
+        };
+        if format != OutputFormat::Gif {
+            return Err(self.error(None, "format", "a countdown template is a \"gif\"".into()));
+        }
+        if timer.frames == 0 || timer.frames > MAX_TIMER_FRAMES {
+            return Err(self.error(
+                None,
+                "timer.frames",
+                format!("must be 1 to {MAX_TIMER_FRAMES}"),
+            ));
+        }
+        if let Some(zone) = &timer.time_zone
+            && jiff::tz::TimeZone::get(zone).is_err()
+        {
+            return Err(self.error(
+                None,
+                "timer.time_zone",
+                format!("unknown time zone {zone:?}"),
+            ));
+        }
+        let until = self
+            .texts
+            .add(&timer.until)
+            .map_err(|e| self.error(None, "timer.until", e.to_string()))?;
+        Ok(Some(TemplateTimer {
+            until,
+            time_zone: timer.time_zone,
+            frames: timer.frames,
+            looping: timer.looping,
+        }))
     }
 
     fn variants(&mut self, files: Vec<VariantFile>) -> Result<Vec<Variant>, TemplateError> {
@@ -322,6 +388,107 @@ impl Builder<'_> {
             }
         };
         Ok(match layer {
+            LayerFile::Countdown {
+                x,
+                y,
+                width,
+                height,
+                units,
+                labels,
+                font,
+                weight,
+                size,
+                color: digit_color,
+                label_size,
+                label_color,
+                digit_box,
+                separator,
+                pad,
+                gap,
+            } => {
+                let frame = frame(self, x, y, width, height)?;
+                let descending = units.windows(2).all(|pair| pair[0] < pair[1]);
+                if units.is_empty() || !descending {
+                    return Err(err(
+                        self,
+                        "units",
+                        "list units largest first, each once: days, hours, minutes, seconds".into(),
+                    ));
+                }
+                let label_size = label_size.unwrap_or(size * 0.35);
+                for (field, value) in [("size", size), ("label_size", label_size)] {
+                    if !value.is_finite() || value <= 0.0 || value > 1000.0 {
+                        return Err(err(self, field, "must be above 0 and at most 1000".into()));
+                    }
+                }
+                if !(1..=6).contains(&pad) {
+                    return Err(err(self, "pad", "must be 1 to 6 digits".into()));
+                }
+                if !gap.is_finite() || gap < 0.0 {
+                    return Err(err(self, "gap", "must be 0 or more".into()));
+                }
+                if let Some(extra) = labels.keys().find(|unit| !units.contains(unit)) {
+                    return Err(err(
+                        self,
+                        "labels",
+                        format!("has a label for {extra:?}, which is not in units"),
+                    ));
+                }
+                if !self.renderer.fonts().has_family(&font) {
+                    return Err(err(
+                        self,
+                        "font",
+                        format!("no font family {font:?} in the font book"),
+                    ));
+                }
+                let digits = TextStyle {
+                    family: font,
+                    weight,
+                    size,
+                    min_size: size,
+                    color: color(self, "color", &digit_color)?,
+                    align: HorizontalAlign::Center,
+                    vertical_align: VerticalAlign::Middle,
+                    direction: TextDirection::Ltr,
+                    emoji: EmojiStyle::Color,
+                    line_height: 1.2,
+                    letter_spacing: 0.0,
+                    max_lines: Some(1),
+                    wrap: false,
+                };
+                let label_style = TextStyle {
+                    weight: Weight::Regular,
+                    size: label_size,
+                    min_size: label_size,
+                    color: match &label_color {
+                        Some(text) => color(self, "label_color", text)?,
+                        None => digits.color,
+                    },
+                    direction: TextDirection::Auto,
+                    ..digits.clone()
+                };
+                let digit_box = match digit_box {
+                    None => None,
+                    Some(file) => Some(DigitBox {
+                        fill: color(self, "box.fill", &file.fill)?,
+                        radius: radius(self, file.radius)?,
+                    }),
+                };
+                VariantLayer::Countdown(CountdownLayer {
+                    frame,
+                    labels: units
+                        .iter()
+                        .map(|unit| labels.get(unit).cloned().unwrap_or_default())
+                        .collect(),
+                    units,
+                    digits,
+                    label_style,
+                    digit_box,
+                    separator,
+                    pad,
+                    gap,
+                })
+            }
             LayerFile::Rect {
                 x,
                 y,
@@ -481,10 +648,18 @@ fn prerender_fallbacks(
         query: template.default_query(),
         ..RequestFacts::default()
     });
+    // A countdown template's fallback is a still GIF of its default
+    // variant, with the timer as it stands at load.
+    let (context, _, _) = decide::with_timer(template, &context);
     let default = template.default_variant();
+    let formats: &[OutputFormat] = if template.timer.is_some() {
+        &[OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Gif]
+    } else {
+        &[OutputFormat::Png, OutputFormat::Jpeg]
+    };
     let mut fallbacks = Vec::new();
     for &scale in &template.scales {
-        for format in [OutputFormat::Png, OutputFormat::Jpeg] {
+        for &format in formats {
             let plan = decide::resolve_plan(template, default, &context, scale, format)
                 .map_err(|e| format!("the fallback image (the default variant with no recipient) cannot be resolved: {e}"))?;
             let bytes = renderer

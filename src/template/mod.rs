@@ -18,7 +18,7 @@ pub use load::{TemplateError, load_dir, load_file};
 pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 
 use crate::expr::{Condition, TextId, TextSet};
-use crate::render::{Frame, Layer, OutputFormat, TextStyle};
+use crate::render::{CountdownLayer, Frame, Layer, OutputFormat, TextStyle};
 
 /// A validated template, ready to serve. Immutable: a reload builds a new
 /// one, and requests in flight keep the version they started with.
@@ -35,6 +35,8 @@ pub struct Template {
     pub scales: Vec<u32>,
     pub access: AccessMode,
     pub params: BTreeMap<String, ParamSpec>,
+    /// The deadline of a countdown template.
+    pub timer: Option<TemplateTimer>,
     /// In order; the last one is the default and has no condition.
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.
@@ -51,11 +53,25 @@ pub struct Variant {
     pub layers: Vec<VariantLayer>,
 }
 
-/// A layer as a template holds it: either fully known at load, or a text
-/// whose content is resolved per request.
+/// A countdown template's deadline and animation, checked at load.
+#[derive(Debug)]
+pub struct TemplateTimer {
+    /// Resolves to the deadline (see [`crate::countdown::parse_deadline`]).
+    pub until: TextId,
+    /// A zone that exists; the recipient's zone, then UTC, when `None`.
+    pub time_zone: Option<String>,
+    pub frames: u32,
+    pub looping: bool,
+}
+
+/// A layer as a template holds it: fully known at load, a text whose
+/// content is resolved per request, or a countdown.
 #[derive(Debug)]
 pub enum VariantLayer {
     Static(Layer),
+    /// Drawn only when the request has time left; its numbers change with
+    /// every frame.
+    Countdown(CountdownLayer),
     Text {
         frame: Frame,
         text: TextId,
