@@ -60,6 +60,10 @@ pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload).",
 );
+pub const DEADLINE_ERRORS: (&str, &str) = (
+    "opentime_deadline_errors_total",
+    "Countdown deadlines that did not resolve or parse, by template; each counted as expired.",
+);
 pub const CONDITION_ERRORS: (&str, &str) = (
     "opentime_condition_errors_total",
     "Conditions that failed at run time and counted as false, by template.",
@@ -102,6 +106,7 @@ pub struct Metrics {
     pub shape_cache_bytes: IntGauge,
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
+    pub deadline_errors: IntCounterVec,
     pub params_dropped: IntCounterVec,
     pub opens: IntCounterVec,
     pub templates_loaded: IntGauge,
@@ -168,6 +173,7 @@ impl Metrics {
             shape_cache_bytes: gauge(SHAPE_CACHE_BYTES),
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
+            deadline_errors: counter(DEADLINE_ERRORS, &["template"]),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),
             opens: counter(OPENS, &["template", "opener"]),
             templates_loaded: gauge(TEMPLATES_LOADED),

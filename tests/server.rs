@@ -52,6 +52,7 @@ impl TestServer {
         std::fs::write(templates.path().join("sale.json"), SIGNED_TEMPLATE).unwrap();
         std::fs::write(templates.path().join("fragile.json"), FRAGILE_TEMPLATE).unwrap();
         std::fs::write(templates.path().join("strangers.json"), STRANGERS_TEMPLATE).unwrap();
+        std::fs::write(templates.path().join("offer.json"), TIMER_TEMPLATE).unwrap();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             redis_url: Some(redis.url()),
@@ -154,6 +155,22 @@ const SIGNED_TEMPLATE: &str = r##"{
 }"##;
 
 /// A template whose rules fail at run time for some recipients.
+/// A per-recipient countdown: the deadline is the profile's `offer_ends`.
+const TIMER_TEMPLATE: &str = r##"{
+  "name": "offer", "width": 300, "height": 80, "format": "gif", "scales": [1], "access": "token",
+  "timer": { "until": "{{ profile.offer_ends }}", "frames": 60 },
+  "variants": [
+    { "id": "ended", "when": "timer.expired", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "#444444" } ] },
+    { "id": "running", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "#102030" },
+      { "type": "countdown", "x": 10, "y": 5, "width": 280, "height": 70,
+        "units": ["hours", "minutes", "seconds"],
+        "labels": { "hours": "h", "minutes": "min", "seconds": "s" },
+        "size": 30, "color": "#ffffff", "box": { "fill": "#304060", "radius": 6 } } ] }
+  ]
+}"##;
+
 const FRAGILE_TEMPLATE: &str = r##"{
   "name": "fragile", "width": 200, "height": 60, "access": "token",
   "variants": [
@@ -847,6 +864,100 @@ async fn without_a_recipient_a_token_template_shows_its_default_variant() {
     assert!(
         store_down.body == no_token.body,
         "with the store down, the default variant"
+    );
+    server.shutdown().await;
+}
+
+/// Every frame of a GIF and its delay, as a mail client decodes it.
+fn gif_frames(bytes: &[u8]) -> (usize, Vec<u16>, bool) {
+    let mut options = gif::DecodeOptions::new();
+    options.set_color_output(gif::ColorOutput::RGBA);
+    let mut decoder = options.read_info(bytes).expect("a GIF");
+    let mut delays = Vec::new();
+    while let Some(frame) = decoder.read_next_frame().expect("frames decode") {
+        delays.push(frame.delay);
+    }
+    let loops = decoder.repeat() == gif::Repeat::Infinite;
+    (delays.len(), delays, loops)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_countdown_shows_the_time_left_at_the_open_and_one_render_serves_the_second() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    // The server's clock is 2026-11-22T10:00:00Z: both have 1 h 1 min 1 s
+    // left, one as a moment with an offset, one as a civil time in its
+    // recipient's zone (UTC+1 in November).
+    hset(&redis, "ann", &[("offer_ends", "2026-11-22T11:01:01Z")]);
+    hset(
+        &redis,
+        "bea",
+        &[
+            ("offer_ends", "2026-11-22T12:01:01"),
+            ("time_zone", "Europe/Paris"),
+        ],
+    );
+    hset(&redis, "cal", &[("offer_ends", "2026-11-22T11:01:02Z")]);
+    let open = |id: &str| format!("/i/offer.gif?t={}", server.token(id));
+    let renders = server.metric("opentime_renders_total").await;
+    let ann = server.get(&open("ann")).await;
+    assert_eq!(ann.status, StatusCode::OK);
+    assert_eq!(ann.headers["content-type"], "image/gif");
+    let bea = server.get(&open("bea")).await;
+    assert!(
+        ann.body == bea.body,
+        "the same second left gives the same GIF"
+    );
+    assert_eq!(
+        server.metric("opentime_renders_total").await - renders,
+        1.0,
+        "one render served both recipients"
+    );
+    let (frames, delays, loops) = gif_frames(&ann.body);
+    assert_eq!(frames, 60);
+    assert!(delays.iter().all(|&delay| delay == 100));
+    assert!(loops);
+    // One second more left is another GIF.
+    let cal = server.get(&open("cal")).await;
+    assert!(cal.body != ann.body);
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn at_and_after_the_deadline_the_expired_variant_shows() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    hset(&redis, "now", &[("offer_ends", "2026-11-22T10:00:00Z")]);
+    hset(&redis, "past", &[("offer_ends", "2026-11-21")]);
+    hset(&redis, "soon", &[("offer_ends", "2026-11-22T10:00:05Z")]);
+    hset(&redis, "junk", &[("offer_ends", "next tuesday")]);
+    let open = |id: &str| format!("/i/offer.gif?t={}", server.token(id));
+    let expired = server.get(&open("now")).await;
+    assert_eq!(expired.status, StatusCode::OK);
+    assert_eq!(
+        gif_frames(&expired.body).0,
+        1,
+        "a still image, not a row of zeros"
+    );
+    let past = server.get(&open("past")).await;
+    assert!(past.body == expired.body);
+    // A deadline that does not parse shows the expired variant too, and is
+    // counted.
+    let errors = server.metric("opentime_deadline_errors_total").await;
+    let junk = server.get(&open("junk")).await;
+    assert!(junk.body == expired.body);
+    assert_eq!(
+        server.metric("opentime_deadline_errors_total").await - errors,
+        1.0
+    );
+    // Five seconds before: 5, 4, 3, 2, 1, 0 and it stops.
+    let (frames, _, loops) = gif_frames(&server.get(&open("soon")).await.body);
+    assert_eq!(frames, 6);
+    assert!(!loops);
+    // Only countdown templates answer .gif.
+    assert_eq!(
+        server.get("/i/support.gif").await.status,
+        StatusCode::NOT_FOUND
     );
     server.shutdown().await;
 }

@@ -72,7 +72,7 @@ pub async fn serve(
     if let Some(problem) = &deadline_problem {
         tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
         metrics
-            .condition_errors
+            .deadline_errors
             .with_label_values(&[&template.name])
             .inc();
     }
