@@ -5,11 +5,12 @@
 //! randomness. The server, `opentime render` and the fallback images all go
 //! through here, which is why they agree to the byte.
 
+use jiff::Timestamp;
+
 use crate::countdown::{TimerState, parse_deadline};
 use crate::expr::{Context, ExprError};
 use crate::render::{Artwork, Layer, OutputFormat, RenderPlan, TextLayer, TimerPlan};
-
-use crate::template::{AccessMode, Template, Variant, VariantLayer};
+use crate::template::{AccessMode, Template, TimerDeadline, Variant, VariantLayer};
 
 /// How much of the recipient the answer could use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,12 +118,31 @@ pub fn resolve_plan(
 
 /// Where a countdown template's request stands against its deadline:
 /// `timer.until` resolved against the context and read in the template's
-/// zone, else the recipient's, at the request's moment. A deadline that
-/// does not resolve or parse counts as expired (the template's rules then
-/// show its expired or default variant), and says why.
-pub fn timer_state(template: &Template, context: &Context) -> Option<(TimerState, Option<String>)> {
+/// zone, else the recipient's, at the request's moment; or, for an
+/// evergreen timer, its duration after `started` (the recipient's first
+/// human open, or now when there is none yet). A deadline that does not
+/// resolve or parse counts as expired (the template's rules then show its
+/// expired or default variant), and says why.
+pub fn timer_state(
+    template: &Template,
+    context: &Context,
+    started: Option<Timestamp>,
+) -> Option<(TimerState, Option<String>)> {
     let timer = template.timer.as_ref()?;
     let now = context.now.zoned();
+    let until = match timer.deadline {
+        TimerDeadline::Until(until) => until,
+        TimerDeadline::Evergreen { seconds } => {
+            let start = started.unwrap_or_else(|| now.timestamp());
+            let deadline = start
+                .checked_add(jiff::SignedDuration::from_secs(seconds))
+                .ok();
+            let problem = deadline
+                .is_none()
+                .then(|| "the evergreen deadline is out of range".to_string());
+            return Some((TimerState::at(deadline, now.timestamp()), problem));
+        }
+    };
     let zone = timer
         .time_zone
         .as_deref()
@@ -130,7 +150,7 @@ pub fn timer_state(template: &Template, context: &Context) -> Option<(TimerState
         .unwrap_or_else(|| now.time_zone().clone());
     let deadline = template
         .texts
-        .render(timer.until, context)
+        .render(until, context)
         .map_err(|error| error.to_string())
         .and_then(|text| parse_deadline(&text, &zone).map_err(|error| error.to_string()));
     let (deadline, problem) = match deadline {
@@ -146,8 +166,9 @@ pub fn timer_state(template: &Template, context: &Context) -> Option<(TimerState
 pub fn with_timer(
     template: &Template,
     context: &Context,
+    started: Option<Timestamp>,
 ) -> (Context, Option<TimerState>, Option<String>) {
-    match timer_state(template, context) {
+    match timer_state(template, context, started) {
         None => (context.clone(), None, None),
         Some((state, problem)) => (
             context.with("timer", state.to_value()),

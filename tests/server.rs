@@ -53,6 +53,7 @@ impl TestServer {
         std::fs::write(templates.path().join("fragile.json"), FRAGILE_TEMPLATE).unwrap();
         std::fs::write(templates.path().join("strangers.json"), STRANGERS_TEMPLATE).unwrap();
         std::fs::write(templates.path().join("offer.json"), TIMER_TEMPLATE).unwrap();
+        std::fs::write(templates.path().join("welcome.json"), EVERGREEN_TEMPLATE).unwrap();
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             redis_url: Some(redis.url()),
@@ -168,6 +169,20 @@ const TIMER_TEMPLATE: &str = r##"{
         "units": ["hours", "minutes", "seconds"],
         "labels": { "hours": "h", "minutes": "min", "seconds": "s" },
         "size": 30, "color": "#ffffff", "box": { "fill": "#304060", "radius": 6 } } ] }
+  ]
+}"##;
+
+/// An evergreen countdown: 48 hours from the recipient's first human open.
+const EVERGREEN_TEMPLATE: &str = r##"{
+  "name": "welcome", "width": 300, "height": 80, "format": "gif", "scales": [1], "access": "token",
+  "timer": { "evergreen_hours": 48, "frames": 5 },
+  "variants": [
+    { "id": "ended", "when": "timer.expired", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "#444444" } ] },
+    { "id": "running", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "#102030" },
+      { "type": "countdown", "x": 10, "y": 5, "width": 280, "height": 70,
+        "units": ["hours", "minutes", "seconds"], "size": 30, "color": "#ffffff" } ] }
   ]
 }"##;
 
@@ -959,5 +974,57 @@ async fn at_and_after_the_deadline_the_expired_variant_shows() {
         server.get("/i/support.gif").await.status,
         StatusCode::NOT_FOUND
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_evergreen_timer_starts_at_the_first_human_open_only() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    let start_key = |id: &str| format!("ot:r:{{{id}}}:timer:welcome");
+    let start_of = |id: &str| -> Option<String> {
+        redis::cmd("GET")
+            .arg(start_key(id))
+            .query(&mut redis.connection())
+            .unwrap()
+    };
+    let open = |id: &str| format!("/i/welcome.gif?t={}", server.token(id));
+    // Apple's privacy proxy prefetches with exactly this User-Agent, and a
+    // scanner sends HEAD: neither starts the timer.
+    let apple = server
+        .request(Method::GET, &open("dana"), &[("user-agent", "Mozilla/5.0")])
+        .await;
+    assert_eq!(apple.status, StatusCode::OK);
+    server.request(Method::HEAD, &open("dana"), &[]).await;
+    assert_eq!(start_of("dana"), None, "a machine fetch started the timer");
+    // The first human open starts it at the server's now.
+    let mail = [(
+        "user-agent",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148",
+    )];
+    let first = server.request(Method::GET, &open("dana"), &mail).await;
+    assert_eq!(start_of("dana").as_deref(), Some("2026-11-22T10:00:00Z"));
+    // Another recipient who started 47 hours ago has one hour left; a
+    // re-open keeps their start (the first open wins).
+    redis::cmd("SET")
+        .arg(start_key("eli"))
+        .arg("2026-11-20T11:00:00Z")
+        .exec(&mut redis.connection())
+        .unwrap();
+    let eli = server.request(Method::GET, &open("eli"), &mail).await;
+    assert_eq!(start_of("eli").as_deref(), Some("2026-11-20T11:00:00Z"));
+    assert!(eli.body != first.body, "one hour left is not 48");
+    let again = server.request(Method::GET, &open("eli"), &mail).await;
+    assert!(again.body == eli.body);
+    // Started 49 hours ago: the timer has ended.
+    redis::cmd("SET")
+        .arg(start_key("fay"))
+        .arg("2026-11-20T09:00:00Z")
+        .exec(&mut redis.connection())
+        .unwrap();
+    let fay = server.request(Method::GET, &open("fay"), &mail).await;
+    assert_eq!(gif_frames(&fay.body).0, 1, "the expired variant is a still");
+    // The machine fetch saw the full 48 hours, as the first human open did.
+    assert!(apple.body == first.body);
     server.shutdown().await;
 }

@@ -108,7 +108,9 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         user_agent: args.user_agent.clone(),
         is_head: false,
     });
-    let (context, timer, deadline_problem) = with_timer(&template, &context);
+    // Offline there is no first open on record: an evergreen timer starts
+    // at --at.
+    let (context, timer, deadline_problem) = with_timer(&template, &context, None);
     if let Some(problem) = &deadline_problem {
         eprintln!(
             "warning: the countdown's deadline did not resolve ({problem}); it counts as expired"

@@ -6,17 +6,21 @@
 //! else look up or render.
 //! Every failure after the template is known still answers with an image.
 
+use std::time::Duration;
+
 use hyper::header::IF_NONE_MATCH;
 use hyper::{HeaderMap, Response, StatusCode};
+use jiff::Timestamp;
 
 use super::query::{ImageTarget, QueryPairs};
-use super::recipient::prepare;
+use super::recipient::{Prepared, prepare};
 use super::response::{self, Body};
 use crate::app::App;
 use crate::cache::RenderFailure;
 use crate::decide::{choose_variant, resolve_artwork, with_timer};
+use crate::expr::Opener;
 use crate::render::OutputFormat;
-use crate::template::Template;
+use crate::template::{Template, TimerDeadline};
 
 pub async fn serve(
     app: &App,
@@ -68,7 +72,8 @@ pub async fn serve(
     };
     // A countdown's deadline is read before the variant is chosen, so that
     // rules can say `timer.expired`.
-    let (context, timer, deadline_problem) = with_timer(&template, &prepared.context);
+    let started = evergreen_start(app, &template, &prepared).await;
+    let (context, timer, deadline_problem) = with_timer(&template, &prepared.context, started);
     if let Some(problem) = &deadline_problem {
         tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
         metrics
@@ -127,6 +132,45 @@ pub async fn serve(
             };
             count(&template.name, variant, "fallback");
             fallback(app, &template, &target, headers, reason)
+        }
+    }
+}
+
+/// How long a store keeps an evergreen timer's start after it began: long
+/// past any timer, so that a late re-open still sees "ended", and bounded,
+/// so that starts do not pile up forever.
+const EVERGREEN_KEEP: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// The start of the recipient's evergreen timer. Only a human open starts
+/// it (Gmail's and Yahoo's proxies fetch when a person opens); Apple's
+/// privacy prefetch and security scanners read a start but never make one,
+/// and see the timer's full length. Without a recipient, or with the store
+/// down, the timer starts now and nothing is recorded.
+async fn evergreen_start(app: &App, template: &Template, prepared: &Prepared) -> Option<Timestamp> {
+    let timer = template.timer.as_ref()?;
+    if !matches!(timer.deadline, TimerDeadline::Evergreen { .. }) {
+        return None;
+    }
+    let recipient = prepared.recipient.as_ref()?;
+    let opener = prepared.context.opener;
+    let human = matches!(
+        opener,
+        Opener::Human | Opener::GmailProxy | Opener::YahooProxy
+    );
+    let now = prepared.context.now.zoned().timestamp();
+    match app
+        .store
+        .timer_start(recipient, &template.name, now, human, EVERGREEN_KEEP)
+        .await
+    {
+        Ok(started) => started,
+        Err(error) => {
+            app.metrics
+                .store_errors
+                .with_label_values(&[error.code()])
+                .inc();
+            tracing::debug!(recipient = %recipient, %error, "the evergreen start did not load; counting from now");
+            None
         }
     }
 }

@@ -17,6 +17,8 @@ use crate::template::{AccessMode, Template};
 pub struct Prepared {
     pub context: Context,
     pub personalization: Personalization,
+    /// The verified recipient, whether or not they have state.
+    pub recipient: Option<RecipientId>,
 }
 
 /// Verifies the template's access mode, then loads the recipient's state.
@@ -39,8 +41,8 @@ pub async fn prepare(
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
-    let (profile, personalization) = match recipient {
-        Some(recipient) => load_profile(app, &recipient).await,
+    let (profile, personalization) = match &recipient {
+        Some(recipient) => load_profile(app, recipient).await,
         None => (None, Personalization::Anonymous),
     };
     let user_agent = headers
@@ -57,6 +59,7 @@ pub async fn prepare(
     Ok(Prepared {
         context,
         personalization,
+        recipient,
     })
 }
 

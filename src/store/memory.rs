@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
+use jiff::Timestamp;
+
 use crate::recipient::{Profile, RecipientId};
 
 use super::StoreError;
@@ -22,6 +24,8 @@ pub struct MemoryStore {
     /// every critical section is one map operation, so readers (every image
     /// request) barely ever wait.
     profiles: Arc<RwLock<HashMap<RecipientId, BTreeMap<String, String>>>>,
+    /// Evergreen timers' starts, by recipient and template.
+    timer_starts: Arc<RwLock<HashMap<(RecipientId, String), Timestamp>>>,
 }
 
 impl MemoryStore {
@@ -36,6 +40,7 @@ impl MemoryStore {
         let profiles = load_demo_recipients(demo_dir)?;
         Ok(MemoryStore {
             profiles: Arc::new(RwLock::new(profiles)),
+            timer_starts: Arc::default(),
         })
     }
 
@@ -58,6 +63,31 @@ impl MemoryStore {
         for (name, value) in fields {
             profile.insert(name.clone(), value.clone());
         }
+    }
+
+    /// When the recipient's evergreen timer of `template` started, recording
+    /// `now` as the start when `start` is set and there is none.
+    pub fn timer_start(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        now: Timestamp,
+        start: bool,
+    ) -> Option<Timestamp> {
+        let key = (recipient.clone(), template.to_string());
+        if !start {
+            return self
+                .timer_starts
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get(&key)
+                .copied();
+        }
+        let mut starts = self
+            .timer_starts
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        Some(*starts.entry(key).or_insert(now))
     }
 
     /// Forgets the recipient's profile; true when there was one.

@@ -116,6 +116,28 @@ impl Store {
         }
     }
 
+    /// When the recipient's evergreen timer of `template` started. With
+    /// `start` (a human open), `now` becomes the start if there is none
+    /// yet, atomically; without it (a proxy or scanner fetch) nothing is
+    /// written. Redis keeps a start for `keep`.
+    pub async fn timer_start(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        now: jiff::Timestamp,
+        start: bool,
+        keep: Duration,
+    ) -> Result<Option<jiff::Timestamp>, StoreError> {
+        match self {
+            Store::Redis(redis) => {
+                redis
+                    .timer_start(recipient, template, now, start, keep)
+                    .await
+            }
+            Store::Memory(memory) => Ok(memory.timer_start(recipient, template, now, start)),
+        }
+    }
+
     /// Readiness: Ok when the store answers within the budget.
     pub async fn ping(&self) -> Result<(), StoreError> {
         match self {

@@ -13,6 +13,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{Cmd, FromRedisValue, Value};
 
@@ -132,6 +133,45 @@ impl RedisStore {
         command.arg(self.keys.profile_key(recipient));
         let removed: i64 = self.run_idempotent(&command).await?;
         Ok(removed > 0)
+    }
+
+    /// When the recipient's evergreen timer of `template` started: with
+    /// `start`, one `SET key now NX GET EX keep`, which records `now` if
+    /// there is no start yet and answers the start that was there, in one
+    /// round trip and without a race between two first opens; without it,
+    /// a `GET`.
+    pub async fn timer_start(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        now: Timestamp,
+        start: bool,
+        keep: Duration,
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let key = self
+            .keys
+            .recipient_key(recipient, &format!("timer:{template}"));
+        let previous: Option<String> = if start {
+            let mut command = redis::cmd("SET");
+            command
+                .arg(&key)
+                .arg(now.to_string())
+                .arg("NX")
+                .arg("GET")
+                .arg("EX")
+                .arg(keep.as_secs().max(1));
+            self.run_idempotent(&command).await?
+        } else {
+            let mut command = redis::cmd("GET");
+            command.arg(&key);
+            self.run_idempotent(&command).await?
+        };
+        Ok(match previous {
+            // A start that does not parse was not written by us; the open
+            // that finds it starts nothing and counts from now.
+            Some(text) => text.parse().ok(),
+            None => start.then_some(now),
+        })
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {

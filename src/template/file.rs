@@ -42,7 +42,12 @@ pub struct TemplateFile {
 pub struct TimerFile {
     /// A Jinja template that resolves to the deadline: an RFC 3339 moment,
     /// or a date or date and time read in `time_zone`.
-    pub until: String,
+    #[serde(default)]
+    pub until: Option<String>,
+    /// An evergreen timer instead: the deadline is this many hours after
+    /// the recipient's first human open of the template.
+    #[serde(default)]
+    pub evergreen_hours: Option<f64>,
     /// The IANA zone of a deadline without an offset; the recipient's
     /// `time_zone` field, then UTC, when absent.
     #[serde(default)]

@@ -14,7 +14,10 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::file::{LayerFile, TemplateFile, TimerFile, VariantFile};
-use super::{Fallback, Template, TemplateTimer, Variant, VariantLayer};
+use super::{Fallback, Template, TemplateTimer, TimerDeadline, Variant, VariantLayer};
+
+/// The longest evergreen timer: a year.
+const MAX_EVERGREEN_HOURS: f64 = 8760.0;
 use crate::decide;
 use crate::expr::{Condition, Context, RequestFacts, TextSet};
 use crate::render::{
@@ -274,12 +277,36 @@ impl Builder<'_> {
                 format!("unknown time zone {zone:?}"),
             ));
         }
-        let until = self
-            .texts
-            .add(&timer.until)
-            .map_err(|e| self.error(None, "timer.until", e.to_string()))?;
+        let deadline = match (&timer.until, timer.evergreen_hours) {
+            (Some(until), None) => TimerDeadline::Until(
+                self.texts
+                    .add(until)
+                    .map_err(|e| self.error(None, "timer.until", e.to_string()))?,
+            ),
+            (None, Some(hours))
+                if hours.is_finite() && hours > 0.0 && hours <= MAX_EVERGREEN_HOURS =>
+            {
+                TimerDeadline::Evergreen {
+                    seconds: (hours * 3600.0).round() as i64,
+                }
+            }
+            (None, Some(_)) => {
+                return Err(self.error(
+                    None,
+                    "timer.evergreen_hours",
+                    format!("must be above 0 and at most {MAX_EVERGREEN_HOURS}"),
+                ));
+            }
+            _ => {
+                return Err(self.error(
+                    None,
+                    "timer",
+                    "give the deadline as \"until\" or \"evergreen_hours\", one of the two".into(),
+                ));
+            }
+        };
         Ok(Some(TemplateTimer {
-            until,
+            deadline,
             time_zone: timer.time_zone,
             frames: timer.frames,
             looping: timer.looping,
@@ -650,7 +677,7 @@ fn prerender_fallbacks(
     });
     // A countdown template's fallback is a still GIF of its default
     // variant, with the timer as it stands at load.
-    let (context, _, _) = decide::with_timer(template, &context);
+    let (context, _, _) = decide::with_timer(template, &context, None);
     let default = template.default_variant();
     let formats: &[OutputFormat] = if template.timer.is_some() {
         &[OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Gif]

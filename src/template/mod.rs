@@ -56,12 +56,22 @@ pub struct Variant {
 /// A countdown template's deadline and animation, checked at load.
 #[derive(Debug)]
 pub struct TemplateTimer {
-    /// Resolves to the deadline (see [`crate::countdown::parse_deadline`]).
-    pub until: TextId,
+    pub deadline: TimerDeadline,
     /// A zone that exists; the recipient's zone, then UTC, when `None`.
     pub time_zone: Option<String>,
     pub frames: u32,
     pub looping: bool,
+}
+
+/// Where a countdown's deadline comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum TimerDeadline {
+    /// A text that resolves to the deadline (see
+    /// [`crate::countdown::parse_deadline`]).
+    Until(TextId),
+    /// This many seconds after the recipient's first human open, kept per
+    /// recipient so that re-opens and other devices see the same deadline.
+    Evergreen { seconds: i64 },
 }
 
 /// A layer as a template holds it: fully known at load, a text whose
