@@ -10,6 +10,7 @@ use crate::clock::Clock;
 use crate::config::{Config, redact_url};
 use crate::http::server::{run, shutdown_signal};
 use crate::recipient::RecipientId;
+use crate::template::AccessMode;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.is_demo() {
@@ -50,15 +51,32 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 fn print_sample_urls(app: &App, base: &str) {
     let recipients = demo_recipient_ids(&app.config.demo_dir);
     println!("\nSample URLs (demo mode):");
-    for template in app.templates.snapshot().templates() {
+    let snapshot = app.templates.snapshot();
+    let templates = snapshot.templates();
+    // A demo id names its template as a prefix ("renewal-timer-anna"); the
+    // longest template name that prefixes it wins over "renewal".
+    let owner = |id: &str| {
+        templates
+            .iter()
+            .filter(|template| id.starts_with(&format!("{}-", template.name)))
+            .max_by_key(|template| template.name.len())
+            .map(|template| template.name.clone())
+    };
+    for template in &templates {
         let extension = template.format.extension();
+        let path = format!("/i/{}.{extension}", template.name);
+        // A signed_url template answers only signed URLs.
+        let signature = match template.access {
+            AccessMode::SignedUrl => format!("?s={}", app.keys.sign_url(&path, &[])),
+            _ => String::new(),
+        };
         println!(
-            "  {} (default variant): {base}/i/{}.{extension}",
-            template.name, template.name
+            "  {} (default variant): {base}{path}{signature}",
+            template.name
         );
         for id in recipients
             .iter()
-            .filter(|id| id.starts_with(&format!("{}-", template.name)))
+            .filter(|id| owner(id).as_deref() == Some(template.name.as_str()))
         {
             let Ok(recipient) = RecipientId::new(id.as_str()) else {
                 continue;
