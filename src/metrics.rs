@@ -60,6 +60,10 @@ pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload).",
 );
+pub const RENDERS_AHEAD: (&str, &str) = (
+    "opentime_renders_ahead_total",
+    "Countdown seconds rendered ahead of the requests that will want them.",
+);
 pub const DEADLINE_ERRORS: (&str, &str) = (
     "opentime_deadline_errors_total",
     "Countdown deadlines that did not resolve or parse, by template; each counted as expired.",
@@ -107,6 +111,7 @@ pub struct Metrics {
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
     pub deadline_errors: IntCounterVec,
+    pub renders_ahead: IntCounter,
     pub params_dropped: IntCounterVec,
     pub opens: IntCounterVec,
     pub templates_loaded: IntGauge,
@@ -154,10 +159,14 @@ impl Metrics {
         registry
             .register(Box::new(request_seconds.clone()))
             .expect("each metric is registered once");
-        let renders = IntCounter::new(RENDERS.0, RENDERS.1).expect("valid constant");
-        registry
-            .register(Box::new(renders.clone()))
-            .expect("each metric is registered once");
+        let plain_counter = |(name, help): (&str, &str)| {
+            let counter = IntCounter::new(name, help).expect("valid constant");
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("each metric is registered once");
+            counter
+        };
+        let renders = plain_counter(RENDERS);
         Metrics {
             requests: counter(REQUESTS, &["route", "template", "variant", "outcome"]),
             request_seconds,
@@ -174,6 +183,7 @@ impl Metrics {
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
             deadline_errors: counter(DEADLINE_ERRORS, &["template"]),
+            renders_ahead: plain_counter(RENDERS_AHEAD),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),
             opens: counter(OPENS, &["template", "opener"]),
             templates_loaded: gauge(TEMPLATES_LOADED),

@@ -918,16 +918,25 @@ async fn a_countdown_shows_the_time_left_at_the_open_and_one_render_serves_the_s
     let ann = server.get(&open("ann")).await;
     assert_eq!(ann.status, StatusCode::OK);
     assert_eq!(ann.headers["content-type"], "image/gif");
-    let bea = server.get(&open("bea")).await;
-    assert!(
-        ann.body == bea.body,
-        "the same second left gives the same GIF"
-    );
     assert_eq!(
         server.metric("opentime_renders_total").await - renders,
         1.0,
-        "one render served both recipients"
+        "the first open rendered"
     );
+    let bea = server.get(&open("bea")).await;
+    assert!(
+        ann.body == bea.body,
+        "the same second left gives the same GIF, from the cache"
+    );
+    // Two opens in one second make the timer hot: the next three seconds
+    // render in the background, once each, and nothing else renders.
+    let ahead =
+        wait_for(|| async { server.metric("opentime_renders_ahead_total").await == 3.0 }).await;
+    assert!(ahead, "the next seconds were rendered ahead");
+    server.get(&open("ann")).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(server.metric("opentime_renders_ahead_total").await, 3.0);
+    assert_eq!(server.metric("opentime_renders_total").await - renders, 4.0);
     let (frames, delays, loops) = gif_frames(&ann.body);
     assert_eq!(frames, 60);
     assert!(delays.iter().all(|&delay| delay == 100));

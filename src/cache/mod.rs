@@ -40,6 +40,13 @@ impl std::fmt::Debug for RenderCache {
     }
 }
 
+/// Whether a render is for a request that waits, or ahead of traffic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Urgency {
+    Request,
+    Ahead,
+}
+
 /// Where the bytes of a response came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Source {
@@ -127,7 +134,7 @@ impl RenderCache {
         let entry = self
             .cache
             .entry(key)
-            .or_try_insert_with(self.render(artwork))
+            .or_try_insert_with(self.render(artwork, Urgency::Request))
             .await
             .map_err(|failure| (*failure).clone())?;
         let source = if entry.is_fresh() {
@@ -136,6 +143,37 @@ impl RenderCache {
             Source::Cache
         };
         Ok((entry.into_value(), source))
+    }
+
+    /// Renders `work` into the cache in the background, one after the
+    /// other, ahead of the requests that will want it. What is cached
+    /// already is skipped, and the work stops as soon as no render slot is
+    /// free: work ahead never queues and never delays an open that is
+    /// waiting. A request that arrives while a piece renders waits for it
+    /// rather than rendering again.
+    pub fn render_ahead(&self, work: Vec<(RenderKey, Artwork)>) {
+        let work: Vec<(RenderKey, Artwork)> = work
+            .into_iter()
+            .filter(|(key, _)| !self.cache.contains_key(key))
+            .collect();
+        if work.is_empty() {
+            return;
+        }
+        let cache = self.clone();
+        tokio::spawn(async move {
+            for (key, artwork) in work {
+                let rendered = cache
+                    .cache
+                    .entry(key)
+                    .or_try_insert_with(cache.render(artwork, Urgency::Ahead))
+                    .await;
+                match rendered {
+                    Ok(entry) if entry.is_fresh() => cache.metrics.renders_ahead.inc(),
+                    Ok(_) => {}
+                    Err(_) => break,
+                }
+            }
+        });
     }
 
     pub fn renderer(&self) -> &Arc<Renderer> {
@@ -149,10 +187,11 @@ impl RenderCache {
         self.cache.weighted_size()
     }
 
-    async fn render(&self, artwork: Artwork) -> Result<Bytes, RenderFailure> {
+    async fn render(&self, artwork: Artwork, urgency: Urgency) -> Result<Bytes, RenderFailure> {
         let limiter = &self.limiter;
         let permit = match limiter.slots.try_acquire() {
             Ok(permit) => permit,
+            Err(_) if urgency == Urgency::Ahead => return Err(RenderFailure::Overloaded),
             Err(_) => {
                 if limiter.waiting.fetch_add(1, Ordering::AcqRel) >= limiter.queue_limit {
                     limiter.waiting.fetch_sub(1, Ordering::AcqRel);

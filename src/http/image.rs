@@ -16,10 +16,10 @@ use super::query::{ImageTarget, QueryPairs};
 use super::recipient::{Prepared, prepare};
 use super::response::{self, Body};
 use crate::app::App;
-use crate::cache::RenderFailure;
+use crate::cache::{RenderFailure, Source};
 use crate::decide::{choose_variant, resolve_artwork, with_timer};
 use crate::expr::Opener;
-use crate::render::OutputFormat;
+use crate::render::{Artwork, OutputFormat, TimerPlan};
 use crate::template::{Template, TimerDeadline};
 
 pub async fn serve(
@@ -117,8 +117,20 @@ pub async fn serve(
         count(&template.name, variant, "not_modified");
         return response::not_modified(&etag);
     }
+    let ahead = match (&artwork, template.timer.as_ref()) {
+        (Artwork::Timer(timer), Some(_)) => Some(timer.as_ref().clone()),
+        _ => None,
+    };
     match app.cache.get_or_render(key, artwork).await {
-        Ok((bytes, _source)) => {
+        Ok((bytes, source)) => {
+            // A countdown second someone else already rendered is a hot
+            // timer (a send's open spike): render the next seconds now, so
+            // the opens to come find them cached.
+            if source == Source::Cache
+                && let Some(timer) = ahead
+            {
+                render_seconds_ahead(app, &template, timer);
+            }
             count(&template.name, variant, outcome);
             response::image(bytes, target.format.content_type(), &etag)
         }
@@ -134,6 +146,26 @@ pub async fn serve(
             fallback(app, &template, &target, headers, reason)
         }
     }
+}
+
+/// Seconds of a hot countdown rendered ahead of traffic.
+const SECONDS_AHEAD: i64 = 3;
+
+/// Renders the next [`SECONDS_AHEAD`] seconds of `timer` into the cache in
+/// the background, each only if no one has and a render slot is free.
+fn render_seconds_ahead(app: &App, template: &Template, timer: TimerPlan) {
+    let work = (1..=SECONDS_AHEAD)
+        .map(|ahead| timer.remaining - ahead)
+        .take_while(|remaining| *remaining >= 0)
+        .map(|remaining| {
+            let next = TimerPlan {
+                remaining,
+                ..timer.clone()
+            };
+            (next.render_key(&template.version), Artwork::from(next))
+        })
+        .collect();
+    app.cache.render_ahead(work);
 }
 
 /// How long a store keeps an evergreen timer's start after it began: long
