@@ -249,3 +249,28 @@ fn the_first_frame_matches_its_golden_image() {
         );
     }
 }
+
+#[test]
+fn a_timer_never_weighs_more_than_a_megabyte() {
+    // A 2000x1000 countdown of seconds in 700 px digits, 300 frames: every
+    // frame repaints most of the image, far past 1 MB. The first frames
+    // that fit are kept, the first of them the time left at the request.
+    let mut huge = sale_timer(86_400, 300, ENGLISH);
+    huge.base.width = 2000;
+    huge.base.height = 1000;
+    huge.countdown.frame = Frame {
+        x: 0.0,
+        y: 0.0,
+        width: 2000.0,
+        height: 1000.0,
+    };
+    huge.countdown.units = vec![TimeUnit::Seconds];
+    huge.countdown.labels = Vec::new();
+    huge.countdown.pad = 6;
+    huge.countdown.digits.size = 700.0;
+    huge.countdown.digits.min_size = 700.0;
+    let (bytes, kept) = renderer().render_timer_frames(&huge).expect("renders");
+    assert!(bytes.len() <= 1024 * 1024, "{} bytes", bytes.len());
+    assert!(kept < 300 && kept > 100, "{kept} frames kept");
+    assert_eq!(decode(&bytes).frames.len(), kept as usize);
+}

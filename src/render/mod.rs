@@ -46,7 +46,7 @@ pub use plan::{
     TextStyle, TimeUnit, TimerPlan, VerticalAlign, Weight,
 };
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
-pub use timer::MAX_TIMER_FRAMES;
+pub use timer::{MAX_TIMER_BYTES, MAX_TIMER_FRAMES};
 
 use canvas::Canvas;
 pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
@@ -124,7 +124,13 @@ impl Renderer {
     /// Renders a countdown as an animated GIF: one frame a second from the
     /// time left at the request, ending on zero.
     pub fn render_timer(&self, plan: &TimerPlan) -> Result<Vec<u8>, RenderError> {
-        timer::render_timer(self, plan)
+        timer::render_timer_within(self, plan).map(|(bytes, _)| bytes)
+    }
+
+    /// Renders a countdown and says how many of its frames fit in
+    /// [`MAX_TIMER_BYTES`], for `opentime check`.
+    pub fn render_timer_frames(&self, plan: &TimerPlan) -> Result<(Vec<u8>, u32), RenderError> {
+        timer::render_timer_within(self, plan)
     }
 
     /// Draws one text layer onto `canvas`.

@@ -23,8 +23,40 @@ pub const MAX_TIMER_FRAMES: u32 = 300;
 /// Hundredths of a second per frame.
 const FRAME_DELAY_CS: u16 = 100;
 
-/// Renders the countdown of `plan` as a GIF.
-pub(crate) fn render_timer(renderer: &Renderer, plan: &TimerPlan) -> Result<Vec<u8>, RenderError> {
+/// The largest countdown GIF served. Some mail clients refuse or clip
+/// larger images, and a recipient on a phone should not download more.
+pub const MAX_TIMER_BYTES: usize = 1024 * 1024;
+
+/// Renders the countdown of `plan` as a GIF of at most [`MAX_TIMER_BYTES`]:
+/// when all its frames would be larger, it keeps as many of the first
+/// frames as fit (the first frame, the one that matters most, always).
+/// Returns the GIF and how many frames it kept.
+pub(crate) fn render_timer_within(
+    renderer: &Renderer,
+    plan: &TimerPlan,
+) -> Result<(Vec<u8>, u32), RenderError> {
+    let mut frames = plan.frames;
+    loop {
+        let trial = TimerPlan {
+            frames,
+            ..plan.clone()
+        };
+        let (bytes, shown) = render_timer_frames(renderer, &trial)?;
+        if bytes.len() <= MAX_TIMER_BYTES || shown <= 1 {
+            return Ok((bytes, shown));
+        }
+        // Frames cost about the same each: scale down, with a margin.
+        let fitting =
+            (u64::from(shown) * MAX_TIMER_BYTES as u64 * 9 / 10 / bytes.len() as u64) as u32;
+        frames = fitting.clamp(1, shown - 1);
+    }
+}
+
+/// Renders the countdown of `plan` as a GIF, whatever its size.
+fn render_timer_frames(
+    renderer: &Renderer,
+    plan: &TimerPlan,
+) -> Result<(Vec<u8>, u32), RenderError> {
     let countdown = &plan.countdown;
     if countdown.units.is_empty() {
         return Err(RenderError::Timer {
@@ -131,7 +163,7 @@ pub(crate) fn render_timer(renderer: &Renderer, plan: &TimerPlan) -> Result<Vec<
         }
         gif.add_frame(&canvas, &dirty, FRAME_DELAY_CS)?;
     }
-    gif.finish()
+    Ok((gif.finish()?, frames))
 }
 
 /// The numbers shown for `seconds` left, one per unit, zero-padded to

@@ -6,19 +6,23 @@
 //!
 //! - [`samples`]: the sample states (demo recipients and `--state` files).
 //! - [`scripts`]: the scan for scripts no font of a family has.
+//! - [`timers`]: the scan for countdowns whose GIF would pass 1 MB.
 
 mod samples;
 mod scripts;
+mod timers;
 
 use std::path::PathBuf;
 
 use crate::app::load_renderer;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::render::MAX_TIMER_BYTES;
 use crate::template::load_dir;
 
 use samples::{SampleSource, load_sample_states};
 use scripts::find_unrenderable_scripts;
+use timers::find_oversized_timers;
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -65,6 +69,10 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     for warning in &warnings {
         println!("warning {warning}");
     }
+    let oversized = find_oversized_timers(&templates, &renderer, now);
+    for timer in &oversized {
+        println!("warning {timer}");
+    }
     if !errors.is_empty() {
         print_warning_summary(warnings.len());
         anyhow::bail!(
@@ -78,6 +86,14 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     }
     println!("{} templates ok", templates.len());
     print_warning_summary(warnings.len());
+    if !oversized.is_empty() {
+        println!(
+            "{} countdown warning{}: GIFs over {} KB",
+            oversized.len(),
+            if oversized.len() == 1 { "" } else { "s" },
+            MAX_TIMER_BYTES / 1024
+        );
+    }
     Ok(())
 }
 
