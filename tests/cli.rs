@@ -280,3 +280,68 @@ fn the_example_deployment_config_loads() {
     assert_eq!(config.listen.port(), 8080);
     assert!(config.key_ring().is_ok());
 }
+
+#[test]
+fn check_refuses_bad_countdowns_and_warns_about_bad_deadlines() {
+    let work = tempfile::tempdir().unwrap();
+    let good = std::fs::read_to_string(templates().join("flash-sale.json")).unwrap();
+    let cases = [
+        (
+            "frames",
+            good.replace("\"frames\": 60", "\"frames\": 0"),
+            "timer.frames: must be 1 to 300",
+        ),
+        (
+            "units",
+            good.replace(
+                "\"units\": [\"days\", \"hours\", \"minutes\", \"seconds\"]",
+                "\"units\": [\"seconds\", \"days\"]",
+            ),
+            "variants[1].layers[1].units: list units largest first",
+        ),
+        (
+            "size",
+            good.replace("\"size\": 48", "\"size\": -4"),
+            "variants[1].layers[1].size",
+        ),
+        (
+            "format",
+            good.replace("\"format\": \"gif\"", "\"format\": \"png\""),
+            "format: a countdown template is a \"gif\"",
+        ),
+        (
+            "zone",
+            good.replace(
+                "\"frames\": 60",
+                "\"frames\": 60, \"time_zone\": \"Mars/Olympus\"",
+            ),
+            "timer.time_zone: unknown time zone",
+        ),
+    ];
+    for (name, text, _) in &cases {
+        let file = text.replace("\"name\": \"flash-sale\"", &format!("\"name\": \"{name}\""));
+        std::fs::write(work.path().join(format!("{name}.json")), file).unwrap();
+    }
+    let output = opentime(&["check"], work.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    for (name, _, expected) in &cases {
+        let line = stdout
+            .lines()
+            .find(|line| line.contains(&format!("{name}.json")))
+            .unwrap_or_else(|| panic!("no line for {name}: {stdout}"));
+        assert!(line.contains(expected), "{name}: {line}");
+    }
+
+    // A deadline that does not parse for a sample state is a warning.
+    let state = work.path().join("bad-date.json");
+    std::fs::write(&state, r#"{ "renews_on": "someday" }"#).unwrap();
+    let output = opentime(&["check", "--state", state.to_str().unwrap()], &templates());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.lines().any(|line| line.starts_with("warning")
+            && line.contains("renewal-timer.json: timer: the deadline \"someday\"")),
+        "{stdout}"
+    );
+}

@@ -1037,3 +1037,33 @@ async fn an_evergreen_timer_starts_at_the_first_human_open_only() {
     assert!(apple.body == first.body);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_deadline_in_the_url_cannot_be_changed() {
+    let redis = RedisServer::new();
+    let server = TestServer::start(&redis).await;
+    let path = "/i/flash-sale.gif";
+    let until = ("until".to_string(), "2026-11-22T10:00:30Z".to_string());
+    let signature = server.app.keys.sign_url(path, std::slice::from_ref(&until));
+    let signed = format!("{path}?until=2026-11-22T10:00:30Z&s={signature}");
+    let answer = server.get(&signed).await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(answer.headers["content-type"], "image/gif");
+    // 30 seconds left: 31 frames ending on zero.
+    assert_eq!(gif_frames(&answer.body).0, 31);
+    // Moving the deadline breaks the signature.
+    let tampered = format!("{path}?until=2026-12-31T00:00:00Z&s={signature}");
+    assert_eq!(server.get(&tampered).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        server.get(&format!("{path}?until=2026-12-31")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // A signed deadline in the past shows the expired variant.
+    let past = ("until".to_string(), "2026-11-01".to_string());
+    let signature = server.app.keys.sign_url(path, std::slice::from_ref(&past));
+    let ended = server
+        .get(&format!("{path}?until=2026-11-01&s={signature}"))
+        .await;
+    assert_eq!(gif_frames(&ended.body).0, 1);
+    server.shutdown().await;
+}

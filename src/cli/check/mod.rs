@@ -22,7 +22,7 @@ use crate::template::load_dir;
 
 use samples::{SampleSource, load_sample_states};
 use scripts::find_unrenderable_scripts;
-use timers::find_oversized_timers;
+use timers::{find_deadline_problems, find_oversized_timers};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -73,6 +73,10 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     for timer in &oversized {
         println!("warning {timer}");
     }
+    let deadlines = find_deadline_problems(&templates, &states, now);
+    for problem in &deadlines {
+        println!("warning {problem}");
+    }
     if !errors.is_empty() {
         print_warning_summary(warnings.len());
         anyhow::bail!(
@@ -92,6 +96,13 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
             oversized.len(),
             if oversized.len() == 1 { "" } else { "s" },
             MAX_TIMER_BYTES / 1024
+        );
+    }
+    if !deadlines.is_empty() {
+        println!(
+            "{} countdown warning{}: deadlines that do not resolve",
+            deadlines.len(),
+            if deadlines.len() == 1 { "" } else { "s" }
         );
     }
     Ok(())

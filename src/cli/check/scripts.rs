@@ -134,7 +134,7 @@ const MAX_EXCERPT_CHARS: usize = 40;
 
 /// The context of an open of `template` by the sample state, built as the
 /// server builds it, with the template's default parameters.
-fn sample_context(template: &Template, state: &SampleState, now: Timestamp) -> Context {
+pub(super) fn sample_context(template: &Template, state: &SampleState, now: Timestamp) -> Context {
     Context::new(&RequestFacts {
         profile: state.profile.clone(),
         query: template.default_query(),
