@@ -5,11 +5,11 @@
 use std::path::Path;
 use std::sync::OnceLock;
 
-use opentime::render::{
-    Color, CountdownLayer, DigitBox, EmojiStyle, FontBook, Frame, HorizontalAlign, Layer,
-    OutputFormat, RectLayer, RenderPlan, Renderer, TextDirection, TextStyle, TimeUnit, TimerPlan,
-    VerticalAlign, Weight,
-};
+use opentime::render::{FontBook, Frame, Renderer, TimeUnit, TimerPlan};
+
+#[path = "../benches/support/cards.rs"]
+#[allow(dead_code, reason = "the benchmarks use the still cards")]
+mod cards;
 
 fn renderer() -> &'static Renderer {
     static RENDERER: OnceLock<Renderer> = OnceLock::new();
@@ -20,72 +20,9 @@ fn renderer() -> &'static Renderer {
     })
 }
 
-fn style(size: f32, color: Color, weight: Weight) -> TextStyle {
-    TextStyle {
-        family: "sans".into(),
-        weight,
-        size,
-        min_size: size,
-        color,
-        align: HorizontalAlign::Center,
-        vertical_align: VerticalAlign::Middle,
-        direction: TextDirection::Auto,
-        emoji: EmojiStyle::Color,
-        line_height: 1.2,
-        letter_spacing: 0.0,
-        max_lines: Some(1),
-        wrap: false,
-    }
-}
-
-/// The benchmark's timer: 600x150, four units with labels and boxes.
+/// The benchmarks' reference timer.
 fn sale_timer(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerPlan {
-    let base = RenderPlan {
-        width: 600,
-        height: 150,
-        scale: 1,
-        format: OutputFormat::Png,
-        layers: vec![Layer::Rect(RectLayer {
-            frame: Frame {
-                x: 0.0,
-                y: 0.0,
-                width: 600.0,
-                height: 150.0,
-            },
-            fill: Color::rgba(20, 24, 64, 255),
-            radius: 0.0,
-        })],
-    };
-    TimerPlan {
-        base,
-        countdown: CountdownLayer {
-            frame: Frame {
-                x: 30.0,
-                y: 15.0,
-                width: 540.0,
-                height: 120.0,
-            },
-            units: vec![
-                TimeUnit::Days,
-                TimeUnit::Hours,
-                TimeUnit::Minutes,
-                TimeUnit::Seconds,
-            ],
-            labels: labels.iter().map(|label| label.to_string()).collect(),
-            digits: style(48.0, Color::WHITE, Weight::Bold),
-            label_style: style(16.0, Color::rgba(200, 210, 255, 255), Weight::Regular),
-            digit_box: Some(DigitBox {
-                fill: Color::rgba(60, 70, 160, 255),
-                radius: 10.0,
-            }),
-            separator: ":".into(),
-            pad: 2,
-            gap: 24.0,
-        },
-        remaining,
-        frames,
-        looping: true,
-    }
+    cards::sale_timer_with(remaining, frames, labels)
 }
 
 /// Every frame of a GIF as whole RGBA images, as a viewer shows them, and

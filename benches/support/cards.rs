@@ -130,13 +130,18 @@ pub fn card_in(
 /// The reference timer: 600x150 on a flat background, days, hours, minutes
 /// and seconds in boxes with labels, 60 frames, `remaining` seconds left.
 pub fn sale_timer(remaining: i64) -> TimerPlan {
+    sale_timer_with(remaining, 60, ["days", "hours", "minutes", "seconds"])
+}
+
+/// The reference timer with `frames` frames and the four units' `labels`.
+pub fn sale_timer_with(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerPlan {
     let digits = TextStyle {
         min_size: 48.0,
         max_lines: Some(1),
         wrap: false,
         ..style(Weight::Bold, 48.0, Color::WHITE, VerticalAlign::Middle)
     };
-    let labels = TextStyle {
+    let label_style = TextStyle {
         min_size: 16.0,
         ..style(
             Weight::Regular,
@@ -175,12 +180,9 @@ pub fn sale_timer(remaining: i64) -> TimerPlan {
                 TimeUnit::Minutes,
                 TimeUnit::Seconds,
             ],
-            labels: ["days", "hours", "minutes", "seconds"]
-                .iter()
-                .map(|label| label.to_string())
-                .collect(),
+            labels: labels.iter().map(|label| label.to_string()).collect(),
             digits,
-            label_style: labels,
+            label_style,
             digit_box: Some(DigitBox {
                 fill: Color::rgba(60, 70, 160, 255),
                 radius: 10.0,
@@ -190,7 +192,7 @@ pub fn sale_timer(remaining: i64) -> TimerPlan {
             gap: 24.0,
         },
         remaining,
-        frames: 60,
+        frames,
         looping: true,
     }
 }
