@@ -3,9 +3,10 @@
 //! A template's `timer.until` is a text template, so the deadline can come
 //! from the template itself (`"2026-12-01T00:00:00Z"`), a signed URL
 //! parameter (`"{{ query.until }}"`) or the recipient's profile
-//! (`"{{ profile.renews_on }}"`). It resolves per request to either an RFC
-//! 3339 moment with an offset, or a civil date or date and time read in an
-//! IANA time zone: the template's `time_zone`, else the recipient's
+//! (`"{{ profile.renews_on }}"`). It resolves per request to an RFC 3339
+//! moment with an offset, a date and time with its zone in brackets
+//! (`2026-12-01T18:00[America/New_York]`), or a civil date or date and time
+//! read in an IANA time zone: the template's `time_zone`, else the recipient's
 //! `time_zone` field, else UTC (the caller picks it). The time left is counted from the request's
 //! moment on the server's clock, never from anything the mail client says.
 
@@ -130,6 +131,18 @@ mod tests {
                 "2026-12-01T00:00:00+01:00[Europe/Paris]",
                 &utc,
                 "2026-11-30T23:00:00Z",
+            ),
+            // A zone in brackets wins over the default zone: one signed
+            // URL parameter can carry a local time and its zone.
+            (
+                "2026-12-01T18:00[America/New_York]",
+                &utc,
+                "2026-12-01T23:00:00Z",
+            ),
+            (
+                "2026-12-01T18:00:00[Asia/Tokyo]",
+                &utc,
+                "2026-12-01T09:00:00Z",
             ),
             // An offset wins over the zone.
             (
