@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 use super::samples::{SampleSource, SampleState};
-use crate::countdown::TimerState;
+use crate::countdown::{DeadlineError, TimerState};
 use crate::decide::{resolve_artwork, timer_state};
 use crate::expr::{Context, RequestFacts};
 use crate::render::{Artwork, MAX_TIMER_BYTES, OutputFormat, Renderer};
@@ -133,10 +133,11 @@ impl fmt::Display for DeadlineProblem {
 
 /// Resolves each countdown template's deadline for the sample states meant
 /// for it, and reports, per template, the states for which it does not
-/// resolve. The states meant for a template are the `--state` files, the
-/// demo recipients whose id starts with its name, and, unless it is a
-/// `token` template (whose opens without state show the default variant
-/// without reading the timer), the open without state.
+/// resolve. The states meant for a template are the `--state` files (when
+/// their deadline resolves to something), the demo recipients whose id
+/// starts with its name, and, unless it is a `token` template (whose opens
+/// without state show the default variant without reading the timer), the
+/// open without state.
 pub fn find_deadline_problems(
     templates: &[Template],
     states: &[SampleState],
@@ -155,6 +156,13 @@ pub fn find_deadline_problems(
             let Some((_, Some(problem))) = timer_state(template, &context, None) else {
                 continue;
             };
+            // A state file may be meant for another template and lack the
+            // field the deadline reads; only the template's own demo
+            // recipients must have it.
+            let empty = problem == DeadlineError::Empty.to_string();
+            if empty && !matches!(state.source, SampleSource::Demo(_)) {
+                continue;
+            }
             match &mut found {
                 None => {
                     found = Some(DeadlineProblem {
