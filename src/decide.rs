@@ -98,7 +98,7 @@ pub fn resolve_plan(
     for layer in &variant.layers {
         layers.push(match layer {
             // A countdown is drawn over the still layers by `resolve_artwork`.
-            VariantLayer::Countdown(_) => continue,
+            VariantLayer::Countdown { .. } => continue,
             VariantLayer::Static(layer) => layer.clone(),
             VariantLayer::Text { frame, text, style } => Layer::Text(TextLayer {
                 frame: *frame,
@@ -190,14 +190,22 @@ pub fn resolve_artwork(
 ) -> Result<Artwork, ExprError> {
     let base = resolve_plan(template, variant, context, scale, format)?;
     let countdown = variant.layers.iter().find_map(|layer| match layer {
-        VariantLayer::Countdown(countdown) => Some(countdown),
+        VariantLayer::Countdown { countdown, labels } => Some((countdown, labels)),
         _ => None,
     });
     Ok(match (countdown, template.timer.as_ref(), timer) {
-        (Some(countdown), Some(settings), Some(state)) if format == OutputFormat::Gif => {
+        (Some((countdown, labels)), Some(settings), Some(state)) if format == OutputFormat::Gif => {
+            let mut countdown = countdown.clone();
+            countdown.labels = labels
+                .iter()
+                .map(|label| match label {
+                    Some(text) => template.texts.render(*text, context),
+                    None => Ok(String::new()),
+                })
+                .collect::<Result<_, _>>()?;
             Artwork::from(TimerPlan {
                 base,
-                countdown: countdown.clone(),
+                countdown,
                 remaining: state.seconds_left,
                 frames: settings.frames,
                 looping: settings.looping,

@@ -167,7 +167,7 @@ const TIMER_TEMPLATE: &str = r##"{
       { "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "#102030" },
       { "type": "countdown", "x": 10, "y": 5, "width": 280, "height": 70,
         "units": ["hours", "minutes", "seconds"],
-        "labels": { "hours": "h", "minutes": "min", "seconds": "s" },
+        "labels": { "hours": "{{ 'ч' if profile.locale == 'ru' else 'h' }}", "minutes": "min", "seconds": "s" },
         "size": 30, "color": "#ffffff", "box": { "fill": "#304060", "radius": 6 } } ] }
   ]
 }"##;
@@ -944,6 +944,15 @@ async fn a_countdown_shows_the_time_left_at_the_open_and_one_render_serves_the_s
     // One second more left is another GIF.
     let cal = server.get(&open("cal")).await;
     assert!(cal.body != ann.body);
+    // Labels are texts: the same time left in Russian is another GIF.
+    hset(
+        &redis,
+        "dan",
+        &[("offer_ends", "2026-11-22T11:01:01Z"), ("locale", "ru")],
+    );
+    let dan = server.get(&open("dan")).await;
+    assert_eq!(gif_frames(&dan.body).0, 60);
+    assert!(dan.body != ann.body, "the hours label follows the locale");
     server.shutdown().await;
 }
 

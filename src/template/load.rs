@@ -239,7 +239,7 @@ impl Builder<'_> {
             variant
                 .layers
                 .iter()
-                .any(|layer| matches!(layer, VariantLayer::Countdown(_)))
+                .any(|layer| matches!(layer, VariantLayer::Countdown { .. }))
         });
         let Some(timer) = timer else {
             if has_countdown {
@@ -501,20 +501,30 @@ impl Builder<'_> {
                         radius: radius(self, file.radius)?,
                     }),
                 };
-                VariantLayer::Countdown(CountdownLayer {
-                    frame,
-                    labels: units
-                        .iter()
-                        .map(|unit| labels.get(unit).cloned().unwrap_or_default())
-                        .collect(),
-                    units,
-                    digits,
-                    label_style,
-                    digit_box,
-                    separator,
-                    pad,
-                    gap,
-                })
+                let mut label_texts = Vec::with_capacity(units.len());
+                for unit in &units {
+                    label_texts.push(match labels.get(unit) {
+                        None => None,
+                        Some(text) => Some(self.texts.add(text).map_err(|e| {
+                            let unit = format!("{unit:?}").to_lowercase();
+                            err(self, &format!("labels.{unit}"), e.to_string())
+                        })?),
+                    });
+                }
+                VariantLayer::Countdown {
+                    countdown: CountdownLayer {
+                        frame,
+                        labels: Vec::new(),
+                        units,
+                        digits,
+                        label_style,
+                        digit_box,
+                        separator,
+                        pad,
+                        gap,
+                    },
+                    labels: label_texts,
+                }
             }
             LayerFile::Rect {
                 x,

@@ -80,8 +80,12 @@ pub enum TimerDeadline {
 pub enum VariantLayer {
     Static(Layer),
     /// Drawn only when the request has time left; its numbers change with
-    /// every frame.
-    Countdown(CountdownLayer),
+    /// every frame. Its labels are texts, resolved per request like text
+    /// layers (so they can follow the recipient's locale), one per unit.
+    Countdown {
+        countdown: CountdownLayer,
+        labels: Vec<Option<TextId>>,
+    },
     Text {
         frame: Frame,
         text: TextId,

@@ -72,7 +72,7 @@ pub fn find_oversized_timers(
             let has_countdown = variant
                 .layers
                 .iter()
-                .any(|layer| matches!(layer, VariantLayer::Countdown(_)));
+                .any(|layer| matches!(layer, VariantLayer::Countdown { .. }));
             if !has_countdown {
                 continue;
             }
