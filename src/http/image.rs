@@ -156,7 +156,8 @@ const SECONDS_AHEAD: i64 = 3;
 fn render_seconds_ahead(app: &App, template: &Template, timer: TimerPlan) {
     let work = (1..=SECONDS_AHEAD)
         .map(|ahead| timer.remaining - ahead)
-        .take_while(|remaining| *remaining >= 0)
+        // At zero the expired variant shows, not the countdown.
+        .take_while(|remaining| *remaining > 0)
         .map(|remaining| {
             let next = TimerPlan {
                 remaining,
