@@ -6,6 +6,7 @@
 //! else look up or render.
 //! Every failure after the template is known still answers with an image.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::header::IF_NONE_MATCH;
@@ -118,7 +119,7 @@ pub async fn serve(
         return response::not_modified(&etag);
     }
     let ahead = match (&artwork, template.timer.as_ref()) {
-        (Artwork::Timer(timer), Some(_)) => Some(timer.as_ref().clone()),
+        (Artwork::Timer(timer), Some(_)) => Some(Arc::clone(timer)),
         _ => None,
     };
     match app.cache.get_or_render(key, artwork).await {
@@ -153,7 +154,7 @@ const SECONDS_AHEAD: i64 = 3;
 
 /// Renders the next [`SECONDS_AHEAD`] seconds of `timer` into the cache in
 /// the background, each only if no one has and a render slot is free.
-fn render_seconds_ahead(app: &App, template: &Template, timer: TimerPlan) {
+fn render_seconds_ahead(app: &App, template: &Template, timer: Arc<TimerPlan>) {
     let work = (1..=SECONDS_AHEAD)
         .map(|ahead| timer.remaining - ahead)
         // At zero the expired variant shows, not the countdown.
@@ -161,7 +162,7 @@ fn render_seconds_ahead(app: &App, template: &Template, timer: TimerPlan) {
         .map(|remaining| {
             let next = TimerPlan {
                 remaining,
-                ..timer.clone()
+                ..TimerPlan::clone(&timer)
             };
             (next.render_key(&template.version), Artwork::from(next))
         })

@@ -348,8 +348,9 @@ impl RenderPlan {
 #[derive(Debug, Clone)]
 pub enum Artwork {
     Still(RenderPlan),
-    /// Boxed: a timer plan is several times the size of a still one.
-    Timer(Box<TimerPlan>),
+    /// Shared: a timer plan is several times the size of a still one, and
+    /// the image path keeps a handle to render the next seconds ahead.
+    Timer(Arc<TimerPlan>),
 }
 
 impl From<RenderPlan> for Artwork {
@@ -360,7 +361,7 @@ impl From<RenderPlan> for Artwork {
 
 impl From<TimerPlan> for Artwork {
     fn from(timer: TimerPlan) -> Artwork {
-        Artwork::Timer(Box::new(timer))
+        Artwork::Timer(Arc::new(timer))
     }
 }
 
