@@ -37,7 +37,11 @@
 //!   Image proxies hide the device, so `unknown` is common. Example:
 //!   `device.kind == "mobile"`.
 //! - `opener`: `human`, `apple_proxy`, `gmail_proxy`, `yahoo_proxy` or
-//!   `scanner`. Example: `opener == "human"`.
+//!   `scanner`: who fetched the image, decided by the rules in
+//!   `assets/openers.toml` (or the operator's own file) from the method, the
+//!   User-Agent and the client's address, which Apple's relay ranges
+//!   identify. `docs/openers.md` describes the rules. Example:
+//!   `opener == "human"`.
 //!
 //! # Helpers
 //!
@@ -100,5 +104,5 @@ pub use device::Device;
 pub use environment::{FUEL, RECURSION_LIMIT};
 pub use error::ExprError;
 pub use now::{Now, TIME_ZONE_FIELD};
-pub use opener::{Opener, SCANNER_MARKS, classify};
+pub use opener::{Opener, OpenerRequest, OpenerRules, OpenerRulesError, classify};
 pub use text::{MAX_TEXT_BYTES, TextId, TextSet};

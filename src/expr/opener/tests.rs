@@ -1,0 +1,655 @@
+//! Tests of opener classification: real User-Agents against the shipped
+//! `assets/openers.toml`, the address rule with both kinds of range file,
+//! and the refusals of malformed files.
+
+use std::io::Write;
+use std::net::IpAddr;
+use std::path::Path;
+
+use super::*;
+
+use Opener::*;
+
+/// Real User-Agents and who sends them, checked against the shipped rules.
+/// The people's strings are what their clients send when loading an image
+/// or following a link; a broad scanner mark that catches one of them is a
+/// bug in `assets/openers.toml`.
+const USER_AGENTS: &[(&str, &str, Opener)] = &[
+    // People, in their mail clients.
+    (
+        "iPhone Mail",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148",
+        Human,
+    ),
+    (
+        "iPad Mail",
+        "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148",
+        Human,
+    ),
+    (
+        "macOS Mail",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko)",
+        Human,
+    ),
+    (
+        "Outlook for Windows",
+        "Microsoft Office/16.0 (Windows NT 10.0; Microsoft Outlook 16.0.17126; Pro)",
+        Human,
+    ),
+    (
+        "Outlook for Windows, ms-office",
+        "Mozilla/4.0 (compatible; ms-office; MSOffice 16)",
+        Human,
+    ),
+    (
+        "Outlook 2016, Word engine",
+        "Mozilla/4.0 (compatible; MSIE 7.0; Windows NT 10.0; WOW64; Trident/7.0; .NET4.0C; \
+         .NET4.0E; Microsoft Outlook 16.0.4266; ms-office; MSOffice 16)",
+        Human,
+    ),
+    (
+        "Outlook for Mac",
+        "MacOutlook/16.80.23121017 (Intel Mac OS X Version 14.2.1 (Build 23C71))",
+        Human,
+    ),
+    (
+        "Outlook for iOS",
+        "Outlook-iOS/723.4027091.prod.iphone (4.2409.0)",
+        Human,
+    ),
+    ("Outlook for Android", "Outlook-Android/2.0", Human),
+    (
+        "new Outlook for Windows",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/124.0.0.0 Safari/537.36 Edg/124.0.0.0 OneOutlook/1.2024.418.200",
+        Human,
+    ),
+    (
+        "Windows Mail",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; WebView/3.0) AppleWebKit/537.36 \
+         (KHTML, like Gecko) Chrome/70.0.3538.102 Safari/537.36 Edge/18.19045",
+        Human,
+    ),
+    (
+        "Thunderbird on Linux",
+        "Mozilla/5.0 (X11; Linux x86_64; rv:115.0) Gecko/20100101 Thunderbird/115.9.0",
+        Human,
+    ),
+    (
+        "Thunderbird on Windows",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Thunderbird/128.3.1",
+        Human,
+    ),
+    (
+        "Gmail app on Android",
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8 Build/AP1A.240305.019; wv) AppleWebKit/537.36 \
+         (KHTML, like Gecko) Version/4.0 Chrome/122.0.6261.119 Mobile Safari/537.36 \
+         com.google.android.gm",
+        Human,
+    ),
+    (
+        "Gmail app on iOS",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Mobile/15E148 GoogleMail/6.0.240512",
+        Human,
+    ),
+    (
+        "Samsung Email",
+        "Mozilla/5.0 (Linux; Android 13; SM-S911B) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/115.0.0.0 Mobile Safari/537.36 SamsungEmail/6.1.90.16",
+        Human,
+    ),
+    (
+        "Yahoo Mail app on Android",
+        "Mozilla/5.0 (Linux; Android 14; SM-A546B Build/UP1A.231005.007; wv) AppleWebKit/537.36 \
+         (KHTML, like Gecko) Version/4.0 Chrome/124.0.6367.82 Mobile Safari/537.36 \
+         YahooMobileMail/7.46.2",
+        Human,
+    ),
+    (
+        "Chrome on Windows (webmail)",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/124.0.0.0 Safari/537.36",
+        Human,
+    ),
+    (
+        "Firefox on macOS (webmail)",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10.15; rv:125.0) Gecko/20100101 Firefox/125.0",
+        Human,
+    ),
+    (
+        "Safari on macOS (webmail)",
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Version/17.4.1 Safari/605.1.15",
+        Human,
+    ),
+    (
+        "Safari on iPhone (webmail)",
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 \
+         (KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1",
+        Human,
+    ),
+    (
+        "Edge on Windows (webmail)",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         Chrome/124.0.0.0 Safari/537.36 Edg/124.0.2478.67",
+        Human,
+    ),
+    (
+        "Chrome on a CUBOT phone, whose name holds \"bot\"",
+        "Mozilla/5.0 (Linux; Android 11; CUBOT KINGKONG 5 Pro) AppleWebKit/537.36 \
+         (KHTML, like Gecko) Chrome/120.0.6099.210 Mobile Safari/537.36",
+        Human,
+    ),
+    // Proxies.
+    ("Apple Mail Privacy Protection", "Mozilla/5.0", AppleProxy),
+    (
+        "Apple Mail Privacy Protection, padded",
+        " Mozilla/5.0 ",
+        AppleProxy,
+    ),
+    (
+        "Gmail image proxy",
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+        GmailProxy,
+    ),
+    (
+        "Yahoo image proxy",
+        "YahooMailProxy; https://help.yahoo.com/kb/yahoo-mail-proxy-SLN28749.html",
+        YahooProxy,
+    ),
+    // Mail security gateways and Office's link probes.
+    (
+        "Office existence check",
+        "Microsoft Office Existence Discovery",
+        Scanner,
+    ),
+    (
+        "Office protocol probe",
+        "Microsoft Office Protocol Discovery",
+        Scanner,
+    ),
+    (
+        "Barracuda",
+        "Mozilla/5.0 (compatible; Barracuda Sentinel)",
+        Scanner,
+    ),
+    ("Mimecast", "Mimecast URL Protect", Scanner),
+    ("Proofpoint", "Proofpoint URL Defense", Scanner),
+    (
+        "Cisco Secure Email",
+        "Mozilla/5.0 (compatible; Cisco Secure Email URL Scanner)",
+        Scanner,
+    ),
+    ("IronPort", "IronPort-URL-Filter/1.0", Scanner),
+    (
+        "Trend Micro",
+        "Mozilla/5.0 (Windows NT 10.0) Trend Micro Email Security",
+        Scanner,
+    ),
+    ("Sophos", "Sophos Email Time-of-Click/1.0", Scanner),
+    ("SpamTitan", "SpamTitan Link Checker", Scanner),
+    (
+        "Zscaler",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Zscaler/3.7",
+        Scanner,
+    ),
+    (
+        "Fortinet",
+        "Fortinet FortiMail URL Click Protection",
+        Scanner,
+    ),
+    // Link previews and crawlers.
+    (
+        "Slack",
+        "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)",
+        Scanner,
+    ),
+    ("X", "Twitterbot/1.0", Scanner),
+    (
+        "Facebook",
+        "facebookexternalhit/1.1 (+http://www.facebook.com/externalhit_uatext.php)",
+        Scanner,
+    ),
+    (
+        "LinkedIn",
+        "LinkedInBot/1.0 (compatible; Mozilla/5.0; Apache-HttpClient +http://www.linkedin.com)",
+        Scanner,
+    ),
+    ("WhatsApp", "WhatsApp/2.23.20.0 A", Scanner),
+    (
+        "Skype",
+        "Mozilla/5.0 (Windows NT 6.1; WOW64) SkypeUriPreview Preview/0.5",
+        Scanner,
+    ),
+    (
+        "Googlebot",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        Scanner,
+    ),
+    (
+        "Bing preview",
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) \
+         BingPreview/1.0b",
+        Scanner,
+    ),
+    ("a crawler", "SomeCrawler/3.0", Scanner),
+    // Headless browsers and HTTP libraries.
+    (
+        "headless Chrome",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 HeadlessChrome/120.0",
+        Scanner,
+    ),
+    (
+        "PhantomJS",
+        "Mozilla/5.0 (Unknown; Linux x86_64) AppleWebKit/538.1 (KHTML, like Gecko) \
+         PhantomJS/2.1.1 Safari/538.1",
+        Scanner,
+    ),
+    ("python-requests", "python-requests/2.31.0", Scanner),
+    ("httpx", "python-httpx/0.27.0", Scanner),
+    ("curl", "curl/8.5.0", Scanner),
+    ("Go", "Go-http-client/1.1", Scanner),
+    ("Wget", "Wget/1.21.4", Scanner),
+    ("Java", "Java/17.0.9", Scanner),
+    ("OkHttp", "okhttp/4.12.0", Scanner),
+    ("axios", "axios/1.6.8", Scanner),
+    ("Node's fetch", "node", Scanner),
+    (
+        "PowerShell",
+        "Mozilla/5.0 (Windows NT; Windows NT 10.0; en-US) WindowsPowerShell/5.1.19041.4291",
+        Scanner,
+    ),
+];
+
+#[test]
+fn real_user_agents_are_classified_by_the_shipped_rules() {
+    let rules = OpenerRules::builtin();
+    for (name, user_agent, expected) in USER_AGENTS {
+        let request = OpenerRequest {
+            user_agent: Some(user_agent),
+            ..OpenerRequest::default()
+        };
+        assert_eq!(
+            rules.classify(&request),
+            *expected,
+            "{name}: {user_agent:?}"
+        );
+        // The function existing callers use agrees.
+        assert_eq!(classify(Some(user_agent), false), *expected, "{name}");
+    }
+}
+
+#[test]
+fn head_requests_and_missing_user_agents_are_scanners() {
+    for user_agent in [None, Some(""), Some("   ")] {
+        assert_eq!(classify(user_agent, false), Scanner, "{user_agent:?}");
+    }
+    // Even a person's client, or Apple's prefetch, is a scanner when it only
+    // asks whether the image exists.
+    for (name, user_agent, _) in USER_AGENTS {
+        assert_eq!(classify(Some(user_agent), true), Scanner, "{name}, HEAD");
+    }
+}
+
+#[test]
+fn the_shipped_rules_keep_the_documented_defaults() {
+    let rules = OpenerRules::builtin();
+    assert_eq!(rules.click_burst(), std::time::Duration::from_secs(5));
+    let loaded = OpenerRules::load(None, None).expect("the built-in rules");
+    assert_eq!(loaded.click_burst(), rules.click_burst());
+}
+
+#[test]
+fn labels_read_back_and_only_people_count_as_opens() {
+    for opener in Opener::ALL {
+        assert_eq!(Opener::from_str_label(opener.as_str()), Some(opener));
+    }
+    assert_eq!(Opener::from_str_label("Human"), None);
+    assert_eq!(Opener::from_str_label("robot"), None);
+    let human_opens: Vec<Opener> = Opener::ALL
+        .into_iter()
+        .filter(|opener| opener.is_human_open())
+        .collect();
+    assert_eq!(human_opens, [Human, GmailProxy, YahooProxy]);
+}
+
+const CHROME_ON_WINDOWS: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 \
+                                 (KHTML, like Gecko) Chrome/124.0.0.0 Safari/537.36";
+
+fn request_from(address: &str, user_agent: &'static str) -> OpenerRequest<'static> {
+    OpenerRequest {
+        user_agent: Some(user_agent),
+        is_head: false,
+        client_ip: Some(address.parse::<IpAddr>().expect("valid address")),
+    }
+}
+
+fn temp_file(contents: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().expect("temp file");
+    file.write_all(contents.as_bytes())
+        .expect("write temp file");
+    file
+}
+
+fn load_ranges(contents: &str) -> OpenerRules {
+    let file = temp_file(contents);
+    OpenerRules::load(None, Some(file.path())).expect("valid range file")
+}
+
+#[test]
+fn addresses_in_apples_published_ranges_are_apples_proxy_whatever_the_user_agent() {
+    // Apple's egress-ip-ranges.csv: CIDR, country, region, city, and a
+    // trailing comma.
+    let apple_csv = "172.224.226.0/27,GB,GB-EN,London,\n\
+                     2a02:26f7:b3c0:4000::/64,GB,GB-EN,London,\n";
+    let plain_list = "# one CIDR a line\n\n172.224.226.0/27\n2a02:26f7:b3c0:4000::/64\n";
+    for (format, contents) in [("Apple's CSV", apple_csv), ("plain list", plain_list)] {
+        let rules = load_ranges(contents);
+        let cases = [
+            ("172.224.226.1", CHROME_ON_WINDOWS, AppleProxy),
+            ("2a02:26f7:b3c0:4000::42", CHROME_ON_WINDOWS, AppleProxy),
+            ("::ffff:172.224.226.9", CHROME_ON_WINDOWS, AppleProxy),
+            // Outside the ranges the User-Agent decides, as before.
+            ("172.224.226.32", CHROME_ON_WINDOWS, Human),
+            ("2a02:26f7:b3c0:4001::1", CHROME_ON_WINDOWS, Human),
+            ("203.0.113.5", "curl/8.5.0", Scanner),
+            ("203.0.113.5", "Mozilla/5.0", AppleProxy),
+        ];
+        for (address, user_agent, expected) in cases {
+            assert_eq!(
+                rules.classify(&request_from(address, user_agent)),
+                expected,
+                "{format}: {address} {user_agent:?}"
+            );
+        }
+        // Without an address, only the User-Agent is known.
+        let no_address = OpenerRequest {
+            user_agent: Some(CHROME_ON_WINDOWS),
+            ..OpenerRequest::default()
+        };
+        assert_eq!(rules.classify(&no_address), Human, "{format}");
+    }
+}
+
+#[test]
+fn ranges_written_in_the_rules_file_count_too() {
+    let rules = OpenerRules::parse(
+        r#"
+        head_is = "scanner"
+        missing_user_agent_is = "scanner"
+        click_burst_seconds = 2
+        apple_relay_ranges = ["17.0.0.0/8", "2620:149::/32"]
+        "#,
+    )
+    .expect("valid rules");
+    assert_eq!(
+        rules.classify(&request_from("17.58.1.2", CHROME_ON_WINDOWS)),
+        AppleProxy
+    );
+    assert_eq!(
+        rules.classify(&request_from("2620:149:a::1", CHROME_ON_WINDOWS)),
+        AppleProxy
+    );
+    assert_eq!(
+        rules.classify(&request_from("18.0.0.1", CHROME_ON_WINDOWS)),
+        Human
+    );
+    assert_eq!(rules.click_burst(), std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn fifty_thousand_ranges_are_looked_up_correctly() {
+    // Every other /24 of 10.0.0.0/8 upward, as Apple's file lists many small
+    // blocks, and as many IPv6 /64s; in reverse order, to prove the loader
+    // sorts.
+    let mut contents = String::new();
+    for block in (0..25_000u32).rev() {
+        let v4 = 0x0a00_0000 + block * 2 * 256;
+        let [a, b, c, _] = v4.to_be_bytes();
+        contents.push_str(&format!("{a}.{b}.{c}.0/24,US,US-CA,Los Angeles,\n"));
+        contents.push_str(&format!(
+            "2a02:26f7:{block:x}:{:x}::/64,US,US-CA,Los Angeles,\n",
+            block % 7
+        ));
+    }
+    let rules = load_ranges(&contents);
+    let apple = |address: String| rules.classify(&request_from(&address, CHROME_ON_WINDOWS));
+    for block in [0u32, 1, 2, 4_999, 12_345, 24_999] {
+        let v4 = 0x0a00_0000 + block * 2 * 256;
+        let [a, b, c, _] = v4.to_be_bytes();
+        assert_eq!(apple(format!("{a}.{b}.{c}.0")), AppleProxy, "{block}");
+        assert_eq!(apple(format!("{a}.{b}.{c}.255")), AppleProxy, "{block}");
+        // The /24 after each listed one is not listed.
+        assert_eq!(apple(format!("{a}.{b}.{}.1", c + 1)), Human, "{block} + 1");
+        assert_eq!(
+            apple(format!("2a02:26f7:{block:x}:{:x}::9", block % 7)),
+            AppleProxy,
+            "{block} v6"
+        );
+        assert_eq!(
+            apple(format!("2a02:26f7:{block:x}:{:x}::9", block % 7 + 1)),
+            Human,
+            "{block} v6, next /64"
+        );
+    }
+    assert_eq!(apple("9.255.255.255".to_owned()), Human);
+    assert_eq!(apple("10.195.80.1".to_owned()), Human);
+}
+
+#[test]
+fn a_rules_file_that_moves_a_mark_changes_the_answer() {
+    // The built-in rules call curl a scanner and Gmail's proxy a proxy.
+    assert_eq!(classify(Some("curl/8.5.0"), false), Scanner);
+    let gmail = "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 \
+                 (via ggpht.com GoogleImageProxy)";
+    assert_eq!(classify(Some(gmail), false), GmailProxy);
+
+    // An operator whose own monitoring uses curl, and who files Gmail's
+    // proxy behind a scanner mark that now comes first.
+    let file = temp_file(
+        r#"
+        head_is = "human"
+        missing_user_agent_is = "human"
+        click_burst_seconds = 0
+
+        [[rule]]
+        opener = "human"
+        user_agent_prefix = ["curl/"]
+
+        [[rule]]
+        opener = "scanner"
+        user_agent_contains = ["Firefox/11.0"]
+
+        [[rule]]
+        opener = "gmail_proxy"
+        user_agent_contains = ["googleimageproxy"]
+        "#,
+    );
+    let rules = OpenerRules::load(Some(file.path()), None).expect("valid rules");
+    let ask = |user_agent: Option<&str>, is_head: bool| {
+        rules.classify(&OpenerRequest {
+            user_agent,
+            is_head,
+            client_ip: None,
+        })
+    };
+    assert_eq!(ask(Some("curl/8.5.0"), false), Human);
+    assert_eq!(ask(Some(gmail), false), Scanner);
+    assert_eq!(ask(Some("Mozilla/5.0"), false), Human);
+    assert_eq!(ask(None, false), Human);
+    assert_eq!(ask(Some("Mozilla/5.0"), true), Human);
+    assert_eq!(rules.click_burst(), std::time::Duration::ZERO);
+}
+
+#[test]
+fn the_three_matchers_compare_as_documented() {
+    let rules = OpenerRules::parse(
+        r#"
+        head_is = "scanner"
+        missing_user_agent_is = "scanner"
+        click_burst_seconds = 5
+
+        [[rule]]
+        opener = "apple_proxy"
+        user_agent_exact = ["Mozilla/5.0"]
+
+        [[rule]]
+        opener = "scanner"
+        user_agent_prefix = ["Monitor/"]
+        user_agent_contains = ["LinkCheck"]
+        "#,
+    )
+    .expect("valid rules");
+    let ask = |user_agent: &str| {
+        rules.classify(&OpenerRequest {
+            user_agent: Some(user_agent),
+            ..OpenerRequest::default()
+        })
+    };
+    // Exact strings compare after trimming, with case.
+    assert_eq!(ask("  Mozilla/5.0\t"), AppleProxy);
+    assert_eq!(ask("mozilla/5.0"), Human);
+    assert_eq!(ask("Mozilla/5.0 (X11)"), Human);
+    // Prefixes and substrings ignore case.
+    assert_eq!(ask("monitor/2.0"), Scanner);
+    assert_eq!(ask("A Monitor/2.0"), Human);
+    assert_eq!(ask("Acme LINKCHECK 3"), Scanner);
+}
+
+/// The message of parsing `text`, which must be refused.
+fn refusal(text: &str) -> String {
+    OpenerRules::parse(text)
+        .expect_err("the file must be refused")
+        .to_string()
+}
+
+const HEADER: &str = "head_is = \"scanner\"\n\
+                      missing_user_agent_is = \"scanner\"\n\
+                      click_burst_seconds = 5\n";
+
+#[test]
+fn malformed_rules_files_are_refused_saying_where() {
+    let cases: &[(&str, String, &[&str])] = &[
+        (
+            "unknown opener label",
+            format!(
+                "{HEADER}[[rule]]\nopener = \"scanner\"\nuser_agent_contains = [\"bot\"]\n\
+                 [[rule]]\nopener = \"robot\"\nuser_agent_contains = [\"x\"]\n"
+            ),
+            &["line 8", "rule[1].opener", "\"robot\"", "not an opener"],
+        ),
+        (
+            "unknown opener at the top",
+            HEADER.replace("head_is = \"scanner\"", "head_is = \"spam\""),
+            &["line 1", "head_is", "\"spam\""],
+        ),
+        (
+            "rule with no matcher",
+            format!(
+                "{HEADER}[[rule]]\nopener = \"scanner\"\nuser_agent_contains = [\"bot\"]\n\
+                 [[rule]]\nopener = \"human\"\n"
+            ),
+            &["rule[1]", "no matcher"],
+        ),
+        (
+            "rule with only empty lists",
+            format!("{HEADER}[[rule]]\nopener = \"human\"\nuser_agent_exact = []\n"),
+            &["rule[0]", "no matcher"],
+        ),
+        (
+            "empty mark",
+            format!(
+                "{HEADER}[[rule]]\nopener = \"scanner\"\nuser_agent_contains = [\"bot\", \" \"]\n"
+            ),
+            &[
+                "line 6",
+                "rule[0].user_agent_contains[1]",
+                "every User-Agent",
+            ],
+        ),
+        (
+            "bad CIDR",
+            format!("{HEADER}apple_relay_ranges = [\"17.0.0.0/8\", \"17.0.0.0/40\"]\n"),
+            &[
+                "line 4",
+                "apple_relay_ranges[1]",
+                "\"17.0.0.0/40\"",
+                "not an IP range",
+            ],
+        ),
+        (
+            "unknown key in a rule",
+            format!(
+                "{HEADER}[[rule]]\nopener = \"scanner\"\nuser_agent_contains = [\"bot\"]\n\
+                 [[rule]]\nopener = \"scanner\"\nuser_agent_contain = [\"x\"]\n"
+            ),
+            &["line 9, rule[1].user_agent_contain:", "unknown field"],
+        ),
+        (
+            "unknown key at the top",
+            format!("{HEADER}click_burst = 5\n"),
+            &["line 4, click_burst:", "unknown field"],
+        ),
+        (
+            "missing key",
+            "head_is = \"scanner\"\nclick_burst_seconds = 5\n".to_owned(),
+            &["missing_user_agent_is"],
+        ),
+        (
+            "wrong type",
+            HEADER.replace("= 5", "= \"5\""),
+            &["line 3", "click_burst_seconds"],
+        ),
+        ("not TOML", format!("{HEADER}[[rule]\n"), &["line 4"]),
+    ];
+    for (name, text, expected_parts) in cases {
+        let message = refusal(text);
+        for part in *expected_parts {
+            assert!(message.contains(part), "{name}: {message:?} lacks {part:?}");
+        }
+    }
+}
+
+#[test]
+fn malformed_range_files_are_refused_saying_which_file_and_line() {
+    let file = temp_file("17.0.0.0/8,US,US-CA,Cupertino,\n\n17.0.0.0/33,US,US-CA,Cupertino,\n");
+    let message = OpenerRules::load(None, Some(file.path()))
+        .expect_err("bad line")
+        .to_string();
+    let path = file.path().display().to_string();
+    for part in [path.as_str(), "line 3", "\"17.0.0.0/33\""] {
+        assert!(message.contains(part), "{message:?} lacks {part:?}");
+    }
+
+    // An empty download is refused rather than taken as "no ranges".
+    let empty = temp_file("# nothing yet\n\n");
+    let message = OpenerRules::load(None, Some(empty.path()))
+        .expect_err("empty file")
+        .to_string();
+    assert!(message.contains("no IP ranges"), "{message}");
+
+    let missing = Path::new("/nonexistent/egress-ip-ranges.csv");
+    let message = OpenerRules::load(None, Some(missing))
+        .expect_err("missing file")
+        .to_string();
+    assert!(
+        message.contains("cannot read /nonexistent/egress-ip-ranges.csv"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_broken_rules_file_names_itself() {
+    let file = temp_file(&format!(
+        "{HEADER}[[rule]]\nopener = \"robot\"\nuser_agent_exact = [\"x\"]\n"
+    ));
+    let message = OpenerRules::load(Some(file.path()), None)
+        .expect_err("bad rules")
+        .to_string();
+    let path = file.path().display().to_string();
+    assert!(message.starts_with(&path), "{message}");
+    assert!(message.contains("rule[0].opener"), "{message}");
+}
