@@ -21,6 +21,8 @@
 //!   into a [`render::RenderPlan`].
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
 //! - [`cache`]: the byte-bounded render cache with one render per key.
+//! - [`remote`]: images fetched from allow-listed origins by URL, bounded in
+//!   bytes and time, and cached.
 //! - [`metrics`]: metric names and the registry behind `/metrics`.
 //! - [`http`]: the hyper server, the router and the handlers.
 //! - [`app`]: the application state shared by every connection.
@@ -38,6 +40,7 @@ pub mod expr;
 pub mod http;
 pub mod metrics;
 pub mod recipient;
+pub mod remote;
 pub mod render;
 pub mod store;
 pub mod template;
