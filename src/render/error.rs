@@ -25,4 +25,9 @@ pub enum RenderError {
     Encode { reason: String },
     #[error("timer: {reason}")]
     Timer { reason: String },
+    /// A QR or Code 128 layer whose content cannot be encoded, or whose
+    /// frame is too small to draw it at one canvas pixel per module or more.
+    /// A scanner could not read a blurred or clipped code, so none is drawn.
+    #[error("code: {reason}")]
+    Code { reason: String },
 }

@@ -14,13 +14,17 @@
 //! - `asset.rs`: decoded images and their cached resizes.
 //! - `canvas.rs`: pixels and blending; `coverage.rs`: antialiased (rounded)
 //!   rectangles.
-//! - `rect_layer.rs`, `image_layer.rs`, `text/`: one file per kind of layer;
-//!   `text/` also holds line breaking, bidi and shaping (with its cache).
+//! - `rect_layer.rs`, `image_layer.rs`, `text/`, `code_layer.rs`: one file
+//!   per kind of layer; `text/` also holds line breaking, bidi and shaping
+//!   (with its cache), and `code128.rs` the Code 128 encoder that
+//!   `code_layer.rs` draws from (QR codes come from the `qrcode` crate).
 //! - `encode.rs`: PNG and JPEG; `png_writer.rs` and `deflate.rs`: our own
 //!   PNG encoder, made for the canvas and for cards.
 
 mod asset;
 mod canvas;
+mod code128;
+mod code_layer;
 mod coverage;
 mod deflate;
 mod encode;
@@ -41,9 +45,10 @@ pub use asset::Asset;
 pub use error::RenderError;
 pub use fonts::FontBook;
 pub use plan::{
-    Artwork, Color, CountdownLayer, DigitBox, EmojiStyle, Fit, Frame, HorizontalAlign, ImageLayer,
-    InvalidColor, Layer, OutputFormat, RectLayer, RenderKey, RenderPlan, TextDirection, TextLayer,
-    TextStyle, TimeUnit, TimerPlan, VerticalAlign, Weight,
+    Artwork, CodeLayer, Color, CountdownLayer, DigitBox, EmojiStyle, Fit, Frame, HorizontalAlign,
+    ImageLayer, InvalidColor, Layer, OutputFormat, QrErrorCorrection, RectLayer, RenderKey,
+    RenderPlan, Symbology, TextDirection, TextLayer, TextStyle, TimeUnit, TimerPlan, VerticalAlign,
+    Weight,
 };
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 pub use timer::{MAX_TIMER_BYTES, MAX_TIMER_FRAMES};
@@ -167,6 +172,7 @@ impl Renderer {
                 Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
                 Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
                 Layer::Text(text) => self.draw_text_layer(&mut canvas, text, scale)?,
+                Layer::Code(code) => code_layer::draw_code(&mut canvas, code, plan.scale)?,
             }
         }
         Ok(canvas)

@@ -80,6 +80,7 @@ pub enum Layer {
     Rect(RectLayer),
     Image(ImageLayer),
     Text(TextLayer),
+    Code(CodeLayer),
 }
 
 /// A filled rectangle, optionally with rounded corners.
@@ -114,6 +115,54 @@ pub enum Fit {
     Contain,
     /// Stretch to the frame, ignoring the aspect ratio.
     Fill,
+}
+
+/// A machine-readable code (QR or Code 128) drawn crisply in its frame.
+#[derive(Debug, Clone)]
+pub struct CodeLayer {
+    pub frame: Frame,
+    pub symbology: Symbology,
+    /// The resolved content, e.g. a coupon code.
+    pub content: String,
+    /// Dark modules / bars.
+    pub color: Color,
+    /// Light modules and the quiet zone; None leaves them transparent.
+    pub background: Option<Color>,
+}
+
+/// The kind of machine-readable code a [`CodeLayer`] draws.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Symbology {
+    /// A QR code, for phones: any text, URLs included.
+    Qr { error_correction: QrErrorCorrection },
+    /// A linear Code 128 barcode, for tills: ASCII only, short.
+    Code128,
+}
+
+/// How much of a QR code can be damaged (or covered) and still read; more
+/// correction makes a denser symbol for the same content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrErrorCorrection {
+    /// About 7% of the symbol.
+    Low,
+    /// About 15%: the usual choice.
+    #[default]
+    Medium,
+    /// About 25%.
+    Quartile,
+    /// About 30%.
+    High,
+}
+
+impl CodeLayer {
+    /// Whether `content` can be encoded in `symbology` at all (QR capacity, Code 128's ASCII-only
+    /// character set, non-empty, at most some sane length such as 80 chars for Code 128), with a
+    /// message for template authors. Used at template load for static contents and per request.
+    pub fn check_content(symbology: Symbology, content: &str) -> Result<(), String> {
+        crate::render::code_layer::check_content(symbology, content)
+    }
 }
 
 /// A block of text, laid out inside its frame.
@@ -334,6 +383,26 @@ impl RenderPlan {
                     hasher.f32(style.letter_spacing);
                     hasher.u32(style.max_lines.map_or(0, |n| n + 1));
                     hasher.u32(style.wrap as u32);
+                }
+                Layer::Code(code) => {
+                    hasher.bytes(b"code");
+                    hasher.frame(code.frame);
+                    match code.symbology {
+                        Symbology::Qr { error_correction } => {
+                            hasher.bytes(b"qr");
+                            hasher.bytes(format!("{error_correction:?}").as_bytes());
+                        }
+                        Symbology::Code128 => hasher.bytes(b"code128"),
+                    }
+                    hasher.bytes(code.content.as_bytes());
+                    hasher.color(code.color);
+                    match code.background {
+                        Some(background) => {
+                            hasher.u32(1);
+                            hasher.color(background);
+                        }
+                        None => hasher.u32(0),
+                    }
                 }
             }
         }
