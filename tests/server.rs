@@ -4,142 +4,38 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Empty};
+use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use opentime::app::App;
-use opentime::clock::Clock;
 use opentime::config::Config;
 use opentime::recipient::RecipientId;
 use support::RedisServer;
+use support::server::{TestServer, assert_image, hset, png_size};
 use tokio::sync::oneshot;
 
-const SIGNING_KEY: &str = "integration-test-signing-key";
-
-/// A running opentime with its own copy of the templates.
-struct TestServer {
-    base: String,
-    app: App,
-    templates_dir: PathBuf,
-    _templates: tempfile::TempDir,
-    stop: Option<oneshot::Sender<()>>,
-    stopped: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
-    client: Client<HttpConnector, Empty<Bytes>>,
-}
-
-struct Answer {
-    status: StatusCode,
-    headers: hyper::HeaderMap,
-    body: Bytes,
-}
-
+/// This file's servers: the demo templates plus the test templates below.
 impl TestServer {
     async fn start(redis: &RedisServer) -> TestServer {
         TestServer::start_with(redis, |_| {}).await
     }
 
     async fn start_with(redis: &RedisServer, adjust: impl FnOnce(&mut Config)) -> TestServer {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let templates = tempfile::tempdir().expect("temp dir");
-        copy_dir(&root.join("assets/templates"), templates.path());
-        std::fs::write(templates.path().join("sale.json"), SIGNED_TEMPLATE).unwrap();
-        std::fs::write(templates.path().join("fragile.json"), FRAGILE_TEMPLATE).unwrap();
-        std::fs::write(templates.path().join("strangers.json"), STRANGERS_TEMPLATE).unwrap();
-        std::fs::write(templates.path().join("offer.json"), TIMER_TEMPLATE).unwrap();
-        std::fs::write(templates.path().join("welcome.json"), EVERGREEN_TEMPLATE).unwrap();
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            redis_url: Some(redis.url()),
-            signing_keys: vec![SIGNING_KEY.to_string()],
-            templates_dir: templates.path().to_path_buf(),
-            fonts_dir: root.join("fonts"),
-            demo_dir: root.join("assets/demo"),
-            // Generous for a loaded CI machine; the budget's effect is
-            // tested with a Redis that is made slower than it.
-            store_budget: Duration::from_millis(250),
-            ..Config::default()
-        };
-        adjust(&mut config);
-        let (app, errors) = App::build(
-            config,
-            Clock::Fixed("2026-11-22T10:00:00Z".parse().unwrap()),
+        TestServer::launch(
+            redis,
+            &[
+                ("sale.json", SIGNED_TEMPLATE),
+                ("fragile.json", FRAGILE_TEMPLATE),
+                ("strangers.json", STRANGERS_TEMPLATE),
+                ("offer.json", TIMER_TEMPLATE),
+                ("welcome.json", EVERGREEN_TEMPLATE),
+            ],
+            adjust,
         )
         .await
-        .expect("app builds");
-        assert!(errors.is_empty(), "templates failed to load: {errors:?}");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let (stop, stopped) = oneshot::channel::<()>();
-        let stopped = tokio::spawn(opentime::http::run(listener, app.clone(), async move {
-            let _ = stopped.await;
-        }));
-        TestServer {
-            base,
-            app,
-            templates_dir: templates.path().to_path_buf(),
-            _templates: templates,
-            stop: Some(stop),
-            stopped: Some(stopped),
-            client: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
-
-    fn token(&self, id: &str) -> String {
-        self.app.keys.sign_recipient(&RecipientId::new(id).unwrap())
-    }
-
-    async fn request(&self, method: Method, path: &str, headers: &[(&str, &str)]) -> Answer {
-        let mut request = Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.base));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.client.request(request.body(Empty::new()).unwrap()),
-        )
-        .await
-        .expect("the server answers within 10 s")
-        .expect("the request goes through");
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes();
-        Answer {
-            status,
-            headers,
-            body,
-        }
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        self.request(Method::GET, path, &[]).await
-    }
-
-    /// The value of a metric line, e.g. `opentime_renders_total`.
-    async fn metric(&self, line_start: &str) -> f64 {
-        let answer = self.get("/metrics").await;
-        let text = String::from_utf8(answer.body.to_vec()).unwrap();
-        text.lines()
-            .filter(|line| line.starts_with(line_start))
-            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    }
-
-    async fn shutdown(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(stopped) = self.stopped.take() {
-            stopped.await.unwrap().unwrap();
-        }
     }
 }
 
@@ -207,50 +103,6 @@ const STRANGERS_TEMPLATE: &str = r##"{
       { "type": "rect", "x": 0, "y": 0, "width": 100, "height": 40, "fill": "#0000cc" } ] }
   ]
 }"##;
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// The width and height of a PNG, from its header.
-fn png_size(bytes: &[u8]) -> (u32, u32) {
-    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "not a PNG");
-    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
-    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
-    (width, height)
-}
-
-fn assert_image(answer: &Answer) {
-    assert_eq!(answer.status, StatusCode::OK);
-    assert_eq!(answer.headers["content-type"], "image/png");
-    assert_eq!(
-        answer.headers["cache-control"],
-        "no-cache, no-store, must-revalidate, max-age=0, private"
-    );
-    assert_eq!(answer.headers["pragma"], "no-cache");
-    assert_eq!(answer.headers["expires"], "0");
-    assert_eq!(
-        answer.headers["content-length"],
-        answer.body.len().to_string().as_str()
-    );
-    assert!(answer.headers.contains_key("etag"));
-    png_size(&answer.body);
-}
-
-fn hset(redis: &RedisServer, id: &str, fields: &[(&str, &str)]) {
-    for (field, value) in fields {
-        redis.hset(&format!("ot:r:{{{id}}}"), field, value);
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_profile_change_between_two_opens_changes_the_image() {
@@ -659,7 +511,7 @@ async fn shutdown_lets_a_request_in_flight_finish() {
     redis.pause();
     let http = server.client.clone();
     let in_flight = tokio::spawn(async move {
-        let request = Request::get(url).body(Empty::<Bytes>::new()).unwrap();
+        let request = Request::get(url).body(Full::new(Bytes::new())).unwrap();
         let response = http.request(request).await.unwrap();
         let status = response.status();
         let body = response.into_body().collect().await.unwrap().to_bytes();

@@ -11,6 +11,8 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::ErrorKind;
