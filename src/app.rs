@@ -9,7 +9,10 @@ use crate::access::KeyRing;
 use crate::cache::{RenderCache, RenderLimiter};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::events::{EventLog, writer};
+use crate::expr::OpenerRules;
 use crate::metrics::Metrics;
+use crate::remote::{RemoteImageConfig, RemoteImages};
 use crate::render::{FontBook, Renderer};
 use crate::store::Store;
 use crate::template::{TemplateError, TemplateRegistry};
@@ -23,6 +26,12 @@ pub struct App {
     pub keys: KeyRing,
     pub metrics: Arc<Metrics>,
     pub clock: Clock,
+    /// Opens, clicks, votes and unsubscribes on their way to the store.
+    pub events: EventLog,
+    /// How requests are told apart: person, proxy or scanner.
+    pub openers: Arc<OpenerRules>,
+    /// Images from URLs in state, from allowed origins only.
+    pub remote_images: RemoteImages,
 }
 
 impl App {
@@ -50,6 +59,21 @@ impl App {
             config.render_wait,
         );
         let cache = RenderCache::new(config.cache_bytes, limiter, renderer, metrics.clone());
+        let openers = OpenerRules::load(
+            config.opener_rules_file.as_deref(),
+            config.apple_relay_ranges_file.as_deref(),
+        )
+        .context("loading the opener rules")?;
+        let remote_images = RemoteImages::new(RemoteImageConfig {
+            allowed_origins: config.remote_image_origins.clone(),
+            max_bytes: config.remote_image_max_bytes,
+            timeout: config.remote_image_timeout,
+            cache_bytes: config.remote_image_cache_bytes,
+            ..RemoteImageConfig::default()
+        })
+        .context("remote_image_origins")?;
+        let events = EventLog::new(config.event_buffer, metrics.clone());
+        writer::spawn(events.clone(), store.clone(), metrics.clone());
         let app = App {
             config: Arc::new(config),
             store,
@@ -58,6 +82,9 @@ impl App {
             keys,
             metrics,
             clock,
+            events,
+            openers: Arc::new(openers),
+            remote_images,
         };
         Ok((app, errors))
     }

@@ -66,6 +66,28 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Reload templates when their files change (SIGHUP always reloads).
     pub watch_templates: bool,
+    /// Events held in memory while the store cannot take them; past it new
+    /// events are dropped and counted.
+    pub event_buffer: usize,
+    /// The opener rules (`docs/openers.md`); the shipped
+    /// `assets/openers.toml` when `None`.
+    pub opener_rules_file: Option<PathBuf>,
+    /// Apple's published relay ranges (`egress-ip-ranges.csv`); requests
+    /// from them are Apple's privacy proxy.
+    pub apple_relay_ranges_file: Option<PathBuf>,
+    /// How many proxies in front of opentime append to `X-Forwarded-For`;
+    /// the client is the address the outermost of them saw. 0 trusts no
+    /// header and uses the connection's peer.
+    pub trusted_proxy_hops: usize,
+    /// Origins remote image layers may fetch from (`https://cdn.example.com`,
+    /// `https://*.example.com`); empty refuses every remote image.
+    pub remote_image_origins: Vec<String>,
+    /// Largest remote image accepted, in bytes.
+    pub remote_image_max_bytes: usize,
+    /// Longest wait for a remote image.
+    pub remote_image_timeout: Duration,
+    /// Bound of the decoded remote image cache, in bytes.
+    pub remote_image_cache_bytes: u64,
 }
 
 impl std::fmt::Debug for Config {
@@ -99,6 +121,14 @@ impl std::fmt::Debug for Config {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("shutdown_grace", &self.shutdown_grace)
             .field("watch_templates", &self.watch_templates)
+            .field("event_buffer", &self.event_buffer)
+            .field("opener_rules_file", &self.opener_rules_file)
+            .field("apple_relay_ranges_file", &self.apple_relay_ranges_file)
+            .field("trusted_proxy_hops", &self.trusted_proxy_hops)
+            .field("remote_image_origins", &self.remote_image_origins)
+            .field("remote_image_max_bytes", &self.remote_image_max_bytes)
+            .field("remote_image_timeout", &self.remote_image_timeout)
+            .field("remote_image_cache_bytes", &self.remote_image_cache_bytes)
             .finish()
     }
 }
@@ -128,6 +158,14 @@ impl Default for Config {
             header_read_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
             watch_templates: true,
+            event_buffer: 100_000,
+            opener_rules_file: None,
+            apple_relay_ranges_file: None,
+            trusted_proxy_hops: 0,
+            remote_image_origins: Vec::new(),
+            remote_image_max_bytes: 2 * 1024 * 1024,
+            remote_image_timeout: Duration::from_millis(1500),
+            remote_image_cache_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -161,6 +199,14 @@ struct Layer {
     header_read_timeout_ms: Option<u64>,
     shutdown_grace_ms: Option<u64>,
     watch_templates: Option<bool>,
+    event_buffer: Option<usize>,
+    opener_rules_file: Option<String>,
+    apple_relay_ranges_file: Option<String>,
+    trusted_proxy_hops: Option<usize>,
+    remote_image_origins: Option<String>,
+    remote_image_max_bytes: Option<usize>,
+    remote_image_timeout_ms: Option<u64>,
+    remote_image_cache_bytes: Option<u64>,
 }
 
 impl Config {
@@ -298,6 +344,31 @@ impl Config {
             layer.shutdown_grace_ms.map(Duration::from_millis),
         );
         set(&mut self.watch_templates, layer.watch_templates);
+        set(&mut self.event_buffer, layer.event_buffer);
+        set_path(&mut self.opener_rules_file, layer.opener_rules_file);
+        set_path(
+            &mut self.apple_relay_ranges_file,
+            layer.apple_relay_ranges_file,
+        );
+        set(&mut self.trusted_proxy_hops, layer.trusted_proxy_hops);
+        if let Some(origins) = layer.remote_image_origins {
+            self.remote_image_origins = split_secrets(&origins);
+        }
+        set(
+            &mut self.remote_image_max_bytes,
+            layer.remote_image_max_bytes,
+        );
+        set(
+            &mut self.remote_image_timeout,
+            layer.remote_image_timeout_ms.map(Duration::from_millis),
+        );
+        set(
+            &mut self.remote_image_cache_bytes,
+            layer.remote_image_cache_bytes,
+        );
+        if self.event_buffer == 0 {
+            bail!("event_buffer must be at least 1");
+        }
         if self.max_connections == 0 {
             bail!("max_connections must be at least 1");
         }
@@ -363,6 +434,14 @@ impl Layer {
             header_read_timeout_ms: number("header_read_timeout_ms")?,
             shutdown_grace_ms: number("shutdown_grace_ms")?,
             watch_templates: flag("watch_templates")?,
+            event_buffer: count("event_buffer")?,
+            opener_rules_file: text("opener_rules_file"),
+            apple_relay_ranges_file: text("apple_relay_ranges_file"),
+            trusted_proxy_hops: count("trusted_proxy_hops")?,
+            remote_image_origins: text("remote_image_origins"),
+            remote_image_max_bytes: count("remote_image_max_bytes")?,
+            remote_image_timeout_ms: number("remote_image_timeout_ms")?,
+            remote_image_cache_bytes: number("remote_image_cache_bytes")?,
         })
     }
 }
@@ -373,7 +452,14 @@ fn set<T>(slot: &mut T, value: Option<T>) {
     }
 }
 
-/// Splits a comma-separated list of secrets, dropping blanks.
+/// Sets an optional path; an empty value unsets it.
+fn set_path(slot: &mut Option<PathBuf>, value: Option<String>) {
+    if let Some(value) = value {
+        *slot = (!value.trim().is_empty()).then(|| PathBuf::from(value));
+    }
+}
+
+/// Splits a comma-separated list (of secrets, origins), dropping blanks.
 fn split_secrets(list: &str) -> Vec<String> {
     list.split([',', '\n'])
         .map(str::trim)

@@ -5,11 +5,17 @@
 //! randomness. The server, `opentime render` and the fallback images all go
 //! through here, which is why they agree to the byte.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use jiff::Timestamp;
 
 use crate::countdown::{TimerState, parse_deadline};
 use crate::expr::{Context, ExprError};
-use crate::render::{Artwork, Layer, OutputFormat, RenderPlan, TextLayer, TimerPlan};
+use crate::render::{
+    Artwork, Asset, CodeLayer, CountdownLayer, ImageLayer, Layer, OutputFormat, RenderPlan,
+    TextLayer, TimerPlan,
+};
 use crate::template::{AccessMode, Template, TimerDeadline, Variant, VariantLayer};
 
 /// How much of the recipient the answer could use.
@@ -86,6 +92,59 @@ pub fn choose_variant<'t>(
     }
 }
 
+/// Images fetched for a request's remote image layers, by URL. Empty
+/// offline and for fallback images: those layers then show their
+/// placeholder, or nothing.
+pub type RemoteAssets = HashMap<String, Arc<Asset>>;
+
+/// Resolves every text of a variant against the context, in layer order:
+/// one per text layer and remote image URL, one per countdown label. These
+/// strings and the variant decide the image completely, which is what a
+/// lock keeps.
+pub fn resolve_texts(
+    template: &Template,
+    variant: &Variant,
+    context: &Context,
+) -> Result<Vec<String>, ExprError> {
+    let mut texts = Vec::new();
+    for layer in &variant.layers {
+        match layer {
+            VariantLayer::Static(_) => {}
+            VariantLayer::Text { text, .. } => texts.push(template.texts.render(*text, context)?),
+            VariantLayer::RemoteImage { url: text, .. }
+            | VariantLayer::Code { content: text, .. } => {
+                texts.push(template.texts.render(*text, context)?.trim().to_string());
+            }
+            VariantLayer::Countdown { labels, .. } => {
+                for label in labels {
+                    texts.push(match label {
+                        Some(text) => template.texts.render(*text, context)?,
+                        None => String::new(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(texts)
+}
+
+/// The URLs a variant's remote image layers resolved to, given its
+/// resolved texts; empty ones are left out.
+pub fn remote_urls<'t>(variant: &Variant, texts: &'t [String]) -> Vec<&'t str> {
+    let mut urls = Vec::new();
+    let mut slot = 0;
+    for layer in &variant.layers {
+        if let VariantLayer::RemoteImage { .. } = layer
+            && let Some(url) = texts.get(slot)
+            && !url.is_empty()
+        {
+            urls.push(url.as_str());
+        }
+        slot += layer.text_slots();
+    }
+    urls
+}
+
 /// Resolves a variant's texts into a plan ready to render.
 pub fn resolve_plan(
     template: &Template,
@@ -94,26 +153,89 @@ pub fn resolve_plan(
     scale: u32,
     format: OutputFormat,
 ) -> Result<RenderPlan, ExprError> {
+    let texts = resolve_texts(template, variant, context)?;
+    Ok(build_plan(
+        template,
+        variant,
+        &texts,
+        scale,
+        format,
+        &RemoteAssets::new(),
+    ))
+}
+
+/// The still plan of a variant from its resolved texts (countdowns are
+/// left to [`build_artwork`]). A remote image that was not fetched shows
+/// its placeholder, or nothing.
+pub fn build_plan(
+    template: &Template,
+    variant: &Variant,
+    texts: &[String],
+    scale: u32,
+    format: OutputFormat,
+    remote: &RemoteAssets,
+) -> RenderPlan {
     let mut layers = Vec::with_capacity(variant.layers.len());
+    let mut slot = 0;
     for layer in &variant.layers {
+        let text = texts.get(slot).cloned().unwrap_or_default();
+        slot += layer.text_slots();
         layers.push(match layer {
-            // A countdown is drawn over the still layers by `resolve_artwork`.
             VariantLayer::Countdown { .. } => continue,
             VariantLayer::Static(layer) => layer.clone(),
-            VariantLayer::Text { frame, text, style } => Layer::Text(TextLayer {
+            VariantLayer::Text { frame, style, .. } => Layer::Text(TextLayer {
                 frame: *frame,
-                text: template.texts.render(*text, context)?,
+                text,
                 style: style.clone(),
             }),
+            VariantLayer::Code {
+                frame,
+                symbology,
+                color,
+                background,
+                ..
+            } => {
+                // A code with nothing to encode (no coupon code yet) is not
+                // drawn, rather than failing the render.
+                if text.is_empty() {
+                    continue;
+                }
+                Layer::Code(CodeLayer {
+                    frame: *frame,
+                    symbology: *symbology,
+                    content: text,
+                    color: *color,
+                    background: *background,
+                })
+            }
+            VariantLayer::RemoteImage {
+                frame,
+                fit,
+                radius,
+                opacity,
+                placeholder,
+                ..
+            } => {
+                let Some(asset) = remote.get(&text).or(placeholder.as_ref()) else {
+                    continue;
+                };
+                Layer::Image(ImageLayer {
+                    frame: *frame,
+                    asset: Arc::clone(asset),
+                    fit: *fit,
+                    radius: *radius,
+                    opacity: *opacity,
+                })
+            }
         });
     }
-    Ok(RenderPlan {
+    RenderPlan {
         width: template.width,
         height: template.height,
         scale,
         format,
         layers,
-    })
+    }
 }
 
 /// Where a countdown template's request stands against its deadline:
@@ -188,21 +310,64 @@ pub fn resolve_artwork(
     format: OutputFormat,
     timer: Option<&TimerState>,
 ) -> Result<Artwork, ExprError> {
-    let base = resolve_plan(template, variant, context, scale, format)?;
-    let countdown = variant.layers.iter().find_map(|layer| match layer {
-        VariantLayer::Countdown { countdown, labels } => Some((countdown, labels)),
-        _ => None,
-    });
-    Ok(match (countdown, template.timer.as_ref(), timer) {
-        (Some((countdown, labels)), Some(settings), Some(state)) if format == OutputFormat::Gif => {
-            let mut countdown = countdown.clone();
-            countdown.labels = labels
-                .iter()
-                .map(|label| match label {
-                    Some(text) => template.texts.render(*text, context),
-                    None => Ok(String::new()),
-                })
-                .collect::<Result<_, _>>()?;
+    let texts = resolve_texts(template, variant, context)?;
+    let target = Target { scale, format };
+    Ok(build_artwork(
+        template,
+        variant,
+        &texts,
+        target,
+        timer,
+        &RemoteAssets::new(),
+    ))
+}
+
+/// The scale and format a request asks for.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    pub scale: u32,
+    pub format: OutputFormat,
+}
+
+/// [`resolve_artwork`] from texts already resolved (or kept by a lock).
+pub fn build_artwork(
+    template: &Template,
+    variant: &Variant,
+    texts: &[String],
+    target: Target,
+    timer: Option<&TimerState>,
+    remote: &RemoteAssets,
+) -> Artwork {
+    let base = build_plan(
+        template,
+        variant,
+        texts,
+        target.scale,
+        target.format,
+        remote,
+    );
+    let mut slot = 0;
+    let mut countdown = None;
+    for layer in &variant.layers {
+        if let VariantLayer::Countdown {
+            countdown: layer,
+            labels,
+        } = layer
+        {
+            let labels = texts
+                .get(slot..slot + labels.len())
+                .map(<[String]>::to_vec)
+                .unwrap_or_else(|| vec![String::new(); labels.len()]);
+            countdown = Some(CountdownLayer {
+                labels,
+                ..layer.clone()
+            });
+            break;
+        }
+        slot += layer.text_slots();
+    }
+    match (countdown, template.timer.as_ref(), timer) {
+        (Some(countdown), Some(settings), Some(state)) if target.format == OutputFormat::Gif => {
             Artwork::from(TimerPlan {
                 base,
                 countdown,
@@ -212,7 +377,7 @@ pub fn resolve_artwork(
             })
         }
         _ => Artwork::Still(base),
-    })
+    }
 }
 
 /// Resolves a variant's click-through link. Links come only from the

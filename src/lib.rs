@@ -17,6 +17,8 @@
 //!   templates that reloads on change.
 //! - [`countdown`]: deadlines of countdown templates and the `timer` state
 //!   their rules read.
+//! - [`events`]: opens, clicks, votes and unsubscribes, queued off the
+//!   request path and written to the store in batches.
 //! - [`decide`]: the pure step that turns a template and a request context
 //!   into a [`render::RenderPlan`].
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
@@ -36,6 +38,7 @@ pub mod clock;
 pub mod config;
 pub mod countdown;
 pub mod decide;
+pub mod events;
 pub mod expr;
 pub mod http;
 pub mod metrics;

@@ -78,7 +78,43 @@ pub const PARAMS_DROPPED: (&str, &str) = (
 );
 pub const OPENS: (&str, &str) = (
     "opentime_opens_total",
-    "Image requests by template and opener class (human, apple_proxy, gmail_proxy, yahoo_proxy, scanner).",
+    "Image requests by template, variant and opener class (human, apple_proxy, gmail_proxy, yahoo_proxy, scanner).",
+);
+pub const CLICKS: (&str, &str) = (
+    "opentime_clicks_total",
+    "Click-throughs by template, variant and opener class.",
+);
+pub const EVENTS_BUFFERED: (&str, &str) = (
+    "opentime_events_buffered",
+    "Events waiting in memory to be written to the store.",
+);
+pub const EVENTS_WRITTEN: (&str, &str) = (
+    "opentime_events_written_total",
+    "Events written to the store.",
+);
+pub const EVENTS_DROPPED: (&str, &str) = (
+    "opentime_events_dropped_total",
+    "Events dropped because the in-memory buffer was full (the store was down for long).",
+);
+pub const EVENT_WRITE_ERRORS: (&str, &str) = (
+    "opentime_event_write_errors_total",
+    "Event batches the store did not take, by kind; each is retried.",
+);
+pub const COUPONS: (&str, &str) = (
+    "opentime_coupons_total",
+    "Coupon code lookups at first opens and clicks, by pool and result (drawn, exhausted, error).",
+);
+pub const LOCKS: (&str, &str) = (
+    "opentime_locks_total",
+    "Renders locked at a first human open, by template and result (locked, error).",
+);
+pub const REMOTE_IMAGES: (&str, &str) = (
+    "opentime_remote_images_total",
+    "Image layers from a URL in state, by result (ok, not_allowed, timeout, ...).",
+);
+pub const REMOTE_IMAGE_CACHE_BYTES: (&str, &str) = (
+    "opentime_remote_image_cache_bytes",
+    "Bytes of decoded remote images held in their cache.",
 );
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
@@ -114,6 +150,15 @@ pub struct Metrics {
     pub renders_ahead: IntCounter,
     pub params_dropped: IntCounterVec,
     pub opens: IntCounterVec,
+    pub clicks: IntCounterVec,
+    pub events_buffered: IntGauge,
+    pub events_written: IntCounter,
+    pub events_dropped: IntCounter,
+    pub event_write_errors: IntCounterVec,
+    pub coupons: IntCounterVec,
+    pub locks: IntCounterVec,
+    pub remote_images: IntCounterVec,
+    pub remote_image_cache_bytes: IntGauge,
     pub templates_loaded: IntGauge,
     pub template_reloads: IntCounterVec,
 }
@@ -185,7 +230,16 @@ impl Metrics {
             deadline_errors: counter(DEADLINE_ERRORS, &["template"]),
             renders_ahead: plain_counter(RENDERS_AHEAD),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),
-            opens: counter(OPENS, &["template", "opener"]),
+            opens: counter(OPENS, &["template", "variant", "opener"]),
+            clicks: counter(CLICKS, &["template", "variant", "opener"]),
+            events_buffered: gauge(EVENTS_BUFFERED),
+            events_written: plain_counter(EVENTS_WRITTEN),
+            events_dropped: plain_counter(EVENTS_DROPPED),
+            event_write_errors: counter(EVENT_WRITE_ERRORS, &["kind"]),
+            coupons: counter(COUPONS, &["pool", "result"]),
+            locks: counter(LOCKS, &["template", "result"]),
+            remote_images: counter(REMOTE_IMAGES, &["result"]),
+            remote_image_cache_bytes: gauge(REMOTE_IMAGE_CACHE_BYTES),
             templates_loaded: gauge(TEMPLATES_LOADED),
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
             registry,

@@ -107,6 +107,7 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         now,
         user_agent: args.user_agent.clone(),
         is_head: false,
+        opener: None,
     });
     // Offline there is no first open on record: an evergreen timer starts
     // at --at.

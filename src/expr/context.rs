@@ -28,6 +28,10 @@ pub struct RequestFacts {
     pub user_agent: Option<String>,
     /// HEAD requests are a scanner's mark.
     pub is_head: bool,
+    /// Who is behind the request, when the server has classified it with
+    /// its configured rules and the client's address; `None` classifies the
+    /// User-Agent and method with the shipped rules.
+    pub opener: Option<Opener>,
 }
 
 /// The evaluated context of one request.
@@ -48,7 +52,9 @@ pub struct Context {
 impl Context {
     pub fn new(facts: &RequestFacts) -> Context {
         let user_agent = facts.user_agent.as_deref();
-        let opener = classify(user_agent, facts.is_head);
+        let opener = facts
+            .opener
+            .unwrap_or_else(|| classify(user_agent, facts.is_head));
         let device = Device::from_user_agent(user_agent);
         let now = Now::new(facts.now, facts.profile.as_ref());
         let query = Value::from_pairs(
@@ -85,6 +91,14 @@ impl Context {
             value: Value::from_pairs(fields.clone()),
             fields,
         }
+    }
+
+    /// This context with another opener class, for a click that its timing
+    /// shows to be a scanner's.
+    pub fn with_opener(&self, opener: Opener) -> Context {
+        let mut context = self.with("opener", Value::from(opener.as_str()));
+        context.opener = opener;
+        context
     }
 
     /// The root value, for evaluation. Cloning it is a reference count.

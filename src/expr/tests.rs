@@ -28,6 +28,7 @@ fn facts(fields: Fields) -> RequestFacts {
         now: FIXED_NOW.parse::<Timestamp>().expect("valid timestamp"),
         user_agent: Some(IPHONE_MAIL.to_string()),
         is_head: false,
+        opener: None,
     }
 }
 

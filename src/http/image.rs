@@ -1,36 +1,31 @@
 //! `GET /i/{template}.{png,jpg,gif}`: the open-time image, or a countdown.
 //!
 //! The path reads top to bottom: parse the target, find the template, verify
-//! access and load state ([`super::recipient`]), read a countdown's deadline,
-//! choose the variant, resolve its content, answer 304 if the client has it,
-//! else look up or render.
+//! access and load state ([`super::recipient`]), read a countdown's deadline
+//! and the recipient's coupon, decide what to show ([`super::content`]: a
+//! lock, or the rules), fetch remote images, answer 304 if the client has
+//! it, else look up or render. The open is recorded as an event on the way
+//! out, without waiting for the store.
 //! Every failure after the template is known still answers with an image.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::header::IF_NONE_MATCH;
 use hyper::{HeaderMap, Response, StatusCode};
-use jiff::Timestamp;
 
-use super::query::{ImageTarget, QueryPairs};
-use super::recipient::{Prepared, prepare};
+use super::content::{self, Shown};
+use super::query::ImageTarget;
+use super::recipient::{Prepared, RequestHead, prepare};
 use super::response::{self, Body};
 use crate::app::App;
 use crate::cache::{RenderFailure, Source};
-use crate::decide::{choose_variant, resolve_artwork, with_timer};
-use crate::expr::Opener;
+use crate::decide::{RemoteAssets, Target, build_artwork, remote_urls, with_timer};
+use crate::events::{Event, EventKind};
 use crate::render::{Artwork, OutputFormat, TimerPlan};
+use crate::store::StateRequest;
 use crate::template::{Template, TimerDeadline};
 
-pub async fn serve(
-    app: &App,
-    path: &str,
-    file: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    is_head: bool,
-) -> Response<Body> {
+pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Body> {
     let metrics = &app.metrics;
     let count = |template: &str, variant: &str, outcome: &str| {
         metrics
@@ -63,8 +58,17 @@ pub async fn serve(
             "this template does not offer that scale",
         );
     }
-    let query = QueryPairs::parse(query);
-    let prepared = match prepare(app, &template, path, &query, headers, is_head).await {
+    let wants = StateRequest {
+        template: &template.name,
+        timer: template
+            .timer
+            .as_ref()
+            .is_some_and(|timer| matches!(timer.deadline, TimerDeadline::Evergreen { .. })),
+        lock: template.lock_at_first_open,
+        coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
+        ..StateRequest::default()
+    };
+    let prepared = match prepare(app, &template, head, &wants, None).await {
         Ok(prepared) => prepared,
         Err(error) => {
             count(&template.name, "-", "forbidden");
@@ -73,7 +77,7 @@ pub async fn serve(
     };
     // A countdown's deadline is read before the variant is chosen, so that
     // rules can say `timer.expired`.
-    let started = evergreen_start(app, &template, &prepared).await;
+    let started = content::evergreen_start(app, &template, &prepared).await;
     let (context, timer, deadline_problem) = with_timer(&template, &prepared.context, started);
     if let Some(problem) = &deadline_problem {
         tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
@@ -82,39 +86,37 @@ pub async fn serve(
             .with_label_values(&[&template.name])
             .inc();
     }
-    let context = &context;
-    metrics
-        .opens
-        .with_label_values(&[&template.name, context.opener.as_str()])
-        .inc();
-
-    let choice = choose_variant(&template, context, prepared.personalization);
-    if choice.condition_errors > 0 {
-        metrics
-            .condition_errors
-            .with_label_values(&[&template.name])
-            .inc_by(u64::from(choice.condition_errors));
-    }
-    let variant = choice.variant.id.as_str();
-    let artwork = match resolve_artwork(
-        &template,
-        choice.variant,
-        context,
-        target.scale,
-        target.format,
-        timer.as_ref(),
-    ) {
-        Ok(artwork) => artwork,
+    let coupon = content::coupon(app, &template, &prepared).await;
+    let context = content::with_coupon(&template, context, coupon.as_ref());
+    let shown = match content::decide(app, &template, &prepared, &context, coupon.as_ref()).await {
+        Ok(shown) => shown,
         Err(error) => {
-            tracing::warn!(template = %template.name, variant, %error, "a text did not resolve; serving the fallback image");
+            let variant = template.default_variant().id.as_str();
+            tracing::warn!(template = %template.name, %error, "a text did not resolve; serving the fallback image");
             count(&template.name, variant, "fallback");
-            return fallback(app, &template, &target, headers, "render_error");
+            record_open(app, &template, &prepared, variant, String::new());
+            return fallback(app, &template, &target, head.headers, "render_error");
         }
     };
+    let variant = shown.variant.id.as_str();
+    let remote = fetch_remote_images(app, &shown).await;
+    let artwork = build_artwork(
+        &template,
+        shown.variant,
+        &shown.texts,
+        Target {
+            scale: target.scale,
+            format: target.format,
+        },
+        timer.as_ref(),
+        &remote,
+    );
     let key = artwork.render_key(&template.version);
-    let etag = format!("\"{}\"", key.to_hex());
+    let key_hex = key.to_hex();
+    let etag = format!("\"{key_hex}\"");
+    record_open(app, &template, &prepared, variant, key_hex);
     let outcome = prepared.personalization.as_str();
-    if response::etag_matches(headers.get(IF_NONE_MATCH), &etag) {
+    if response::etag_matches(head.headers.get(IF_NONE_MATCH), &etag) {
         count(&template.name, variant, "not_modified");
         return response::not_modified(&etag);
     }
@@ -144,9 +146,58 @@ pub async fn serve(
                 }
             };
             count(&template.name, variant, "fallback");
-            fallback(app, &template, &target, headers, reason)
+            fallback(app, &template, &target, head.headers, reason)
         }
     }
+}
+
+/// Counts the open and queues its event; the writer records what was
+/// shown for the click and the profile's counters, off the request path.
+fn record_open(app: &App, template: &Template, prepared: &Prepared, variant: &str, render: String) {
+    let context = &prepared.context;
+    app.metrics
+        .opens
+        .with_label_values(&[&template.name, variant, context.opener.as_str()])
+        .inc();
+    let mut event = Event::new(
+        EventKind::Open,
+        &template.name,
+        variant,
+        prepared.recipient.clone(),
+        context.now.zoned().timestamp(),
+        context.opener,
+        prepared.person,
+        context.device,
+    );
+    event.render = render;
+    app.events.record(event);
+}
+
+/// Fetches the images the variant's remote layers name, each from an
+/// allowed origin only and through the cache. One that cannot be had is
+/// left out (its placeholder shows), counted and logged: the open still
+/// gets an image.
+async fn fetch_remote_images(app: &App, shown: &Shown<'_>) -> RemoteAssets {
+    let mut assets = RemoteAssets::new();
+    for url in remote_urls(shown.variant, &shown.texts) {
+        if assets.contains_key(url) {
+            continue;
+        }
+        match app.remote_images.fetch(url).await {
+            Ok(asset) => {
+                app.metrics.remote_images.with_label_values(&["ok"]).inc();
+                assets.insert(url.to_string(), asset);
+            }
+            Err(error) => {
+                app.metrics
+                    .remote_images
+                    .with_label_values(&[error.code()])
+                    .inc();
+                tracing::debug!(%error, "a remote image was not used");
+            }
+        }
+    }
+    assets
 }
 
 /// Seconds of a hot countdown rendered ahead of traffic.
@@ -168,45 +219,6 @@ fn render_seconds_ahead(app: &App, template: &Template, timer: Arc<TimerPlan>) {
         })
         .collect();
     app.cache.render_ahead(work);
-}
-
-/// How long a store keeps an evergreen timer's start after it began: long
-/// past any timer, so that a late re-open still sees "ended", and bounded,
-/// so that starts do not pile up forever.
-const EVERGREEN_KEEP: Duration = Duration::from_secs(400 * 24 * 3600);
-
-/// The start of the recipient's evergreen timer. Only a human open starts
-/// it (Gmail's and Yahoo's proxies fetch when a person opens); Apple's
-/// privacy prefetch and security scanners read a start but never make one,
-/// and see the timer's full length. Without a recipient, or with the store
-/// down, the timer starts now and nothing is recorded.
-async fn evergreen_start(app: &App, template: &Template, prepared: &Prepared) -> Option<Timestamp> {
-    let timer = template.timer.as_ref()?;
-    if !matches!(timer.deadline, TimerDeadline::Evergreen { .. }) {
-        return None;
-    }
-    let recipient = prepared.recipient.as_ref()?;
-    let opener = prepared.context.opener;
-    let human = matches!(
-        opener,
-        Opener::Human | Opener::GmailProxy | Opener::YahooProxy
-    );
-    let now = prepared.context.now.zoned().timestamp();
-    match app
-        .store
-        .timer_start(recipient, &template.name, now, human, EVERGREEN_KEEP)
-        .await
-    {
-        Ok(started) => started,
-        Err(error) => {
-            app.metrics
-                .store_errors
-                .with_label_values(&[error.code()])
-                .inc();
-            tracing::debug!(recipient = %recipient, %error, "the evergreen start did not load; counting from now");
-            None
-        }
-    }
 }
 
 /// The template's pre-rendered default image.

@@ -5,7 +5,9 @@
 //! [`crate::store`]; they hold no product logic of their own beyond the
 //! mapping of outcomes to responses (SPEC "Outcomes").
 
+mod admin;
 mod click;
+mod content;
 mod image;
 mod ops;
 mod query;

@@ -33,6 +33,9 @@ pub async fn metrics(app: &App) -> Response<Body> {
         .shape_cache_bytes
         .set(app.cache.renderer().shape_cache_bytes() as i64);
     app.metrics
+        .remote_image_cache_bytes
+        .set(app.remote_images.cache_bytes() as i64);
+    app.metrics
         .templates_loaded
         .set(app.templates.snapshot().len() as i64);
     let mut response = Response::new(app.metrics.encode().into());

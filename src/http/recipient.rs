@@ -1,5 +1,7 @@
-//! Who is asking, and what is known of them: the access check and the state
-//! lookup shared by the image and click paths.
+//! Who is asking, and what is known of them: the access check, the opener's
+//! class and the state lookup shared by the image and click paths.
+
+use std::net::IpAddr;
 
 use hyper::HeaderMap;
 use hyper::header::USER_AGENT;
@@ -8,10 +10,28 @@ use super::query::QueryPairs;
 use crate::access::AccessError;
 use crate::app::App;
 use crate::decide::Personalization;
-use crate::expr::{Context, RequestFacts};
+use crate::expr::{Context, Opener, OpenerRequest, RequestFacts};
 use crate::metrics::TimerGuard;
-use crate::recipient::{Profile, RecipientId};
+use crate::recipient::RecipientId;
+use crate::store::{RecipientState, StateRequest};
 use crate::template::{AccessMode, Template};
+
+/// What the router knows of a request before any handler runs.
+pub struct RequestHead<'a> {
+    pub path: &'a str,
+    pub query: QueryPairs,
+    pub headers: &'a HeaderMap,
+    /// The client's address: the connection's peer, or what trusted
+    /// proxies said in `X-Forwarded-For`.
+    pub client_ip: Option<IpAddr>,
+    pub is_head: bool,
+}
+
+impl RequestHead<'_> {
+    pub fn user_agent(&self) -> Option<&str> {
+        self.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
+    }
+}
 
 /// The context of one request, ready for the rules.
 pub struct Prepared {
@@ -19,47 +39,75 @@ pub struct Prepared {
     pub personalization: Personalization,
     /// The verified recipient, whether or not they have state.
     pub recipient: Option<RecipientId>,
+    /// The records the request asked for beyond the profile; empty without
+    /// a recipient or when the store failed.
+    pub records: RecipientState,
+    /// Whether a person is behind the request (see
+    /// [`Opener::is_human_open`]): only then may it lock content, draw a
+    /// code, start a timer or count as engagement.
+    pub person: bool,
 }
 
-/// Verifies the template's access mode, then loads the recipient's state.
+impl Prepared {
+    /// The recipient, when a person is behind the request and the store
+    /// answered: the only case in which a first open may write a record.
+    pub fn person_with_records(&self) -> Option<&RecipientId> {
+        let store_answered = self.personalization != Personalization::StoreDown;
+        self.recipient
+            .as_ref()
+            .filter(|_| self.person && store_answered)
+    }
+}
+
+/// Verifies the template's access mode, classifies the opener, then loads
+/// the recipient's state and the records `wants` names, in one round trip.
 /// `Err` means the request must be refused with 403: a token or signature
 /// that is present but wrong never falls back to default content, so a
 /// tampered URL cannot be mistaken for a working one.
 pub async fn prepare(
     app: &App,
     template: &Template,
-    path: &str,
-    query: &QueryPairs,
-    headers: &HeaderMap,
-    is_head: bool,
+    head: &RequestHead<'_>,
+    wants: &StateRequest<'_>,
+    opener: Option<Opener>,
 ) -> Result<Prepared, AccessError> {
-    let recipient = verify(app, template, path, query)?;
-    let (params, dropped) = query.declared(template);
+    let recipient = verify(app, template, head.path, &head.query)?;
+    let (params, dropped) = head.query.declared(template);
     if dropped > 0 {
         app.metrics
             .params_dropped
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
-    let (profile, personalization) = match &recipient {
-        Some(recipient) => load_profile(app, recipient).await,
-        None => (None, Personalization::Anonymous),
+    let (mut records, personalization) = match &recipient {
+        Some(recipient) => load_state(app, recipient, wants).await,
+        None => (RecipientState::default(), Personalization::Anonymous),
     };
-    let user_agent = headers
-        .get(USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let user_agent = head.user_agent();
+    let opener = opener.unwrap_or_else(|| classify(app, head));
     let context = Context::new(&RequestFacts {
-        profile,
+        profile: records.profile.take(),
         query: params,
         now: app.clock.now(),
-        user_agent,
-        is_head,
+        user_agent: user_agent.map(str::to_string),
+        is_head: head.is_head,
+        opener: Some(opener),
     });
     Ok(Prepared {
         context,
         personalization,
         recipient,
+        records,
+        person: opener.is_human_open(),
+    })
+}
+
+/// The opener's class by the configured rules.
+pub fn classify(app: &App, head: &RequestHead<'_>) -> Opener {
+    app.openers.classify(&OpenerRequest {
+        user_agent: head.user_agent(),
+        is_head: head.is_head,
+        client_ip: head.client_ip,
     })
 }
 
@@ -82,21 +130,96 @@ fn verify(
     }
 }
 
-async fn load_profile(app: &App, recipient: &RecipientId) -> (Option<Profile>, Personalization) {
+/// The profile and the wanted records. A template that keeps no records
+/// costs exactly one `HGETALL`, as before records existed.
+async fn load_state(
+    app: &App,
+    recipient: &RecipientId,
+    wants: &StateRequest<'_>,
+) -> (RecipientState, Personalization) {
+    let plain = !wants.timer
+        && !wants.lock
+        && !wants.shown
+        && wants.coupon_pool.is_none()
+        && wants.click_mark.is_none();
     let result = {
         let _timer = TimerGuard::new(app.metrics.store_seconds.clone());
-        app.store.profile(recipient).await
+        if plain {
+            app.store
+                .profile(recipient)
+                .await
+                .map(|profile| RecipientState {
+                    profile,
+                    ..RecipientState::default()
+                })
+        } else {
+            app.store.state(recipient, wants).await
+        }
     };
     match result {
-        Ok(Some(profile)) => (Some(profile), Personalization::Personalized),
-        Ok(None) => (None, Personalization::Anonymous),
+        Ok(state) => {
+            let personalization = if state.profile.as_ref().is_some_and(|p| !p.is_empty()) {
+                Personalization::Personalized
+            } else {
+                Personalization::Anonymous
+            };
+            (state, personalization)
+        }
         Err(error) => {
             app.metrics
                 .store_errors
                 .with_label_values(&[error.code()])
                 .inc();
             tracing::debug!(recipient = %recipient, %error, "state lookup failed; serving the default variant");
-            (None, Personalization::StoreDown)
+            (RecipientState::default(), Personalization::StoreDown)
         }
+    }
+}
+
+/// The client's address: with `hops` trusted proxies in front, the entry of
+/// `X-Forwarded-For` the outermost one appended; else the peer's.
+pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
+    if hops == 0 {
+        return peer;
+    }
+    let forwarded: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
+        .collect();
+    match forwarded.len().checked_sub(hops) {
+        Some(index) => forwarded[index].parse().ok().or(peer),
+        // Fewer entries than proxies: the request did not come through all
+        // of them, so the header cannot be trusted.
+        None => peer,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_client_is_what_the_outermost_trusted_proxy_saw() {
+        let peer: IpAddr = "10.0.0.2".parse().expect("valid address");
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, 198.51.100.7".parse().expect("valid header"),
+        );
+        assert_eq!(client_ip(&headers, Some(peer), 0), Some(peer));
+        assert_eq!(
+            client_ip(&headers, Some(peer), 1),
+            "198.51.100.7".parse().ok()
+        );
+        assert_eq!(
+            client_ip(&headers, Some(peer), 2),
+            "203.0.113.9".parse().ok()
+        );
+        assert_eq!(client_ip(&headers, Some(peer), 3), Some(peer));
+        assert_eq!(client_ip(&HeaderMap::new(), Some(peer), 1), Some(peer));
     }
 }

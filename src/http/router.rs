@@ -1,14 +1,18 @@
 //! Routing, in one place: one `match` on the method and the path segments.
 
+use std::net::IpAddr;
+
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::query::QueryPairs;
+use super::recipient::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{click, image, ops};
+use super::{admin, click, image, ops};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 
-pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
+pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) -> Response<Body> {
     let target_len = request
         .uri()
         .path_and_query()
@@ -16,17 +20,17 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
     if target_len > app.config.max_url_bytes {
         return response::text(StatusCode::URI_TOO_LONG, "URL too long");
     }
-    let method = request.method().clone();
+    let (parts, body) = request.into_parts();
+    let method = parts.method;
     let is_head = method == Method::HEAD;
     // HEAD is served like GET; hyper sends the head without the body.
     let reads = method == Method::GET || is_head;
-    let path = request.uri().path().to_string();
-    let query = request.uri().query();
-    let headers = request.headers();
+    let path = parts.uri.path();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let route_label = match segments.as_slice() {
         ["i", _] => "image",
-        ["c", _] => "click",
+        ["c", ..] => "click",
+        ["api", ..] => "api",
         _ => "other",
     };
     let _timer = TimerGuard::new(
@@ -35,9 +39,21 @@ pub async fn route(app: &App, request: Request<Incoming>) -> Response<Body> {
             .with_label_values(&[route_label]),
     );
     let started = std::time::Instant::now();
+    let head = || RequestHead {
+        path,
+        query: QueryPairs::parse(parts.uri.query()),
+        headers: &parts.headers,
+        client_ip: client_ip(&parts.headers, peer, app.config.trusted_proxy_hops),
+        is_head,
+    };
     let answer = match (reads, segments.as_slice()) {
-        (true, ["i", file]) => image::serve(app, &path, file, query, headers, is_head).await,
-        (true, ["c", name]) => click::serve(app, &path, name, query, headers).await,
+        (true, ["i", file]) => image::serve(app, &head(), file).await,
+        (true, ["c", name]) => click::serve(app, &head(), name, false).await,
+        (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
+        (_, ["api", "v1", rest @ ..]) => {
+            let query = QueryPairs::parse(parts.uri.query());
+            admin::serve(app, &method, rest, &query, &parts.headers, body).await
+        }
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
         (true, ["metrics"]) => ops::metrics(app).await,

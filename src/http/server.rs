@@ -21,6 +21,9 @@ use crate::template::registry::reload_on_signals;
 /// buffers under 8 KiB.
 const MIN_HEAD_BUFFER: usize = 8 * 1024;
 
+/// How long shutdown waits for queued events to reach the store.
+const EVENT_FLUSH: Duration = Duration::from_secs(2);
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting, lets requests in flight finish (up to the configured grace),
 /// and returns. Also reloads templates on SIGHUP and file changes while it
@@ -65,9 +68,9 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _peer)) => stream,
+                Ok((stream, peer)) => (stream, peer.ip()),
                 Err(error) => {
                     // Usually out of file descriptors: back off briefly
                     // rather than spin.
@@ -82,7 +85,7 @@ pub async fn run(
         let app = app.clone();
         let service = service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(router::route(&app, request).await) }
+            async move { Ok::<_, Infallible>(router::route(&app, request, Some(peer)).await) }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
@@ -101,6 +104,14 @@ pub async fn run(
         () = tokio::time::sleep(app.config.shutdown_grace) => {
             tracing::warn!("grace period over; closing the remaining connections");
         }
+    }
+    // The last requests' events are still queued: give the writer a moment
+    // to store them before the process exits.
+    if !crate::events::writer::flush(&app.events, EVENT_FLUSH).await {
+        tracing::warn!(
+            queued = app.events.len(),
+            "events not written before shutdown"
+        );
     }
     Ok(())
 }

@@ -20,6 +20,11 @@
 //! the line and column of the offending value. Recipient ids follow the rules
 //! of [`RecipientId::new`].
 //!
+//! # Coupon pools
+//! `{demo_dir}/pools.json`, when present, holds the demo's coupon pools: an
+//! object of pool names and arrays of codes, as `SADD {prefix}pool:{name}`
+//! would load them.
+//!
 //! # Relative dates
 //! So that the demo shows every variant whatever day it runs, a string value
 //! may be written relative to the moment the store is seeded:
@@ -39,6 +44,30 @@ use super::StoreError;
 
 /// The file name inside the demo directory.
 pub const DEMO_FILE_NAME: &str = "recipients.json";
+
+/// The demo's coupon pools, inside the demo directory.
+pub const POOLS_FILE_NAME: &str = "pools.json";
+
+/// The demo's coupon pools; none when the file is absent.
+pub fn load_demo_pools(demo_dir: &Path) -> Result<BTreeMap<String, Vec<String>>, StoreError> {
+    let path = demo_dir.join(POOLS_FILE_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(error) => {
+            return Err(StoreError::Config(format!(
+                "cannot read {}: {error}",
+                path.display()
+            )));
+        }
+    };
+    serde_json::from_str(&text).map_err(|error| {
+        StoreError::Config(format!(
+            "{}: an object of pool names and arrays of codes: {error}",
+            path.display()
+        ))
+    })
+}
 
 /// Reads and checks the demo file of `demo_dir`.
 pub fn load_demo_recipients(

@@ -7,7 +7,15 @@
 //!
 //! - profile hash: `{prefix}r:{ID}` (exactly; customers write it with `HSET`);
 //! - any other per-recipient key: `{prefix}r:{ID}:{suffix}`, built with
-//!   [`KeyScheme::recipient_key`], e.g. `ot:r:{alice}:prefs`.
+//!   [`KeyScheme::recipient_key`], e.g. `ot:r:{alice}:prefs`:
+//!   - `:shown`, a hash of what each template showed (the open record);
+//!   - `:lock:{template}`, the render locked at the first human open;
+//!   - `:code:{pool}`, the coupon code drawn from a pool;
+//!   - `:timer:{template}`, an evergreen timer's start;
+//!   - `:last_click`, the previous click, to spot scanners' bursts;
+//!   - `:engagement`, daily counts of opens and clicks;
+//! - keys of no recipient: `{prefix}pool:{name}` (a coupon pool's unused
+//!   codes) and `{prefix}events` (the events stream).
 //!
 //! The scheme is injective as long as a suffix is non-empty and holds no `}`:
 //! the last `}` of a key then always closes the id, so two recipients (or a
@@ -73,6 +81,49 @@ impl KeyScheme {
     }
 }
 
+impl KeyScheme {
+    /// The hash of what each template last showed the recipient.
+    pub fn shown_key(&self, recipient: &RecipientId) -> String {
+        self.recipient_key(recipient, "shown")
+    }
+
+    /// The render a template locked at the recipient's first human open.
+    pub fn lock_key(&self, recipient: &RecipientId, template: &str) -> String {
+        self.recipient_key(recipient, &format!("lock:{template}"))
+    }
+
+    /// The code the recipient drew from a coupon pool.
+    pub fn code_key(&self, recipient: &RecipientId, pool: &str) -> String {
+        self.recipient_key(recipient, &format!("code:{pool}"))
+    }
+
+    /// An evergreen timer's start.
+    pub fn timer_key(&self, recipient: &RecipientId, template: &str) -> String {
+        self.recipient_key(recipient, &format!("timer:{template}"))
+    }
+
+    /// The recipient's previous click.
+    pub fn last_click_key(&self, recipient: &RecipientId) -> String {
+        self.recipient_key(recipient, "last_click")
+    }
+
+    /// Daily counts of the recipient's opens and clicks.
+    pub fn engagement_key(&self, recipient: &RecipientId) -> String {
+        self.recipient_key(recipient, "engagement")
+    }
+
+    /// A coupon pool's unused codes. Pool names are identifiers (checked at
+    /// template load and by the admin API), so they hold no brace.
+    pub fn pool_key(&self, pool: &str) -> String {
+        format!("{}pool:{pool}", self.prefix)
+    }
+
+    /// The events stream.
+    pub fn events_key(&self) -> String {
+        format!("{}events", self.prefix)
+    }
+}
+
 impl Default for KeyScheme {
     /// The documented default prefix, `ot:`.
     fn default() -> KeyScheme {
@@ -123,6 +174,20 @@ mod tests {
         // Without the "last brace closes the id" rule these two would be equal.
         let crafted = keys.profile_key(&id("alice}:prefs"));
         assert_ne!(crafted, keys.recipient_key(&id("alice"), "prefs"));
+    }
+
+    #[test]
+    fn record_keys_are_the_documented_ones() {
+        let keys = KeyScheme::default();
+        let alice = id("alice");
+        assert_eq!(keys.shown_key(&alice), "ot:r:{alice}:shown");
+        assert_eq!(keys.lock_key(&alice, "card"), "ot:r:{alice}:lock:card");
+        assert_eq!(keys.code_key(&alice, "bf"), "ot:r:{alice}:code:bf");
+        assert_eq!(keys.timer_key(&alice, "offer"), "ot:r:{alice}:timer:offer");
+        assert_eq!(keys.last_click_key(&alice), "ot:r:{alice}:last_click");
+        assert_eq!(keys.engagement_key(&alice), "ot:r:{alice}:engagement");
+        assert_eq!(keys.pool_key("bf"), "ot:pool:bf");
+        assert_eq!(keys.events_key(), "ot:events");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! profile) but keeps nothing across restarts and is not shared between
 //! replicas, which is why it is for demos and tests only.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -15,7 +15,14 @@ use jiff::Timestamp;
 use crate::recipient::{Profile, RecipientId};
 
 use super::StoreError;
-use super::demo::load_demo_recipients;
+use super::demo::{load_demo_pools, load_demo_recipients};
+use super::records::{
+    EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
+};
+use crate::events::Event;
+
+/// Events the demo store keeps, newest last: enough to look at, bounded.
+const EVENTS_KEPT: usize = 10_000;
 
 /// Profiles by recipient, shared by every clone.
 #[derive(Debug, Clone, Default)]
@@ -26,6 +33,22 @@ pub struct MemoryStore {
     profiles: Arc<RwLock<HashMap<RecipientId, BTreeMap<String, String>>>>,
     /// Evergreen timers' starts, by recipient and template.
     timer_starts: Arc<RwLock<HashMap<(RecipientId, String), Timestamp>>>,
+    /// Open records, locks, codes, pools, clicks, counts and events.
+    records: Arc<std::sync::Mutex<Records>>,
+}
+
+/// The per-recipient records, as the Redis store keeps them in keys of
+/// their own.
+#[derive(Debug, Default)]
+struct Records {
+    shown: HashMap<(RecipientId, String), String>,
+    first_person_open: HashMap<(RecipientId, String), i64>,
+    locks: HashMap<(RecipientId, String), String>,
+    codes: HashMap<(RecipientId, String), String>,
+    pools: HashMap<String, BTreeSet<String>>,
+    last_click: HashMap<RecipientId, String>,
+    engagement: HashMap<RecipientId, BTreeMap<String, u64>>,
+    events: VecDeque<Vec<(&'static str, String)>>,
 }
 
 impl MemoryStore {
@@ -38,10 +61,14 @@ impl MemoryStore {
     /// [`super::demo`]).
     pub fn from_demo_dir(demo_dir: &Path) -> Result<MemoryStore, StoreError> {
         let profiles = load_demo_recipients(demo_dir)?;
-        Ok(MemoryStore {
+        let store = MemoryStore {
             profiles: Arc::new(RwLock::new(profiles)),
-            timer_starts: Arc::default(),
-        })
+            ..MemoryStore::default()
+        };
+        for (pool, codes) in load_demo_pools(demo_dir)? {
+            store.add_codes(&pool, &codes);
+        }
+        Ok(store)
     }
 
     pub fn profile(&self, recipient: &RecipientId) -> Option<Profile> {
@@ -90,6 +117,166 @@ impl MemoryStore {
         Some(*starts.entry(key).or_insert(now))
     }
 
+    /// The profile and the records `request` names (see
+    /// [`super::Store::state`]).
+    pub fn state(&self, recipient: &RecipientId, request: &StateRequest<'_>) -> RecipientState {
+        let profile = self.profile(recipient);
+        let timer_start = request
+            .timer
+            .then(|| self.timer_start(recipient, request.template, Timestamp::UNIX_EPOCH, false))
+            .flatten();
+        let mut records = self.records();
+        let key = (recipient.clone(), request.template.to_string());
+        let previous_click = match &request.click_mark {
+            Some(mark) => records.last_click.insert(recipient.clone(), mark.clone()),
+            None => None,
+        };
+        RecipientState {
+            profile,
+            timer_start,
+            lock: request
+                .lock
+                .then(|| records.locks.get(&key).cloned())
+                .flatten(),
+            code: request
+                .coupon_pool
+                .and_then(|pool| records.codes.get(&(recipient.clone(), pool.to_string())))
+                .cloned(),
+            shown: request
+                .shown
+                .then(|| {
+                    records
+                        .shown
+                        .get(&key)
+                        .and_then(|text| ShownRecord::decode(text))
+                })
+                .flatten(),
+            previous_click,
+        }
+    }
+
+    /// Keeps `record` as the lock unless there is one; answers the lock.
+    pub fn lock(&self, recipient: &RecipientId, template: &str, record: &str) -> String {
+        self.records()
+            .locks
+            .entry((recipient.clone(), template.to_string()))
+            .or_insert_with(|| record.to_string())
+            .clone()
+    }
+
+    /// The recipient's code from `pool`, drawing one if they have none.
+    /// Which code is drawn is up to the set's order, as with `SPOP`.
+    pub fn draw_code(&self, recipient: &RecipientId, pool: &str) -> Option<String> {
+        let mut records = self.records();
+        let key = (recipient.clone(), pool.to_string());
+        if let Some(code) = records.codes.get(&key) {
+            return Some(code.clone());
+        }
+        let code = records.pools.get_mut(pool)?.pop_first()?;
+        records.codes.insert(key, code.clone());
+        Some(code)
+    }
+
+    pub fn add_codes(&self, pool: &str, codes: &[String]) -> u64 {
+        let mut records = self.records();
+        let set = records.pools.entry(pool.to_string()).or_default();
+        codes
+            .iter()
+            .filter(|code| set.insert((*code).clone()))
+            .count() as u64
+    }
+
+    pub fn pool_size(&self, pool: &str) -> u64 {
+        self.records()
+            .pools
+            .get(pool)
+            .map_or(0, |set| set.len() as u64)
+    }
+
+    /// Applies a batch of events as the Redis store's pipeline does.
+    pub fn write_events(&self, events: &[Event]) {
+        for event in events {
+            let mut records = self.records();
+            records.events.push_back(event.stream_fields());
+            if records.events.len() > EVENTS_KEPT {
+                records.events.pop_front();
+            }
+            let Some(recipient) = &event.recipient else {
+                continue;
+            };
+            let key = (recipient.clone(), event.template.clone());
+            let mut profile_writes = Vec::new();
+            for write in record_writes(event) {
+                match write {
+                    RecordWrite::Shown(record) => {
+                        records.shown.insert(key.clone(), record.encode());
+                    }
+                    RecordWrite::FirstPersonOpen(at) => {
+                        records.first_person_open.entry(key.clone()).or_insert(at);
+                    }
+                    RecordWrite::Count(field) => {
+                        *records
+                            .engagement
+                            .entry(recipient.clone())
+                            .or_default()
+                            .entry(field)
+                            .or_default() += 1;
+                    }
+                    RecordWrite::Profile {
+                        time_field,
+                        count_field,
+                        at,
+                    } => profile_writes.push((time_field, count_field, at)),
+                }
+            }
+            drop(records);
+            if profile_writes.is_empty() {
+                continue;
+            }
+            let mut profiles = self.write();
+            let profile = profiles.entry(recipient.clone()).or_default();
+            for (time_field, count_field, at) in profile_writes {
+                profile.insert(time_field.to_string(), at);
+                let count = profile
+                    .get(count_field)
+                    .and_then(|count| count.parse::<u64>().ok())
+                    .unwrap_or(0);
+                profile.insert(count_field.to_string(), (count + 1).to_string());
+            }
+        }
+    }
+
+    /// The engagement records of several recipients.
+    pub fn engagement(&self, recipients: &[RecipientId]) -> Vec<EngagementRecord> {
+        recipients
+            .iter()
+            .map(|recipient| {
+                let profile = self.profile(recipient);
+                let field = |name: &str| {
+                    profile
+                        .as_ref()
+                        .and_then(|profile| profile.get(name))
+                        .map(str::to_string)
+                };
+                EngagementRecord {
+                    counts: self
+                        .records()
+                        .engagement
+                        .get(recipient)
+                        .map(|counts| counts.iter().map(|(f, n)| (f.clone(), *n)).collect())
+                        .unwrap_or_default(),
+                    last_open_at: field("last_open_at"),
+                    last_click_at: field("last_click_at"),
+                }
+            })
+            .collect()
+    }
+
+    /// The newest events, oldest first, as the stream would hold them.
+    pub fn events(&self) -> Vec<Vec<(&'static str, String)>> {
+        self.records().events.iter().cloned().collect()
+    }
+
     /// Forgets the recipient's profile; true when there was one.
     pub fn delete_profile(&self, recipient: &RecipientId) -> bool {
         self.write().remove(recipient).is_some()
@@ -102,6 +289,10 @@ impl MemoryStore {
 
     pub fn is_empty(&self) -> bool {
         self.read().is_empty()
+    }
+
+    fn records(&self) -> std::sync::MutexGuard<'_, Records> {
+        self.records.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     // A panic while the lock was held cannot leave a map half-updated in a

@@ -9,7 +9,10 @@
 //!
 //! # Layout
 //! - `keys`: how Redis keys are spelled (`{prefix}r:{ID}` and friends).
-//! - `redis`: the Redis backend and its connection policy.
+//! - `records`: what is kept per recipient beyond the profile (open
+//!   records, locks, codes, clicks, engagement counts), for both backends.
+//! - `redis`: the Redis backend and its connection policy;
+//!   `redis_records`: its records, pools and events stream.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `error`: what can go wrong, as [`StoreError`].
@@ -18,16 +21,20 @@ pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod memory;
+pub mod records;
 pub mod redis;
+pub mod redis_records;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::events::Event;
 use crate::recipient::{Profile, RecipientId};
 
 pub use self::error::StoreError;
 pub use self::keys::{DEFAULT_KEY_PREFIX, KeyScheme};
 pub use self::memory::MemoryStore;
+pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
 
 /// How to reach the store.
@@ -90,6 +97,84 @@ impl Store {
         match self {
             Store::Redis(redis) => redis.profile(recipient).await,
             Store::Memory(memory) => Ok(memory.profile(recipient)),
+        }
+    }
+
+    /// The profile and the records `request` names, in one round trip.
+    pub async fn state(
+        &self,
+        recipient: &RecipientId,
+        request: &StateRequest<'_>,
+    ) -> Result<RecipientState, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.state(recipient, request).await,
+            Store::Memory(memory) => Ok(memory.state(recipient, request)),
+        }
+    }
+
+    /// Keeps `record` as the template's lock for the recipient unless one
+    /// is already kept, atomically; answers the lock that holds.
+    pub async fn lock(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        record: &str,
+    ) -> Result<String, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.lock(recipient, template, record).await,
+            Store::Memory(memory) => Ok(memory.lock(recipient, template, record)),
+        }
+    }
+
+    /// The recipient's code from a coupon pool, drawn now if they have
+    /// none; `None` when the pool is empty. A recipient never gets two.
+    pub async fn draw_code(
+        &self,
+        recipient: &RecipientId,
+        pool: &str,
+    ) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.draw_code(recipient, pool).await,
+            Store::Memory(memory) => Ok(memory.draw_code(recipient, pool)),
+        }
+    }
+
+    /// Adds unused codes to a pool; answers how many were new.
+    pub async fn add_codes(&self, pool: &str, codes: &[String]) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.add_codes(pool, codes).await,
+            Store::Memory(memory) => Ok(memory.add_codes(pool, codes)),
+        }
+    }
+
+    /// How many unused codes a pool holds.
+    pub async fn pool_size(&self, pool: &str) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.pool_size(pool).await,
+            Store::Memory(memory) => Ok(memory.pool_size(pool)),
+        }
+    }
+
+    /// Writes a batch of events: stream entries, open records, profile
+    /// counters and daily counts.
+    pub async fn write_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.write_events(events).await,
+            Store::Memory(memory) => {
+                memory.write_events(events);
+                Ok(())
+            }
+        }
+    }
+
+    /// The engagement records of several recipients, in order.
+    pub async fn engagement(
+        &self,
+        recipients: &[RecipientId],
+    ) -> Result<Vec<EngagementRecord>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.engagement(recipients).await,
+            Store::Memory(memory) => Ok(memory.engagement(recipients)),
         }
     }
 

@@ -48,9 +48,9 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 /// A handle on Redis. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
-    keys: Arc<KeyScheme>,
-    budget: Duration,
+    pub(super) connection: ConnectionManager,
+    pub(super) keys: Arc<KeyScheme>,
+    pub(super) budget: Duration,
 }
 
 impl RedisStore {
@@ -148,9 +148,7 @@ impl RedisStore {
         start: bool,
         keep: Duration,
     ) -> Result<Option<Timestamp>, StoreError> {
-        let key = self
-            .keys
-            .recipient_key(recipient, &format!("timer:{template}"));
+        let key = self.keys.timer_key(recipient, template);
         let previous: Option<String> = if start {
             let mut command = redis::cmd("SET");
             command
@@ -185,7 +183,10 @@ impl RedisStore {
     /// new connection by then, and waiting for it within the budget beats
     /// failing the one request that found out. Only commands that are safe
     /// to repeat may come here, since the first one may have run.
-    async fn run_idempotent<T: FromRedisValue>(&self, command: &Cmd) -> Result<T, StoreError> {
+    pub(super) async fn run_idempotent<T: FromRedisValue>(
+        &self,
+        command: &Cmd,
+    ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let attempts = async {
             match command.query_async(&mut connection).await {
@@ -243,7 +244,7 @@ fn client_for_url(url: &str, tls_ca: Option<Vec<u8>>) -> Result<redis::Client, S
 
 /// Turns an `HGETALL` reply into a profile: a flat array of name, value, ...
 /// under RESP2, a map under RESP3, and empty when the key does not exist.
-fn profile_from_reply(reply: Value) -> Result<Option<Profile>, StoreError> {
+pub(super) fn profile_from_reply(reply: Value) -> Result<Option<Profile>, StoreError> {
     let mut profile = Profile::default();
     match reply {
         Value::Array(items) => {
@@ -272,7 +273,7 @@ fn profile_from_reply(reply: Value) -> Result<Option<Profile>, StoreError> {
 /// The text of one reply item. Bytes that are not UTF-8 are replaced rather
 /// than refused: one odd field must not cost the recipient every other field,
 /// and the common, valid case reuses the reply's buffer without a copy.
-fn text_of(item: Value) -> Result<String, StoreError> {
+pub(super) fn text_of(item: Value) -> Result<String, StoreError> {
     match item {
         Value::BulkString(bytes) => Ok(String::from_utf8(bytes)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())),

@@ -10,7 +10,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::render::{
-    EmojiStyle, Fit, HorizontalAlign, OutputFormat, TextDirection, TimeUnit, VerticalAlign, Weight,
+    EmojiStyle, Fit, HorizontalAlign, OutputFormat, QrErrorCorrection, TextDirection, TimeUnit,
+    VerticalAlign, Weight,
 };
 
 #[derive(Debug, Deserialize)]
@@ -33,7 +34,26 @@ pub struct TemplateFile {
     /// The deadline of a countdown template.
     #[serde(default)]
     pub timer: Option<TimerFile>,
+    /// Keep what the recipient's first human open showed: every later open
+    /// and the click show exactly that, whatever the state becomes.
+    #[serde(default)]
+    pub lock_at_first_open: bool,
+    /// Give each recipient a code from a pool at their first human open.
+    #[serde(default)]
+    pub coupon: Option<CouponFile>,
     pub variants: Vec<VariantFile>,
+}
+
+/// A template's coupon pool.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CouponFile {
+    /// The pool's name: a Redis set `{prefix}pool:{name}` of unused codes.
+    pub pool: String,
+    /// The variant shown when the pool has run out for a recipient who has
+    /// no code yet ("no codes left").
+    #[serde(default)]
+    pub exhausted_variant: Option<String>,
 }
 
 /// A countdown template's deadline and animation.
@@ -131,7 +151,14 @@ pub enum LayerFile {
         width: f32,
         height: f32,
         /// A path relative to the templates directory, e.g. `images/bg.png`.
-        src: String,
+        /// With `url`, the placeholder shown when the remote image cannot be
+        /// had.
+        #[serde(default)]
+        src: Option<String>,
+        /// A Jinja template resolving to an image URL from state
+        /// (`{{ profile.photo_url }}`), fetched only from allowed origins.
+        #[serde(default)]
+        url: Option<String>,
         #[serde(default)]
         fit: Fit,
         #[serde(default)]
@@ -174,6 +201,36 @@ pub enum LayerFile {
         max_lines: Option<u32>,
         #[serde(default = "yes")]
         wrap: bool,
+    },
+    /// A QR code of a resolved text, such as a coupon code or a URL.
+    Qr {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        /// A Jinja template: `{{ coupon.code }}`.
+        content: String,
+        #[serde(default = "default_color")]
+        color: String,
+        /// `null` leaves the light modules transparent.
+        #[serde(default = "white")]
+        background: Option<String>,
+        #[serde(default)]
+        error_correction: QrErrorCorrection,
+    },
+    /// A Code 128 barcode of a resolved text, for a till's scanner.
+    Barcode {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        /// A Jinja template: `{{ coupon.code }}`.
+        content: String,
+        #[serde(default = "default_color")]
+        color: String,
+        /// `null` leaves the spaces transparent.
+        #[serde(default = "white")]
+        background: Option<String>,
     },
     Countdown {
         x: f32,
@@ -226,6 +283,10 @@ fn all_units() -> Vec<TimeUnit> {
         TimeUnit::Minutes,
         TimeUnit::Seconds,
     ]
+}
+
+fn white() -> Option<String> {
+    Some("#ffffff".to_string())
 }
 
 fn bold() -> Weight {

@@ -13,17 +13,17 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::file::{LayerFile, TemplateFile, TimerFile, VariantFile};
-use super::{Fallback, Template, TemplateTimer, TimerDeadline, Variant, VariantLayer};
+use super::file::{CouponFile, LayerFile, TemplateFile, TimerFile, VariantFile};
+use super::{Coupon, Fallback, Template, TemplateTimer, TimerDeadline, Variant, VariantLayer};
 
 /// The longest evergreen timer: a year.
 const MAX_EVERGREEN_HOURS: f64 = 8760.0;
 use crate::decide;
 use crate::expr::{Condition, Context, RequestFacts, TextSet};
 use crate::render::{
-    Asset, Color, CountdownLayer, DigitBox, EmojiStyle, Frame, HorizontalAlign, ImageLayer, Layer,
-    MAX_TIMER_FRAMES, OutputFormat, RectLayer, Renderer, TextDirection, TextStyle, VerticalAlign,
-    Weight,
+    Asset, CodeLayer, Color, CountdownLayer, DigitBox, EmojiStyle, Frame, HorizontalAlign,
+    ImageLayer, Layer, MAX_TIMER_FRAMES, OutputFormat, RectLayer, Renderer, Symbology,
+    TextDirection, TextStyle, VerticalAlign, Weight,
 };
 
 /// Largest canvas side at 1x, in pixels. Email images are rarely wider than
@@ -191,13 +191,21 @@ impl Builder<'_> {
         }
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
+        let coupon = self.coupon(file.coupon, &variants)?;
 
         let mut hasher = Sha256::new();
         hasher.update(bytes);
         for variant in &variants {
             for layer in &variant.layers {
-                if let VariantLayer::Static(Layer::Image(image)) = layer {
-                    hasher.update(image.asset.content_hash);
+                match layer {
+                    VariantLayer::Static(Layer::Image(image)) => {
+                        hasher.update(image.asset.content_hash);
+                    }
+                    VariantLayer::RemoteImage {
+                        placeholder: Some(asset),
+                        ..
+                    } => hasher.update(asset.content_hash),
+                    _ => {}
                 }
             }
         }
@@ -212,6 +220,8 @@ impl Builder<'_> {
             access: file.access,
             params: file.params,
             timer,
+            lock_at_first_open: file.lock_at_first_open,
+            coupon,
             variants,
             texts: self.texts,
             fallbacks: Vec::new(),
@@ -310,6 +320,44 @@ impl Builder<'_> {
             time_zone: timer.time_zone,
             frames: timer.frames,
             looping: timer.looping,
+        }))
+    }
+
+    /// Checks a coupon pool: its name is an identifier and its exhausted
+    /// variant exists.
+    fn coupon(
+        &self,
+        coupon: Option<CouponFile>,
+        variants: &[Variant],
+    ) -> Result<Option<Coupon>, TemplateError> {
+        let Some(coupon) = coupon else {
+            return Ok(None);
+        };
+        if !is_identifier(&coupon.pool, true) {
+            return Err(self.error(
+                None,
+                "coupon.pool",
+                "use lowercase letters, digits, '-' and '_'".into(),
+            ));
+        }
+        let exhausted_variant = match &coupon.exhausted_variant {
+            None => None,
+            Some(id) => Some(
+                variants
+                    .iter()
+                    .position(|variant| &variant.id == id)
+                    .ok_or_else(|| {
+                        self.error(
+                            None,
+                            "coupon.exhausted_variant",
+                            format!("no variant has the id {id:?}"),
+                        )
+                    })?,
+            ),
+        };
+        Ok(Some(Coupon {
+            pool: coupon.pool,
+            exhausted_variant,
         }))
     }
 
@@ -414,7 +462,66 @@ impl Builder<'_> {
                 Err(err(this, "radius", "must be 0 or more".into()))
             }
         };
+        let code = |this: &mut Self,
+                    symbology: Symbology,
+                    frame: Frame,
+                    content: String,
+                    dark: String,
+                    light: Option<String>| {
+            let is_static = !content.contains("{{") && !content.contains("{%");
+            if is_static && let Err(message) = CodeLayer::check_content(symbology, &content) {
+                return Err(err(this, "content", message));
+            }
+            let color = color(this, "color", &dark)?;
+            let background = match &light {
+                Some(text) => Some(self::color_of(text).map_err(|e| err(this, "background", e))?),
+                None => None,
+            };
+            let content = this
+                .texts
+                .add(&content)
+                .map_err(|e| err(this, "content", e.to_string()))?;
+            Ok(VariantLayer::Code {
+                frame,
+                symbology,
+                content,
+                color,
+                background,
+            })
+        };
         Ok(match layer {
+            LayerFile::Qr {
+                x,
+                y,
+                width,
+                height,
+                content,
+                color: dark,
+                background,
+                error_correction,
+            } => {
+                let frame = frame(self, x, y, width, height)?;
+                code(
+                    self,
+                    Symbology::Qr { error_correction },
+                    frame,
+                    content,
+                    dark,
+                    background,
+                )?
+            }
+            LayerFile::Barcode {
+                x,
+                y,
+                width,
+                height,
+                content,
+                color: dark,
+                background,
+            } => {
+                let frame = frame(self, x, y, width, height)?;
+                code(self, Symbology::Code128, frame, content, dark, background)?
+            }
             LayerFile::Countdown {
                 x,
                 y,
@@ -544,6 +651,7 @@ impl Builder<'_> {
                 width,
                 height,
                 src,
+                url,
                 fit,
                 radius: r,
                 opacity,
@@ -553,16 +661,43 @@ impl Builder<'_> {
                 }
                 let frame = frame(self, x, y, width, height)?;
                 let radius = radius(self, r)?;
-                let asset = self
-                    .asset(&src)
-                    .map_err(|message| err(self, "src", message))?;
-                VariantLayer::Static(Layer::Image(ImageLayer {
-                    frame,
-                    asset,
-                    fit,
-                    radius,
-                    opacity,
-                }))
+                let asset = match &src {
+                    Some(src) => Some(
+                        self.asset(src)
+                            .map_err(|message| err(self, "src", message))?,
+                    ),
+                    None => None,
+                };
+                match (url, asset) {
+                    (Some(url), placeholder) => {
+                        let url = self
+                            .texts
+                            .add(&url)
+                            .map_err(|e| err(self, "url", e.to_string()))?;
+                        VariantLayer::RemoteImage {
+                            frame,
+                            url,
+                            fit,
+                            radius,
+                            opacity,
+                            placeholder,
+                        }
+                    }
+                    (None, Some(asset)) => VariantLayer::Static(Layer::Image(ImageLayer {
+                        frame,
+                        asset,
+                        fit,
+                        radius,
+                        opacity,
+                    })),
+                    (None, None) => {
+                        return Err(err(
+                            self,
+                            "src",
+                            "an image layer needs src (a file) or url (from state), or both".into(),
+                        ));
+                    }
+                }
             }
             LayerFile::Text {
                 x,
@@ -756,6 +891,10 @@ fn direction_of_wording(source: &str, declared: TextDirection) -> TextDirection 
         }
     }
     TextDirection::Auto
+}
+
+fn color_of(text: &str) -> Result<Color, String> {
+    Color::parse(text).map_err(|e| format!("{text:?}: {e}"))
 }
 
 fn is_identifier(text: &str, allow_dash: bool) -> bool {

@@ -10,6 +10,7 @@ pub mod registry;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -18,7 +19,9 @@ pub use load::{TemplateError, load_dir, load_file};
 pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 
 use crate::expr::{Condition, TextId, TextSet};
-use crate::render::{CountdownLayer, Frame, Layer, OutputFormat, TextStyle};
+use crate::render::{
+    Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, Symbology, TextStyle,
+};
 
 /// A validated template, ready to serve. Immutable: a reload builds a new
 /// one, and requests in flight keep the version they started with.
@@ -37,6 +40,10 @@ pub struct Template {
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
     pub timer: Option<TemplateTimer>,
+    /// Later opens and the click show what the first human open showed.
+    pub lock_at_first_open: bool,
+    /// The coupon pool each recipient draws a code from.
+    pub coupon: Option<Coupon>,
     /// In order; the last one is the default and has no condition.
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.
@@ -51,6 +58,15 @@ pub struct Variant {
     pub condition: Option<Condition>,
     pub link: Option<TextId>,
     pub layers: Vec<VariantLayer>,
+}
+
+/// A template's coupon pool, checked at load.
+#[derive(Debug, Clone)]
+pub struct Coupon {
+    /// An identifier: lowercase letters, digits, `-` and `_`.
+    pub pool: String,
+    /// The index of the variant shown when the pool is empty.
+    pub exhausted_variant: Option<usize>,
 }
 
 /// A countdown template's deadline and animation, checked at load.
@@ -91,6 +107,39 @@ pub enum VariantLayer {
         text: TextId,
         style: TextStyle,
     },
+    /// A QR code or barcode of a resolved text.
+    Code {
+        frame: Frame,
+        symbology: Symbology,
+        content: TextId,
+        color: Color,
+        background: Option<Color>,
+    },
+    /// An image whose URL comes from state, fetched from an allowed origin
+    /// per request (through a cache); `placeholder`, when given, shows when
+    /// it cannot be had.
+    RemoteImage {
+        frame: Frame,
+        url: TextId,
+        fit: Fit,
+        radius: f32,
+        opacity: f32,
+        placeholder: Option<Arc<Asset>>,
+    },
+}
+
+impl VariantLayer {
+    /// How many texts of a variant's resolved content this layer holds (see
+    /// [`crate::decide::resolve_texts`]).
+    pub fn text_slots(&self) -> usize {
+        match self {
+            VariantLayer::Static(_) => 0,
+            VariantLayer::Text { .. }
+            | VariantLayer::RemoteImage { .. }
+            | VariantLayer::Code { .. } => 1,
+            VariantLayer::Countdown { labels, .. } => labels.len(),
+        }
+    }
 }
 
 /// A pre-rendered image of the default variant.
@@ -118,6 +167,22 @@ impl Template {
             .iter()
             .find(|(s, f, _)| *s == scale && *f == format)
             .map(|(_, _, fallback)| fallback)
+    }
+
+    /// The variant with this id.
+    pub fn variant(&self, id: &str) -> Option<&Variant> {
+        self.variants.iter().find(|variant| variant.id == id)
+    }
+
+    /// Whether an open of this template reads or writes more than the
+    /// profile: a lock, a coupon code or an evergreen timer's start.
+    pub fn keeps_records(&self) -> bool {
+        self.lock_at_first_open
+            || self.coupon.is_some()
+            || self
+                .timer
+                .as_ref()
+                .is_some_and(|timer| matches!(timer.deadline, TimerDeadline::Evergreen { .. }))
     }
 
     /// The declared parameters' defaults, as a request without parameters

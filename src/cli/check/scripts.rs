@@ -141,6 +141,7 @@ pub(super) fn sample_context(template: &Template, state: &SampleState, now: Time
         now,
         user_agent: Some(SAMPLE_USER_AGENT.to_string()),
         is_head: false,
+        opener: None,
     })
 }
 

@@ -1,0 +1,118 @@
+//! The bounded queue between the handlers and the writer.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use tokio::sync::Notify;
+
+use super::Event;
+use crate::metrics::Metrics;
+
+/// The events waiting to be written. Clones share the queue.
+#[derive(Clone)]
+pub struct EventLog {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// A std mutex: it is held only to push or to copy and pop a batch, never
+    /// across an `.await`, so a handler recording an open waits for nothing
+    /// but another push.
+    queue: Mutex<VecDeque<Event>>,
+    capacity: usize,
+    /// Wakes the writer when the first event of an empty queue arrives.
+    arrived: Notify,
+    metrics: Arc<Metrics>,
+}
+
+impl EventLog {
+    /// A queue holding at most `capacity` events.
+    pub fn new(capacity: usize, metrics: Arc<Metrics>) -> EventLog {
+        EventLog {
+            inner: Arc::new(Inner {
+                queue: Mutex::new(VecDeque::new()),
+                capacity: capacity.max(1),
+                arrived: Notify::new(),
+                metrics,
+            }),
+        }
+    }
+
+    /// Queues an event for the writer. Never waits on I/O; when the queue
+    /// is full (the store has been down for a long time) the event is
+    /// dropped and counted.
+    pub fn record(&self, event: Event) {
+        let queued = {
+            let mut queue = self.lock();
+            if queue.len() >= self.inner.capacity {
+                None
+            } else {
+                queue.push_back(event);
+                Some(queue.len())
+            }
+        };
+        let metrics = &self.inner.metrics;
+        match queued {
+            Some(length) => {
+                metrics.events_buffered.set(length as i64);
+                if length == 1 {
+                    self.inner.arrived.notify_one();
+                }
+            }
+            None => metrics.events_dropped.inc(),
+        }
+    }
+
+    /// How many events wait now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity
+    }
+
+    /// A copy of the oldest `max` events, which stay queued until
+    /// [`EventLog::pop`] confirms they were written.
+    pub(super) fn peek(&self, max: usize) -> Vec<Event> {
+        self.lock().iter().take(max).cloned().collect()
+    }
+
+    /// Removes the oldest `count` events, once they are written.
+    pub(super) fn pop(&self, count: usize) {
+        let length = {
+            let mut queue = self.lock();
+            let count = count.min(queue.len());
+            queue.drain(..count);
+            queue.len()
+        };
+        self.inner.metrics.events_buffered.set(length as i64);
+    }
+
+    /// Waits until an event may have arrived.
+    pub(super) async fn arrived(&self) {
+        self.inner.arrived.notified().await;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Event>> {
+        // Each critical section is one push, copy or drain; a panic in one
+        // cannot leave the queue half-changed.
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for EventLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EventLog")
+            .field("queued", &self.len())
+            .field("capacity", &self.inner.capacity)
+            .finish()
+    }
+}

@@ -1,0 +1,77 @@
+//! The background task that drains the [`EventLog`] into the store.
+//!
+//! One batch at a time, each one pipeline: the batch is only removed from
+//! the queue once the store confirmed it, so a store that is down keeps the
+//! events queued (within the queue's bound) until it is back.
+
+use std::time::Duration;
+
+use super::EventLog;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Events per pipeline: large enough that a send's open spike is written in
+/// few round trips, small enough that one batch never holds the shared
+/// connection for long.
+pub const BATCH: usize = 512;
+
+/// How long the writer gives the store for one batch. Longer than a
+/// request's budget: nobody waits for it, and a batch that times out is
+/// sent again.
+const BATCH_BUDGET: Duration = Duration::from_secs(2);
+
+/// Backoff between failed batches: short at first, so a blip costs little,
+/// and bounded, so events flow within a couple of seconds of the store's
+/// return.
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Starts the writer on the current runtime. It runs as long as the
+/// runtime does.
+pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
+    let store = store.with_budget(BATCH_BUDGET);
+    tokio::spawn(async move {
+        let mut backoff = MIN_BACKOFF;
+        loop {
+            let batch = log.peek(BATCH);
+            if batch.is_empty() {
+                // The tick covers a wake-up that raced with the check above.
+                tokio::select! {
+                    () = log.arrived() => {}
+                    () = tokio::time::sleep(Duration::from_millis(100)) => {}
+                }
+                continue;
+            }
+            match store.write_events(&batch).await {
+                Ok(()) => {
+                    log.pop(batch.len());
+                    metrics.events_written.inc_by(batch.len() as u64);
+                    backoff = MIN_BACKOFF;
+                }
+                Err(error) => {
+                    metrics
+                        .event_write_errors
+                        .with_label_values(&[error.code()])
+                        .inc();
+                    tracing::debug!(%error, queued = log.len(), "events not written yet; retrying");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    });
+}
+
+/// Waits until the queue is empty or `within` has passed; true when it
+/// emptied. For shutdown, so that the events of the last requests are
+/// written before the process exits.
+pub async fn flush(log: &EventLog, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while !log.is_empty() {
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    true
+}

@@ -1,0 +1,405 @@
+//! `/api/v1/...`: the admin API, for senders' systems. Bearer tokens from
+//! the configuration; JSON in and out, with errors of stable codes.
+//!
+//! - `GET /api/v1/recipients/{id}/engagement?days=30`: one recipient's opens
+//!   and clicks by person and machine over the window, and their last
+//!   human open and click.
+//! - `POST /api/v1/engagement` with `{"recipients": [...], "days": 30}`: the
+//!   same for up to [`MAX_BULK`] recipients, so a sender can leave out of a
+//!   newsletter those who never read it.
+//! - `GET /api/v1/pools/{pool}`: how many unused codes a coupon pool holds.
+//! - `POST /api/v1/pools/{pool}/codes`: adds codes, one per line, or a JSON
+//!   array of strings.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::query::QueryPairs;
+use super::response::Body;
+use crate::app::App;
+use crate::recipient::RecipientId;
+use crate::store::{EngagementRecord, StoreError};
+
+/// Recipients one bulk engagement call may ask about.
+pub const MAX_BULK: usize = 1000;
+
+/// The longest request body the API reads, in bytes.
+const MAX_BODY: usize = 4 * 1024 * 1024;
+
+/// The longest window, in days: the engagement counts are kept 400 days.
+const MAX_DAYS: u32 = 365;
+
+const DEFAULT_DAYS: u32 = 30;
+
+/// A refusal, as the API answers it.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            error.to_string(),
+        )
+    }
+}
+
+/// Serves one admin request; `segments` are the path's after `api/v1`.
+pub async fn serve(
+    app: &App,
+    method: &Method,
+    segments: &[&str],
+    query: &QueryPairs,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Response<Body> {
+    let answer = match authorize(app, headers) {
+        Ok(()) => route(app, method, segments, query, body).await,
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => {
+            let mut response = json_response(
+                error.status,
+                &json!({ "error": { "code": error.code, "message": error.message } }),
+            );
+            if error.status == StatusCode::UNAUTHORIZED {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"opentime\""),
+                );
+            }
+            response
+        }
+    }
+}
+
+async fn route(
+    app: &App,
+    method: &Method,
+    segments: &[&str],
+    query: &QueryPairs,
+    body: Incoming,
+) -> Result<Value, ApiError> {
+    // The store's request budget is for images; the API may wait longer.
+    let store = app.store.with_budget(std::time::Duration::from_secs(5));
+    match (method, segments) {
+        (&Method::GET, ["recipients", id, "engagement"]) => {
+            let recipient = recipient_id(id)?;
+            let days = days(query.get("days"))?;
+            let records = store.engagement(std::slice::from_ref(&recipient)).await?;
+            let record = records.into_iter().next().unwrap_or_default();
+            Ok(summary(&recipient, &record, days, app.clock.now()))
+        }
+        (&Method::POST, ["engagement"]) => {
+            #[derive(Deserialize)]
+            #[serde(deny_unknown_fields)]
+            struct Bulk {
+                recipients: Vec<String>,
+                #[serde(default)]
+                days: Option<u32>,
+            }
+            let bytes = read_body(body).await?;
+            let bulk: Bulk = serde_json::from_slice(&bytes).map_err(|error| {
+                ApiError::bad_request(format!(
+                    "the body must be {{\"recipients\": [ids], \"days\": n}}: {error}"
+                ))
+            })?;
+            if bulk.recipients.len() > MAX_BULK {
+                return Err(ApiError::bad_request(format!(
+                    "at most {MAX_BULK} recipients per call"
+                )));
+            }
+            let days = days(bulk.days.map(|d| d.to_string()).as_deref())?;
+            let recipients = bulk
+                .recipients
+                .iter()
+                .map(|id| recipient_id(id))
+                .collect::<Result<Vec<_>, _>>()?;
+            let records = store.engagement(&recipients).await?;
+            let now = app.clock.now();
+            let summaries: Vec<Value> = recipients
+                .iter()
+                .zip(&records)
+                .map(|(recipient, record)| summary(recipient, record, days, now))
+                .collect();
+            Ok(json!({ "days": days, "recipients": summaries }))
+        }
+        (&Method::GET, ["pools", pool]) => {
+            let pool = pool_name(pool)?;
+            let remaining = store.pool_size(pool).await?;
+            Ok(json!({ "pool": pool, "remaining": remaining }))
+        }
+        (&Method::POST, ["pools", pool, "codes"]) => {
+            let pool = pool_name(pool)?;
+            let bytes = read_body(body).await?;
+            let codes = parse_codes(&bytes)?;
+            let added = store.add_codes(pool, &codes).await?;
+            let remaining = store.pool_size(pool).await?;
+            Ok(
+                json!({ "pool": pool, "received": codes.len(), "added": added, "remaining": remaining }),
+            )
+        }
+        (
+            _,
+            ["recipients", _, "engagement"] | ["engagement"] | ["pools", _] | ["pools", _, "codes"],
+        ) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "see docs/api.md for the methods of each path",
+        )),
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such API path",
+        )),
+    }
+}
+
+/// Checks the bearer token against every configured one, in constant time
+/// for each: what is compared is a SHA-256 of each side, so neither the
+/// length nor the content of a token leaks through timing.
+fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.config.admin_tokens.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "admin_api_off",
+            "the admin API is off: set OPENTIME_ADMIN_TOKENS",
+        ));
+    }
+    let offered = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send Authorization: Bearer <admin token>",
+            )
+        })?;
+    let offered = Sha256::digest(offered.as_bytes());
+    let mut accepted = false;
+    for token in &app.config.admin_tokens {
+        let expected = Sha256::digest(token.as_bytes());
+        let difference = offered
+            .iter()
+            .zip(expected.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        accepted |= difference == 0;
+    }
+    if accepted {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the admin token is not valid",
+        ))
+    }
+}
+
+/// One recipient's engagement over the last `days` days (today included),
+/// from their daily counters.
+fn summary(
+    recipient: &RecipientId,
+    record: &EngagementRecord,
+    days: u32,
+    now: jiff::Timestamp,
+) -> Value {
+    let today = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let since = today
+        .checked_sub(jiff::Span::new().days(i64::from(days) - 1))
+        .unwrap_or(today);
+    let cutoff = since.strftime("%Y%m%d").to_string();
+    let mut totals = [[0u64; 2]; 2];
+    for (field, count) in &record.counts {
+        let mut parts = field.split(':');
+        let (Some(day), Some(kind), Some(who)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if day < cutoff.as_str() {
+            continue;
+        }
+        let kind = match kind {
+            "open" => 0,
+            "click" => 1,
+            _ => continue,
+        };
+        let who = usize::from(who != "person");
+        totals[kind][who] += count;
+    }
+    json!({
+        "recipient": recipient.as_str(),
+        "days": days,
+        "since": since.to_string(),
+        "opens": { "human": totals[0][0], "machine": totals[0][1] },
+        "clicks": { "human": totals[1][0], "machine": totals[1][1] },
+        "last_human_open": record.last_open_at,
+        "last_human_click": record.last_click_at,
+        "engaged": totals[0][0] + totals[1][0] > 0,
+    })
+}
+
+fn days(text: Option<&str>) -> Result<u32, ApiError> {
+    let Some(text) = text else {
+        return Ok(DEFAULT_DAYS);
+    };
+    match text.parse::<u32>() {
+        Ok(days) if (1..=MAX_DAYS).contains(&days) => Ok(days),
+        _ => Err(ApiError::bad_request(format!(
+            "days must be a whole number from 1 to {MAX_DAYS}"
+        ))),
+    }
+}
+
+fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
+    let decoded = percent_encoding::percent_decode_str(raw)
+        .decode_utf8()
+        .map_err(|_| ApiError::bad_request("a recipient id must be UTF-8"))?;
+    RecipientId::new(decoded.into_owned()).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+fn pool_name(name: &str) -> Result<&str, ApiError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if valid {
+        Ok(name)
+    } else {
+        Err(ApiError::bad_request(
+            "a pool name is 1 to 64 lowercase letters, digits, '-' and '_'",
+        ))
+    }
+}
+
+/// Codes from a body: a JSON array of strings, or one code per line. A
+/// code is 1 to 128 printable characters without spaces, so it fits a
+/// text layer, a QR code and a barcode alike.
+fn parse_codes(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
+    let text =
+        std::str::from_utf8(bytes).map_err(|_| ApiError::bad_request("codes must be UTF-8"))?;
+    let codes: Vec<String> = if text.trim_start().starts_with('[') {
+        serde_json::from_str(text)
+            .map_err(|error| ApiError::bad_request(format!("a JSON array of strings: {error}")))?
+    } else {
+        text.lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(str::to_string)
+            .collect()
+    };
+    for (index, code) in codes.iter().enumerate() {
+        if code.is_empty() || code.len() > 128 || code.chars().any(|c| c.is_control() || c == ' ') {
+            return Err(ApiError::bad_request(format!(
+                "code {} is not 1 to 128 printable characters without spaces",
+                index + 1
+            )));
+        }
+    }
+    if codes.is_empty() {
+        return Err(ApiError::bad_request("no codes in the body"));
+    }
+    Ok(codes)
+}
+
+async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body may hold at most {MAX_BODY} bytes"),
+        )),
+        Err(error) => Err(ApiError::bad_request(format!("reading the body: {error}"))),
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_window_counts_only_its_days() {
+        let recipient = RecipientId::new("r").expect("valid id");
+        let record = EngagementRecord {
+            counts: vec![
+                ("20261201:open:person".into(), 2),
+                ("20261201:open:machine".into(), 5),
+                ("20261125:click:person".into(), 1),
+                ("20261101:open:person".into(), 9),
+                ("garbage".into(), 3),
+            ],
+            last_open_at: Some("2026-12-01T08:00:00.000Z".into()),
+            last_click_at: None,
+        };
+        let now = "2026-12-01T12:00:00Z".parse().expect("valid time");
+        let week = summary(&recipient, &record, 7, now);
+        assert_eq!(week["since"], "2026-11-25");
+        assert_eq!(week["opens"]["human"], 2);
+        assert_eq!(week["opens"]["machine"], 5);
+        assert_eq!(week["clicks"]["human"], 1);
+        assert_eq!(week["engaged"], true);
+        let month = summary(&recipient, &record, 31, now);
+        assert_eq!(month["opens"]["human"], 11);
+        let today = summary(&recipient, &record, 1, now);
+        assert_eq!(today["clicks"]["human"], 0);
+    }
+
+    #[test]
+    fn codes_come_as_lines_or_json_and_bad_ones_are_named() {
+        assert_eq!(
+            parse_codes(b"A1\n\n B2 \r\nC3").expect("valid lines"),
+            ["A1", "B2", "C3"]
+        );
+        assert_eq!(
+            parse_codes(br#"["X", "Y"]"#).expect("valid JSON"),
+            ["X", "Y"]
+        );
+        let error = parse_codes(b"OK\nhas space").expect_err("refused");
+        assert!(error.message.contains("code 2"), "{}", error.message);
+        assert!(parse_codes(b"").is_err());
+        assert!(parse_codes(b"[1, 2]").is_err());
+    }
+}

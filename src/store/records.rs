@@ -1,0 +1,179 @@
+//! What the store keeps per recipient beyond the profile, as both backends
+//! share it: the open records, locks, coupon codes, clicks and daily
+//! engagement counts, and the one-round-trip read of all a request needs.
+
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use crate::events::{Event, EventKind};
+use crate::expr::Opener;
+use crate::recipient::Profile;
+
+/// How long per-recipient records live after their last write: past any
+/// campaign's life, so a late click still finds its open, and bounded, so
+/// records of recipients who left do not pile up forever.
+pub const RECORD_KEEP: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// How long the previous click is kept: only bursts of seconds matter.
+pub const LAST_CLICK_KEEP: Duration = Duration::from_secs(24 * 3600);
+
+/// What one request reads besides the profile, all in the same round trip.
+#[derive(Debug, Clone, Default)]
+pub struct StateRequest<'a> {
+    pub template: &'a str,
+    /// An evergreen timer's start.
+    pub timer: bool,
+    /// The render locked at the first human open.
+    pub lock: bool,
+    /// The code drawn from this pool.
+    pub coupon_pool: Option<&'a str>,
+    /// What this template showed at the last open (for the click).
+    pub shown: bool,
+    /// Record this as the recipient's last click and read the previous one,
+    /// atomically (`SET ... GET`), so two clicks a millisecond apart still
+    /// see each other.
+    pub click_mark: Option<String>,
+}
+
+/// What the store knows of a recipient for one request.
+#[derive(Debug, Clone, Default)]
+pub struct RecipientState {
+    pub profile: Option<Profile>,
+    pub timer_start: Option<Timestamp>,
+    pub lock: Option<String>,
+    pub code: Option<String>,
+    pub shown: Option<ShownRecord>,
+    pub previous_click: Option<String>,
+}
+
+/// What a template showed a recipient at an open: the open record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShownRecord {
+    pub variant: String,
+    /// The render key, in hex.
+    pub render: String,
+    /// Unix seconds of the open.
+    pub at: i64,
+}
+
+impl ShownRecord {
+    /// The stored form: `variant render unix`. Variant ids and render keys
+    /// hold no spaces.
+    pub fn encode(&self) -> String {
+        format!("{} {} {}", self.variant, self.render, self.at)
+    }
+
+    pub fn decode(text: &str) -> Option<ShownRecord> {
+        let mut parts = text.split(' ');
+        let variant = parts.next().filter(|variant| !variant.is_empty())?;
+        let render = parts.next()?;
+        let at = parts.next()?.parse().ok()?;
+        Some(ShownRecord {
+            variant: variant.to_string(),
+            render: render.to_string(),
+            at,
+        })
+    }
+}
+
+/// The engagement counter field an event increments:
+/// `{yyyymmdd}:{open|click}:{person|machine}`.
+pub fn engagement_field(day: &str, kind: &str, person: bool) -> String {
+    let who = if person { "person" } else { "machine" };
+    format!("{day}:{kind}:{who}")
+}
+
+/// A recipient's raw engagement record, as the engagement API reads it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EngagementRecord {
+    /// `(field, count)` pairs of [`engagement_field`]s.
+    pub counts: Vec<(String, u64)>,
+    /// The profile's `last_open_at` and `last_click_at`.
+    pub last_open_at: Option<String>,
+    pub last_click_at: Option<String>,
+}
+
+/// What an event writes besides its stream entry, for a recipient. Both
+/// backends follow this list, so they cannot disagree about what an event
+/// means.
+pub(crate) enum RecordWrite {
+    /// The open record: what the template showed. Scanners are left out,
+    /// since nobody sees what they fetch; Apple's prefetch is kept, since
+    /// Apple Mail shows the reader exactly the image it prefetched.
+    Shown(ShownRecord),
+    /// The first open a person made of the template, in Unix seconds.
+    FirstPersonOpen(i64),
+    /// A person's open or click: the time and the count in the profile,
+    /// where rules read them (`profile.opens`).
+    Profile {
+        time_field: &'static str,
+        count_field: &'static str,
+        at: String,
+    },
+    /// The daily engagement counter to increment.
+    Count(String),
+}
+
+pub(crate) fn record_writes(event: &Event) -> Vec<RecordWrite> {
+    let mut writes = Vec::new();
+    let at = crate::events::format_at(event.at);
+    match event.kind {
+        EventKind::Open => {
+            if event.opener != Opener::Scanner {
+                writes.push(RecordWrite::Shown(ShownRecord {
+                    variant: event.variant.clone(),
+                    render: event.render.clone(),
+                    at: event.at.as_second(),
+                }));
+            }
+            if event.person {
+                writes.push(RecordWrite::FirstPersonOpen(event.at.as_second()));
+                writes.push(RecordWrite::Profile {
+                    time_field: "last_open_at",
+                    count_field: "opens",
+                    at,
+                });
+            }
+            writes.push(RecordWrite::Count(engagement_field(
+                &event.day(),
+                "open",
+                event.person,
+            )));
+        }
+        EventKind::Click => {
+            if event.person {
+                writes.push(RecordWrite::Profile {
+                    time_field: "last_click_at",
+                    count_field: "clicks",
+                    at,
+                });
+            }
+            writes.push(RecordWrite::Count(engagement_field(
+                &event.day(),
+                "click",
+                event.person,
+            )));
+        }
+        EventKind::Vote | EventKind::Unsubscribe => {}
+    }
+    writes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shown_records_round_trip_and_refuse_garbage() {
+        let record = ShownRecord {
+            variant: "renewed".into(),
+            render: "00ff".into(),
+            at: 1_764_000_000,
+        };
+        assert_eq!(ShownRecord::decode(&record.encode()), Some(record));
+        for garbage in ["", " x 1", "v k", "v k soon"] {
+            assert_eq!(ShownRecord::decode(garbage), None, "{garbage:?}");
+        }
+    }
+}

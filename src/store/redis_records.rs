@@ -1,0 +1,380 @@
+//! The Redis side of the per-recipient records ([`super::records`]), the
+//! coupon pools and the events stream.
+//!
+//! Reads a request needs are sent as one pipeline with the profile's
+//! `HGETALL`, so a template with a lock, a coupon or an evergreen timer
+//! still costs one round trip per open. Writes that only the first human
+//! open makes (a lock, a code, a timer's start) are single atomic commands;
+//! everything else is written by the events writer in batches.
+
+use redis::{Pipeline, Value};
+
+use super::StoreError;
+use super::records::{
+    EngagementRecord, LAST_CLICK_KEEP, RECORD_KEEP, RecipientState, RecordWrite, ShownRecord,
+    StateRequest, record_writes,
+};
+use super::redis::{RedisStore, profile_from_reply, text_of};
+use crate::events::Event;
+use crate::recipient::RecipientId;
+
+/// What a recipient's code key holds while their code is being drawn. It
+/// has a space, which no code has (the admin API refuses them).
+const DRAWING: &str = "drawing now";
+
+/// How long a claim to draw a code lasts if its holder never finishes.
+const CLAIM_KEEP: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Longest events stream kept, approximately (`XADD ... MAXLEN ~`): at a
+/// few hundred bytes an entry, about a gigabyte at most.
+pub const EVENTS_MAX_LEN: u64 = 2_000_000;
+
+impl RedisStore {
+    /// The profile and the records `request` names, in one round trip.
+    pub async fn state(
+        &self,
+        recipient: &RecipientId,
+        request: &StateRequest<'_>,
+    ) -> Result<RecipientState, StoreError> {
+        let keys = &self.keys;
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGETALL").arg(keys.profile_key(recipient));
+        if request.timer {
+            pipe.cmd("GET")
+                .arg(keys.timer_key(recipient, request.template));
+        }
+        if request.lock {
+            pipe.cmd("GET")
+                .arg(keys.lock_key(recipient, request.template));
+        }
+        if let Some(pool) = request.coupon_pool {
+            pipe.cmd("GET").arg(keys.code_key(recipient, pool));
+        }
+        if request.shown {
+            pipe.cmd("HGET")
+                .arg(keys.shown_key(recipient))
+                .arg(request.template);
+        }
+        if let Some(mark) = &request.click_mark {
+            // Repeating this after a dropped connection at worst reads our
+            // own mark back, which names the same link and so is no burst.
+            pipe.cmd("SET")
+                .arg(keys.last_click_key(recipient))
+                .arg(mark)
+                .arg("GET")
+                .arg("EX")
+                .arg(LAST_CLICK_KEEP.as_secs());
+        }
+        let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
+        let mut replies = replies.into_iter();
+        let mut next = || replies.next().ok_or_else(short_reply);
+        let mut state = RecipientState {
+            profile: profile_from_reply(next()?)?,
+            ..RecipientState::default()
+        };
+        if request.timer {
+            // A start that does not parse was not written by us; it counts
+            // as no start.
+            state.timer_start = optional_text(next()?)?.and_then(|text| text.parse().ok());
+        }
+        if request.lock {
+            state.lock = optional_text(next()?)?;
+        }
+        if request.coupon_pool.is_some() {
+            // A draw in progress is no code yet: `draw_code` waits for it.
+            state.code = optional_text(next()?)?.filter(|code| code != DRAWING);
+        }
+        if request.shown {
+            state.shown = optional_text(next()?)?
+                .as_deref()
+                .and_then(ShownRecord::decode);
+        }
+        if request.click_mark.is_some() {
+            state.previous_click = optional_text(next()?)?;
+        }
+        Ok(state)
+    }
+
+    /// Stores `record` as the template's lock for the recipient unless one
+    /// is there, and answers the lock that holds: ours, or the one a
+    /// concurrent first open stored a moment before.
+    pub async fn lock(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        record: &str,
+    ) -> Result<String, StoreError> {
+        let mut command = redis::cmd("SET");
+        command
+            .arg(self.keys.lock_key(recipient, template))
+            .arg(record)
+            .arg("NX")
+            .arg("GET")
+            .arg("EX")
+            .arg(RECORD_KEEP.as_secs());
+        let previous: Option<String> = self.run_idempotent(&command).await?;
+        Ok(previous.unwrap_or_else(|| record.to_string()))
+    }
+
+    /// The recipient's code from `pool`, drawing one if they have none;
+    /// `None` when the pool is empty.
+    ///
+    /// The recipient's key is claimed first (`SET ... NX` of a placeholder
+    /// no code can equal), so of two concurrent first opens only one pops a
+    /// code; the other waits, within its budget, for that code to appear.
+    /// The pool and the recipient's key live on different Cluster slots,
+    /// which is why this is a few commands and not one script. A claim whose
+    /// holder died expires in seconds.
+    pub async fn draw_code(
+        &self,
+        recipient: &RecipientId,
+        pool: &str,
+    ) -> Result<Option<String>, StoreError> {
+        let code_key = self.keys.code_key(recipient, pool);
+        let mut claim = redis::cmd("SET");
+        claim
+            .arg(&code_key)
+            .arg(DRAWING)
+            .arg("NX")
+            .arg("GET")
+            .arg("EX")
+            .arg(CLAIM_KEEP.as_secs());
+        let held: Option<String> = self.run_idempotent(&claim).await?;
+        match held {
+            Some(code) if code != DRAWING => return Ok(Some(code)),
+            Some(_) => return self.await_code(&code_key).await,
+            None => {}
+        }
+        let mut pop = redis::cmd("SPOP");
+        pop.arg(self.keys.pool_key(pool));
+        // Not repeated on a dropped connection: a second SPOP would take a
+        // second code.
+        let popped: Option<String> = match self.run_once(&pop).await {
+            Ok(popped) => popped,
+            Err(error) => {
+                self.release_claim(&code_key).await;
+                return Err(error);
+            }
+        };
+        let Some(code) = popped else {
+            // Empty: let a later open try again, once the pool is refilled.
+            self.release_claim(&code_key).await;
+            return Ok(None);
+        };
+        let mut keep = redis::cmd("SET");
+        keep.arg(&code_key)
+            .arg(&code)
+            .arg("EX")
+            .arg(RECORD_KEEP.as_secs());
+        self.run_idempotent::<()>(&keep).await?;
+        Ok(Some(code))
+    }
+
+    /// Waits for a concurrent open's draw to finish, within the budget.
+    async fn await_code(&self, code_key: &str) -> Result<Option<String>, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.budget;
+        let mut read = redis::cmd("GET");
+        read.arg(code_key);
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            let held: Option<String> = self.run_idempotent(&read).await?;
+            match held {
+                Some(code) if code != DRAWING => return Ok(Some(code)),
+                // The other draw found the pool empty.
+                None => return Ok(None),
+                Some(_) if tokio::time::Instant::now() >= deadline => {
+                    return Err(StoreError::Timeout(self.budget));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    async fn release_claim(&self, code_key: &str) {
+        // Only our placeholder: never a code someone else stored since.
+        let mut release = redis::cmd("SET");
+        release.arg(code_key).arg("").arg("XX").arg("PX").arg(1);
+        let mut check = redis::cmd("GET");
+        check.arg(code_key);
+        if let Ok(Some(held)) = self.run_idempotent::<Option<String>>(&check).await
+            && held == DRAWING
+            && let Err(error) = self.run_idempotent::<()>(&release).await
+        {
+            tracing::debug!(%error, "a coupon claim was not released; it expires by itself");
+        }
+    }
+
+    /// Adds codes to a pool; answers how many were new.
+    pub async fn add_codes(&self, pool: &str, codes: &[String]) -> Result<u64, StoreError> {
+        let mut added = 0;
+        for chunk in codes.chunks(1000) {
+            let mut command = redis::cmd("SADD");
+            command.arg(self.keys.pool_key(pool)).arg(chunk);
+            let count: u64 = self.run_idempotent(&command).await?;
+            added += count;
+        }
+        Ok(added)
+    }
+
+    /// How many unused codes a pool holds.
+    pub async fn pool_size(&self, pool: &str) -> Result<u64, StoreError> {
+        let mut command = redis::cmd("SCARD");
+        command.arg(self.keys.pool_key(pool));
+        self.run_idempotent(&command).await
+    }
+
+    /// Writes a batch of events in one pipeline: the stream entries, the
+    /// open records, the profile counters and the daily counts.
+    pub async fn write_events(&self, events: &[Event]) -> Result<(), StoreError> {
+        let keys = &self.keys;
+        let stream = keys.events_key();
+        let mut pipe = redis::pipe();
+        for event in events {
+            let entry = pipe
+                .cmd("XADD")
+                .arg(&stream)
+                .arg("MAXLEN")
+                .arg("~")
+                .arg(EVENTS_MAX_LEN)
+                .arg("*");
+            for (name, value) in event.stream_fields() {
+                entry.arg(name).arg(value);
+            }
+            pipe.ignore();
+            let Some(recipient) = &event.recipient else {
+                continue;
+            };
+            for write in record_writes(event) {
+                match write {
+                    RecordWrite::Shown(record) => {
+                        let key = keys.shown_key(recipient);
+                        pipe.cmd("HSET")
+                            .arg(&key)
+                            .arg(&event.template)
+                            .arg(record.encode())
+                            .ignore();
+                        pipe.cmd("EXPIRE")
+                            .arg(&key)
+                            .arg(RECORD_KEEP.as_secs())
+                            .ignore();
+                    }
+                    RecordWrite::FirstPersonOpen(at) => {
+                        pipe.cmd("HSETNX")
+                            .arg(keys.shown_key(recipient))
+                            .arg(format!("first:{}", event.template))
+                            .arg(at)
+                            .ignore();
+                    }
+                    RecordWrite::Profile {
+                        time_field,
+                        count_field,
+                        at,
+                    } => {
+                        let key = keys.profile_key(recipient);
+                        pipe.cmd("HSET").arg(&key).arg(time_field).arg(at).ignore();
+                        pipe.cmd("HINCRBY")
+                            .arg(&key)
+                            .arg(count_field)
+                            .arg(1)
+                            .ignore();
+                    }
+                    RecordWrite::Count(field) => {
+                        let key = keys.engagement_key(recipient);
+                        pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1).ignore();
+                        pipe.cmd("EXPIRE")
+                            .arg(&key)
+                            .arg(RECORD_KEEP.as_secs())
+                            .ignore();
+                    }
+                }
+            }
+        }
+        // A batch is sent once: the writer resends it when it fails.
+        self.run_pipeline::<()>(&pipe, false).await
+    }
+
+    /// The engagement records of several recipients, in one round trip.
+    pub async fn engagement(
+        &self,
+        recipients: &[RecipientId],
+    ) -> Result<Vec<EngagementRecord>, StoreError> {
+        let mut pipe = redis::pipe();
+        for recipient in recipients {
+            pipe.cmd("HGETALL").arg(self.keys.engagement_key(recipient));
+            pipe.cmd("HMGET")
+                .arg(self.keys.profile_key(recipient))
+                .arg("last_open_at")
+                .arg("last_click_at");
+        }
+        let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
+        let mut replies = replies.into_iter();
+        let mut records = Vec::with_capacity(recipients.len());
+        for _ in recipients {
+            let counts = replies.next().ok_or_else(short_reply)?;
+            let times = replies.next().ok_or_else(short_reply)?;
+            let counts = profile_from_reply(counts)?
+                .map(|hash| {
+                    hash.fields
+                        .into_iter()
+                        .filter_map(|(field, count)| Some((field, count.parse().ok()?)))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let mut times = match times {
+                Value::Array(items) => items.into_iter(),
+                _ => return Err(short_reply()),
+            };
+            records.push(EngagementRecord {
+                counts,
+                last_open_at: times.next().map(optional_text).transpose()?.flatten(),
+                last_click_at: times.next().map(optional_text).transpose()?.flatten(),
+            });
+        }
+        Ok(records)
+    }
+
+    /// Sends a pipeline within the budget; with `retry`, once more if the
+    /// shared connection turns out to have died (see `run_idempotent`).
+    async fn run_pipeline<T: redis::FromRedisValue>(
+        &self,
+        pipe: &Pipeline,
+        retry: bool,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let attempts = async {
+            match pipe.query_async(&mut connection).await {
+                Err(error) if retry && error.is_connection_dropped() => {
+                    pipe.query_async(&mut connection).await
+                }
+                result => result,
+            }
+        };
+        match tokio::time::timeout(self.budget, attempts).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        }
+    }
+
+    /// Sends a command that must not run twice, within the budget.
+    async fn run_once<T: redis::FromRedisValue>(
+        &self,
+        command: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        match tokio::time::timeout(self.budget, command.query_async(&mut connection)).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        }
+    }
+}
+
+fn optional_text(value: Value) -> Result<Option<String>, StoreError> {
+    match value {
+        Value::Nil => Ok(None),
+        other => text_of(other).map(Some),
+    }
+}
+
+fn short_reply() -> StoreError {
+    StoreError::Command("a pipeline replied with fewer items than it sent".into())
+}
