@@ -110,6 +110,11 @@ misses=$(delta opentime_render_cache_lookups_total 'result="miss"')
 hit_ratio=$(awk -v h="$hits" -v m="$misses" 'BEGIN { printf "%.6f", (h + m) ? h / (h + m) : 0 }')
 fallbacks=$(delta opentime_fallbacks_total)
 store_errors=$(delta opentime_store_errors_total)
+# Every open is an event written to Redis off the request path; the
+# counters say whether the writer kept up (a version without events
+# reports 0 for both).
+events_written=$(delta opentime_events_written_total)
+events_dropped=$(delta opentime_events_dropped_total)
 not_personalized=$(($(delta opentime_requests_total 'route="image"') - $(delta opentime_requests_total 'outcome="personalized"')))
 renders_total=$(metric "$after" opentime_renders_total)
 rss=$(rss_kib "$OT_PID") hwm=$(hwm_kib "$OT_PID")
@@ -149,6 +154,7 @@ report="$OUT_DIR/hit-path-$stamp.md"
     echo "| image requests not personalized | $not_personalized |"
     echo "| fallbacks | $fallbacks |"
     echo "| store errors | $store_errors |"
+    echo "| events written to Redis / dropped | $events_written / $events_dropped |"
     echo "| renders since start | $renders_total |"
     echo "| redis-server CPU, us/request (not in the CPU row above) | $(cpu_per_req "$redis_cpu" "$ot_requests") |"
     echo "| CPU time | $(awk -v t="$ot_cpu" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }') s |"

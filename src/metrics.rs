@@ -98,7 +98,7 @@ pub const EVENTS_DROPPED: (&str, &str) = (
 );
 pub const EVENT_WRITE_ERRORS: (&str, &str) = (
     "opentime_event_write_errors_total",
-    "Event batches the store did not take, by kind; each is retried.",
+    "Event batches the store did not take, by kind (each retried), and single writes it refused for good (kind refused).",
 );
 pub const COUPONS: (&str, &str) = (
     "opentime_coupons_total",

@@ -491,7 +491,10 @@ async fn with_redis_down_events_wait_in_memory_and_are_written_when_it_returns()
     redis.start();
     let events = events_written(&redis, 40).await;
     assert_eq!(events.len(), 40, "everything below the bound arrives");
-    assert_eq!(server.metric("opentime_events_buffered").await, 0.0);
+    eventually("an empty queue", Duration::from_secs(10), || async {
+        (server.metric("opentime_events_buffered").await == 0.0).then_some(())
+    })
+    .await;
     server.shutdown().await;
 }
 
@@ -802,4 +805,90 @@ fn blue_png() -> Vec<u8> {
         writer.write_image_data(&pixels).unwrap();
     }
     bytes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_counter_redis_refuses_does_not_hold_up_the_events_behind_it() {
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    // The customer's systems wrote something else into `opens`.
+    support::server::hset(&redis, "odd", &[("tier", "vip"), ("opens", "n/a")]);
+    support::server::hset(&redis, "even", &[("tier", "vip")]);
+    open_as(
+        &server,
+        &format!("/i/deal.png?t={}", server.token("odd")),
+        IPHONE,
+    )
+    .await;
+    let events = events_written(&redis, 1).await;
+    assert_eq!(events.len(), 1);
+    open_as(
+        &server,
+        &format!("/i/deal.png?t={}", server.token("even")),
+        IPHONE,
+    )
+    .await;
+    let events = events_written(&redis, 2).await;
+    assert_eq!(
+        events.len(),
+        2,
+        "each event written once, and the next one too"
+    );
+    assert_eq!(redis.hgetall("ot:r:{even}")["opens"], "1");
+    assert_eq!(redis.hgetall("ot:r:{odd}")["opens"], "n/a");
+    assert!(
+        server
+            .metric("opentime_event_write_errors_total{kind=\"refused\"}")
+            .await
+            >= 1.0
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_known_only_by_their_open_counters_still_has_no_state() {
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    let path = format!("/i/deal.png?t={}", server.token("newcomer"));
+    open_as(&server, &path, IPHONE).await;
+    events_written(&redis, 1).await;
+    assert_eq!(redis.hgetall("ot:r:{newcomer}")["opens"], "1");
+    open_as(&server, &path, IPHONE).await;
+    assert_eq!(
+        server
+            .metric(
+                "opentime_requests_total{outcome=\"anonymous\",route=\"image\",template=\"deal\""
+            )
+            .await,
+        2.0
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_the_template_no_longer_has_is_replaced() {
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    support::server::hset(
+        &redis,
+        "ivy",
+        &[("tier", "vip"), ("first_name", "Ivy"), ("item", "z")],
+    );
+    // Locked on a variant a later edit removed.
+    redis::cmd("SET")
+        .arg(key("ivy", "lock:locked"))
+        .arg(r#"{"variant":"gone","texts":[],"link":null}"#)
+        .exec(&mut redis.connection())
+        .expect("SET");
+    open_as(
+        &server,
+        &format!("/i/locked.png?t={}", server.token("ivy")),
+        IPHONE,
+    )
+    .await;
+    let lock = get(&redis, &key("ivy", "lock:locked")).expect("a lock");
+    let lock: serde_json::Value = serde_json::from_str(&lock).expect("a lock record");
+    assert_eq!(lock["variant"], "vip");
+    assert_eq!(lock["texts"][0], "Hi Ivy");
+    server.shutdown().await;
 }

@@ -43,9 +43,19 @@ pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
                 continue;
             }
             match store.write_events(&batch).await {
-                Ok(()) => {
+                Ok(refused) => {
                     log.pop(batch.len());
                     metrics.events_written.inc_by(batch.len() as u64);
+                    if refused > 0 {
+                        metrics
+                            .event_write_errors
+                            .with_label_values(&["refused"])
+                            .inc_by(refused);
+                        tracing::warn!(
+                            refused,
+                            "Redis refused some event writes (a profile's opens or clicks field that is not a number?)"
+                        );
+                    }
                     backoff = MIN_BACKOFF;
                 }
                 Err(error) => {

@@ -55,11 +55,11 @@ pub async fn serve(
     };
     let wants = StateRequest {
         template: &template.name,
+        timer: template.is_evergreen(),
         shown: !honeypot,
         lock: template.lock_at_first_open && !honeypot,
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         click_mark: Some(format!("{} {link_name}", now.as_millisecond())),
-        ..StateRequest::default()
     };
     let opener = if honeypot {
         Opener::Scanner
@@ -157,7 +157,8 @@ fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms: i64) -> b
     let Ok(at) = at.parse::<i64>() else {
         return false;
     };
-    previous_link != link && (now_ms - at).abs() <= burst_ms
+    // A window of 0 turns the check off (docs/openers.md).
+    burst_ms > 0 && previous_link != link && (now_ms - at).abs() <= burst_ms
 }
 
 fn record_click(app: &App, prepared: &super::recipient::Prepared, template: &str, variant: &str) {
@@ -192,5 +193,9 @@ mod tests {
         assert!(!in_burst(Some("1000 sale"), "renewal", 7_000, burst));
         assert!(!in_burst(None, "sale", 1_000, burst));
         assert!(!in_burst(Some("garbage"), "sale", 1_000, burst));
+        assert!(
+            !in_burst(Some("1000 sale"), "renewal", 1_000, 0),
+            "0 is off"
+        );
     }
 }

@@ -67,6 +67,9 @@ pub struct CouponState {
     pub code: Option<String>,
     /// The pool was empty when this recipient's first human open came.
     pub exhausted: bool,
+    /// False when the store failed to say: a draw may still be under way,
+    /// so nothing may be locked on this open.
+    pub unsettled: bool,
 }
 
 impl CouponState {
@@ -88,10 +91,12 @@ impl CouponState {
 /// pool.
 pub async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Option<CouponState> {
     let coupon = template.coupon.as_ref()?;
-    if let Some(code) = &prepared.records.code {
+    // A held lock shows what it showed, with or without a code: drawing one
+    // now would take a code nobody sees.
+    if prepared.records.code.is_some() || held_lock(template, prepared).is_some() {
         return Some(CouponState {
-            code: Some(code.clone()),
-            exhausted: false,
+            code: prepared.records.code.clone(),
+            ..CouponState::default()
         });
     }
     let Some(recipient) = prepared.person_with_records() else {
@@ -108,21 +113,24 @@ pub async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Opti
             count("drawn");
             Some(CouponState {
                 code: Some(code),
-                exhausted: false,
+                ..CouponState::default()
             })
         }
         Ok(None) => {
             count("exhausted");
             tracing::warn!(template = %template.name, pool = %coupon.pool, "the coupon pool is empty");
             Some(CouponState {
-                code: None,
                 exhausted: true,
+                ..CouponState::default()
             })
         }
         Err(error) => {
             count("error");
             tracing::debug!(recipient = %recipient, %error, "no coupon code drawn");
-            Some(CouponState::default())
+            Some(CouponState {
+                unsettled: true,
+                ..CouponState::default()
+            })
         }
     }
 }
@@ -194,9 +202,10 @@ pub async fn decide<'t>(
         texts,
         locked_link: None,
     };
+    let coupon_unsettled = coupon.is_some_and(|state| state.unsettled);
     let Some(recipient) = prepared
         .person_with_records()
-        .filter(|_| template.lock_at_first_open)
+        .filter(|_| template.lock_at_first_open && !coupon_unsettled)
     else {
         return Ok(shown);
     };
@@ -214,7 +223,17 @@ pub async fn decide<'t>(
             .with_label_values(&[&template.name, result])
             .inc();
     };
-    match app.store.lock(recipient, &template.name, &encoded).await {
+    // A lock that no longer fits the template (an edit removed its variant)
+    // is replaced; otherwise the first lock stored wins.
+    let stored = match prepared.records.lock.as_deref() {
+        Some(stale) => {
+            app.store
+                .replace_lock(recipient, &template.name, stale, &encoded)
+                .await
+        }
+        None => app.store.lock(recipient, &template.name, &encoded).await,
+    };
+    match stored {
         // A concurrent first open stored its lock a moment before ours: show
         // that one, so both devices agree.
         Ok(holding) if holding != encoded => {

@@ -23,7 +23,7 @@ use crate::decide::{RemoteAssets, Target, build_artwork, remote_urls, with_timer
 use crate::events::{Event, EventKind};
 use crate::render::{Artwork, OutputFormat, TimerPlan};
 use crate::store::StateRequest;
-use crate::template::{Template, TimerDeadline};
+use crate::template::Template;
 
 pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Body> {
     let metrics = &app.metrics;
@@ -60,10 +60,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     }
     let wants = StateRequest {
         template: &template.name,
-        timer: template
-            .timer
-            .as_ref()
-            .is_some_and(|timer| matches!(timer.deadline, TimerDeadline::Evergreen { .. })),
+        timer: template.is_evergreen(),
         lock: template.lock_at_first_open,
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         ..StateRequest::default()

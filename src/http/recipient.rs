@@ -16,6 +16,10 @@ use crate::recipient::RecipientId;
 use crate::store::{RecipientState, StateRequest};
 use crate::template::{AccessMode, Template};
 
+/// The profile fields opentime itself writes at a person's opens and
+/// clicks (`docs/events.md`).
+pub const OWN_PROFILE_FIELDS: [&str; 4] = ["last_open_at", "opens", "last_click_at", "clicks"];
+
 /// What the router knows of a request before any handler runs.
 pub struct RequestHead<'a> {
     pub path: &'a str,
@@ -158,7 +162,16 @@ async fn load_state(
     };
     match result {
         Ok(state) => {
-            let personalization = if state.profile.as_ref().is_some_and(|p| !p.is_empty()) {
+            // The counters opentime writes itself are no state of the
+            // customer's: a recipient known only by them is still one with
+            // no state, who sees the default variant (SPEC "Outcomes").
+            let has_state = state.profile.as_ref().is_some_and(|profile| {
+                profile
+                    .fields
+                    .keys()
+                    .any(|field| !OWN_PROFILE_FIELDS.contains(&field.as_str()))
+            });
+            let personalization = if has_state {
                 Personalization::Personalized
             } else {
                 Personalization::Anonymous

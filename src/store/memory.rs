@@ -164,6 +164,25 @@ impl MemoryStore {
             .clone()
     }
 
+    /// Replaces the lock if it is still `stale` (or gone); answers the lock.
+    pub fn replace_lock(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        stale: &str,
+        record: &str,
+    ) -> String {
+        let mut records = self.records();
+        let lock = records
+            .locks
+            .entry((recipient.clone(), template.to_string()))
+            .or_insert_with(|| record.to_string());
+        if lock == stale {
+            *lock = record.to_string();
+        }
+        lock.clone()
+    }
+
     /// The recipient's code from `pool`, drawing one if they have none.
     /// Which code is drawn is up to the set's order, as with `SPOP`.
     pub fn draw_code(&self, recipient: &RecipientId, pool: &str) -> Option<String> {

@@ -156,14 +156,30 @@ impl Store {
     }
 
     /// Writes a batch of events: stream entries, open records, profile
-    /// counters and daily counts.
-    pub async fn write_events(&self, events: &[Event]) -> Result<(), StoreError> {
+    /// counters and daily counts. Answers how many of its commands the store
+    /// refused for good (a profile counter that is not a number).
+    pub async fn write_events(&self, events: &[Event]) -> Result<u64, StoreError> {
         match self {
             Store::Redis(redis) => redis.write_events(events).await,
             Store::Memory(memory) => {
                 memory.write_events(events);
-                Ok(())
+                Ok(0)
             }
+        }
+    }
+
+    /// Replaces a lock that no longer fits its template with `record`,
+    /// unless another open replaced it first; answers the lock that holds.
+    pub async fn replace_lock(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        stale: &str,
+        record: &str,
+    ) -> Result<String, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.replace_lock(recipient, template, stale, record).await,
+            Store::Memory(memory) => Ok(memory.replace_lock(recipient, template, stale, record)),
         }
     }
 

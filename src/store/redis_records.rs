@@ -82,7 +82,7 @@ impl RedisStore {
         }
         if request.coupon_pool.is_some() {
             // A draw in progress is no code yet: `draw_code` waits for it.
-            state.code = optional_text(next()?)?.filter(|code| code != DRAWING);
+            state.code = optional_text(next()?)?.filter(|code| is_code(code));
         }
         if request.shown {
             state.shown = optional_text(next()?)?
@@ -139,9 +139,11 @@ impl RedisStore {
             .arg("GET")
             .arg("EX")
             .arg(CLAIM_KEEP.as_secs());
-        let held: Option<String> = self.run_idempotent(&claim).await?;
+        // Sent once: repeated after a dropped connection it would read back
+        // its own claim and wait for itself.
+        let held: Option<String> = self.run_once(&claim).await?;
         match held {
-            Some(code) if code != DRAWING => return Ok(Some(code)),
+            Some(code) if is_code(&code) => return Ok(Some(code)),
             Some(_) => return self.await_code(&code_key).await,
             None => {}
         }
@@ -179,7 +181,7 @@ impl RedisStore {
             tokio::time::sleep(std::time::Duration::from_millis(2)).await;
             let held: Option<String> = self.run_idempotent(&read).await?;
             match held {
-                Some(code) if code != DRAWING => return Ok(Some(code)),
+                Some(code) if is_code(&code) => return Ok(Some(code)),
                 // The other draw found the pool empty.
                 None => return Ok(None),
                 Some(_) if tokio::time::Instant::now() >= deadline => {
@@ -190,17 +192,55 @@ impl RedisStore {
         }
     }
 
+    /// Deletes the recipient's key if it still holds our claim, never a code
+    /// stored since: compare and delete in one script, on one key, so it
+    /// runs on a Cluster too.
     async fn release_claim(&self, code_key: &str) {
-        // Only our placeholder: never a code someone else stored since.
-        let mut release = redis::cmd("SET");
-        release.arg(code_key).arg("").arg("XX").arg("PX").arg(1);
-        let mut check = redis::cmd("GET");
-        check.arg(code_key);
-        if let Ok(Some(held)) = self.run_idempotent::<Option<String>>(&check).await
-            && held == DRAWING
-            && let Err(error) = self.run_idempotent::<()>(&release).await
-        {
-            tracing::debug!(%error, "a coupon claim was not released; it expires by itself");
+        static RELEASE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
+            )
+        });
+        let mut connection = self.connection.clone();
+        let mut invocation = RELEASE.key(code_key);
+        invocation.arg(DRAWING);
+        let release = invocation.invoke_async::<i64>(&mut connection);
+        match tokio::time::timeout(self.budget, release).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => {
+                tracing::debug!(%error, "a coupon claim was not released; it expires by itself");
+            }
+            Err(_elapsed) => {
+                tracing::debug!("a coupon claim was not released in time; it expires by itself");
+            }
+        }
+    }
+
+    /// Replaces a lock that no longer fits the template (an edit removed
+    /// its variant) with `record`, unless another open replaced it first;
+    /// answers the lock that holds.
+    pub async fn replace_lock(
+        &self,
+        recipient: &RecipientId,
+        template: &str,
+        stale: &str,
+        record: &str,
+    ) -> Result<String, StoreError> {
+        static REPLACE: std::sync::LazyLock<redis::Script> = std::sync::LazyLock::new(|| {
+            redis::Script::new(
+                "local held = redis.call('GET', KEYS[1]) \
+                 if held == ARGV[1] or not held then \
+                   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) return ARGV[2] end \
+                 return held",
+            )
+        });
+        let mut connection = self.connection.clone();
+        let mut invocation = REPLACE.key(self.keys.lock_key(recipient, template));
+        invocation.arg(stale).arg(record).arg(RECORD_KEEP.as_secs());
+        let replace = invocation.invoke_async::<String>(&mut connection);
+        match tokio::time::timeout(self.budget, replace).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
         }
     }
 
@@ -224,11 +264,16 @@ impl RedisStore {
     }
 
     /// Writes a batch of events in one pipeline: the stream entries, the
-    /// open records, the profile counters and the daily counts.
-    pub async fn write_events(&self, events: &[Event]) -> Result<(), StoreError> {
+    /// open records, the profile counters and the daily counts. Answers how
+    /// many commands Redis refused: the customer owns the profile hash, and
+    /// an `opens` field that is not a number makes its `HINCRBY` fail. Such a
+    /// refusal is final, so the batch counts as written (sending it again
+    /// would repeat everything else in it and block the queue behind it).
+    pub async fn write_events(&self, events: &[Event]) -> Result<u64, StoreError> {
         let keys = &self.keys;
         let stream = keys.events_key();
         let mut pipe = redis::pipe();
+        pipe.ignore_errors();
         for event in events {
             let entry = pipe
                 .cmd("XADD")
@@ -240,7 +285,6 @@ impl RedisStore {
             for (name, value) in event.stream_fields() {
                 entry.arg(name).arg(value);
             }
-            pipe.ignore();
             let Some(recipient) = &event.recipient else {
                 continue;
             };
@@ -251,19 +295,14 @@ impl RedisStore {
                         pipe.cmd("HSET")
                             .arg(&key)
                             .arg(&event.template)
-                            .arg(record.encode())
-                            .ignore();
-                        pipe.cmd("EXPIRE")
-                            .arg(&key)
-                            .arg(RECORD_KEEP.as_secs())
-                            .ignore();
+                            .arg(record.encode());
+                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
                     }
                     RecordWrite::FirstPersonOpen(at) => {
                         pipe.cmd("HSETNX")
                             .arg(keys.shown_key(recipient))
                             .arg(format!("first:{}", event.template))
-                            .arg(at)
-                            .ignore();
+                            .arg(at);
                     }
                     RecordWrite::Profile {
                         time_field,
@@ -271,26 +310,24 @@ impl RedisStore {
                         at,
                     } => {
                         let key = keys.profile_key(recipient);
-                        pipe.cmd("HSET").arg(&key).arg(time_field).arg(at).ignore();
-                        pipe.cmd("HINCRBY")
-                            .arg(&key)
-                            .arg(count_field)
-                            .arg(1)
-                            .ignore();
+                        pipe.cmd("HSET").arg(&key).arg(time_field).arg(at);
+                        pipe.cmd("HINCRBY").arg(&key).arg(count_field).arg(1);
                     }
                     RecordWrite::Count(field) => {
                         let key = keys.engagement_key(recipient);
-                        pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1).ignore();
-                        pipe.cmd("EXPIRE")
-                            .arg(&key)
-                            .arg(RECORD_KEEP.as_secs())
-                            .ignore();
+                        pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1);
+                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
                     }
                 }
             }
         }
         // A batch is sent once: the writer resends it when it fails.
-        self.run_pipeline::<()>(&pipe, false).await
+        let replies: Vec<Value> = self.run_pipeline(&pipe, false).await?;
+        let refused = replies
+            .iter()
+            .filter(|reply| matches!(reply, Value::ServerError(_)))
+            .count();
+        Ok(refused as u64)
     }
 
     /// The engagement records of several recipients, in one round trip.
@@ -366,6 +403,11 @@ impl RedisStore {
             Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
         }
     }
+}
+
+/// Whether a code key's value is a code, not a claim in progress.
+fn is_code(value: &str) -> bool {
+    !value.is_empty() && value != DRAWING
 }
 
 fn optional_text(value: Value) -> Result<Option<String>, StoreError> {

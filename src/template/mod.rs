@@ -174,15 +174,12 @@ impl Template {
         self.variants.iter().find(|variant| variant.id == id)
     }
 
-    /// Whether an open of this template reads or writes more than the
-    /// profile: a lock, a coupon code or an evergreen timer's start.
-    pub fn keeps_records(&self) -> bool {
-        self.lock_at_first_open
-            || self.coupon.is_some()
-            || self
-                .timer
-                .as_ref()
-                .is_some_and(|timer| matches!(timer.deadline, TimerDeadline::Evergreen { .. }))
+    /// Whether this is an evergreen countdown, whose start is kept per
+    /// recipient.
+    pub fn is_evergreen(&self) -> bool {
+        self.timer
+            .as_ref()
+            .is_some_and(|timer| matches!(timer.deadline, TimerDeadline::Evergreen { .. }))
     }
 
     /// The declared parameters' defaults, as a request without parameters
