@@ -892,3 +892,43 @@ async fn a_lock_the_template_no_longer_has_is_replaced() {
     assert_eq!(lock["texts"][0], "Hi Ivy");
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn person_openers_in_the_rules_decide_whether_gmail_opens_lock_and_start_timers() {
+    let rules_dir = tempfile::tempdir().expect("temp dir");
+    let shipped = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/openers.toml"),
+    )
+    .expect("the shipped rules");
+    let strict = shipped.replace(
+        r#"person_openers = ["human", "gmail_proxy", "yahoo_proxy"]"#,
+        r#"person_openers = ["human"]"#,
+    );
+    assert_ne!(strict, shipped, "the shipped rules name person_openers");
+    let rules = rules_dir.path().join("openers.toml");
+    std::fs::write(&rules, strict).expect("write the rules");
+    let redis = RedisServer::new();
+    let server = start_with(&redis, |config| config.opener_rules_file = Some(rules)).await;
+    for (template, record) in [
+        ("locked.png", "lock:locked"),
+        ("welcome-offer.gif", "timer:welcome-offer"),
+    ] {
+        support::server::hset(&redis, "gil", &[("tier", "vip"), ("first_name", "Gil")]);
+        let answer = open_as(
+            &server,
+            &format!("/i/{template}?t={}", server.token("gil")),
+            GMAIL_PROXY,
+        )
+        .await;
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(get(&redis, &key("gil", record)), None, "{template}");
+    }
+    let events = events_written(&redis, 2).await;
+    assert!(
+        events
+            .iter()
+            .all(|event| event["opener"] == "gmail_proxy" && event["person"] == "0")
+    );
+    assert!(!redis.hgetall("ot:r:{gil}").contains_key("opens"));
+    server.shutdown().await;
+}

@@ -46,8 +46,8 @@ pub struct Prepared {
     /// The records the request asked for beyond the profile; empty without
     /// a recipient or when the store failed.
     pub records: RecipientState,
-    /// Whether a person is behind the request (see
-    /// [`Opener::is_human_open`]): only then may it lock content, draw a
+    /// Whether a person is behind the request (the opener rules'
+    /// `person_openers`): only then may it lock content, draw a
     /// code, start a timer or count as engagement.
     pub person: bool,
 }
@@ -102,7 +102,7 @@ pub async fn prepare(
         personalization,
         recipient,
         records,
-        person: opener.is_human_open(),
+        person: app.openers.is_person(opener),
     })
 }
 

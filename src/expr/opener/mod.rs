@@ -35,7 +35,7 @@ pub enum Opener {
 
 impl Opener {
     /// Every opener, in the order of [`Opener::as_str`]'s documentation.
-    const ALL: [Opener; 5] = [
+    pub(crate) const ALL: [Opener; 5] = [
         Opener::Human,
         Opener::AppleProxy,
         Opener::GmailProxy,

@@ -33,6 +33,8 @@ pub struct OpenerRules {
     head_is: Opener,
     missing_user_agent_is: Opener,
     click_burst: Duration,
+    /// The classes whose requests a person is behind (`person_openers`).
+    people: Vec<Opener>,
     /// From the file's `apple_relay_ranges` and any range file.
     apple_relay: IpRanges,
     /// In file order; the first that matches decides.
@@ -56,6 +58,16 @@ impl OpenerRules {
             missing_user_agent_is: check
                 .opener(&file.missing_user_agent_is, "missing_user_agent_is")?,
             click_burst: Duration::from_secs(file.click_burst_seconds),
+            people: match &file.person_openers {
+                Some(labels) => labels
+                    .iter()
+                    .map(|label| check.opener(label, "person_openers"))
+                    .collect::<Result<_, _>>()?,
+                None => Opener::ALL
+                    .into_iter()
+                    .filter(|opener| opener.is_human_open())
+                    .collect(),
+            },
             apple_relay: check.ranges(&file.apple_relay_ranges)?,
             rules: (file.rule.iter().enumerate())
                 .map(|(index, table)| check.rule(index, table))
@@ -114,6 +126,14 @@ impl OpenerRules {
     /// different link is a scanner's.
     pub fn click_burst(&self) -> Duration {
         self.click_burst
+    }
+
+    /// Whether a person is behind a request of this class, by the file's
+    /// `person_openers` (by default [`Opener::is_human_open`]): only such
+    /// requests lock content, draw codes, start timers and count as a
+    /// person's engagement.
+    pub fn is_person(&self, opener: Opener) -> bool {
+        self.people.contains(&opener)
     }
 }
 
@@ -238,6 +258,8 @@ struct RulesFile {
     head_is: Spanned<String>,
     missing_user_agent_is: Spanned<String>,
     click_burst_seconds: u64,
+    #[serde(default)]
+    person_openers: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     apple_relay_ranges: Vec<Spanned<String>>,
     #[serde(default)]

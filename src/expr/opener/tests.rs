@@ -300,6 +300,17 @@ fn the_shipped_rules_keep_the_documented_defaults() {
     assert_eq!(rules.click_burst(), std::time::Duration::from_secs(5));
     let loaded = OpenerRules::load(None, None).expect("the built-in rules");
     assert_eq!(loaded.click_burst(), rules.click_burst());
+    let people: Vec<Opener> = Opener::ALL
+        .into_iter()
+        .filter(|opener| rules.is_person(*opener))
+        .collect();
+    assert_eq!(people, [Human, GmailProxy, YahooProxy]);
+    // Without the key, the same default; with it, what it says.
+    let unset = OpenerRules::parse(HEADER).expect("a valid file");
+    assert!(unset.is_person(GmailProxy) && !unset.is_person(AppleProxy));
+    let strict = OpenerRules::parse(&format!("{HEADER}person_openers = [\"human\"]\n"))
+        .expect("a valid file");
+    assert!(strict.is_person(Human) && !strict.is_person(GmailProxy));
 }
 
 #[test]
@@ -540,6 +551,11 @@ fn malformed_rules_files_are_refused_saying_where() {
                  [[rule]]\nopener = \"robot\"\nuser_agent_contains = [\"x\"]\n"
             ),
             &["line 8", "rule[1].opener", "\"robot\"", "not an opener"],
+        ),
+        (
+            "unknown person opener",
+            format!("{HEADER}person_openers = [\"human\", \"reader\"]\n"),
+            &["person_openers", "\"reader\""],
         ),
         (
             "unknown opener at the top",
