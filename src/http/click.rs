@@ -21,7 +21,7 @@ use super::recipient::{RequestHead, classify, prepare};
 use super::response::{self, Body};
 use crate::app::App;
 use crate::decide::{LinkError, choose_variant, resolve_link, with_timer};
-use crate::events::{Event, EventKind};
+use crate::events::EventKind;
 use crate::expr::Opener;
 use crate::store::StateRequest;
 use crate::template::Variant;
@@ -167,16 +167,8 @@ fn record_click(app: &App, prepared: &super::recipient::Prepared, template: &str
         .clicks
         .with_label_values(&[template, variant, context.opener.as_str()])
         .inc();
-    app.events.record(Event::new(
-        EventKind::Click,
-        template,
-        variant,
-        prepared.recipient.clone(),
-        context.now.zoned().timestamp(),
-        context.opener,
-        prepared.person,
-        context.device,
-    ));
+    app.events
+        .record(prepared.event(EventKind::Click, template, variant));
 }
 
 #[cfg(test)]

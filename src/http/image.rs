@@ -20,7 +20,7 @@ use super::response::{self, Body};
 use crate::app::App;
 use crate::cache::{RenderFailure, Source};
 use crate::decide::{RemoteAssets, Target, build_artwork, remote_urls, with_timer};
-use crate::events::{Event, EventKind};
+use crate::events::EventKind;
 use crate::render::{Artwork, OutputFormat, TimerPlan};
 use crate::store::StateRequest;
 use crate::template::Template;
@@ -156,16 +156,7 @@ fn record_open(app: &App, template: &Template, prepared: &Prepared, variant: &st
         .opens
         .with_label_values(&[&template.name, variant, context.opener.as_str()])
         .inc();
-    let mut event = Event::new(
-        EventKind::Open,
-        &template.name,
-        variant,
-        prepared.recipient.clone(),
-        context.now.zoned().timestamp(),
-        context.opener,
-        prepared.person,
-        context.device,
-    );
+    let mut event = prepared.event(EventKind::Open, &template.name, variant);
     event.render = render;
     app.events.record(event);
 }

@@ -10,6 +10,7 @@ use super::query::QueryPairs;
 use crate::access::AccessError;
 use crate::app::App;
 use crate::decide::Personalization;
+use crate::events::{Event, EventKind};
 use crate::expr::{Context, Opener, OpenerRequest, RequestFacts};
 use crate::metrics::TimerGuard;
 use crate::recipient::RecipientId;
@@ -60,6 +61,21 @@ impl Prepared {
         self.recipient
             .as_ref()
             .filter(|_| self.person && store_answered)
+    }
+
+    /// This request as an event of `kind` about `template` and `variant`.
+    pub fn event(&self, kind: EventKind, template: &str, variant: &str) -> Event {
+        let context = &self.context;
+        Event::new(
+            kind,
+            template,
+            variant,
+            self.recipient.clone(),
+            context.now.zoned().timestamp(),
+            context.opener,
+            self.person,
+            context.device,
+        )
     }
 }
 
