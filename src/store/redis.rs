@@ -51,10 +51,6 @@ pub struct RedisStore {
     pub(super) connection: ConnectionManager,
     pub(super) keys: Arc<KeyScheme>,
     pub(super) budget: Duration,
-    /// Record keys whose expiry this process refreshed lately, so that the
-    /// events writer sends one `EXPIRE` per key an hour, not one per event
-    /// (see `redis_records`).
-    pub(super) refreshed: Arc<super::redis_records::RecentExpiries>,
 }
 
 impl RedisStore {
@@ -82,7 +78,6 @@ impl RedisStore {
             connection,
             keys: Arc::new(keys),
             budget,
-            refreshed: Arc::default(),
         };
         if let Err(error) = store.with_budget(WARM_UP_TIMEOUT).ping().await {
             tracing::warn!(%error, "Redis is not reachable yet; serving default variants until it is");

@@ -18,55 +18,6 @@ use super::redis::{RedisStore, profile_from_reply, text_of};
 use crate::events::Event;
 use crate::recipient::RecipientId;
 
-/// Record keys whose 400-day expiry was refreshed within the last hour. A
-/// key written by many events (a reader's re-opens, a send's scanner
-/// sweep) needs its expiry pushed back once in a while, not at every
-/// write: skipping the rest saves Redis a command per event. Bounded, and
-/// keyed by a hash of the key, so it costs a few megabytes at most; a key
-/// another client deletes and an event re-creates within the hour gets its
-/// expiry at the next event after that.
-pub struct RecentExpiries {
-    cache: moka::sync::Cache<u64, i64>,
-}
-
-/// Keys remembered; past it the oldest are forgotten, and refreshed again.
-const RECENT_EXPIRIES: u64 = 200_000;
-
-/// How often one key's expiry is pushed back, at most.
-const EXPIRY_REFRESH_SECONDS: i64 = 3600;
-
-impl Default for RecentExpiries {
-    fn default() -> RecentExpiries {
-        RecentExpiries {
-            cache: moka::sync::Cache::new(RECENT_EXPIRIES),
-        }
-    }
-}
-
-impl RecentExpiries {
-    /// Whether `key` needs an `EXPIRE` with an event at `at`; remembers that
-    /// it gets one.
-    fn due(&self, key: &str, at: jiff::Timestamp) -> bool {
-        use std::hash::{BuildHasher, BuildHasherDefault};
-        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .hash_one(key);
-        let now = at.as_second();
-        match self.cache.get(&hash) {
-            Some(last) if (0..EXPIRY_REFRESH_SECONDS).contains(&(now - last)) => false,
-            _ => {
-                self.cache.insert(hash, now);
-                true
-            }
-        }
-    }
-}
-
-impl std::fmt::Debug for RecentExpiries {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecentExpiries").finish_non_exhaustive()
-    }
-}
-
 /// What a recipient's code key holds while their code is being drawn. It
 /// has a space, which no code has (the admin API refuses them).
 const DRAWING: &str = "drawing now";
@@ -345,9 +296,7 @@ impl RedisStore {
                             .arg(&key)
                             .arg(&event.template)
                             .arg(record.encode());
-                        if self.refreshed.due(&key, event.at) {
-                            pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
-                        }
+                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
                     }
                     RecordWrite::FirstPersonOpen(at) => {
                         pipe.cmd("HSETNX")
@@ -367,9 +316,7 @@ impl RedisStore {
                     RecordWrite::Count(field) => {
                         let key = keys.engagement_key(recipient);
                         pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1);
-                        if self.refreshed.due(&key, event.at) {
-                            pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
-                        }
+                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
                     }
                 }
             }
@@ -472,23 +419,4 @@ fn optional_text(value: Value) -> Result<Option<String>, StoreError> {
 
 fn short_reply() -> StoreError {
     StoreError::Command("a pipeline replied with fewer items than it sent".into())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_key_expiry_is_refreshed_once_an_hour() {
-        let recent = RecentExpiries::default();
-        let at =
-            |seconds: i64| jiff::Timestamp::from_second(1_764_000_000 + seconds).expect("in range");
-        assert!(recent.due("ot:r:{a}:shown", at(0)));
-        assert!(!recent.due("ot:r:{a}:shown", at(1)));
-        assert!(!recent.due("ot:r:{a}:shown", at(3599)));
-        assert!(recent.due("ot:r:{b}:shown", at(1)), "another key");
-        assert!(recent.due("ot:r:{a}:shown", at(3600)));
-        // A clock that went back is no reason to skip.
-        assert!(recent.due("ot:r:{a}:shown", at(10)));
-    }
 }
