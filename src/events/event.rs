@@ -87,45 +87,61 @@ impl Event {
         }
     }
 
-    /// The stream entry's fields and values, in the documented order.
-    pub fn stream_fields(&self) -> Vec<(&'static str, String)> {
-        let mut fields = vec![
-            ("type", self.kind.as_str().to_string()),
-            ("template", self.template.clone()),
-            ("variant", self.variant.clone()),
+    /// The stream entry's fields and values, in the documented order;
+    /// borrowed, since the writer copies them straight into its pipeline.
+    pub fn stream_fields<'e>(&'e self, at: &'e str) -> Vec<(&'static str, &'e str)> {
+        let mut fields = Vec::with_capacity(13 + self.extra.len());
+        fields.extend([
+            ("type", self.kind.as_str()),
+            ("template", self.template.as_str()),
+            ("variant", self.variant.as_str()),
             (
                 "recipient",
                 self.recipient
                     .as_ref()
-                    .map(|recipient| recipient.as_str().to_string())
-                    .unwrap_or_default(),
+                    .map_or("", |recipient| recipient.as_str()),
             ),
-            ("at", format_at(self.at)),
-            ("opener", self.opener.as_str().to_string()),
-            ("person", if self.person { "1" } else { "0" }.to_string()),
-            ("device", self.device.kind.to_string()),
-            ("os", self.device.os.to_string()),
-            ("client", self.device.client.to_string()),
-        ];
+            ("at", at),
+            ("opener", self.opener.as_str()),
+            ("person", if self.person { "1" } else { "0" }),
+            ("device", self.device.kind),
+            ("os", self.device.os),
+            ("client", self.device.client),
+        ]);
         if !self.render.is_empty() {
-            fields.push(("render", self.render.clone()));
+            fields.push(("render", self.render.as_str()));
         }
-        fields.extend(self.extra.iter().cloned());
-        fields.push(("id", self.id.clone()));
+        fields.extend(
+            self.extra
+                .iter()
+                .map(|(name, value)| (*name, value.as_str())),
+        );
+        fields.push(("id", self.id.as_str()));
         fields
     }
 
     /// The day of the event in UTC, as the engagement counters key it
-    /// (`20261201`).
-    pub fn day(&self) -> String {
-        self.at.strftime("%Y%m%d").to_string()
+    /// (`20261201`), from its [`format_at`] text.
+    pub fn day(at: &str) -> String {
+        at.get(..10).unwrap_or_default().replace('-', "")
     }
 }
 
 /// RFC 3339 in UTC with milliseconds: sortable as text, and what every
-/// consumer's date parser reads.
+/// consumer's date parser reads. Written by hand: it runs for every event,
+/// and a format string would be parsed each time.
 pub fn format_at(at: Timestamp) -> String {
-    at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    let time = jiff::tz::TimeZone::UTC.to_datetime(at);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        time.year(),
+        time.month(),
+        time.day(),
+        time.hour(),
+        time.minute(),
+        time.second(),
+        time.subsec_nanosecond() / 1_000_000
+    )
 }
 
 /// 64 random bits in hex, from the process's hasher keys (random per
@@ -166,7 +182,8 @@ mod tests {
             )),
         );
         event.render = "ab12".into();
-        let fields = event.stream_fields();
+        let at = format_at(event.at);
+        let fields = event.stream_fields(&at);
         let names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
         assert_eq!(
             names,
@@ -189,7 +206,11 @@ mod tests {
         assert_eq!(fields[4].1, "2026-12-01T09:30:00.250Z");
         assert_eq!(fields[7].1, "mobile");
         assert_eq!(fields[8].1, "ios");
-        assert_eq!(event.day(), "20261201");
+        assert_eq!(Event::day(&at), "20261201");
+        assert_eq!(
+            format_at("2026-01-02T03:04:05Z".parse().expect("valid")),
+            "2026-01-02T03:04:05.000Z"
+        );
     }
 
     #[test]

@@ -14,11 +14,26 @@ pub struct EventLog {
     inner: Arc<Inner>,
 }
 
+/// The waiting events, and how many the writer has taken and not yet
+/// confirmed: both count against the bound, so a batch put back after a
+/// failed write never pushes the queue past it.
+#[derive(Default)]
+struct Queue {
+    waiting: VecDeque<Event>,
+    in_flight: usize,
+}
+
+impl Queue {
+    fn len(&self) -> usize {
+        self.waiting.len() + self.in_flight
+    }
+}
+
 struct Inner {
     /// A std mutex: it is held only to push or to copy and pop a batch, never
     /// across an `.await`, so a handler recording an open waits for nothing
     /// but another push.
-    queue: Mutex<VecDeque<Event>>,
+    queue: Mutex<Queue>,
     capacity: usize,
     /// Wakes the writer when the first event of an empty queue arrives.
     arrived: Notify,
@@ -30,7 +45,7 @@ impl EventLog {
     pub fn new(capacity: usize, metrics: Arc<Metrics>) -> EventLog {
         EventLog {
             inner: Arc::new(Inner {
-                queue: Mutex::new(VecDeque::new()),
+                queue: Mutex::new(Queue::default()),
                 capacity: capacity.max(1),
                 arrived: Notify::new(),
                 metrics,
@@ -47,8 +62,8 @@ impl EventLog {
             if queue.len() >= self.inner.capacity {
                 None
             } else {
-                queue.push_back(event);
-                Some(queue.len())
+                queue.waiting.push_back(event);
+                Some(queue.waiting.len())
             }
         };
         let metrics = &self.inner.metrics;
@@ -63,7 +78,7 @@ impl EventLog {
         }
     }
 
-    /// How many events wait now.
+    /// How many events wait now, those being written included.
     pub fn len(&self) -> usize {
         self.lock().len()
     }
@@ -76,18 +91,34 @@ impl EventLog {
         self.inner.capacity
     }
 
-    /// A copy of the oldest `max` events, which stay queued until
-    /// [`EventLog::pop`] confirms they were written.
-    pub(super) fn peek(&self, max: usize) -> Vec<Event> {
-        self.lock().iter().take(max).cloned().collect()
+    /// The oldest `max` events, taken out of the queue for the writer. They
+    /// are moved, not copied; a batch the store did not take comes back
+    /// with [`EventLog::put_back`].
+    pub(super) fn take(&self, max: usize) -> Vec<Event> {
+        let mut queue = self.lock();
+        let count = max.min(queue.waiting.len());
+        queue.in_flight = count;
+        queue.waiting.drain(..count).collect()
     }
 
-    /// Removes the oldest `count` events, once they are written.
-    pub(super) fn pop(&self, count: usize) {
+    /// Puts a batch that was not written back at the front, in order.
+    pub(super) fn put_back(&self, batch: Vec<Event>) {
         let length = {
             let mut queue = self.lock();
-            let count = count.min(queue.len());
-            queue.drain(..count);
+            queue.in_flight = 0;
+            for event in batch.into_iter().rev() {
+                queue.waiting.push_front(event);
+            }
+            queue.len()
+        };
+        self.inner.metrics.events_buffered.set(length as i64);
+    }
+
+    /// Forgets the batch in flight once it is written.
+    pub(super) fn written(&self) {
+        let length = {
+            let mut queue = self.lock();
+            queue.in_flight = 0;
             queue.len()
         };
         self.inner.metrics.events_buffered.set(length as i64);
@@ -98,7 +129,7 @@ impl EventLog {
         self.inner.arrived.notified().await;
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<Event>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
         // Each critical section is one push, copy or drain; a panic in one
         // cannot leave the queue half-changed.
         self.inner

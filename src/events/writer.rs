@@ -15,13 +15,6 @@ use crate::store::Store;
 /// connection for long.
 pub const BATCH: usize = 512;
 
-/// How long the writer lets events gather before it sends a batch that is
-/// not full. Without it, under a send's open spike the writer sent a
-/// pipeline per two or three events, one system call and one Redis round
-/// trip each, and that cost more CPU than the events themselves. An open
-/// record therefore reaches Redis within about this long.
-const LINGER: Duration = Duration::from_millis(10);
-
 /// How long the writer gives the store for one batch. Longer than a
 /// request's budget: nobody waits for it, and a batch that times out is
 /// sent again.
@@ -40,11 +33,7 @@ pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
     tokio::spawn(async move {
         let mut backoff = MIN_BACKOFF;
         loop {
-            let mut batch = log.peek(BATCH);
-            if !batch.is_empty() && batch.len() < BATCH {
-                tokio::time::sleep(LINGER).await;
-                batch = log.peek(BATCH);
-            }
+            let batch = log.take(BATCH);
             if batch.is_empty() {
                 // The tick covers a wake-up that raced with the check above.
                 tokio::select! {
@@ -55,7 +44,7 @@ pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
             }
             match store.write_events(&batch).await {
                 Ok(refused) => {
-                    log.pop(batch.len());
+                    log.written();
                     metrics.events_written.inc_by(batch.len() as u64);
                     if refused > 0 {
                         metrics
@@ -74,7 +63,9 @@ pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
                         .event_write_errors
                         .with_label_values(&[error.code()])
                         .inc();
-                    tracing::debug!(%error, queued = log.len(), "events not written yet; retrying");
+                    let count = batch.len();
+                    log.put_back(batch);
+                    tracing::debug!(%error, count, "events not written yet; retrying");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

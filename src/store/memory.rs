@@ -216,7 +216,14 @@ impl MemoryStore {
     pub fn write_events(&self, events: &[Event]) {
         for event in events {
             let mut records = self.records();
-            records.events.push_back(event.stream_fields());
+            let at = crate::events::format_at(event.at);
+            records.events.push_back(
+                event
+                    .stream_fields(&at)
+                    .into_iter()
+                    .map(|(name, value)| (name, value.to_string()))
+                    .collect(),
+            );
             if records.events.len() > EVENTS_KEPT {
                 records.events.pop_front();
             }
@@ -225,7 +232,7 @@ impl MemoryStore {
             };
             let key = (recipient.clone(), event.template.clone());
             let mut profile_writes = Vec::new();
-            for write in record_writes(event) {
+            for write in record_writes(event, &at) {
                 match write {
                     RecordWrite::Shown(record) => {
                         records.shown.insert(key.clone(), record.encode());

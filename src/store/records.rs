@@ -115,9 +115,12 @@ pub(crate) enum RecordWrite {
     Count(String),
 }
 
-pub(crate) fn record_writes(event: &Event) -> Vec<RecordWrite> {
+/// What `event` writes; `at` is its time as [`crate::events::format_at`]
+/// spells it, formatted once per event by the caller.
+pub(crate) fn record_writes(event: &Event, at: &str) -> Vec<RecordWrite> {
     let mut writes = Vec::new();
-    let at = crate::events::format_at(event.at);
+    let day = Event::day(at);
+    let at = at.to_string();
     match event.kind {
         EventKind::Open => {
             if event.opener != Opener::Scanner {
@@ -136,7 +139,7 @@ pub(crate) fn record_writes(event: &Event) -> Vec<RecordWrite> {
                 });
             }
             writes.push(RecordWrite::Count(engagement_field(
-                &event.day(),
+                &day,
                 "open",
                 event.person,
             )));
@@ -150,7 +153,7 @@ pub(crate) fn record_writes(event: &Event) -> Vec<RecordWrite> {
                 });
             }
             writes.push(RecordWrite::Count(engagement_field(
-                &event.day(),
+                &day,
                 "click",
                 event.person,
             )));

@@ -282,13 +282,14 @@ impl RedisStore {
                 .arg("~")
                 .arg(EVENTS_MAX_LEN)
                 .arg("*");
-            for (name, value) in event.stream_fields() {
+            let at = crate::events::format_at(event.at);
+            for (name, value) in event.stream_fields(&at) {
                 entry.arg(name).arg(value);
             }
             let Some(recipient) = &event.recipient else {
                 continue;
             };
-            for write in record_writes(event) {
+            for write in record_writes(event, &at) {
                 match write {
                     RecordWrite::Shown(record) => {
                         let key = keys.shown_key(recipient);
