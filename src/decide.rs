@@ -178,14 +178,16 @@ pub fn build_plan(
     let mut layers = Vec::with_capacity(variant.layers.len());
     let mut slot = 0;
     for layer in &variant.layers {
-        let text = texts.get(slot).cloned().unwrap_or_default();
+        // The layer's own text, if it has one; copied only by the layers
+        // that keep it.
+        let text = texts.get(slot).map(String::as_str).unwrap_or_default();
         slot += layer.text_slots();
         layers.push(match layer {
             VariantLayer::Countdown { .. } => continue,
             VariantLayer::Static(layer) => layer.clone(),
             VariantLayer::Text { frame, style, .. } => Layer::Text(TextLayer {
                 frame: *frame,
-                text,
+                text: text.to_string(),
                 style: style.clone(),
             }),
             VariantLayer::Code {
@@ -203,7 +205,7 @@ pub fn build_plan(
                 Layer::Code(CodeLayer {
                     frame: *frame,
                     symbology: *symbology,
-                    content: text,
+                    content: text.to_string(),
                     color: *color,
                     background: *background,
                 })
@@ -216,7 +218,7 @@ pub fn build_plan(
                 placeholder,
                 ..
             } => {
-                let Some(asset) = remote.get(&text).or(placeholder.as_ref()) else {
+                let Some(asset) = remote.get(text).or(placeholder.as_ref()) else {
                     continue;
                 };
                 Layer::Image(ImageLayer {
