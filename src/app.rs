@@ -73,7 +73,10 @@ impl App {
         })
         .context("remote_image_origins")?;
         let events = EventLog::new(config.event_buffer, metrics.clone());
-        writer::spawn(events.clone(), store.clone(), metrics.clone());
+        let writer_store = store
+            .own_connection()
+            .context("preparing the events writer's Redis connection")?;
+        writer::spawn(events.clone(), writer_store, metrics.clone());
         let app = App {
             config: Arc::new(config),
             store,

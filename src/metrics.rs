@@ -92,6 +92,10 @@ pub const EVENTS_WRITTEN: (&str, &str) = (
     "opentime_events_written_total",
     "Events written to the store.",
 );
+pub const EVENT_BATCHES: (&str, &str) = (
+    "opentime_event_batches_total",
+    "Batches of events written to the store (events written / batches is the mean batch).",
+);
 pub const EVENTS_DROPPED: (&str, &str) = (
     "opentime_events_dropped_total",
     "Events dropped because the in-memory buffer was full (the store was down for long).",
@@ -153,6 +157,7 @@ pub struct Metrics {
     pub clicks: IntCounterVec,
     pub events_buffered: IntGauge,
     pub events_written: IntCounter,
+    pub event_batches: IntCounter,
     pub events_dropped: IntCounter,
     pub event_write_errors: IntCounterVec,
     pub coupons: IntCounterVec,
@@ -234,6 +239,7 @@ impl Metrics {
             clicks: counter(CLICKS, &["template", "variant", "opener"]),
             events_buffered: gauge(EVENTS_BUFFERED),
             events_written: plain_counter(EVENTS_WRITTEN),
+            event_batches: plain_counter(EVENT_BATCHES),
             events_dropped: plain_counter(EVENTS_DROPPED),
             event_write_errors: counter(EVENT_WRITE_ERRORS, &["kind"]),
             coupons: counter(COUPONS, &["pool", "result"]),

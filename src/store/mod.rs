@@ -247,6 +247,15 @@ impl Store {
         }
     }
 
+    /// The same store on a connection of its own (see
+    /// [`RedisStore::own_connection`]); the embedded store is shared as is.
+    pub fn own_connection(&self) -> Result<Store, StoreError> {
+        match self {
+            Store::Redis(redis) => Ok(Store::Redis(redis.own_connection()?)),
+            Store::Memory(memory) => Ok(Store::Memory(memory.clone())),
+        }
+    }
+
     /// The same store with another budget, for callers that may wait longer
     /// than an image request (admin writes, bulk imports, probes).
     pub fn with_budget(&self, budget: Duration) -> Store {

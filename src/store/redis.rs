@@ -48,6 +48,9 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 /// A handle on Redis. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
+    /// What [`RedisStore::own_connection`] opens another connection with.
+    /// Behind an `Arc`: it is large, and only read when connecting.
+    client: Arc<redis::Client>,
     pub(super) connection: ConnectionManager,
     pub(super) keys: Arc<KeyScheme>,
     pub(super) budget: Duration,
@@ -64,17 +67,9 @@ impl RedisStore {
         budget: Duration,
     ) -> Result<RedisStore, StoreError> {
         let client = client_for_url(url, tls_ca)?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(CONNECT_TIMEOUT))
-            .set_response_timeout(Some(RESPONSE_TIMEOUT))
-            .set_number_of_retries(CONNECT_RETRIES)
-            .set_min_delay(RETRY_MIN_DELAY)
-            .set_max_delay(RETRY_MAX_DELAY);
-        let connection =
-            ConnectionManager::new_lazy_with_config(client, config).map_err(|error| {
-                StoreError::Config(format!("cannot prepare the Redis connection: {error}"))
-            })?;
+        let connection = lazy_connection(&client)?;
         let store = RedisStore {
+            client: Arc::new(client),
             connection,
             keys: Arc::new(keys),
             budget,
@@ -83,6 +78,16 @@ impl RedisStore {
             tracing::warn!(%error, "Redis is not reachable yet; serving default variants until it is");
         }
         Ok(store)
+    }
+
+    /// The same store on a connection of its own, opened lazily like the
+    /// first: for the events writer, whose large pipelines would otherwise
+    /// hold up the requests' small ones on the shared connection.
+    pub fn own_connection(&self) -> Result<RedisStore, StoreError> {
+        Ok(RedisStore {
+            connection: lazy_connection(&self.client)?,
+            ..self.clone()
+        })
     }
 
     /// The same connection with another budget (admin writes, probes).
@@ -212,6 +217,19 @@ impl fmt::Debug for RedisStore {
             .field("budget", &self.budget)
             .finish_non_exhaustive()
     }
+}
+
+/// A connection that opens on first use and reconnects by itself.
+fn lazy_connection(client: &redis::Client) -> Result<ConnectionManager, StoreError> {
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(CONNECT_TIMEOUT))
+        .set_response_timeout(Some(RESPONSE_TIMEOUT))
+        .set_number_of_retries(CONNECT_RETRIES)
+        .set_min_delay(RETRY_MIN_DELAY)
+        .set_max_delay(RETRY_MAX_DELAY);
+    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|error| {
+        StoreError::Config(format!("cannot prepare the Redis connection: {error}"))
+    })
 }
 
 /// Checks the scheme ourselves so that the error says what is supported;
