@@ -135,12 +135,14 @@ fn stream(redis: &RedisServer) -> Vec<BTreeMap<String, String>> {
         .arg("+")
         .query(&mut redis.connection())
         .expect("XRANGE");
+    // Each entry is one field, `event`, holding a JSON object of strings.
     reply
         .into_iter()
-        .map(|(_, flat)| {
-            flat.chunks(2)
-                .map(|pair| (pair[0].clone(), pair[1].clone()))
-                .collect()
+        .map(|(id, flat)| {
+            assert_eq!(flat.len(), 2, "entry {id}: one field");
+            assert_eq!(flat[0], "event", "entry {id}");
+            serde_json::from_str(&flat[1])
+                .unwrap_or_else(|error| panic!("entry {id}: {error}: {}", flat[1]))
         })
         .collect()
 }

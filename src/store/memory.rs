@@ -48,7 +48,7 @@ struct Records {
     pools: HashMap<String, BTreeSet<String>>,
     last_click: HashMap<RecipientId, String>,
     engagement: HashMap<RecipientId, BTreeMap<String, u64>>,
-    events: VecDeque<Vec<(&'static str, String)>>,
+    events: VecDeque<String>,
 }
 
 impl MemoryStore {
@@ -217,13 +217,7 @@ impl MemoryStore {
         for event in events {
             let mut records = self.records();
             let at = crate::events::format_at(event.at);
-            records.events.push_back(
-                event
-                    .stream_fields(&at)
-                    .into_iter()
-                    .map(|(name, value)| (name, value.to_string()))
-                    .collect(),
-            );
+            records.events.push_back(event.to_json(&at));
             if records.events.len() > EVENTS_KEPT {
                 records.events.pop_front();
             }
@@ -298,8 +292,9 @@ impl MemoryStore {
             .collect()
     }
 
-    /// The newest events, oldest first, as the stream would hold them.
-    pub fn events(&self) -> Vec<Vec<(&'static str, String)>> {
+    /// The newest events, oldest first, as the stream holds them (each
+    /// entry's `event` JSON).
+    pub fn events(&self) -> Vec<String> {
         self.records().events.iter().cloned().collect()
     }
 

@@ -25,8 +25,8 @@ const DRAWING: &str = "drawing now";
 /// How long a claim to draw a code lasts if its holder never finishes.
 const CLAIM_KEEP: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// Longest events stream kept, approximately (`XADD ... MAXLEN ~`): at a
-/// few hundred bytes an entry, about a gigabyte at most.
+/// Longest events stream kept, approximately (`XTRIM ... MAXLEN ~` after
+/// each batch): at a few hundred bytes an entry, about a gigabyte at most.
 pub const EVENTS_MAX_LEN: u64 = 2_000_000;
 
 impl RedisStore {
@@ -272,20 +272,17 @@ impl RedisStore {
     pub async fn write_events(&self, events: &[Event]) -> Result<u64, StoreError> {
         let keys = &self.keys;
         let stream = keys.events_key();
+        // Numbers every event repeats, spelled once per batch.
+        let record_keep = RECORD_KEEP.as_secs().to_string();
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for event in events {
-            let entry = pipe
-                .cmd("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(EVENTS_MAX_LEN)
-                .arg("*");
             let at = crate::events::format_at(event.at);
-            for (name, value) in event.stream_fields(&at) {
-                entry.arg(name).arg(value);
-            }
+            pipe.cmd("XADD")
+                .arg(&stream)
+                .arg("*")
+                .arg("event")
+                .arg(event.to_json(&at));
             let Some(recipient) = &event.recipient else {
                 continue;
             };
@@ -297,7 +294,7 @@ impl RedisStore {
                             .arg(&key)
                             .arg(&event.template)
                             .arg(record.encode());
-                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
+                        pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
                     }
                     RecordWrite::FirstPersonOpen(at) => {
                         pipe.cmd("HSETNX")
@@ -317,11 +314,19 @@ impl RedisStore {
                     RecordWrite::Count(field) => {
                         let key = keys.engagement_key(recipient);
                         pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1);
-                        pipe.cmd("EXPIRE").arg(&key).arg(RECORD_KEEP.as_secs());
+                        pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
                     }
                 }
             }
         }
+        // One trim per batch rather than a `MAXLEN` on every `XADD`: the
+        // stream may pass its bound by one batch until this runs, and each
+        // entry is cheaper to add.
+        pipe.cmd("XTRIM")
+            .arg(&stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(EVENTS_MAX_LEN);
         // A batch is sent once: the writer resends it when it fails.
         let replies: Vec<Value> = self.run_pipeline(&pipe, false).await?;
         let refused = replies
