@@ -36,6 +36,17 @@ pub struct StateRequest<'a> {
     pub click_mark: Option<String>,
 }
 
+impl StateRequest<'_> {
+    /// True when nothing but the profile is asked for: most templates' opens.
+    pub fn profile_only(&self) -> bool {
+        !self.timer
+            && !self.lock
+            && self.coupon_pool.is_none()
+            && !self.shown
+            && self.click_mark.is_none()
+    }
+}
+
 /// What the store knows of a recipient for one request.
 #[derive(Debug, Clone, Default)]
 pub struct RecipientState {
@@ -166,6 +177,21 @@ pub(crate) fn record_writes(event: &Event, at: &str) -> Vec<RecordWrite> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_request_for_nothing_but_the_profile_is_profile_only() {
+        assert!(StateRequest::default().profile_only());
+        let lock = StateRequest {
+            lock: true,
+            ..StateRequest::default()
+        };
+        let click = StateRequest {
+            click_mark: Some("x".into()),
+            ..StateRequest::default()
+        };
+        assert!(!lock.profile_only());
+        assert!(!click.profile_only());
+    }
 
     #[test]
     fn shown_records_round_trip_and_refuse_garbage() {

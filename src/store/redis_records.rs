@@ -36,6 +36,13 @@ impl RedisStore {
         recipient: &RecipientId,
         request: &StateRequest<'_>,
     ) -> Result<RecipientState, StoreError> {
+        if request.profile_only() {
+            // One command costs less than a pipeline of one, on both ends.
+            return Ok(RecipientState {
+                profile: self.profile(recipient).await?,
+                ..RecipientState::default()
+            });
+        }
         let keys = &self.keys;
         let mut pipe = redis::pipe();
         pipe.cmd("HGETALL").arg(keys.profile_key(recipient));
