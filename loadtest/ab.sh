@@ -71,19 +71,6 @@ for side in base current; do
         die "cannot fetch $IMAGE_PATH from the $side server"
 done
 
-run_wrk() {
-    local target=$1 seconds=$2 out=$3
-    timeout --kill-after=10 $((seconds + 60)) \
-        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --latency --timeout 5s \
-        -s "$LOADTEST_DIR/lib/cycle.lua" "$target" \
-        -- "$WORK_DIR/tokens.txt" "$IMAGE_PATH?t=" 0 "$THREADS" >"$out" 2>&1 &
-    local wrk_pid=$!
-    track "$wrk_pid"
-    wait "$wrk_pid" || die "wrk against $target failed: $(tail -5 "$out")"
-    RESULT=$(grep '^OTRESULT ' "$out") || die "wrk printed no result: $(tail -5 "$out")"
-}
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # Ticks the hypervisor gave to other guests, machine-wide: a run with much
 # steal measured a busy host, not the build.
 steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
@@ -157,8 +144,5 @@ report="$OUT_DIR/ab-$stamp.md"
     echo
     echo "Events written / dropped by $head_short since it started: ${written:-0} / ${dropped:-0}."
 } >"$report"
-echo
-cat "$report"
-echo
-log "written to $report"
+print_report "$report"
 ((errors == 0)) || die "$errors non-200 responses or socket errors (see the per-run table)"

@@ -52,21 +52,6 @@ start_nginx "$WORK_DIR/image.png" "$IMAGE_PATH"
 curl -fsS -o "$WORK_DIR/image-nginx.png" "$NGINX_URL$IMAGE_PATH?t=$first_token"
 cmp -s "$WORK_DIR/image.png" "$WORK_DIR/image-nginx.png" || die "nginx does not serve the same bytes as opentime"
 
-# Runs wrk with the cycling script; sets RESULT to its OTRESULT line. wrk
-# runs as a tracked background child so that an interrupted run stops it.
-run_wrk() {
-    local url=$1 seconds=$2 out=$3
-    timeout --kill-after=10 $((seconds + 60)) \
-        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --latency --timeout 5s \
-        -s "$LOADTEST_DIR/lib/cycle.lua" "$url" \
-        -- "$WORK_DIR/tokens.txt" "$IMAGE_PATH?t=" 0 "$THREADS" >"$out" 2>&1 &
-    local pid=$!
-    track "$pid"
-    wait "$pid" || die "wrk against $url failed: $(tail -5 "$out")"
-    RESULT=$(grep '^OTRESULT ' "$out") || die "wrk printed no result: $(tail -5 "$out")"
-}
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 us_to_ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 log "warm-up: ${WARMUP}s on each"
@@ -160,10 +145,7 @@ report="$OUT_DIR/hit-path-$stamp.md"
     echo "| CPU time | $(awk -v t="$ot_cpu" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", t / hz }') s |"
     echo "| VmRSS / VmHWM at the end | $(mib "$rss") / $(mib "$hwm") MiB |"
 } >"$report"
-echo
-cat "$report"
-echo
-log "written to $report"
+print_report "$report"
 
 ((errors == 0)) || die "$errors non-200 responses or socket errors (see the per-run table)"
 ((fallbacks == 0 && store_errors == 0 && not_personalized == 0)) ||

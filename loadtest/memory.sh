@@ -88,7 +88,6 @@ run_capped() {
     wait "$wrk_pid" || die "wrk failed: $(tail -5 "$out")"
     RESULT=$(grep '^OTRESULT ' "$out") || die "wrk printed no result: $(tail -5 "$out")"
 }
-field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
 
 start_text=$(scrape)
 start_rss=$(rss_kib "$OT_PID") start_hwm=$(hwm_kib "$OT_PID")
@@ -156,10 +155,7 @@ report="$OUT_DIR/memory-$stamp.md"
     echo "| store errors (whole run) | $store_errors |"
     echo "| non-200 responses and socket errors | $errors |"
 } >"$report"
-echo
-cat "$report"
-echo
-log "written to $report"
+print_report "$report"
 
 ((errors == 0)) || die "$errors non-200 responses or socket errors"
 ((end_cache <= CACHE_BYTES)) || die "the render cache holds $end_cache bytes, over its bound of $CACHE_BYTES"

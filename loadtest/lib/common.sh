@@ -217,6 +217,34 @@ metric() {
 
 scrape() { curl -fsS --max-time 5 "$OT_URL/metrics" || die "cannot read $OT_URL/metrics"; }
 
+# The hit-path load: wrk for SECONDS against URL, each request the next
+# recipient's token from $WORK_DIR/tokens.txt on $IMAGE_PATH, with
+# $THREADS and $CONNECTIONS; output in OUT. Sets RESULT to its OTRESULT
+# line. wrk runs as a tracked background child so that an interrupted run
+# stops it.
+run_wrk() {
+    local url=$1 seconds=$2 out=$3
+    timeout --kill-after=10 $((seconds + 60)) \
+        wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --latency --timeout 5s \
+        -s "$LOADTEST_DIR/lib/cycle.lua" "$url" \
+        -- "$WORK_DIR/tokens.txt" "$IMAGE_PATH?t=" 0 "$THREADS" >"$out" 2>&1 &
+    local pid=$!
+    track "$pid"
+    wait "$pid" || die "wrk against $url failed: $(tail -5 "$out")"
+    RESULT=$(grep '^OTRESULT ' "$out") || die "wrk printed no result: $(tail -5 "$out")"
+}
+# One NAME=value field of an OTRESULT line, and the median of numbers.
+field() { sed -n "s/.* $2=\([^ ]*\).*/\1/p" <<<"$1"; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# Prints a finished report and where it was written.
+print_report() {
+    echo
+    cat "$1"
+    echo
+    log "written to $1"
+}
+
 # Resident set and its peak, in KiB, of PID.
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
 hwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
