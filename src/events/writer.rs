@@ -20,7 +20,7 @@ pub const BATCH: usize = 512;
 /// is sent. Without it the writer sends whatever one round trip let
 /// through, a dozen events at a send's peak, and pays a wake-up and a round
 /// trip for each dozen; with it, batches are tens of times larger, and an
-/// event reaches the stream a few milliseconds later.
+/// event reaches the stream about 10 ms later.
 const GATHER: Duration = Duration::from_millis(10);
 
 /// How long the writer gives the store for one batch. Longer than a
