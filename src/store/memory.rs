@@ -6,7 +6,7 @@
 //! profile) but keeps nothing across restarts and is not shared between
 //! replicas, which is why it is for demos and tests only.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
@@ -20,9 +20,6 @@ use super::records::{
     EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
 };
 use crate::events::Event;
-
-/// Events the demo store keeps, newest last: enough to look at, bounded.
-const EVENTS_KEPT: usize = 10_000;
 
 /// Profiles by recipient, shared by every clone.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +45,6 @@ struct Records {
     pools: HashMap<String, BTreeSet<String>>,
     last_click: HashMap<RecipientId, String>,
     engagement: HashMap<RecipientId, BTreeMap<String, u64>>,
-    events: VecDeque<String>,
 }
 
 impl MemoryStore {
@@ -212,15 +208,12 @@ impl MemoryStore {
             .map_or(0, |set| set.len() as u64)
     }
 
-    /// Applies a batch of events as the Redis store's pipeline does.
+    /// Applies a batch of events' records and counts as the Redis store's
+    /// pipeline does. The demo has no stream: nobody could consume it.
     pub fn write_events(&self, events: &[Event]) {
         for event in events {
             let mut records = self.records();
             let at = crate::events::format_at(event.at);
-            records.events.push_back(event.to_json(&at));
-            if records.events.len() > EVENTS_KEPT {
-                records.events.pop_front();
-            }
             let Some(recipient) = &event.recipient else {
                 continue;
             };
@@ -256,7 +249,7 @@ impl MemoryStore {
             let mut profiles = self.write();
             let profile = profiles.entry(recipient.clone()).or_default();
             for (time_field, count_field, at) in profile_writes {
-                profile.insert(time_field.to_string(), at);
+                profile.insert(time_field.to_string(), at.to_string());
                 let count = profile
                     .get(count_field)
                     .and_then(|count| count.parse::<u64>().ok())
@@ -290,12 +283,6 @@ impl MemoryStore {
                 }
             })
             .collect()
-    }
-
-    /// The newest events, oldest first, as the stream holds them (each
-    /// entry's `event` JSON).
-    pub fn events(&self) -> Vec<String> {
-        self.records().events.iter().cloned().collect()
     }
 
     /// Forgets the recipient's profile; true when there was one.

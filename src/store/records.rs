@@ -108,7 +108,7 @@ pub struct EngagementRecord {
 /// What an event writes besides its stream entry, for a recipient. Both
 /// backends follow this list, so they cannot disagree about what an event
 /// means.
-pub(crate) enum RecordWrite {
+pub(crate) enum RecordWrite<'a> {
     /// The open record: what the template showed. Scanners are left out,
     /// since nobody sees what they fetch; Apple's prefetch is kept, since
     /// Apple Mail shows the reader exactly the image it prefetched.
@@ -120,7 +120,7 @@ pub(crate) enum RecordWrite {
     Profile {
         time_field: &'static str,
         count_field: &'static str,
-        at: String,
+        at: &'a str,
     },
     /// The daily engagement counter to increment.
     Count(String),
@@ -128,10 +128,9 @@ pub(crate) enum RecordWrite {
 
 /// What `event` writes; `at` is its time as [`crate::events::format_at`]
 /// spells it, formatted once per event by the caller.
-pub(crate) fn record_writes(event: &Event, at: &str) -> Vec<RecordWrite> {
+pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'a>> {
     let mut writes = Vec::new();
     let day = Event::day(at);
-    let at = at.to_string();
     match event.kind {
         EventKind::Open => {
             if event.opener != Opener::Scanner {
@@ -191,6 +190,22 @@ mod tests {
         };
         assert!(!lock.profile_only());
         assert!(!click.profile_only());
+        for other in [
+            StateRequest {
+                timer: true,
+                ..StateRequest::default()
+            },
+            StateRequest {
+                coupon_pool: Some("spring"),
+                ..StateRequest::default()
+            },
+            StateRequest {
+                shown: true,
+                ..StateRequest::default()
+            },
+        ] {
+            assert!(!other.profile_only(), "{other:?}");
+        }
     }
 
     #[test]
