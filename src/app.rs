@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
 use crate::metrics::Metrics;
+use crate::poll::TallyCache;
 use crate::remote::{RemoteImageConfig, RemoteImages};
 use crate::render::{FontBook, Renderer};
 use crate::store::Store;
@@ -32,6 +33,8 @@ pub struct App {
     pub openers: Arc<OpenerRules>,
     /// Images from URLs in state, from allowed origins only.
     pub remote_images: RemoteImages,
+    /// Poll tallies read recently, for results images.
+    pub tallies: TallyCache,
 }
 
 impl App {
@@ -88,6 +91,7 @@ impl App {
             events,
             openers: Arc::new(openers),
             remote_images,
+            tallies: TallyCache::default(),
         };
         Ok((app, errors))
     }

@@ -11,7 +11,8 @@ use std::sync::Arc;
 use jiff::Timestamp;
 
 use crate::countdown::{TimerState, parse_deadline};
-use crate::expr::{Context, ExprError};
+use crate::expr::{Context, ExprError, TextId};
+use crate::poll::PollView;
 use crate::render::{
     Artwork, Asset, CodeLayer, CountdownLayer, ImageLayer, Layer, OutputFormat, RenderPlan,
     TextLayer, TimerPlan,
@@ -115,6 +116,13 @@ pub fn resolve_texts(
             | VariantLayer::Code { content: text, .. } => {
                 texts.push(template.texts.render(*text, context)?.trim().to_string());
             }
+            VariantLayer::PollResults(_) => texts.push(
+                context
+                    .poll
+                    .as_ref()
+                    .map(|view| view.encode())
+                    .unwrap_or_default(),
+            ),
             VariantLayer::Countdown { labels, .. } => {
                 for label in labels {
                     texts.push(match label {
@@ -184,6 +192,11 @@ pub fn build_plan(
         slot += layer.text_slots();
         layers.push(match layer {
             VariantLayer::Countdown { .. } => continue,
+            VariantLayer::PollResults(results) => {
+                let view = PollView::decode(text, results.labels.len());
+                layers.extend(results.layers(&view));
+                continue;
+            }
             VariantLayer::Static(layer) => layer.clone(),
             VariantLayer::Text { frame, style, .. } => Layer::Text(TextLayer {
                 frame: *frame,
@@ -391,12 +404,22 @@ pub fn resolve_link(
     variant: &Variant,
     context: &Context,
 ) -> Result<Option<String>, LinkError> {
-    let Some(link) = variant.link else {
-        return Ok(None);
-    };
+    match variant.link {
+        Some(link) => resolve_url(template, link, context).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Resolves one of the template's URL texts (a link, a poll's thank-you
+/// page) into an absolute `http(s)` URL, or says why it is not one.
+pub fn resolve_url(
+    template: &Template,
+    text: TextId,
+    context: &Context,
+) -> Result<String, LinkError> {
     let url = template
         .texts
-        .render(link, context)
+        .render(text, context)
         .map_err(LinkError::Expr)?;
     let url = url.trim();
     let lower = url.to_ascii_lowercase();
@@ -404,7 +427,7 @@ pub fn resolve_link(
     if !is_web || url.len() > 8192 || url.chars().any(|c| c.is_control() || c == ' ') {
         return Err(LinkError::NotAUrl);
     }
-    Ok(Some(url.to_string()))
+    Ok(url.to_string())
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -19,6 +19,8 @@
 //!   their rules read.
 //! - [`events`]: opens, clicks, votes and unsubscribes, queued off the
 //!   request path and written to the store in batches.
+//! - [`poll`]: live polls: a template's poll, its results as a request sees
+//!   them, and the layout of a `poll_results` layer.
 //! - [`decide`]: the pure step that turns a template and a request context
 //!   into a [`render::RenderPlan`].
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
@@ -42,6 +44,7 @@ pub mod events;
 pub mod expr;
 pub mod http;
 pub mod metrics;
+pub mod poll;
 pub mod recipient;
 pub mod remote;
 pub mod render;

@@ -84,6 +84,10 @@ pub const CLICKS: (&str, &str) = (
     "opentime_clicks_total",
     "Click-throughs by template, variant and opener class.",
 );
+pub const VOTES: (&str, &str) = (
+    "opentime_votes_total",
+    "Poll votes by poll, option and result (counted, unchanged, machine, retracted, anonymous, store_error).",
+);
 pub const EVENTS_BUFFERED: (&str, &str) = (
     "opentime_events_buffered",
     "Events waiting in memory to be written to the store.",
@@ -155,6 +159,7 @@ pub struct Metrics {
     pub params_dropped: IntCounterVec,
     pub opens: IntCounterVec,
     pub clicks: IntCounterVec,
+    pub votes: IntCounterVec,
     pub events_buffered: IntGauge,
     pub events_written: IntCounter,
     pub event_batches: IntCounter,
@@ -237,6 +242,7 @@ impl Metrics {
             params_dropped: counter(PARAMS_DROPPED, &["template"]),
             opens: counter(OPENS, &["template", "variant", "opener"]),
             clicks: counter(CLICKS, &["template", "variant", "opener"]),
+            votes: counter(VOTES, &["poll", "option", "result"]),
             events_buffered: gauge(EVENTS_BUFFERED),
             events_written: plain_counter(EVENTS_WRITTEN),
             event_batches: plain_counter(EVENT_BATCHES),

@@ -95,7 +95,7 @@ fn check_passes_the_demo_templates_and_locates_every_problem() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("8 templates ok"), "{stdout}");
+    assert!(stdout.contains("9 templates ok"), "{stdout}");
     // Every demo recipient is a sample state, and the bundled fonts draw
     // every script they use.
     let demo: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
@@ -344,4 +344,54 @@ fn check_refuses_bad_countdowns_and_warns_about_bad_deadlines() {
             && line.contains("renewal-timer.json: timer: the deadline \"someday\"")),
         "{stdout}"
     );
+}
+
+#[test]
+fn check_refuses_bad_polls_and_names_the_field() {
+    let work = tempfile::tempdir().unwrap();
+    let poll = |name: &str, poll: &str| {
+        format!(
+            r##"{{ "name": "{name}", "width": 300, "height": 100, "access": "token", {poll}
+              "variants": [ {{ "id": "default", "layers": [
+                {{ "type": "poll_results", "x": 0, "y": 0, "width": 300, "height": 100, "size": 12 }} ] }} ] }}"##
+        )
+    };
+    let good = r#""poll": { "id": "topic", "options": [ { "id": "a" }, { "id": "b" } ], "thanks": "https://example.com/t" },"#;
+    let files = [
+        ("first.json", poll("first", good)),
+        // The same poll id again: a vote URL could not say which one.
+        ("second.json", poll("second", good)),
+        ("nopoll.json", poll("nopoll", "")),
+        (
+            "twice.json",
+            poll(
+                "twice",
+                &good.replace(r#""b""#, r#""a""#).replace("topic", "twice"),
+            ),
+        ),
+        (
+            "badlink.json",
+            poll(
+                "badlink",
+                &good
+                    .replace("https://example.com/t", "{{ vote.option")
+                    .replace("topic", "badlink"),
+            ),
+        ),
+    ];
+    for (file, json) in &files {
+        std::fs::write(work.path().join(file), json).unwrap();
+    }
+    let output = opentime(&["check"], work.path());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{stdout}");
+    for expected in [
+        "ok     ",
+        "second.json: poll.id: is the poll id of first already",
+        "nopoll.json: variant \"default\": variants[0].layers[0].type: a poll_results layer needs the template's poll",
+        "twice.json: poll.options[1].id: \"a\" is there twice",
+        "badlink.json: poll.thanks",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in {stdout}");
+    }
 }

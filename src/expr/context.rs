@@ -7,6 +7,7 @@
 //! reference-counted value.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 use minijinja::Value;
@@ -15,6 +16,7 @@ use super::device::Device;
 use super::now::Now;
 use super::opener::{Opener, classify};
 use super::profile::profile_value;
+use crate::poll::{Poll, PollView};
 use crate::recipient::Profile;
 
 /// What is known about one request, before it is turned into a context.
@@ -41,6 +43,9 @@ pub struct Context {
     pub device: Device,
     /// `now` in the recipient's zone, as expressions see it.
     pub now: Now,
+    /// A poll template's results as this request sees them, which its
+    /// `poll_results` layers draw.
+    pub poll: Option<Arc<PollView>>,
     /// The root value expressions evaluate against: a map of `profile`,
     /// `query`, `now`, `device` and `opener` (and `timer` for countdown
     /// templates).
@@ -74,9 +79,18 @@ impl Context {
             opener,
             device,
             now,
+            poll: None,
             value: Value::from_pairs(fields.clone()),
             fields,
         }
+    }
+
+    /// This context with a poll's results, as `poll` for expressions and
+    /// for its `poll_results` layers.
+    pub fn with_poll(&self, poll: &Poll, view: PollView) -> Context {
+        let mut context = self.with("poll", view.to_value(poll));
+        context.poll = Some(Arc::new(view));
+        context
     }
 
     /// This context with one more top-level name, such as `timer`.
@@ -88,6 +102,7 @@ impl Context {
             opener: self.opener,
             device: self.device,
             now: self.now.clone(),
+            poll: self.poll.clone(),
             value: Value::from_pairs(fields.clone()),
             fields,
         }

@@ -104,5 +104,6 @@ pub use device::Device;
 pub use environment::{FUEL, RECURSION_LIMIT};
 pub use error::ExprError;
 pub use now::{Now, TIME_ZONE_FIELD};
+pub use number::group_thousands;
 pub use opener::{Opener, OpenerRequest, OpenerRules, OpenerRulesError, classify};
 pub use text::{MAX_TEXT_BYTES, TextId, TextSet};

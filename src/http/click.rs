@@ -60,6 +60,7 @@ pub async fn serve(
         lock: template.lock_at_first_open && !honeypot,
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         click_mark: Some(format!("{} {link_name}", now.as_millisecond())),
+        poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
     };
     let opener = if honeypot {
         Opener::Scanner
@@ -88,6 +89,8 @@ pub async fn serve(
     let (context, _, _) = with_timer(&template, &prepared.context, prepared.records.timer_start);
     let coupon = content::coupon(app, &template, &prepared).await;
     let context = content::with_coupon(&template, context, coupon.as_ref());
+    let poll = content::poll_view(app, &template, &prepared).await;
+    let context = content::with_poll(&template, context, poll);
     // The honeypot sends whoever follows it to the default variant's link,
     // so that even a person who somehow found it lands somewhere sensible.
     let (variant, locked_link): (&Variant, Option<Option<String>>) = if honeypot {
@@ -150,7 +153,7 @@ pub async fn serve(
 
 /// Whether a click on `link` at `now_ms` follows the recipient's previous
 /// click (`"{unix ms} {link}"`) on another link within `burst_ms`.
-fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms: i64) -> bool {
+pub(super) fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms: i64) -> bool {
     let Some((at, previous_link)) = previous.and_then(|text| text.split_once(' ')) else {
         return false;
     };

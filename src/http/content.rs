@@ -7,6 +7,7 @@
 //! or a lock to write); later opens read them in the state lookup's round
 //! trip.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -17,6 +18,7 @@ use super::recipient::Prepared;
 use crate::app::App;
 use crate::decide::{choose_variant, resolve_link, resolve_texts};
 use crate::expr::{Context, ExprError};
+use crate::poll::PollView;
 use crate::template::{Template, TimerDeadline, Variant};
 
 /// How long a store keeps an evergreen timer's start after it began: long
@@ -139,6 +141,45 @@ pub async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Opti
 pub fn with_coupon(template: &Template, context: Context, coupon: Option<&CouponState>) -> Context {
     match (&template.coupon, coupon) {
         (Some(settings), Some(state)) => context.with("coupon", state.to_value(&settings.pool)),
+        _ => context,
+    }
+}
+
+/// The poll's results as this request sees them: the tally (read at most
+/// once per the poll's cache time on this replica) and the recipient's
+/// own vote, which the state lookup read. A tally the store cannot give
+/// is left unknown, and is not cached.
+pub async fn poll_view(app: &App, template: &Template, prepared: &Prepared) -> Option<PollView> {
+    let poll = template.poll.as_ref()?;
+    let tally = match app.tallies.get(&poll.id, poll.results_cache) {
+        Some(tally) => Some(tally),
+        None => match app.store.poll_tally(&poll.id).await {
+            Ok(tally) => {
+                let tally = Arc::new(tally);
+                app.tallies.put(&poll.id, Arc::clone(&tally));
+                Some(tally)
+            }
+            Err(error) => {
+                app.metrics
+                    .store_errors
+                    .with_label_values(&[error.code()])
+                    .inc();
+                tracing::debug!(poll = %poll.id, %error, "the poll's tally was not read; results show no counts");
+                None
+            }
+        },
+    };
+    Some(PollView::new(
+        poll,
+        tally.as_deref(),
+        prepared.records.vote.as_deref(),
+    ))
+}
+
+/// The request context with `poll` added for a template with a poll.
+pub fn with_poll(template: &Template, context: Context, view: Option<PollView>) -> Context {
+    match (&template.poll, view) {
+        (Some(poll), Some(view)) => context.with_poll(poll, view),
         _ => context,
     }
 }

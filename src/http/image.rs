@@ -63,6 +63,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         timer: template.is_evergreen(),
         lock: template.lock_at_first_open,
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
+        poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
         ..StateRequest::default()
     };
     let prepared = match prepare(app, &template, head, &wants, None).await {
@@ -85,6 +86,8 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     }
     let coupon = content::coupon(app, &template, &prepared).await;
     let context = content::with_coupon(&template, context, coupon.as_ref());
+    let poll = content::poll_view(app, &template, &prepared).await;
+    let context = content::with_poll(&template, context, poll);
     let shown = match content::decide(app, &template, &prepared, &context, coupon.as_ref()).await {
         Ok(shown) => shown,
         Err(error) => {

@@ -15,6 +15,7 @@ mod recipient;
 mod response;
 mod router;
 pub mod server;
+mod vote;
 
 pub use query::{ImageTarget, QueryPairs};
 pub use server::run;

@@ -157,14 +157,9 @@ async fn load_state(
     recipient: &RecipientId,
     wants: &StateRequest<'_>,
 ) -> (RecipientState, Personalization) {
-    let plain = !wants.timer
-        && !wants.lock
-        && !wants.shown
-        && wants.coupon_pool.is_none()
-        && wants.click_mark.is_none();
     let result = {
         let _timer = TimerGuard::new(app.metrics.store_seconds.clone());
-        if plain {
+        if wants.profile_only() {
             app.store
                 .profile(recipient)
                 .await

@@ -8,7 +8,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::query::QueryPairs;
 use super::recipient::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, click, image, ops};
+use super::{admin, click, image, ops, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 
@@ -30,6 +30,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
     let route_label = match segments.as_slice() {
         ["i", _] => "image",
         ["c", ..] => "click",
+        ["v", ..] => "vote",
         ["api", ..] => "api",
         _ => "other",
     };
@@ -50,6 +51,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (true, ["i", file]) => image::serve(app, &head(), file).await,
         (true, ["c", name]) => click::serve(app, &head(), name, false).await,
         (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
+        (true, ["v", poll, option]) => vote::serve(app, &head(), poll, option).await,
         (_, ["api", "v1", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
             admin::serve(app, &method, rest, &query, &parts.headers, body).await
@@ -57,7 +59,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
         (true, ["metrics"]) => ops::metrics(app).await,
-        (false, ["i" | "c" | "healthz" | "readyz" | "metrics", ..]) => {
+        (false, ["i" | "c" | "v" | "healthz" | "readyz" | "metrics", ..]) => {
             let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
             refused.headers_mut().insert(
                 hyper::header::ALLOW,

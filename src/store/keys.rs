@@ -15,7 +15,11 @@
 //!   - `:last_click`, the previous click, to spot scanners' bursts;
 //!   - `:engagement`, daily counts of opens and clicks;
 //! - keys of no recipient: `{prefix}pool:{name}` (a coupon pool's unused
-//!   codes) and `{prefix}events` (the events stream).
+//!   codes), `{prefix}events` (the events stream), and a poll's two keys,
+//!   `{prefix}poll:{ID}:votes` (each recipient's vote) and
+//!   `{prefix}poll:{ID}:tally` (counts by option), whose braces are a hash
+//!   tag too, so that a vote and its tally change in one script on a
+//!   Cluster.
 //!
 //! The scheme is injective as long as a suffix is non-empty and holds no `}`:
 //! the last `}` of a key then always closes the id, so two recipients (or a
@@ -118,6 +122,18 @@ impl KeyScheme {
         format!("{}pool:{pool}", self.prefix)
     }
 
+    /// A poll's votes: a hash of recipient id to vote
+    /// ([`super::polls::VoteRecord`]). Poll ids are identifiers, so they
+    /// hold no brace.
+    pub fn poll_votes_key(&self, poll: &str) -> String {
+        format!("{}poll:{{{poll}}}:votes", self.prefix)
+    }
+
+    /// A poll's counts by option, on the same slot as its votes.
+    pub fn poll_tally_key(&self, poll: &str) -> String {
+        format!("{}poll:{{{poll}}}:tally", self.prefix)
+    }
+
     /// The events stream.
     pub fn events_key(&self) -> String {
         format!("{}events", self.prefix)
@@ -188,6 +204,8 @@ mod tests {
         assert_eq!(keys.engagement_key(&alice), "ot:r:{alice}:engagement");
         assert_eq!(keys.pool_key("bf"), "ot:pool:bf");
         assert_eq!(keys.events_key(), "ot:events");
+        assert_eq!(keys.poll_votes_key("care"), "ot:poll:{care}:votes");
+        assert_eq!(keys.poll_tally_key("care"), "ot:poll:{care}:tally");
     }
 
     #[test]

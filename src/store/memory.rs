@@ -16,6 +16,7 @@ use crate::recipient::{Profile, RecipientId};
 
 use super::StoreError;
 use super::demo::{load_demo_pools, load_demo_recipients};
+use super::polls::{self, Tally, VoteRecord};
 use super::records::{
     EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
 };
@@ -45,6 +46,9 @@ struct Records {
     pools: HashMap<String, BTreeSet<String>>,
     last_click: HashMap<RecipientId, String>,
     engagement: HashMap<RecipientId, BTreeMap<String, u64>>,
+    /// Votes by poll and recipient, and each poll's counts by option.
+    votes: HashMap<(String, RecipientId), VoteRecord>,
+    tallies: HashMap<String, BTreeMap<String, i64>>,
 }
 
 impl MemoryStore {
@@ -148,7 +152,57 @@ impl MemoryStore {
                 })
                 .flatten(),
             previous_click,
+            vote: request
+                .poll
+                .and_then(|poll| records.votes.get(&(poll.to_string(), recipient.clone())))
+                .map(|vote| vote.option.clone()),
         }
+    }
+
+    /// Records a person's vote; true when the tally changed.
+    pub fn cast_vote(&self, poll: &str, recipient: &RecipientId, option: &str, at_ms: i64) -> bool {
+        let mut records = self.records();
+        let key = (poll.to_string(), recipient.clone());
+        let Some((record, change)) = polls::cast(records.votes.get(&key), option, at_ms) else {
+            return false;
+        };
+        records.votes.insert(key, record);
+        polls::apply(
+            records.tallies.entry(poll.to_string()).or_default(),
+            &change,
+        );
+        true
+    }
+
+    /// Takes back a vote cast at or after `since_ms`; true when one was.
+    pub fn retract_vote(&self, poll: &str, recipient: &RecipientId, since_ms: i64) -> bool {
+        let mut records = self.records();
+        let key = (poll.to_string(), recipient.clone());
+        let Some((restored, change)) = polls::retract(records.votes.get(&key), since_ms) else {
+            return false;
+        };
+        match restored {
+            Some(record) => records.votes.insert(key, record),
+            None => records.votes.remove(&key),
+        };
+        polls::apply(
+            records.tallies.entry(poll.to_string()).or_default(),
+            &change,
+        );
+        true
+    }
+
+    /// A poll's counts by option.
+    pub fn poll_tally(&self, poll: &str) -> Tally {
+        let records = self.records();
+        polls::tally_of(
+            records
+                .tallies
+                .get(poll)
+                .into_iter()
+                .flatten()
+                .map(|(option, count)| (option.clone(), *count)),
+        )
     }
 
     /// Keeps `record` as the lock unless there is one; answers the lock.

@@ -11,8 +11,10 @@
 //! - `keys`: how Redis keys are spelled (`{prefix}r:{ID}` and friends).
 //! - `records`: what is kept per recipient beyond the profile (open
 //!   records, locks, codes, clicks, engagement counts), for both backends.
+//! - `polls`: votes and tallies, for both backends.
 //! - `redis`: the Redis backend and its connection policy;
-//!   `redis_records`: its records, pools and events stream.
+//!   `redis_records`: its records, pools and events stream;
+//!   `redis_polls`: its votes and tallies.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `error`: what can go wrong, as [`StoreError`].
@@ -21,8 +23,10 @@ pub mod demo;
 pub mod error;
 pub mod keys;
 pub mod memory;
+pub mod polls;
 pub mod records;
 pub mod redis;
+pub mod redis_polls;
 pub mod redis_records;
 
 use std::path::PathBuf;
@@ -34,6 +38,7 @@ use crate::recipient::{Profile, RecipientId};
 pub use self::error::StoreError;
 pub use self::keys::{DEFAULT_KEY_PREFIX, KeyScheme};
 pub use self::memory::MemoryStore;
+pub use self::polls::Tally;
 pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
 
@@ -152,6 +157,45 @@ impl Store {
         match self {
             Store::Redis(redis) => redis.pool_size(pool).await,
             Store::Memory(memory) => Ok(memory.pool_size(pool)),
+        }
+    }
+
+    /// Records a person's vote for `option` (last vote wins: a re-vote
+    /// moves the count), atomically with the poll's tally; true when the
+    /// tally changed.
+    pub async fn cast_vote(
+        &self,
+        poll: &str,
+        recipient: &RecipientId,
+        option: &str,
+        at_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.cast_vote(poll, recipient, option, at_ms).await,
+            Store::Memory(memory) => Ok(memory.cast_vote(poll, recipient, option, at_ms)),
+        }
+    }
+
+    /// Takes back the recipient's vote if it was cast at or after
+    /// `since_ms` (a scanner's burst began with it), restoring their
+    /// earlier choice; true when one was taken back.
+    pub async fn retract_vote(
+        &self,
+        poll: &str,
+        recipient: &RecipientId,
+        since_ms: i64,
+    ) -> Result<bool, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.retract_vote(poll, recipient, since_ms).await,
+            Store::Memory(memory) => Ok(memory.retract_vote(poll, recipient, since_ms)),
+        }
+    }
+
+    /// A poll's counts by option.
+    pub async fn poll_tally(&self, poll: &str) -> Result<Tally, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.poll_tally(poll).await,
+            Store::Memory(memory) => Ok(memory.poll_tally(poll)),
         }
     }
 

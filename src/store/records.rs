@@ -34,6 +34,8 @@ pub struct StateRequest<'a> {
     /// atomically (`SET ... GET`), so two clicks a millisecond apart still
     /// see each other.
     pub click_mark: Option<String>,
+    /// The recipient's vote in this poll.
+    pub poll: Option<&'a str>,
 }
 
 impl StateRequest<'_> {
@@ -44,6 +46,7 @@ impl StateRequest<'_> {
             && self.coupon_pool.is_none()
             && !self.shown
             && self.click_mark.is_none()
+            && self.poll.is_none()
     }
 }
 
@@ -56,6 +59,8 @@ pub struct RecipientState {
     pub code: Option<String>,
     pub shown: Option<ShownRecord>,
     pub previous_click: Option<String>,
+    /// The option the recipient chose in the requested poll.
+    pub vote: Option<String>,
 }
 
 /// What a template showed a recipient at an open: the open record.

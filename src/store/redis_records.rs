@@ -10,6 +10,7 @@
 use redis::{Pipeline, Value};
 
 use super::StoreError;
+use super::polls::VoteRecord;
 use super::records::{
     EngagementRecord, LAST_CLICK_KEEP, RECORD_KEEP, RecipientState, RecordWrite, ShownRecord,
     StateRequest, record_writes,
@@ -72,6 +73,11 @@ impl RedisStore {
                 .arg("EX")
                 .arg(LAST_CLICK_KEEP.as_secs());
         }
+        if let Some(poll) = request.poll {
+            pipe.cmd("HGET")
+                .arg(keys.poll_votes_key(poll))
+                .arg(recipient.as_str());
+        }
         let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
         let mut replies = replies.into_iter();
         let mut next = || replies.next().ok_or_else(short_reply);
@@ -98,6 +104,12 @@ impl RedisStore {
         }
         if request.click_mark.is_some() {
             state.previous_click = optional_text(next()?)?;
+        }
+        if request.poll.is_some() {
+            state.vote = optional_text(next()?)?
+                .as_deref()
+                .and_then(VoteRecord::decode)
+                .map(|vote| vote.option);
         }
         Ok(state)
     }

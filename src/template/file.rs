@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use crate::poll::ResultsValue;
+
 use crate::render::{
     EmojiStyle, Fit, HorizontalAlign, OutputFormat, QrErrorCorrection, TextDirection, TimeUnit,
     VerticalAlign, Weight,
@@ -41,7 +43,42 @@ pub struct TemplateFile {
     /// Give each recipient a code from a pool at their first human open.
     #[serde(default)]
     pub coupon: Option<CouponFile>,
+    /// A live poll whose options the email links to (`/v/{poll}/{option}`)
+    /// and whose results `poll_results` layers draw.
+    #[serde(default)]
+    pub poll: Option<PollFile>,
     pub variants: Vec<VariantFile>,
+}
+
+/// A template's live poll.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollFile {
+    /// An identifier, unique across templates.
+    pub id: String,
+    pub options: Vec<PollOptionFile>,
+    /// Where the voter goes after voting: a Jinja template that can read
+    /// `vote.option` and `vote.label`, e.g.
+    /// `https://example.com/thanks?rating={{ vote.option }}`.
+    pub thanks: String,
+    /// How long a replica reuses a tally before reading it again, so a
+    /// popular poll does not cost a read on every open.
+    #[serde(default = "default_results_cache")]
+    pub results_cache_seconds: u64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollOptionFile {
+    /// An identifier: the last segment of the option's vote URL.
+    pub id: String,
+    /// What results show for it; the id when absent.
+    #[serde(default)]
+    pub label: Option<String>,
+}
+
+fn default_results_cache() -> u64 {
+    10
 }
 
 /// A template's coupon pool.
@@ -231,6 +268,39 @@ pub enum LayerFile {
         /// `null` leaves the spaces transparent.
         #[serde(default = "white")]
         background: Option<String>,
+    },
+    /// The poll's results: a row per option with its label, a bar as long
+    /// as its share of the votes, and its percentage or count.
+    PollResults {
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        #[serde(default = "default_family")]
+        font: String,
+        #[serde(default)]
+        weight: Weight,
+        size: f32,
+        #[serde(default = "default_color")]
+        color: String,
+        #[serde(default = "default_color")]
+        bar_color: String,
+        /// Drawn behind each bar, the length of a full bar.
+        #[serde(default)]
+        track_color: Option<String>,
+        /// The bar of the option the recipient chose; `bar_color` when
+        /// absent.
+        #[serde(default)]
+        highlight_color: Option<String>,
+        /// Width of the labels' column; a quarter of the layer by default.
+        #[serde(default)]
+        label_width: Option<f32>,
+        /// Width of the values' column; 3.5 times the size by default.
+        #[serde(default)]
+        value_width: Option<f32>,
+        /// `percent` (the default), `count` or `none`.
+        #[serde(default)]
+        value: ResultsValue,
     },
     Countdown {
         x: f32,

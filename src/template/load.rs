@@ -10,16 +10,18 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::file::{CouponFile, LayerFile, TemplateFile, TimerFile, VariantFile};
+use super::file::{CouponFile, LayerFile, PollFile, TemplateFile, TimerFile, VariantFile};
 use super::{Coupon, Fallback, Template, TemplateTimer, TimerDeadline, Variant, VariantLayer};
 
 /// The longest evergreen timer: a year.
 const MAX_EVERGREEN_HOURS: f64 = 8760.0;
 use crate::decide;
 use crate::expr::{Condition, Context, RequestFacts, TextSet};
+use crate::poll::{Poll, PollOption, ResultsLayer};
 use crate::render::{
     Asset, CodeLayer, Color, CountdownLayer, DigitBox, EmojiStyle, Frame, HorizontalAlign,
     ImageLayer, Layer, MAX_TIMER_FRAMES, OutputFormat, RectLayer, Renderer, Symbology,
@@ -32,6 +34,12 @@ pub const MAX_SIDE: u32 = 2000;
 
 /// Longest value a parameter may declare, in bytes: URLs in email stay short.
 pub const MAX_PARAM_LEN: usize = 1024;
+
+/// More options than this do not fit a results image or an email.
+const MAX_POLL_OPTIONS: usize = 20;
+
+/// A tally older than an hour is not "live" any more.
+const MAX_RESULTS_CACHE_SECONDS: u64 = 3600;
 
 /// A problem in one template file, located as precisely as it can be.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,7 +87,20 @@ pub fn load_dir(dir: &Path, renderer: &Renderer) -> (Vec<Template>, Vec<Template
     let mut assets = AssetCache::default();
     for path in paths {
         match load_file(&path, dir, renderer, &mut assets) {
-            Ok(template) => templates.push(template),
+            // A vote URL names only the poll, so one poll id is one template.
+            Ok(template) => match template.poll.as_ref().and_then(|poll| {
+                templates
+                    .iter()
+                    .find(|other: &&Template| other.poll.as_ref().is_some_and(|p| p.id == poll.id))
+            }) {
+                Some(other) => errors.push(TemplateError {
+                    file: path.clone(),
+                    variant: None,
+                    field: Some("poll.id".to_string()),
+                    message: format!("is the poll id of {} already", other.name),
+                }),
+                None => templates.push(template),
+            },
             Err(error) => errors.push(error),
         }
     }
@@ -129,6 +150,7 @@ pub fn load_file(
         renderer,
         assets,
         texts: TextSet::new(),
+        poll_labels: None,
     }
     .build(file, &bytes)
 }
@@ -146,6 +168,8 @@ struct Builder<'a> {
     renderer: &'a Renderer,
     assets: &'a mut AssetCache,
     texts: TextSet,
+    /// The poll's option labels, once read, for its `poll_results` layers.
+    poll_labels: Option<Vec<String>>,
 }
 
 impl Builder<'_> {
@@ -189,6 +213,7 @@ impl Builder<'_> {
                 ));
             }
         }
+        let poll = self.poll(file.poll)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
         let coupon = self.coupon(file.coupon, &variants)?;
@@ -222,6 +247,7 @@ impl Builder<'_> {
             timer,
             lock_at_first_open: file.lock_at_first_open,
             coupon,
+            poll,
             variants,
             texts: self.texts,
             fallbacks: Vec::new(),
@@ -358,6 +384,64 @@ impl Builder<'_> {
         Ok(Some(Coupon {
             pool: coupon.pool,
             exhausted_variant,
+        }))
+    }
+
+    /// Checks a poll: identifiers for it and its options, no option twice,
+    /// a thank-you link that compiles, a sane cache time.
+    fn poll(&mut self, poll: Option<PollFile>) -> Result<Option<Poll>, TemplateError> {
+        let Some(poll) = poll else {
+            return Ok(None);
+        };
+        if !is_identifier(&poll.id, true) {
+            return Err(self.error(
+                None,
+                "poll.id",
+                "use lowercase letters, digits, '-' and '_'".into(),
+            ));
+        }
+        if poll.options.is_empty() || poll.options.len() > MAX_POLL_OPTIONS {
+            return Err(self.error(
+                None,
+                "poll.options",
+                format!("needs 1 to {MAX_POLL_OPTIONS} options"),
+            ));
+        }
+        let mut options: Vec<PollOption> = Vec::with_capacity(poll.options.len());
+        for (index, option) in poll.options.into_iter().enumerate() {
+            let field = format!("poll.options[{index}].id");
+            if !is_identifier(&option.id, true) {
+                return Err(self.error(
+                    None,
+                    &field,
+                    "use lowercase letters, digits, '-' and '_'".into(),
+                ));
+            }
+            if options.iter().any(|seen| seen.id == option.id) {
+                return Err(self.error(None, &field, format!("{:?} is there twice", option.id)));
+            }
+            options.push(PollOption {
+                label: option.label.unwrap_or_else(|| option.id.clone()),
+                id: option.id,
+            });
+        }
+        if poll.results_cache_seconds > MAX_RESULTS_CACHE_SECONDS {
+            return Err(self.error(
+                None,
+                "poll.results_cache_seconds",
+                format!("must be at most {MAX_RESULTS_CACHE_SECONDS}"),
+            ));
+        }
+        let thanks = self
+            .texts
+            .add(&poll.thanks)
+            .map_err(|e| self.error(None, "poll.thanks", e.to_string()))?;
+        self.poll_labels = Some(options.iter().map(|option| option.label.clone()).collect());
+        Ok(Some(Poll {
+            id: poll.id,
+            options,
+            thanks,
+            results_cache: Duration::from_secs(poll.results_cache_seconds),
         }))
     }
 
@@ -632,6 +716,87 @@ impl Builder<'_> {
                     },
                     labels: label_texts,
                 }
+            }
+            LayerFile::PollResults {
+                x,
+                y,
+                width,
+                height,
+                font,
+                weight,
+                size,
+                color: text_color,
+                bar_color,
+                track_color,
+                highlight_color,
+                label_width,
+                value_width,
+                value,
+            } => {
+                let Some(labels) = self.poll_labels.clone() else {
+                    return Err(err(
+                        self,
+                        "type",
+                        "a poll_results layer needs the template's poll: { \"poll\": ... }".into(),
+                    ));
+                };
+                let frame = frame(self, x, y, width, height)?;
+                if !(size.is_finite() && size > 0.0 && size <= 500.0) {
+                    return Err(err(self, "size", "must be above 0 and at most 500".into()));
+                }
+                if !self.renderer.fonts().has_family(&font) {
+                    return Err(err(
+                        self,
+                        "font",
+                        format!("no font family {font:?} in the font book"),
+                    ));
+                }
+                let column = |this: &Self, field: &str, width: Option<f32>, default: f32| {
+                    let width = width.unwrap_or(default);
+                    if width.is_finite() && width >= 0.0 && width < frame.width {
+                        Ok(width)
+                    } else {
+                        Err(err(
+                            this,
+                            field,
+                            "must be 0 or more and less than the layer's width".into(),
+                        ))
+                    }
+                };
+                let label_width = column(self, "label_width", label_width, frame.width / 4.0)?;
+                let value_width = column(self, "value_width", value_width, size * 3.5)?;
+                let bar = color(self, "bar_color", &bar_color)?;
+                VariantLayer::PollResults(ResultsLayer {
+                    frame,
+                    labels,
+                    style: TextStyle {
+                        family: font,
+                        weight,
+                        size,
+                        min_size: size * 0.6,
+                        color: color(self, "color", &text_color)?,
+                        align: HorizontalAlign::Start,
+                        vertical_align: VerticalAlign::Middle,
+                        direction: TextDirection::Auto,
+                        emoji: EmojiStyle::Color,
+                        line_height: 1.2,
+                        letter_spacing: 0.0,
+                        max_lines: Some(1),
+                        wrap: false,
+                    },
+                    bar,
+                    track: match &track_color {
+                        Some(text) => Some(color(self, "track_color", text)?),
+                        None => None,
+                    },
+                    highlight: match &highlight_color {
+                        Some(text) => color(self, "highlight_color", text)?,
+                        None => bar,
+                    },
+                    label_width,
+                    value_width,
+                    value,
+                })
             }
             LayerFile::Rect {
                 x,

@@ -19,6 +19,7 @@ pub use load::{TemplateError, load_dir, load_file};
 pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 
 use crate::expr::{Condition, TextId, TextSet};
+use crate::poll::{Poll, ResultsLayer};
 use crate::render::{
     Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, Symbology, TextStyle,
 };
@@ -44,6 +45,8 @@ pub struct Template {
     pub lock_at_first_open: bool,
     /// The coupon pool each recipient draws a code from.
     pub coupon: Option<Coupon>,
+    /// The live poll this template's email votes in.
+    pub poll: Option<Poll>,
     /// In order; the last one is the default and has no condition.
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.
@@ -115,6 +118,8 @@ pub enum VariantLayer {
         color: Color,
         background: Option<Color>,
     },
+    /// The template's poll results, as the request's context holds them.
+    PollResults(ResultsLayer),
     /// An image whose URL comes from state, fetched from an allowed origin
     /// per request (through a cache); `placeholder`, when given, shows when
     /// it cannot be had.
@@ -136,7 +141,8 @@ impl VariantLayer {
             VariantLayer::Static(_) => 0,
             VariantLayer::Text { .. }
             | VariantLayer::RemoteImage { .. }
-            | VariantLayer::Code { .. } => 1,
+            | VariantLayer::Code { .. }
+            | VariantLayer::PollResults(_) => 1,
             VariantLayer::Countdown { labels, .. } => labels.len(),
         }
     }

@@ -28,6 +28,13 @@ impl TemplateSet {
         self.by_name.get(name)
     }
 
+    /// The template whose poll is `poll`.
+    pub fn with_poll(&self, poll: &str) -> Option<&Arc<Template>> {
+        self.by_name
+            .values()
+            .find(|template| template.poll.as_ref().is_some_and(|p| p.id == poll))
+    }
+
     pub fn len(&self) -> usize {
         self.by_name.len()
     }

@@ -69,7 +69,7 @@ impl TestServer {
         adjust(&mut config);
         let (app, errors) = App::build(
             config,
-            Clock::Fixed("2026-11-22T10:00:00Z".parse().unwrap()),
+            Clock::manual("2026-11-22T10:00:00Z".parse().unwrap()),
         )
         .await
         .expect("app builds");
