@@ -88,6 +88,14 @@ pub struct Config {
     pub remote_image_timeout: Duration,
     /// Bound of the decoded remote image cache, in bytes.
     pub remote_image_cache_bytes: u64,
+    /// The address recipients reach opentime at (`https://ot.example.com`),
+    /// for the absolute URLs it writes (AMP JSON, `List-Unsubscribe`);
+    /// without it, `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+    /// Senders whose AMP emails may read `/a/` JSON: addresses
+    /// (`news@example.com`) or whole domains (`@example.com`). Empty refuses
+    /// every AMP request.
+    pub amp_senders: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -128,6 +136,8 @@ impl std::fmt::Debug for Config {
             .field("remote_image_origins", &self.remote_image_origins)
             .field("remote_image_max_bytes", &self.remote_image_max_bytes)
             .field("remote_image_timeout", &self.remote_image_timeout)
+            .field("public_url", &self.public_url)
+            .field("amp_senders", &self.amp_senders)
             .field("remote_image_cache_bytes", &self.remote_image_cache_bytes)
             .finish()
     }
@@ -166,6 +176,8 @@ impl Default for Config {
             remote_image_max_bytes: 2 * 1024 * 1024,
             remote_image_timeout: Duration::from_millis(1500),
             remote_image_cache_bytes: 64 * 1024 * 1024,
+            public_url: None,
+            amp_senders: Vec::new(),
         }
     }
 }
@@ -207,6 +219,8 @@ struct Layer {
     remote_image_max_bytes: Option<usize>,
     remote_image_timeout_ms: Option<u64>,
     remote_image_cache_bytes: Option<u64>,
+    public_url: Option<String>,
+    amp_senders: Option<String>,
 }
 
 impl Config {
@@ -366,6 +380,33 @@ impl Config {
             &mut self.remote_image_cache_bytes,
             layer.remote_image_cache_bytes,
         );
+        if let Some(url) = layer.public_url {
+            let url = url.trim().trim_end_matches('/').to_string();
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("https://") || lower.starts_with("http://"))
+                || url.contains(['?', '#', ' '])
+            {
+                bail!(
+                    "public_url must be an http(s) origin with an optional path, like https://ot.example.com; got {url:?}"
+                );
+            }
+            self.public_url = Some(url);
+        }
+        if let Some(senders) = layer.amp_senders {
+            self.amp_senders = split_secrets(&senders)
+                .into_iter()
+                .map(|sender| sender.to_ascii_lowercase())
+                .collect();
+            if let Some(bad) = self
+                .amp_senders
+                .iter()
+                .find(|sender| !sender.contains('@') || sender.ends_with('@'))
+            {
+                bail!(
+                    "amp_senders holds addresses (news@example.com) or domains (@example.com); got {bad:?}"
+                );
+            }
+        }
         if self.event_buffer == 0 {
             bail!("event_buffer must be at least 1");
         }
@@ -442,6 +483,8 @@ impl Layer {
             remote_image_max_bytes: count("remote_image_max_bytes")?,
             remote_image_timeout_ms: number("remote_image_timeout_ms")?,
             remote_image_cache_bytes: number("remote_image_cache_bytes")?,
+            public_url: text("public_url"),
+            amp_senders: text("amp_senders"),
         })
     }
 }
@@ -544,6 +587,32 @@ mod tests {
         assert!(error.to_string().contains("listen"), "{error}");
         let unknown: Result<Layer, _> = toml::from_str("lisen = \"x\"");
         assert!(unknown.unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn public_url_and_amp_senders_are_checked_and_normalized() {
+        let mut config = Config::default();
+        config
+            .apply(
+                env_layer(&[
+                    ("OPENTIME_PUBLIC_URL", "https://ot.example.com/"),
+                    ("OPENTIME_AMP_SENDERS", "News@Example.com, @shop.example"),
+                ])
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(config.public_url.as_deref(), Some("https://ot.example.com"));
+        assert_eq!(config.amp_senders, ["news@example.com", "@shop.example"]);
+        for (key, value) in [
+            ("OPENTIME_PUBLIC_URL", "ot.example.com"),
+            ("OPENTIME_PUBLIC_URL", "https://ot.example.com/?x=1"),
+            ("OPENTIME_AMP_SENDERS", "example.com"),
+            ("OPENTIME_AMP_SENDERS", "news@"),
+        ] {
+            let mut config = Config::default();
+            let error = config.apply(env_layer(&[(key, value)]).unwrap());
+            assert!(error.is_err(), "{key}={value}");
+        }
     }
 
     #[test]

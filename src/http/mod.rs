@@ -6,6 +6,7 @@
 //! mapping of outcomes to responses (SPEC "Outcomes").
 
 mod admin;
+mod amp;
 mod click;
 mod content;
 mod image;

@@ -8,7 +8,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::query::QueryPairs;
 use super::recipient::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, click, image, ops, vote};
+use super::{admin, amp, click, image, ops, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 
@@ -31,6 +31,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         ["i", _] => "image",
         ["c", ..] => "click",
         ["v", ..] => "vote",
+        ["a", ..] => "amp",
         ["api", ..] => "api",
         _ => "other",
     };
@@ -52,6 +53,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (true, ["c", name]) => click::serve(app, &head(), name, false).await,
         (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
         (true, ["v", poll, option]) => vote::serve(app, &head(), poll, option).await,
+        (true, ["a", file]) => amp::serve(app, &head(), file).await,
         (_, ["api", "v1", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
             admin::serve(app, &method, rest, &query, &parts.headers, body).await
@@ -59,7 +61,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
         (true, ["metrics"]) => ops::metrics(app).await,
-        (false, ["i" | "c" | "v" | "healthz" | "readyz" | "metrics", ..]) => {
+        (false, ["i" | "c" | "v" | "a" | "healthz" | "readyz" | "metrics", ..]) => {
             let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
             refused.headers_mut().insert(
                 hyper::header::ALLOW,
