@@ -13,6 +13,7 @@ use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
 use crate::metrics::Metrics;
 use crate::poll::TallyCache;
+use crate::prefs::PrefsConfig;
 use crate::remote::{RemoteImageConfig, RemoteImages};
 use crate::render::{FontBook, Renderer};
 use crate::store::Store;
@@ -35,6 +36,8 @@ pub struct App {
     pub remote_images: RemoteImages,
     /// Poll tallies read recently, for results images.
     pub tallies: TallyCache,
+    /// What the preference center offers, and in which words.
+    pub prefs: Arc<PrefsConfig>,
 }
 
 impl App {
@@ -75,6 +78,7 @@ impl App {
             ..RemoteImageConfig::default()
         })
         .context("remote_image_origins")?;
+        let prefs = PrefsConfig::load(config.preferences_file.as_deref())?;
         let events = EventLog::new(config.event_buffer, metrics.clone());
         let writer_store = store
             .own_connection()
@@ -92,6 +96,7 @@ impl App {
             openers: Arc::new(openers),
             remote_images,
             tallies: TallyCache::default(),
+            prefs: Arc::new(prefs),
         };
         Ok((app, errors))
     }

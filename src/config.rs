@@ -96,6 +96,10 @@ pub struct Config {
     /// (`news@example.com`) or whole domains (`@example.com`). Empty refuses
     /// every AMP request.
     pub amp_senders: Vec<String>,
+    /// The preference center's topics, frequencies and words
+    /// (`docs/preferences.md`); the shipped `assets/preferences.toml` when
+    /// `None`.
+    pub preferences_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -138,6 +142,7 @@ impl std::fmt::Debug for Config {
             .field("remote_image_timeout", &self.remote_image_timeout)
             .field("public_url", &self.public_url)
             .field("amp_senders", &self.amp_senders)
+            .field("preferences_file", &self.preferences_file)
             .field("remote_image_cache_bytes", &self.remote_image_cache_bytes)
             .finish()
     }
@@ -178,6 +183,7 @@ impl Default for Config {
             remote_image_cache_bytes: 64 * 1024 * 1024,
             public_url: None,
             amp_senders: Vec::new(),
+            preferences_file: None,
         }
     }
 }
@@ -221,6 +227,7 @@ struct Layer {
     remote_image_cache_bytes: Option<u64>,
     public_url: Option<String>,
     amp_senders: Option<String>,
+    preferences_file: Option<String>,
 }
 
 impl Config {
@@ -380,6 +387,7 @@ impl Config {
             &mut self.remote_image_cache_bytes,
             layer.remote_image_cache_bytes,
         );
+        set_path(&mut self.preferences_file, layer.preferences_file);
         if let Some(url) = layer.public_url {
             let url = url.trim().trim_end_matches('/').to_string();
             let lower = url.to_ascii_lowercase();
@@ -485,6 +493,7 @@ impl Layer {
             remote_image_cache_bytes: number("remote_image_cache_bytes")?,
             public_url: text("public_url"),
             amp_senders: text("amp_senders"),
+            preferences_file: text("preferences_file"),
         })
     }
 }

@@ -21,6 +21,8 @@
 //!   request path and written to the store in batches.
 //! - [`poll`]: live polls: a template's poll, its results as a request sees
 //!   them, and the layout of a `poll_results` layer.
+//! - [`prefs`]: email preferences: what the preference center offers, in
+//!   which words, and what a recipient chose.
 //! - [`decide`]: the pure step that turns a template and a request context
 //!   into a [`render::RenderPlan`].
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
@@ -45,6 +47,7 @@ pub mod expr;
 pub mod http;
 pub mod metrics;
 pub mod poll;
+pub mod prefs;
 pub mod recipient;
 pub mod remote;
 pub mod render;

@@ -88,6 +88,10 @@ pub const VOTES: (&str, &str) = (
     "opentime_votes_total",
     "Poll votes by poll, option and result (counted, unchanged, machine, retracted, anonymous, store_error).",
 );
+pub const PREFERENCE_CHANGES: (&str, &str) = (
+    "opentime_preference_changes_total",
+    "Saved changes to recipients' email preferences, by source (preference_center, one_click).",
+);
 pub const EVENTS_BUFFERED: (&str, &str) = (
     "opentime_events_buffered",
     "Events waiting in memory to be written to the store.",
@@ -160,6 +164,7 @@ pub struct Metrics {
     pub opens: IntCounterVec,
     pub clicks: IntCounterVec,
     pub votes: IntCounterVec,
+    pub preference_changes: IntCounterVec,
     pub events_buffered: IntGauge,
     pub events_written: IntCounter,
     pub event_batches: IntCounter,
@@ -243,6 +248,7 @@ impl Metrics {
             opens: counter(OPENS, &["template", "variant", "opener"]),
             clicks: counter(CLICKS, &["template", "variant", "opener"]),
             votes: counter(VOTES, &["poll", "option", "result"]),
+            preference_changes: counter(PREFERENCE_CHANGES, &["source"]),
             events_buffered: gauge(EVENTS_BUFFERED),
             events_written: plain_counter(EVENTS_WRITTEN),
             event_batches: plain_counter(EVENT_BATCHES),

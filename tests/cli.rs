@@ -395,3 +395,48 @@ fn check_refuses_bad_polls_and_names_the_field() {
         assert!(stdout.contains(expected), "{expected:?} in {stdout}");
     }
 }
+
+#[test]
+fn sign_prints_the_one_click_unsubscribe_headers() {
+    let token =
+        String::from_utf8(opentime(&["sign", "--recipient", "cust-1042"], &templates()).stdout)
+            .unwrap();
+    let token = token.trim();
+    let args = [
+        "sign",
+        "--recipient",
+        "cust-1042",
+        "--unsubscribe-headers",
+        "--list",
+        "offers",
+    ];
+    let public = Path::new("https://ot.example.com");
+    let output = opentime_with(&args, &templates(), &[("OPENTIME_PUBLIC_URL", public)]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        format!(
+            "List-Unsubscribe: <https://ot.example.com/u?t={token}&list=offers>, <https://ot.example.com/p?t={token}>\n\
+             List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+        )
+    );
+    // Without the public address, or with a list nobody configured, it says why.
+    let output = opentime(&args, &templates());
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("public_url"));
+    let unknown = [
+        "sign",
+        "--recipient",
+        "cust-1042",
+        "--unsubscribe-headers",
+        "--list",
+        "casino",
+    ];
+    let output = opentime_with(&unknown, &templates(), &[("OPENTIME_PUBLIC_URL", public)]);
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("casino"));
+}

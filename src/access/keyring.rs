@@ -134,6 +134,7 @@ pub(super) fn tag_of(mac: HmacSha256) -> [u8; TAG_LEN] {
 pub(super) enum Domain {
     Token,
     Url,
+    Form,
 }
 
 impl Domain {
@@ -143,6 +144,7 @@ impl Domain {
         match self {
             Domain::Token => b"opentime/t/v1\n",
             Domain::Url => b"opentime/s/v1\n",
+            Domain::Form => b"opentime/f/v1\n",
         }
     }
 }
@@ -155,6 +157,7 @@ impl Domain {
 struct KeyedMacs {
     token: HmacSha256,
     url: HmacSha256,
+    form: HmacSha256,
 }
 
 impl KeyedMacs {
@@ -162,15 +165,18 @@ impl KeyedMacs {
         let keyed = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
         let mut token = keyed.clone();
         token.update(Domain::Token.prefix());
-        let mut url = keyed;
+        let mut url = keyed.clone();
         url.update(Domain::Url.prefix());
-        KeyedMacs { token, url }
+        let mut form = keyed;
+        form.update(Domain::Form.prefix());
+        KeyedMacs { token, url, form }
     }
 
     fn for_domain(&self, domain: Domain) -> &HmacSha256 {
         match domain {
             Domain::Token => &self.token,
             Domain::Url => &self.url,
+            Domain::Form => &self.form,
         }
     }
 }

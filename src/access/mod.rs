@@ -81,6 +81,7 @@
 
 mod bulk_csv;
 mod error;
+mod form;
 mod keyring;
 mod signed_url;
 mod token;
@@ -89,6 +90,7 @@ mod token;
 mod test_vectors;
 
 pub use error::AccessError;
+pub use form::{FORM_KEY_LIFETIME_SECONDS, FormKeyError};
 pub use keyring::{DEMO_KEY, KeyRing, MIN_KEY_LEN};
 pub use signed_url::{MAX_SIGNED_URL_LEN, UNSIGNED_PARAMS, canonical_path, canonical_query};
 pub use token::MAX_TOKEN_LEN;

@@ -83,7 +83,24 @@ fn print_sample_urls(app: &App, base: &str) {
             };
             let token = app.keys.sign_recipient(&recipient);
             println!("    {id}: {base}/i/{}.{extension}?t={token}", template.name);
+            if let Some(option) = template.poll.as_ref().and_then(|poll| {
+                poll.options
+                    .first()
+                    .map(|option| (poll.id.as_str(), option.id.as_str()))
+            }) {
+                println!("      vote: {base}/v/{}/{}?t={token}", option.0, option.1);
+            }
         }
+    }
+    if let Some(recipient) = recipients
+        .first()
+        .and_then(|id| RecipientId::new(id.as_str()).ok())
+    {
+        let token = app.keys.sign_recipient(&recipient);
+        println!(
+            "  preferences of {}: {base}/p?t={token}",
+            recipient.as_str()
+        );
     }
     println!("  metrics: {base}/metrics\n");
 }

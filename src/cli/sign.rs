@@ -31,6 +31,15 @@ pub struct SignArgs {
     /// Print this URL with its signature `s` added.
     #[arg(long)]
     pub url: Option<String>,
+    /// With --recipient: print the `List-Unsubscribe` and
+    /// `List-Unsubscribe-Post` headers of an email to them instead (RFC
+    /// 8058), with URLs under `public_url`.
+    #[arg(long, requires = "recipient")]
+    pub unsubscribe_headers: bool,
+    /// With --unsubscribe-headers: the list the email belongs to (a topic of
+    /// the preferences file); without it, one click leaves all marketing.
+    #[arg(long, requires = "unsubscribe_headers")]
+    pub list: Option<String>,
 }
 
 pub fn sign(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
@@ -40,7 +49,14 @@ pub fn sign(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
     let keys = config.key_ring()?;
     if let Some(id) = &args.recipient {
         let recipient = RecipientId::new(id.as_str())?;
-        println!("{}", keys.sign_recipient(&recipient));
+        let token = keys.sign_recipient(&recipient);
+        if args.unsubscribe_headers {
+            for line in unsubscribe_headers(config, &token, args.list.as_deref())? {
+                println!("{line}");
+            }
+        } else {
+            println!("{token}");
+        }
     }
     if let Some(url) = &args.url {
         println!("{}", keys.sign_url_string(url)?);
@@ -62,4 +78,36 @@ pub fn sign(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
         eprintln!("signed {rows} rows");
     }
     Ok(())
+}
+
+/// The two header lines of RFC 8058 one-click unsubscribe for a recipient's
+/// token: the one-click URL (`/u`), then the preference page (`/p`), which
+/// clients without one-click offer instead.
+fn unsubscribe_headers(
+    config: &Config,
+    token: &str,
+    list: Option<&str>,
+) -> anyhow::Result<[String; 2]> {
+    let base = config.public_url.as_deref().context(
+        "set public_url (OPENTIME_PUBLIC_URL), the address recipients reach opentime at, to print unsubscribe headers",
+    )?;
+    if let Some(list) = list {
+        let prefs = crate::prefs::PrefsConfig::load(config.preferences_file.as_deref())?;
+        anyhow::ensure!(
+            prefs.topic(list).is_some(),
+            "there is no list {list:?} in the preferences file"
+        );
+    }
+    let encode = |text: &str| form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    let mut one_click = format!("{base}/u?t={}", encode(token));
+    if let Some(list) = list {
+        one_click.push_str(&format!("&list={}", encode(list)));
+    }
+    Ok([
+        format!(
+            "List-Unsubscribe: <{one_click}>, <{base}/p?t={}>",
+            encode(token)
+        ),
+        "List-Unsubscribe-Post: List-Unsubscribe=One-Click".to_string(),
+    ])
 }

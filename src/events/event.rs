@@ -20,6 +20,8 @@ pub enum EventKind {
     Vote,
     /// A recipient left a list, or all marketing.
     Unsubscribe,
+    /// A recipient saved the preference center's form.
+    Preferences,
 }
 
 impl EventKind {
@@ -29,6 +31,7 @@ impl EventKind {
             EventKind::Click => "click",
             EventKind::Vote => "vote",
             EventKind::Unsubscribe => "unsubscribe",
+            EventKind::Preferences => "preferences",
         }
     }
 }

@@ -12,7 +12,7 @@
 //!   array of strings.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::form::{FormError, read_limited};
 use super::query::QueryPairs;
 use super::response::Body;
 use crate::app::App;
@@ -116,6 +117,23 @@ async fn route(
             let records = store.engagement(std::slice::from_ref(&recipient)).await?;
             let record = records.into_iter().next().unwrap_or_default();
             Ok(summary(&recipient, &record, days, app.clock.now()))
+        }
+        (&Method::GET, ["recipients", id, "preferences"]) => {
+            let recipient = recipient_id(id)?;
+            let stored = store.prefs(&recipient).await?;
+            let history = store.prefs_history(&recipient).await?;
+            let view = app.prefs.view(&stored);
+            Ok(json!({
+                "recipient": recipient.as_str(),
+                "preferences": {
+                    "topics": view.topics.iter().map(|(id, ticked)| (id.clone(), Value::from(*ticked))).collect::<serde_json::Map<_, _>>(),
+                    "frequency": view.frequency,
+                    "unsubscribed_all": view.unsubscribed_all,
+                    "updated_at": view.updated_at,
+                    "source": stored.get("source"),
+                },
+                "history": history,
+            }))
         }
         (&Method::POST, ["engagement"]) => {
             #[derive(Deserialize)]
@@ -333,15 +351,16 @@ fn parse_codes(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    match Limited::new(body, MAX_BODY).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body may hold at most {MAX_BODY} bytes"),
-        )),
-        Err(error) => Err(ApiError::bad_request(format!("reading the body: {error}"))),
-    }
+    read_limited(body, MAX_BODY)
+        .await
+        .map_err(|error| match error {
+            FormError::TooLarge(_) => ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                error.to_string(),
+            ),
+            other => ApiError::bad_request(other.to_string()),
+        })
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {

@@ -78,6 +78,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         lock: template.lock_at_first_open,
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
+        prefs: template.reads_prefs,
         ..StateRequest::default()
     };
     let prepared = match prepare(app, &template, &own, &wants, None).await {

@@ -61,6 +61,7 @@ pub async fn serve(
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         click_mark: Some(format!("{} {link_name}", now.as_millisecond())),
         poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
+        prefs: template.reads_prefs,
     };
     let opener = if honeypot {
         Opener::Scanner

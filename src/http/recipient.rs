@@ -105,7 +105,7 @@ pub async fn prepare(
     };
     let user_agent = head.user_agent();
     let opener = opener.unwrap_or_else(|| classify(app, head));
-    let context = Context::new(&RequestFacts {
+    let mut context = Context::new(&RequestFacts {
         profile: records.profile.take(),
         query: params,
         now: app.clock.now(),
@@ -113,6 +113,9 @@ pub async fn prepare(
         is_head: head.is_head,
         opener: Some(opener),
     });
+    if wants.prefs {
+        context = context.with("prefs", app.prefs.view(&records.prefs).to_value());
+    }
     Ok(Prepared {
         context,
         personalization,

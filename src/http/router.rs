@@ -8,7 +8,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::query::QueryPairs;
 use super::recipient::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, amp, click, image, ops, vote};
+use super::{admin, amp, click, image, ops, prefs, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 
@@ -32,6 +32,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         ["c", ..] => "click",
         ["v", ..] => "vote",
         ["a", ..] => "amp",
+        ["p"] | ["u"] => "preferences",
         ["api", ..] => "api",
         _ => "other",
     };
@@ -54,6 +55,12 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
         (true, ["v", poll, option]) => vote::serve(app, &head(), poll, option).await,
         (true, ["a", file]) => amp::serve(app, &head(), file).await,
+        (_, ["p"]) if reads || method == Method::POST => {
+            prefs::preferences(app, &method, &head(), body).await
+        }
+        (_, ["u"]) if reads || method == Method::POST => {
+            prefs::unsubscribe(app, &method, &head(), body).await
+        }
         (_, ["api", "v1", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
             admin::serve(app, &method, rest, &query, &parts.headers, body).await

@@ -14,6 +14,8 @@
 //!   - `:timer:{template}`, an evergreen timer's start;
 //!   - `:last_click`, the previous click, to spot scanners' bursts;
 //!   - `:engagement`, daily counts of opens and clicks;
+//!   - `:prefs`, the recipient's email preferences, and `:prefs_history`,
+//!     a list of their changes, newest first;
 //! - keys of no recipient: `{prefix}pool:{name}` (a coupon pool's unused
 //!   codes), `{prefix}events` (the events stream), and a poll's two keys,
 //!   `{prefix}poll:{ID}:votes` (each recipient's vote) and
@@ -116,6 +118,16 @@ impl KeyScheme {
         self.recipient_key(recipient, "engagement")
     }
 
+    /// The recipient's email preferences (see [`crate::prefs`]).
+    pub fn prefs_key(&self, recipient: &RecipientId) -> String {
+        self.recipient_key(recipient, "prefs")
+    }
+
+    /// The changes to the recipient's preferences, newest first.
+    pub fn prefs_history_key(&self, recipient: &RecipientId) -> String {
+        self.recipient_key(recipient, "prefs_history")
+    }
+
     /// A coupon pool's unused codes. Pool names are identifiers (checked at
     /// template load and by the admin API), so they hold no brace.
     pub fn pool_key(&self, pool: &str) -> String {
@@ -203,6 +215,8 @@ mod tests {
         assert_eq!(keys.last_click_key(&alice), "ot:r:{alice}:last_click");
         assert_eq!(keys.engagement_key(&alice), "ot:r:{alice}:engagement");
         assert_eq!(keys.pool_key("bf"), "ot:pool:bf");
+        assert_eq!(keys.prefs_key(&alice), "ot:r:{alice}:prefs");
+        assert_eq!(keys.prefs_history_key(&alice), "ot:r:{alice}:prefs_history");
         assert_eq!(keys.events_key(), "ot:events");
         assert_eq!(keys.poll_votes_key("care"), "ot:poll:{care}:votes");
         assert_eq!(keys.poll_tally_key("care"), "ot:poll:{care}:tally");

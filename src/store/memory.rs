@@ -21,6 +21,7 @@ use super::records::{
     EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
 };
 use crate::events::Event;
+use crate::prefs::PrefsChange;
 
 /// Profiles by recipient, shared by every clone.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +50,9 @@ struct Records {
     /// Votes by poll and recipient, and each poll's counts by option.
     votes: HashMap<(String, RecipientId), VoteRecord>,
     tallies: HashMap<String, BTreeMap<String, i64>>,
+    /// Preferences and their changes, newest first.
+    prefs: HashMap<RecipientId, BTreeMap<String, String>>,
+    prefs_history: HashMap<RecipientId, Vec<PrefsChange>>,
 }
 
 impl MemoryStore {
@@ -156,7 +160,42 @@ impl MemoryStore {
                 .poll
                 .and_then(|poll| records.votes.get(&(poll.to_string(), recipient.clone())))
                 .map(|vote| vote.option.clone()),
+            prefs: if request.prefs {
+                records.prefs.get(recipient).cloned().unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            },
         }
+    }
+
+    /// The recipient's stored preferences.
+    pub fn prefs(&self, recipient: &RecipientId) -> BTreeMap<String, String> {
+        self.records()
+            .prefs
+            .get(recipient)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Applies a change and keeps it in the history.
+    pub fn save_prefs(&self, recipient: &RecipientId, change: &PrefsChange) {
+        let mut records = self.records();
+        let stored = records.prefs.entry(recipient.clone()).or_default();
+        for (field, value) in change.fields() {
+            stored.insert(field, value);
+        }
+        let history = records.prefs_history.entry(recipient.clone()).or_default();
+        history.insert(0, change.clone());
+        history.truncate(super::redis_prefs::HISTORY_KEEP);
+    }
+
+    /// The recipient's changes, newest first.
+    pub fn prefs_history(&self, recipient: &RecipientId) -> Vec<PrefsChange> {
+        self.records()
+            .prefs_history
+            .get(recipient)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Records a person's vote; true when the tally changed.

@@ -14,7 +14,8 @@
 //! - `polls`: votes and tallies, for both backends.
 //! - `redis`: the Redis backend and its connection policy;
 //!   `redis_records`: its records, pools and events stream;
-//!   `redis_polls`: its votes and tallies.
+//!   `redis_polls`: its votes and tallies; `redis_prefs`: its email
+//!   preferences.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `error`: what can go wrong, as [`StoreError`].
@@ -27,12 +28,15 @@ pub mod polls;
 pub mod records;
 pub mod redis;
 pub mod redis_polls;
+pub mod redis_prefs;
 pub mod redis_records;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::events::Event;
+use crate::prefs::PrefsChange;
 use crate::recipient::{Profile, RecipientId};
 
 pub use self::error::StoreError;
@@ -188,6 +192,46 @@ impl Store {
         match self {
             Store::Redis(redis) => redis.retract_vote(poll, recipient, since_ms).await,
             Store::Memory(memory) => Ok(memory.retract_vote(poll, recipient, since_ms)),
+        }
+    }
+
+    /// The recipient's stored email preferences; empty when they never
+    /// chose.
+    pub async fn prefs(
+        &self,
+        recipient: &RecipientId,
+    ) -> Result<BTreeMap<String, String>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.prefs(recipient).await,
+            Store::Memory(memory) => Ok(memory.prefs(recipient)),
+        }
+    }
+
+    /// Applies a change to the recipient's preferences and keeps it in
+    /// their history, atomically.
+    pub async fn save_prefs(
+        &self,
+        recipient: &RecipientId,
+        change: &PrefsChange,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.save_prefs(recipient, change).await,
+            Store::Memory(memory) => {
+                memory.save_prefs(recipient, change);
+                Ok(())
+            }
+        }
+    }
+
+    /// The changes to the recipient's preferences, newest first (the last
+    /// 200).
+    pub async fn prefs_history(
+        &self,
+        recipient: &RecipientId,
+    ) -> Result<Vec<PrefsChange>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.prefs_history(recipient).await,
+            Store::Memory(memory) => Ok(memory.prefs_history(recipient)),
         }
     }
 

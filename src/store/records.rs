@@ -2,6 +2,7 @@
 //! share it: the open records, locks, coupon codes, clicks and daily
 //! engagement counts, and the one-round-trip read of all a request needs.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -36,6 +37,8 @@ pub struct StateRequest<'a> {
     pub click_mark: Option<String>,
     /// The recipient's vote in this poll.
     pub poll: Option<&'a str>,
+    /// The recipient's email preferences.
+    pub prefs: bool,
 }
 
 impl StateRequest<'_> {
@@ -47,6 +50,7 @@ impl StateRequest<'_> {
             && !self.shown
             && self.click_mark.is_none()
             && self.poll.is_none()
+            && !self.prefs
     }
 }
 
@@ -61,6 +65,8 @@ pub struct RecipientState {
     pub previous_click: Option<String>,
     /// The option the recipient chose in the requested poll.
     pub vote: Option<String>,
+    /// The recipient's stored preferences, when asked for.
+    pub prefs: BTreeMap<String, String>,
 }
 
 /// What a template showed a recipient at an open: the open record.
@@ -173,7 +179,7 @@ pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'
                 event.person,
             )));
         }
-        EventKind::Vote | EventKind::Unsubscribe => {}
+        EventKind::Vote | EventKind::Unsubscribe | EventKind::Preferences => {}
     }
     writes
 }

@@ -78,6 +78,9 @@ impl RedisStore {
                 .arg(keys.poll_votes_key(poll))
                 .arg(recipient.as_str());
         }
+        if request.prefs {
+            pipe.cmd("HGETALL").arg(keys.prefs_key(recipient));
+        }
         let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
         let mut replies = replies.into_iter();
         let mut next = || replies.next().ok_or_else(short_reply);
@@ -110,6 +113,11 @@ impl RedisStore {
                 .as_deref()
                 .and_then(VoteRecord::decode)
                 .map(|vote| vote.option);
+        }
+        if request.prefs {
+            state.prefs = profile_from_reply(next()?)?
+                .map(|fields| fields.fields)
+                .unwrap_or_default();
         }
         Ok(state)
     }
@@ -397,7 +405,7 @@ impl RedisStore {
 
     /// Sends a pipeline within the budget; with `retry`, once more if the
     /// shared connection turns out to have died (see `run_idempotent`).
-    async fn run_pipeline<T: redis::FromRedisValue>(
+    pub(super) async fn run_pipeline<T: redis::FromRedisValue>(
         &self,
         pipe: &Pipeline,
         retry: bool,

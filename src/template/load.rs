@@ -248,6 +248,9 @@ impl Builder<'_> {
             lock_at_first_open: file.lock_at_first_open,
             coupon,
             poll,
+            // A mention anywhere (even in a plain text) costs one read more,
+            // never a wrong answer.
+            reads_prefs: bytes.windows(5).any(|window| window == b"prefs"),
             variants,
             texts: self.texts,
             fallbacks: Vec::new(),

@@ -47,6 +47,9 @@ pub struct Template {
     pub coupon: Option<Coupon>,
     /// The live poll this template's email votes in.
     pub poll: Option<Poll>,
+    /// Whether its rules or texts may read `prefs`, so that a request loads
+    /// the recipient's preferences only when they matter.
+    pub reads_prefs: bool,
     /// In order; the last one is the default and has no condition.
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.

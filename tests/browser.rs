@@ -1,0 +1,256 @@
+//! The preference page in a real headless Chromium, driven through
+//! ChromeDriver (Debian's `chromium` and `chromium-driver`; `.ci/run`
+//! installs them): load the page, change a topic and the frequency, submit,
+//! reload, and check the saved state in Redis. A screenshot of the saved
+//! page is kept in `target/test-artifacts/`.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request};
+use serde_json::{Value, json};
+use support::RedisServer;
+use support::server::{TestServer, hset};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// A ChromeDriver on a free port, with one headless Chromium session.
+struct Browser {
+    driver: Child,
+    base: String,
+    session: String,
+    client: hyper_util::client::legacy::Client<
+        hyper_util::client::legacy::connect::HttpConnector,
+        Full<Bytes>,
+    >,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for program in [CHROMIUM, CHROMEDRIVER] {
+            assert!(
+                Path::new(program).exists(),
+                "{program} is missing: install Debian's chromium and chromium-driver packages (.ci/run does)"
+            );
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        let driver = Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let client =
+            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+                .build_http();
+        let profile = tempfile::tempdir().unwrap();
+        let mut browser = Browser {
+            driver,
+            base: format!("http://127.0.0.1:{port}"),
+            session: String::new(),
+            client,
+            _profile: profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(status) = browser.try_call(Method::GET, "/status", None).await
+                && status["value"]["ready"] == true
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "chromedriver did not get ready in 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The flags keep Chromium off the network it cannot reach here.
+        let args = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=420,1100",
+            &format!("--user-data-dir={}", browser._profile.path().display()),
+        ];
+        let session = browser
+            .call(
+                Method::POST,
+                "/session",
+                Some(json!({ "capabilities": { "alwaysMatch": {
+                    "browserName": "chrome",
+                    "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
+                } } })),
+            )
+            .await;
+        browser.session = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"))
+            .to_string();
+        browser
+    }
+
+    async fn try_call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
+        let body = body.map_or_else(Bytes::new, |body| Bytes::from(body.to_string()));
+        let request = Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(Full::new(body))
+            .unwrap();
+        let response = tokio::time::timeout(Duration::from_secs(30), self.client.request(request))
+            .await
+            .map_err(|_| "timed out".to_string())?
+            .map_err(|error| error.to_string())?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        serde_json::from_slice(&bytes).map_err(|error| error.to_string())
+    }
+
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let answer = self
+            .try_call(method, path, body)
+            .await
+            .unwrap_or_else(|error| panic!("{path}: {error}"));
+        assert!(answer["value"].get("error").is_none(), "{path}: {answer}");
+        answer
+    }
+
+    async fn session_call(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let path = format!("/session/{}{path}", self.session);
+        self.call(method, &path, body).await["value"].clone()
+    }
+
+    async fn open(&self, url: &str) {
+        self.session_call(Method::POST, "/url", Some(json!({ "url": url })))
+            .await;
+    }
+
+    async fn element(&self, css: &str) -> String {
+        let found = self
+            .session_call(
+                Method::POST,
+                "/element",
+                Some(json!({ "using": "css selector", "value": css })),
+            )
+            .await;
+        found
+            .as_object()
+            .and_then(|object| object.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element {css}"))
+            .to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.element(css).await;
+        self.session_call(
+            Method::POST,
+            &format!("/element/{element}/click"),
+            Some(json!({})),
+        )
+        .await;
+    }
+
+    async fn selected(&self, css: &str) -> bool {
+        let element = self.element(css).await;
+        self.session_call(Method::GET, &format!("/element/{element}/selected"), None)
+            .await
+            .as_bool()
+            .expect("a boolean")
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let element = self.element(css).await;
+        self.session_call(Method::GET, &format!("/element/{element}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    async fn screenshot(&self, file: &str) -> PathBuf {
+        let encoded = self.session_call(Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().expect("base64"))
+            .expect("a PNG");
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(file);
+        std::fs::write(&path, png).unwrap();
+        path
+    }
+
+    async fn quit(mut self) {
+        let path = format!("/session/{}", self.session);
+        let _ = self.try_call(Method::DELETE, &path, None).await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recipient_changes_a_topic_and_the_frequency_in_chromium() {
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |_| {}).await;
+    hset(&redis, "ann", &[("first_name", "Ann")]);
+    let url = format!("{}/p?t={}", server.base, server.token("ann"));
+    let browser = Browser::start().await;
+    browser.open(&url).await;
+    assert!(
+        browser.selected("#topic-offers").await,
+        "offers is on at first"
+    );
+    assert!(browser.selected("#frequency-weekly").await);
+    // By their labels, as a person taps them.
+    browser.click("label[for=topic-offers]").await;
+    browser.click("label[for=frequency-fortnightly]").await;
+    browser.click("button[type=submit]").await;
+    assert_eq!(browser.text("p.notice").await, "Your choices are saved.");
+    let shot = browser.screenshot("preferences-saved.png").await;
+    assert!(
+        std::fs::metadata(&shot).unwrap().len() > 1000,
+        "a real screenshot"
+    );
+
+    let stored = redis.hgetall("ot:r:{ann}:prefs");
+    assert_eq!(stored["topic:offers"], "0");
+    assert_eq!(stored["topic:news"], "1");
+    assert_eq!(stored["frequency"], "fortnightly");
+    assert_eq!(stored["source"], "preference_center");
+
+    browser.open(&url).await;
+    assert!(
+        !browser.selected("#topic-offers").await,
+        "the saved choice shows on reload"
+    );
+    assert!(browser.selected("#topic-news").await);
+    assert!(browser.selected("#frequency-fortnightly").await);
+    assert!(!browser.selected("#frequency-weekly").await);
+    browser.quit().await;
+    server.shutdown().await;
+}
