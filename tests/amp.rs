@@ -60,7 +60,14 @@ async fn version_2_gets_the_image_paths_decision_with_its_exact_header() {
     assert_eq!(body["items"].as_array().unwrap().len(), 1);
     assert_eq!(item["variant"], "member");
     assert_eq!(item["template"], "loyalty");
-    assert_eq!(item["link"], "https://example.com/rewards?tier=gold");
+    // The link goes through the click-through, which leads where the
+    // variant links to.
+    assert_eq!(item["link"], format!("{PUBLIC}/c/loyalty?t={token}"));
+    let click = server.get(&format!("/c/loyalty?t={token}")).await;
+    assert_eq!(
+        click.headers["location"],
+        "https://example.com/rewards?tier=gold"
+    );
     assert_eq!(
         item["texts"],
         serde_json::json!([
@@ -76,9 +83,12 @@ async fn version_2_gets_the_image_paths_decision_with_its_exact_header() {
         format!("{PUBLIC}/i/loyalty@2x.png?t={token}")
     );
     assert_eq!(item["width"], 600);
-    // The image URL it gives is the recipient's image.
+    // The image URL it gives is the recipient's image, and fetching it is
+    // what counts the open, once.
+    assert_eq!(server.metric("opentime_opens_total").await, 0.0);
     let image = server.get(&format!("/i/loyalty.png?t={token}")).await;
     assert_image(&image);
+    assert_eq!(server.metric("opentime_opens_total").await, 1.0);
     // A domain entry allows every address of the domain.
     let shop = server
         .request(

@@ -420,7 +420,7 @@ fn sign_prints_the_one_click_unsubscribe_headers() {
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
         format!(
-            "List-Unsubscribe: <https://ot.example.com/u?t={token}&list=offers>, <https://ot.example.com/p?t={token}>\n\
+            "List-Unsubscribe: <https://ot.example.com/u?t={token}&list=offers>\n\
              List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
         )
     );
@@ -439,4 +439,7 @@ fn sign_prints_the_one_click_unsubscribe_headers() {
     let output = opentime_with(&unknown, &templates(), &[("OPENTIME_PUBLIC_URL", public)]);
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("casino"));
+    let plain_http = Path::new("http://ot.example.com");
+    let output = opentime_with(&args, &templates(), &[("OPENTIME_PUBLIC_URL", plain_http)]);
+    assert!(!output.status.success(), "RFC 8058 wants https");
 }

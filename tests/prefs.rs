@@ -254,6 +254,15 @@ async fn one_click_unsubscribes_in_both_encodings_and_get_changes_nothing() {
     assert!(page.contains("name=\"List-Unsubscribe\" value=\"One-Click\""));
     assert!(page.contains("<strong>Offers</strong>"));
     assert!(prefs(&redis, "ann").is_empty(), "GET changes nothing");
+    for path in [format!("/u?t={token}&list=offers"), format!("/p?t={token}")] {
+        let head = server.request(Method::HEAD, &path, &[]).await;
+        assert_eq!(
+            head.status,
+            StatusCode::OK,
+            "HEAD {path} is answered like GET"
+        );
+    }
+    assert!(prefs(&redis, "ann").is_empty(), "HEAD changes nothing");
 
     // A mailbox provider's one-click, form-urlencoded, for one list.
     let answer = post(

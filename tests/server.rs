@@ -471,7 +471,15 @@ async fn every_demo_recipient_renders_without_missing_glyphs() {
                 }
             }
         }
-        let template = id.split('-').next().unwrap();
+        // A demo id names its template as a prefix ("care-survey-ines");
+        // the longest template name that prefixes it is the one.
+        let names = server.app.templates.snapshot().templates();
+        let template = names
+            .iter()
+            .map(|template| template.name.as_str())
+            .filter(|name| id.starts_with(&format!("{name}-")))
+            .max_by_key(|name| name.len())
+            .unwrap_or_else(|| panic!("no template for the demo recipient {id}"));
         let values: Vec<(String, String)> = fields
             .iter()
             .map(|(k, v)| {

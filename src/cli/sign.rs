@@ -81,8 +81,9 @@ pub fn sign(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
 }
 
 /// The two header lines of RFC 8058 one-click unsubscribe for a recipient's
-/// token: the one-click URL (`/u`), then the preference page (`/p`), which
-/// clients without one-click offer instead.
+/// token. RFC 8058 wants exactly one HTTPS URI in `List-Unsubscribe`, the
+/// one receivers POST to: `/u`. The preference page belongs in the email's
+/// footer.
 fn unsubscribe_headers(
     config: &Config,
     token: &str,
@@ -91,6 +92,10 @@ fn unsubscribe_headers(
     let base = config.public_url.as_deref().context(
         "set public_url (OPENTIME_PUBLIC_URL), the address recipients reach opentime at, to print unsubscribe headers",
     )?;
+    anyhow::ensure!(
+        base.to_ascii_lowercase().starts_with("https://"),
+        "RFC 8058 needs an https:// public_url for one-click unsubscribe; it is {base}"
+    );
     if let Some(list) = list {
         let prefs = crate::prefs::PrefsConfig::load(config.preferences_file.as_deref())?;
         anyhow::ensure!(
@@ -104,10 +109,7 @@ fn unsubscribe_headers(
         one_click.push_str(&format!("&list={}", encode(list)));
     }
     Ok([
-        format!(
-            "List-Unsubscribe: <{one_click}>, <{base}/p?t={}>",
-            encode(token)
-        ),
+        format!("List-Unsubscribe: <{one_click}>"),
         "List-Unsubscribe-Post: List-Unsubscribe=One-Click".to_string(),
     ])
 }

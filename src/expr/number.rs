@@ -84,14 +84,14 @@ fn default_decimal_mark(separator: &str) -> &'static str {
     if european { "," } else { "." }
 }
 
-/// Inserts `separator` every three digits of the integer part of `plain` (as
-/// Rust prints numbers: optional minus, digits, optional point and digits)
-/// and swaps the point for `decimal_mark`.
 /// `12480` as `12,480`, the way the `number` filter spells it by default.
 pub fn group_thousands(count: u64) -> String {
     group(&count.to_string(), ",", ".")
 }
 
+/// Inserts `separator` every three digits of the integer part of `plain` (as
+/// Rust prints numbers: optional minus, digits, optional point and digits)
+/// and swaps the point for `decimal_mark`.
 fn group(plain: &str, separator: &str, decimal_mark: &str) -> String {
     let (sign, unsigned) = match plain.strip_prefix('-') {
         Some(unsigned) => ("-", unsigned),

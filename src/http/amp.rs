@@ -24,10 +24,9 @@ use super::query::QueryPairs;
 use super::recipient::{RequestHead, prepare};
 use super::response::Body;
 use crate::app::App;
-use crate::decide::{resolve_link, with_timer};
-use crate::events::EventKind;
-use crate::store::StateRequest;
-use crate::template::{AccessMode, Template};
+use crate::decide::with_timer;
+use crate::poll::{Poll, PollView};
+use crate::template::{AccessMode, Template, Variant, VariantLayer};
 
 /// The query parameter AMP's version 1 adds; it is no template parameter
 /// and no part of a URL's signature.
@@ -72,15 +71,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         ),
         ..*head
     };
-    let wants = StateRequest {
-        template: &template.name,
-        timer: template.is_evergreen(),
-        lock: template.lock_at_first_open,
-        coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
-        poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
-        prefs: template.reads_prefs,
-        ..StateRequest::default()
-    };
+    let wants = content::open_request(&template);
     let prepared = match prepare(app, &template, &own, &wants, None).await {
         Ok(prepared) => prepared,
         Err(refused) => {
@@ -113,34 +104,26 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         }
     };
     let variant = shown.variant.id.as_str();
-    let linked = if shown.variant.link.is_some() {
-        shown.variant
-    } else {
-        template.default_variant()
-    };
-    let link = match shown.locked_link {
-        Some(locked) => locked,
-        None => resolve_link(&template, linked, &context).unwrap_or_default(),
-    };
-    app.metrics
-        .opens
-        .with_label_values(&[&template.name, variant, prepared.context.opener.as_str()])
-        .inc();
-    app.events
-        .record(prepared.event(EventKind::Open, &template.name, variant));
+    // The open itself is recorded by the image request the item points to,
+    // so an AMP open counts once; the link goes through /c/, so the click
+    // is classified and recorded like any other.
     let base = public_base(app, head);
-    let image = |scale: u32| image_url(app, &base, &template, &own.query, scale);
+    let own_url = |path: String| own_url(app, &base, &template, &own.query, path);
+    let extension = template.format.extension();
     let mut item = json!({
         "template": template.name,
         "variant": variant,
-        "texts": shown.texts,
-        "link": link,
-        "image": image(1),
+        "texts": plain_texts(shown.variant, &shown.texts),
+        "link": linked(&template, shown.variant).then(|| own_url(format!("/c/{}", template.name))),
+        "image": own_url(format!("/i/{}.{extension}", template.name)),
         "width": template.width,
         "height": template.height,
     });
     if template.allows_scale(2) {
-        item["image_2x"] = json!(image(2));
+        item["image_2x"] = json!(own_url(format!("/i/{}@2x.{extension}", template.name)));
+    }
+    if let (Some(poll), Some(view)) = (&template.poll, &context.poll) {
+        item["poll"] = poll_json(poll, view);
     }
     count(&template.name, variant, prepared.personalization.as_str());
     let body = json!({ "items": [item] }).to_string();
@@ -232,16 +215,10 @@ pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
     format!("http://{host}")
 }
 
-/// The image URL the same request makes: the token and the template's
+/// `path` on opentime for the same request: the token and the template's
 /// parameters as the email had them, and for a `signed_url` template a
 /// signature of its own, since `s` covers the path.
-fn image_url(app: &App, base: &str, template: &Template, query: &QueryPairs, scale: u32) -> String {
-    let suffix = if scale == 2 { "@2x" } else { "" };
-    let path = format!(
-        "/i/{}{suffix}.{}",
-        template.name,
-        template.format.extension()
-    );
+fn own_url(app: &App, base: &str, template: &Template, query: &QueryPairs, path: String) -> String {
     let mut pairs: Vec<(String, String)> = query
         .0
         .iter()
@@ -262,6 +239,52 @@ fn image_url(app: &App, base: &str, template: &Template, query: &QueryPairs, sca
         );
     }
     url
+}
+
+/// Whether a click on the variant has somewhere to go: its own link or the
+/// default variant's.
+fn linked(template: &Template, variant: &Variant) -> bool {
+    variant.link.is_some() || template.default_variant().link.is_some()
+}
+
+/// The resolved texts of text-like layers, in layer order, without the
+/// slots that carry a poll's results (given as `poll` instead).
+fn plain_texts<'t>(variant: &Variant, texts: &'t [String]) -> Vec<&'t str> {
+    let mut plain = Vec::new();
+    let mut slot = 0;
+    for layer in &variant.layers {
+        let slots = layer.text_slots();
+        if !matches!(layer, VariantLayer::PollResults(_)) {
+            plain.extend(texts.iter().skip(slot).take(slots).map(String::as_str));
+        }
+        slot += slots;
+    }
+    plain
+}
+
+/// A poll's results as the item gives them.
+fn poll_json(poll: &Poll, view: &PollView) -> serde_json::Value {
+    let percentages = view.percentages();
+    let options: Vec<serde_json::Value> = poll
+        .options
+        .iter()
+        .enumerate()
+        .map(|(index, option)| {
+            json!({
+                "id": option.id,
+                "label": option.label,
+                "count": view.counts.as_ref().map(|counts| counts[index]),
+                "percent": percentages.get(index),
+                "chosen": view.choice == Some(index),
+            })
+        })
+        .collect();
+    json!({
+        "id": poll.id,
+        "known": view.counts.is_some(),
+        "total": view.total(),
+        "options": options,
+    })
 }
 
 fn error(status: StatusCode, code: &str, message: &str, cors: Option<&Cors>) -> Response<Body> {

@@ -19,12 +19,28 @@ use crate::app::App;
 use crate::decide::{choose_variant, resolve_link, resolve_texts};
 use crate::expr::{Context, ExprError};
 use crate::poll::PollView;
+use crate::store::StateRequest;
 use crate::template::{Template, TimerDeadline, Variant};
 
 /// How long a store keeps an evergreen timer's start after it began: long
 /// past any timer, so that a late re-open still sees "ended", and bounded,
 /// so that starts do not pile up forever.
 const EVERGREEN_KEEP: Duration = Duration::from_secs(400 * 24 * 3600);
+
+/// What an open of `template` reads besides the profile: its timer's
+/// start, its lock, its code, the recipient's vote and preferences, as the
+/// template uses them. Shared by `/i/` and `/a/`, which decide alike.
+pub fn open_request(template: &Template) -> StateRequest<'_> {
+    StateRequest {
+        template: &template.name,
+        timer: template.is_evergreen(),
+        lock: template.lock_at_first_open,
+        coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
+        poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
+        prefs: template.reads_prefs,
+        ..StateRequest::default()
+    }
+}
 
 /// The start of the recipient's evergreen timer. Only a person's open
 /// starts it; Apple's privacy prefetch and security scanners read a start

@@ -82,7 +82,12 @@ fn multipart(body: &[u8], boundary: &[u8]) -> Result<Vec<(String, String)>, Form
         if rest.starts_with(b"--") {
             return Ok(fields);
         }
-        let part_start = rest
+        // RFC 2046 allows spaces and tabs after a boundary.
+        let padding = rest
+            .iter()
+            .take_while(|byte| matches!(byte, b' ' | b'\t'))
+            .count();
+        let part_start = rest[padding..]
             .strip_prefix(b"\r\n")
             .ok_or(FormError::Malformed("a boundary line continues"))?;
         let end =
@@ -134,6 +139,11 @@ mod tests {
         let body = b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--\r\n";
         assert_eq!(
             fields(Some("multipart/form-data; boundary=XyZ"), body),
+            Ok(wanted.clone())
+        );
+        let padded = b"--XyZ \t\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--XyZ--";
+        assert_eq!(
+            fields(Some("multipart/form-data; boundary=XyZ"), padded),
             Ok(wanted.clone())
         );
         // A preamble, a quoted boundary, two parts and a file part.

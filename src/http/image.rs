@@ -22,7 +22,6 @@ use crate::cache::{RenderFailure, Source};
 use crate::decide::{RemoteAssets, Target, build_artwork, remote_urls, with_timer};
 use crate::events::EventKind;
 use crate::render::{Artwork, OutputFormat, TimerPlan};
-use crate::store::StateRequest;
 use crate::template::Template;
 
 pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Body> {
@@ -58,15 +57,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
             "this template does not offer that scale",
         );
     }
-    let wants = StateRequest {
-        template: &template.name,
-        timer: template.is_evergreen(),
-        lock: template.lock_at_first_open,
-        coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
-        poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
-        prefs: template.reads_prefs,
-        ..StateRequest::default()
-    };
+    let wants = content::open_request(&template);
     let prepared = match prepare(app, &template, head, &wants, None).await {
         Ok(prepared) => prepared,
         Err(error) => {

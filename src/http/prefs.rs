@@ -33,7 +33,7 @@ use crate::prefs::{
     PrefsChange, PrefsConfig, PrefsView, SOURCE_ONE_CLICK, SOURCE_PREFERENCE_CENTER, Words,
 };
 use crate::recipient::RecipientId;
-use crate::store::StoreError;
+use crate::store::{StateRequest, StoreError};
 
 use super::response::Body;
 
@@ -74,20 +74,13 @@ pub async fn preferences(
         return problem(app, None, StatusCode::FORBIDDEN, |words| &words.invalid);
     };
     let store = app.store.with_budget(std::time::Duration::from_secs(2));
-    let profile_locale = |profile: Option<crate::recipient::Profile>| {
-        profile.and_then(|profile| profile.get("locale").map(str::to_string))
-    };
-    let locale = match store.profile(&recipient).await {
-        Ok(profile) => profile_locale(profile),
-        Err(_) => None,
-    };
-    let stored = match store.prefs(&recipient).await {
-        Ok(stored) => stored,
-        Err(error) => return store_down(app, locale.as_deref(), &error),
+    let (locale, stored) = match read_state(&store, &recipient).await {
+        Ok(state) => state,
+        Err(error) => return store_down(app, None, &error),
     };
     let config = &app.prefs;
     let view = config.view(&stored);
-    if method == Method::GET {
+    if method == Method::GET || head.is_head {
         return page(app, &recipient, head, locale.as_deref(), &view, None);
     }
     if from_another_site(app, head) {
@@ -208,7 +201,9 @@ pub async fn unsubscribe(
 ) -> Response<Body> {
     let Some(recipient) = recipient_of(app, head) else {
         return match method {
-            &Method::GET => problem(app, None, StatusCode::FORBIDDEN, |words| &words.invalid),
+            &Method::GET | &Method::HEAD => {
+                problem(app, None, StatusCode::FORBIDDEN, |words| &words.invalid)
+            }
             _ => plain(StatusCode::FORBIDDEN, "this unsubscribe link is not valid"),
         };
     };
@@ -223,13 +218,9 @@ pub async fn unsubscribe(
         );
     }
     let store = app.store.with_budget(std::time::Duration::from_secs(2));
-    let locale = store
-        .profile(&recipient)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|profile| profile.get("locale").map(str::to_string));
-    if method == Method::GET {
+    let state = read_state(&store, &recipient).await;
+    if method == Method::GET || head.is_head {
+        let locale = state.ok().and_then(|(locale, _)| locale);
         return unsubscribe_page(app, head, &recipient, locale.as_deref(), list, false);
     }
     let fields = match read_fields(head, body).await {
@@ -245,8 +236,8 @@ pub async fn unsubscribe(
             "the body must hold List-Unsubscribe=One-Click",
         );
     }
-    let before = match store.prefs(&recipient).await {
-        Ok(stored) => stored,
+    let (locale, before) = match state {
+        Ok(state) => state,
         Err(error) => {
             tracing::warn!(recipient = %recipient, %error, "a one-click unsubscribe could not be stored");
             return plain(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment");
@@ -289,6 +280,23 @@ pub async fn unsubscribe(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The recipient's `locale` field and stored preferences, in one round
+/// trip.
+async fn read_state(
+    store: &crate::store::Store,
+    recipient: &RecipientId,
+) -> Result<(Option<String>, BTreeMap<String, String>), StoreError> {
+    let wants = StateRequest {
+        prefs: true,
+        ..StateRequest::default()
+    };
+    let state = store.state(recipient, &wants).await?;
+    let locale = state
+        .profile
+        .and_then(|profile| profile.get("locale").map(str::to_string));
+    Ok((locale, state.prefs))
 }
 
 /// The verified recipient of `t`; `None` without one or with a bad one.
@@ -425,7 +433,8 @@ fn page(
         context! {
             lang, w => words_value(words), style => STYLE,
             notice, problem,
-            action => format!("/p?{}", token_query(head)),
+            // Relative, so that a path in public_url is kept.
+            action => format!("?{}", token_query(head)),
             form_key => app.keys.sign_form(recipient, app.clock.now().as_second()),
             topics, frequencies, unsubscribed_all => view.unsubscribed_all,
             privacy_url => config.privacy_url.as_str(),
@@ -445,12 +454,13 @@ fn unsubscribe_page(
     let config = &app.prefs;
     let (lang, words) = config.words(locale);
     let topic = list.map(|list| words.topics[list].name.clone());
+    // Relative to /u, so that a path in public_url is kept.
     let manage = format!(
-        "/p?t={}",
+        "p?t={}",
         form_urlencoded::byte_serialize(app.keys.sign_recipient(recipient).as_bytes())
             .collect::<String>()
     );
-    let mut action = format!("/u?{}", token_query(head));
+    let mut action = format!("?{}", token_query(head));
     if let Some(list) = list {
         action.push_str("&list=");
         action.extend(form_urlencoded::byte_serialize(list.as_bytes()));
@@ -489,7 +499,7 @@ fn store_down(app: &App, locale: Option<&str>, error: &StoreError) -> Response<B
         .with_label_values(&[error.code()])
         .inc();
     let mut response = problem(app, locale, StatusCode::SERVICE_UNAVAILABLE, |words| {
-        &words.expired
+        &words.unavailable
     });
     response
         .headers_mut()

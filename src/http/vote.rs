@@ -15,7 +15,6 @@ use hyper::{Response, StatusCode};
 use minijinja::Value;
 
 use super::click::in_burst;
-use super::content;
 use super::recipient::{RequestHead, classify, prepare};
 use super::response::{self, Body};
 use crate::app::App;
@@ -144,8 +143,6 @@ pub async fn serve(
         ("label", Value::from(option.label.as_str())),
     ]);
     let context = prepared.context.with("vote", vote);
-    let poll_view = content::poll_view(app, template, &prepared).await;
-    let context = content::with_poll(template, context, poll_view);
     match resolve_url(template, poll.thanks, &context) {
         Ok(url) => response::redirect(&url),
         Err(error) => {

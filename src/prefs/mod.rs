@@ -71,6 +71,7 @@ pub struct Words {
     pub manage: String,
     pub expired: String,
     pub invalid: String,
+    pub unavailable: String,
     pub topics: BTreeMap<String, TopicWords>,
     pub frequencies: BTreeMap<String, String>,
 }

@@ -21,6 +21,8 @@ use crate::render::Renderer;
 #[derive(Debug, Default)]
 pub struct TemplateSet {
     by_name: HashMap<String, Arc<Template>>,
+    /// The template each poll id's votes go to.
+    by_poll: HashMap<String, String>,
 }
 
 impl TemplateSet {
@@ -30,9 +32,7 @@ impl TemplateSet {
 
     /// The template whose poll is `poll`.
     pub fn with_poll(&self, poll: &str) -> Option<&Arc<Template>> {
-        self.by_name
-            .values()
-            .find(|template| template.poll.as_ref().is_some_and(|p| p.id == poll))
+        self.by_name.get(self.by_poll.get(poll)?)
     }
 
     pub fn len(&self) -> usize {
@@ -120,6 +120,8 @@ impl TemplateRegistry {
                     .or_insert_with(|| old.clone());
             }
         }
+        let mut errors = errors;
+        let by_poll = owners_of_polls(&by_name, &previous, &mut errors);
         let mut removed: Vec<String> = previous
             .by_name
             .keys()
@@ -127,13 +129,54 @@ impl TemplateRegistry {
             .cloned()
             .collect();
         removed.sort();
-        self.current.store(Arc::new(TemplateSet { by_name }));
+        self.current
+            .store(Arc::new(TemplateSet { by_name, by_poll }));
         ReloadReport {
             loaded,
             errors,
             removed,
         }
     }
+}
+
+/// Which template each poll id's votes go to. Loading refuses a second file
+/// with a poll id, but a previous version kept for a file that failed can
+/// still share one with a newer file: then the template that owned the
+/// poll before keeps it (else the first by name), and the other is
+/// reported.
+fn owners_of_polls(
+    by_name: &HashMap<String, Arc<Template>>,
+    previous: &TemplateSet,
+    errors: &mut Vec<TemplateError>,
+) -> HashMap<String, String> {
+    let mut claims: HashMap<&str, Vec<&Arc<Template>>> = HashMap::new();
+    for template in by_name.values() {
+        if let Some(poll) = &template.poll {
+            claims.entry(poll.id.as_str()).or_default().push(template);
+        }
+    }
+    let mut owners = HashMap::new();
+    for (poll, mut templates) in claims {
+        templates.sort_by(|a, b| a.name.cmp(&b.name));
+        let before = previous.by_poll.get(poll);
+        let owner = templates
+            .iter()
+            .find(|template| Some(&template.name) == before)
+            .unwrap_or(&templates[0]);
+        for other in templates
+            .iter()
+            .filter(|template| template.name != owner.name)
+        {
+            errors.push(TemplateError {
+                file: other.path.clone(),
+                variant: None,
+                field: Some("poll.id".to_string()),
+                message: format!("is the poll id of {} already; votes go there", owner.name),
+            });
+        }
+        owners.insert(poll.to_string(), owner.name.clone());
+    }
+    owners
 }
 
 /// Reloads on SIGHUP and, when `watch_files` is set, whenever a file under
