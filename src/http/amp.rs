@@ -86,10 +86,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     };
     let started = content::evergreen_start(app, &template, &prepared).await;
     let (context, _, _) = with_timer(&template, &prepared.context, started);
-    let coupon = content::coupon(app, &template, &prepared).await;
-    let context = content::with_coupon(&template, context, coupon.as_ref());
-    let poll = content::poll_view(app, &template, &prepared).await;
-    let context = content::with_poll(&template, context, poll);
+    let (context, coupon) = content::with_records(app, &template, &prepared, context).await;
     let shown = match content::decide(app, &template, &prepared, &context, coupon.as_ref()).await {
         Ok(shown) => shown,
         Err(failure) => {

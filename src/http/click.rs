@@ -88,10 +88,7 @@ pub async fn serve(
     }
 
     let (context, _, _) = with_timer(&template, &prepared.context, prepared.records.timer_start);
-    let coupon = content::coupon(app, &template, &prepared).await;
-    let context = content::with_coupon(&template, context, coupon.as_ref());
-    let poll = content::poll_view(app, &template, &prepared).await;
-    let context = content::with_poll(&template, context, poll);
+    let (context, coupon) = content::with_records(app, &template, &prepared, context).await;
     // The honeypot sends whoever follows it to the default variant's link,
     // so that even a person who somehow found it lands somewhere sensible.
     let (variant, locked_link): (&Variant, Option<Option<String>>) = if honeypot {

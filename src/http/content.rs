@@ -107,7 +107,7 @@ impl CouponState {
 /// click). Machine requests and requests without a recipient read a code
 /// but never draw one, so Apple's prefetch or a scanner cannot empty a
 /// pool.
-pub async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Option<CouponState> {
+async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Option<CouponState> {
     let coupon = template.coupon.as_ref()?;
     // A held lock shows what it showed, with or without a code: drawing one
     // now would take a code nobody sees.
@@ -153,8 +153,24 @@ pub async fn coupon(app: &App, template: &Template, prepared: &Prepared) -> Opti
     }
 }
 
+/// The request context with what the records add: the recipient's coupon
+/// (drawn now at a first human open) and the poll's results, for the
+/// templates that have them. Answers the coupon too, which the decision
+/// needs.
+pub async fn with_records(
+    app: &App,
+    template: &Template,
+    prepared: &Prepared,
+    context: Context,
+) -> (Context, Option<CouponState>) {
+    let coupon = coupon(app, template, prepared).await;
+    let context = with_coupon(template, context, coupon.as_ref());
+    let poll = poll_view(app, template, prepared).await;
+    (with_poll(template, context, poll), coupon)
+}
+
 /// The request context with `coupon` added for a template with a pool.
-pub fn with_coupon(template: &Template, context: Context, coupon: Option<&CouponState>) -> Context {
+fn with_coupon(template: &Template, context: Context, coupon: Option<&CouponState>) -> Context {
     match (&template.coupon, coupon) {
         (Some(settings), Some(state)) => context.with("coupon", state.to_value(&settings.pool)),
         _ => context,
@@ -165,7 +181,7 @@ pub fn with_coupon(template: &Template, context: Context, coupon: Option<&Coupon
 /// once per the poll's cache time on this replica) and the recipient's
 /// own vote, which the state lookup read. A tally the store cannot give
 /// is left unknown, and is not cached.
-pub async fn poll_view(app: &App, template: &Template, prepared: &Prepared) -> Option<PollView> {
+async fn poll_view(app: &App, template: &Template, prepared: &Prepared) -> Option<PollView> {
     let poll = template.poll.as_ref()?;
     let tally = match app.tallies.get(&poll.id, poll.results_cache) {
         Some(tally) => Some(tally),
@@ -193,7 +209,7 @@ pub async fn poll_view(app: &App, template: &Template, prepared: &Prepared) -> O
 }
 
 /// The request context with `poll` added for a template with a poll.
-pub fn with_poll(template: &Template, context: Context, view: Option<PollView>) -> Context {
+fn with_poll(template: &Template, context: Context, view: Option<PollView>) -> Context {
     match (&template.poll, view) {
         (Some(poll), Some(view)) => context.with_poll(poll, view),
         _ => context,
