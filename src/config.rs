@@ -232,6 +232,17 @@ struct Layer {
 
 impl Config {
     /// Loads defaults, then the TOML file if given, then the environment.
+    /// Every `OPENTIME_*` variable opentime reads, for checking deployment
+    /// files against the real settings.
+    pub fn environment_names() -> Vec<String> {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let _ = Layer::from_env(|name| {
+            asked.borrow_mut().push(name.to_string());
+            None
+        });
+        asked.into_inner()
+    }
+
     pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
         let mut config = Config::default();
         if let Some(path) = file {

@@ -144,6 +144,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// The server's metrics and the registry that exports them.
 pub struct Metrics {
     registry: Registry,
+    names: Vec<String>,
     pub requests: IntCounterVec,
     pub request_seconds: HistogramVec,
     pub store_seconds: Histogram,
@@ -187,7 +188,20 @@ impl std::fmt::Debug for Metrics {
 impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
+        // Every series name exported, also before a labelled metric has
+        // its first child (gathering shows only those that have one).
+        let names = std::cell::RefCell::new(Vec::new());
+        let series = |name: &str, histogram: bool| {
+            let mut names = names.borrow_mut();
+            names.push(name.to_string());
+            if histogram {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    names.push(format!("{name}{suffix}"));
+                }
+            }
+        };
         let counter = |(name, help): (&str, &str), labels: &[&str]| {
+            series(name, false);
             let metric = IntCounterVec::new(Opts::new(name, help), labels)
                 .expect("metric names and labels are valid constants");
             registry
@@ -196,6 +210,7 @@ impl Metrics {
             metric
         };
         let gauge = |(name, help): (&str, &str)| {
+            series(name, false);
             let metric = IntGauge::new(name, help).expect("metric names are valid constants");
             registry
                 .register(Box::new(metric.clone()))
@@ -203,6 +218,7 @@ impl Metrics {
             metric
         };
         let histogram = |(name, help): (&str, &str)| {
+            series(name, true);
             let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
             let metric = Histogram::with_opts(opts).expect("metric names are valid constants");
             registry
@@ -210,6 +226,7 @@ impl Metrics {
                 .expect("each metric is registered once");
             metric
         };
+        series(REQUEST_SECONDS.0, true);
         let request_seconds = HistogramVec::new(
             HistogramOpts::new(REQUEST_SECONDS.0, REQUEST_SECONDS.1)
                 .buckets(LATENCY_BUCKETS.to_vec()),
@@ -220,6 +237,7 @@ impl Metrics {
             .register(Box::new(request_seconds.clone()))
             .expect("each metric is registered once");
         let plain_counter = |(name, help): (&str, &str)| {
+            series(name, false);
             let counter = IntCounter::new(name, help).expect("valid constant");
             registry
                 .register(Box::new(counter.clone()))
@@ -227,7 +245,7 @@ impl Metrics {
             counter
         };
         let renders = plain_counter(RENDERS);
-        Metrics {
+        let mut metrics = Metrics {
             requests: counter(REQUESTS, &["route", "template", "variant", "outcome"]),
             request_seconds,
             store_seconds: histogram(STORE_SECONDS),
@@ -261,7 +279,17 @@ impl Metrics {
             templates_loaded: gauge(TEMPLATES_LOADED),
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
             registry,
-        }
+            names: Vec::new(),
+        };
+        metrics.names = names.into_inner();
+        metrics
+    }
+
+    /// Every series name `/metrics` can show (histograms with their
+    /// `_bucket`, `_sum` and `_count`), for checking dashboards and alert
+    /// rules against what is really exported.
+    pub fn series_names(&self) -> &[String] {
+        &self.names
     }
 
     /// The Prometheus text exposition of every metric.
