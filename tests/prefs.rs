@@ -15,6 +15,8 @@ use support::server::{Answer, TestServer, hset};
 use support::{RedisServer, eventually};
 
 const ADMIN: &str = "prefs-test-admin-token";
+/// A token limited to the pools scope.
+const POOLS_ONLY: &str = "prefs-test-pools-token";
 const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
 const FORM: &str = "application/x-www-form-urlencoded";
 
@@ -31,7 +33,7 @@ const OFFERS_TEMPLATE: &str = r##"{
 
 async fn start(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[("offers-card.json", OFFERS_TEMPLATE)], |config| {
-        config.admin_tokens = vec![ADMIN.to_string()];
+        config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
     })
     .await
 }
@@ -171,6 +173,26 @@ async fn the_page_loads_saves_and_reloads_with_the_saved_choices() {
     assert_eq!(api["history"][0]["set"]["topic:offers"], "0");
     let unauthorized = server.get("/api/v1/recipients/ann/preferences").await;
     assert_eq!(unauthorized.status, StatusCode::UNAUTHORIZED);
+    // A token limited to another scope is known, and refused with a 403.
+    let pools_only = format!("Bearer {POOLS_ONLY}");
+    let scoped = server
+        .request(
+            Method::GET,
+            "/api/v1/recipients/ann/preferences",
+            &[("authorization", &pools_only)],
+        )
+        .await;
+    assert_eq!(scoped.status, StatusCode::FORBIDDEN);
+    let scoped: serde_json::Value = serde_json::from_slice(&scoped.body).unwrap();
+    assert_eq!(scoped["error"]["code"], "forbidden");
+    let pool = server
+        .request(
+            Method::GET,
+            "/api/v1/pools/bf",
+            &[("authorization", &pools_only)],
+        )
+        .await;
+    assert_eq!(pool.status, StatusCode::OK, "its own scope works");
     server.shutdown().await;
 }
 

@@ -79,7 +79,7 @@ pub async fn serve(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Response<Body> {
-    let answer = match authorize(app, headers) {
+    let answer = match authorize(app, headers, scope_of(segments)) {
         Ok(()) => route(app, method, segments, query, body).await,
         Err(error) => Err(error),
     };
@@ -203,7 +203,56 @@ async fn route(
 /// Checks the bearer token against every configured one, in constant time
 /// for each: what is compared is a SHA-256 of each side, so neither the
 /// length nor the content of a token leaks through timing.
-fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+/// The scopes an admin token can be limited to (`docs/api.md`).
+pub const SCOPES: [&str; 3] = ["engagement", "preferences", "pools"];
+
+/// The scope a path needs; `None` for paths that do not exist, which
+/// answer 404 to any valid token.
+fn scope_of(segments: &[&str]) -> Option<&'static str> {
+    match segments {
+        ["recipients", _, "engagement"] | ["engagement"] => Some("engagement"),
+        ["recipients", _, "preferences"] => Some("preferences"),
+        ["pools", ..] => Some("pools"),
+        _ => None,
+    }
+}
+
+/// A configured admin token: `SECRET` may do everything;
+/// `pools+engagement:SECRET` only what those scopes allow.
+struct AdminToken<'a> {
+    secret: &'a str,
+    scopes: Option<Vec<&'a str>>,
+}
+
+impl AdminToken<'_> {
+    fn parse(entry: &str) -> AdminToken<'_> {
+        if let Some((scopes, secret)) = entry.split_once(':') {
+            let scopes: Vec<&str> = scopes.split('+').collect();
+            if !secret.is_empty() && scopes.iter().all(|scope| SCOPES.contains(scope)) {
+                return AdminToken {
+                    secret,
+                    scopes: Some(scopes),
+                };
+            }
+        }
+        AdminToken {
+            secret: entry,
+            scopes: None,
+        }
+    }
+
+    fn allows(&self, scope: Option<&str>) -> bool {
+        match (&self.scopes, scope) {
+            (None, _) | (_, None) => true,
+            (Some(scopes), Some(scope)) => scopes.contains(&scope),
+        }
+    }
+}
+
+/// 404 when the API is off, 401 without a valid token, 403 for a valid
+/// token that lacks the path's scope. Every configured token is compared,
+/// in constant time over SHA-256 digests, whichever matches.
+fn authorize(app: &App, headers: &HeaderMap, scope: Option<&str>) -> Result<(), ApiError> {
     if app.config.admin_tokens.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -224,23 +273,30 @@ fn authorize(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
             )
         })?;
     let offered = Sha256::digest(offered.as_bytes());
-    let mut accepted = false;
-    for token in &app.config.admin_tokens {
-        let expected = Sha256::digest(token.as_bytes());
+    let mut matched: Option<AdminToken<'_>> = None;
+    for entry in &app.config.admin_tokens {
+        let token = AdminToken::parse(entry);
+        let expected = Sha256::digest(token.secret.as_bytes());
         let difference = offered
             .iter()
             .zip(expected.iter())
             .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        accepted |= difference == 0;
+        if difference == 0 && matched.is_none() {
+            matched = Some(token);
+        }
     }
-    if accepted {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    match matched {
+        Some(token) if token.allows(scope) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("this token lacks the {} scope", scope.unwrap_or_default()),
+        )),
+        None => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "the admin token is not valid",
-        ))
+        )),
     }
 }
 
@@ -378,6 +434,19 @@ fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tokens_carry_scopes_only_when_every_prefix_is_one() {
+        let scoped = AdminToken::parse("pools+engagement:s3cret");
+        assert_eq!(scoped.secret, "s3cret");
+        assert!(scoped.allows(Some("pools")) && scoped.allows(Some("engagement")));
+        assert!(!scoped.allows(Some("preferences")));
+        // A colon in a token that names no scope is part of the token.
+        let plain = AdminToken::parse("abc:def");
+        assert_eq!(plain.secret, "abc:def");
+        assert!(plain.allows(Some("preferences")));
+        assert_eq!(AdminToken::parse("pools:").secret, "pools:");
+    }
 
     #[test]
     fn the_window_counts_only_its_days() {
