@@ -118,6 +118,39 @@ async fn route(
             let record = records.into_iter().next().unwrap_or_default();
             Ok(summary(&recipient, &record, days, app.clock.now()))
         }
+        (&Method::GET, ["recipients", id]) => {
+            let recipient = recipient_id(id)?;
+            let profile = store.profile(&recipient).await?.ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    "no_recipient",
+                    "this recipient has no profile",
+                )
+            })?;
+            Ok(json!({ "recipient": recipient.as_str(), "profile": profile.fields }))
+        }
+        (&Method::PATCH, ["recipients", id]) => {
+            let recipient = recipient_id(id)?;
+            let bytes = read_body(body).await?;
+            let fields = profile_fields(&bytes)?;
+            store.set_fields(&recipient, &fields).await?;
+            Ok(json!({ "recipient": recipient.as_str(), "merged": fields.len() }))
+        }
+        (&Method::DELETE, ["recipients", id]) => {
+            let recipient = recipient_id(id)?;
+            let templates = app.templates.snapshot().templates();
+            let names: Vec<&str> = templates.iter().map(|t| t.name.as_str()).collect();
+            let pools: Vec<&str> = templates
+                .iter()
+                .filter_map(|t| t.coupon.as_ref().map(|coupon| coupon.pool.as_str()))
+                .collect();
+            let polls: Vec<&str> = templates
+                .iter()
+                .filter_map(|t| t.poll.as_ref().map(|poll| poll.id.as_str()))
+                .collect();
+            let removed = store.erase(&recipient, &names, &pools, &polls).await?;
+            Ok(json!({ "recipient": recipient.as_str(), "erased": removed }))
+        }
         (&Method::GET, ["recipients", id, "preferences"]) => {
             let recipient = recipient_id(id)?;
             let stored = store.prefs(&recipient).await?;
@@ -186,7 +219,11 @@ async fn route(
         }
         (
             _,
-            ["recipients", _, "engagement"] | ["engagement"] | ["pools", _] | ["pools", _, "codes"],
+            ["recipients", _]
+            | ["recipients", _, "engagement" | "preferences"]
+            | ["engagement"]
+            | ["pools", _]
+            | ["pools", _, "codes"],
         ) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -204,7 +241,7 @@ async fn route(
 /// for each: what is compared is a SHA-256 of each side, so neither the
 /// length nor the content of a token leaks through timing.
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const SCOPES: [&str; 3] = ["engagement", "preferences", "pools"];
+pub const SCOPES: [&str; 4] = ["engagement", "preferences", "pools", "recipients"];
 
 /// The scope a path needs; `None` for paths that do not exist, which
 /// answer 404 to any valid token.
@@ -213,6 +250,7 @@ fn scope_of(segments: &[&str]) -> Option<&'static str> {
         ["recipients", _, "engagement"] | ["engagement"] => Some("engagement"),
         ["recipients", _, "preferences"] => Some("preferences"),
         ["pools", ..] => Some("pools"),
+        ["recipients", _] => Some("recipients"),
         _ => None,
     }
 }
@@ -359,6 +397,32 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("a recipient id must be UTF-8"))?;
     RecipientId::new(decoded.into_owned()).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+/// The fields of a merge: a JSON object of strings, numbers and booleans,
+/// written as Redis strings like any `HSET`.
+fn profile_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
+    let object: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
+        .map_err(|error| ApiError::bad_request(format!("send a JSON object of fields: {error}")))?;
+    object
+        .into_iter()
+        .map(|(name, value)| {
+            if name.is_empty() || name.len() > 256 {
+                return Err(ApiError::bad_request("a field name is 1 to 256 bytes"));
+            }
+            let text = match value {
+                Value::String(text) => text,
+                Value::Number(number) => number.to_string(),
+                Value::Bool(flag) => flag.to_string(),
+                _ => {
+                    return Err(ApiError::bad_request(format!(
+                        "field {name:?}: a value is a string, a number or a boolean"
+                    )));
+                }
+            };
+            Ok((name, text))
+        })
+        .collect()
 }
 
 fn pool_name(name: &str) -> Result<&str, ApiError> {

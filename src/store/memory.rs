@@ -168,6 +168,48 @@ impl MemoryStore {
         }
     }
 
+    /// Forgets everything kept about the recipient, as `Store::erase`
+    /// does in Redis; answers how many records went.
+    pub fn erase(&self, recipient: &RecipientId) -> u64 {
+        let mut removed = u64::from(self.write().remove(recipient).is_some());
+        self.timer_starts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(id, _), _| id != recipient);
+        let mut records = self.records();
+        let records = &mut *records;
+        let before = records.shown.len() + records.locks.len() + records.codes.len();
+        records.shown.retain(|(id, _), _| id != recipient);
+        records
+            .first_person_open
+            .retain(|(id, _), _| id != recipient);
+        records.locks.retain(|(id, _), _| id != recipient);
+        records.codes.retain(|(id, _), _| id != recipient);
+        removed +=
+            (before - records.shown.len() - records.locks.len() - records.codes.len()) as u64;
+        removed += u64::from(records.last_click.remove(recipient).is_some());
+        removed += u64::from(records.engagement.remove(recipient).is_some());
+        removed += u64::from(records.prefs.remove(recipient).is_some());
+        removed += u64::from(records.prefs_history.remove(recipient).is_some());
+        let votes: Vec<(String, RecipientId)> = records
+            .votes
+            .keys()
+            .filter(|(_, id)| id == recipient)
+            .cloned()
+            .collect();
+        for key in votes {
+            if let Some(vote) = records.votes.remove(&key) {
+                let change = polls::TallyChange {
+                    minus: Some(vote.option),
+                    plus: None,
+                };
+                polls::apply(records.tallies.entry(key.0).or_default(), &change);
+                removed += 1;
+            }
+        }
+        removed
+    }
+
     /// The recipient's stored preferences.
     pub fn prefs(&self, recipient: &RecipientId) -> BTreeMap<String, String> {
         self.records()

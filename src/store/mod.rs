@@ -297,6 +297,48 @@ impl Store {
         }
     }
 
+    /// A privacy erasure: the recipient's profile, preferences and their
+    /// history, open records, locks, codes, timer starts, clicks, daily
+    /// counts, and their votes in `polls` (taken out of the tallies).
+    /// `templates` and `pools` name the per-template and per-pool keys to
+    /// delete. Answers how many keys and votes were removed. A code drawn
+    /// from a pool is not put back: it was shown to someone.
+    pub async fn erase(
+        &self,
+        recipient: &RecipientId,
+        templates: &[&str],
+        pools: &[&str],
+        polls: &[&str],
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(redis) => {
+                let keys = &redis.keys;
+                let mut command = ::redis::cmd("DEL");
+                command
+                    .arg(keys.profile_key(recipient))
+                    .arg(keys.prefs_key(recipient))
+                    .arg(keys.prefs_history_key(recipient))
+                    .arg(keys.shown_key(recipient))
+                    .arg(keys.last_click_key(recipient))
+                    .arg(keys.engagement_key(recipient));
+                for template in templates {
+                    command
+                        .arg(keys.lock_key(recipient, template))
+                        .arg(keys.timer_key(recipient, template));
+                }
+                for pool in pools {
+                    command.arg(keys.code_key(recipient, pool));
+                }
+                let mut removed: u64 = redis.run_idempotent(&command).await?;
+                for poll in polls {
+                    removed += u64::from(redis.erase_vote(poll, recipient).await?);
+                }
+                Ok(removed)
+            }
+            Store::Memory(memory) => Ok(memory.erase(recipient)),
+        }
+    }
+
     /// Deletes the recipient's profile; true when there was one.
     pub async fn delete_profile(&self, recipient: &RecipientId) -> Result<bool, StoreError> {
         match self {

@@ -40,7 +40,37 @@ static RETRACT: LazyLock<redis::Script> = LazyLock::new(|| {
     )
 });
 
+/// A privacy erasure's part of a poll: KEYS votes, tally; ARGV recipient.
+/// Takes the recipient's vote out of the tally and forgets it.
+static ERASE: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        "local held = redis.call('HGET', KEYS[1], ARGV[1]) \
+         if not held then return 0 end \
+         local option = string.match(held, '^(%S+)') \
+         if option then redis.call('HINCRBY', KEYS[2], option, -1) end \
+         return redis.call('HDEL', KEYS[1], ARGV[1])",
+    )
+});
+
 impl RedisStore {
+    /// Takes the recipient's vote out of `poll`; true when there was one.
+    pub async fn erase_vote(
+        &self,
+        poll: &str,
+        recipient: &RecipientId,
+    ) -> Result<bool, StoreError> {
+        let mut invocation = ERASE.key(self.keys.poll_votes_key(poll));
+        invocation
+            .key(self.keys.poll_tally_key(poll))
+            .arg(recipient.as_str());
+        let mut connection = self.connection.clone();
+        let erase = invocation.invoke_async::<i64>(&mut connection);
+        match tokio::time::timeout(self.budget, erase).await {
+            Ok(result) => Ok(result? == 1),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        }
+    }
+
     /// Records a person's vote; true when the tally changed.
     pub async fn cast_vote(
         &self,
