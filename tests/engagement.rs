@@ -128,31 +128,12 @@ fn hget(redis: &RedisServer, key: &str, field: &str) -> Option<String> {
         .expect("HGET")
 }
 
-fn stream(redis: &RedisServer) -> Vec<BTreeMap<String, String>> {
-    let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg("ot:events")
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.connection())
-        .expect("XRANGE");
-    // Each entry is one field, `event`, holding a JSON object of strings.
-    reply
-        .into_iter()
-        .map(|(id, flat)| {
-            assert_eq!(flat.len(), 2, "entry {id}: one field");
-            assert_eq!(flat[0], "event", "entry {id}");
-            serde_json::from_str(&flat[1])
-                .unwrap_or_else(|error| panic!("entry {id}: {error}: {}", flat[1]))
-        })
-        .collect()
-}
-
 async fn events_written(redis: &RedisServer, count: usize) -> Vec<BTreeMap<String, String>> {
     eventually(
         &format!("{count} events in the stream"),
         Duration::from_secs(10),
         || async {
-            let events = stream(redis);
+            let events = redis.events();
             (events.len() >= count).then_some(events)
         },
     )

@@ -203,7 +203,8 @@ async fn machine_votes_never_count_and_a_burst_takes_back_its_first_click() {
 
     // Every vote is an event; the machine ones say so.
     let events = eventually("the vote events", Duration::from_secs(10), || async {
-        let events: Vec<BTreeMap<String, String>> = stream(&redis)
+        let events: Vec<BTreeMap<String, String>> = redis
+            .events()
             .into_iter()
             .filter(|event| event["type"] == "vote")
             .collect();
@@ -350,17 +351,4 @@ async fn shut(server: Arc<TestServer>) {
         .expect("no task holds the server")
         .shutdown()
         .await;
-}
-
-fn stream(redis: &RedisServer) -> Vec<BTreeMap<String, String>> {
-    let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg("ot:events")
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.connection())
-        .expect("XRANGE");
-    reply
-        .into_iter()
-        .map(|(_, flat)| serde_json::from_str(&flat[1]).expect("an event's JSON"))
-        .collect()
 }

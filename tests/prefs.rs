@@ -144,7 +144,7 @@ async fn the_page_loads_saves_and_reloads_with_the_saved_choices() {
 
     // The events and the admin API's history say what happened.
     let events = eventually("the preference events", Duration::from_secs(10), || async {
-        let events = stream(&redis);
+        let events = redis.events();
         (events.len() >= 2).then_some(events)
     })
     .await;
@@ -350,7 +350,8 @@ async fn one_click_unsubscribes_in_both_encodings_and_get_changes_nothing() {
         "the unsubscribe events",
         Duration::from_secs(10),
         || async {
-            let events: Vec<_> = stream(&redis)
+            let events: Vec<_> = redis
+                .events()
                 .into_iter()
                 .filter(|event| event["type"] == "unsubscribe")
                 .collect();
@@ -362,17 +363,4 @@ async fn one_click_unsubscribes_in_both_encodings_and_get_changes_nothing() {
     assert_eq!(lists, ["offers", "", "news"]);
     assert!(events.iter().all(|event| event["source"] == "one_click"));
     server.shutdown().await;
-}
-
-fn stream(redis: &RedisServer) -> Vec<BTreeMap<String, String>> {
-    let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
-        .arg("ot:events")
-        .arg("-")
-        .arg("+")
-        .query(&mut redis.connection())
-        .expect("XRANGE");
-    reply
-        .into_iter()
-        .map(|(_, flat)| serde_json::from_str(&flat[1]).expect("an event's JSON"))
-        .collect()
 }

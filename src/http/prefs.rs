@@ -43,6 +43,7 @@ static PAGES: LazyLock<Environment<'static>> = LazyLock::new(|| {
     let mut pages = Environment::new();
     // The `.html` names turn on HTML escaping of every value.
     for (name, source) in [
+        ("base.html", include_str!("../../assets/pages/base.html")),
         (
             "preferences.html",
             include_str!("../../assets/pages/preferences.html"),

@@ -311,30 +311,7 @@ impl Store {
         polls: &[&str],
     ) -> Result<u64, StoreError> {
         match self {
-            Store::Redis(redis) => {
-                let keys = &redis.keys;
-                let mut command = ::redis::cmd("DEL");
-                command
-                    .arg(keys.profile_key(recipient))
-                    .arg(keys.prefs_key(recipient))
-                    .arg(keys.prefs_history_key(recipient))
-                    .arg(keys.shown_key(recipient))
-                    .arg(keys.last_click_key(recipient))
-                    .arg(keys.engagement_key(recipient));
-                for template in templates {
-                    command
-                        .arg(keys.lock_key(recipient, template))
-                        .arg(keys.timer_key(recipient, template));
-                }
-                for pool in pools {
-                    command.arg(keys.code_key(recipient, pool));
-                }
-                let mut removed: u64 = redis.run_idempotent(&command).await?;
-                for poll in polls {
-                    removed += u64::from(redis.erase_vote(poll, recipient).await?);
-                }
-                Ok(removed)
-            }
+            Store::Redis(redis) => redis.erase(recipient, templates, pools, polls).await,
             Store::Memory(memory) => Ok(memory.erase(recipient)),
         }
     }

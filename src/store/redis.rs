@@ -182,6 +182,21 @@ impl RedisStore {
         Ok(())
     }
 
+    /// Runs a script once within the budget (`EVALSHA`, loading it when
+    /// Redis does not know it yet). Scripts here change state, so a dropped
+    /// connection is not retried.
+    pub(super) async fn run_script<T: FromRedisValue>(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        let run = invocation.invoke_async::<T>(&mut connection);
+        match tokio::time::timeout(self.budget, run).await {
+            Ok(result) => result.map_err(StoreError::from),
+            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        }
+    }
+
     /// Sends `command` within the budget, and sends it once more if the
     /// shared connection turns out to have died since the last call (Redis
     /// restarted, a proxy closed it while idle): the manager has started a

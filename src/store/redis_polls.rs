@@ -63,12 +63,7 @@ impl RedisStore {
         invocation
             .key(self.keys.poll_tally_key(poll))
             .arg(recipient.as_str());
-        let mut connection = self.connection.clone();
-        let erase = invocation.invoke_async::<i64>(&mut connection);
-        match tokio::time::timeout(self.budget, erase).await {
-            Ok(result) => Ok(result? == 1),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
-        }
+        Ok(self.run_script::<i64>(&invocation).await? == 1)
     }
 
     /// Records a person's vote; true when the tally changed.
@@ -85,12 +80,7 @@ impl RedisStore {
             .arg(recipient.as_str())
             .arg(option)
             .arg(at_ms);
-        let mut connection = self.connection.clone();
-        let cast = invocation.invoke_async::<i64>(&mut connection);
-        match tokio::time::timeout(self.budget, cast).await {
-            Ok(result) => Ok(result? == 1),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
-        }
+        Ok(self.run_script::<i64>(&invocation).await? == 1)
     }
 
     /// Takes back the recipient's vote if it was cast at or after
@@ -106,12 +96,7 @@ impl RedisStore {
             .key(self.keys.poll_tally_key(poll))
             .arg(recipient.as_str())
             .arg(since_ms);
-        let mut connection = self.connection.clone();
-        let retract = invocation.invoke_async::<i64>(&mut connection);
-        match tokio::time::timeout(self.budget, retract).await {
-            Ok(result) => Ok(result? == 1),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
-        }
+        Ok(self.run_script::<i64>(&invocation).await? == 1)
     }
 
     /// A poll's counts by option.

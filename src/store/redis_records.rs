@@ -228,18 +228,10 @@ impl RedisStore {
                 "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0",
             )
         });
-        let mut connection = self.connection.clone();
         let mut invocation = RELEASE.key(code_key);
         invocation.arg(DRAWING);
-        let release = invocation.invoke_async::<i64>(&mut connection);
-        match tokio::time::timeout(self.budget, release).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(error)) => {
-                tracing::debug!(%error, "a coupon claim was not released; it expires by itself");
-            }
-            Err(_elapsed) => {
-                tracing::debug!("a coupon claim was not released in time; it expires by itself");
-            }
+        if let Err(error) = self.run_script::<i64>(&invocation).await {
+            tracing::debug!(%error, "a coupon claim was not released; it expires by itself");
         }
     }
 
@@ -261,14 +253,43 @@ impl RedisStore {
                  return held",
             )
         });
-        let mut connection = self.connection.clone();
         let mut invocation = REPLACE.key(self.keys.lock_key(recipient, template));
         invocation.arg(stale).arg(record).arg(RECORD_KEEP.as_secs());
-        let replace = invocation.invoke_async::<String>(&mut connection);
-        match tokio::time::timeout(self.budget, replace).await {
-            Ok(result) => result.map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+        self.run_script(&invocation).await
+    }
+
+    /// A privacy erasure (see `Store::erase`): every key of the recipient
+    /// in one `DEL` on their slot, then their vote in each poll, on the
+    /// poll's slot.
+    pub async fn erase(
+        &self,
+        recipient: &RecipientId,
+        templates: &[&str],
+        pools: &[&str],
+        polls: &[&str],
+    ) -> Result<u64, StoreError> {
+        let keys = &self.keys;
+        let mut command = redis::cmd("DEL");
+        command
+            .arg(keys.profile_key(recipient))
+            .arg(keys.prefs_key(recipient))
+            .arg(keys.prefs_history_key(recipient))
+            .arg(keys.shown_key(recipient))
+            .arg(keys.last_click_key(recipient))
+            .arg(keys.engagement_key(recipient));
+        for template in templates {
+            command
+                .arg(keys.lock_key(recipient, template))
+                .arg(keys.timer_key(recipient, template));
         }
+        for pool in pools {
+            command.arg(keys.code_key(recipient, pool));
+        }
+        let mut removed: u64 = self.run_idempotent(&command).await?;
+        for poll in polls {
+            removed += u64::from(self.erase_vote(poll, recipient).await?);
+        }
+        Ok(removed)
     }
 
     /// Adds codes to a pool; answers how many were new.

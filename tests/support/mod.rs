@@ -170,6 +170,26 @@ impl RedisServer {
             .expect("HGETALL on the test redis-server")
     }
 
+    /// The events stream `ot:events`, each entry's `event` JSON decoded.
+    pub fn events(&self) -> Vec<BTreeMap<String, String>> {
+        let reply: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+            .arg("ot:events")
+            .arg("-")
+            .arg("+")
+            .query(&mut self.connection())
+            .expect("XRANGE");
+        // Each entry is one field, `event`, holding a JSON object of strings.
+        reply
+            .into_iter()
+            .map(|(id, flat)| {
+                assert_eq!(flat.len(), 2, "entry {id}: one field");
+                assert_eq!(flat[0], "event", "entry {id}");
+                serde_json::from_str(&flat[1])
+                    .unwrap_or_else(|error| panic!("entry {id}: {error}: {}", flat[1]))
+            })
+            .collect()
+    }
+
     /// Every key on the server, sorted, to check key layouts exactly.
     pub fn keys(&self) -> Vec<String> {
         let mut keys: Vec<String> = redis::cmd("KEYS")
