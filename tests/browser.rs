@@ -184,7 +184,20 @@ impl Browser {
             .expect("a boolean")
     }
 
+    /// The text of `css`, waiting up to 10 s for it to appear: a click
+    /// that submits a form does not wait for the next page.
     async fn text(&self, css: &str) -> String {
+        let path = format!("/session/{}/element", self.session);
+        let query = json!({ "using": "css selector", "value": css });
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self
+            .try_call(Method::POST, &path, Some(query.clone()))
+            .await
+            .is_ok_and(|found| found["value"].get("error").is_some())
+            && Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let element = self.element(css).await;
         self.session_call(Method::GET, &format!("/element/{element}/text"), None)
             .await
