@@ -262,8 +262,9 @@ mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 machine_summary() {
     local cpu wrk_version nginx_version redis_version
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1 || true)
-    wrk_version=$( (wrk -v 2>&1 || true) | head -1 | cut -d' ' -f1-2)
-    nginx_version=$( (nginx -v 2>&1 || true) | sed 's/.*: //')
+    wrk_version="no wrk" nginx_version=""
+    command -v wrk >/dev/null && wrk_version=$( (wrk -v 2>&1 || true) | head -1 | cut -d' ' -f1-2)
+    command -v nginx >/dev/null && nginx_version=$( (nginx -v 2>&1 || true) | sed 's/.*: //')
     redis_version=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
     echo "$(nproc) cores ($cpu); $wrk_version; ${nginx_version:-no nginx}; redis $redis_version"
 }

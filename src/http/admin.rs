@@ -7,6 +7,9 @@
 //! - `POST /api/v1/engagement` with `{"recipients": [...], "days": 30}`: the
 //!   same for up to [`MAX_BULK`] recipients, so a sender can leave out of a
 //!   newsletter those who never read it.
+//! - `GET`, `PATCH`, `DELETE /api/v1/recipients/{id}`: a profile, a merge
+//!   into it, a privacy erasure; `POST /api/v1/recipients` and
+//!   `POST /api/v1/tokens` take bodies of any length (`admin_bulk`).
 //! - `GET /api/v1/pools/{pool}`: how many unused codes a coupon pool holds.
 //! - `POST /api/v1/pools/{pool}/codes`: adds codes, one per line, or a JSON
 //!   array of strings.
@@ -20,6 +23,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use super::admin_bulk::{TokenFormat, import_recipients, sign_tokens};
 use super::form::{FormError, read_limited};
 use super::query::QueryPairs;
 use super::response::Body;
@@ -33,6 +37,12 @@ pub const MAX_BULK: usize = 1000;
 /// The longest request body the API reads, in bytes.
 const MAX_BODY: usize = 4 * 1024 * 1024;
 
+/// The longest body of a token call: 100,000 ids and what comes with them.
+const MAX_TOKEN_BODY: usize = 32 * 1024 * 1024;
+
+/// How long one batch of an import may wait for the store.
+const IMPORT_BUDGET: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The longest window, in days: the engagement counts are kept 400 days.
 const MAX_DAYS: u32 = 365;
 
@@ -40,14 +50,18 @@ const DEFAULT_DAYS: u32 = 30;
 
 /// A refusal, as the API answers it.
 #[derive(Debug)]
-struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+pub(super) struct ApiError {
+    pub(super) status: StatusCode,
+    pub(super) code: &'static str,
+    pub(super) message: String,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -55,7 +69,7 @@ impl ApiError {
         }
     }
 
-    fn bad_request(message: impl Into<String>) -> ApiError {
+    pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 }
@@ -80,25 +94,69 @@ pub async fn serve(
     body: Incoming,
 ) -> Response<Body> {
     let answer = match authorize(app, headers, scope_of(segments)) {
+        Ok(()) if method == Method::POST && segments == ["tokens"] => {
+            match tokens(app, query, headers, body).await {
+                Ok(response) => return response,
+                Err(error) => Err(error),
+            }
+        }
         Ok(()) => route(app, method, segments, query, body).await,
         Err(error) => Err(error),
     };
     match answer {
         Ok(value) => json_response(StatusCode::OK, &value),
-        Err(error) => {
-            let mut response = json_response(
-                error.status,
-                &json!({ "error": { "code": error.code, "message": error.message } }),
-            );
-            if error.status == StatusCode::UNAUTHORIZED {
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"opentime\""),
-                );
-            }
-            response
-        }
+        Err(error) => error_response(error),
     }
+}
+
+fn error_response(error: ApiError) -> Response<Body> {
+    let mut response = json_response(
+        error.status,
+        &json!({ "error": { "code": error.code, "message": error.message } }),
+    );
+    if error.status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"opentime\""),
+        );
+    }
+    response
+}
+
+/// `POST /api/v1/tokens`: signs the ids of an NDJSON or CSV body.
+async fn tokens(
+    app: &App,
+    query: &QueryPairs,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Result<Response<Body>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok());
+    let format = TokenFormat::of(content_type)?;
+    let column = query.get("column").unwrap_or("recipient");
+    let bytes = read_limited(body, MAX_TOKEN_BODY)
+        .await
+        .map_err(body_error)?;
+    let keys = app.keys.clone();
+    let column = column.to_string();
+    let signed = tokio::task::spawn_blocking(move || sign_tokens(&keys, format, &bytes, &column))
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            )
+        })??;
+    let mut response = Response::new(Full::new(signed));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
 }
 
 async fn route(
@@ -117,6 +175,9 @@ async fn route(
             let records = store.engagement(std::slice::from_ref(&recipient)).await?;
             let record = records.into_iter().next().unwrap_or_default();
             Ok(summary(&recipient, &record, days, app.clock.now()))
+        }
+        (&Method::POST, ["recipients"]) => {
+            import_recipients(&app.store.with_budget(IMPORT_BUDGET), body).await
         }
         (&Method::GET, ["recipients", id]) => {
             let recipient = recipient_id(id)?;
@@ -219,7 +280,9 @@ async fn route(
         }
         (
             _,
-            ["recipients", _]
+            ["recipients"]
+            | ["tokens"]
+            | ["recipients", _]
             | ["recipients", _, "engagement" | "preferences"]
             | ["engagement"]
             | ["pools", _]
@@ -241,7 +304,7 @@ async fn route(
 /// for each: what is compared is a SHA-256 of each side, so neither the
 /// length nor the content of a token leaks through timing.
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const SCOPES: [&str; 4] = ["engagement", "preferences", "pools", "recipients"];
+pub const SCOPES: [&str; 5] = ["engagement", "preferences", "pools", "recipients", "tokens"];
 
 /// The scope a path needs; `None` for paths that do not exist, which
 /// answer 404 to any valid token.
@@ -250,7 +313,8 @@ fn scope_of(segments: &[&str]) -> Option<&'static str> {
         ["recipients", _, "engagement"] | ["engagement"] => Some("engagement"),
         ["recipients", _, "preferences"] => Some("preferences"),
         ["pools", ..] => Some("pools"),
-        ["recipients", _] => Some("recipients"),
+        ["recipients"] | ["recipients", _] => Some("recipients"),
+        ["tokens"] => Some("tokens"),
         _ => None,
     }
 }
@@ -392,7 +456,7 @@ fn days(text: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
-fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
+pub(super) fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
         .map_err(|_| ApiError::bad_request("a recipient id must be UTF-8"))?;
@@ -404,25 +468,37 @@ fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
 fn profile_fields(bytes: &[u8]) -> Result<Vec<(String, String)>, ApiError> {
     let object: serde_json::Map<String, Value> = serde_json::from_slice(bytes)
         .map_err(|error| ApiError::bad_request(format!("send a JSON object of fields: {error}")))?;
+    fields_of(object).map_err(ApiError::bad_request)
+}
+
+/// A JSON object of fields as Redis strings, or what is wrong with it.
+pub(super) fn fields_of(
+    object: serde_json::Map<String, Value>,
+) -> Result<Vec<(String, String)>, String> {
     object
         .into_iter()
         .map(|(name, value)| {
-            if name.is_empty() || name.len() > 256 {
-                return Err(ApiError::bad_request("a field name is 1 to 256 bytes"));
-            }
+            field_name(&name)?;
             let text = match value {
                 Value::String(text) => text,
                 Value::Number(number) => number.to_string(),
                 Value::Bool(flag) => flag.to_string(),
                 _ => {
-                    return Err(ApiError::bad_request(format!(
+                    return Err(format!(
                         "field {name:?}: a value is a string, a number or a boolean"
-                    )));
+                    ));
                 }
             };
             Ok((name, text))
         })
         .collect()
+}
+
+pub(super) fn field_name(name: &str) -> Result<(), String> {
+    if name.is_empty() || name.len() > 256 {
+        return Err("a field name is 1 to 256 bytes".into());
+    }
+    Ok(())
 }
 
 fn pool_name(name: &str) -> Result<&str, ApiError> {
@@ -471,16 +547,18 @@ fn parse_codes(bytes: &[u8]) -> Result<Vec<String>, ApiError> {
 }
 
 async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
-    read_limited(body, MAX_BODY)
-        .await
-        .map_err(|error| match error {
-            FormError::TooLarge(_) => ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                error.to_string(),
-            ),
-            other => ApiError::bad_request(other.to_string()),
-        })
+    read_limited(body, MAX_BODY).await.map_err(body_error)
+}
+
+fn body_error(error: FormError) -> ApiError {
+    match error {
+        FormError::TooLarge(_) => ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            error.to_string(),
+        ),
+        other => ApiError::bad_request(other.to_string()),
+    }
 }
 
 fn json_response(status: StatusCode, value: &Value) -> Response<Body> {

@@ -6,11 +6,13 @@
 //! mapping of outcomes to responses (SPEC "Outcomes").
 
 mod admin;
+mod admin_bulk;
 mod amp;
 mod click;
 mod content;
 mod form;
 mod image;
+mod lines;
 mod ops;
 mod prefs;
 mod query;

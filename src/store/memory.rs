@@ -96,6 +96,22 @@ impl MemoryStore {
         }
     }
 
+    /// Merges and removes fields; a profile left without any is gone, as in
+    /// Redis.
+    pub fn upsert_profile(&self, row: &super::ProfileUpsert) {
+        let mut profiles = self.write();
+        let profile = profiles.entry(row.recipient.clone()).or_default();
+        for (name, value) in &row.set {
+            profile.insert(name.clone(), value.clone());
+        }
+        for name in &row.remove {
+            profile.remove(name);
+        }
+        if profile.is_empty() {
+            profiles.remove(&row.recipient);
+        }
+    }
+
     /// When the recipient's evergreen timer of `template` started, recording
     /// `now` as the start when `start` is set and there is none.
     pub fn timer_start(

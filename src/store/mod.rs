@@ -46,6 +46,15 @@ pub use self::polls::Tally;
 pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
 
+/// One line of a bulk import: fields to merge into a recipient's profile
+/// and fields to remove from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProfileUpsert {
+    pub recipient: RecipientId,
+    pub set: Vec<(String, String)>,
+    pub remove: Vec<String>,
+}
+
 /// How to reach the store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
@@ -293,6 +302,24 @@ impl Store {
             Store::Memory(memory) => {
                 memory.set_fields(recipient, fields);
                 Ok(())
+            }
+        }
+    }
+
+    /// Applies a batch of upserts in one pipeline. Answers, for each, `None`
+    /// when it was written or the store's refusal (a profile key that holds
+    /// something other than a hash).
+    pub async fn upsert_profiles(
+        &self,
+        rows: &[ProfileUpsert],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.upsert_profiles(rows).await,
+            Store::Memory(memory) => {
+                for row in rows {
+                    memory.upsert_profile(row);
+                }
+                Ok(vec![None; rows.len()])
             }
         }
     }

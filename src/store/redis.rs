@@ -132,6 +132,51 @@ impl RedisStore {
         self.run_idempotent(&command).await
     }
 
+    /// One pipeline of `HSET`s and `HDEL`s for a batch of upserts, each
+    /// row's refusal reported on its own rather than failing the batch.
+    pub async fn upsert_profiles(
+        &self,
+        rows: &[super::ProfileUpsert],
+    ) -> Result<Vec<Option<String>>, StoreError> {
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors();
+        let mut sent = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key = self.keys.profile_key(&row.recipient);
+            let mut commands = 0;
+            if !row.set.is_empty() {
+                let command = pipe.cmd("HSET").arg(&key);
+                for (name, value) in &row.set {
+                    command.arg(name).arg(value);
+                }
+                commands += 1;
+            }
+            if !row.remove.is_empty() {
+                pipe.cmd("HDEL").arg(&key).arg(&row.remove);
+                commands += 1;
+            }
+            sent.push(commands);
+        }
+        if sent.iter().all(|&commands| commands == 0) {
+            return Ok(vec![None; rows.len()]);
+        }
+        // Merging a field twice leaves what merging once does.
+        let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
+        let mut replies = replies.into_iter();
+        Ok(sent
+            .into_iter()
+            .map(|commands| {
+                let mut refusal = None;
+                for reply in replies.by_ref().take(commands) {
+                    if let Value::ServerError(error) = reply {
+                        refusal.get_or_insert_with(|| error.to_string());
+                    }
+                }
+                refusal
+            })
+            .collect())
+    }
+
     /// `DEL` of the profile hash; true when there was one.
     pub async fn delete_profile(&self, recipient: &RecipientId) -> Result<bool, StoreError> {
         let mut command = redis::cmd("DEL");
