@@ -54,7 +54,9 @@ impl App {
                 .await
                 .context("loading templates")?
         };
+        let templates = Arc::new(templates);
         let store = Store::open(&config.store_config()).await?;
+        load_stored_templates(&templates, &store).await;
         let metrics = Arc::new(Metrics::new());
         metrics
             .templates_loaded
@@ -87,7 +89,7 @@ impl App {
         let app = App {
             config: Arc::new(config),
             store,
-            templates: Arc::new(templates),
+            templates,
             cache,
             keys,
             metrics,
@@ -100,6 +102,76 @@ impl App {
         };
         Ok((app, errors))
     }
+}
+
+/// How often a replica asks the store whether the stored templates
+/// changed: one `GET` of a counter.
+pub const TEMPLATE_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Applies the store's templates once at start, so that a replica serves
+/// them from its first request. A store that does not answer is logged:
+/// the sync task picks them up when it does.
+async fn load_stored_templates(templates: &Arc<TemplateRegistry>, store: &Store) {
+    match store
+        .with_budget(std::time::Duration::from_secs(2))
+        .stored_templates()
+        .await
+    {
+        Ok((revision, stored)) if revision > 0 => {
+            let templates = templates.clone();
+            let report =
+                tokio::task::spawn_blocking(move || templates.set_stored(revision, stored)).await;
+            if let Ok(Some(report)) = report {
+                for error in &report.errors {
+                    tracing::error!(%error, "stored template not loaded");
+                }
+            }
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the stored templates yet; the files serve until the store answers");
+        }
+    }
+}
+
+/// Keeps the stored templates in step with the store: every
+/// [`TEMPLATE_POLL`], reads the revision, and when it moved, every stored
+/// template, and reloads. `on_reload` sees every report.
+pub fn sync_stored_templates(
+    app: &App,
+    on_reload: impl Fn(&crate::template::ReloadReport) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    let templates = app.templates.clone();
+    let store = app.store.with_budget(std::time::Duration::from_secs(2));
+    let on_reload = Arc::new(on_reload);
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(TEMPLATE_POLL);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let revision = match store.templates_revision().await {
+                Ok(revision) => revision,
+                Err(_) => continue,
+            };
+            if revision == templates.stored_revision() {
+                continue;
+            }
+            let Ok((revision, stored)) = store.stored_templates().await else {
+                continue;
+            };
+            let templates = templates.clone();
+            let on_reload = on_reload.clone();
+            let applied = tokio::task::spawn_blocking(move || {
+                if let Some(report) = templates.set_stored(revision, stored) {
+                    on_reload(&report);
+                }
+            })
+            .await;
+            if let Err(error) = applied {
+                tracing::error!(%error, "applying the stored templates panicked; the previous templates still serve");
+            }
+        }
+    })
 }
 
 /// Loads the font book named by the configuration.

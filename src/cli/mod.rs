@@ -7,6 +7,8 @@ mod render;
 mod serve;
 mod sign;
 
+pub use check::template_warnings;
+
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};

@@ -24,6 +24,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::admin_bulk::{TokenFormat, import_recipients, sign_tokens};
+use super::admin_templates;
 use super::form::{FormError, read_limited};
 use super::query::QueryPairs;
 use super::response::Body;
@@ -54,6 +55,8 @@ pub(super) struct ApiError {
     pub(super) status: StatusCode,
     pub(super) code: &'static str,
     pub(super) message: String,
+    /// More about the refusal, for a program: where in a template it is.
+    pub(super) details: Option<Value>,
 }
 
 impl ApiError {
@@ -66,6 +69,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -110,10 +114,11 @@ pub async fn serve(
 }
 
 fn error_response(error: ApiError) -> Response<Body> {
-    let mut response = json_response(
-        error.status,
-        &json!({ "error": { "code": error.code, "message": error.message } }),
-    );
+    let mut refusal = json!({ "code": error.code, "message": error.message });
+    if let Some(details) = error.details {
+        refusal["details"] = details;
+    }
+    let mut response = json_response(error.status, &json!({ "error": refusal }));
     if error.status == StatusCode::UNAUTHORIZED {
         response.headers_mut().insert(
             header::WWW_AUTHENTICATE,
@@ -263,13 +268,23 @@ async fn route(
                 .collect();
             Ok(json!({ "days": days, "recipients": summaries }))
         }
+        (&Method::GET, ["templates"]) => Ok(admin_templates::list(app)),
+        (&Method::GET, ["templates", name]) => admin_templates::get(app, identifier(name)?),
+        (&Method::PUT, ["templates", name]) => {
+            let name = identifier(name)?;
+            let bytes = read_body(body).await?;
+            admin_templates::put(app, name, bytes).await
+        }
+        (&Method::DELETE, ["templates", name]) => {
+            admin_templates::delete(app, identifier(name)?).await
+        }
         (&Method::GET, ["pools", pool]) => {
-            let pool = pool_name(pool)?;
+            let pool = identifier(pool)?;
             let remaining = store.pool_size(pool).await?;
             Ok(json!({ "pool": pool, "remaining": remaining }))
         }
         (&Method::POST, ["pools", pool, "codes"]) => {
-            let pool = pool_name(pool)?;
+            let pool = identifier(pool)?;
             let bytes = read_body(body).await?;
             let codes = parse_codes(&bytes)?;
             let added = store.add_codes(pool, &codes).await?;
@@ -286,7 +301,9 @@ async fn route(
             | ["recipients", _, "engagement" | "preferences"]
             | ["engagement"]
             | ["pools", _]
-            | ["pools", _, "codes"],
+            | ["pools", _, "codes"]
+            | ["templates"]
+            | ["templates", _],
         ) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -304,7 +321,14 @@ async fn route(
 /// for each: what is compared is a SHA-256 of each side, so neither the
 /// length nor the content of a token leaks through timing.
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const SCOPES: [&str; 5] = ["engagement", "preferences", "pools", "recipients", "tokens"];
+pub const SCOPES: [&str; 6] = [
+    "engagement",
+    "preferences",
+    "pools",
+    "recipients",
+    "templates",
+    "tokens",
+];
 
 /// The scope a path needs; `None` for paths that do not exist, which
 /// answer 404 to any valid token.
@@ -315,6 +339,7 @@ fn scope_of(segments: &[&str]) -> Option<&'static str> {
         ["pools", ..] => Some("pools"),
         ["recipients"] | ["recipients", _] => Some("recipients"),
         ["tokens"] => Some("tokens"),
+        ["templates"] | ["templates", _] => Some("templates"),
         _ => None,
     }
 }
@@ -501,7 +526,8 @@ pub(super) fn field_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn pool_name(name: &str) -> Result<&str, ApiError> {
+/// A pool or template name.
+fn identifier(name: &str) -> Result<&str, ApiError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -511,7 +537,7 @@ fn pool_name(name: &str) -> Result<&str, ApiError> {
         Ok(name)
     } else {
         Err(ApiError::bad_request(
-            "a pool name is 1 to 64 lowercase letters, digits, '-' and '_'",
+            "a name is 1 to 64 lowercase letters, digits, '-' and '_'",
         ))
     }
 }

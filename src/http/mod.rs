@@ -7,6 +7,7 @@
 
 mod admin;
 mod admin_bulk;
+mod admin_templates;
 mod amp;
 mod click;
 mod content;

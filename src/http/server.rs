@@ -14,7 +14,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use super::router;
-use crate::app::App;
+use crate::app::{App, sync_stored_templates};
+use crate::template::ReloadReport;
 use crate::template::registry::reload_on_signals;
 
 /// hyper will not read a request head larger than its buffer, and refuses
@@ -33,9 +34,9 @@ pub async fn run(
     app: App,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let reloads = reload_on_signals(app.templates.clone(), app.config.watch_templates, {
+    let report_reload = {
         let metrics = app.metrics.clone();
-        move |report| {
+        move |report: &ReloadReport| {
             for error in &report.errors {
                 tracing::error!(%error, "template not reloaded; its previous version, if any, still serves");
             }
@@ -47,7 +48,13 @@ pub async fn run(
             metrics.template_reloads.with_label_values(&[result]).inc();
             tracing::info!(loaded = report.loaded, failed = report.errors.len(), removed = ?report.removed, "templates reloaded");
         }
-    });
+    };
+    let reloads = reload_on_signals(
+        app.templates.clone(),
+        app.config.watch_templates,
+        report_reload.clone(),
+    );
+    let template_sync = sync_stored_templates(&app, report_reload);
 
     // Connections are bounded: past the limit, new ones wait in the
     // kernel's listen backlog until a slot frees.
@@ -98,6 +105,7 @@ pub async fn run(
 
     drop(listener);
     reloads.abort();
+    template_sync.abort();
     tracing::info!("shutting down: waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),

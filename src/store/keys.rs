@@ -146,6 +146,19 @@ impl KeyScheme {
         format!("{}poll:{{{poll}}}:tally", self.prefix)
     }
 
+    /// The templates put through the admin API: a hash of name to JSON.
+    /// It and its revision share a hash tag, so one transaction updates
+    /// both on a Cluster too.
+    pub fn templates_key(&self) -> String {
+        format!("{}{{templates}}", self.prefix)
+    }
+
+    /// A counter raised by every change to the stored templates, which
+    /// replicas poll to know when to reload.
+    pub fn templates_revision_key(&self) -> String {
+        format!("{}{{templates}}:revision", self.prefix)
+    }
+
     /// The events stream.
     pub fn events_key(&self) -> String {
         format!("{}events", self.prefix)

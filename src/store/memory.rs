@@ -53,6 +53,9 @@ struct Records {
     /// Preferences and their changes, newest first.
     prefs: HashMap<RecipientId, BTreeMap<String, String>>,
     prefs_history: HashMap<RecipientId, Vec<PrefsChange>>,
+    /// Templates put through the admin API, and their revision.
+    templates: BTreeMap<String, Vec<u8>>,
+    templates_revision: u64,
 }
 
 impl MemoryStore {
@@ -182,6 +185,29 @@ impl MemoryStore {
                 BTreeMap::new()
             },
         }
+    }
+
+    /// The stored templates and their revision.
+    pub fn stored_templates(&self) -> (u64, BTreeMap<String, Vec<u8>>) {
+        let records = self.records();
+        (records.templates_revision, records.templates.clone())
+    }
+
+    /// Stores a template; answers the new revision.
+    pub fn put_template(&self, name: &str, json: &[u8]) -> u64 {
+        let mut records = self.records();
+        records.templates.insert(name.to_string(), json.to_vec());
+        records.templates_revision += 1;
+        records.templates_revision
+    }
+
+    /// Removes a stored template; answers whether there was one, and the
+    /// new revision.
+    pub fn delete_template(&self, name: &str) -> (bool, u64) {
+        let mut records = self.records();
+        let removed = records.templates.remove(name).is_some();
+        records.templates_revision += 1;
+        (removed, records.templates_revision)
     }
 
     /// Forgets everything kept about the recipient, as `Store::erase`

@@ -15,7 +15,7 @@
 //! - `redis`: the Redis backend and its connection policy;
 //!   `redis_records`: its records, pools and events stream;
 //!   `redis_polls`: its votes and tallies; `redis_prefs`: its email
-//!   preferences.
+//!   preferences; `redis_templates`: the templates put through the API.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `error`: what can go wrong, as [`StoreError`].
@@ -30,6 +30,7 @@ pub mod redis;
 pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
+pub mod redis_templates;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -321,6 +322,39 @@ impl Store {
                 }
                 Ok(vec![None; rows.len()])
             }
+        }
+    }
+
+    /// The revision of the stored templates (0 before the first put).
+    pub async fn templates_revision(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.templates_revision().await,
+            Store::Memory(memory) => Ok(memory.stored_templates().0),
+        }
+    }
+
+    /// The templates put through the admin API, by name, and their revision.
+    pub async fn stored_templates(&self) -> Result<(u64, BTreeMap<String, Vec<u8>>), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.stored_templates().await,
+            Store::Memory(memory) => Ok(memory.stored_templates()),
+        }
+    }
+
+    /// Stores a template for every replica; answers the new revision.
+    pub async fn put_template(&self, name: &str, json: &[u8]) -> Result<u64, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.put_template(name, json).await,
+            Store::Memory(memory) => Ok(memory.put_template(name, json)),
+        }
+    }
+
+    /// Removes a stored template; answers whether there was one, and the
+    /// new revision.
+    pub async fn delete_template(&self, name: &str) -> Result<(bool, u64), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.delete_template(name).await,
+            Store::Memory(memory) => Ok(memory.delete_template(name)),
         }
     }
 

@@ -127,14 +127,25 @@ pub fn load_file(
     renderer: &Renderer,
     assets: &mut AssetCache,
 ) -> Result<Template, TemplateError> {
-    let error = |message: String| TemplateError {
+    let bytes = std::fs::read(path).map_err(|e| TemplateError {
         file: path.to_path_buf(),
         variant: None,
         field: None,
-        message,
-    };
-    let bytes = std::fs::read(path).map_err(|e| error(format!("cannot read: {e}")))?;
-    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+        message: format!("cannot read: {e}"),
+    })?;
+    load_bytes(path, &bytes, assets_root, renderer, assets)
+}
+
+/// Loads a template from its JSON; `path` names it in errors, and its
+/// stem must be the template's name, as a file's must.
+pub fn load_bytes(
+    path: &Path,
+    bytes: &[u8],
+    assets_root: &Path,
+    renderer: &Renderer,
+    assets: &mut AssetCache,
+) -> Result<Template, TemplateError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let file: TemplateFile = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let field = e.path().to_string();
         TemplateError {
@@ -152,7 +163,7 @@ pub fn load_file(
         texts: TextSet::new(),
         poll_labels: None,
     }
-    .build(file, &bytes)
+    .build(file, bytes)
 }
 
 /// Decoded assets of one load pass, so that templates sharing an image

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 pub use file::{AccessMode, ParamSpec};
-pub use load::{TemplateError, load_dir, load_file};
+pub use load::{AssetCache, TemplateError, load_bytes, load_dir, load_file};
 pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 
 use crate::expr::{Condition, TextId, TextSet};

@@ -5,8 +5,13 @@
 //! side and swaps it in at once; a request in flight keeps the template it
 //! started with. A file that became invalid keeps its previous version
 //! running, and the reason is logged.
+//!
+//! Besides the directory's files, the set holds the templates put through
+//! the admin API, which live in the store so that every replica serves
+//! them ([`TemplateRegistry::set_stored`]). A stored template replaces the
+//! file of the same name.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
-use super::{Template, TemplateError, load_dir};
+use super::{AssetCache, Template, TemplateError, load_bytes, load_dir};
 use crate::render::Renderer;
 
 /// An immutable set of templates by name.
@@ -71,6 +76,30 @@ pub struct TemplateRegistry {
     /// One reload at a time: two racing reloads could otherwise swap in an
     /// older directory state last.
     reloading: Mutex<()>,
+    /// The stored templates' JSON by name, and the store's revision of
+    /// them.
+    stored: Mutex<(u64, BTreeMap<String, Vec<u8>>)>,
+}
+
+/// Where a template comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    File,
+    Store,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::File => "file",
+            Origin::Store => "store",
+        }
+    }
+}
+
+/// The name a stored template goes by in errors: `store/{name}.json`.
+pub fn stored_path(name: &str) -> PathBuf {
+    Path::new("store").join(format!("{name}.json"))
 }
 
 impl TemplateRegistry {
@@ -82,6 +111,7 @@ impl TemplateRegistry {
             renderer,
             current: ArcSwap::from_pointee(TemplateSet::default()),
             reloading: Mutex::new(()),
+            stored: Mutex::new((0, BTreeMap::new())),
         };
         let report = registry.reload();
         (registry, report.errors)
@@ -107,7 +137,18 @@ impl TemplateRegistry {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let previous = self.current.load_full();
-        let (templates, errors) = load_dir(&self.dir, &self.renderer);
+        let (mut templates, mut errors) = load_dir(&self.dir, &self.renderer);
+        let stored = self.lock_stored().1.clone();
+        let mut assets = AssetCache::default();
+        for (name, bytes) in &stored {
+            match self.build_stored(name, bytes, &mut assets, &templates) {
+                Ok(template) => {
+                    templates.retain(|other| other.name != template.name);
+                    templates.push(template);
+                }
+                Err(error) => errors.push(error),
+            }
+        }
         let mut by_name: HashMap<String, Arc<Template>> = templates
             .into_iter()
             .map(|template| (template.name.clone(), Arc::new(template)))
@@ -120,7 +161,6 @@ impl TemplateRegistry {
                     .or_insert_with(|| old.clone());
             }
         }
-        let mut errors = errors;
         let by_poll = owners_of_polls(&by_name, &previous, &mut errors);
         let mut removed: Vec<String> = previous
             .by_name
@@ -136,6 +176,96 @@ impl TemplateRegistry {
             errors,
             removed,
         }
+    }
+}
+
+impl TemplateRegistry {
+    /// Checks a template as the admin API receives it, against the set that
+    /// serves now: everything loading checks, and that its poll id is not
+    /// another template's.
+    pub fn validate(&self, name: &str, bytes: &[u8]) -> Result<Template, TemplateError> {
+        let current = self.current.load_full();
+        let others: Vec<&Template> = current.by_name.values().map(|t| t.as_ref()).collect();
+        self.build_stored(name, bytes, &mut AssetCache::default(), others)
+    }
+
+    fn build_stored<'a>(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        assets: &mut AssetCache,
+        others: impl IntoIterator<Item = &'a Template>,
+    ) -> Result<Template, TemplateError> {
+        let path = stored_path(name);
+        let template = load_bytes(&path, bytes, &self.dir, &self.renderer, assets)?;
+        if let Some(poll) = &template.poll {
+            let clash = others.into_iter().find(|other| {
+                other.name != template.name && other.poll.as_ref().is_some_and(|p| p.id == poll.id)
+            });
+            if let Some(other) = clash {
+                return Err(TemplateError {
+                    file: path,
+                    variant: None,
+                    field: Some("poll.id".to_string()),
+                    message: format!("is the poll id of {} already", other.name),
+                });
+            }
+        }
+        Ok(template)
+    }
+
+    /// Replaces the stored templates with the store's, at `revision`, and
+    /// reloads when they changed; `None` when nothing changed. CPU-bound
+    /// like [`TemplateRegistry::reload`].
+    pub fn set_stored(
+        &self,
+        revision: u64,
+        stored: BTreeMap<String, Vec<u8>>,
+    ) -> Option<ReloadReport> {
+        {
+            let mut current = self.lock_stored();
+            if current.0 == revision && current.1 == stored {
+                return None;
+            }
+            *current = (revision, stored);
+        }
+        Some(self.reload())
+    }
+
+    /// The store's revision of the stored templates last applied.
+    pub fn stored_revision(&self) -> u64 {
+        self.lock_stored().0
+    }
+
+    /// Where a live template comes from.
+    pub fn source_origin(&self, name: &str) -> Option<Origin> {
+        let template = self.get(name)?;
+        Some(if template.path == stored_path(name) {
+            Origin::Store
+        } else {
+            Origin::File
+        })
+    }
+
+    /// A template's JSON as it was loaded, and where it came from.
+    pub fn source(&self, name: &str) -> Option<(Origin, Vec<u8>)> {
+        let template = self.get(name)?;
+        if template.path == stored_path(name) {
+            let stored = self.lock_stored();
+            return stored
+                .1
+                .get(name)
+                .map(|bytes| (Origin::Store, bytes.clone()));
+        }
+        std::fs::read(&template.path)
+            .ok()
+            .map(|bytes| (Origin::File, bytes))
+    }
+
+    fn lock_stored(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<String, Vec<u8>>)> {
+        self.stored
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

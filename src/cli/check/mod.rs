@@ -108,6 +108,35 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The warnings `opentime check` gives one template, for the admin API's
+/// put: scripts the demo recipients need that its fonts lack, countdown
+/// GIFs over the bound, deadlines that do not resolve.
+pub fn template_warnings(
+    template: &crate::template::Template,
+    renderer: &crate::render::Renderer,
+    demo_dir: &std::path::Path,
+) -> Vec<String> {
+    let states = load_sample_states(demo_dir, &[]).unwrap_or_default();
+    let now = Clock::System.now();
+    let templates = std::slice::from_ref(template);
+    let mut warnings: Vec<String> =
+        find_unrenderable_scripts(templates, renderer.fonts(), &states, now)
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+    warnings.extend(
+        find_oversized_timers(templates, renderer, now)
+            .iter()
+            .map(ToString::to_string),
+    );
+    warnings.extend(
+        find_deadline_problems(templates, &states, now)
+            .iter()
+            .map(ToString::to_string),
+    );
+    warnings
+}
+
 /// The closing line for warnings, if there are any.
 fn print_warning_summary(count: usize) {
     match count {

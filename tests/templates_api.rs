@@ -1,0 +1,249 @@
+//! Templates through the admin API, on two replicas sharing one Redis: a
+//! put is checked like `opentime check`, serves on the replica that took
+//! it from its answer on and on the other within the poll interval, and a
+//! delete brings the file back.
+
+mod support;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::{Method, StatusCode};
+use support::server::{TestServer, assert_image};
+use support::{RedisServer, eventually};
+
+const ADMIN: &str = "templates-test-admin-token";
+const POOLS_ONLY: &str = "templates-test-pools-token";
+
+fn card(name: &str, headline: &str, fill: &str) -> String {
+    format!(
+        r##"{{ "name": "{name}", "width": 300, "height": 80, "format": "png", "access": "public",
+  "variants": [ {{ "id": "default", "link": "https://example.com/{name}",
+    "layers": [ {{ "type": "rect", "x": 0, "y": 0, "width": 300, "height": 80, "fill": "{fill}" }},
+                {{ "type": "text", "x": 10, "y": 10, "width": 280, "height": 60,
+                   "text": "{headline}", "size": 24, "color": "#ffffff" }} ] }} ] }}"##
+    )
+}
+
+async fn launch(redis: &RedisServer) -> TestServer {
+    TestServer::launch(
+        redis,
+        &[("banner.json", &card("banner", "From the file", "#0b3d91"))],
+        |config| {
+            config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
+        },
+    )
+    .await
+}
+
+async fn call(
+    server: &TestServer,
+    method: Method,
+    path: &str,
+    token: &str,
+    body: String,
+) -> (StatusCode, serde_json::Value) {
+    let authorization = format!("Bearer {token}");
+    let answer = server
+        .send(
+            method,
+            path,
+            &[("authorization", &authorization)],
+            Bytes::from(body),
+        )
+        .await;
+    let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
+    (answer.status, value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_put_template_serves_on_every_replica_and_a_delete_restores_the_file() {
+    let redis = RedisServer::new();
+    let one = launch(&redis).await;
+    let two = launch(&redis).await;
+    let from_file = one.get("/i/banner.png").await;
+    assert_image(&from_file);
+
+    // Refusals: no scope, a bad name, an invalid template (with the field).
+    let (status, _) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/banner",
+        POOLS_ONLY,
+        card("banner", "x", "#000000"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/Bad%20Name",
+        ADMIN,
+        "{}".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let (status, refusal) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/banner",
+        ADMIN,
+        card("banner", "x", "not-a-color"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refusal}");
+    assert_eq!(refusal["error"]["code"], "invalid_template");
+    assert!(
+        refusal["error"]["details"]["field"]
+            .as_str()
+            .unwrap()
+            .contains("fill"),
+        "{refusal}"
+    );
+    let (status, refusal) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/banner",
+        ADMIN,
+        card("other", "x", "#000000"),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "the name must match: {refusal}"
+    );
+    assert_eq!(
+        one.get("/i/banner.png").await.body,
+        from_file.body,
+        "nothing changed"
+    );
+
+    // A put: served here from the answer on, with a new version.
+    let (status, put) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/banner",
+        ADMIN,
+        card("banner", "From the API", "#8b0000"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["created"], false);
+    let version = put["version"].as_str().unwrap().to_string();
+    let after = one.get("/i/banner.png").await;
+    assert_image(&after);
+    assert_ne!(
+        after.body, from_file.body,
+        "the next open renders the new version"
+    );
+    assert_ne!(after.headers["etag"], from_file.headers["etag"]);
+
+    // The other replica picks it up from Redis, without a restart.
+    eventually(
+        "the second replica serves the put template",
+        Duration::from_secs(10),
+        || async {
+            let answer = two.get("/i/banner.png").await;
+            (answer.body == after.body).then_some(())
+        },
+    )
+    .await;
+
+    let (_, listed) = call(&two, Method::GET, "/api/v1/templates", ADMIN, String::new()).await;
+    let banner = listed["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["template"] == "banner")
+        .unwrap()
+        .clone();
+    assert_eq!(banner["origin"], "store");
+    assert_eq!(banner["version"], version.as_str());
+    let (_, got) = call(
+        &two,
+        Method::GET,
+        "/api/v1/templates/banner",
+        ADMIN,
+        String::new(),
+    )
+    .await;
+    assert_eq!(
+        got["source"]["variants"][0]["layers"][1]["text"],
+        "From the API"
+    );
+
+    // A brand new template, then deletes.
+    let (status, put) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/extra",
+        ADMIN,
+        card("extra", "New", "#006400"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{put}");
+    assert_eq!(put["created"], true);
+    assert_image(&one.get("/i/extra.png").await);
+    let (status, _) = call(
+        &one,
+        Method::DELETE,
+        "/api/v1/templates/extra",
+        ADMIN,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(one.get("/i/extra.png").await.status, StatusCode::NOT_FOUND);
+    let (status, deleted) = call(
+        &one,
+        Method::DELETE,
+        "/api/v1/templates/banner",
+        ADMIN,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{deleted}");
+    assert_eq!(
+        one.get("/i/banner.png").await.body,
+        from_file.body,
+        "the file serves again"
+    );
+    let (status, again) = call(
+        &one,
+        Method::DELETE,
+        "/api/v1/templates/banner",
+        ADMIN,
+        String::new(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{again}");
+    assert_eq!(again["error"]["code"], "no_stored_template");
+    eventually(
+        "the second replica serves the file again",
+        Duration::from_secs(10),
+        || async {
+            let answer = two.get("/i/banner.png").await;
+            (answer.body == from_file.body).then_some(())
+        },
+    )
+    .await;
+
+    // A replica that starts later serves what is stored from its first open.
+    let (status, _) = call(
+        &one,
+        Method::PUT,
+        "/api/v1/templates/banner",
+        ADMIN,
+        card("banner", "Stored", "#4b0082"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let stored = one.get("/i/banner.png").await;
+    let three = launch(&redis).await;
+    assert_eq!(three.get("/i/banner.png").await.body, stored.body);
+
+    one.shutdown().await;
+    two.shutdown().await;
+    three.shutdown().await;
+}
