@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::access::KeyRing;
+use crate::cache::shared::SharedCache;
 use crate::cache::{RenderCache, RenderLimiter};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -38,6 +39,8 @@ pub struct App {
     pub tallies: TallyCache,
     /// What the preference center offers, and in which words.
     pub prefs: Arc<PrefsConfig>,
+    /// This replica's cache warming jobs.
+    pub warm_jobs: crate::http::WarmJobs,
 }
 
 impl App {
@@ -66,7 +69,18 @@ impl App {
             config.render_queue,
             config.render_wait,
         );
-        let cache = RenderCache::new(config.cache_bytes, limiter, renderer, metrics.clone());
+        let mut cache = RenderCache::new(config.cache_bytes, limiter, renderer, metrics.clone());
+        if let Store::Redis(redis) = &store
+            && config.shared_cache_bytes > 0
+        {
+            cache = cache.with_shared(SharedCache::new(
+                redis,
+                config.shared_cache_bytes,
+                config.shared_cache_ttl,
+                config.shared_cache_max_entry_bytes,
+                metrics.clone(),
+            ));
+        }
         let openers = OpenerRules::load(
             config.opener_rules_file.as_deref(),
             config.apple_relay_ranges_file.as_deref(),
@@ -99,6 +113,7 @@ impl App {
             remote_images,
             tallies: TallyCache::default(),
             prefs: Arc::new(prefs),
+            warm_jobs: crate::http::WarmJobs::default(),
         };
         Ok((app, errors))
     }

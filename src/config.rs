@@ -42,6 +42,15 @@ pub struct Config {
     pub store_budget: Duration,
     /// Upper bound of the in-process render cache, in bytes of images.
     pub cache_bytes: u64,
+    /// Bound of the render cache shared in Redis, in bytes of images; 0
+    /// turns it off. Without Redis there is none.
+    pub shared_cache_bytes: u64,
+    /// How long a render stays in the shared cache.
+    pub shared_cache_ttl: Duration,
+    /// Larger renders are kept in-process only.
+    pub shared_cache_max_entry_bytes: usize,
+    /// Recipients a cache warming job handles per second, at most.
+    pub warm_rate: u32,
     /// Upper bound of the rasterized glyph cache, in bytes.
     pub glyph_cache_bytes: u64,
     /// Upper bound of the shaped-text cache, in bytes.
@@ -122,6 +131,13 @@ impl std::fmt::Debug for Config {
             .field("demo_dir", &self.demo_dir)
             .field("store_budget", &self.store_budget)
             .field("cache_bytes", &self.cache_bytes)
+            .field("shared_cache_bytes", &self.shared_cache_bytes)
+            .field("shared_cache_ttl", &self.shared_cache_ttl)
+            .field(
+                "shared_cache_max_entry_bytes",
+                &self.shared_cache_max_entry_bytes,
+            )
+            .field("warm_rate", &self.warm_rate)
             .field("glyph_cache_bytes", &self.glyph_cache_bytes)
             .field("shape_cache_bytes", &self.shape_cache_bytes)
             .field("render_concurrency", &self.render_concurrency)
@@ -162,6 +178,10 @@ impl Default for Config {
             demo_dir: PathBuf::from("assets/demo"),
             store_budget: Duration::from_millis(30),
             cache_bytes: 256 * 1024 * 1024,
+            shared_cache_bytes: 1024 * 1024 * 1024,
+            shared_cache_ttl: Duration::from_secs(6 * 3600),
+            shared_cache_max_entry_bytes: 1024 * 1024,
+            warm_rate: 200,
             glyph_cache_bytes: crate::render::DEFAULT_GLYPH_CACHE_BYTES,
             shape_cache_bytes: crate::render::DEFAULT_SHAPE_CACHE_BYTES,
             render_concurrency: 0,
@@ -206,6 +226,10 @@ struct Layer {
     demo_dir: Option<String>,
     store_budget_ms: Option<u64>,
     cache_bytes: Option<u64>,
+    shared_cache_bytes: Option<u64>,
+    shared_cache_ttl_s: Option<u64>,
+    shared_cache_max_entry_bytes: Option<usize>,
+    warm_rate: Option<u32>,
     glyph_cache_bytes: Option<u64>,
     shape_cache_bytes: Option<u64>,
     render_concurrency: Option<usize>,
@@ -356,6 +380,19 @@ impl Config {
             layer.store_budget_ms.map(Duration::from_millis),
         );
         set(&mut self.cache_bytes, layer.cache_bytes);
+        set(&mut self.shared_cache_bytes, layer.shared_cache_bytes);
+        set(
+            &mut self.shared_cache_ttl,
+            layer.shared_cache_ttl_s.map(Duration::from_secs),
+        );
+        set(
+            &mut self.shared_cache_max_entry_bytes,
+            layer.shared_cache_max_entry_bytes,
+        );
+        if layer.warm_rate == Some(0) {
+            anyhow::bail!("warm_rate must be at least 1");
+        }
+        set(&mut self.warm_rate, layer.warm_rate);
         set(&mut self.glyph_cache_bytes, layer.glyph_cache_bytes);
         set(&mut self.shape_cache_bytes, layer.shape_cache_bytes);
         set(&mut self.render_concurrency, layer.render_concurrency);
@@ -483,6 +520,10 @@ impl Layer {
             demo_dir: text("demo_dir"),
             store_budget_ms: number("store_budget_ms")?,
             cache_bytes: number("cache_bytes")?,
+            shared_cache_bytes: number("shared_cache_bytes")?,
+            shared_cache_ttl_s: number("shared_cache_ttl_s")?,
+            shared_cache_max_entry_bytes: count("shared_cache_max_entry_bytes")?,
+            warm_rate: number("warm_rate")?.map(|rate: u64| rate.min(u64::from(u32::MAX)) as u32),
             glyph_cache_bytes: number("glyph_cache_bytes")?,
             shape_cache_bytes: number("shape_cache_bytes")?,
             render_concurrency: count("render_concurrency")?,

@@ -35,5 +35,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Render(args) => cli::render(&config, &args),
         Command::Sign(args) => cli::sign(&config, &args),
         Command::Check(args) => cli::check(&config, &args),
+        Command::Warm(args) => cli::warm(&args),
     }
 }

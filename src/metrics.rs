@@ -128,6 +128,18 @@ pub const REMOTE_IMAGE_CACHE_BYTES: (&str, &str) = (
     "opentime_remote_image_cache_bytes",
     "Bytes of decoded remote images held in their cache.",
 );
+pub const SHARED_CACHE_LOOKUPS: (&str, &str) = (
+    "opentime_shared_cache_lookups_total",
+    "Lookups in the render cache shared in Redis, after a local miss, by result (hit, miss, error).",
+);
+pub const SHARED_CACHE_WRITES: (&str, &str) = (
+    "opentime_shared_cache_writes_total",
+    "Renders offered to the shared cache, by result (stored, full, too_large, error).",
+);
+pub const WARM_RECIPIENTS: (&str, &str) = (
+    "opentime_warm_recipients_total",
+    "Recipients handled by cache warming jobs, by result (rendered, cached, error).",
+);
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
 pub const TEMPLATE_RELOADS: (&str, &str) = (
@@ -177,6 +189,9 @@ pub struct Metrics {
     pub remote_image_cache_bytes: IntGauge,
     pub templates_loaded: IntGauge,
     pub template_reloads: IntCounterVec,
+    pub shared_cache_lookups: IntCounterVec,
+    pub shared_cache_writes: IntCounterVec,
+    pub warm_recipients: IntCounterVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -278,6 +293,9 @@ impl Metrics {
             remote_image_cache_bytes: gauge(REMOTE_IMAGE_CACHE_BYTES),
             templates_loaded: gauge(TEMPLATES_LOADED),
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
+            shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
+            shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),
+            warm_recipients: counter(WARM_RECIPIENTS, &["result"]),
             registry,
             names: Vec::new(),
         };

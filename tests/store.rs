@@ -520,3 +520,50 @@ async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
     let _ = redis.kill();
     let _ = redis.wait();
 }
+
+#[tokio::test]
+async fn the_shared_render_cache_keeps_renders_within_its_window_budget() {
+    let server = RedisServer::new();
+    let Store::Redis(redis) = open(&redis_config(&server, "ot:")).await else {
+        panic!("a Redis URL opens the Redis store");
+    };
+    use opentime::store::redis_renders::SharedWrite;
+    let now = 1_800_000_000;
+    let image = vec![7u8; 400];
+    // A budget of 1000 bytes a window: two 400-byte renders fit, a third
+    // does not, and the refused one left no bytes counted.
+    for (key, expected) in [
+        ("aa", SharedWrite::Stored),
+        ("bb", SharedWrite::Stored),
+        ("cc", SharedWrite::Full),
+    ] {
+        let written = redis
+            .store_shared_render(key, &image, 3600, 1000, now)
+            .await
+            .unwrap();
+        assert_eq!(written, expected, "{key}");
+    }
+    assert_eq!(
+        redis.shared_render("aa").await.unwrap(),
+        Some(image.clone())
+    );
+    assert_eq!(redis.shared_render("cc").await.unwrap(), None);
+    let window = format!("ot:render-bytes:{}", now / 3600);
+    let mut connection = server.connection();
+    let counted: u64 = redis::cmd("GET")
+        .arg(&window)
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(counted, 800);
+    let ttl: i64 = redis::cmd("TTL")
+        .arg("ot:render:aa")
+        .query(&mut connection)
+        .unwrap();
+    assert!((3500..=3600).contains(&ttl), "{ttl}");
+    // The next window has a budget of its own.
+    let written = redis
+        .store_shared_render("cc", &image, 3600, 1000, now + 3600)
+        .await
+        .unwrap();
+    assert_eq!(written, SharedWrite::Stored);
+}

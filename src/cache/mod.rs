@@ -6,9 +6,15 @@
 //! tokio's blocking pool behind [`RenderLimiter`], so CPU work never stalls
 //! the reactor, and a burst of distinct renders turns into fallback images
 //! instead of an unbounded queue.
+//!
+//! With Redis, a second level ([`shared::SharedCache`]) shares renders
+//! between replicas: an in-process miss looks there before it renders, and
+//! a fresh render is stored there for the others.
+
+pub mod shared;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -17,6 +23,8 @@ use tokio::sync::Semaphore;
 
 use crate::metrics::{GaugeGuard, Metrics, TimerGuard};
 use crate::render::{Artwork, RenderError, RenderKey, Renderer};
+
+use self::shared::SharedCache;
 
 /// Bytes counted per entry on top of the image, for the key, the `Bytes`
 /// header and moka's bookkeeping: an estimate that keeps the bound honest
@@ -29,6 +37,7 @@ pub struct RenderCache {
     limiter: Arc<RenderLimiter>,
     renderer: Arc<Renderer>,
     metrics: Arc<Metrics>,
+    shared: Option<SharedCache>,
 }
 
 impl std::fmt::Debug for RenderCache {
@@ -45,6 +54,9 @@ impl std::fmt::Debug for RenderCache {
 enum Urgency {
     Request,
     Ahead,
+    /// A cache warming job: waits for a slot as long as it takes, one
+    /// render at a time, outside the requests' queue.
+    Warm,
 }
 
 /// Where the bytes of a response came from.
@@ -53,6 +65,8 @@ pub enum Source {
     /// Already in the cache (or rendered by a concurrent request we waited
     /// for).
     Cache,
+    /// From the cache shared by the replicas, in Redis.
+    Shared,
     /// Rendered for this request.
     Render,
 }
@@ -112,7 +126,14 @@ impl RenderCache {
             limiter: Arc::new(limiter),
             renderer,
             metrics,
+            shared: None,
         }
+    }
+
+    /// The same cache with a second level shared in Redis.
+    pub fn with_shared(mut self, shared: SharedCache) -> RenderCache {
+        self.shared = Some(shared);
+        self
     }
 
     /// The cached bytes for `key`, or renders `plan` once for every request
@@ -131,16 +152,53 @@ impl RenderCache {
             .cache_lookups
             .with_label_values(&["miss"])
             .inc();
+        self.fill(key, artwork, Urgency::Request).await
+    }
+
+    /// What a cache warming job does for one image: nothing when it is
+    /// cached here; else takes it from the shared cache, or renders it
+    /// (waiting for a free slot, one at a time) and stores it in both.
+    pub async fn warm(&self, key: RenderKey, artwork: Artwork) -> Result<Source, RenderFailure> {
+        if self.cache.contains_key(&key) {
+            return Ok(Source::Cache);
+        }
+        let (_, source) = self.fill(key, artwork, Urgency::Warm).await?;
+        Ok(source)
+    }
+
+    /// The single flight of one key: the shared cache, then a render.
+    async fn fill(
+        &self,
+        key: RenderKey,
+        artwork: Artwork,
+        urgency: Urgency,
+    ) -> Result<(Bytes, Source), RenderFailure> {
+        let from_shared = AtomicBool::new(false);
         let entry = self
             .cache
             .entry(key)
-            .or_try_insert_with(self.render(artwork, Urgency::Request))
+            .or_try_insert_with(async {
+                if let Some(shared) = &self.shared {
+                    if let Some(bytes) = shared.get(&key).await {
+                        from_shared.store(true, Ordering::Relaxed);
+                        return Ok(bytes);
+                    }
+                    let bytes = self.render(artwork, urgency).await?;
+                    if urgency == Urgency::Warm {
+                        shared.put_now(key, &bytes).await;
+                    } else {
+                        shared.put(key, bytes.clone());
+                    }
+                    return Ok(bytes);
+                }
+                self.render(artwork, urgency).await
+            })
             .await
             .map_err(|failure| (*failure).clone())?;
-        let source = if entry.is_fresh() {
-            Source::Render
-        } else {
-            Source::Cache
+        let source = match (entry.is_fresh(), from_shared.load(Ordering::Relaxed)) {
+            (true, true) => Source::Shared,
+            (true, false) => Source::Render,
+            (false, _) => Source::Cache,
         };
         Ok((entry.into_value(), source))
     }
@@ -162,13 +220,8 @@ impl RenderCache {
         let cache = self.clone();
         tokio::spawn(async move {
             for (key, artwork) in work {
-                let rendered = cache
-                    .cache
-                    .entry(key)
-                    .or_try_insert_with(cache.render(artwork, Urgency::Ahead))
-                    .await;
-                match rendered {
-                    Ok(entry) if entry.is_fresh() => cache.metrics.renders_ahead.inc(),
+                match cache.fill(key, artwork, Urgency::Ahead).await {
+                    Ok((_, Source::Render)) => cache.metrics.renders_ahead.inc(),
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -192,6 +245,10 @@ impl RenderCache {
         let permit = match limiter.slots.try_acquire() {
             Ok(permit) => permit,
             Err(_) if urgency == Urgency::Ahead => return Err(RenderFailure::Overloaded),
+            Err(_) if urgency == Urgency::Warm => match limiter.slots.acquire().await {
+                Ok(permit) => permit,
+                Err(_) => return Err(RenderFailure::Overloaded),
+            },
             Err(_) => {
                 if limiter.waiting.fetch_add(1, Ordering::AcqRel) >= limiter.queue_limit {
                     limiter.waiting.fetch_sub(1, Ordering::AcqRel);

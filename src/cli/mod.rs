@@ -1,11 +1,12 @@
-//! The `opentime` command line: `serve` (the default), `render`, `sign` and
-//! `check`. Each subcommand is one file (`check` a folder); `main.rs` only
-//! parses and calls.
+//! The `opentime` command line: `serve` (the default), `render`, `sign`,
+//! `check` and `warm`. Each subcommand is one file (`check` a folder);
+//! `main.rs` only parses and calls.
 
 mod check;
 mod render;
 mod serve;
 mod sign;
+mod warm;
 
 pub use check::template_warnings;
 
@@ -17,6 +18,7 @@ pub use check::{CheckArgs, check};
 pub use render::{RenderArgs, render};
 pub use serve::serve;
 pub use sign::{SignArgs, sign};
+pub use warm::{WarmArgs, warm};
 
 /// An open-time content server for lifecycle email.
 #[derive(Debug, Parser)]
@@ -41,4 +43,6 @@ pub enum Command {
     /// Validate every template, asset, font and expression, and warn where
     /// a template's fonts cannot draw a script that a sample state uses.
     Check(CheckArgs),
+    /// Start a cache warming job on a running server and show its progress.
+    Warm(WarmArgs),
 }

@@ -24,10 +24,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use super::admin_bulk::{TokenFormat, import_recipients, sign_tokens};
-use super::admin_templates;
 use super::form::{FormError, read_limited};
 use super::query::QueryPairs;
 use super::response::Body;
+use super::{admin_templates, warm};
 use crate::app::App;
 use crate::recipient::RecipientId;
 use crate::store::{EngagementRecord, StoreError};
@@ -101,6 +101,15 @@ pub async fn serve(
         Ok(()) if method == Method::POST && segments == ["tokens"] => {
             match tokens(app, query, headers, body).await {
                 Ok(response) => return response,
+                Err(error) => Err(error),
+            }
+        }
+        Ok(()) if method == Method::POST && segments == ["warm"] => {
+            let content_type = headers
+                .get(header::CONTENT_TYPE)
+                .and_then(|value| value.to_str().ok());
+            match warm::start(app, query, content_type, body).await {
+                Ok(value) => return json_response(StatusCode::ACCEPTED, &value),
                 Err(error) => Err(error),
             }
         }
@@ -268,6 +277,8 @@ async fn route(
                 .collect();
             Ok(json!({ "days": days, "recipients": summaries }))
         }
+        (&Method::GET, ["warm", job]) => warm::progress(app, job).await,
+        (&Method::DELETE, ["warm", job]) => warm::cancel(app, job),
         (&Method::GET, ["templates"]) => Ok(admin_templates::list(app)),
         (&Method::GET, ["templates", name]) => admin_templates::get(app, identifier(name)?),
         (&Method::PUT, ["templates", name]) => {
@@ -303,7 +314,9 @@ async fn route(
             | ["pools", _]
             | ["pools", _, "codes"]
             | ["templates"]
-            | ["templates", _],
+            | ["templates", _]
+            | ["warm"]
+            | ["warm", _],
         ) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -321,13 +334,14 @@ async fn route(
 /// for each: what is compared is a SHA-256 of each side, so neither the
 /// length nor the content of a token leaks through timing.
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const SCOPES: [&str; 6] = [
+pub const SCOPES: [&str; 7] = [
     "engagement",
     "preferences",
     "pools",
     "recipients",
     "templates",
     "tokens",
+    "warm",
 ];
 
 /// The scope a path needs; `None` for paths that do not exist, which
@@ -340,6 +354,7 @@ fn scope_of(segments: &[&str]) -> Option<&'static str> {
         ["recipients"] | ["recipients", _] => Some("recipients"),
         ["tokens"] => Some("tokens"),
         ["templates"] | ["templates", _] => Some("templates"),
+        ["warm"] | ["warm", _] => Some("warm"),
         _ => None,
     }
 }

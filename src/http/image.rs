@@ -21,7 +21,7 @@ use crate::app::App;
 use crate::cache::{RenderFailure, Source};
 use crate::decide::{RemoteAssets, Target, build_artwork, remote_urls, with_timer};
 use crate::events::EventKind;
-use crate::render::{Artwork, OutputFormat, TimerPlan};
+use crate::render::{Artwork, OutputFormat, RenderKey, TimerPlan};
 use crate::template::Template;
 
 pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Body> {
@@ -65,42 +65,17 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
             return response::text(StatusCode::FORBIDDEN, &error.to_string());
         }
     };
-    // A countdown's deadline is read before the variant is chosen, so that
-    // rules can say `timer.expired`.
-    let started = content::evergreen_start(app, &template, &prepared).await;
-    let (context, timer, deadline_problem) = with_timer(&template, &prepared.context, started);
-    if let Some(problem) = &deadline_problem {
-        tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
-        metrics
-            .deadline_errors
-            .with_label_values(&[&template.name])
-            .inc();
-    }
-    let (context, coupon) = content::with_records(app, &template, &prepared, context).await;
-    let shown = match content::decide(app, &template, &prepared, &context, coupon.as_ref()).await {
-        Ok(shown) => shown,
-        Err(error) => {
-            let variant = template.default_variant().id.as_str();
-            tracing::warn!(template = %template.name, %error, "a text did not resolve; serving the fallback image");
-            count(&template.name, variant, "fallback");
-            record_open(app, &template, &prepared, variant, String::new());
-            return fallback(app, &template, &target, head.headers, "render_error");
-        }
+    let Ok(resolved) = resolve(app, &template, &target, &prepared).await else {
+        let variant = template.default_variant().id.as_str();
+        count(&template.name, variant, "fallback");
+        record_open(app, &template, &prepared, variant, String::new());
+        return fallback(app, &template, &target, head.headers, "render_error");
     };
-    let variant = shown.variant.id.as_str();
-    let remote = fetch_remote_images(app, &shown).await;
-    let artwork = build_artwork(
-        &template,
-        shown.variant,
-        &shown.texts,
-        Target {
-            scale: target.scale,
-            format: target.format,
-        },
-        timer.as_ref(),
-        &remote,
-    );
-    let key = artwork.render_key(&template.version);
+    let Resolved {
+        variant,
+        artwork,
+        key,
+    } = resolved;
     let key_hex = key.to_hex();
     let etag = format!("\"{key_hex}\"");
     record_open(app, &template, &prepared, variant, key_hex);
@@ -115,10 +90,10 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     };
     match app.cache.get_or_render(key, artwork).await {
         Ok((bytes, source)) => {
-            // A countdown second someone else already rendered is a hot
-            // timer (a send's open spike): render the next seconds now, so
+            // A countdown second someone else (here or on another
+            // replica) already rendered is a hot timer (a send's open spike): render the next seconds now, so
             // the opens to come find them cached.
-            if source == Source::Cache
+            if source != Source::Render
                 && let Some(timer) = ahead
             {
                 render_seconds_ahead(app, &template, timer);
@@ -138,6 +113,61 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
             fallback(app, &template, &target, head.headers, reason)
         }
     }
+}
+
+/// What an open shows, up to its render key.
+pub(super) struct Resolved<'t> {
+    pub variant: &'t str,
+    pub artwork: Artwork,
+    pub key: RenderKey,
+}
+
+/// Decides what `prepared` sees of `template` now and builds its artwork:
+/// a countdown's deadline (read first, so that rules can say
+/// `timer.expired`), the records (a coupon, a poll), the rules or a lock,
+/// and remote images. Writes records only for a person (`prepared.person`).
+/// `Err` when a text does not resolve: the caller serves the fallback.
+pub(super) async fn resolve<'t>(
+    app: &App,
+    template: &'t Template,
+    target: &ImageTarget,
+    prepared: &Prepared,
+) -> Result<Resolved<'t>, ()> {
+    let started = content::evergreen_start(app, template, prepared).await;
+    let (context, timer, deadline_problem) = with_timer(template, &prepared.context, started);
+    if let Some(problem) = &deadline_problem {
+        tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
+        app.metrics
+            .deadline_errors
+            .with_label_values(&[&template.name])
+            .inc();
+    }
+    let (context, coupon) = content::with_records(app, template, prepared, context).await;
+    let shown = match content::decide(app, template, prepared, &context, coupon.as_ref()).await {
+        Ok(shown) => shown,
+        Err(error) => {
+            tracing::warn!(template = %template.name, %error, "a text did not resolve; serving the fallback image");
+            return Err(());
+        }
+    };
+    let remote = fetch_remote_images(app, &shown).await;
+    let artwork = build_artwork(
+        template,
+        shown.variant,
+        &shown.texts,
+        Target {
+            scale: target.scale,
+            format: target.format,
+        },
+        timer.as_ref(),
+        &remote,
+    );
+    let key = artwork.render_key(&template.version);
+    Ok(Resolved {
+        variant: shown.variant.id.as_str(),
+        artwork,
+        key,
+    })
 }
 
 /// Counts the open and queues its event; the writer records what was

@@ -22,6 +22,8 @@ mod response;
 mod router;
 pub mod server;
 mod vote;
+mod warm;
 
 pub use query::{ImageTarget, QueryPairs};
 pub use server::run;
+pub use warm::WarmJobs;

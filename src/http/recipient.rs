@@ -1,6 +1,7 @@
 //! Who is asking, and what is known of them: the access check, the opener's
 //! class and the state lookup shared by the image and click paths.
 
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use hyper::HeaderMap;
@@ -99,30 +100,93 @@ pub async fn prepare(
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
-    let (mut records, personalization) = match &recipient {
+    let (records, personalization) = match &recipient {
         Some(recipient) => load_state(app, recipient, wants).await,
         None => (RecipientState::default(), Personalization::Anonymous),
     };
-    let user_agent = head.user_agent();
     let opener = opener.unwrap_or_else(|| classify(app, head));
+    let facts = Facts {
+        query: params,
+        user_agent: head.user_agent(),
+        is_head: head.is_head,
+        opener,
+    };
+    let person = app.openers.is_person(opener);
+    Ok(assemble(
+        app,
+        wants,
+        recipient,
+        records,
+        personalization,
+        facts,
+        person,
+    ))
+}
+
+/// What a request says beside the recipient.
+struct Facts<'a> {
+    query: BTreeMap<String, String>,
+    user_agent: Option<&'a str>,
+    is_head: bool,
+    opener: Opener,
+}
+
+fn assemble(
+    app: &App,
+    wants: &StateRequest<'_>,
+    recipient: Option<RecipientId>,
+    mut records: RecipientState,
+    personalization: Personalization,
+    facts: Facts<'_>,
+    person: bool,
+) -> Prepared {
     let mut context = Context::new(&RequestFacts {
         profile: records.profile.take(),
-        query: params,
+        query: facts.query,
         now: app.clock.now(),
-        user_agent: user_agent.map(str::to_string),
-        is_head: head.is_head,
-        opener: Some(opener),
+        user_agent: facts.user_agent.map(str::to_string),
+        is_head: facts.is_head,
+        opener: Some(facts.opener),
     });
     if wants.prefs {
         context = context.with("prefs", app.prefs.view(&records.prefs).to_value());
     }
-    Ok(Prepared {
+    Prepared {
         context,
         personalization,
         recipient,
         records,
-        person: app.openers.is_person(opener),
-    })
+        person,
+    }
+}
+
+/// What an open by `recipient` would see, prepared without a request: for
+/// cache warming. `person` is false, so nothing is written (no lock, code
+/// or timer start), while the rules see `opener` as it is given.
+pub async fn prepare_known(
+    app: &App,
+    recipient: RecipientId,
+    wants: &StateRequest<'_>,
+    query: BTreeMap<String, String>,
+    user_agent: Option<&str>,
+    opener: Opener,
+) -> Prepared {
+    let (records, personalization) = load_state(app, &recipient, wants).await;
+    let facts = Facts {
+        query,
+        user_agent,
+        is_head: false,
+        opener,
+    };
+    assemble(
+        app,
+        wants,
+        Some(recipient),
+        records,
+        personalization,
+        facts,
+        false,
+    )
 }
 
 /// The opener's class by the configured rules.

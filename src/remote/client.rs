@@ -80,7 +80,7 @@ impl Fetcher {
 /// A client config trusting the Mozilla roots that webpki-roots carries, so
 /// that fetches verify the same way on every machine whatever its CA bundle,
 /// with the ring provider that the rest of opentime's TLS already uses.
-fn tls_connector() -> TlsConnector {
+pub(crate) fn tls_connector() -> TlsConnector {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -14,7 +14,7 @@
 //! - `error.rs`: [`RemoteImageError`] and its stable codes.
 
 mod allow;
-mod client;
+pub(crate) mod client;
 mod error;
 
 use std::io::Cursor;

@@ -15,7 +15,8 @@
 //! - `redis`: the Redis backend and its connection policy;
 //!   `redis_records`: its records, pools and events stream;
 //!   `redis_polls`: its votes and tallies; `redis_prefs`: its email
-//!   preferences; `redis_templates`: the templates put through the API.
+//!   preferences; `redis_templates`: the templates put through the API;
+//!   `redis_renders`: the render cache shared by replicas.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `error`: what can go wrong, as [`StoreError`].
@@ -30,6 +31,7 @@ pub mod redis;
 pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
+pub mod redis_renders;
 pub mod redis_templates;
 
 use std::collections::BTreeMap;
@@ -355,6 +357,28 @@ impl Store {
         match self {
             Store::Redis(redis) => redis.delete_template(name).await,
             Store::Memory(memory) => Ok(memory.delete_template(name)),
+        }
+    }
+
+    /// Keeps a cache warming job's progress for the other replicas; the
+    /// embedded store has none, so nothing is kept.
+    pub async fn put_warm_progress(
+        &self,
+        job: &str,
+        progress: &str,
+        keep: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.put_warm_progress(job, progress, keep).await,
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
+    /// A warming job's progress as another replica kept it.
+    pub async fn warm_progress(&self, job: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.warm_progress(job).await,
+            Store::Memory(_) => Ok(None),
         }
     }
 
