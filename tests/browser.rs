@@ -1,8 +1,9 @@
-//! The preference page in a real headless Chromium, driven through
-//! ChromeDriver (Debian's `chromium` and `chromium-driver`; `.ci/run`
-//! installs them): load the page, change a topic and the frequency, submit,
-//! reload, and check the saved state in Redis. A screenshot of the saved
-//! page is kept in `target/test-artifacts/`.
+//! The preference page and the preview page in a real headless Chromium,
+//! driven through ChromeDriver (Debian's `chromium` and `chromium-driver`;
+//! `.ci/run` installs them). Preferences: load the page, change a topic and
+//! the frequency, submit, reload, and check the saved state in Redis.
+//! Preview: load it, edit the state, and see the image and the variant
+//! change. Screenshots are kept in `target/test-artifacts/`.
 
 mod support;
 
@@ -206,6 +207,66 @@ impl Browser {
             .to_string()
     }
 
+    /// Waits up to 10 s for the text of `css` to pass `check`; answers it.
+    async fn wait_text(&self, css: &str, check: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text(css).await;
+            if check(&text) {
+                return text;
+            }
+            assert!(Instant::now() < deadline, "{css} is still {text:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> String {
+        let element = self.element(css).await;
+        self.session_call(
+            Method::GET,
+            &format!("/element/{element}/attribute/{name}"),
+            None,
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+    }
+
+    /// Waits up to 10 s for an attribute to differ from `before`; answers
+    /// the new value.
+    async fn wait_attribute_change(&self, css: &str, name: &str, before: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let now = self.attribute(css, name).await;
+            if now != before {
+                return now;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{css} {name} did not change in 10 s"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Replaces the value of an input or textarea, as typing would.
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.element(css).await;
+        self.session_call(
+            Method::POST,
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        )
+        .await;
+        self.session_call(
+            Method::POST,
+            &format!("/element/{element}/value"),
+            Some(json!({ "text": text })),
+        )
+        .await;
+    }
+
     async fn screenshot(&self, file: &str) -> PathBuf {
         let encoded = self.session_call(Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
@@ -264,6 +325,79 @@ async fn a_recipient_changes_a_topic_and_the_frequency_in_chromium() {
     assert!(browser.selected("#topic-news").await);
     assert!(browser.selected("#frequency-fortnightly").await);
     assert!(!browser.selected("#frequency-weekly").await);
+    browser.quit().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_edits_a_state_on_the_preview_page_and_sees_the_image_change() {
+    const ADMIN: &str = "preview-test-admin-token";
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.admin_tokens = vec![ADMIN.to_string()];
+    })
+    .await;
+    // Without the token the page asks for it.
+    let refused = server.get("/preview").await;
+    assert_eq!(refused.status, hyper::StatusCode::UNAUTHORIZED);
+    assert!(
+        refused.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+
+    let base = server
+        .base
+        .replace("http://", &format!("http://author:{ADMIN}@"));
+    let browser = Browser::start().await;
+    browser
+        .open(&format!("{base}/preview?template=loyalty"))
+        .await;
+    // The template's first demo recipient is filled in and rendered.
+    browser.wait_text("#variant", |text| text == "member").await;
+    let first = browser.attribute("#image", "src").await;
+    assert!(
+        first.starts_with("data:image/png;base64,"),
+        "{}",
+        &first[..first.len().min(40)]
+    );
+    assert!(browser.text("#render-ms").await.ends_with(" ms"));
+    assert!(
+        browser
+            .text("#link")
+            .await
+            .starts_with("https://example.com/rewards")
+    );
+
+    browser
+        .type_into(
+            "#state",
+            r#"{"first_name": "Ada", "last_name": "Lovelace", "points": "4200", "tier": "gold"}"#,
+        )
+        .await;
+    // The new state renders a new image, with the link of its tier.
+    let edited = browser.wait_attribute_change("#image", "src", &first).await;
+    browser
+        .wait_text("#link", |text| text.contains("tier=gold"))
+        .await;
+    assert_eq!(browser.text("#variant").await, "member");
+
+    // A state without points falls to the default variant.
+    browser.type_into("#state", "{}").await;
+    browser
+        .wait_text("#variant", |text| text == "default")
+        .await;
+    browser
+        .wait_attribute_change("#image", "src", &edited)
+        .await;
+    // Invalid JSON says so, and keeps the last image.
+    browser.type_into("#state", "{\"points\": ").await;
+    browser
+        .wait_text("#problem", |text| text.contains("does not parse"))
+        .await;
+    let shot = browser.screenshot("preview.png").await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
     browser.quit().await;
     server.shutdown().await;
 }

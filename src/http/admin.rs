@@ -14,6 +14,7 @@
 //! - `POST /api/v1/pools/{pool}/codes`: adds codes, one per line, or a JSON
 //!   array of strings.
 
+use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -122,7 +123,7 @@ pub async fn serve(
     }
 }
 
-fn error_response(error: ApiError) -> Response<Body> {
+pub(super) fn error_response(error: ApiError) -> Response<Body> {
     let mut refusal = json!({ "code": error.code, "message": error.message });
     if let Some(details) = error.details {
         refusal["details"] = details;
@@ -394,7 +395,28 @@ impl AdminToken<'_> {
 /// 404 when the API is off, 401 without a valid token, 403 for a valid
 /// token that lacks the path's scope. Every configured token is compared,
 /// in constant time over SHA-256 digests, whichever matches.
-fn authorize(app: &App, headers: &HeaderMap, scope: Option<&str>) -> Result<(), ApiError> {
+/// The token of `Authorization: Bearer <token>`, or the password of
+/// `Basic` (any user name), which is how a browser sends it for
+/// `/preview`.
+fn offered_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    if let Some(token) = value.strip_prefix("Bearer ") {
+        return Some(token.trim().to_string());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (_, password) = decoded.split_once(':')?;
+    Some(password.to_string())
+}
+
+pub(super) fn authorize(
+    app: &App,
+    headers: &HeaderMap,
+    scope: Option<&str>,
+) -> Result<(), ApiError> {
     if app.config.admin_tokens.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -402,18 +424,13 @@ fn authorize(app: &App, headers: &HeaderMap, scope: Option<&str>) -> Result<(), 
             "the admin API is off: set OPENTIME_ADMIN_TOKENS",
         ));
     }
-    let offered = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send Authorization: Bearer <admin token>",
-            )
-        })?;
+    let offered = offered_token(headers).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send Authorization: Bearer <admin token>",
+        )
+    })?;
     let offered = Sha256::digest(offered.as_bytes());
     let mut matched: Option<AdminToken<'_>> = None;
     for entry in &app.config.admin_tokens {
@@ -602,7 +619,7 @@ fn body_error(error: FormError) -> ApiError {
     }
 }
 
-fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
+pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
     let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     *response.status_mut() = status;
     let headers = response.headers_mut();

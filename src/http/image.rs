@@ -75,6 +75,7 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         variant,
         artwork,
         key,
+        ..
     } = resolved;
     let key_hex = key.to_hex();
     let etag = format!("\"{key_hex}\"");
@@ -91,8 +92,9 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     match app.cache.get_or_render(key, artwork).await {
         Ok((bytes, source)) => {
             // A countdown second someone else (here or on another
-            // replica) already rendered is a hot timer (a send's open spike): render the next seconds now, so
-            // the opens to come find them cached.
+            // replica) already rendered is a hot timer (a send's open
+            // spike): render the next seconds now, so the opens to come
+            // find them cached.
             if source != Source::Render
                 && let Some(timer) = ahead
             {
@@ -120,6 +122,10 @@ pub(super) struct Resolved<'t> {
     pub variant: &'t str,
     pub artwork: Artwork,
     pub key: RenderKey,
+    /// What was shown and the context it was decided in, for the preview
+    /// page's link.
+    pub shown: Shown<'t>,
+    pub context: crate::expr::Context,
 }
 
 /// Decides what `prepared` sees of `template` now and builds its artwork:
@@ -167,6 +173,8 @@ pub(super) async fn resolve<'t>(
         variant: shown.variant.id.as_str(),
         artwork,
         key,
+        shown,
+        context,
     })
 }
 

@@ -16,6 +16,7 @@ mod image;
 mod lines;
 mod ops;
 mod prefs;
+mod preview;
 mod query;
 mod recipient;
 mod response;

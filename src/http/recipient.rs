@@ -106,6 +106,7 @@ pub async fn prepare(
     };
     let opener = opener.unwrap_or_else(|| classify(app, head));
     let facts = Facts {
+        now: app.clock.now(),
         query: params,
         user_agent: head.user_agent(),
         is_head: head.is_head,
@@ -125,6 +126,7 @@ pub async fn prepare(
 
 /// What a request says beside the recipient.
 struct Facts<'a> {
+    now: jiff::Timestamp,
     query: BTreeMap<String, String>,
     user_agent: Option<&'a str>,
     is_head: bool,
@@ -143,7 +145,7 @@ fn assemble(
     let mut context = Context::new(&RequestFacts {
         profile: records.profile.take(),
         query: facts.query,
-        now: app.clock.now(),
+        now: facts.now,
         user_agent: facts.user_agent.map(str::to_string),
         is_head: facts.is_head,
         opener: Some(facts.opener),
@@ -173,6 +175,7 @@ pub async fn prepare_known(
 ) -> Prepared {
     let (records, personalization) = load_state(app, &recipient, wants).await;
     let facts = Facts {
+        now: app.clock.now(),
         query,
         user_agent,
         is_head: false,
@@ -187,6 +190,36 @@ pub async fn prepare_known(
         facts,
         false,
     )
+}
+
+/// What an open with a state given by a template author would see, at
+/// `now`: for the preview page. Nothing is read from the store or written.
+pub fn prepare_given(
+    app: &App,
+    wants: &StateRequest<'_>,
+    profile: Option<crate::recipient::Profile>,
+    query: BTreeMap<String, String>,
+    now: jiff::Timestamp,
+    user_agent: Option<&str>,
+    opener: Opener,
+) -> Prepared {
+    let personalization = if profile.is_some() {
+        Personalization::Personalized
+    } else {
+        Personalization::Anonymous
+    };
+    let records = RecipientState {
+        profile,
+        ..RecipientState::default()
+    };
+    let facts = Facts {
+        now,
+        query,
+        user_agent,
+        is_head: false,
+        opener,
+    };
+    assemble(app, wants, None, records, personalization, facts, false)
 }
 
 /// The opener's class by the configured rules.

@@ -8,7 +8,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use super::query::QueryPairs;
 use super::recipient::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, amp, click, image, ops, prefs, vote};
+use super::{admin, amp, click, image, ops, prefs, preview, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 
@@ -34,6 +34,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         ["a", ..] => "amp",
         ["p"] | ["u"] => "preferences",
         ["api", ..] => "api",
+        ["preview", ..] => "preview",
         _ => "other",
     };
     let _timer = TimerGuard::new(
@@ -64,6 +65,10 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         (_, ["api", "v1", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
             admin::serve(app, &method, rest, &query, &parts.headers, body).await
+        }
+        (_, ["preview", rest @ ..]) => {
+            let query = QueryPairs::parse(parts.uri.query());
+            preview::serve(app, &method, rest, &query, &parts.headers, body).await
         }
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,

@@ -1,0 +1,335 @@
+//! `/preview`: the page where template authors try a template against a
+//! state of their own, and the calls it makes. Admin auth, as a browser
+//! sends it (`Basic`, any user name, the admin token as password) or as
+//! the API's `Bearer`; a token needs the `templates` scope.
+//!
+//! - `GET /preview`: the page (`assets/pages/preview.html`), served by
+//!   opentime itself, with no build step;
+//! - `GET /preview/templates`: the live templates and the demo recipients;
+//! - `GET /preview/state?recipient=ID`: a real recipient's profile, to start
+//!   from;
+//! - `POST /preview/render`: `{template, state, now, user_agent, opener,
+//!   scale, format, query}` in, the chosen variant, its link, the render
+//!   time and the image out.
+//!
+//! Nothing here reads a lock or a code, or writes anything: a preview is
+//! the rules and the renderer, on the state given.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::admin::{ApiError, authorize, error_response, fields_of, json_response, recipient_id};
+use super::content;
+use super::image::{Resolved, resolve};
+use super::query::{ImageTarget, QueryPairs};
+use super::recipient::prepare_given;
+use super::response::Body;
+use crate::app::App;
+use crate::decide::resolve_link;
+use crate::expr::Opener;
+use crate::recipient::Profile;
+use crate::render::OutputFormat;
+
+const PAGE: &str = include_str!("../../assets/pages/preview.html");
+
+/// The largest render request read.
+const MAX_BODY: usize = 256 * 1024;
+
+pub async fn serve(
+    app: &App,
+    method: &Method,
+    rest: &[&str],
+    query: &QueryPairs,
+    headers: &HeaderMap,
+    body: Incoming,
+) -> Response<Body> {
+    if let Err(error) = authorize(app, headers, Some("templates")) {
+        let unauthorized = error.status == StatusCode::UNAUTHORIZED;
+        let mut response = error_response(error);
+        if unauthorized {
+            // The browser asks for the token, and sends it from then on.
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"opentime preview\", charset=\"UTF-8\""),
+            );
+        }
+        return response;
+    }
+    let answer = match (method, rest) {
+        (&Method::GET, []) => return page(),
+        (&Method::GET, ["templates"]) => Ok(templates(app)),
+        (&Method::GET, ["state"]) => state(app, query).await,
+        (&Method::POST, ["render"]) => match super::form::read_limited(body, MAX_BODY).await {
+            Ok(bytes) => render(app, &bytes).await,
+            Err(error) => Err(ApiError::bad_request(error.to_string())),
+        },
+        _ => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no such preview path",
+        )),
+    };
+    match answer {
+        Ok(value) => json_response(StatusCode::OK, &value),
+        Err(error) => error_response(error),
+    }
+}
+
+fn page() -> Response<Body> {
+    let mut response = Response::new(Full::new(Bytes::from_static(PAGE.as_bytes())));
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; \
+             img-src data:; connect-src 'self'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+fn templates(app: &App) -> Value {
+    let templates: Vec<Value> = app
+        .templates
+        .snapshot()
+        .templates()
+        .iter()
+        .map(|template| {
+            let mut formats = vec![template.format.extension()];
+            if template.timer.is_some() {
+                formats.push("gif");
+            }
+            formats.dedup();
+            json!({
+                "name": template.name,
+                "width": template.width,
+                "height": template.height,
+                "scales": template.scales,
+                "formats": formats,
+                "params": template.params.keys().collect::<Vec<_>>(),
+                "variants": template.variants.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let mut demos: Vec<(String, BTreeMap<String, String>)> =
+        crate::store::demo::load_demo_recipients(&app.config.demo_dir)
+            .map(|recipients| {
+                recipients
+                    .into_iter()
+                    .map(|(id, fields)| (id.as_str().to_string(), fields))
+                    .collect()
+            })
+            .unwrap_or_default();
+    demos.sort();
+    let demos: Vec<Value> = demos
+        .into_iter()
+        .map(|(id, fields)| json!({ "id": id, "profile": fields }))
+        .collect();
+    json!({ "templates": templates, "demos": demos, "now": app.clock.now().to_string() })
+}
+
+async fn state(app: &App, query: &QueryPairs) -> Result<Value, ApiError> {
+    let recipient = recipient_id(query.get("recipient").unwrap_or_default())?;
+    let profile = app
+        .store
+        .with_budget(std::time::Duration::from_secs(2))
+        .profile(&recipient)
+        .await?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "no_recipient",
+                "this recipient has no profile",
+            )
+        })?;
+    Ok(json!({ "recipient": recipient.as_str(), "profile": profile.fields }))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenderRequest {
+    template: String,
+    #[serde(default)]
+    state: Option<serde_json::Map<String, Value>>,
+    #[serde(default)]
+    now: Option<String>,
+    #[serde(default)]
+    user_agent: Option<String>,
+    #[serde(default)]
+    opener: Option<String>,
+    #[serde(default)]
+    scale: Option<u32>,
+    #[serde(default)]
+    format: Option<String>,
+    #[serde(default)]
+    query: BTreeMap<String, String>,
+}
+
+async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
+    let request: RenderRequest = serde_json::from_slice(body)
+        .map_err(|error| ApiError::bad_request(format!("a render request: {error}")))?;
+    let template = app.templates.get(&request.template).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_template",
+            format!("no template {:?} is loaded", request.template),
+        )
+    })?;
+    let profile = match request.state {
+        None => None,
+        Some(object) => {
+            let fields = fields_of(object)
+                .map_err(|message| ApiError::bad_request(format!("state: {message}")))?;
+            Some(Profile::from_iter(fields))
+        }
+    };
+    let now = match request.now.as_deref().map(str::trim) {
+        None | Some("") => app.clock.now(),
+        Some(text) => parse_time(text).ok_or_else(|| {
+            ApiError::bad_request("now is a time like 2026-12-01T09:30:00Z or 2026-12-01T09:30")
+        })?,
+    };
+    let opener = match request.opener.as_deref() {
+        None | Some("") => Opener::Human,
+        Some(label) => Opener::from_str_label(label).ok_or_else(|| {
+            ApiError::bad_request(
+                "opener is human, apple_proxy, gmail_proxy, yahoo_proxy or scanner",
+            )
+        })?,
+    };
+    let format = match request.format.as_deref() {
+        None | Some("") => template.format,
+        Some(name) => OutputFormat::from_extension(name)
+            .filter(|format| *format != OutputFormat::Gif || template.timer.is_some())
+            .ok_or_else(|| ApiError::bad_request("this template has no such format"))?,
+    };
+    let scale = request.scale.unwrap_or(1);
+    if !template.allows_scale(scale) {
+        return Err(ApiError::bad_request(
+            "this template does not offer that scale",
+        ));
+    }
+    let query: BTreeMap<String, String> = request
+        .query
+        .into_iter()
+        .filter(|(name, value)| {
+            template
+                .params
+                .get(name)
+                .is_some_and(|spec| value.len() <= spec.max_len)
+        })
+        .collect();
+    let wants = content::open_request(&template);
+    let prepared = prepare_given(
+        app,
+        &wants,
+        profile,
+        query,
+        now,
+        request.user_agent.as_deref().filter(|ua| !ua.is_empty()),
+        opener,
+    );
+    let target = ImageTarget {
+        name: template.name.clone(),
+        scale,
+        format,
+    };
+    let Ok(Resolved {
+        variant,
+        artwork,
+        shown,
+        context,
+        ..
+    }) = resolve(app, &template, &target, &prepared).await
+    else {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "text_error",
+            "a text of the chosen variant does not resolve for this state; an open would get the fallback image",
+        ));
+    };
+    let link = resolve_link(&template, shown.variant, &context).map_err(|error| error.to_string());
+    let renderer = app.cache.renderer().clone();
+    let started = Instant::now();
+    let rendered = tokio::task::spawn_blocking(move || renderer.render_artwork(&artwork))
+        .await
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                error.to_string(),
+            )
+        })?
+        .map_err(|error| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "render_error",
+                error.to_string(),
+            )
+        })?;
+    let render_ms = started.elapsed().as_secs_f64() * 1000.0;
+    Ok(json!({
+        "template": template.name,
+        "variant": variant,
+        "link": link.as_ref().ok(),
+        "link_error": link.as_ref().err(),
+        "opener": opener.as_str(),
+        "now": now.to_string(),
+        "render_ms": (render_ms * 100.0).round() / 100.0,
+        "bytes": rendered.len(),
+        "image": format!(
+            "data:{};base64,{}",
+            format.content_type(),
+            base64::engine::general_purpose::STANDARD.encode(&rendered)
+        ),
+    }))
+}
+
+/// An instant, or a local time read as UTC (what a `datetime-local` input
+/// gives).
+fn parse_time(text: &str) -> Option<jiff::Timestamp> {
+    if let Ok(timestamp) = text.parse::<jiff::Timestamp>() {
+        return Some(timestamp);
+    }
+    let civil: jiff::civil::DateTime = text.parse().ok()?;
+    civil
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .ok()
+        .map(|zoned| zoned.timestamp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_come_as_instants_or_as_local_times_in_utc() {
+        assert_eq!(
+            parse_time("2026-12-01T09:30:00Z").unwrap().to_string(),
+            "2026-12-01T09:30:00Z"
+        );
+        assert_eq!(
+            parse_time("2026-12-01T09:30").unwrap().to_string(),
+            "2026-12-01T09:30:00Z"
+        );
+        assert!(parse_time("tomorrow").is_none());
+    }
+}
