@@ -57,6 +57,7 @@ fn bench_events(c: &mut Criterion) {
             budget: Duration::from_secs(5),
             demo_dir: "assets/demo".into(),
             tls_ca_file: None,
+            topology: opentime::store::Topology::Standalone,
         }))
         .expect("the store opens");
 

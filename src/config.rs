@@ -27,6 +27,10 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// For `rediss://`: the PEM file of a private certificate authority.
     pub redis_ca_file: Option<PathBuf>,
+    /// Standalone (one URL), Sentinel (the sentinels' URLs and the name of
+    /// the primary) or Cluster (seed nodes' URLs), from `redis_mode` and
+    /// `redis_sentinel_master`.
+    pub redis_topology: crate::store::Topology,
     /// Prefix of every Redis key.
     pub key_prefix: String,
     /// Signing secrets: the first signs, all verify. Empty means the demo key.
@@ -117,6 +121,7 @@ impl std::fmt::Debug for Config {
             .field("listen", &self.listen)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("redis_topology", &self.redis_topology)
             .field("key_prefix", &self.key_prefix)
             .field(
                 "signing_keys",
@@ -170,6 +175,7 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             redis_url: None,
             redis_ca_file: None,
+            redis_topology: crate::store::Topology::Standalone,
             key_prefix: "ot:".to_string(),
             signing_keys: Vec::new(),
             admin_tokens: Vec::new(),
@@ -216,6 +222,8 @@ struct Layer {
     listen: Option<String>,
     redis_url: Option<String>,
     redis_ca_file: Option<String>,
+    redis_mode: Option<String>,
+    redis_sentinel_master: Option<String>,
     key_prefix: Option<String>,
     signing_keys: Option<String>,
     signing_keys_file: Option<String>,
@@ -331,6 +339,7 @@ impl Config {
             budget: self.store_budget,
             demo_dir: self.demo_dir.clone(),
             tls_ca_file: self.redis_ca_file.clone(),
+            topology: self.redis_topology.clone(),
         }
     }
 
@@ -347,6 +356,29 @@ impl Config {
                 Some(url)
             };
         }
+        let master = layer
+            .redis_sentinel_master
+            .or_else(|| match &self.redis_topology {
+                crate::store::Topology::Sentinel { master } => Some(master.clone()),
+                _ => None,
+            });
+        let mode = layer.redis_mode.or_else(|| match &self.redis_topology {
+            crate::store::Topology::Standalone => None,
+            crate::store::Topology::Sentinel { .. } => Some("sentinel".into()),
+            crate::store::Topology::Cluster => Some("cluster".into()),
+        });
+        self.redis_topology = match mode.as_deref().map(str::trim) {
+            None | Some("" | "standalone") => crate::store::Topology::Standalone,
+            Some("cluster") => crate::store::Topology::Cluster,
+            Some("sentinel") => crate::store::Topology::Sentinel {
+                master: master
+                    .filter(|name| !name.trim().is_empty())
+                    .context("redis_mode = \"sentinel\" needs redis_sentinel_master, the name of the primary the sentinels watch")?,
+            },
+            Some(other) => anyhow::bail!(
+                "redis_mode is standalone, sentinel or cluster, not {other:?}"
+            ),
+        };
         if let Some(file) = layer.redis_ca_file {
             self.redis_ca_file = if file.trim().is_empty() {
                 None
@@ -510,6 +542,8 @@ impl Layer {
             listen: text("listen"),
             redis_url: text("redis_url"),
             redis_ca_file: text("redis_ca_file"),
+            redis_mode: text("redis_mode"),
+            redis_sentinel_master: text("redis_sentinel_master"),
             key_prefix: text("key_prefix"),
             signing_keys: text("signing_keys"),
             signing_keys_file: text("signing_keys_file"),

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use opentime::recipient::{Profile, RecipientId};
-use opentime::store::{Store, StoreConfig, StoreError};
+use opentime::store::{Store, StoreConfig, StoreError, Topology};
 use support::{RedisServer, eventually};
 
 /// Generous for a healthy local Redis even on a loaded CI machine, yet far
@@ -39,6 +39,7 @@ fn redis_config(server: &RedisServer, prefix: &str) -> StoreConfig {
         budget: BUDGET,
         demo_dir: "does-not-matter-with-redis".into(),
         tls_ca_file: None,
+        topology: Topology::Standalone,
     }
 }
 
@@ -49,6 +50,7 @@ fn demo_config(demo_dir: &Path) -> StoreConfig {
         budget: BUDGET,
         demo_dir: demo_dir.to_owned(),
         tls_ca_file: None,
+        topology: Topology::Standalone,
     }
 }
 
@@ -490,6 +492,7 @@ async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
         budget: Duration::from_secs(1),
         demo_dir: "unused".into(),
         tls_ca_file: Some(dir.path().join("ca.pem")),
+        topology: Topology::Standalone,
     };
     let store = Store::open(&config).await.expect("a rediss:// store opens");
     let alice = RecipientId::new("alice").unwrap();
@@ -512,6 +515,7 @@ async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
     // Without the private CA the server's certificate is not trusted.
     let untrusting = Store::open(&StoreConfig {
         tls_ca_file: None,
+        topology: Topology::Standalone,
         ..config
     })
     .await

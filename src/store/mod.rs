@@ -28,6 +28,7 @@ pub mod memory;
 pub mod polls;
 pub mod records;
 pub mod redis;
+pub mod redis_connection;
 pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
@@ -58,12 +59,27 @@ pub struct ProfileUpsert {
     pub remove: Vec<String>,
 }
 
+/// How the Redis servers of `redis_url` are laid out.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Topology {
+    /// One server (or a proxy in front of several).
+    #[default]
+    Standalone,
+    /// `redis_url` lists the sentinels; `master` names the primary they
+    /// watch.
+    Sentinel { master: String },
+    /// `redis_url` lists seed nodes of a Redis Cluster.
+    Cluster,
+}
+
 /// How to reach the store.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
     /// `redis://`, `rediss://` or `redis+unix://`; `None` selects the
     /// embedded store seeded from `demo_dir`.
     pub redis_url: Option<String>,
+    /// Standalone, Sentinel or Cluster.
+    pub topology: Topology,
     /// Prefix of every key, `ot:` by default.
     pub key_prefix: String,
     /// How long one request may wait for the store before it gives up and
@@ -101,7 +117,8 @@ impl Store {
                     None => None,
                 };
                 Ok(Store::Redis(
-                    RedisStore::connect(url.trim(), tls_ca, keys, config.budget).await?,
+                    RedisStore::connect(url.trim(), tls_ca, &config.topology, keys, config.budget)
+                        .await?,
                 ))
             }
             None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),

@@ -15,6 +15,9 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use super::Topology;
+use super::redis_connection::{Connection, SentinelConnection};
 use redis::{Cmd, FromRedisValue, Value};
 
 use crate::recipient::{Profile, RecipientId};
@@ -50,8 +53,8 @@ const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 pub struct RedisStore {
     /// What [`RedisStore::own_connection`] opens another connection with.
     /// Behind an `Arc`: it is large, and only read when connecting.
-    client: Arc<redis::Client>,
-    pub(super) connection: ConnectionManager,
+    client: Arc<Clients>,
+    pub(super) connection: Connection,
     pub(super) keys: Arc<KeyScheme>,
     pub(super) budget: Duration,
 }
@@ -63,11 +66,30 @@ impl RedisStore {
     pub async fn connect(
         url: &str,
         tls_ca: Option<Vec<u8>>,
+        topology: &Topology,
         keys: KeyScheme,
         budget: Duration,
     ) -> Result<RedisStore, StoreError> {
-        let client = client_for_url(url, tls_ca)?;
-        let connection = lazy_connection(&client)?;
+        let (client, connection) = match topology {
+            Topology::Standalone => {
+                let client = client_for_url(url, tls_ca)?;
+                let connection = Connection::Single(lazy_connection(&client)?);
+                (Clients::Single(client), connection)
+            }
+            Topology::Cluster => {
+                let client = cluster_client(url, tls_ca)?;
+                let connection = Connection::Cluster(cluster_connection(&client));
+                (Clients::Cluster(client), connection)
+            }
+            Topology::Sentinel { master } => {
+                let sentinel = sentinel_client(url, master, tls_ca)?;
+                let connection = SentinelConnection::connect(sentinel, |client| {
+                    ConnectionManager::new_lazy_with_config(client, manager_config())
+                })
+                .await;
+                (Clients::Sentinel, Connection::Sentinel(connection))
+            }
+        };
         let store = RedisStore {
             client: Arc::new(client),
             connection,
@@ -84,8 +106,16 @@ impl RedisStore {
     /// first: for the events writer, whose large pipelines would otherwise
     /// hold up the requests' small ones on the shared connection.
     pub fn own_connection(&self) -> Result<RedisStore, StoreError> {
+        let connection = match (&*self.client, &self.connection) {
+            (Clients::Single(client), _) => Connection::Single(lazy_connection(client)?),
+            (Clients::Cluster(client), _) => Connection::Cluster(cluster_connection(client)),
+            (Clients::Sentinel, Connection::Sentinel(sentinel)) => {
+                Connection::Sentinel(sentinel.own_connection())
+            }
+            (Clients::Sentinel, other) => other.clone(),
+        };
         Ok(RedisStore {
-            connection: lazy_connection(&self.client)?,
+            connection,
             ..self.clone()
         })
     }
@@ -280,16 +310,117 @@ impl fmt::Debug for RedisStore {
 }
 
 /// A connection that opens on first use and reconnects by itself.
-fn lazy_connection(client: &redis::Client) -> Result<ConnectionManager, StoreError> {
-    let config = ConnectionManagerConfig::new()
+/// What another connection is opened from.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per store, behind an Arc, read only when connecting"
+)]
+enum Clients {
+    Single(redis::Client),
+    Cluster(redis::cluster::ClusterClient),
+    /// A Sentinel connection opens others itself.
+    Sentinel,
+}
+
+fn manager_config() -> ConnectionManagerConfig {
+    ConnectionManagerConfig::new()
         .set_connection_timeout(Some(CONNECT_TIMEOUT))
         .set_response_timeout(Some(RESPONSE_TIMEOUT))
         .set_number_of_retries(CONNECT_RETRIES)
         .set_min_delay(RETRY_MIN_DELAY)
-        .set_max_delay(RETRY_MAX_DELAY);
-    ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(|error| {
+        .set_max_delay(RETRY_MAX_DELAY)
+}
+
+fn lazy_connection(client: &redis::Client) -> Result<ConnectionManager, StoreError> {
+    ConnectionManager::new_lazy_with_config(client.clone(), manager_config()).map_err(|error| {
         StoreError::Config(format!("cannot prepare the Redis connection: {error}"))
     })
+}
+
+/// The URLs of a comma-separated list, each checked like a standalone one.
+fn node_urls(urls: &str, tls_ca: &Option<Vec<u8>>) -> Result<Vec<String>, StoreError> {
+    let urls: Vec<String> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .map(str::to_string)
+        .collect();
+    if urls.is_empty() {
+        return Err(StoreError::Config("the Redis URL lists no node".into()));
+    }
+    for url in &urls {
+        client_for_url(url, tls_ca.clone())?;
+    }
+    Ok(urls)
+}
+
+/// A Cluster client from the seed nodes of `urls`; the rest of the
+/// cluster is learnt from them.
+fn cluster_client(
+    urls: &str,
+    tls_ca: Option<Vec<u8>>,
+) -> Result<redis::cluster::ClusterClient, StoreError> {
+    let urls = node_urls(urls, &tls_ca)?;
+    if urls
+        .iter()
+        .any(|url| !url.starts_with("redis://") && !url.starts_with("rediss://"))
+    {
+        return Err(StoreError::Config(
+            "Cluster nodes are redis:// or rediss:// URLs".into(),
+        ));
+    }
+    let mut builder = redis::cluster::ClusterClientBuilder::new(urls)
+        .connection_timeout(CONNECT_TIMEOUT)
+        .response_timeout(RESPONSE_TIMEOUT)
+        .retries(CONNECT_RETRIES as u32);
+    if let Some(root_cert) = tls_ca {
+        builder = builder.certs(redis::TlsCertificates {
+            client_tls: None,
+            root_cert: Some(root_cert),
+        });
+    }
+    builder
+        .build()
+        .map_err(|error| StoreError::Config(format!("the Redis Cluster URLs are invalid: {error}")))
+}
+
+/// A connection that finds the cluster's nodes in the background.
+fn cluster_connection(
+    client: &redis::cluster::ClusterClient,
+) -> redis::cluster_async::ClusterConnection {
+    client.get_pending_async_connection_with_config(
+        redis::cluster::ClusterConfig::new()
+            .set_connection_timeout(CONNECT_TIMEOUT)
+            .set_response_timeout(RESPONSE_TIMEOUT),
+    )
+}
+
+/// A Sentinel client from the sentinels of `urls`, for the primary named
+/// `master`; the primary is reached with the first URL's credentials and
+/// TLS mode.
+fn sentinel_client(
+    urls: &str,
+    master: &str,
+    tls_ca: Option<Vec<u8>>,
+) -> Result<redis::sentinel::SentinelClient, StoreError> {
+    use redis::IntoConnectionInfo;
+    let urls = node_urls(urls, &tls_ca)?;
+    let first = urls[0]
+        .as_str()
+        .into_connection_info()
+        .map_err(|error| StoreError::Config(format!("the sentinel URL is invalid: {error}")))?;
+    let mut node = redis::sentinel::SentinelNodeConnectionInfo::default()
+        .set_redis_connection_info(first.redis_settings().clone());
+    if urls[0].starts_with("rediss://") {
+        node = node.set_tls_mode(redis::TlsMode::Secure);
+    }
+    redis::sentinel::SentinelClient::build(
+        urls,
+        master,
+        Some(node),
+        redis::sentinel::SentinelServerType::Master,
+    )
+    .map_err(|error| StoreError::Config(format!("the sentinel URLs are invalid: {error}")))
 }
 
 /// Checks the scheme ourselves so that the error says what is supported;

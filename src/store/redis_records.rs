@@ -433,9 +433,9 @@ impl RedisStore {
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         let attempts = async {
-            match pipe.query_async(&mut connection).await {
+            match connection.query_pipeline(pipe).await {
                 Err(error) if retry && error.is_connection_dropped() => {
-                    pipe.query_async(&mut connection).await
+                    connection.query_pipeline(pipe).await
                 }
                 result => result,
             }

@@ -12,6 +12,7 @@
 #![allow(dead_code)]
 
 pub mod server;
+pub mod topology;
 
 use std::collections::BTreeMap;
 use std::future::Future;
