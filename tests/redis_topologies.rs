@@ -190,7 +190,10 @@ async fn every_path_works_on_a_three_master_cluster() {
         .metric("opentime_shared_cache_writes_total{result=\"stored\"}")
         .await;
     let metrics = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
-    let shared: Vec<&str> = metrics.lines().filter(|l| l.starts_with("opentime_shared")).collect();
+    let shared: Vec<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("opentime_shared"))
+        .collect();
     assert!(writes >= 20.0, "{shared:?}");
     server.shutdown().await;
 }

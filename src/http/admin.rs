@@ -16,7 +16,6 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
@@ -27,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::admin_bulk::{TokenFormat, import_recipients, sign_tokens};
 use super::form::{FormError, read_limited};
 use super::query::QueryPairs;
-use super::response::Body;
+use super::response::{self, Body};
 use super::{admin_templates, warm};
 use crate::app::App;
 use crate::recipient::RecipientId;
@@ -72,6 +71,15 @@ impl ApiError {
             message: message.into(),
             details: None,
         }
+    }
+
+    /// Something that should not happen did (a task panicked): 500.
+    pub(super) fn internal(error: impl std::fmt::Display) -> ApiError {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            error.to_string(),
+        )
     }
 
     pub(super) fn bad_request(message: impl Into<String>) -> ApiError {
@@ -157,21 +165,12 @@ async fn tokens(
     let column = column.to_string();
     let signed = tokio::task::spawn_blocking(move || sign_tokens(&keys, format, &bytes, &column))
         .await
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-            )
-        })??;
-    let mut response = Response::new(Full::new(signed));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(format.content_type()),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok(response)
+        .map_err(ApiError::internal)??;
+    Ok(response::no_store(
+        StatusCode::OK,
+        format.content_type(),
+        signed,
+    ))
 }
 
 async fn route(
@@ -620,15 +619,7 @@ fn body_error(error: FormError) -> ApiError {
 }
 
 pub(super) fn json_response(status: StatusCode, value: &Value) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
-    *response.status_mut() = status;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    response::no_store(status, "application/json", Bytes::from(value.to_string()))
 }
 
 #[cfg(test)]

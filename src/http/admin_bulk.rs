@@ -133,13 +133,7 @@ async fn settle(
     let Some(handle) = in_flight else {
         return Ok(());
     };
-    let written = handle.await.map_err(|error| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            error.to_string(),
-        )
-    })?;
+    let written = handle.await.map_err(ApiError::internal)?;
     match written.result {
         Ok(refusals) => {
             for (number, refusal) in written.numbers.iter().zip(refusals) {
@@ -279,13 +273,7 @@ pub(super) fn sign_tokens(
                     }
                 };
                 object.insert("token".into(), Value::String(keys.sign_recipient(&id)));
-                serde_json::to_writer(&mut out, &object).map_err(|error| {
-                    ApiError::new(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        error.to_string(),
-                    )
-                })?;
+                serde_json::to_writer(&mut out, &object).map_err(ApiError::internal)?;
                 out.push(b'\n');
             }
             Ok(Bytes::from(out))

@@ -76,7 +76,7 @@ pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Val
             })
         })
         .await
-        .map_err(internal)?
+        .map_err(ApiError::internal)?
     };
     let (template, warnings) = checked.map_err(|error| {
         let mut refusal = ApiError::new(
@@ -129,7 +129,7 @@ async fn apply_stored(app: &App) -> Result<(), ApiError> {
     let registry: Arc<TemplateRegistry> = app.templates.clone();
     let report = tokio::task::spawn_blocking(move || registry.set_stored(revision, stored))
         .await
-        .map_err(internal)?;
+        .map_err(ApiError::internal)?;
     if let Some(report) = report {
         for error in &report.errors {
             tracing::error!(%error, "template not loaded");
@@ -160,13 +160,5 @@ fn no_template(name: &str) -> ApiError {
         StatusCode::NOT_FOUND,
         "no_template",
         format!("no template {name:?} is loaded"),
-    )
-}
-
-fn internal(error: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal",
-        error.to_string(),
     )
 }

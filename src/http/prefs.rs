@@ -549,14 +549,9 @@ fn render(name: &str, values: Value) -> String {
 }
 
 fn html_response(status: StatusCode, html: String) -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from(html)));
-    *response.status_mut() = status;
+    let mut response =
+        super::response::no_store(status, "text/html; charset=utf-8", Bytes::from(html));
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // No script, no frames, no form posting anywhere else.
     headers.insert(
         header::CONTENT_SECURITY_POLICY,

@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
@@ -30,14 +29,13 @@ use serde_json::{Value, json};
 use super::admin::{ApiError, authorize, error_response, fields_of, json_response, recipient_id};
 use super::content;
 use super::image::{Resolved, resolve};
-use super::query::{ImageTarget, QueryPairs};
+use super::query::QueryPairs;
 use super::recipient::prepare_given;
 use super::response::Body;
+use super::warm::{opener_named, target_of};
 use crate::app::App;
 use crate::decide::resolve_link;
-use crate::expr::Opener;
 use crate::recipient::Profile;
-use crate::render::OutputFormat;
 
 const PAGE: &str = include_str!("../../assets/pages/preview.html");
 
@@ -85,13 +83,12 @@ pub async fn serve(
 }
 
 fn page() -> Response<Body> {
-    let mut response = Response::new(Full::new(Bytes::from_static(PAGE.as_bytes())));
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
+    let mut response = super::response::no_store(
+        StatusCode::OK,
+        "text/html; charset=utf-8",
+        Bytes::from_static(PAGE.as_bytes()),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(
@@ -207,26 +204,8 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
             ApiError::bad_request("now is a time like 2026-12-01T09:30:00Z or 2026-12-01T09:30")
         })?,
     };
-    let opener = match request.opener.as_deref() {
-        None | Some("") => Opener::Human,
-        Some(label) => Opener::from_str_label(label).ok_or_else(|| {
-            ApiError::bad_request(
-                "opener is human, apple_proxy, gmail_proxy, yahoo_proxy or scanner",
-            )
-        })?,
-    };
-    let format = match request.format.as_deref() {
-        None | Some("") => template.format,
-        Some(name) => OutputFormat::from_extension(name)
-            .filter(|format| *format != OutputFormat::Gif || template.timer.is_some())
-            .ok_or_else(|| ApiError::bad_request("this template has no such format"))?,
-    };
-    let scale = request.scale.unwrap_or(1);
-    if !template.allows_scale(scale) {
-        return Err(ApiError::bad_request(
-            "this template does not offer that scale",
-        ));
-    }
+    let opener = opener_named(request.opener.as_deref())?;
+    let target = target_of(&template, request.scale, request.format.as_deref())?;
     let query: BTreeMap<String, String> = request
         .query
         .into_iter()
@@ -247,11 +226,6 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         request.user_agent.as_deref().filter(|ua| !ua.is_empty()),
         opener,
     );
-    let target = ImageTarget {
-        name: template.name.clone(),
-        scale,
-        format,
-    };
     let Ok(Resolved {
         variant,
         artwork,
@@ -271,13 +245,7 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     let started = Instant::now();
     let rendered = tokio::task::spawn_blocking(move || renderer.render_artwork(&artwork))
         .await
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                error.to_string(),
-            )
-        })?
+        .map_err(ApiError::internal)?
         .map_err(|error| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -297,7 +265,7 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         "bytes": rendered.len(),
         "image": format!(
             "data:{};base64,{}",
-            format.content_type(),
+            target.format.content_type(),
             base64::engine::general_purpose::STANDARD.encode(&rendered)
         ),
     }))

@@ -252,28 +252,8 @@ fn check_order(app: &App, order: OrderJson) -> Result<Order, ApiError> {
             format!("no template {:?} is loaded", order.template),
         )
     })?;
-    let format = match order.format.as_deref() {
-        None => template.format,
-        Some(name) => OutputFormat::from_extension(name)
-            .ok_or_else(|| ApiError::bad_request("format is png, jpg or gif"))?,
-    };
-    if format == OutputFormat::Gif && template.timer.is_none() {
-        return Err(ApiError::bad_request("only a countdown template is a gif"));
-    }
-    let scale = order.scale.unwrap_or(1);
-    if !template.allows_scale(scale) {
-        return Err(ApiError::bad_request(
-            "the template does not offer that scale",
-        ));
-    }
-    let opener = match order.opener.as_deref() {
-        None => Opener::Human,
-        Some(label) => Opener::from_str_label(label).ok_or_else(|| {
-            ApiError::bad_request(
-                "opener is human, apple_proxy, gmail_proxy, yahoo_proxy or scanner",
-            )
-        })?,
-    };
+    let target = target_of(&template, order.scale, order.format.as_deref())?;
+    let opener = opener_named(order.opener.as_deref())?;
     let mut query = BTreeMap::new();
     for (name, value) in order.query {
         match template.params.get(&name) {
@@ -291,16 +271,52 @@ fn check_order(app: &App, order: OrderJson) -> Result<Order, ApiError> {
         }
     }
     Ok(Order {
-        target: ImageTarget {
-            name: template.name.clone(),
-            scale,
-            format,
-        },
+        target,
         template,
         user_agent: order.user_agent,
         opener,
         query,
     })
+}
+
+/// The image a warm job or a preview renders: the template's format and
+/// 1x unless asked otherwise, and only what the template offers.
+pub(super) fn target_of(
+    template: &Template,
+    scale: Option<u32>,
+    format: Option<&str>,
+) -> Result<ImageTarget, ApiError> {
+    let format = match format.filter(|name| !name.is_empty()) {
+        None => template.format,
+        Some(name) => OutputFormat::from_extension(name)
+            .ok_or_else(|| ApiError::bad_request("format is png, jpg or gif"))?,
+    };
+    if format == OutputFormat::Gif && template.timer.is_none() {
+        return Err(ApiError::bad_request("only a countdown template is a gif"));
+    }
+    let scale = scale.unwrap_or(1);
+    if !template.allows_scale(scale) {
+        return Err(ApiError::bad_request(
+            "the template does not offer that scale",
+        ));
+    }
+    Ok(ImageTarget {
+        name: template.name.clone(),
+        scale,
+        format,
+    })
+}
+
+/// The opener the rules see: a person unless named.
+pub(super) fn opener_named(label: Option<&str>) -> Result<Opener, ApiError> {
+    match label.filter(|label| !label.is_empty()) {
+        None => Ok(Opener::Human),
+        Some(label) => Opener::from_str_label(label).ok_or_else(|| {
+            ApiError::bad_request(
+                "opener is human, apple_proxy, gmail_proxy, yahoo_proxy or scanner",
+            )
+        }),
+    }
 }
 
 /// The ids of an NDJSON body; the first bad line fails the call, naming it.
