@@ -171,6 +171,7 @@ pub fn sync_stored_templates(
             if revision == templates.stored_revision() {
                 continue;
             }
+            let applying = templates.applying().await;
             let Ok((revision, stored)) = store.stored_templates().await else {
                 continue;
             };
@@ -182,6 +183,7 @@ pub fn sync_stored_templates(
                 }
             })
             .await;
+            drop(applying);
             if let Err(error) = applied {
                 tracing::error!(%error, "applying the stored templates panicked; the previous templates still serve");
             }

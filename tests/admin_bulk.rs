@@ -188,3 +188,80 @@ async fn tokens_are_signed_in_ndjson_and_csv() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browser_credentials_open_the_preview_only() {
+    use base64::Engine;
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.admin_tokens = vec![ADMIN.to_string(), "templates:author-only".to_string()];
+    })
+    .await;
+    let basic = |token: &str| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("any:{token}"))
+        )
+    };
+    // The API takes Bearer only: a browser's stored Basic credentials are
+    // no way in for a page on another site.
+    let answer = server
+        .request(
+            Method::GET,
+            "/api/v1/templates",
+            &[("authorization", &basic(ADMIN))],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::UNAUTHORIZED);
+    let answer = server
+        .request(
+            Method::GET,
+            "/preview/templates",
+            &[("authorization", &basic(ADMIN))],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    // A profile needs the recipients scope as in the API.
+    redis.hset("ot:r:{ann}", "first_name", "Ann");
+    let answer = server
+        .request(
+            Method::GET,
+            "/preview/state?recipient=ann",
+            &[("authorization", &basic("author-only"))],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    let answer = server
+        .request(
+            Method::GET,
+            "/preview/state?recipient=ann",
+            &[("authorization", &basic(ADMIN))],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    // A request another site's page makes is refused.
+    let answer = server
+        .request(
+            Method::GET,
+            "/preview/templates",
+            &[
+                ("authorization", &basic(ADMIN)),
+                ("sec-fetch-site", "cross-site"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::FORBIDDEN);
+    // Ids in bodies are taken as they are: a%41 is not aA.
+    let (status, body) = post(
+        &server,
+        "/api/v1/tokens",
+        ADMIN,
+        "application/x-ndjson",
+        "{\"recipient\":\"a%41\"}\n".into(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let line: serde_json::Value = serde_json::from_slice(body.trim_ascii()).unwrap();
+    assert_eq!(line["token"], server.token("a%41"));
+    server.shutdown().await;
+}

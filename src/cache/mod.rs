@@ -93,6 +93,8 @@ pub struct RenderLimiter {
     waiting: AtomicUsize,
     /// A request waits at most this long for a slot.
     wait: Duration,
+    /// Renders cache warming may run at once: one fewer than the slots.
+    warm: Semaphore,
 }
 
 impl RenderLimiter {
@@ -102,6 +104,7 @@ impl RenderLimiter {
             queue_limit,
             waiting: AtomicUsize::new(0),
             wait,
+            warm: Semaphore::new(slots.saturating_sub(1).max(1)),
         }
     }
 }
@@ -162,8 +165,21 @@ impl RenderCache {
         if self.cache.contains_key(&key) {
             return Ok(Source::Cache);
         }
+        // All jobs together leave at least one slot to requests.
+        let _turn = self
+            .limiter
+            .warm
+            .acquire()
+            .await
+            .map_err(|_| RenderFailure::Overloaded)?;
         let (_, source) = self.fill(key, artwork, Urgency::Warm).await?;
         Ok(source)
+    }
+
+    /// Renders `artwork` now, through the render slots like a request, and
+    /// caches nothing: the preview page, which reports the render's time.
+    pub async fn render_now(&self, artwork: Artwork) -> Result<Bytes, RenderFailure> {
+        self.render(artwork, Urgency::Request).await
     }
 
     /// The single flight of one key: the shared cache, then a render.
@@ -245,9 +261,14 @@ impl RenderCache {
         let permit = match limiter.slots.try_acquire() {
             Ok(permit) => permit,
             Err(_) if urgency == Urgency::Ahead => return Err(RenderFailure::Overloaded),
-            Err(_) if urgency == Urgency::Warm => match limiter.slots.acquire().await {
-                Ok(permit) => permit,
-                Err(_) => return Err(RenderFailure::Overloaded),
+            Err(_) if urgency == Urgency::Warm => loop {
+                // Never queued ahead of a request: a request that finds no
+                // slot waits in line, and warming only takes one nobody
+                // waits for.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+                if let Ok(permit) = limiter.slots.try_acquire() {
+                    break permit;
+                }
             },
             Err(_) => {
                 if limiter.waiting.fetch_add(1, Ordering::AcqRel) >= limiter.queue_limit {

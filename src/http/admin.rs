@@ -106,7 +106,7 @@ pub async fn serve(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Response<Body> {
-    let answer = match authorize(app, headers, scope_of(segments)) {
+    let answer = match authorize(app, headers, scope_of(segments), Credentials::Bearer) {
         Ok(()) if method == Method::POST && segments == ["tokens"] => {
             match tokens(app, query, headers, body).await {
                 Ok(response) => return response,
@@ -266,7 +266,7 @@ async fn route(
             let recipients = bulk
                 .recipients
                 .iter()
-                .map(|id| recipient_id(id))
+                .map(|id| recipient_named(id))
                 .collect::<Result<Vec<_>, _>>()?;
             let records = store.engagement(&recipients).await?;
             let now = app.clock.now();
@@ -394,13 +394,25 @@ impl AdminToken<'_> {
 /// 404 when the API is off, 401 without a valid token, 403 for a valid
 /// token that lacks the path's scope. Every configured token is compared,
 /// in constant time over SHA-256 digests, whichever matches.
-/// The token of `Authorization: Bearer <token>`, or the password of
-/// `Basic` (any user name), which is how a browser sends it for
-/// `/preview`.
-fn offered_token(headers: &HeaderMap) -> Option<String> {
+/// How a caller may present the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Credentials {
+    /// `Authorization: Bearer <token>` only: the API. A browser never sends
+    /// that by itself, so a page elsewhere cannot make one call the API.
+    Bearer,
+    /// Also `Basic` with the token as password (any user name), which is
+    /// how a browser sends it: the preview page only.
+    BearerOrBasic,
+}
+
+/// The token the request offers, in the ways `accepted` allows.
+fn offered_token(headers: &HeaderMap, accepted: Credentials) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     if let Some(token) = value.strip_prefix("Bearer ") {
         return Some(token.trim().to_string());
+    }
+    if accepted != Credentials::BearerOrBasic {
+        return None;
     }
     let encoded = value.strip_prefix("Basic ")?;
     let decoded = base64::engine::general_purpose::STANDARD
@@ -415,6 +427,7 @@ pub(super) fn authorize(
     app: &App,
     headers: &HeaderMap,
     scope: Option<&str>,
+    accepted: Credentials,
 ) -> Result<(), ApiError> {
     if app.config.admin_tokens.is_empty() {
         return Err(ApiError::new(
@@ -423,7 +436,7 @@ pub(super) fn authorize(
             "the admin API is off: set OPENTIME_ADMIN_TOKENS",
         ));
     }
-    let offered = offered_token(headers).ok_or_else(|| {
+    let offered = offered_token(headers, accepted).ok_or_else(|| {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
@@ -512,6 +525,12 @@ fn days(text: Option<&str>) -> Result<u32, ApiError> {
     }
 }
 
+/// A recipient id as it comes in a JSON body or a query value: as is.
+pub(super) fn recipient_named(id: &str) -> Result<RecipientId, ApiError> {
+    RecipientId::new(id).map_err(|error| ApiError::bad_request(error.to_string()))
+}
+
+/// A recipient id from a path segment, percent-decoded.
 pub(super) fn recipient_id(raw: &str) -> Result<RecipientId, ApiError> {
     let decoded = percent_encoding::percent_decode_str(raw)
         .decode_utf8()
@@ -607,7 +626,7 @@ async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
     read_limited(body, MAX_BODY).await.map_err(body_error)
 }
 
-fn body_error(error: FormError) -> ApiError {
+pub(super) fn body_error(error: FormError) -> ApiError {
     match error {
         FormError::TooLarge(_) => ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

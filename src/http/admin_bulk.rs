@@ -13,7 +13,7 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::{ApiError, field_name, fields_of, recipient_id};
+use super::admin::{ApiError, field_name, fields_of, recipient_named};
 use super::lines::{Line, LineReader};
 use crate::store::{ProfileUpsert, Store};
 
@@ -169,7 +169,7 @@ fn parse_line(bytes: &[u8]) -> Result<ProfileUpsert, (&'static str, String)> {
         )
     })?;
     let recipient =
-        recipient_id(&line.recipient).map_err(|error| ("invalid_recipient", error.message))?;
+        recipient_named(&line.recipient).map_err(|error| ("invalid_recipient", error.message))?;
     let set = fields_of(line.fields).map_err(|message| ("invalid_field", message))?;
     for name in &line.remove {
         field_name(name).map_err(|message| ("invalid_field", message))?;
@@ -263,7 +263,7 @@ pub(super) fn sign_tokens(
                         ))
                     })?;
                 let id = match object.get(column) {
-                    Some(Value::String(id)) => recipient_id(id).map_err(|error| {
+                    Some(Value::String(id)) => recipient_named(id).map_err(|error| {
                         ApiError::bad_request(format!("line {number}: {}", error.message))
                     })?,
                     _ => {

@@ -125,6 +125,7 @@ pub(super) async fn delete(app: &App, name: &str) -> Result<Value, ApiError> {
 /// than at the next poll.
 async fn apply_stored(app: &App) -> Result<(), ApiError> {
     let store = app.store.with_budget(std::time::Duration::from_secs(5));
+    let _applying = app.templates.applying().await;
     let (revision, stored) = store.stored_templates().await?;
     let registry: Arc<TemplateRegistry> = app.templates.clone();
     let report = tokio::task::spawn_blocking(move || registry.set_stored(revision, stored))

@@ -26,6 +26,8 @@ pub struct LineReader<B> {
     pending: BytesMut,
     max_line: usize,
     number: u64,
+    /// How much of `pending` is known to hold no newline.
+    scanned: usize,
     /// Inside a line that passed the bound: drop bytes up to its end.
     skipping: bool,
     finished: bool,
@@ -42,6 +44,7 @@ where
             pending: BytesMut::new(),
             max_line,
             number: 0,
+            scanned: 0,
             skipping: false,
             finished: false,
         }
@@ -51,7 +54,13 @@ where
     /// at the end of the body.
     pub async fn next_line(&mut self) -> Result<Option<Line>, ReadError> {
         loop {
-            if let Some(end) = self.pending.iter().position(|&byte| byte == b'\n') {
+            let newline = self.pending[self.scanned..]
+                .iter()
+                .position(|&byte| byte == b'\n')
+                .map(|at| self.scanned + at);
+            self.scanned = self.pending.len();
+            if let Some(end) = newline {
+                self.scanned = 0;
                 let mut line = self.pending.split_to(end + 1).freeze();
                 self.number += 1;
                 if std::mem::take(&mut self.skipping) {
@@ -76,9 +85,11 @@ where
                     bytes: line,
                 }));
             }
-            if self.pending.len() > self.max_line {
+            // One byte more than the bound, for a `\r` before the newline.
+            if self.pending.len() > self.max_line + 1 {
                 self.skipping = true;
                 self.pending.clear();
+                self.scanned = 0;
             }
             if self.finished {
                 if self.pending.is_empty() && !self.skipping {
@@ -186,5 +197,22 @@ mod tests {
         );
         let got = lines(&[&long], 16).await;
         assert_eq!(got, vec![Line::TooLong { number: 1 }]);
+    }
+
+    #[tokio::test]
+    async fn a_line_of_exactly_the_bound_fits_however_its_crlf_arrives() {
+        let full = "y".repeat(16);
+        for chunks in [
+            vec![format!("{full}\r\n")],
+            vec![full.clone(), "\r".into(), "\n".into()],
+            vec![format!("{full}\r"), "\n".into()],
+        ] {
+            let chunks: Vec<&str> = chunks.iter().map(String::as_str).collect();
+            assert_eq!(lines(&chunks, 16).await, vec![text(1, &full)], "{chunks:?}");
+        }
+        // A byte at a time, as a slow client sends it.
+        let drip: Vec<String> = format!("{full}\nz\n").chars().map(String::from).collect();
+        let drip: Vec<&str> = drip.iter().map(String::as_str).collect();
+        assert_eq!(lines(&drip, 16).await, vec![text(1, &full), text(2, "z")]);
     }
 }

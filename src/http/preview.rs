@@ -26,7 +26,10 @@ use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::{ApiError, authorize, error_response, fields_of, json_response, recipient_id};
+use super::admin::{
+    ApiError, Credentials, authorize, body_error, error_response, fields_of, json_response,
+    recipient_named,
+};
 use super::content;
 use super::image::{Resolved, resolve};
 use super::query::QueryPairs;
@@ -50,17 +53,37 @@ pub async fn serve(
     headers: &HeaderMap,
     body: Incoming,
 ) -> Response<Body> {
-    if let Err(error) = authorize(app, headers, Some("templates")) {
-        let unauthorized = error.status == StatusCode::UNAUTHORIZED;
-        let mut response = error_response(error);
-        if unauthorized {
-            // The browser asks for the token, and sends it from then on.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"opentime preview\", charset=\"UTF-8\""),
-            );
+    // Reading a recipient's profile needs the scope the API asks for it.
+    let scopes: &[&str] = match rest {
+        ["state"] => &["templates", "recipients"],
+        _ => &["templates"],
+    };
+    for scope in scopes {
+        if let Err(error) = authorize(app, headers, Some(scope), Credentials::BearerOrBasic) {
+            let unauthorized = error.status == StatusCode::UNAUTHORIZED;
+            let mut response = error_response(error);
+            if unauthorized {
+                // The browser asks for the token, and sends it from then on.
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"opentime preview\", charset=\"UTF-8\""),
+                );
+            }
+            return response;
         }
-        return response;
+    }
+    // The browser sends the Basic credentials with any request to this
+    // origin: a page elsewhere must not be able to use them.
+    let cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|site| site == "cross-site");
+    if cross_site {
+        return error_response(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "the preview answers its own page only",
+        ));
     }
     let answer = match (method, rest) {
         (&Method::GET, []) => return page(),
@@ -68,7 +91,7 @@ pub async fn serve(
         (&Method::GET, ["state"]) => state(app, query).await,
         (&Method::POST, ["render"]) => match super::form::read_limited(body, MAX_BODY).await {
             Ok(bytes) => render(app, &bytes).await,
-            Err(error) => Err(ApiError::bad_request(error.to_string())),
+            Err(error) => Err(body_error(error)),
         },
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
@@ -144,7 +167,7 @@ fn templates(app: &App) -> Value {
 }
 
 async fn state(app: &App, query: &QueryPairs) -> Result<Value, ApiError> {
-    let recipient = recipient_id(query.get("recipient").unwrap_or_default())?;
+    let recipient = recipient_named(query.get("recipient").unwrap_or_default())?;
     let profile = app
         .store
         .with_budget(std::time::Duration::from_secs(2))
@@ -241,18 +264,15 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         ));
     };
     let link = resolve_link(&template, shown.variant, &context).map_err(|error| error.to_string());
-    let renderer = app.cache.renderer().clone();
+    // A fresh render, through the render slots like an open's.
     let started = Instant::now();
-    let rendered = tokio::task::spawn_blocking(move || renderer.render_artwork(&artwork))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(|error| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "render_error",
-                error.to_string(),
-            )
-        })?;
+    let rendered = app.cache.render_now(artwork).await.map_err(|failure| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "render_error",
+            failure.to_string(),
+        )
+    })?;
     let render_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(json!({
         "template": template.name,

@@ -25,7 +25,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::admin::{ApiError, recipient_id};
+use super::admin::{ApiError, body_error, recipient_named};
 use super::content;
 use super::image::{Resolved, resolve};
 use super::lines::{Line, LineReader};
@@ -39,7 +39,10 @@ use crate::render::OutputFormat;
 use crate::template::Template;
 
 /// Recipients one job may hold.
-pub const MAX_RECIPIENTS: usize = 2_000_000;
+pub const MAX_RECIPIENTS: usize = 1_000_000;
+
+/// The largest JSON order read; longer lists come as NDJSON.
+const MAX_JSON_ORDER: usize = 16 * 1024 * 1024;
 
 /// Jobs running at once on one replica.
 pub const MAX_RUNNING: usize = 4;
@@ -159,7 +162,17 @@ pub(super) async fn start(
         essence.eq_ignore_ascii_case("application/x-ndjson")
             || essence.eq_ignore_ascii_case("application/jsonl")
     });
+    // Refused before the list is read, so that parallel calls do not each
+    // hold one.
+    app.warm_jobs.check_room()?;
     let (order, recipients) = if ndjson {
+        for (name, _) in &query.0 {
+            if !["template", "scale", "format", "user_agent", "opener"].contains(&name.as_str()) {
+                return Err(ApiError::bad_request(format!(
+                    "{name:?} is not a warming parameter: template, scale, format, user_agent, opener"
+                )));
+            }
+        }
         let order = OrderJson {
             template: query.get("template").unwrap_or_default().to_string(),
             scale: match query.get("scale") {
@@ -179,9 +192,9 @@ pub(super) async fn start(
         let order = check_order(app, order)?;
         (order, read_list(body).await?)
     } else {
-        let bytes = super::form::read_limited(body, 64 * 1024 * 1024)
+        let bytes = super::form::read_limited(body, MAX_JSON_ORDER)
             .await
-            .map_err(|error| ApiError::bad_request(error.to_string()))?;
+            .map_err(body_error)?;
         let mut json: OrderJson = serde_json::from_slice(&bytes).map_err(|error| {
             ApiError::bad_request(format!(
                 "send {{\"template\": name, \"recipients\": [ids], ...}} or NDJSON: {error}"
@@ -194,7 +207,7 @@ pub(super) async fn start(
             .iter()
             .enumerate()
             .map(|(index, id)| {
-                recipient_id(id).map_err(|error| {
+                recipient_named(id).map_err(|error| {
                     ApiError::bad_request(format!("recipients[{index}]: {}", error.message))
                 })
             })
@@ -240,7 +253,9 @@ pub(super) fn cancel(app: &App, job: &str) -> Result<Value, ApiError> {
             "no such warming job on this replica",
         )
     })?;
-    progress.cancelled.store(true, Ordering::Relaxed);
+    if progress.is_running() {
+        progress.cancelled.store(true, Ordering::Relaxed);
+    }
     Ok(progress.to_value())
 }
 
@@ -343,7 +358,7 @@ async fn read_list(body: Incoming) -> Result<Vec<RecipientId>, ApiError> {
                 "line {number}: a line is {{\"recipient\": id, ...}}: {error}"
             ))
         })?;
-        let id = recipient_id(&item.recipient)
+        let id = recipient_named(&item.recipient)
             .map_err(|error| ApiError::bad_request(format!("line {number}: {}", error.message)))?;
         if recipients.len() == MAX_RECIPIENTS {
             return Err(too_many());
@@ -351,6 +366,14 @@ async fn read_list(body: Incoming) -> Result<Vec<RecipientId>, ApiError> {
         recipients.push(id);
     }
     Ok(recipients)
+}
+
+fn too_many_jobs() -> ApiError {
+    ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "too_many_jobs",
+        format!("{MAX_RUNNING} warming jobs run on this replica already"),
+    )
 }
 
 fn too_many() -> ApiError {
@@ -362,6 +385,14 @@ fn too_many() -> ApiError {
 }
 
 impl WarmJobs {
+    /// Refuses a job while [`MAX_RUNNING`] run already.
+    fn check_room(&self) -> Result<(), ApiError> {
+        if self.lock().values().filter(|job| job.is_running()).count() >= MAX_RUNNING {
+            return Err(too_many_jobs());
+        }
+        Ok(())
+    }
+
     /// Registers a new job, unless [`MAX_RUNNING`] run already.
     fn admit(&self, template: &str, total: usize) -> Result<Arc<Progress>, ApiError> {
         let mut jobs = self.lock();
@@ -375,11 +406,7 @@ impl WarmJobs {
                     .is_some_and(|(at, _)| at.elapsed() < KEEP_FINISHED)
         });
         if jobs.values().filter(|job| job.is_running()).count() >= MAX_RUNNING {
-            return Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_jobs",
-                format!("{MAX_RUNNING} warming jobs run on this replica already"),
-            ));
+            return Err(too_many_jobs());
         }
         let progress = Arc::new(Progress {
             id: new_job_id(jobs.len()),

@@ -82,7 +82,14 @@ impl RedisStore {
                 (Clients::Cluster(client), connection)
             }
             Topology::Sentinel { master } => {
-                let sentinel = sentinel_client(url, master, tls_ca)?;
+                if tls_ca.is_some() {
+                    return Err(StoreError::Config(
+                        "redis_ca_file is not supported with redis_mode = \"sentinel\" yet: \
+                         use certificates the system or Mozilla's roots trust"
+                            .into(),
+                    ));
+                }
+                let sentinel = sentinel_client(url, master)?;
                 let connection = SentinelConnection::connect(sentinel, |client| {
                     ConnectionManager::new_lazy_with_config(client, manager_config())
                 })
@@ -268,7 +275,10 @@ impl RedisStore {
         let run = invocation.invoke_async::<T>(&mut connection);
         match tokio::time::timeout(self.budget, run).await {
             Ok(result) => result.map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+            Err(_elapsed) => {
+                self.connection.after_timeout();
+                Err(StoreError::Timeout(self.budget))
+            }
         }
     }
 
@@ -293,7 +303,10 @@ impl RedisStore {
         };
         match tokio::time::timeout(self.budget, attempts).await {
             Ok(result) => result.map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+            Err(_elapsed) => {
+                self.connection.after_timeout();
+                Err(StoreError::Timeout(self.budget))
+            }
         }
     }
 }
@@ -401,10 +414,9 @@ fn cluster_connection(
 fn sentinel_client(
     urls: &str,
     master: &str,
-    tls_ca: Option<Vec<u8>>,
 ) -> Result<redis::sentinel::SentinelClient, StoreError> {
     use redis::IntoConnectionInfo;
-    let urls = node_urls(urls, &tls_ca)?;
+    let urls = node_urls(urls, &None)?;
     let first = urls[0]
         .as_str()
         .into_connection_info()

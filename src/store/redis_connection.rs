@@ -54,6 +54,15 @@ impl Connection {
     }
 }
 
+impl Connection {
+    /// Tells the connection that a caller stopped waiting for it.
+    pub fn after_timeout(&self) {
+        if let Connection::Sentinel(sentinel) = self {
+            sentinel.after_timeout();
+        }
+    }
+}
+
 impl ConnectionLike for Connection {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
         match self {
@@ -165,12 +174,18 @@ async fn split_by_tag(cluster: &ClusterConnection, pipe: &Pipeline) -> RedisResu
     Ok(replies)
 }
 
+/// The primary the sentinels named, and the connection to it.
+struct Primary {
+    client: redis::Client,
+    manager: ConnectionManager,
+}
+
 /// A connection to the primary the sentinels name, renewed when a
 /// failover shows.
 #[derive(Clone)]
 pub struct SentinelConnection {
     /// `None` until the sentinels first name a primary.
-    current: Arc<ArcSwapOption<ConnectionManager>>,
+    current: Arc<ArcSwapOption<Primary>>,
     sentinel: Arc<tokio::sync::Mutex<SentinelClient>>,
     make: Arc<dyn Fn(redis::Client) -> RedisResult<ConnectionManager> + Send + Sync>,
     asked_at: Arc<std::sync::Mutex<Option<Instant>>>,
@@ -198,8 +213,15 @@ impl SentinelConnection {
 
     /// Another connection to the same primary, renewed on its own.
     pub fn own_connection(&self) -> SentinelConnection {
+        let own = self.current.load_full().and_then(|primary| {
+            let manager = (self.make)(primary.client.clone()).ok()?;
+            Some(Arc::new(Primary {
+                client: primary.client.clone(),
+                manager,
+            }))
+        });
         SentinelConnection {
-            current: Arc::new(ArcSwapOption::new(self.current.load_full())),
+            current: Arc::new(ArcSwapOption::new(own)),
             asked_at: Arc::new(std::sync::Mutex::new(None)),
             asking: Arc::new(AtomicBool::new(false)),
             ..self.clone()
@@ -214,8 +236,10 @@ impl SentinelConnection {
         })
         .await;
         match asked {
-            Ok(Ok(client)) => match (self.make)(client) {
-                Ok(manager) => self.current.store(Some(Arc::new(manager))),
+            Ok(Ok(client)) => match (self.make)(client.clone()) {
+                Ok(manager) => self
+                    .current
+                    .store(Some(Arc::new(Primary { client, manager }))),
                 Err(error) => tracing::warn!(%error, "cannot prepare a connection to the primary"),
             },
             Ok(Err(error)) => {
@@ -229,7 +253,7 @@ impl SentinelConnection {
     /// sentinels) while none is known.
     fn primary(&self) -> RedisResult<ConnectionManager> {
         match self.current.load_full() {
-            Some(manager) => Ok(ConnectionManager::clone(&manager)),
+            Some(primary) => Ok(primary.manager.clone()),
             None => {
                 let error = RedisError::from(std::io::Error::new(
                     std::io::ErrorKind::NotConnected,
@@ -239,6 +263,16 @@ impl SentinelConnection {
                 Err(error)
             }
         }
+    }
+
+    /// A caller gave up waiting (its budget is shorter than the
+    /// connection's own response timeout): a primary that hangs shows only
+    /// this way, so ask the sentinels too.
+    pub fn after_timeout(&self) {
+        self.after_error(&RedisError::from(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            "a command ran over its budget",
+        )));
     }
 
     /// After an error that a failover causes, asks the sentinels again in
@@ -310,7 +344,7 @@ impl ConnectionLike for SentinelConnection {
         self.current
             .load()
             .as_ref()
-            .map_or(0, |manager| manager.get_db())
+            .map_or(0, |primary| primary.manager.get_db())
     }
 }
 

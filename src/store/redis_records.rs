@@ -442,19 +442,25 @@ impl RedisStore {
         };
         match tokio::time::timeout(self.budget, attempts).await {
             Ok(result) => result.map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+            Err(_elapsed) => {
+                self.connection.after_timeout();
+                Err(StoreError::Timeout(self.budget))
+            }
         }
     }
 
     /// Sends a command that must not run twice, within the budget.
-    async fn run_once<T: redis::FromRedisValue>(
+    pub(super) async fn run_once<T: redis::FromRedisValue>(
         &self,
         command: &redis::Cmd,
     ) -> Result<T, StoreError> {
         let mut connection = self.connection.clone();
         match tokio::time::timeout(self.budget, command.query_async(&mut connection)).await {
             Ok(result) => result.map_err(StoreError::from),
-            Err(_elapsed) => Err(StoreError::Timeout(self.budget)),
+            Err(_elapsed) => {
+                self.connection.after_timeout();
+                Err(StoreError::Timeout(self.budget))
+            }
         }
     }
 }

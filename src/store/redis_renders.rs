@@ -60,7 +60,9 @@ impl RedisStore {
         if spent > window_budget {
             let mut undo = redis::cmd("DECRBY");
             undo.arg(&window).arg(bytes.len());
-            let _: i64 = self.run_idempotent(&undo).await?;
+            // Once: repeated after a dropped connection it would take the
+            // size off twice.
+            let _: i64 = self.run_once(&undo).await?;
             return Ok(SharedWrite::Full);
         }
         let mut set = redis::cmd("SET");

@@ -79,6 +79,9 @@ pub struct TemplateRegistry {
     /// The stored templates' JSON by name, and the store's revision of
     /// them.
     stored: Mutex<(u64, BTreeMap<String, Vec<u8>>)>,
+    /// Held from reading the stored templates to applying them, so that a
+    /// read made earlier is never applied after one made later.
+    applying: tokio::sync::Mutex<()>,
 }
 
 /// Where a template comes from.
@@ -112,6 +115,7 @@ impl TemplateRegistry {
             current: ArcSwap::from_pointee(TemplateSet::default()),
             reloading: Mutex::new(()),
             stored: Mutex::new((0, BTreeMap::new())),
+            applying: tokio::sync::Mutex::new(()),
         };
         let report = registry.reload();
         (registry, report.errors)
@@ -230,6 +234,12 @@ impl TemplateRegistry {
             *current = (revision, stored);
         }
         Some(self.reload())
+    }
+
+    /// Hold this from reading the store's templates to
+    /// [`TemplateRegistry::set_stored`].
+    pub async fn applying(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.applying.lock().await
     }
 
     /// The store's revision of the stored templates last applied.
