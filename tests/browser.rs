@@ -86,6 +86,11 @@ impl Browser {
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            // Two sessions run at once: neither window may count as hidden,
+            // or its page's timers (the preview's debounce) are throttled.
+            "--disable-background-timer-throttling",
+            "--disable-renderer-backgrounding",
+            "--disable-backgrounding-occluded-windows",
             "--window-size=420,1100",
             &format!("--user-data-dir={}", browser._profile.path().display()),
         ];
@@ -233,19 +238,28 @@ impl Browser {
         .to_string()
     }
 
-    /// Waits up to 10 s for an attribute to differ from `before`; answers
-    /// the new value.
+    /// Waits up to 30 s (a loaded CI machine renders slowly) for an
+    /// attribute to differ from `before`; answers the new value.
     async fn wait_attribute_change(&self, css: &str, name: &str, before: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let now = self.attribute(css, name).await;
             if now != before {
                 return now;
             }
-            assert!(
-                Instant::now() < deadline,
-                "{css} {name} did not change in 10 s"
-            );
+            if Instant::now() > deadline {
+                let problem = self.text("#problem").await;
+                let state = self
+                    .session_call(
+                        Method::POST,
+                        "/execute/sync",
+                        Some(json!({ "script": "return [document.getElementById('state').value, document.body.dataset.rendered || '', document.getElementById('variant').textContent, document.visibilityState];", "args": [] })),
+                    )
+                    .await;
+                panic!(
+                    "{css} {name} did not change in 30 s; the page says {problem:?}; state {state:?}"
+                );
+            }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
