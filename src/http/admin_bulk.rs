@@ -159,7 +159,7 @@ async fn settle(
     }
 }
 
-fn parse_line(bytes: &[u8]) -> Result<ProfileUpsert, (&'static str, String)> {
+pub(super) fn parse_line(bytes: &[u8]) -> Result<ProfileUpsert, (&'static str, String)> {
     let line: ImportLine = serde_json::from_slice(bytes).map_err(|error| {
         (
             "invalid_line",

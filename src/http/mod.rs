@@ -25,6 +25,15 @@ pub mod server;
 mod vote;
 mod warm;
 
+pub use form::{FormError, fields as form_fields};
+pub use lines::{Line, LineReader};
 pub use query::{ImageTarget, QueryPairs};
 pub use server::run;
 pub use warm::WarmJobs;
+
+/// One line of a `POST /api/v1/recipients` import, checked as the import
+/// checks it: the recipient and the fields to set, or the refusal's code.
+/// Public for the fuzz targets.
+pub fn parse_import_line(line: &[u8]) -> Result<crate::store::ProfileUpsert, &'static str> {
+    admin_bulk::parse_line(line).map_err(|(code, _)| code)
+}

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every cargo fuzz target for SECONDS each (default 30), from its
+# seeds in fuzz/seeds/ and the corpus it has grown in fuzz/corpus/.
+# A crash stops the run; the input is kept in fuzz/artifacts/<target>/.
+#
+#   fuzz/run.sh               # 30 s per target, as CI runs it
+#   fuzz/run.sh 3600          # an hour per target
+#   TARGETS="token form" fuzz/run.sh 600
+#
+# Needs the nightly toolchain (rustup) and cargo-fuzz (cargo install
+# cargo-fuzz --locked); SANITIZER=none builds without AddressSanitizer,
+# faster, for a quick check.
+set -euo pipefail
+
+SECONDS_EACH=${1:-30}
+TARGETS=${TARGETS:-url_query token form ndjson template}
+SANITIZER=${SANITIZER:-address}
+[[ $SECONDS_EACH =~ ^[0-9]+$ && $SECONDS_EACH -gt 0 ]] || { echo "seconds must be a positive integer" >&2; exit 2; }
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
+rustup run nightly rustc --version >/dev/null 2>&1 || { echo "the nightly toolchain is missing: rustup toolchain install nightly" >&2; exit 2; }
+
+cargo +nightly fuzz build --sanitizer "$SANITIZER" $TARGETS 2>&1 | tail -3
+for target in $TARGETS; do
+    mkdir -p "fuzz/corpus/$target"
+    echo "== $target: $SECONDS_EACH s"
+    cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+        -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 |
+        grep -E "^(#|==|stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|panicked|SUMMARY" | tail -6
+done
