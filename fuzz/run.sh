@@ -20,7 +20,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
 rustup run nightly rustc --version >/dev/null 2>&1 || { echo "the nightly toolchain is missing: rustup toolchain install nightly" >&2; exit 2; }
 
-cargo +nightly fuzz build --sanitizer "$SANITIZER" $TARGETS 2>&1 | tail -3
+cargo +nightly fuzz build --sanitizer "$SANITIZER" 2>&1 | tail -3
 for target in $TARGETS; do
     mkdir -p "fuzz/corpus/$target"
     echo "== $target: $SECONDS_EACH s"

@@ -36,7 +36,9 @@ fuzz_target!(|data: &[u8]| {
     };
     let size = usize::from(size).max(1);
     let chunks: VecDeque<Bytes> = body.chunks(size).map(Bytes::copy_from_slice).collect();
-    let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut reader = LineReader::new(Chunks(chunks), 256);
         let mut last = 0;

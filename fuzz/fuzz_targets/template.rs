@@ -11,8 +11,7 @@ use libfuzzer_sys::fuzz_target;
 use opentime::render::{FontBook, Renderer};
 use opentime::template::{AssetCache, load_bytes};
 
-static ROOT: LazyLock<PathBuf> =
-    LazyLock::new(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
+static ROOT: LazyLock<PathBuf> = LazyLock::new(|| Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
 static RENDERER: LazyLock<Renderer> = LazyLock::new(|| {
     Renderer::new(FontBook::load(&ROOT.join("fonts")).expect("the bundled fonts load"))
 });
@@ -22,7 +21,13 @@ fuzz_target!(|data: &[u8]| {
     let mut assets = AssetCache::default();
     // The name in the file must be "fuzz" to pass the first check; the
     // corpus's templates are named so.
-    if let Err(error) = load_bytes(Path::new("fuzz.json"), data, &templates, &RENDERER, &mut assets) {
+    if let Err(error) = load_bytes(
+        Path::new("fuzz.json"),
+        data,
+        &templates,
+        &RENDERER,
+        &mut assets,
+    ) {
         assert!(!error.message.is_empty());
     }
 });

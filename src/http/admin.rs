@@ -193,17 +193,7 @@ async fn route(
         (&Method::POST, ["recipients"]) => {
             import_recipients(&app.store.with_budget(IMPORT_BUDGET), body).await
         }
-        (&Method::GET, ["recipients", id]) => {
-            let recipient = recipient_id(id)?;
-            let profile = store.profile(&recipient).await?.ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::NOT_FOUND,
-                    "no_recipient",
-                    "this recipient has no profile",
-                )
-            })?;
-            Ok(json!({ "recipient": recipient.as_str(), "profile": profile.fields }))
-        }
+        (&Method::GET, ["recipients", id]) => profile_answer(&store, &recipient_id(id)?).await,
         (&Method::PATCH, ["recipients", id]) => {
             let recipient = recipient_id(id)?;
             let bytes = read_body(body).await?;
@@ -523,6 +513,21 @@ fn days(text: Option<&str>) -> Result<u32, ApiError> {
             "days must be a whole number from 1 to {MAX_DAYS}"
         ))),
     }
+}
+
+/// `{"recipient": id, "profile": {...}}`, or 404 `no_recipient`.
+pub(super) async fn profile_answer(
+    store: &crate::store::Store,
+    recipient: &RecipientId,
+) -> Result<Value, ApiError> {
+    let profile = store.profile(recipient).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_recipient",
+            "this recipient has no profile",
+        )
+    })?;
+    Ok(json!({ "recipient": recipient.as_str(), "profile": profile.fields }))
 }
 
 /// A recipient id as it comes in a JSON body or a query value: as is.

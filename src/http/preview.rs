@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 use super::admin::{
     ApiError, Credentials, authorize, body_error, error_response, fields_of, json_response,
-    recipient_named,
+    profile_answer, recipient_named,
 };
 use super::content;
 use super::image::{Resolved, resolve};
@@ -168,19 +168,8 @@ fn templates(app: &App) -> Value {
 
 async fn state(app: &App, query: &QueryPairs) -> Result<Value, ApiError> {
     let recipient = recipient_named(query.get("recipient").unwrap_or_default())?;
-    let profile = app
-        .store
-        .with_budget(std::time::Duration::from_secs(2))
-        .profile(&recipient)
-        .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "no_recipient",
-                "this recipient has no profile",
-            )
-        })?;
-    Ok(json!({ "recipient": recipient.as_str(), "profile": profile.fields }))
+    let store = app.store.with_budget(std::time::Duration::from_secs(2));
+    profile_answer(&store, &recipient).await
 }
 
 #[derive(Deserialize)]
