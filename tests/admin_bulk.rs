@@ -26,17 +26,8 @@ async fn post(
     content_type: &str,
     body: String,
 ) -> (StatusCode, Bytes) {
-    let authorization = format!("Bearer {token}");
     let answer = server
-        .send(
-            Method::POST,
-            path,
-            &[
-                ("authorization", &authorization),
-                ("content-type", content_type),
-            ],
-            Bytes::from(body),
-        )
+        .admin(Method::POST, path, token, content_type, body)
         .await;
     (answer.status, answer.body)
 }

@@ -20,19 +20,11 @@ async fn api(
     token: &str,
     body: &str,
 ) -> (StatusCode, serde_json::Value) {
-    let authorization = format!("Bearer {token}");
     let answer = server
-        .send(
-            method,
-            path,
-            &[("authorization", &authorization)],
-            Bytes::from(body.to_string()),
-        )
+        .admin(method, path, token, "", body.to_string())
         .await;
-    (
-        answer.status,
-        serde_json::from_slice(&answer.body).expect("a JSON answer"),
-    )
+    let json: serde_json::Value = serde_json::from_slice(&answer.body).expect("a JSON answer");
+    (answer.status, json)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

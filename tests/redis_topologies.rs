@@ -10,7 +10,6 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use opentime::store::Topology;
 use redis::Commands;
@@ -27,24 +26,15 @@ async fn post(
     content_type: &str,
     body: String,
 ) -> serde_json::Value {
-    let authorization = format!("Bearer {ADMIN}");
     let answer = server
-        .send(
-            Method::POST,
-            path,
-            &[
-                ("authorization", &authorization),
-                ("content-type", content_type),
-            ],
-            Bytes::from(body),
-        )
+        .admin(Method::POST, path, ADMIN, content_type, body)
         .await;
     assert!(
         answer.status.is_success(),
         "{path}: {}",
         String::from_utf8_lossy(&answer.body)
     );
-    serde_json::from_slice(&answer.body).unwrap()
+    answer.json()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,6 @@ mod support;
 
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use support::server::{TestServer, assert_image};
 use support::{RedisServer, eventually};
@@ -43,17 +42,8 @@ async fn call(
     token: &str,
     body: String,
 ) -> (StatusCode, serde_json::Value) {
-    let authorization = format!("Bearer {token}");
-    let answer = server
-        .send(
-            method,
-            path,
-            &[("authorization", &authorization)],
-            Bytes::from(body),
-        )
-        .await;
-    let value = serde_json::from_slice(&answer.body).unwrap_or(serde_json::Value::Null);
-    (answer.status, value)
+    let answer = server.admin(method, path, token, "", body).await;
+    (answer.status, answer.json())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -72,11 +72,12 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         return fallback(app, &template, &target, head.headers, "render_error");
     };
     let Resolved {
-        variant,
         artwork,
         key,
+        shown,
         ..
     } = resolved;
+    let variant = shown.variant.id.as_str();
     let key_hex = key.to_hex();
     let etag = format!("\"{key_hex}\"");
     record_open(app, &template, &prepared, variant, key_hex);
@@ -119,11 +120,10 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
 
 /// What an open shows, up to its render key.
 pub(super) struct Resolved<'t> {
-    pub variant: &'t str,
     pub artwork: Artwork,
     pub key: RenderKey,
-    /// What was shown and the context it was decided in, for the preview
-    /// page's link.
+    /// What is shown (the variant, its texts) and the context it was
+    /// decided in, for the preview page's link.
     pub shown: Shown<'t>,
     pub context: crate::expr::Context,
 }
@@ -170,7 +170,6 @@ pub(super) async fn resolve<'t>(
     );
     let key = artwork.render_key(&template.version);
     Ok(Resolved {
-        variant: shown.variant.id.as_str(),
         artwork,
         key,
         shown,

@@ -239,7 +239,6 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         opener,
     );
     let Ok(Resolved {
-        variant,
         artwork,
         shown,
         context,
@@ -265,7 +264,7 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     let render_ms = started.elapsed().as_secs_f64() * 1000.0;
     Ok(json!({
         "template": template.name,
-        "variant": variant,
+        "variant": shown.variant.id,
         "link": link.as_ref().ok(),
         "link_error": link.as_ref().err(),
         "opener": opener.as_str(),

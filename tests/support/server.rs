@@ -38,6 +38,13 @@ pub struct Answer {
     pub body: Bytes,
 }
 
+impl Answer {
+    /// The body as JSON; `Null` when it is not JSON.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
 impl TestServer {
     /// Starts opentime on 127.0.0.1:0 against `redis`, with a copy of the
     /// demo templates plus `templates` (file name, JSON), after `adjust` has
@@ -128,6 +135,24 @@ impl TestServer {
             headers,
             body,
         }
+    }
+
+    /// An admin API call with `Authorization: Bearer <token>`; an empty
+    /// `content_type` sends none.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        token: &str,
+        content_type: &str,
+        body: impl Into<Bytes>,
+    ) -> Answer {
+        let authorization = format!("Bearer {token}");
+        let mut headers = vec![("authorization", authorization.as_str())];
+        if !content_type.is_empty() {
+            headers.push(("content-type", content_type));
+        }
+        self.send(method, path, &headers, body.into()).await
     }
 
     pub async fn get(&self, path: &str) -> Answer {
