@@ -114,6 +114,35 @@ async fn an_import_writes_good_lines_and_reports_bad_ones_by_number() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_import_redis_cannot_take_yet_ends_with_503_not_with_refused_lines() {
+    let redis = RedisServer::new();
+    let server = launch(&redis).await;
+    let mut connection = redis.connection();
+    // Every write refused with NOREPLICAS, as writes are with LOADING
+    // after a restart: nothing is wrong with the lines.
+    redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("min-replicas-to-write")
+        .arg("1")
+        .query::<()>(&mut connection)
+        .expect("CONFIG SET");
+    let body = "{\"recipient\":\"ann\",\"fields\":{\"tier\":\"gold\"}}\n".to_string();
+    let (status, answer) = post(
+        &server,
+        "/api/v1/recipients",
+        ADMIN,
+        "application/x-ndjson",
+        body,
+    )
+    .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{text}");
+    assert!(text.contains("store_unavailable"), "{text}");
+    assert!(!text.contains("store_refused"), "{text}");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_are_signed_in_ndjson_and_csv() {
     let redis = RedisServer::new();
     let server = launch(&redis).await;

@@ -829,6 +829,55 @@ async fn a_profile_counter_redis_refuses_does_not_hold_up_the_events_behind_it()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_redis_cannot_take_yet_stay_queued_rather_than_counted_as_refused() {
+    // A Redis that answers but refuses every write for a while (here
+    // NOREPLICAS; after a restart it is LOADING, during a failover
+    // READONLY) must not have the batch counted as written: that was the
+    // loss the fault load test found.
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    let token = server.token("ria");
+    support::server::hset(&redis, "ria", &[("tier", "vip")]);
+    let mut connection = redis.connection();
+    let refuse_writes = |connection: &mut redis::Connection, replicas: &str| {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(replicas)
+            .query::<()>(connection)
+            .expect("CONFIG SET");
+    };
+    refuse_writes(&mut connection, "1");
+    for _ in 0..5 {
+        assert_image(&open_as(&server, &format!("/i/deal.png?t={token}"), IPHONE).await);
+    }
+    eventually("a refused batch", Duration::from_secs(10), || async {
+        (server
+            .metric("opentime_event_write_errors_total{kind=\"unavailable\"}")
+            .await
+            >= 1.0)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(server.metric("opentime_events_written_total").await, 0.0);
+    assert_eq!(server.app.events.len(), 5, "still queued");
+    assert!(redis.events().is_empty());
+
+    refuse_writes(&mut connection, "0");
+    let events = events_written(&redis, 5).await;
+    assert_eq!(events.len(), 5, "each event once");
+    assert_eq!(server.metric("opentime_events_written_total").await, 5.0);
+    assert_eq!(
+        server
+            .metric("opentime_event_write_errors_total{kind=\"refused\"}")
+            .await,
+        0.0
+    );
+    assert_eq!(redis.hgetall("ot:r:{ria}")["opens"], "5");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recipient_known_only_by_their_open_counters_still_has_no_state() {
     let redis = RedisServer::new();
     let server = start(&redis).await;

@@ -37,6 +37,26 @@ impl StoreError {
     }
 }
 
+/// Fails with [`StoreError::Unavailable`] when a reply of a pipeline run
+/// with `ignore_errors` says the server could not take the command now
+/// (`LOADING` after a restart, `BUSY`, `READONLY` during a failover, `OOM`,
+/// `MISCONF`, `MASTERDOWN`, ...): the caller must send the batch again
+/// rather than count its commands as refused. The replies left are then
+/// refusals of the data itself (`WRONGTYPE`, or `ERR` for a field that is
+/// not a number), which sending again cannot change.
+pub fn server_was_not_ready(replies: &[redis::Value]) -> Result<(), StoreError> {
+    let not_ready = replies.iter().find_map(|reply| match reply {
+        redis::Value::ServerError(error) if !matches!(error.code(), "WRONGTYPE" | "ERR") => {
+            Some(error)
+        }
+        _ => None,
+    });
+    match not_ready {
+        Some(error) => Err(StoreError::Unavailable(error.to_string())),
+        None => Ok(()),
+    }
+}
+
 impl From<redis::RedisError> for StoreError {
     fn from(error: redis::RedisError) -> StoreError {
         use redis::{ErrorKind, ServerErrorKind};

@@ -199,6 +199,7 @@ impl RedisStore {
         }
         // Merging a field twice leaves what merging once does.
         let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
+        super::error::server_was_not_ready(&replies)?;
         let mut replies = replies.into_iter();
         Ok(sent
             .into_iter()

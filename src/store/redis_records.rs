@@ -377,6 +377,7 @@ impl RedisStore {
             .arg(EVENTS_MAX_LEN);
         // A batch is sent once: the writer resends it when it fails.
         let replies: Vec<Value> = self.run_pipeline(&pipe, false).await?;
+        super::error::server_was_not_ready(&replies)?;
         let refused = replies
             .iter()
             .filter(|reply| matches!(reply, Value::ServerError(_)))
