@@ -271,13 +271,16 @@ impl RenderCache {
                 }
             },
             Err(_) => {
-                if limiter.waiting.fetch_add(1, Ordering::AcqRel) >= limiter.queue_limit {
-                    limiter.waiting.fetch_sub(1, Ordering::AcqRel);
+                // Leaves the queue however the wait ends, a client that
+                // hangs up while it waits (its future dropped) included:
+                // otherwise each such client would take a place in the
+                // queue for good.
+                let (_in_line, ahead) = InLine::join(&limiter.waiting);
+                if ahead >= limiter.queue_limit {
                     return Err(RenderFailure::Overloaded);
                 }
                 let _queued = GaugeGuard::new(&self.metrics.render_queue);
                 let acquired = tokio::time::timeout(limiter.wait, limiter.slots.acquire()).await;
-                limiter.waiting.fetch_sub(1, Ordering::AcqRel);
                 match acquired {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(RenderFailure::Overloaded),
@@ -295,10 +298,34 @@ impl RenderCache {
         .await;
         drop(permit);
         match rendered {
-            Ok(Ok(bytes)) => Ok(Bytes::from(bytes)),
+            Ok(Ok(mut bytes)) => {
+                // The encoders reserve for the worst case (a PNG buffer
+                // starts at a quarter of the raw pixels), and the cache
+                // keeps what it is given: without this a cached card held
+                // about twice the bytes the cache's bound counts.
+                bytes.shrink_to_fit();
+                Ok(Bytes::from(bytes))
+            }
             Ok(Err(error)) => Err(RenderFailure::Failed(Arc::new(error))),
             Err(join_error) => Err(RenderFailure::Panicked(join_error.to_string())),
         }
+    }
+}
+
+/// A place in the render queue, given back when dropped.
+struct InLine<'a>(&'a AtomicUsize);
+
+impl<'a> InLine<'a> {
+    /// The place, and how many were waiting before it.
+    fn join(waiting: &'a AtomicUsize) -> (InLine<'a>, usize) {
+        let ahead = waiting.fetch_add(1, Ordering::AcqRel);
+        (InLine(waiting), ahead)
+    }
+}
+
+impl Drop for InLine<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -383,6 +410,26 @@ mod tests {
             "the waiter left the queue"
         );
         assert_eq!(cache.metrics.renders.get(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_waiter_whose_client_hangs_up_gives_its_place_back() {
+        let cache = cache(1, 2, Duration::from_secs(60), 1 << 20);
+        let busy = cache.limiter.slots.acquire().await.unwrap();
+        for shade in 10..20 {
+            // A request that waits for a slot, then is dropped as hyper
+            // drops it when the client closes the connection.
+            let waiting = cache.get_or_render(plan(shade).render_key(b"v"), plan(shade));
+            let gave_up = tokio::time::timeout(Duration::from_millis(5), waiting).await;
+            assert!(gave_up.is_err(), "it was still waiting");
+        }
+        assert_eq!(cache.limiter.waiting.load(Ordering::Acquire), 0);
+        drop(busy);
+        let (_, source) = cache
+            .get_or_render(plan(30).render_key(b"v"), plan(30))
+            .await
+            .expect("the queue has room again");
+        assert_eq!(source, Source::Render);
     }
 
     #[tokio::test]
