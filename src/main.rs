@@ -8,6 +8,11 @@ use opentime::cli::{self, Cli, Command};
 use opentime::config::Config;
 use tracing_subscriber::EnvFilter;
 
+/// jemalloc rather than the system allocator: see Cargo.toml.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
