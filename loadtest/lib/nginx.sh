@@ -1,15 +1,27 @@
 # Starting a private nginx for the static-file baseline; sourced after common.sh.
 
-# Serves FILE at URL path PATH from a private nginx on a free loopback port:
-# one worker per core, no access log, keep-alive without a practical request
-# limit, and the same cache headers opentime sends, so the two answer with
-# bodies and heads of about the same size. Runs in the foreground of a
-# tracked child (daemon off). Sets NGINX_PORT, NGINX_PID, NGINX_URL.
+# Serves FILE at URL path PATH from a private nginx; see start_nginx_tree.
 start_nginx() {
     local file=$1 path=$2
+    mkdir -p "$WORK_DIR/nginx/www$(dirname "$path")"
+    cp "$file" "$WORK_DIR/nginx/www$path"
+    start_nginx_tree "$path"
+}
+
+# Serves $WORK_DIR/nginx/www from a private nginx on a free loopback port:
+# one worker per core, no access log, keep-alive without a practical request
+# limit, and the same cache headers opentime sends, so the two answer with
+# bodies and heads of about the same size. The first argument, a URL path,
+# must answer 200 once it is up; any further arguments are nginx `location` blocks, added to the
+# server as they are. Runs in the foreground of a tracked child (daemon off).
+# Sets NGINX_PORT, NGINX_PID, NGINX_URL.
+start_nginx_tree() {
+    local path=$1
+    shift
+    local locations
+    locations=$(printf '        %s\n' "$@")
     local root="$WORK_DIR/nginx"
-    mkdir -p "$root/www$(dirname "$path")" "$root/tmp" "$root/logs"
-    cp "$file" "$root/www$path"
+    mkdir -p "$root/www" "$root/tmp" "$root/logs"
     chmod -R a+rX "$root/www"
     NGINX_PORT=$(free_port)
     local workers
@@ -32,7 +44,7 @@ http {
     fastcgi_temp_path $root/tmp/fastcgi;
     uwsgi_temp_path $root/tmp/uwsgi;
     scgi_temp_path $root/tmp/scgi;
-    types { image/png png; image/jpeg jpg; }
+    types { image/png png; image/jpeg jpg; image/gif gif; }
     server {
         listen 127.0.0.1:$NGINX_PORT;
         root $root/www;
@@ -41,6 +53,7 @@ http {
             add_header Pragma "no-cache" always;
             add_header Expires "0" always;
         }
+$locations
     }
 }
 CONF

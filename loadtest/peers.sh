@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# opentime's renderer beside two peers, Pillow and takumi, drawing the same
+# reference card and the same 60-frame countdown timer, in the same run. See
+# loadtest/peers/README.md.
+#
+#   loadtest/peers.sh                         # N=200 cards, TIMER_N=20 timers, R=3 rounds
+#   loadtest/peers.sh 500                     # 500 cards each
+#   N=20 TIMER_N=3 R=1 loadtest/peers.sh      # a quick check that it works
+#
+# Each round runs opentime, Pillow and takumi one after the other on the
+# cards, then on the timers, each in a fresh process that renders N images
+# (TIMER_N timers) after two unmeasured ones, so that the machine's drift
+# falls on all three alike. Every process is pinned to one CPU (PIN_CPU,
+# "none" to let takumi's thread pool use them all).
+set -euo pipefail
+
+source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+
+N=${1:-${N:-200}}          # cards per renderer and round
+TIMER_N=${TIMER_N:-20}     # timers (60 frames each) per renderer and round
+R=${R:-3}                  # rounds of (opentime, pillow, takumi)
+OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
+PIN_CPU=${PIN_CPU:-$(($(nproc) - 1))}
+PILLOW_PNG_COMPRESS_LEVEL=${PILLOW_PNG_COMPRESS_LEVEL:-6}
+PEERS_DIR=$LOADTEST_DIR/peers
+VENV=$REPO_DIR/target/peers/venv
+RENDERERS=(opentime pillow takumi)
+
+for v in N TIMER_N R; do
+    [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
+done
+[[ $PIN_CPU == none || $PIN_CPU =~ ^[0-9]+$ ]] || die "PIN_CPU must be a CPU number or 'none', got '$PIN_CPU'"
+[[ $PILLOW_PNG_COMPRESS_LEVEL =~ ^[0-9]$ ]] || die "PILLOW_PNG_COMPRESS_LEVEL must be 0 to 9"
+
+setup_workdir
+ensure_commands python3:python3 node:nodejs npm:npm taskset:util-linux
+command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
+node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' ||
+    die "takumi needs Node 18 or later; this is $(node --version)"
+
+log "building the peer example (cargo build --release --example peer_render; minutes the first time)"
+(cd "$REPO_DIR" && cargo build --release --example peer_render --locked) >"$WORK_DIR/cargo.log" 2>&1 ||
+    die "cargo build --release --example peer_render failed: $(tail -20 "$WORK_DIR/cargo.log")"
+OPENTIME_PEER=$REPO_DIR/target/release/examples/peer_render
+[[ -x $OPENTIME_PEER ]] || die "no binary at $OPENTIME_PEER"
+
+# The venv under target/ with the Pillow of requirements.txt; made again
+# whenever requirements.txt changes.
+setup_pillow() {
+    local installed=$VENV/opentime-requirements.txt
+    [[ -x $VENV/bin/python ]] && cmp -s "$PEERS_DIR/requirements.txt" "$installed" && return 0
+    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
+        local sudo=()
+        [[ $(id -u) -ne 0 ]] && sudo=(sudo)
+        log "installing python3-venv"
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
+            install -y --no-install-recommends python3-venv >"$WORK_DIR/apt.log" 2>&1 ||
+            die "apt-get install python3-venv failed (see $WORK_DIR/apt.log)"
+    fi
+    log "making $VENV with $(tr '\n' ' ' <"$PEERS_DIR/requirements.txt" | grep -o '[a-z]*==[^ ]*')"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
+    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PEERS_DIR/requirements.txt" \
+        >"$WORK_DIR/pip.log" 2>&1 || die "pip install failed: $(tail -5 "$WORK_DIR/pip.log")"
+    cp "$PEERS_DIR/requirements.txt" "$installed"
+}
+
+# loadtest/peers/node_modules as package-lock.json says; installed again
+# whenever the lock file changes. The packages run no install scripts.
+setup_takumi() {
+    local installed=$PEERS_DIR/node_modules/opentime-package-lock.json
+    cmp -s "$PEERS_DIR/package-lock.json" "$installed" && return 0
+    log "installing @takumi-rs/core into $PEERS_DIR/node_modules (npm ci)"
+    (cd "$PEERS_DIR" && npm ci --ignore-scripts --no-audit --no-fund) >"$WORK_DIR/npm.log" 2>&1 ||
+        die "npm ci failed: $(tail -5 "$WORK_DIR/npm.log")"
+    cp "$PEERS_DIR/package-lock.json" "$installed"
+}
+
+setup_pillow
+setup_takumi
+
+PIN=()
+[[ $PIN_CPU != none ]] && PIN=(taskset --cpu-list "$PIN_CPU")
+mkdir -p "$WORK_DIR/runs"
+
+# Runs RENDERER on CASE for COUNT images in round ROUND; its JSON line goes to
+# $WORK_DIR/runs/ROUND-RENDERER-CASE.json and its first image beside it.
+run_peer() {
+    local round=$1 renderer=$2 case=$3 count=$4
+    local command extension=png
+    [[ $case == timer ]] && extension=gif
+    case $renderer in
+        opentime) command=("$OPENTIME_PEER") ;;
+        pillow) command=(env PILLOW_PNG_COMPRESS_LEVEL="$PILLOW_PNG_COMPRESS_LEVEL" "$VENV/bin/python" "$PEERS_DIR/pillow_peer.py") ;;
+        takumi) command=(node "$PEERS_DIR/takumi_peer.mjs") ;;
+    esac
+    local base="$WORK_DIR/runs/$round-$renderer-$case"
+    log "round $round/$R: $renderer, $count ${case}s"
+    "${PIN[@]}" "${command[@]}" "$case" "$count" "$base.$extension" >"$base.json" 2>"$WORK_DIR/$round-$renderer-$case.log" ||
+        die "$renderer failed on the $case in round $round: $(tail -5 "$WORK_DIR/$round-$renderer-$case.log")"
+}
+
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+for round in $(seq "$R"); do
+    for renderer in "${RENDERERS[@]}"; do run_peer "$round" "$renderer" card "$N"; done
+    for renderer in "${RENDERERS[@]}"; do run_peer "$round" "$renderer" timer "$TIMER_N"; done
+done
+load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)
+
+mkdir -p "$OUT_DIR"
+stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
+report="$OUT_DIR/peers-$stamp.md"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1 || true)
+pinned="pinned to CPU $PIN_CPU"
+[[ $PIN_CPU == none ]] && pinned="not pinned (takumi's thread pool may use every core)"
+
+# Checks every result and image, keeps the last round's images in OUT_DIR,
+# and writes the report. Any failed check stops the run.
+{
+    echo "# Renderers side by side: opentime, Pillow, takumi, $stamp"
+    echo
+    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) cores ($cpu); load average $load_at_start at the start, $load_at_end at the end."
+    echo "opentime: examples/peer_render.rs, release build, $(rustc --version | cut -d' ' -f1-2). Pillow: $("$VENV/bin/python" -c 'import PIL; print(PIL.__version__)') on Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())'), PNG compress_level $PILLOW_PNG_COMPRESS_LEVEL. takumi: @takumi-rs/core $(node -p 'require(process.argv[1]).version' "$PEERS_DIR/node_modules/@takumi-rs/core/package.json") on Node $(node --version | tr -d v)."
+    echo "$N cards (600x200 PNG) and $TIMER_N timers (600x150 GIF, 60 frames) per renderer and round, in $R round(s) of the three one after the other, two unmeasured renders first in each process; every image a new text. Times are one render with its encoding, in process, one at a time; every process $pinned."
+    echo "Median and p90 are over every image of every round; \"/ opentime\" is the renderer's median over opentime's (above 1, opentime is faster); bytes are those of image number 0; the mean difference is the mean absolute difference per channel, 0 to 255, of that image (a timer's first frame) from opentime's."
+    echo
+    "$VENV/bin/python" - "$WORK_DIR/runs" "$R" "$N" "$TIMER_N" "$OUT_DIR" "peers-$stamp" "${RENDERERS[@]}" <<'PY'
+import json, statistics, sys
+from pathlib import Path
+from PIL import Image, ImageChops, ImageStat
+
+runs, rounds, cards, timers, out_dir, prefix = sys.argv[1:7]
+runs, out_dir = Path(runs), Path(out_dir)
+rounds, counts = int(rounds), {"card": int(cards), "timer": int(timers)}
+renderers = sys.argv[7:]
+shapes = {"card": ("PNG", (600, 200), 1), "timer": ("GIF", (600, 150), 60)}
+extensions = {"card": "png", "timer": "gif"}
+
+def fail(message):
+    sys.exit(f"peers.sh: {message}")
+
+def check_image(path, case, renderer, expected_bytes):
+    """Decodes the sample fully: format, size, frames, frame delays."""
+    image_format, size, frames = shapes[case]
+    if path.stat().st_size != expected_bytes or expected_bytes == 0:
+        fail(f"{renderer}'s {case} {path} has {path.stat().st_size} bytes, it reported {expected_bytes}")
+    try:
+        with Image.open(path) as image:
+            if image.format != image_format or image.size != size:
+                fail(f"{renderer}'s {case} is a {image.format} of {image.size}, not a {image_format} of {size}")
+            count = getattr(image, "n_frames", 1)
+            if count != frames:
+                fail(f"{renderer}'s {case} has {count} frames, not {frames}")
+            for index in range(count):
+                image.seek(index)
+                image.load()
+                if case == "timer" and image.info.get("duration") != 1000:
+                    fail(f"{renderer}'s timer frame {index} lasts {image.info.get('duration')} ms, not 1000")
+            if case == "timer" and image.info.get("loop") != 0:
+                fail(f"{renderer}'s timer does not loop forever (loop={image.info.get('loop')})")
+            image.seek(0)
+            first = image.convert("RGB")
+    except (OSError, SyntaxError, ValueError) as error:
+        fail(f"{renderer}'s {case} {path} does not decode: {error}")
+    if first.getextrema() in (((0, 0),) * 3, ((255, 255),) * 3):
+        fail(f"{renderer}'s {case} is one flat color")
+    return first
+
+results = {}
+for round_number in range(1, rounds + 1):
+    for case in counts:
+        for renderer in renderers:
+            base = runs / f"{round_number}-{renderer}-{case}"
+            lines = base.with_suffix(".json").read_text().strip().splitlines()
+            try:
+                result = json.loads(lines[-1])
+            except (IndexError, json.JSONDecodeError):
+                fail(f"{renderer} printed no result for the {case} in round {round_number}: {lines[-3:]}")
+            times = result.get("times_ms", [])
+            if result.get("renderer") != renderer or result.get("case") != case:
+                fail(f"{base}.json is {result.get('renderer')}/{result.get('case')}, not {renderer}/{case}")
+            if len(times) != counts[case] or not all(isinstance(t, (int, float)) and t > 0 for t in times):
+                fail(f"{renderer} gave {len(times)} valid times for {counts[case]} {case}s in round {round_number}")
+            sample = Path(f"{base}.{extensions[case]}")
+            first = check_image(sample, case, renderer, result.get("bytes", 0))
+            results[round_number, renderer, case] = (result, sample, first)
+
+def percentile(values, fraction):
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+def mean_difference(a, b):
+    return sum(ImageStat.Stat(ImageChops.difference(a, b)).mean) / 3
+
+print("| case | renderer | version | median ms | p90 ms | / opentime | bytes | mean difference from opentime |")
+print("|---|---|---|---:|---:|---:|---:|---:|")
+medians = {}
+for case in counts:
+    for renderer in renderers:
+        times = [t for r in range(1, rounds + 1) for t in results[r, renderer, case][0]["times_ms"]]
+        medians[renderer, case] = statistics.median(times)
+    for renderer in renderers:
+        result, sample, first = results[rounds, renderer, case]
+        times = [t for r in range(1, rounds + 1) for t in results[r, renderer, case][0]["times_ms"]]
+        ratio = medians[renderer, case] / medians["opentime", case]
+        difference = mean_difference(results[rounds, "opentime", case][2], first)
+        print(f"| {case} | {renderer} | {result.get('version', '?')} | {medians[renderer, case]:.2f} "
+              f"| {percentile(times, 0.9):.2f} | {ratio:.2f} | {result['bytes']} | {difference:.2f} |")
+print()
+print("| round | case | " + " | ".join(f"{r} median ms" for r in renderers) + " | "
+      + " | ".join(f"{r} / opentime" for r in renderers[1:]) + " |")
+print("|---:|---|" + "---:|" * (2 * len(renderers) - 1))
+for case in counts:
+    for round_number in range(1, rounds + 1):
+        round_medians = [statistics.median(results[round_number, r, case][0]["times_ms"]) for r in renderers]
+        ratios = [m / round_medians[0] for m in round_medians[1:]]
+        print(f"| {round_number} | {case} | " + " | ".join(f"{m:.2f}" for m in round_medians) + " | "
+              + " | ".join(f"{x:.2f}" for x in ratios) + " |")
+
+out_dir.mkdir(parents=True, exist_ok=True)
+kept = []
+for case in counts:
+    for renderer in renderers:
+        sample = results[rounds, renderer, case][1]
+        target = out_dir / f"{prefix}-{renderer}-{case}.{extensions[case]}"
+        target.write_bytes(sample.read_bytes())
+        kept.append(target.name)
+print()
+print("The sample images (card number 0, timer number 0), beside this report: " + ", ".join(f"`{name}`" for name in kept) + ".")
+PY
+} >"$report.partial" || {
+    rm -f "$report.partial"
+    die "the results did not check out (see above)"
+}
+mv "$report.partial" "$report"
+print_report "$report"
+for renderer in "${RENDERERS[@]}"; do
+    log "sample images: $OUT_DIR/peers-$stamp-$renderer-card.png $OUT_DIR/peers-$stamp-$renderer-timer.gif"
+done
