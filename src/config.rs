@@ -59,7 +59,8 @@ pub struct Config {
     pub glyph_cache_bytes: u64,
     /// Upper bound of the shaped-text cache, in bytes.
     pub shape_cache_bytes: u64,
-    /// Renders running at once; 0 means one per core.
+    /// Renders running at once; 0 means one per core but one
+    /// ([`Config::render_slots`]).
     pub render_concurrency: usize,
     /// Requests that may wait for a render slot before the fallback image is
     /// served instead.

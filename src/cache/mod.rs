@@ -86,7 +86,7 @@ pub enum RenderFailure {
 pub struct RenderLimiter {
     /// One permit per render slot, sized to the cores: renders are pure CPU,
     /// so more at once than cores only makes each one slower.
-    slots: Semaphore,
+    slots: Arc<Semaphore>,
     /// Requests that may wait for a slot; past this the fallback image is
     /// served at once rather than queueing without bound.
     queue_limit: usize,
@@ -100,7 +100,7 @@ pub struct RenderLimiter {
 impl RenderLimiter {
     pub fn new(slots: usize, queue_limit: usize, wait: Duration) -> RenderLimiter {
         RenderLimiter {
-            slots: Semaphore::new(slots.max(1)),
+            slots: Arc::new(Semaphore::new(slots.max(1))),
             queue_limit,
             waiting: AtomicUsize::new(0),
             wait,
@@ -258,7 +258,7 @@ impl RenderCache {
 
     async fn render(&self, artwork: Artwork, urgency: Urgency) -> Result<Bytes, RenderFailure> {
         let limiter = &self.limiter;
-        let permit = match limiter.slots.try_acquire() {
+        let permit = match Arc::clone(&limiter.slots).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) if urgency == Urgency::Ahead => return Err(RenderFailure::Overloaded),
             Err(_) if urgency == Urgency::Warm => loop {
@@ -266,7 +266,7 @@ impl RenderCache {
                 // slot waits in line, and warming only takes one nobody
                 // waits for.
                 tokio::time::sleep(Duration::from_millis(5)).await;
-                if let Ok(permit) = limiter.slots.try_acquire() {
+                if let Ok(permit) = Arc::clone(&limiter.slots).try_acquire_owned() {
                     break permit;
                 }
             },
@@ -280,7 +280,9 @@ impl RenderCache {
                     return Err(RenderFailure::Overloaded);
                 }
                 let _queued = GaugeGuard::new(&self.metrics.render_queue);
-                let acquired = tokio::time::timeout(limiter.wait, limiter.slots.acquire()).await;
+                let acquired =
+                    tokio::time::timeout(limiter.wait, Arc::clone(&limiter.slots).acquire_owned())
+                        .await;
                 match acquired {
                     Ok(Ok(permit)) => permit,
                     _ => return Err(RenderFailure::Overloaded),
@@ -289,14 +291,16 @@ impl RenderCache {
         };
         let renderer = self.renderer.clone();
         let metrics = self.metrics.clone();
+        // The slot goes with the render, not with this future: a client
+        // that hangs up drops the future, while the render runs on.
         let rendered = tokio::task::spawn_blocking(move || {
+            let _slot = permit;
             let _in_flight = GaugeGuard::new(&metrics.renders_in_flight);
             let _timer = TimerGuard::new(metrics.render_seconds.clone());
             metrics.renders.inc();
             renderer.render_artwork(&artwork)
         })
         .await;
-        drop(permit);
         match rendered {
             Ok(Ok(mut bytes)) => {
                 // The encoders reserve for the worst case (a PNG buffer
