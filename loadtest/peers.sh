@@ -20,6 +20,7 @@ N=${1:-${N:-200}}          # cards per renderer and round
 TIMER_N=${TIMER_N:-20}     # timers (60 frames each) per renderer and round
 R=${R:-3}                  # rounds of (opentime, pillow, takumi)
 OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
+SAMPLES_DIR=${SAMPLES_DIR:-$REPO_DIR/target/peers/samples} # the images, kept out of git
 PIN_CPU=${PIN_CPU:-$(($(nproc) - 1))}
 PILLOW_PNG_COMPRESS_LEVEL=${PILLOW_PNG_COMPRESS_LEVEL:-6}
 PEERS_DIR=$LOADTEST_DIR/peers
@@ -124,7 +125,7 @@ pinned="pinned to CPU $PIN_CPU"
     echo "$N cards (600x200 PNG) and $TIMER_N timers (600x150 GIF, 60 frames) per renderer and round, in $R round(s) of the three one after the other, two unmeasured renders first in each process; every image a new text. Times are one render with its encoding, in process, one at a time; every process $pinned."
     echo "Median and p90 are over every image of every round; \"/ opentime\" is the renderer's median over opentime's (above 1, opentime is faster); bytes are those of image number 0; the mean difference is the mean absolute difference per channel, 0 to 255, of that image (a timer's first frame) from opentime's."
     echo
-    "$VENV/bin/python" - "$WORK_DIR/runs" "$R" "$N" "$TIMER_N" "$OUT_DIR" "peers-$stamp" "${RENDERERS[@]}" <<'PY'
+    "$VENV/bin/python" - "$WORK_DIR/runs" "$R" "$N" "$TIMER_N" "$SAMPLES_DIR" "peers-$stamp" "${RENDERERS[@]}" <<'PY'
 import json, statistics, sys
 from pathlib import Path
 from PIL import Image, ImageChops, ImageStat
@@ -226,7 +227,7 @@ for case in counts:
         target.write_bytes(sample.read_bytes())
         kept.append(target.name)
 print()
-print("The sample images (card number 0, timer number 0), beside this report: " + ", ".join(f"`{name}`" for name in kept) + ".")
+print("The sample images (card number 0, timer number 0) were written to `SAMPLES_DIR` (`target/peers/samples/` by default): " + ", ".join(f"`{name}`" for name in kept) + ".")
 PY
 } >"$report.partial" || {
     rm -f "$report.partial"
@@ -235,5 +236,5 @@ PY
 mv "$report.partial" "$report"
 print_report "$report"
 for renderer in "${RENDERERS[@]}"; do
-    log "sample images: $OUT_DIR/peers-$stamp-$renderer-card.png $OUT_DIR/peers-$stamp-$renderer-timer.gif"
+    log "sample images: $SAMPLES_DIR/peers-$stamp-$renderer-card.png $SAMPLES_DIR/peers-$stamp-$renderer-timer.gif"
 done

@@ -65,8 +65,8 @@ samples="$WORK_DIR/rss.txt"
 track $!
 before=$(scrape)
 cpu0=$(cpu_ticks "$OT_PID")
-SPIKE_DELAY_MS=$pause spike_wrk "$OT_URL" "$SOAK_SECONDS" "$WORK_DIR/wrk-soak.txt" "$offset" &
-load_pid=$!
+SPIKE_DELAY_MS=$pause spike_wrk_start "$OT_URL" "$SOAK_SECONDS" "$WORK_DIR/wrk-soak.txt" "$offset"
+load_pid=$SPIKE_WRK_PID
 progress_every=$((SOAK_SECONDS / 10 > 60 ? 60 : (SOAK_SECONDS / 10 > 0 ? SOAK_SECONDS / 10 : 1)))
 while kill -0 "$load_pid" 2>/dev/null; do
     sleep "$progress_every"
@@ -74,8 +74,8 @@ while kill -0 "$load_pid" 2>/dev/null; do
     now=$(scrape)
     log "  $(($(metric "$now" opentime_requests_total 'route="image"') - $(metric "$before" opentime_requests_total 'route="image"'))) images, renders $(($(metric "$now" opentime_renders_total) - $(metric "$before" opentime_renders_total))), fallbacks $(($(metric "$now" opentime_fallbacks_total) - $(metric "$before" opentime_fallbacks_total))), RSS $(mib "$(rss_kib "$OT_PID")") MiB"
 done
-wait "$load_pid" || die "the soak's wrk failed: $(tail -5 "$WORK_DIR/wrk-soak.txt")"
-soak=$(grep '^OTRESULT ' "$WORK_DIR/wrk-soak.txt") || die "wrk printed no result"
+spike_wrk_wait "$WORK_DIR/wrk-soak.txt"
+soak=$RESULT
 cpu1=$(cpu_ticks "$OT_PID")
 after=$(scrape)
 rss_end=$(rss_kib "$OT_PID")
@@ -106,7 +106,7 @@ report="$OUT_DIR/soak-$stamp.md"
     echo "| soak rate achieved | $(field "$soak" rps) requests/s ($(awk -v a="$(field "$soak" rps)" -v b="$capacity_rps" 'BEGIN { printf "%.2f", a / b }') of capacity) |"
     echo "| requests: images / redirects / broken and socket errors | $(field "$soak" images) / $(field "$soak" redirects) / $bad |"
     echo "| latency p50 / p99 / p99.9, ms | $(awk -v a="$(field "$soak" p50_us)" -v b="$(field "$soak" p99_us)" -v c="$(field "$soak" p999_us)" 'BEGIN { printf "%.2f / %.2f / %.2f", a / 1000, b / 1000, c / 1000 }') |"
-    echo "| store errors / fallbacks | $store_errors / $fallbacks |"
+    echo "| store errors (default images: a lookup over its budget or failed) / fallbacks | $store_errors ($(grep '^opentime_store_errors_total{' <<<"$after" | sed 's/^opentime_store_errors_total//' | paste -sd ' ' -)) / $fallbacks |"
     echo "| render cache hit ratio | $(awk -v h="$hits" -v m="$misses" 'BEGIN { printf "%.3f", (h + m) ? h / (h + m) : 0 }') |"
     echo "| opentime CPU, us/request | $(awk -v t=$((cpu1 - cpu0)) -v hz="$CLK_TCK" -v n="$(field "$soak" requests)" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }') |"
     echo "| RSS after the ${WARMUP_SECONDS}s warm-up | $(mib "$rss_warm") MiB |"

@@ -99,18 +99,31 @@ spike_start_nginx() {
         'location /v/ { return 302 https://example.com/support/thanks?rating=5; }'
 }
 
-# wrk replaying the plan against URL for SECONDS from OFFSET (lines per
-# thread), CONNECTIONS connections; output in OUT, RESULT set to its
-# OTRESULT line. SPIKE_DELAY_MS in the environment slows it (soak.sh).
-spike_wrk() {
+# Starts wrk replaying the plan against URL for SECONDS from OFFSET (lines
+# per thread), CONNECTIONS connections, output in OUT, as a tracked child of
+# this shell (call it directly, not in a subshell or with `&`, so that the
+# EXIT trap can stop it). Sets SPIKE_WRK_PID. SPIKE_DELAY_MS in the
+# environment slows it (soak.sh).
+spike_wrk_start() {
     local url=$1 seconds=$2 out=$3 offset=$4 connections=${5:-$CONNECTIONS}
     timeout --kill-after=10 $((seconds + 120)) \
         wrk -t "$THREADS" -c "$connections" -d "${seconds}s" --latency --timeout 5s \
         -s "$LOADTEST_DIR/lib/spike.lua" "$url" -- "$SPIKE_PLAN" "$THREADS" "$offset" >"$out" 2>&1 &
-    local pid=$!
-    track "$pid"
-    wait "$pid" || die "wrk against $url failed: $(tail -5 "$out")"
+    SPIKE_WRK_PID=$!
+    track "$SPIKE_WRK_PID"
+}
+
+# Waits for the wrk SPIKE_WRK_PID writing OUT; sets RESULT to its OTRESULT line.
+spike_wrk_wait() {
+    local out=$1
+    wait "$SPIKE_WRK_PID" || die "wrk failed: $(tail -5 "$out")"
     RESULT=$(grep '^OTRESULT ' "$out") || die "wrk printed no result: $(tail -5 "$out")"
+}
+
+# spike_wrk_start, then spike_wrk_wait.
+spike_wrk() {
+    spike_wrk_start "$@"
+    spike_wrk_wait "$3"
 }
 
 # Socket errors and answers an email would show broken, in an OTRESULT line.

@@ -183,6 +183,10 @@ class TimerRenderer:
             append_images=frames[1:],
             duration=1000,
             loop=0,
+            # The frames already share one palette: Pillow's optimize pass
+            # (on by default for GIF) would only search each frame for
+            # unused colors again.
+            optimize=False,
         )
         return out.getvalue()
 
