@@ -117,15 +117,9 @@ async fn an_import_writes_good_lines_and_reports_bad_ones_by_number() {
 async fn an_import_redis_cannot_take_yet_ends_with_503_not_with_refused_lines() {
     let redis = RedisServer::new();
     let server = launch(&redis).await;
-    let mut connection = redis.connection();
-    // Every write refused with NOREPLICAS, as writes are with LOADING
-    // after a restart: nothing is wrong with the lines.
-    redis::cmd("CONFIG")
-        .arg("SET")
-        .arg("min-replicas-to-write")
-        .arg("1")
-        .query::<()>(&mut connection)
-        .expect("CONFIG SET");
+    // Every write refused, as writes are with LOADING after a restart:
+    // nothing is wrong with the lines.
+    redis.refuse_writes(true);
     let body = "{\"recipient\":\"ann\",\"fields\":{\"tier\":\"gold\"}}\n".to_string();
     let (status, answer) = post(
         &server,

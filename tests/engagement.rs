@@ -838,16 +838,7 @@ async fn events_redis_cannot_take_yet_stay_queued_rather_than_counted_as_refused
     let server = start(&redis).await;
     let token = server.token("ria");
     support::server::hset(&redis, "ria", &[("tier", "vip")]);
-    let mut connection = redis.connection();
-    let refuse_writes = |connection: &mut redis::Connection, replicas: &str| {
-        redis::cmd("CONFIG")
-            .arg("SET")
-            .arg("min-replicas-to-write")
-            .arg(replicas)
-            .query::<()>(connection)
-            .expect("CONFIG SET");
-    };
-    refuse_writes(&mut connection, "1");
+    redis.refuse_writes(true);
     for _ in 0..5 {
         assert_image(&open_as(&server, &format!("/i/deal.png?t={token}"), IPHONE).await);
     }
@@ -863,7 +854,7 @@ async fn events_redis_cannot_take_yet_stay_queued_rather_than_counted_as_refused
     assert_eq!(server.app.events.len(), 5, "still queued");
     assert!(redis.events().is_empty());
 
-    refuse_writes(&mut connection, "0");
+    redis.refuse_writes(false);
     let events = events_written(&redis, 5).await;
     assert_eq!(events.len(), 5, "each event once");
     assert_eq!(server.metric("opentime_events_written_total").await, 5.0);

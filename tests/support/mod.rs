@@ -153,6 +153,17 @@ impl RedisServer {
             .expect("connect to the test redis-server")
     }
 
+    /// Makes the server refuse every write with NOREPLICAS (as it refuses
+    /// them with LOADING after a restart), or take them again.
+    pub fn refuse_writes(&self, refuse: bool) {
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("min-replicas-to-write")
+            .arg(if refuse { "1" } else { "0" })
+            .query::<()>(&mut self.connection())
+            .expect("CONFIG SET min-replicas-to-write");
+    }
+
     /// `HSET key field value`, as a customer's systems would write state.
     pub fn hset(&self, key: &str, field: &str, value: &str) {
         redis::cmd("HSET")
