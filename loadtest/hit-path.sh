@@ -52,7 +52,6 @@ start_nginx "$WORK_DIR/image.png" "$IMAGE_PATH"
 curl -fsS -o "$WORK_DIR/image-nginx.png" "$NGINX_URL$IMAGE_PATH?t=$first_token"
 cmp -s "$WORK_DIR/image.png" "$WORK_DIR/image-nginx.png" || die "nginx does not serve the same bytes as opentime"
 
-us_to_ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 
 log "warm-up: ${WARMUP}s on each"
 run_wrk "$OT_URL" "$WARMUP" "$WORK_DIR/wrk-warmup-opentime.txt"
@@ -104,10 +103,6 @@ not_personalized=$(($(delta opentime_requests_total 'route="image"') - $(delta o
 renders_total=$(metric "$after" opentime_renders_total)
 rss=$(rss_kib "$OT_PID") hwm=$(hwm_kib "$OT_PID")
 
-m_ot_rps=$(median "${ot_rps[@]}") m_ngx_rps=$(median "${ngx_rps[@]}")
-m_ot_p99=$(median "${ot_p99[@]}") m_ngx_p99=$(median "${ngx_p99[@]}")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
-cpu_per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
 
 mkdir -p "$OUT_DIR"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -118,12 +113,7 @@ report="$OUT_DIR/hit-path-$stamp.md"
     echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
     echo "N=$N recipients with the same fields (one render), $IMAGE_PATH of $image_bytes bytes; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds alternating; every request a different recipient's token. Load generator and servers share the machine."
     echo
-    echo "| median of $R runs | opentime | nginx static | opentime / nginx |"
-    echo "|---|---:|---:|---:|"
-    echo "| requests/s | $m_ot_rps | $m_ngx_rps | $(ratio "$m_ot_rps" "$m_ngx_rps") |"
-    echo "| p50 latency, ms | $(us_to_ms "$(median "${ot_p50[@]}")") | $(us_to_ms "$(median "${ngx_p50[@]}")") | $(ratio "$(median "${ot_p50[@]}")" "$(median "${ngx_p50[@]}")") |"
-    echo "| p99 latency, ms | $(us_to_ms "$m_ot_p99") | $(us_to_ms "$m_ngx_p99") | $(ratio "$m_ot_p99" "$m_ngx_p99") |"
-    echo "| p99.9 latency, ms | $(us_to_ms "$(median "${ot_p999[@]}")") | $(us_to_ms "$(median "${ngx_p999[@]}")") | $(ratio "$(median "${ot_p999[@]}")" "$(median "${ngx_p999[@]}")") |"
+    compare_rows
     echo "| server CPU, us/request | $(cpu_per_req "$ot_cpu" "$ot_requests") | $(cpu_per_req "$ngx_cpu" "$ngx_requests") | $(ratio "$(cpu_per_req "$ot_cpu" "$ot_requests")" "$(cpu_per_req "$ngx_cpu" "$ngx_requests")") |"
     echo
     echo "| run | server | requests/s | p50 ms | p99 ms | p99.9 ms | errors | CPU us/req |"

@@ -32,9 +32,6 @@ spike_setup "$N"
 start_opentime
 spike_start_nginx
 
-us_to_ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
-cpu_per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
 
 # Both servers replay the same stretch of the plan in each round: opentime
 # first, then nginx from the same place; the next round goes on where
@@ -101,7 +98,6 @@ events_dropped=$(delta opentime_events_dropped_total)
 rss=$(rss_kib "$OT_PID") hwm=$(hwm_kib "$OT_PID")
 plan_lines=$(wc -l <"$SPIKE_PLAN")
 
-m_ot_rps=$(median "${ot_rps[@]}") m_ngx_rps=$(median "${ngx_rps[@]}")
 
 mkdir -p "$OUT_DIR"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -112,12 +108,7 @@ report="$OUT_DIR/spike-$stamp.md"
     echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
     echo "N=$N recipients (templates loyalty / flash-sale / care-survey: $SPIKE_TEMPLATES_PERCENT %; openers Apple proxy / Gmail proxy / mail client: $SPIKE_OPENERS_PERCENT %), a plan of $plan_lines requests (first opens, re-opens, clicks, votes); wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, opentime then nginx on the same stretch of the plan. nginx serves, for each URL, the bytes opentime served a probe recipient of the same template. Load generator and servers share the machine."
     echo
-    echo "| median of $R runs | opentime | nginx static | opentime / nginx |"
-    echo "|---|---:|---:|---:|"
-    echo "| requests/s | $m_ot_rps | $m_ngx_rps | $(ratio "$m_ot_rps" "$m_ngx_rps") |"
-    echo "| p50 latency, ms | $(us_to_ms "$(median "${ot_p50[@]}")") | $(us_to_ms "$(median "${ngx_p50[@]}")") | $(ratio "$(median "${ot_p50[@]}")" "$(median "${ngx_p50[@]}")") |"
-    echo "| p99 latency, ms | $(us_to_ms "$(median "${ot_p99[@]}")") | $(us_to_ms "$(median "${ngx_p99[@]}")") | $(ratio "$(median "${ot_p99[@]}")" "$(median "${ngx_p99[@]}")") |"
-    echo "| p99.9 latency, ms | $(us_to_ms "$(median "${ot_p999[@]}")") | $(us_to_ms "$(median "${ngx_p999[@]}")") | $(ratio "$(median "${ot_p999[@]}")" "$(median "${ngx_p999[@]}")") |"
+    compare_rows
     echo "| server CPU, us/request | $(cpu_per_req "$ot_cpu" "$ot_requests") | $(cpu_per_req "$ngx_cpu" "$ngx_requests") | $(ratio "$(cpu_per_req "$ot_cpu" "$ot_requests")" "$(cpu_per_req "$ngx_cpu" "$ngx_requests")") |"
     echo
     echo "| run | server | requests/s | p50 ms | p99 ms | p99.9 ms | images | redirects | bad | CPU us/req |"

@@ -268,3 +268,24 @@ machine_summary() {
     redis_version=$(redis-server --version | sed 's/.* v=\([^ ]*\).*/\1/')
     echo "$(nproc) cores ($cpu); $wrk_version; ${nginx_version:-no nginx}; redis $redis_version"
 }
+
+us_to_ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+# CPU clock ticks over requests, as microseconds a request.
+cpu_per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
+
+# The head and first rows of a report's opentime / nginx table: the medians
+# of the runs' requests/s and latency percentiles, from the arrays ot_rps,
+# ot_p50, ot_p99, ot_p999 and ngx_* of the calling script, and their ratio.
+compare_rows() {
+    local label a b
+    echo "| median of $R runs | opentime | nginx static | opentime / nginx |"
+    echo "|---|---:|---:|---:|"
+    a=$(median "${ot_rps[@]}") b=$(median "${ngx_rps[@]}")
+    echo "| requests/s | $a | $b | $(ratio "$a" "$b") |"
+    for label in p50 p99 p999; do
+        local -n ot_values="ot_$label" ngx_values="ngx_$label"
+        a=$(median "${ot_values[@]}") b=$(median "${ngx_values[@]}")
+        echo "| ${label/p999/p99.9} latency, ms | $(us_to_ms "$a") | $(us_to_ms "$b") | $(ratio "$a" "$b") |"
+    done
+}
