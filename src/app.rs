@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 
-use crate::access::KeyRing;
 use crate::cache::shared::SharedCache;
 use crate::cache::{RenderCache, RenderLimiter};
 use crate::clock::Clock;
@@ -13,6 +12,7 @@ use crate::config::Config;
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
 use crate::metrics::Metrics;
+use crate::open::Pipeline;
 use crate::poll::TallyCache;
 use crate::prefs::PrefsConfig;
 use crate::remote::{RemoteImageConfig, RemoteImages};
@@ -23,24 +23,21 @@ use crate::template::{TemplateError, TemplateRegistry};
 #[derive(Clone, Debug)]
 pub struct App {
     pub config: Arc<Config>,
-    pub store: Store,
-    pub templates: Arc<TemplateRegistry>,
-    pub cache: RenderCache,
-    pub keys: KeyRing,
-    pub metrics: Arc<Metrics>,
-    pub clock: Clock,
-    /// Opens, clicks, votes and unsubscribes on their way to the store.
-    pub events: EventLog,
-    /// How requests are told apart: person, proxy or scanner.
-    pub openers: Arc<OpenerRules>,
-    /// Images from URLs in state, from allowed origins only.
-    pub remote_images: RemoteImages,
-    /// Poll tallies read recently, for results images.
-    pub tallies: TallyCache,
-    /// What the preference center offers, and in which words.
-    pub prefs: Arc<PrefsConfig>,
+    /// The parts every open goes through: the store, the templates, the
+    /// caches, the keys, the metrics, the clock, the events.
+    pub pipeline: Pipeline,
     /// This replica's cache warming jobs.
-    pub warm_jobs: crate::http::WarmJobs,
+    pub warm_jobs: crate::warm::WarmJobs,
+}
+
+/// The pipeline's parts read as the application's own (`app.store`,
+/// `app.metrics`): they are one set, built once in [`App::build`].
+impl std::ops::Deref for App {
+    type Target = Pipeline;
+
+    fn deref(&self) -> &Pipeline {
+        &self.pipeline
+    }
 }
 
 impl App {
@@ -100,8 +97,7 @@ impl App {
             .own_connection()
             .context("preparing the events writer's Redis connection")?;
         writer::spawn(events.clone(), writer_store, metrics.clone());
-        let app = App {
-            config: Arc::new(config),
+        let pipeline = Pipeline {
             store,
             templates,
             cache,
@@ -113,7 +109,11 @@ impl App {
             remote_images,
             tallies: TallyCache::default(),
             prefs: Arc::new(prefs),
-            warm_jobs: crate::http::WarmJobs::default(),
+        };
+        let app = App {
+            config: Arc::new(config),
+            pipeline,
+            warm_jobs: crate::warm::WarmJobs::default(),
         };
         Ok((app, errors))
     }

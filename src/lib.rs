@@ -23,8 +23,9 @@
 //!   them, and the layout of a `poll_results` layer.
 //! - [`prefs`]: email preferences: what the preference center offers, in
 //!   which words, and what a recipient chose.
-//! - [`decide`]: the pure step that turns a template and a request context
-//!   into a [`render::RenderPlan`].
+//! - [`open`]: the open pipeline: what an open, a click, a vote, the AMP
+//!   answer, the preview, warming and offline renders go through, from a
+//!   request's facts to a typed answer, with no HTTP in it.
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
 //! - [`cache`]: the byte-bounded render cache with one render per key.
 //! - [`remote`]: images fetched from allow-listed origins by URL, bounded in
@@ -32,6 +33,8 @@
 //! - [`metrics`]: metric names and the registry behind `/metrics`.
 //! - [`http`]: the hyper server, the router and the handlers.
 //! - [`app`]: the application state shared by every connection.
+//! - [`warm`]: cache warming jobs, which render what a list of
+//!   recipients would see ahead of a send.
 //! - [`cli`]: the subcommands of the `opentime` binary.
 
 pub mod access;
@@ -41,11 +44,11 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod countdown;
-pub mod decide;
 pub mod events;
 pub mod expr;
 pub mod http;
 pub mod metrics;
+pub mod open;
 pub mod poll;
 pub mod prefs;
 pub mod recipient;
@@ -53,3 +56,4 @@ pub mod remote;
 pub mod render;
 pub mod store;
 pub mod template;
+pub mod warm;

@@ -1,22 +1,23 @@
-//! Live polls: a template's poll, what a request knows of its results, and
-//! how a `poll_results` layer lays them out.
+//! Live polls: a template's poll, what a request knows of its results (a
+//! [`PollView`], which its `poll_results` layers draw through
+//! [`crate::render::ResultsLayer`]), and the tallies a replica read
+//! recently.
 //!
-//! A request's view of the results (the counts and this recipient's
-//! choice) travels through the variant's resolved texts as one encoded
-//! string, like every other per-request content: so the render key, and
-//! thus the cache, changes exactly when the drawn results do.
+//! The view is part of a request's resolved content, like every other
+//! per-request content: so the render key, and thus the cache, changes
+//! exactly when the drawn results do.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use minijinja::Value;
 
-use crate::expr::TextId;
-use crate::render::{
-    Color, Frame, HorizontalAlign, Layer, RectLayer, TextLayer, TextStyle, Weight,
-};
-use crate::store::Tally;
+use crate::expr::{TextId, group_thousands};
+use crate::render::{ResultsRows, ResultsValue};
+
+/// A poll's votes by option id.
+pub type Tally = BTreeMap<String, u64>;
 
 /// A template's poll, checked at load.
 #[derive(Debug)]
@@ -98,39 +99,30 @@ impl PollView {
         shares
     }
 
-    /// The text slot of a `poll_results` layer: `"3,0,12|2"` (counts, then
-    /// the chosen index or `-`), or `"?|-"` without counts.
-    pub fn encode(&self) -> String {
-        let counts = match &self.counts {
-            Some(counts) => counts
-                .iter()
-                .map(u64::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            None => "?".to_string(),
-        };
-        let choice = self
-            .choice
-            .map_or_else(|| "-".to_string(), |index| index.to_string());
-        format!("{counts}|{choice}")
-    }
-
-    /// The inverse of [`PollView::encode`] for a poll of `options`
-    /// options; anything else reads as unknown results.
-    pub fn decode(text: &str, options: usize) -> PollView {
-        let unknown = PollView {
+    /// Results that cannot be known: the store did not say.
+    pub fn unknown() -> PollView {
+        PollView {
             counts: None,
             choice: None,
-        };
-        let Some((counts, choice)) = text.split_once('|') else {
-            return unknown;
-        };
-        let choice = choice.parse().ok().filter(|index| *index < options);
-        let counts = (counts != "?")
-            .then(|| counts.split(',').map(|count| count.parse().ok()).collect())
-            .flatten()
-            .filter(|counts: &Vec<u64>| counts.len() == options);
-        PollView { counts, choice }
+        }
+    }
+
+    /// The numbers a `poll_results` layer draws for this view; counts are
+    /// written only where the layer shows them.
+    pub fn rows(&self, value: ResultsValue) -> ResultsRows {
+        ResultsRows {
+            counts: self.counts.as_ref().map(|counts| {
+                counts
+                    .iter()
+                    .map(|&count| match value {
+                        ResultsValue::Count => group_thousands(count),
+                        ResultsValue::Percent | ResultsValue::None => String::new(),
+                    })
+                    .collect()
+            }),
+            percentages: self.percentages(),
+            choice: self.choice,
+        }
     }
 
     /// The value rules and texts read as `poll`: `poll.total`,
@@ -211,120 +203,6 @@ impl TallyCache {
     }
 }
 
-/// What a `poll_results` row shows beside its bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResultsValue {
-    #[default]
-    Percent,
-    Count,
-    None,
-}
-
-/// A `poll_results` layer as a template holds it: one row per option, its
-/// label, a bar as long as its share, and its percentage or count.
-#[derive(Debug, Clone)]
-pub struct ResultsLayer {
-    pub frame: Frame,
-    pub labels: Vec<String>,
-    pub style: TextStyle,
-    pub bar: Color,
-    pub track: Option<Color>,
-    /// The bar of the option this recipient chose; its label is bold too.
-    pub highlight: Color,
-    pub label_width: f32,
-    pub value_width: f32,
-    pub value: ResultsValue,
-}
-
-impl ResultsLayer {
-    /// The rectangles and texts that draw `view`. Without counts only the
-    /// labels show: an empty bar would claim nobody voted.
-    pub fn layers(&self, view: &PollView) -> Vec<Layer> {
-        let rows = self.labels.len().max(1) as f32;
-        let frame = self.frame;
-        let row_height = frame.height / rows;
-        let gap = (self.style.size * 0.5).min(frame.width / 10.0);
-        let value_width = match (&view.counts, self.value) {
-            (None, _) | (_, ResultsValue::None) => 0.0,
-            _ => self.value_width,
-        };
-        let track_x = frame.x + self.label_width + gap;
-        let track_width = (frame.width - self.label_width - gap - value_width - gap).max(0.0);
-        let bar_height = (row_height * 0.6).max(1.0);
-        let percentages = view.percentages();
-        let mut layers = Vec::new();
-        for (index, label) in self.labels.iter().enumerate() {
-            let chosen = view.choice == Some(index);
-            let top = frame.y + row_height * index as f32;
-            let text_style = TextStyle {
-                weight: if chosen {
-                    Weight::Bold
-                } else {
-                    self.style.weight
-                },
-                ..self.style.clone()
-            };
-            layers.push(Layer::Text(TextLayer {
-                frame: Frame {
-                    x: frame.x,
-                    y: top,
-                    width: self.label_width,
-                    height: row_height,
-                },
-                text: label.clone(),
-                style: text_style.clone(),
-            }));
-            let Some(counts) = &view.counts else {
-                continue;
-            };
-            let bar_frame = |width: f32| Frame {
-                x: track_x,
-                y: top + (row_height - bar_height) / 2.0,
-                width,
-                height: bar_height,
-            };
-            let radius = bar_height / 2.0;
-            if let Some(track) = self.track
-                && track_width > 0.0
-            {
-                layers.push(Layer::Rect(RectLayer {
-                    frame: bar_frame(track_width),
-                    fill: track,
-                    radius,
-                }));
-            }
-            let share = percentages[index] as f32 / 100.0;
-            if share > 0.0 && track_width > 0.0 {
-                layers.push(Layer::Rect(RectLayer {
-                    frame: bar_frame((track_width * share).max(bar_height.min(track_width))),
-                    fill: if chosen { self.highlight } else { self.bar },
-                    radius,
-                }));
-            }
-            let value = match self.value {
-                ResultsValue::Percent => format!("{}%", percentages[index]),
-                ResultsValue::Count => crate::expr::group_thousands(counts[index]),
-                ResultsValue::None => continue,
-            };
-            layers.push(Layer::Text(TextLayer {
-                frame: Frame {
-                    x: frame.x + frame.width - value_width,
-                    y: top,
-                    width: value_width,
-                    height: row_height,
-                },
-                text: value,
-                style: TextStyle {
-                    align: HorizontalAlign::Right,
-                    ..text_style
-                },
-            }));
-        }
-        layers
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,29 +224,5 @@ mod tests {
             choice: None,
         };
         assert_eq!(view.percentages(), vec![75, 25]);
-    }
-
-    #[test]
-    fn views_round_trip_through_their_text_slot() {
-        for view in [
-            PollView {
-                counts: Some(vec![3, 0, 12]),
-                choice: Some(2),
-            },
-            PollView {
-                counts: None,
-                choice: None,
-            },
-            PollView {
-                counts: Some(vec![0, 0, 0]),
-                choice: None,
-            },
-        ] {
-            assert_eq!(PollView::decode(&view.encode(), 3), view);
-        }
-        let unknown = PollView::decode("1,2|0", 3);
-        assert_eq!(unknown.counts, None, "a count per option, or none");
-        assert_eq!(PollView::decode("garbage", 3).counts, None);
-        assert_eq!(PollView::decode("1,2,3|7", 3).choice, None);
     }
 }

@@ -1,6 +1,6 @@
-//! `opentime render`: one image, offline, through the same decision and
-//! renderer as the server, so authors and CI see exactly what recipients
-//! will.
+//! `opentime render`: one image, offline, through the pipeline's offline
+//! entry ([`crate::open::offline::render`]), so authors and CI see exactly
+//! what recipients will.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -10,8 +10,8 @@ use jiff::Timestamp;
 
 use crate::app::load_renderer;
 use crate::config::Config;
-use crate::decide::{Personalization, choose_variant, resolve_artwork, with_timer};
-use crate::expr::{Context, RequestFacts};
+use crate::open::Target;
+use crate::open::offline::{self, OfflineOpen};
 use crate::recipient::Profile;
 use crate::render::OutputFormat;
 use crate::template::load::{AssetCache, load_file};
@@ -96,28 +96,23 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         Some(path) => Some(read_state(path)?),
         None => None,
     };
-    let personalization = if profile.is_some() {
-        Personalization::Personalized
-    } else {
-        Personalization::Anonymous
-    };
-    let context = Context::new(&RequestFacts {
+    let open = OfflineOpen {
         profile,
         query,
         now,
         user_agent: args.user_agent.clone(),
-        is_head: false,
-        opener: None,
-    });
-    // Offline there is no first open on record: an evergreen timer starts
-    // at --at.
-    let (context, timer, deadline_problem) = with_timer(&template, &context, None);
-    if let Some(problem) = &deadline_problem {
+        target: Target {
+            scale: args.scale,
+            format,
+        },
+    };
+    let rendered = offline::render(&template, &renderer, open)?;
+    if let Some(problem) = &rendered.deadline_problem {
         eprintln!(
             "warning: the countdown's deadline did not resolve ({problem}); it counts as expired"
         );
     }
-    if let Some(timer) = &timer {
+    if let Some(timer) = &rendered.timer {
         match timer.deadline {
             Some(deadline) => eprintln!(
                 "timer: deadline {deadline}, {} s left at {now}",
@@ -126,37 +121,22 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
             None => eprintln!("timer: no deadline"),
         }
     }
-    let choice = choose_variant(&template, &context, personalization);
-    if choice.condition_errors > 0 {
+    if rendered.condition_errors > 0 {
         eprintln!(
             "warning: {} condition(s) failed at run time and counted as false",
-            choice.condition_errors
+            rendered.condition_errors
         );
     }
-    let artwork = resolve_artwork(
-        &template,
-        choice.variant,
-        &context,
-        args.scale,
-        format,
-        timer.as_ref(),
-    );
-    let bytes = match artwork {
-        Ok(artwork) => renderer.render_artwork(&artwork)?,
-        Err(error) => {
-            eprintln!("warning: {error}; writing the fallback image, as the server would serve");
-            let fallback = template
-                .fallback(args.scale, format)
-                .context("no fallback image")?;
-            fallback.bytes.to_vec()
-        }
-    };
+    if let Some(error) = &rendered.fell_back {
+        eprintln!("warning: {error}; writing the fallback image, as the server would serve");
+    }
+    let bytes = rendered.bytes;
     std::fs::write(&args.output, &bytes)
         .with_context(|| format!("writing {}", args.output.display()))?;
     eprintln!(
         "{}: variant {:?}, {} bytes, {}",
         template.name,
-        choice.variant.id,
+        rendered.variant,
         bytes.len(),
         args.output.display()
     );

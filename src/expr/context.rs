@@ -7,7 +7,6 @@
 //! reference-counted value.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 use jiff::Timestamp;
 use minijinja::Value;
@@ -16,7 +15,6 @@ use super::device::Device;
 use super::now::Now;
 use super::opener::{Opener, classify};
 use super::profile::profile_value;
-use crate::poll::{Poll, PollView};
 use crate::recipient::Profile;
 
 /// What is known about one request, before it is turned into a context.
@@ -43,12 +41,9 @@ pub struct Context {
     pub device: Device,
     /// `now` in the recipient's zone, as expressions see it.
     pub now: Now,
-    /// A poll template's results as this request sees them, which its
-    /// `poll_results` layers draw.
-    pub poll: Option<Arc<PollView>>,
     /// The root value expressions evaluate against: a map of `profile`,
-    /// `query`, `now`, `device` and `opener` (and `timer` for countdown
-    /// templates).
+    /// `query`, `now`, `device` and `opener` (and `timer`, `coupon`,
+    /// `poll` or `prefs` for the templates that have them).
     value: Value,
     /// The entries of `value`, to add one.
     fields: Vec<(&'static str, Value)>,
@@ -79,18 +74,9 @@ impl Context {
             opener,
             device,
             now,
-            poll: None,
             value: Value::from_pairs(fields.clone()),
             fields,
         }
-    }
-
-    /// This context with a poll's results, as `poll` for expressions and
-    /// for its `poll_results` layers.
-    pub fn with_poll(&self, poll: &Poll, view: PollView) -> Context {
-        let mut context = self.with("poll", view.to_value(poll));
-        context.poll = Some(Arc::new(view));
-        context
     }
 
     /// This context with one more top-level name, such as `timer`.
@@ -102,7 +88,6 @@ impl Context {
             opener: self.opener,
             device: self.device,
             now: self.now.clone(),
-            poll: self.poll.clone(),
             value: Value::from_pairs(fields.clone()),
             fields,
         }

@@ -25,10 +25,10 @@ use sha2::{Digest, Sha256};
 
 use super::admin_bulk::{TokenFormat, import_recipients, sign_tokens};
 use super::form::{FormError, read_limited};
-use super::query::QueryPairs;
 use super::response::{self, Body};
 use super::{admin_templates, warm};
 use crate::app::App;
+use crate::open::QueryPairs;
 use crate::recipient::RecipientId;
 use crate::store::{EngagementRecord, StoreError};
 

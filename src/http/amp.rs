@@ -19,99 +19,87 @@ use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::content;
-use super::query::QueryPairs;
-use super::recipient::{RequestHead, prepare};
+use super::head::RequestHead;
 use super::response::Body;
 use crate::app::App;
-use crate::decide::with_timer;
+use crate::open::amp::{AmpBody, AmpDecision};
+use crate::open::{Counted, QueryPairs, Visit};
 use crate::poll::{Poll, PollView};
-use crate::template::{AccessMode, Template, Variant, VariantLayer};
+use crate::template::{AccessMode, Template};
 
 /// The query parameter AMP's version 1 adds; it is no template parameter
 /// and no part of a URL's signature.
 const SOURCE_ORIGIN: &str = "__amp_source_origin";
 
 pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Body> {
-    let count = |template: &str, variant: &str, outcome: &str| {
-        app.metrics
-            .requests
-            .with_label_values(&["amp", template, variant, outcome])
-            .inc();
-    };
     let cors = match Cors::of(app, head) {
         Ok(cors) => cors,
         Err((code, message)) => {
-            count("-", "-", "forbidden");
+            count_refused(app, "forbidden");
             return error(StatusCode::FORBIDDEN, code, message, None);
         }
     };
-    let Some(template) = file
-        .strip_suffix(".json")
-        .and_then(|name| app.templates.get(name))
-    else {
-        count("-", "-", "not_found");
-        return error(
-            StatusCode::NOT_FOUND,
-            "unknown_template",
-            "no such template: use /a/{template}.json",
-            Some(&cors),
-        );
+    let Some(name) = file.strip_suffix(".json") else {
+        count_refused(app, "not_found");
+        return not_found(&cors);
     };
     // The signature and the template's parameters are those of the URL as
     // written in the email, without what the AMP client appended.
-    let own = RequestHead {
+    let own = Visit {
         query: QueryPairs(
-            head.query
+            head.visit
+                .query
                 .0
                 .iter()
                 .filter(|(key, _)| key != SOURCE_ORIGIN)
                 .cloned()
                 .collect(),
         ),
-        ..*head
+        ..head.visit.clone()
     };
-    let wants = content::open_request(&template);
-    let prepared = match prepare(app, &template, &own, &wants, None).await {
-        Ok(prepared) => prepared,
-        Err(refused) => {
-            count(&template.name, "-", "forbidden");
-            return error(
-                StatusCode::FORBIDDEN,
-                "bad_token",
-                &refused.to_string(),
-                Some(&cors),
-            );
+    let answer = app.pipeline.amp(&own, name).await;
+    super::count_request(app, "amp", answer.counted());
+    match (answer.template.as_deref(), &answer.body) {
+        (Some(template), AmpBody::Decided(decision)) => {
+            let item = item(app, head, &own.query, template, decision);
+            let body = json!({ "items": [item] }).to_string();
+            with_json(StatusCode::OK, body, Some(&cors))
         }
-    };
-    let started = content::evergreen_start(app, &template, &prepared).await;
-    let (context, _, _) = with_timer(&template, &prepared.context, started);
-    let (context, coupon) = content::with_records(app, &template, &prepared, context).await;
-    let shown = match content::decide(app, &template, &prepared, &context, coupon.as_ref()).await {
-        Ok(shown) => shown,
-        Err(failure) => {
-            tracing::warn!(template = %template.name, error = %failure, "a text did not resolve for AMP");
-            count(&template.name, "-", "render_error");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "text_error",
-                "a text of the template did not resolve",
-                Some(&cors),
-            );
-        }
-    };
-    let variant = shown.variant.id.as_str();
-    // The open itself is recorded by the image request the item points to,
-    // so an AMP open counts once; the link goes through /c/, so the click
-    // is classified and recorded like any other.
+        (_, AmpBody::Forbidden(refused)) => error(
+            StatusCode::FORBIDDEN,
+            "bad_token",
+            &refused.to_string(),
+            Some(&cors),
+        ),
+        (_, AmpBody::TextError) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "text_error",
+            "a text of the template did not resolve",
+            Some(&cors),
+        ),
+        (_, AmpBody::NotFound | AmpBody::Decided(_)) => not_found(&cors),
+    }
+}
+
+/// The answer's one item: the decision, and the URLs of the image and the
+/// click for the same recipient. The open itself is recorded by the image
+/// request the item points to, so an AMP open counts once; the link goes
+/// through /c/, so the click is classified and recorded like any other.
+fn item(
+    app: &App,
+    head: &RequestHead<'_>,
+    query: &QueryPairs,
+    template: &Template,
+    decision: &AmpDecision,
+) -> serde_json::Value {
     let base = public_base(app, head);
-    let own_url = |path: String| own_url(app, &base, &template, &own.query, path);
+    let own_url = |path: String| own_url(app, &base, template, query, path);
     let extension = template.format.extension();
     let mut item = json!({
         "template": template.name,
-        "variant": variant,
-        "texts": plain_texts(shown.variant, &shown.texts),
-        "link": linked(&template, shown.variant).then(|| own_url(format!("/c/{}", template.name))),
+        "variant": decision.variant,
+        "texts": decision.content.plain_texts(),
+        "link": decision.linked.then(|| own_url(format!("/c/{}", template.name))),
         "image": own_url(format!("/i/{}.{extension}", template.name)),
         "width": template.width,
         "height": template.height,
@@ -119,12 +107,29 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     if template.allows_scale(2) {
         item["image_2x"] = json!(own_url(format!("/i/{}@2x.{extension}", template.name)));
     }
-    if let (Some(poll), Some(view)) = (&template.poll, &context.poll) {
+    if let (Some(poll), Some(view)) = (&template.poll, &decision.poll) {
         item["poll"] = poll_json(poll, view);
     }
-    count(&template.name, variant, prepared.personalization.as_str());
-    let body = json!({ "items": [item] }).to_string();
-    with_json(StatusCode::OK, body, Some(&cors))
+    item
+}
+
+/// Counts a request refused before the pipeline saw it.
+fn count_refused(app: &App, outcome: &'static str) {
+    let counted = Counted {
+        template: "-",
+        variant: "-",
+        outcome,
+    };
+    super::count_request(app, "amp", counted);
+}
+
+fn not_found(cors: &Cors) -> Response<Body> {
+    error(
+        StatusCode::NOT_FOUND,
+        "unknown_template",
+        "no such template: use /a/{template}.json",
+        Some(cors),
+    )
 }
 
 /// Which CORS for email the request speaks, with the sender it names.
@@ -146,7 +151,7 @@ impl Cors {
                 Err(("sender_not_allowed", "this sender is not in amp_senders"))
             };
         }
-        match (header("origin"), head.query.get(SOURCE_ORIGIN)) {
+        match (header("origin"), head.visit.query.get(SOURCE_ORIGIN)) {
             (Some(origin), Some(sender)) if allowed(sender) => Ok(Cors::V1 {
                 origin: origin.to_string(),
                 sender: sender.to_string(),
@@ -236,27 +241,6 @@ fn own_url(app: &App, base: &str, template: &Template, query: &QueryPairs, path:
         );
     }
     url
-}
-
-/// Whether a click on the variant has somewhere to go: its own link or the
-/// default variant's.
-fn linked(template: &Template, variant: &Variant) -> bool {
-    variant.link.is_some() || template.default_variant().link.is_some()
-}
-
-/// The resolved texts of text-like layers, in layer order, without the
-/// slots that carry a poll's results (given as `poll` instead).
-fn plain_texts<'t>(variant: &Variant, texts: &'t [String]) -> Vec<&'t str> {
-    let mut plain = Vec::new();
-    let mut slot = 0;
-    for layer in &variant.layers {
-        let slots = layer.text_slots();
-        if !matches!(layer, VariantLayer::PollResults(_)) {
-            plain.extend(texts.iter().skip(slot).take(slots).map(String::as_str));
-        }
-        slot += slots;
-    }
-    plain
 }
 
 /// A poll's results as the item gives them.

@@ -1,35 +1,42 @@
 //! The HTTP surface: the hyper server, the router and the handlers.
 //!
-//! Only this module knows about hyper. Handlers parse and verify the
-//! request, then call into [`crate::decide`], [`crate::cache`] and
-//! [`crate::store`]; they hold no product logic of their own beyond the
-//! mapping of outcomes to responses (SPEC "Outcomes").
+//! Only this module knows about hyper for serving. The handlers of the
+//! recipient's URLs (`/i/`, `/c/`, `/v/`, `/a/`) are adapters: they hand
+//! the request's facts to one entry of [`crate::open`], and map its typed
+//! answer to a response and a metric; they hold no product logic of their
+//! own (SPEC "Outcomes").
 
 mod admin;
 mod admin_bulk;
 mod admin_templates;
 mod amp;
 mod click;
-mod content;
 mod form;
+mod head;
 mod image;
 mod lines;
 mod ops;
 mod prefs;
 mod preview;
-mod query;
-mod recipient;
 mod response;
 mod router;
 pub mod server;
 mod vote;
 mod warm;
 
+pub use crate::open::{ImageTarget, QueryPairs};
 pub use form::{FormError, fields as form_fields};
 pub use lines::{Line, LineReader};
-pub use query::{ImageTarget, QueryPairs};
 pub use server::run;
-pub use warm::WarmJobs;
+
+/// Counts one answer of `route` in the requests metric: the one place a
+/// handler's outcome becomes a metric.
+fn count_request(app: &crate::app::App, route: &str, counted: crate::open::Counted<'_>) {
+    app.metrics
+        .requests
+        .with_label_values(&[route, counted.template, counted.variant, counted.outcome])
+        .inc();
+}
 
 /// One line of a `POST /api/v1/recipients` import, checked as the import
 /// checks it: the recipient and the fields to set, or the refusal's code.

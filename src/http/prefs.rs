@@ -25,10 +25,11 @@ use hyper::{Method, Response, StatusCode};
 use minijinja::{Environment, Value, context};
 
 use super::form::{self, FormError, MAX_FORM_BYTES};
-use super::recipient::{RequestHead, classify};
+use super::head::RequestHead;
 use crate::access::FormKeyError;
 use crate::app::App;
 use crate::events::{Event, EventKind};
+use crate::open::prepare::classify;
 use crate::prefs::{
     PrefsChange, PrefsConfig, PrefsView, SOURCE_ONE_CLICK, SOURCE_PREFERENCE_CENTER, Words,
 };
@@ -81,7 +82,7 @@ pub async fn preferences(
     };
     let config = &app.prefs;
     let view = config.view(&stored);
-    if method == Method::GET || head.is_head {
+    if method == Method::GET || head.visit.is_head {
         return page(app, &recipient, head, locale.as_deref(), &view, None);
     }
     if from_another_site(app, head) {
@@ -209,7 +210,7 @@ pub async fn unsubscribe(
         };
     };
     let config = &app.prefs;
-    let list = head.query.get("list").filter(|list| !list.is_empty());
+    let list = head.visit.query.get("list").filter(|list| !list.is_empty());
     if let Some(list) = list
         && config.topic(list).is_none()
     {
@@ -220,7 +221,7 @@ pub async fn unsubscribe(
     }
     let store = app.store.with_budget(std::time::Duration::from_secs(2));
     let state = read_state(&store, &recipient).await;
-    if method == Method::GET || head.is_head {
+    if method == Method::GET || head.visit.is_head {
         let locale = state.ok().and_then(|(locale, _)| locale);
         return unsubscribe_page(app, head, &recipient, locale.as_deref(), list, false);
     }
@@ -302,7 +303,11 @@ async fn read_state(
 
 /// The verified recipient of `t`; `None` without one or with a bad one.
 fn recipient_of(app: &App, head: &RequestHead<'_>) -> Option<RecipientId> {
-    let token = head.query.get("t").filter(|token| !token.is_empty())?;
+    let token = head
+        .visit
+        .query
+        .get("t")
+        .filter(|token| !token.is_empty())?;
     app.keys.verify_token(token).ok()
 }
 
@@ -365,8 +370,8 @@ fn record_change(
     after: &PrefsView,
     change: &PrefsChange,
 ) {
-    let opener = classify(app, head);
-    let device = crate::expr::Device::from_user_agent(head.user_agent());
+    let opener = classify(&app.pipeline, &head.visit);
+    let device = crate::expr::Device::from_user_agent(head.visit.user_agent);
     let event = |kind: EventKind| {
         let mut event = Event::new(
             kind,
@@ -510,7 +515,7 @@ fn store_down(app: &App, locale: Option<&str>, error: &StoreError) -> Response<B
 
 /// `t=...`, as the request had it, for the form's own URL.
 fn token_query(head: &RequestHead<'_>) -> String {
-    let token = head.query.get("t").unwrap_or_default();
+    let token = head.visit.query.get("t").unwrap_or_default();
     format!(
         "t={}",
         form_urlencoded::byte_serialize(token.as_bytes()).collect::<String>()

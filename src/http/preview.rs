@@ -16,7 +16,6 @@
 //! the rules and the renderer, on the state given.
 
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 use base64::Engine as _;
 use bytes::Bytes;
@@ -30,14 +29,11 @@ use super::admin::{
     ApiError, Credentials, authorize, body_error, error_response, fields_of, json_response,
     profile_answer, recipient_named,
 };
-use super::content;
-use super::image::{Resolved, resolve};
-use super::query::QueryPairs;
-use super::recipient::prepare_given;
 use super::response::Body;
 use super::warm::{opener_named, target_of};
 use crate::app::App;
-use crate::decide::resolve_link;
+use crate::open::QueryPairs;
+use crate::open::preview::{PreviewError, PreviewRequest};
 use crate::recipient::Profile;
 
 const PAGE: &str = include_str!("../../assets/pages/preview.html");
@@ -228,53 +224,45 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
                 .is_some_and(|spec| value.len() <= spec.max_len)
         })
         .collect();
-    let wants = content::open_request(&template);
-    let prepared = prepare_given(
-        app,
-        &wants,
+    let request = PreviewRequest {
         profile,
         query,
         now,
-        request.user_agent.as_deref().filter(|ua| !ua.is_empty()),
+        user_agent: request.user_agent.filter(|ua| !ua.is_empty()),
         opener,
-    );
-    let Ok(Resolved {
-        artwork,
-        shown,
-        context,
-        ..
-    }) = resolve(app, &template, &target, &prepared).await
-    else {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "text_error",
-            "a text of the chosen variant does not resolve for this state; an open would get the fallback image",
-        ));
+        target,
     };
-    let link = resolve_link(&template, shown.variant, &context).map_err(|error| error.to_string());
-    // A fresh render, through the render slots like an open's.
-    let started = Instant::now();
-    let rendered = app.cache.render_now(artwork).await.map_err(|failure| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "render_error",
-            failure.to_string(),
-        )
-    })?;
-    let render_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let preview = app
+        .pipeline
+        .preview(&template, request)
+        .await
+        .map_err(|error| match error {
+            PreviewError::Text => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "text_error",
+                error.to_string(),
+            ),
+            PreviewError::Render(failure) => ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "render_error",
+                failure.to_string(),
+            ),
+        })?;
+    let link = preview.link.map_err(|error| error.to_string());
+    let render_ms = preview.render_time.as_secs_f64() * 1000.0;
     Ok(json!({
         "template": template.name,
-        "variant": shown.variant.id,
+        "variant": preview.variant,
         "link": link.as_ref().ok(),
         "link_error": link.as_ref().err(),
         "opener": opener.as_str(),
         "now": now.to_string(),
         "render_ms": (render_ms * 100.0).round() / 100.0,
-        "bytes": rendered.len(),
+        "bytes": preview.bytes.len(),
         "image": format!(
             "data:{};base64,{}",
             target.format.content_type(),
-            base64::engine::general_purpose::STANDARD.encode(&rendered)
+            base64::engine::general_purpose::STANDARD.encode(&preview.bytes)
         ),
     }))
 }

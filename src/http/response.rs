@@ -78,31 +78,9 @@ pub fn redirect(location: &str) -> Response<Body> {
     }
 }
 
-/// Whether an `If-None-Match` header names `etag` (or is `*`).
-pub fn etag_matches(if_none_match: Option<&HeaderValue>, etag: &str) -> bool {
-    let Some(Ok(value)) = if_none_match.map(HeaderValue::to_str) else {
-        return false;
-    };
-    value.split(',').map(str::trim).any(|candidate| {
-        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn if_none_match_accepts_lists_weak_tags_and_star() {
-        let tag = "\"abc\"";
-        let matches = |value: &str| etag_matches(Some(&HeaderValue::from_str(value).unwrap()), tag);
-        assert!(matches("\"abc\""));
-        assert!(matches("W/\"abc\""));
-        assert!(matches("\"x\", \"abc\""));
-        assert!(matches("*"));
-        assert!(!matches("\"abd\""));
-        assert!(!etag_matches(None, tag));
-    }
 
     #[test]
     fn images_carry_the_no_cache_headers() {

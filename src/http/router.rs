@@ -5,12 +5,12 @@ use std::net::IpAddr;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
-use super::query::QueryPairs;
-use super::recipient::{RequestHead, client_ip};
+use super::head::{RequestHead, client_ip};
 use super::response::{self, Body};
 use super::{admin, amp, click, image, ops, prefs, preview, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
+use crate::open::{QueryPairs, Visit};
 
 pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) -> Response<Body> {
     let target_len = request
@@ -44,11 +44,21 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
     );
     let started = std::time::Instant::now();
     let head = || RequestHead {
-        path,
-        query: QueryPairs::parse(parts.uri.query()),
+        visit: Visit {
+            path,
+            query: QueryPairs::parse(parts.uri.query()),
+            user_agent: parts
+                .headers
+                .get(hyper::header::USER_AGENT)
+                .and_then(|value| value.to_str().ok()),
+            client_ip: client_ip(&parts.headers, peer, app.config.trusted_proxy_hops),
+            is_head,
+            if_none_match: parts
+                .headers
+                .get(hyper::header::IF_NONE_MATCH)
+                .and_then(|value| value.to_str().ok()),
+        },
         headers: &parts.headers,
-        client_ip: client_ip(&parts.headers, peer, app.config.trusted_proxy_hops),
-        is_head,
     };
     let answer = match (reads, segments.as_slice()) {
         (true, ["i", file]) => image::serve(app, &head(), file).await,

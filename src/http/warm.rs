@@ -1,135 +1,32 @@
-//! Cache warming: `POST /api/v1/warm` renders, ahead of a send's open
-//! spike, what each recipient of a list would see now, and
-//! `GET /api/v1/warm/{job}` reports how far it got.
-//!
-//! A job takes the recipients one at a time, at most `warm_rate` a second,
-//! and renders at most one image at once, waiting for a free render slot
-//! behind the requests: live traffic always has the other slots. What it
-//! renders goes to this replica's cache and to the shared cache in Redis,
-//! so every replica finds it. Nothing is written for the recipient (no
-//! lock, code, timer start or open): the rules run as for an open by
-//! `opener` (a person by default) with the given User-Agent.
-//!
-//! Progress is kept here and, with Redis, copied there every second, so
-//! that any replica can answer for a job.
+//! `POST /api/v1/warm` (a JSON order with its `recipients`, or NDJSON
+//! lines with the order in the query string), `GET /api/v1/warm/{job}`
+//! and `DELETE /api/v1/warm/{job}`: the admin API's side of cache warming,
+//! which reads orders and lists and hands them to the jobs of
+//! [`crate::warm`].
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::collections::BTreeMap;
 
 use bytes::Bytes;
 use hyper::StatusCode;
 use hyper::body::Incoming;
 use serde::Deserialize;
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 
 use super::admin::{ApiError, body_error, recipient_named};
-use super::content;
-use super::image::{Resolved, resolve};
 use super::lines::{Line, LineReader};
-use super::query::ImageTarget;
-use super::recipient::prepare_known;
 use crate::app::App;
-use crate::cache::Source;
 use crate::expr::Opener;
+use crate::open::{QueryPairs, Target};
 use crate::recipient::RecipientId;
 use crate::render::OutputFormat;
 use crate::template::Template;
-
-/// Recipients one job may hold.
-pub const MAX_RECIPIENTS: usize = 1_000_000;
+use crate::warm::{MAX_RECIPIENTS, Order, WarmError};
 
 /// The largest JSON order read; longer lists come as NDJSON.
 const MAX_JSON_ORDER: usize = 16 * 1024 * 1024;
 
-/// Jobs running at once on one replica.
-pub const MAX_RUNNING: usize = 4;
-
-/// How long a finished job's progress stays readable.
-const KEEP_FINISHED: Duration = Duration::from_secs(3600);
-
 /// The longest line of an NDJSON list.
 const MAX_LINE: usize = 4096;
-
-/// The jobs of this replica.
-#[derive(Debug, Default, Clone)]
-pub struct WarmJobs {
-    jobs: Arc<Mutex<HashMap<String, Arc<Progress>>>>,
-}
-
-/// What one job has done so far.
-#[derive(Debug)]
-pub struct Progress {
-    id: String,
-    template: String,
-    total: u64,
-    done: AtomicU64,
-    rendered: AtomicU64,
-    cached: AtomicU64,
-    errors: AtomicU64,
-    started: Instant,
-    started_at: String,
-    finished: Mutex<Option<(Instant, String)>>,
-    cancelled: AtomicBool,
-}
-
-impl Progress {
-    pub fn to_value(&self) -> Value {
-        let done = self.done.load(Ordering::Relaxed);
-        let finished = self
-            .finished
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
-        let elapsed = finished
-            .as_ref()
-            .map_or_else(|| self.started.elapsed(), |(at, _)| *at - self.started)
-            .as_secs_f64();
-        let rate = if elapsed > 0.0 {
-            done as f64 / elapsed
-        } else {
-            0.0
-        };
-        let left = self.total.saturating_sub(done);
-        let state = match (&finished, self.cancelled.load(Ordering::Relaxed)) {
-            (None, _) => "running",
-            (Some(_), true) => "cancelled",
-            (Some(_), false) => "done",
-        };
-        json!({
-            "job": self.id,
-            "template": self.template,
-            "state": state,
-            "total": self.total,
-            "done": done,
-            "rendered": self.rendered.load(Ordering::Relaxed),
-            "cached": self.cached.load(Ordering::Relaxed),
-            "errors": self.errors.load(Ordering::Relaxed),
-            "rate": (rate * 10.0).round() / 10.0,
-            "eta_seconds": if finished.is_some() { Some(0) } else if rate > 0.0 { Some((left as f64 / rate).ceil() as u64) } else { None },
-            "started_at": self.started_at,
-            "finished_at": finished.map(|(_, at)| at),
-        })
-    }
-
-    fn is_running(&self) -> bool {
-        self.finished
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .is_none()
-    }
-}
-
-/// What a job renders.
-struct Order {
-    template: Arc<Template>,
-    target: ImageTarget,
-    user_agent: Option<String>,
-    opener: Opener,
-    query: BTreeMap<String, String>,
-}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -153,7 +50,7 @@ struct OrderJson {
 /// body of `{"recipient": ...}` lines with the order in the query string.
 pub(super) async fn start(
     app: &App,
-    query: &super::query::QueryPairs,
+    query: &QueryPairs,
     content_type: Option<&str>,
     body: Incoming,
 ) -> Result<Value, ApiError> {
@@ -201,7 +98,7 @@ pub(super) async fn start(
             ))
         })?;
         if json.recipients.len() > MAX_RECIPIENTS {
-            return Err(too_many());
+            return Err(WarmError::TooManyRecipients.into());
         }
         let recipients = std::mem::take(&mut json.recipients)
             .iter()
@@ -214,49 +111,34 @@ pub(super) async fn start(
             .collect::<Result<Vec<_>, _>>()?;
         (check_order(app, json)?, recipients)
     };
-    if recipients.is_empty() {
-        return Err(ApiError::bad_request("no recipients to warm"));
-    }
-    let progress = app
+    let rate = app.config.warm_rate;
+    Ok(app
         .warm_jobs
-        .admit(&order.template.name, recipients.len())?;
-    let answer = progress.to_value();
-    tokio::spawn(run(app.clone(), order, recipients, progress));
-    Ok(answer)
+        .start(&app.pipeline, rate, order, recipients)?)
 }
 
 /// `GET /api/v1/warm/{job}`.
 pub(super) async fn progress(app: &App, job: &str) -> Result<Value, ApiError> {
-    if let Some(progress) = app.warm_jobs.get(job) {
-        return Ok(progress.to_value());
-    }
-    let valid = job.len() == 32 && job.bytes().all(|b| b.is_ascii_hexdigit());
-    if valid
-        && let Some(stored) = app.store.warm_progress(job).await?
-        && let Ok(value) = serde_json::from_str::<Value>(&stored)
-    {
-        return Ok(value);
-    }
-    Err(ApiError::new(
-        StatusCode::NOT_FOUND,
-        "no_job",
-        "no such warming job (finished jobs are kept an hour)",
-    ))
+    Ok(app.warm_jobs.progress(&app.store, job).await?)
 }
 
 /// `DELETE /api/v1/warm/{job}`: stops a job of this replica.
 pub(super) fn cancel(app: &App, job: &str) -> Result<Value, ApiError> {
-    let progress = app.warm_jobs.get(job).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_job",
-            "no such warming job on this replica",
-        )
-    })?;
-    if progress.is_running() {
-        progress.cancelled.store(true, Ordering::Relaxed);
+    Ok(app.warm_jobs.cancel(job)?)
+}
+
+impl From<WarmError> for ApiError {
+    fn from(error: WarmError) -> ApiError {
+        let message = error.to_string();
+        let (status, code) = match error {
+            WarmError::TooManyJobs => (StatusCode::TOO_MANY_REQUESTS, "too_many_jobs"),
+            WarmError::TooManyRecipients => (StatusCode::PAYLOAD_TOO_LARGE, "too_many"),
+            WarmError::NoRecipients => (StatusCode::BAD_REQUEST, "bad_request"),
+            WarmError::NoJob | WarmError::NotHere => (StatusCode::NOT_FOUND, "no_job"),
+            WarmError::Store(store) => return store.into(),
+        };
+        ApiError::new(status, code, message)
     }
-    Ok(progress.to_value())
 }
 
 fn check_order(app: &App, order: OrderJson) -> Result<Order, ApiError> {
@@ -300,7 +182,7 @@ pub(super) fn target_of(
     template: &Template,
     scale: Option<u32>,
     format: Option<&str>,
-) -> Result<ImageTarget, ApiError> {
+) -> Result<Target, ApiError> {
     let format = match format.filter(|name| !name.is_empty()) {
         None => template.format,
         Some(name) => OutputFormat::from_extension(name)
@@ -315,11 +197,7 @@ pub(super) fn target_of(
             "the template does not offer that scale",
         ));
     }
-    Ok(ImageTarget {
-        name: template.name.clone(),
-        scale,
-        format,
-    })
+    Ok(Target { scale, format })
 }
 
 /// The opener the rules see: a person unless named.
@@ -361,168 +239,9 @@ async fn read_list(body: Incoming) -> Result<Vec<RecipientId>, ApiError> {
         let id = recipient_named(&item.recipient)
             .map_err(|error| ApiError::bad_request(format!("line {number}: {}", error.message)))?;
         if recipients.len() == MAX_RECIPIENTS {
-            return Err(too_many());
+            return Err(WarmError::TooManyRecipients.into());
         }
         recipients.push(id);
     }
     Ok(recipients)
-}
-
-fn too_many_jobs() -> ApiError {
-    ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_jobs",
-        format!("{MAX_RUNNING} warming jobs run on this replica already"),
-    )
-}
-
-fn too_many() -> ApiError {
-    ApiError::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "too_many",
-        format!("a job holds at most {MAX_RECIPIENTS} recipients; start several"),
-    )
-}
-
-impl WarmJobs {
-    /// Refuses a job while [`MAX_RUNNING`] run already.
-    fn check_room(&self) -> Result<(), ApiError> {
-        if self.lock().values().filter(|job| job.is_running()).count() >= MAX_RUNNING {
-            return Err(too_many_jobs());
-        }
-        Ok(())
-    }
-
-    /// Registers a new job, unless [`MAX_RUNNING`] run already.
-    fn admit(&self, template: &str, total: usize) -> Result<Arc<Progress>, ApiError> {
-        let mut jobs = self.lock();
-        jobs.retain(|_, job| {
-            job.is_running()
-                || job
-                    .finished
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .as_ref()
-                    .is_some_and(|(at, _)| at.elapsed() < KEEP_FINISHED)
-        });
-        if jobs.values().filter(|job| job.is_running()).count() >= MAX_RUNNING {
-            return Err(too_many_jobs());
-        }
-        let progress = Arc::new(Progress {
-            id: new_job_id(jobs.len()),
-            template: template.to_string(),
-            total: total as u64,
-            done: AtomicU64::new(0),
-            rendered: AtomicU64::new(0),
-            cached: AtomicU64::new(0),
-            errors: AtomicU64::new(0),
-            started: Instant::now(),
-            started_at: jiff::Timestamp::now().to_string(),
-            finished: Mutex::new(None),
-            cancelled: AtomicBool::new(false),
-        });
-        jobs.insert(progress.id.clone(), progress.clone());
-        Ok(progress)
-    }
-
-    fn get(&self, job: &str) -> Option<Arc<Progress>> {
-        self.lock().get(job).cloned()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Progress>>> {
-        self.jobs
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-/// 128 bits no other job id shares: a hash of the time, the process and
-/// a counter.
-fn new_job_id(salt: usize) -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut hasher = Sha256::new();
-    hasher.update(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_nanos()
-            .to_le_bytes(),
-    );
-    hasher.update(std::process::id().to_le_bytes());
-    hasher.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
-    hasher.update(salt.to_le_bytes());
-    hex::encode(&hasher.finalize()[..16])
-}
-
-/// Runs a job to its end, or until it is cancelled.
-async fn run(app: App, order: Order, recipients: Vec<RecipientId>, progress: Arc<Progress>) {
-    let pace = Duration::from_secs_f64(1.0 / f64::from(app.config.warm_rate.max(1)));
-    let mut ticks = tokio::time::interval(pace);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last_report = Instant::now();
-    let wants = content::open_request(&order.template);
-    let count = |result: &str| {
-        app.metrics
-            .warm_recipients
-            .with_label_values(&[result])
-            .inc();
-    };
-    for recipient in recipients {
-        if progress.cancelled.load(Ordering::Relaxed) {
-            break;
-        }
-        ticks.tick().await;
-        let prepared = prepare_known(
-            &app,
-            recipient,
-            &wants,
-            order.query.clone(),
-            order.user_agent.as_deref(),
-            order.opener,
-        )
-        .await;
-        let outcome = match resolve(&app, &order.template, &order.target, &prepared).await {
-            Ok(Resolved { key, artwork, .. }) => app.cache.warm(key, artwork).await.ok(),
-            Err(()) => None,
-        };
-        match outcome {
-            Some(Source::Render) => {
-                progress.rendered.fetch_add(1, Ordering::Relaxed);
-                count("rendered");
-            }
-            Some(Source::Cache | Source::Shared) => {
-                progress.cached.fetch_add(1, Ordering::Relaxed);
-                count("cached");
-            }
-            None => {
-                progress.errors.fetch_add(1, Ordering::Relaxed);
-                count("error");
-            }
-        }
-        progress.done.fetch_add(1, Ordering::Relaxed);
-        if last_report.elapsed() >= Duration::from_secs(1) {
-            last_report = Instant::now();
-            report(&app, &progress).await;
-        }
-    }
-    *progress
-        .finished
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-        Some((Instant::now(), jiff::Timestamp::now().to_string()));
-    report(&app, &progress).await;
-    tracing::info!(job = %progress.id, progress = %progress.to_value(), "cache warming job ended");
-}
-
-/// Copies the progress to the store, for the other replicas.
-async fn report(app: &App, progress: &Progress) {
-    let text = progress.to_value().to_string();
-    if let Err(error) = app
-        .store
-        .with_budget(Duration::from_secs(1))
-        .put_warm_progress(&progress.id, &text, KEEP_FINISHED)
-        .await
-    {
-        tracing::debug!(%error, "cannot copy a warming job's progress to the store");
-    }
 }

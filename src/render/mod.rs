@@ -36,6 +36,7 @@ mod image_layer;
 mod plan;
 mod png_writer;
 mod rect_layer;
+mod results;
 #[cfg(test)]
 mod test_fonts;
 mod text;
@@ -50,6 +51,7 @@ pub use plan::{
     RenderPlan, Symbology, TextDirection, TextLayer, TextStyle, TimeUnit, TimerPlan, VerticalAlign,
     Weight,
 };
+pub use results::{ResultsLayer, ResultsRows, ResultsValue};
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 pub use timer::{MAX_TIMER_BYTES, MAX_TIMER_FRAMES};
 

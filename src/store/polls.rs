@@ -110,7 +110,7 @@ pub fn apply(tally: &mut BTreeMap<String, i64>, change: &TallyChange) {
 
 /// A poll's counts by option as the store answers them: negative counts,
 /// which only a hand edit could leave, read as 0.
-pub type Tally = BTreeMap<String, u64>;
+pub use crate::poll::Tally;
 
 pub fn tally_of(raw: impl IntoIterator<Item = (String, i64)>) -> Tally {
     raw.into_iter()

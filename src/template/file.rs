@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::poll::ResultsValue;
+use crate::render::ResultsValue;
 
 use crate::render::{
     EmojiStyle, Fit, HorizontalAlign, OutputFormat, QrErrorCorrection, TextDirection, TimeUnit,

@@ -19,9 +19,9 @@ use super::{Coupon, Fallback, Template, TemplateTimer, TimerDeadline, Variant, V
 
 /// The longest evergreen timer: a year.
 const MAX_EVERGREEN_HOURS: f64 = 8760.0;
-use crate::decide;
-use crate::expr::{Condition, Context, RequestFacts, TextSet};
-use crate::poll::{Poll, PollOption, ResultsLayer};
+use crate::expr::{Condition, TextSet};
+use crate::poll::{Poll, PollOption};
+use crate::render::ResultsLayer;
 use crate::render::{
     Asset, CodeLayer, Color, CountdownLayer, DigitBox, EmojiStyle, Frame, HorizontalAlign,
     ImageLayer, Layer, MAX_TIMER_FRAMES, OutputFormat, RectLayer, Renderer, Symbology,
@@ -987,47 +987,12 @@ impl Builder<'_> {
     }
 }
 
-/// Renders the default variant, with no recipient and no parameters, at
-/// every allowed scale and in both static formats. These images are served
-/// when a render fails or the server is overloaded, so an email never shows
-/// a broken image.
+/// The fallback images (see [`crate::open::offline::prerender_fallbacks`]).
 fn prerender_fallbacks(
     template: &Template,
     renderer: &Renderer,
 ) -> Result<Vec<(u32, OutputFormat, Fallback)>, String> {
-    let context = Context::new(&RequestFacts {
-        query: template.default_query(),
-        ..RequestFacts::default()
-    });
-    // A countdown template's fallback is a still GIF of its default
-    // variant, with the timer as it stands at load.
-    let (context, _, _) = decide::with_timer(template, &context, None);
-    let default = template.default_variant();
-    let formats: &[OutputFormat] = if template.timer.is_some() {
-        &[OutputFormat::Png, OutputFormat::Jpeg, OutputFormat::Gif]
-    } else {
-        &[OutputFormat::Png, OutputFormat::Jpeg]
-    };
-    let mut fallbacks = Vec::new();
-    for &scale in &template.scales {
-        for &format in formats {
-            let plan = decide::resolve_plan(template, default, &context, scale, format)
-                .map_err(|e| format!("the fallback image (the default variant with no recipient) cannot be resolved: {e}"))?;
-            let bytes = renderer
-                .render(&plan)
-                .map_err(|e| format!("the fallback image (the default variant with no recipient) does not render: {e}"))?;
-            let etag = format!("\"fb-{}\"", &hex::encode(Sha256::digest(&bytes))[..32]);
-            fallbacks.push((
-                scale,
-                format,
-                Fallback {
-                    bytes: bytes.into(),
-                    etag,
-                },
-            ));
-        }
-    }
-    Ok(fallbacks)
+    crate::open::offline::prerender_fallbacks(template, renderer)
 }
 
 /// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).

@@ -19,9 +19,10 @@ pub use load::{AssetCache, TemplateError, load_bytes, load_dir, load_file};
 pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 
 use crate::expr::{Condition, TextId, TextSet};
-use crate::poll::{Poll, ResultsLayer};
+use crate::poll::Poll;
 use crate::render::{
-    Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, Symbology, TextStyle,
+    Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, ResultsLayer, Symbology,
+    TextStyle,
 };
 
 /// A validated template, ready to serve. Immutable: a reload builds a new
@@ -134,21 +135,6 @@ pub enum VariantLayer {
         opacity: f32,
         placeholder: Option<Arc<Asset>>,
     },
-}
-
-impl VariantLayer {
-    /// How many texts of a variant's resolved content this layer holds (see
-    /// [`crate::decide::resolve_texts`]).
-    pub fn text_slots(&self) -> usize {
-        match self {
-            VariantLayer::Static(_) => 0,
-            VariantLayer::Text { .. }
-            | VariantLayer::RemoteImage { .. }
-            | VariantLayer::Code { .. }
-            | VariantLayer::PollResults(_) => 1,
-            VariantLayer::Countdown { labels, .. } => labels.len(),
-        }
-    }
 }
 
 /// A pre-rendered image of the default variant.

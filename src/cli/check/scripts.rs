@@ -17,8 +17,9 @@ use jiff::Timestamp;
 use unicode_script::{Script, UnicodeScript};
 
 use super::samples::{SampleSource, SampleState};
-use crate::decide::resolve_plan;
 use crate::expr::{Context, RequestFacts};
+use crate::open::Target;
+use crate::open::offline;
 use crate::render::{FontBook, Layer, Weight};
 use crate::template::Template;
 
@@ -85,7 +86,11 @@ pub fn find_unrenderable_scripts(
         for state in states {
             let context = sample_context(template, state, now);
             for (variant_index, variant) in template.variants.iter().enumerate() {
-                let Ok(plan) = resolve_plan(template, variant, &context, 1, template.format) else {
+                let target = Target {
+                    scale: 1,
+                    format: template.format,
+                };
+                let Ok(plan) = offline::plan(template, variant, &context, target) else {
                     continue;
                 };
                 // A plan has one layer per layer of the variant, in order,

@@ -12,8 +12,9 @@ use jiff::Timestamp;
 
 use super::samples::{SampleSource, SampleState};
 use crate::countdown::{DeadlineError, TimerState};
-use crate::decide::{resolve_artwork, timer_state};
 use crate::expr::{Context, RequestFacts};
+use crate::open::decide::timer_state;
+use crate::open::{Target, offline};
 use crate::render::{Artwork, MAX_TIMER_BYTES, OutputFormat, Renderer};
 use crate::template::{AccessMode, Template, VariantLayer};
 
@@ -77,14 +78,11 @@ pub fn find_oversized_timers(
                 continue;
             }
             for &scale in &template.scales {
-                let artwork = resolve_artwork(
-                    template,
-                    variant,
-                    &context,
+                let target = Target {
                     scale,
-                    OutputFormat::Gif,
-                    Some(&state),
-                );
+                    format: OutputFormat::Gif,
+                };
+                let artwork = offline::artwork(template, variant, &context, target, Some(&state));
                 let Ok(Artwork::Timer(plan)) = artwork else {
                     continue;
                 };

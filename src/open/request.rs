@@ -1,10 +1,48 @@
-//! Parsing what a URL carries: the image target in the path, and the query.
+//! What a request brings to the pipeline, free of HTTP: the [`Visit`]
+//! (path, query, User-Agent, client address), the image target a path
+//! names, and the query's pairs.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 use crate::render::OutputFormat;
 use crate::template::Template;
+
+/// What a recipient's mail client (or a proxy or scanner in its place)
+/// asked for: everything the pipeline reads of a request. The HTTP layer
+/// fills it in; nothing here knows headers.
+#[derive(Debug, Clone, Default)]
+pub struct Visit<'a> {
+    /// The request's path, which a signed URL's signature covers.
+    pub path: &'a str,
+    pub query: QueryPairs,
+    pub user_agent: Option<&'a str>,
+    /// The client's address: the connection's peer, or what trusted
+    /// proxies said it was.
+    pub client_ip: Option<IpAddr>,
+    /// HEAD requests are a scanner's mark.
+    pub is_head: bool,
+    /// The ETags the client holds (`If-None-Match`).
+    pub if_none_match: Option<&'a str>,
+}
+
+impl Visit<'_> {
+    /// Whether the client already holds the image `etag` names.
+    pub fn holds(&self, etag: &str) -> bool {
+        etag_matches(self.if_none_match, etag)
+    }
+}
+
+/// Whether an `If-None-Match` value names `etag` (or is `*`).
+pub fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
+    let Some(value) = if_none_match else {
+        return false;
+    };
+    value.split(',').map(str::trim).any(|candidate| {
+        candidate == "*" || candidate.strip_prefix("W/").unwrap_or(candidate) == etag
+    })
+}
 
 /// The image a path asks for: `/i/{name}.{ext}` or `/i/{name}@2x.{ext}`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +152,18 @@ mod tests {
         ] {
             assert_eq!(ImageTarget::parse(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn if_none_match_accepts_lists_weak_tags_and_star() {
+        let tag = "\"abc\"";
+        let matches = |value: &str| etag_matches(Some(value), tag);
+        assert!(matches("\"abc\""));
+        assert!(matches("W/\"abc\""));
+        assert!(matches("\"x\", \"abc\""));
+        assert!(matches("*"));
+        assert!(!matches("\"abd\""));
+        assert!(!etag_matches(None, tag));
     }
 
     #[test]

@@ -1,16 +1,14 @@
-//! Who is asking, and what is known of them: the access check, the opener's
-//! class and the state lookup shared by the image and click paths.
+//! The pipeline's first step, prepare: who is asking and what is known of
+//! them. The access check (token, signature), the opener's class, and the
+//! state lookup (the profile and the records an action reads, in one
+//! round trip), turned into the [`Context`] the rules read.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 
-use hyper::HeaderMap;
-use hyper::header::USER_AGENT;
-
-use super::query::QueryPairs;
+use super::Pipeline;
+use super::decide::Personalization;
+use super::request::{QueryPairs, Visit};
 use crate::access::AccessError;
-use crate::app::App;
-use crate::decide::Personalization;
 use crate::events::{Event, EventKind};
 use crate::expr::{Context, Opener, OpenerRequest, RequestFacts};
 use crate::metrics::TimerGuard;
@@ -21,23 +19,6 @@ use crate::template::{AccessMode, Template};
 /// The profile fields opentime itself writes at a person's opens and
 /// clicks (`docs/events.md`).
 pub const OWN_PROFILE_FIELDS: [&str; 4] = ["last_open_at", "opens", "last_click_at", "clicks"];
-
-/// What the router knows of a request before any handler runs.
-pub struct RequestHead<'a> {
-    pub path: &'a str,
-    pub query: QueryPairs,
-    pub headers: &'a HeaderMap,
-    /// The client's address: the connection's peer, or what trusted
-    /// proxies said in `X-Forwarded-For`.
-    pub client_ip: Option<IpAddr>,
-    pub is_head: bool,
-}
-
-impl RequestHead<'_> {
-    pub fn user_agent(&self) -> Option<&str> {
-        self.headers.get(USER_AGENT).and_then(|v| v.to_str().ok())
-    }
-}
 
 /// The context of one request, ready for the rules.
 pub struct Prepared {
@@ -86,35 +67,36 @@ impl Prepared {
 /// that is present but wrong never falls back to default content, so a
 /// tampered URL cannot be mistaken for a working one.
 pub async fn prepare(
-    app: &App,
+    pipeline: &Pipeline,
     template: &Template,
-    head: &RequestHead<'_>,
+    visit: &Visit<'_>,
     wants: &StateRequest<'_>,
     opener: Option<Opener>,
 ) -> Result<Prepared, AccessError> {
-    let recipient = verify(app, template, head.path, &head.query)?;
-    let (params, dropped) = head.query.declared(template);
+    let recipient = verify(pipeline, template, visit.path, &visit.query)?;
+    let (params, dropped) = visit.query.declared(template);
     if dropped > 0 {
-        app.metrics
+        pipeline
+            .metrics
             .params_dropped
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
     let (records, personalization) = match &recipient {
-        Some(recipient) => load_state(app, recipient, wants).await,
+        Some(recipient) => load_state(pipeline, recipient, wants).await,
         None => (RecipientState::default(), Personalization::Anonymous),
     };
-    let opener = opener.unwrap_or_else(|| classify(app, head));
+    let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
     let facts = Facts {
-        now: app.clock.now(),
+        now: pipeline.clock.now(),
         query: params,
-        user_agent: head.user_agent(),
-        is_head: head.is_head,
+        user_agent: visit.user_agent,
+        is_head: visit.is_head,
         opener,
     };
-    let person = app.openers.is_person(opener);
+    let person = pipeline.openers.is_person(opener);
     Ok(assemble(
-        app,
+        pipeline,
         wants,
         recipient,
         records,
@@ -134,7 +116,7 @@ struct Facts<'a> {
 }
 
 fn assemble(
-    app: &App,
+    pipeline: &Pipeline,
     wants: &StateRequest<'_>,
     recipient: Option<RecipientId>,
     mut records: RecipientState,
@@ -151,7 +133,7 @@ fn assemble(
         opener: Some(facts.opener),
     });
     if wants.prefs {
-        context = context.with("prefs", app.prefs.view(&records.prefs).to_value());
+        context = context.with("prefs", pipeline.prefs.view(&records.prefs).to_value());
     }
     Prepared {
         context,
@@ -166,23 +148,23 @@ fn assemble(
 /// cache warming. `person` is false, so nothing is written (no lock, code
 /// or timer start), while the rules see `opener` as it is given.
 pub async fn prepare_known(
-    app: &App,
+    pipeline: &Pipeline,
     recipient: RecipientId,
     wants: &StateRequest<'_>,
     query: BTreeMap<String, String>,
     user_agent: Option<&str>,
     opener: Opener,
 ) -> Prepared {
-    let (records, personalization) = load_state(app, &recipient, wants).await;
+    let (records, personalization) = load_state(pipeline, &recipient, wants).await;
     let facts = Facts {
-        now: app.clock.now(),
+        now: pipeline.clock.now(),
         query,
         user_agent,
         is_head: false,
         opener,
     };
     assemble(
-        app,
+        pipeline,
         wants,
         Some(recipient),
         records,
@@ -195,7 +177,7 @@ pub async fn prepare_known(
 /// What an open with a state given by a template author would see, at
 /// `now`: for the preview page. Nothing is read from the store or written.
 pub fn prepare_given(
-    app: &App,
+    pipeline: &Pipeline,
     wants: &StateRequest<'_>,
     profile: Option<crate::recipient::Profile>,
     query: BTreeMap<String, String>,
@@ -219,48 +201,57 @@ pub fn prepare_given(
         is_head: false,
         opener,
     };
-    assemble(app, wants, None, records, personalization, facts, false)
+    assemble(
+        pipeline,
+        wants,
+        None,
+        records,
+        personalization,
+        facts,
+        false,
+    )
 }
 
 /// The opener's class by the configured rules.
-pub fn classify(app: &App, head: &RequestHead<'_>) -> Opener {
-    app.openers.classify(&OpenerRequest {
-        user_agent: head.user_agent(),
-        is_head: head.is_head,
-        client_ip: head.client_ip,
+pub fn classify(pipeline: &Pipeline, visit: &Visit<'_>) -> Opener {
+    pipeline.openers.classify(&OpenerRequest {
+        user_agent: visit.user_agent,
+        is_head: visit.is_head,
+        client_ip: visit.client_ip,
     })
 }
 
 /// The recipient a request names, if any, once its token (and, for
 /// `signed_url` templates, the URL's signature) checks out.
 fn verify(
-    app: &App,
+    pipeline: &Pipeline,
     template: &Template,
     path: &str,
     query: &QueryPairs,
 ) -> Result<Option<RecipientId>, AccessError> {
     match template.access {
         AccessMode::Public => return Ok(None),
-        AccessMode::SignedUrl => app.keys.verify_url(path, &query.0)?,
+        AccessMode::SignedUrl => pipeline.keys.verify_url(path, &query.0)?,
         AccessMode::Token => {}
     }
     match query.get("t") {
         None | Some("") => Ok(None),
-        Some(token) => app.keys.verify_token(token).map(Some),
+        Some(token) => pipeline.keys.verify_token(token).map(Some),
     }
 }
 
 /// The profile and the wanted records. A template that keeps no records
 /// costs exactly one `HGETALL`, as before records existed.
 async fn load_state(
-    app: &App,
+    pipeline: &Pipeline,
     recipient: &RecipientId,
     wants: &StateRequest<'_>,
 ) -> (RecipientState, Personalization) {
     let result = {
-        let _timer = TimerGuard::new(app.metrics.store_seconds.clone());
+        let _timer = TimerGuard::new(pipeline.metrics.store_seconds.clone());
         if wants.profile_only() {
-            app.store
+            pipeline
+                .store
                 .profile(recipient)
                 .await
                 .map(|profile| RecipientState {
@@ -268,7 +259,7 @@ async fn load_state(
                     ..RecipientState::default()
                 })
         } else {
-            app.store.state(recipient, wants).await
+            pipeline.store.state(recipient, wants).await
         }
     };
     match result {
@@ -290,60 +281,13 @@ async fn load_state(
             (state, personalization)
         }
         Err(error) => {
-            app.metrics
+            pipeline
+                .metrics
                 .store_errors
                 .with_label_values(&[error.code()])
                 .inc();
             tracing::debug!(recipient = %recipient, %error, "state lookup failed; serving the default variant");
             (RecipientState::default(), Personalization::StoreDown)
         }
-    }
-}
-
-/// The client's address: with `hops` trusted proxies in front, the entry of
-/// `X-Forwarded-For` the outermost one appended; else the peer's.
-pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {
-    if hops == 0 {
-        return peer;
-    }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .collect();
-    match forwarded.len().checked_sub(hops) {
-        Some(index) => forwarded[index].parse().ok().or(peer),
-        // Fewer entries than proxies: the request did not come through all
-        // of them, so the header cannot be trusted.
-        None => peer,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_client_is_what_the_outermost_trusted_proxy_saw() {
-        let peer: IpAddr = "10.0.0.2".parse().expect("valid address");
-        let mut headers = HeaderMap::new();
-        headers.insert(
-            "x-forwarded-for",
-            "203.0.113.9, 198.51.100.7".parse().expect("valid header"),
-        );
-        assert_eq!(client_ip(&headers, Some(peer), 0), Some(peer));
-        assert_eq!(
-            client_ip(&headers, Some(peer), 1),
-            "198.51.100.7".parse().ok()
-        );
-        assert_eq!(
-            client_ip(&headers, Some(peer), 2),
-            "203.0.113.9".parse().ok()
-        );
-        assert_eq!(client_ip(&headers, Some(peer), 3), Some(peer));
-        assert_eq!(client_ip(&HeaderMap::new(), Some(peer), 1), Some(peer));
     }
 }

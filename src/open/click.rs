@@ -1,0 +1,227 @@
+//! The click: `GET /c/{template}`, and `GET /c/{template}/hidden`, the
+//! honeypot link.
+//!
+//! The click goes to the link of what the recipient was shown: the lock,
+//! when the template keeps one; else the variant the last open showed (the
+//! open record); else, without a record (images blocked, or the first
+//! contact is this click), the variant the rules pick now. The link's
+//! expressions are resolved against the recipient's state now. Links come
+//! only from the template, so this is never an open redirect.
+//!
+//! Clicks are classified like opens, and more: a click within a few
+//! seconds of the recipient's previous click on another link is a
+//! scanner's (they follow every link of an email at once), and so is any
+//! click on the hidden honeypot link a template's email may carry, which
+//! no person can see.
+
+use std::sync::Arc;
+
+use super::decide::{choose_variant, resolve_link, with_timer};
+use super::prepare::{Prepared, classify, prepare};
+use super::records::with_records;
+use super::request::Visit;
+use super::shown::{ShownLink, decide, held_lock};
+use super::{Counted, Pipeline};
+use crate::access::AccessError;
+use crate::events::EventKind;
+use crate::expr::Opener;
+use crate::store::StateRequest;
+use crate::template::{Template, Variant};
+
+/// The honeypot's name in a click's previous-click mark, so a real click
+/// right after it counts as part of the scanner's burst.
+const HONEYPOT: &str = "hidden";
+
+/// What a click answers.
+#[derive(Debug)]
+pub struct ClickAnswer {
+    pub template: Option<Arc<Template>>,
+    pub variant: Option<String>,
+    /// How the click went, as the requests metric counts it.
+    pub outcome: &'static str,
+    pub body: ClickBody,
+}
+
+/// The body of a click's answer.
+#[derive(Debug)]
+pub enum ClickBody {
+    NotFound,
+    /// A token or signature that is present but wrong.
+    Forbidden(AccessError),
+    /// Where the click goes.
+    Redirect(String),
+    /// Neither the variant nor the default has a link.
+    NoLink,
+    /// The link's expression failed, or it is no absolute http(s) URL.
+    LinkError,
+}
+
+impl ClickAnswer {
+    pub fn counted(&self) -> Counted<'_> {
+        Counted {
+            template: self.template.as_ref().map_or("-", |t| t.name.as_str()),
+            variant: self.variant.as_deref().unwrap_or("-"),
+            outcome: self.outcome,
+        }
+    }
+}
+
+impl Pipeline {
+    /// A click on template `name`'s link, or on its honeypot.
+    pub async fn click(&self, visit: &Visit<'_>, name: &str, honeypot: bool) -> ClickAnswer {
+        let Some(template) = self.templates.get(name) else {
+            return ClickAnswer {
+                template: None,
+                variant: None,
+                outcome: "not_found",
+                body: ClickBody::NotFound,
+            };
+        };
+        let now = self.clock.now();
+        let link_name = if honeypot {
+            format!("{}/{HONEYPOT}", template.name)
+        } else {
+            template.name.clone()
+        };
+        let wants = StateRequest {
+            template: &template.name,
+            timer: template.is_evergreen(),
+            shown: !honeypot,
+            lock: template.lock_at_first_open && !honeypot,
+            coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
+            click_mark: Some(format!("{} {link_name}", now.as_millisecond())),
+            poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
+            prefs: template.reads_prefs,
+        };
+        let opener = if honeypot {
+            Opener::Scanner
+        } else {
+            classify(self, visit)
+        };
+        let mut prepared = match prepare(self, &template, visit, &wants, Some(opener)).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                return ClickAnswer {
+                    template: Some(template),
+                    variant: None,
+                    outcome: "forbidden",
+                    body: ClickBody::Forbidden(error),
+                };
+            }
+        };
+        let burst_ms = self.openers.click_burst().as_millis() as i64;
+        if prepared.person
+            && in_burst(
+                prepared.records.previous_click.as_deref(),
+                &link_name,
+                now.as_millisecond(),
+                burst_ms,
+            )
+        {
+            prepared.person = false;
+            prepared.context = prepared.context.with_opener(Opener::Scanner);
+        }
+
+        let (context, _, _) =
+            with_timer(&template, &prepared.context, prepared.records.timer_start);
+        let (context, records) = with_records(self, &template, &prepared, context).await;
+        // The honeypot sends whoever follows it to the default variant's
+        // link, so that even a person who somehow found it lands somewhere
+        // sensible.
+        let (variant, kept): (&Variant, ShownLink) = if honeypot {
+            (template.default_variant(), ShownLink::ResolveAtClick)
+        } else if let Some(locked) = held_lock(&template, &prepared) {
+            (locked.variant, locked.link)
+        } else if let Some(shown) = prepared
+            .records
+            .shown
+            .as_ref()
+            .and_then(|record| template.variant(&record.variant))
+        {
+            (shown, ShownLink::ResolveAtClick)
+        } else {
+            // No record: the rules decide now, and a locking template locks
+            // what this first contact chose.
+            match decide(self, &template, &prepared, &context, &records).await {
+                Ok(shown) => (shown.variant, shown.link),
+                Err(_) => {
+                    let choice = choose_variant(&template, &context, prepared.personalization);
+                    (choice.variant, ShownLink::ResolveAtClick)
+                }
+            }
+        };
+        let variant_id = variant.id.clone();
+        self.record_click(&prepared, &template.name, &variant_id);
+        // A variant without a link of its own sends the click to the
+        // default's.
+        let linked = if variant.link.is_some() {
+            variant
+        } else {
+            template.default_variant()
+        };
+        let link = match kept {
+            ShownLink::Kept(Some(link)) => Ok(Some(link)),
+            ShownLink::Kept(None) | ShownLink::ResolveAtClick => {
+                resolve_link(&template, linked, &context)
+            }
+        };
+        let (outcome, body) = match link {
+            Ok(Some(url)) => (prepared.personalization.as_str(), ClickBody::Redirect(url)),
+            Ok(None) => ("no_link", ClickBody::NoLink),
+            Err(error) => {
+                tracing::warn!(template = %template.name, variant = variant_id, %error, "click link did not resolve");
+                ("link_error", ClickBody::LinkError)
+            }
+        };
+        ClickAnswer {
+            template: Some(template),
+            variant: Some(variant_id),
+            outcome,
+            body,
+        }
+    }
+
+    fn record_click(&self, prepared: &Prepared, template: &str, variant: &str) {
+        let context = &prepared.context;
+        self.metrics
+            .clicks
+            .with_label_values(&[template, variant, context.opener.as_str()])
+            .inc();
+        self.events
+            .record(prepared.event(EventKind::Click, template, variant));
+    }
+}
+
+/// Whether a click on `link` at `now_ms` follows the recipient's previous
+/// click (`"{unix ms} {link}"`) on another link within `burst_ms`.
+pub(super) fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms: i64) -> bool {
+    let Some((at, previous_link)) = previous.and_then(|text| text.split_once(' ')) else {
+        return false;
+    };
+    let Ok(at) = at.parse::<i64>() else {
+        return false;
+    };
+    // A window of 0 turns the check off (docs/openers.md).
+    burst_ms > 0 && previous_link != link && (now_ms - at).abs() <= burst_ms
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_another_link_within_the_window() {
+        let burst = 5_000;
+        assert!(in_burst(Some("1000 sale"), "renewal", 3_000, burst));
+        assert!(in_burst(Some("1000 sale/hidden"), "sale", 1_500, burst));
+        // The same link twice is a double click, not a scanner.
+        assert!(!in_burst(Some("1000 sale"), "sale", 1_200, burst));
+        assert!(!in_burst(Some("1000 sale"), "renewal", 7_000, burst));
+        assert!(!in_burst(None, "sale", 1_000, burst));
+        assert!(!in_burst(Some("garbage"), "sale", 1_000, burst));
+        assert!(
+            !in_burst(Some("1000 sale"), "renewal", 1_000, 0),
+            "0 is off"
+        );
+    }
+}

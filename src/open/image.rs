@@ -1,0 +1,329 @@
+//! The open: `GET /i/{template}.{png,jpg,gif}`, from the image target to
+//! the bytes, and [`Pipeline::resolve`], what an open shows up to its
+//! render key, which warming and the preview share.
+//!
+//! It reads top to bottom: find the template, prepare (access, opener,
+//! state), records (a countdown's start, a coupon, a poll), decide (a lock
+//! or the rules), resolve (remote images, the artwork and its key), answer
+//! 304 if the client holds it, else look up or render. The open is queued
+//! as an event on the way out, without waiting for the store. Every
+//! failure after the template is known still answers with an image: the
+//! template's pre-rendered fallback.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::artwork::{RemoteAssets, Target, build_artwork};
+use super::decide::with_timer;
+use super::prepare::{Prepared, prepare};
+use super::records::{evergreen_start, open_request, with_records};
+use super::request::{ImageTarget, Visit};
+use super::shown::{Shown, decide};
+use super::{Counted, Pipeline};
+use crate::access::AccessError;
+use crate::cache::{RenderFailure, Source};
+use crate::events::EventKind;
+use crate::expr::Context;
+use crate::render::{Artwork, OutputFormat, RenderKey, TimerPlan};
+use crate::template::Template;
+
+/// What an open answers.
+#[derive(Debug)]
+pub struct ImageAnswer {
+    /// The template asked for, once it is known.
+    pub template: Option<Arc<Template>>,
+    /// The variant shown, once decided.
+    pub variant: Option<String>,
+    /// How the open went, as the requests metric counts it.
+    pub outcome: &'static str,
+    pub body: ImageBody,
+}
+
+/// The body of an open's answer.
+#[derive(Debug)]
+pub enum ImageBody {
+    /// No such template, scale or format: the reason.
+    NotFound(&'static str),
+    /// A token or signature that is present but wrong.
+    Forbidden(AccessError),
+    /// The client already holds this image.
+    NotModified { etag: String },
+    Image {
+        bytes: Bytes,
+        content_type: &'static str,
+        etag: String,
+    },
+    /// The render failed and the template has no fallback image for this
+    /// scale and format (loading makes one for each, so this is a bug).
+    NoFallback,
+}
+
+impl ImageAnswer {
+    pub fn counted(&self) -> Counted<'_> {
+        Counted {
+            template: self.template.as_ref().map_or("-", |t| t.name.as_str()),
+            variant: self.variant.as_deref().unwrap_or("-"),
+            outcome: self.outcome,
+        }
+    }
+
+    fn not_found(template: Option<Arc<Template>>, reason: &'static str) -> ImageAnswer {
+        ImageAnswer {
+            template,
+            variant: None,
+            outcome: "not_found",
+            body: ImageBody::NotFound(reason),
+        }
+    }
+}
+
+/// What an open shows, up to its render key.
+pub struct Resolved<'t> {
+    pub artwork: Artwork,
+    pub key: RenderKey,
+    /// What is shown (the variant, its content, its link).
+    pub shown: Shown<'t>,
+    /// The context it was decided in, for the preview's link.
+    pub context: Context,
+}
+
+/// Seconds of a hot countdown rendered ahead of traffic.
+const SECONDS_AHEAD: i64 = 3;
+
+impl Pipeline {
+    /// An open of the image `file` names (`renewal@2x.png`).
+    pub async fn image(&self, visit: &Visit<'_>, file: &str) -> ImageAnswer {
+        let Some(target) = ImageTarget::parse(file) else {
+            return ImageAnswer::not_found(
+                None,
+                "no such image: use /i/{template}.png, .jpg, .gif (countdowns) or @2x",
+            );
+        };
+        let Some(template) = self.templates.get(&target.name) else {
+            return ImageAnswer::not_found(None, "unknown template");
+        };
+        if target.format == OutputFormat::Gif && template.timer.is_none() {
+            return ImageAnswer::not_found(
+                Some(template),
+                "this template is not a countdown: use .png or .jpg",
+            );
+        }
+        if !template.allows_scale(target.scale) {
+            return ImageAnswer::not_found(
+                Some(template),
+                "this template does not offer that scale",
+            );
+        }
+        let wants = open_request(&template);
+        let prepared = match prepare(self, &template, visit, &wants, None).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                return ImageAnswer {
+                    template: Some(template),
+                    variant: None,
+                    outcome: "forbidden",
+                    body: ImageBody::Forbidden(error),
+                };
+            }
+        };
+        let target = Target {
+            scale: target.scale,
+            format: target.format,
+        };
+        let Some(resolved) = self.resolve(&template, target, &prepared).await else {
+            let variant = template.default_variant().id.clone();
+            self.record_open(&template, &prepared, &variant, String::new());
+            let body = self.fallback(&template, target, visit, "render_error");
+            return ImageAnswer {
+                template: Some(template),
+                variant: Some(variant),
+                outcome: "fallback",
+                body,
+            };
+        };
+        let Resolved {
+            artwork,
+            key,
+            shown,
+            ..
+        } = resolved;
+        let variant = shown.variant.id.clone();
+        let key_hex = key.to_hex();
+        let etag = format!("\"{key_hex}\"");
+        self.record_open(&template, &prepared, &variant, key_hex);
+        let answer = |outcome, body| ImageAnswer {
+            template: Some(Arc::clone(&template)),
+            variant: Some(variant.clone()),
+            outcome,
+            body,
+        };
+        if visit.holds(&etag) {
+            return answer("not_modified", ImageBody::NotModified { etag });
+        }
+        let ahead = match (&artwork, template.timer.as_ref()) {
+            (Artwork::Timer(timer), Some(_)) => Some(Arc::clone(timer)),
+            _ => None,
+        };
+        match self.cache.get_or_render(key, artwork).await {
+            Ok((bytes, source)) => {
+                // A countdown second someone else (here or on another
+                // replica) already rendered is a hot timer (a send's open
+                // spike): render the next seconds now, so the opens to come
+                // find them cached.
+                if source != Source::Render
+                    && let Some(timer) = ahead
+                {
+                    self.render_seconds_ahead(&template, timer);
+                }
+                let body = ImageBody::Image {
+                    bytes,
+                    content_type: target.format.content_type(),
+                    etag,
+                };
+                answer(prepared.personalization.as_str(), body)
+            }
+            Err(failure) => {
+                let reason = match failure {
+                    RenderFailure::Overloaded => "overload",
+                    RenderFailure::Failed(_) | RenderFailure::Panicked(_) => {
+                        tracing::error!(template = %template.name, variant, error = %failure, "render failed; serving the fallback image");
+                        "render_error"
+                    }
+                };
+                answer("fallback", self.fallback(&template, target, visit, reason))
+            }
+        }
+    }
+
+    /// Decides what `prepared` sees of `template` now and builds its
+    /// artwork: a countdown's deadline (read first, so that rules can say
+    /// `timer.expired`), the records (a coupon, a poll), the rules or a
+    /// lock, and remote images. Writes records only for a person
+    /// (`prepared.person`). `None` when a text does not resolve: the
+    /// caller serves the fallback.
+    pub async fn resolve<'t>(
+        &self,
+        template: &'t Template,
+        target: Target,
+        prepared: &Prepared,
+    ) -> Option<Resolved<'t>> {
+        let started = evergreen_start(self, template, prepared).await;
+        let (context, timer, deadline_problem) = with_timer(template, &prepared.context, started);
+        if let Some(problem) = &deadline_problem {
+            tracing::warn!(template = %template.name, %problem, "the countdown's deadline did not resolve; it counts as expired");
+            self.metrics
+                .deadline_errors
+                .with_label_values(&[&template.name])
+                .inc();
+        }
+        let (context, records) = with_records(self, template, prepared, context).await;
+        let shown = match decide(self, template, prepared, &context, &records).await {
+            Ok(shown) => shown,
+            Err(error) => {
+                tracing::warn!(template = %template.name, %error, "a text did not resolve; serving the fallback image");
+                return None;
+            }
+        };
+        let remote = self.fetch_remote_images(&shown).await;
+        let artwork = build_artwork(
+            template,
+            shown.variant,
+            &shown.content,
+            target,
+            timer.as_ref(),
+            &remote,
+        );
+        let key = artwork.render_key(&template.version);
+        Some(Resolved {
+            artwork,
+            key,
+            shown,
+            context,
+        })
+    }
+
+    /// Counts the open and queues its event; the writer records what was
+    /// shown for the click and the profile's counters, off the request
+    /// path.
+    fn record_open(&self, template: &Template, prepared: &Prepared, variant: &str, render: String) {
+        let context = &prepared.context;
+        self.metrics
+            .opens
+            .with_label_values(&[&template.name, variant, context.opener.as_str()])
+            .inc();
+        let mut event = prepared.event(EventKind::Open, &template.name, variant);
+        event.render = render;
+        self.events.record(event);
+    }
+
+    /// Fetches the images the variant's remote layers name, each from an
+    /// allowed origin only and through the cache. One that cannot be had
+    /// is left out (its placeholder shows), counted and logged: the open
+    /// still gets an image.
+    async fn fetch_remote_images(&self, shown: &Shown<'_>) -> RemoteAssets {
+        let mut assets = RemoteAssets::new();
+        for url in shown.content.image_urls() {
+            match self.remote_images.fetch(url).await {
+                Ok(asset) => {
+                    self.metrics.remote_images.with_label_values(&["ok"]).inc();
+                    assets.insert(url.to_string(), asset);
+                }
+                Err(error) => {
+                    self.metrics
+                        .remote_images
+                        .with_label_values(&[error.code()])
+                        .inc();
+                    tracing::debug!(%error, "a remote image was not used");
+                }
+            }
+        }
+        assets
+    }
+
+    /// Renders the next [`SECONDS_AHEAD`] seconds of `timer` into the cache
+    /// in the background, each only if no one has and a render slot is
+    /// free.
+    fn render_seconds_ahead(&self, template: &Template, timer: Arc<TimerPlan>) {
+        let work = (1..=SECONDS_AHEAD)
+            .map(|ahead| timer.remaining - ahead)
+            // At zero the expired variant shows, not the countdown.
+            .take_while(|remaining| *remaining > 0)
+            .map(|remaining| {
+                let next = TimerPlan {
+                    remaining,
+                    ..TimerPlan::clone(&timer)
+                };
+                (next.render_key(&template.version), Artwork::from(next))
+            })
+            .collect();
+        self.cache.render_ahead(work);
+    }
+
+    /// The template's pre-rendered default image, counted with `reason`.
+    fn fallback(
+        &self,
+        template: &Template,
+        target: Target,
+        visit: &Visit<'_>,
+        reason: &str,
+    ) -> ImageBody {
+        self.metrics
+            .fallbacks
+            .with_label_values(&[&template.name, reason])
+            .inc();
+        let Some(fallback) = template.fallback(target.scale, target.format) else {
+            return ImageBody::NoFallback;
+        };
+        if visit.holds(&fallback.etag) {
+            return ImageBody::NotModified {
+                etag: fallback.etag.clone(),
+            };
+        }
+        ImageBody::Image {
+            bytes: fallback.bytes.clone(),
+            content_type: target.format.content_type(),
+            etag: fallback.etag.clone(),
+        }
+    }
+}

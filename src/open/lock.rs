@@ -1,0 +1,149 @@
+//! A lock as the store keeps it: the variant a person's first open showed,
+//! its resolved content and its resolved link, as JSON in
+//! `{prefix}r:{ID}:lock:{template}`.
+//!
+//! The stored form is fixed, because locks written by earlier versions must
+//! keep holding: `{"variant": ID, "texts": [...], "link": URL or null}`,
+//! where `texts` lists the variant's per-request strings in layer order
+//! (one per text, remote image, code and poll layer, one per countdown
+//! label; a poll's results as `"3,0,12|2"`). Only this file knows that
+//! form; everything else sees a typed [`Content`].
+
+use serde::{Deserialize, Serialize};
+
+use super::content::{Content, LayerContent};
+use crate::poll::PollView;
+use crate::template::{Template, Variant, VariantLayer};
+
+/// A lock: what was shown, and the link it had then.
+#[derive(Debug, Clone)]
+pub struct Lock<'t> {
+    pub variant: &'t Variant,
+    pub content: Content,
+    /// The link resolved at the first open; `None` when the variant had
+    /// none, or it did not resolve.
+    pub link: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct LockRecord {
+    variant: String,
+    texts: Vec<String>,
+    link: Option<String>,
+}
+
+impl<'t> Lock<'t> {
+    /// The record to store.
+    pub fn encode(&self) -> String {
+        let record = LockRecord {
+            variant: self.variant.id.clone(),
+            texts: flatten(&self.content),
+            link: self.link.clone(),
+        };
+        serde_json::to_string(&record).expect("a lock record is plain strings")
+    }
+
+    /// A stored record, if it still fits `template`: its variant exists and
+    /// its texts fit the variant's layers. An edit of the template can
+    /// leave a lock that does not; the rules decide again then.
+    pub fn decode(template: &'t Template, record: &str) -> Option<Lock<'t>> {
+        let record: LockRecord = serde_json::from_str(record).ok()?;
+        let variant = template.variant(&record.variant)?;
+        let content = unflatten(variant, record.texts)?;
+        Some(Lock {
+            variant,
+            content,
+            link: record.link,
+        })
+    }
+}
+
+/// The stored strings of `content`, in layer order.
+fn flatten(content: &Content) -> Vec<String> {
+    let mut texts = Vec::new();
+    for layer in &content.layers {
+        match layer {
+            LayerContent::Fixed => {}
+            LayerContent::Text(text) | LayerContent::ImageUrl(text) | LayerContent::Code(text) => {
+                texts.push(text.clone())
+            }
+            LayerContent::Poll(view) => texts.push(encode_poll(view)),
+            LayerContent::Countdown { labels } => texts.extend(labels.iter().cloned()),
+        }
+    }
+    texts
+}
+
+/// The content of `variant` from its stored strings, if there are exactly
+/// as many as its layers hold.
+fn unflatten(variant: &Variant, texts: Vec<String>) -> Option<Content> {
+    let mut texts = texts.into_iter();
+    let mut layers = Vec::with_capacity(variant.layers.len());
+    for layer in &variant.layers {
+        layers.push(match layer {
+            VariantLayer::Static(_) => LayerContent::Fixed,
+            VariantLayer::Text { .. } => LayerContent::Text(texts.next()?),
+            VariantLayer::RemoteImage { .. } => LayerContent::ImageUrl(texts.next()?),
+            VariantLayer::Code { .. } => LayerContent::Code(texts.next()?),
+            VariantLayer::PollResults(results) => {
+                LayerContent::Poll(decode_poll(&texts.next()?, results.labels.len()))
+            }
+            VariantLayer::Countdown { labels, .. } => LayerContent::Countdown {
+                labels: texts.by_ref().take(labels.len()).collect(),
+            },
+        });
+    }
+    let content = Content { layers };
+    (texts.next().is_none() && content.fits(variant)).then_some(content)
+}
+
+/// A poll's results as one stored string: `"3,0,12|2"` (counts, then the
+/// chosen index or `-`), or `"?|-"` without counts.
+fn encode_poll(view: &PollView) -> String {
+    let counts = match &view.counts {
+        Some(counts) => counts
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        None => "?".to_string(),
+    };
+    let choice = view
+        .choice
+        .map_or_else(|| "-".to_string(), |index| index.to_string());
+    format!("{counts}|{choice}")
+}
+
+/// The inverse of [`encode_poll`] for a poll of `options` options;
+/// anything else reads as unknown results.
+fn decode_poll(text: &str, options: usize) -> PollView {
+    let Some((counts, choice)) = text.split_once('|') else {
+        return PollView::unknown();
+    };
+    let choice = choice.parse().ok().filter(|index| *index < options);
+    let counts = (counts != "?")
+        .then(|| counts.split(',').map(|count| count.parse().ok()).collect())
+        .flatten()
+        .filter(|counts: &Vec<u64>| counts.len() == options);
+    PollView { counts, choice }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn poll_results_round_trip_through_their_stored_string() {
+        let view = PollView {
+            counts: Some(vec![3, 0, 12]),
+            choice: Some(2),
+        };
+        assert_eq!(encode_poll(&view), "3,0,12|2");
+        assert_eq!(decode_poll(&encode_poll(&view), 3), view);
+        let unknown = decode_poll("1,2|0", 3);
+        assert_eq!(unknown.counts, None, "the wrong number of options");
+        assert_eq!(decode_poll("garbage", 3).counts, None);
+        assert_eq!(decode_poll("1,2,3|7", 3).choice, None);
+        assert_eq!(encode_poll(&PollView::unknown()), "?|-");
+    }
+}

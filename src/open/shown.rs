@@ -1,0 +1,149 @@
+//! The pipeline's decide step: what a template shows a request. A lock
+//! kept at the recipient's first human open, when one holds; else the
+//! rules (or the coupon's exhausted variant), resolved into typed
+//! [`Content`]; and at a person's first open of a locking template, that
+//! choice kept as the lock, so later opens and the click agree with it.
+
+use super::Pipeline;
+use super::content::{Content, resolve_content};
+use super::decide::{choose_variant, resolve_link};
+use super::lock::Lock;
+use super::prepare::Prepared;
+use super::records::Records;
+use crate::expr::{Context, ExprError};
+use crate::template::{Template, Variant};
+
+/// What a template shows a request.
+#[derive(Debug)]
+pub struct Shown<'t> {
+    pub variant: &'t Variant,
+    pub content: Content,
+    /// Where the click goes: the link a lock kept, or the variant's link
+    /// resolved at click time.
+    pub link: ShownLink,
+}
+
+/// Where a click on what was shown goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShownLink {
+    /// No lock: the variant's link, resolved when the click comes.
+    ResolveAtClick,
+    /// The link a lock kept, resolved at the first open; `None` when the
+    /// variant had none or it did not resolve.
+    Kept(Option<String>),
+}
+
+impl<'t> From<Lock<'t>> for Shown<'t> {
+    fn from(lock: Lock<'t>) -> Shown<'t> {
+        Shown {
+            variant: lock.variant,
+            content: lock.content,
+            link: ShownLink::Kept(lock.link),
+        }
+    }
+}
+
+/// Decides what to show: the lock, when one holds; else the rules (or the
+/// coupon's exhausted variant); and at a person's first open of a locking
+/// template, keeps that as the lock. A lock whose variant no longer exists
+/// in the template (an edit removed it) or whose content no longer fits is
+/// ignored, and the rules decide.
+pub async fn decide<'t>(
+    pipeline: &Pipeline,
+    template: &'t Template,
+    prepared: &Prepared,
+    context: &Context,
+    records: &Records,
+) -> Result<Shown<'t>, ExprError> {
+    if let Some(shown) = held_lock(template, prepared) {
+        return Ok(shown);
+    }
+    let coupon = records.coupon.as_ref();
+    let exhausted = template
+        .coupon
+        .as_ref()
+        .and_then(|settings| settings.exhausted_variant)
+        .filter(|_| coupon.is_some_and(|state| state.exhausted));
+    // Failed conditions are counted here, before a text can fail.
+    let (variant, condition_errors) = match exhausted {
+        Some(index) => (&template.variants[index], 0),
+        None => {
+            let choice = choose_variant(template, context, prepared.personalization);
+            (choice.variant, choice.condition_errors)
+        }
+    };
+    if condition_errors > 0 {
+        pipeline
+            .metrics
+            .condition_errors
+            .with_label_values(&[&template.name])
+            .inc_by(u64::from(condition_errors));
+    }
+    let content = resolve_content(template, variant, context, records.poll.as_ref())?;
+    let coupon_unsettled = coupon.is_some_and(|state| state.unsettled);
+    let Some(recipient) = prepared
+        .person_with_records()
+        .filter(|_| template.lock_at_first_open && !coupon_unsettled)
+    else {
+        return Ok(Shown {
+            variant,
+            content,
+            link: ShownLink::ResolveAtClick,
+        });
+    };
+    // A link that does not resolve is kept as none; the click then says so.
+    let lock = Lock {
+        variant,
+        content,
+        link: resolve_link(template, variant, context).unwrap_or_default(),
+    };
+    let encoded = lock.encode();
+    let count = |result: &str| {
+        pipeline
+            .metrics
+            .locks
+            .with_label_values(&[&template.name, result])
+            .inc();
+    };
+    // A lock that no longer fits the template (an edit removed its variant)
+    // is replaced; otherwise the first lock stored wins.
+    let stored = match prepared.records.lock.as_deref() {
+        Some(stale) => {
+            pipeline
+                .store
+                .replace_lock(recipient, &template.name, stale, &encoded)
+                .await
+        }
+        None => {
+            pipeline
+                .store
+                .lock(recipient, &template.name, &encoded)
+                .await
+        }
+    };
+    match stored {
+        // A concurrent first open stored its lock a moment before ours: show
+        // that one, so both devices agree.
+        Ok(holding) if holding != encoded => {
+            count("locked");
+            if let Some(theirs) = Lock::decode(template, &holding) {
+                return Ok(theirs.into());
+            }
+        }
+        Ok(_) => count("locked"),
+        Err(error) => {
+            count("error");
+            tracing::debug!(recipient = %recipient, %error, "the lock was not stored; showing the rules' choice");
+        }
+    }
+    Ok(lock.into())
+}
+
+/// The lock the state lookup found, if the template locks and it still
+/// fits.
+pub fn held_lock<'t>(template: &'t Template, prepared: &Prepared) -> Option<Shown<'t>> {
+    if !template.lock_at_first_open {
+        return None;
+    }
+    Lock::decode(template, prepared.records.lock.as_deref()?).map(Shown::from)
+}
