@@ -93,9 +93,14 @@ impl App {
         .context("remote_image_origins")?;
         let prefs = PrefsConfig::load(config.preferences_file.as_deref())?;
         let events = EventLog::new(config.event_buffer, metrics.clone());
+        // The writer gets a connection of its own, so that its large
+        // pipelines do not hold up the requests' small ones, and the
+        // writer's budget per batch, longer than a request's, since nobody
+        // waits for it.
         let writer_store = store
             .own_connection()
-            .context("preparing the events writer's Redis connection")?;
+            .context("preparing the events writer's Redis connection")?
+            .with_budget(writer::BATCH_BUDGET);
         writer::spawn(events.clone(), writer_store, metrics.clone());
         let pipeline = Pipeline {
             store,

@@ -19,11 +19,15 @@
 //! # Layout
 //! - `event.rs`: the [`Event`] and its fields as the stream spells them.
 //! - `log.rs`: the bounded queue, [`EventLog`].
-//! - `writer.rs`: the background task that writes batches to the store.
+//! - `sink.rs`: [`EventSink`], what the writer writes batches through; the
+//!   store implements it, so this module does not depend on the store.
+//! - `writer.rs`: the background task that writes batches to the sink.
 
 mod event;
 mod log;
+mod sink;
 pub mod writer;
 
 pub use event::{Event, EventKind, format_at};
 pub use log::EventLog;
+pub use sink::{EventSink, SinkError};

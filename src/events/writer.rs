@@ -1,15 +1,15 @@
-//! The background task that drains the [`EventLog`] into the store.
+//! The background task that drains the [`EventLog`] into an [`EventSink`],
+//! the store in the application.
 //!
 //! One batch at a time, each one pipeline on a connection of the writer's
-//! own: the batch is only removed from the queue once the store confirmed
+//! own: the batch is only removed from the queue once the sink confirmed
 //! it, so a store that is down keeps the events queued (within the queue's
 //! bound) until it is back.
 
 use std::time::Duration;
 
-use super::EventLog;
+use super::{EventLog, EventSink};
 use crate::metrics::Metrics;
-use crate::store::Store;
 
 /// Events per pipeline: large enough that a send's open spike is written in
 /// few round trips, small enough that one batch never holds the shared
@@ -25,8 +25,9 @@ const GATHER: Duration = Duration::from_millis(10);
 
 /// How long the writer gives the store for one batch. Longer than a
 /// request's budget: nobody waits for it, and a batch that times out is
-/// sent again.
-const BATCH_BUDGET: Duration = Duration::from_secs(2);
+/// sent again. The sink applies it, since only the sink knows how to bound
+/// its I/O: the application hands [`spawn`] a store with this budget.
+pub const BATCH_BUDGET: Duration = Duration::from_secs(2);
 
 /// Backoff between failed batches: short at first, so a blip costs little,
 /// and bounded, so events flow within a couple of seconds of the store's
@@ -35,9 +36,9 @@ const MIN_BACKOFF: Duration = Duration::from_millis(50);
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Starts the writer on the current runtime. It runs as long as the
-/// runtime does.
-pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
-    let store = store.with_budget(BATCH_BUDGET);
+/// runtime does. `sink` should fail a batch it could not write within
+/// [`BATCH_BUDGET`], so that a stuck store costs a retry, not the queue.
+pub fn spawn(log: EventLog, sink: impl EventSink, metrics: std::sync::Arc<Metrics>) {
     tokio::spawn(async move {
         let mut backoff = MIN_BACKOFF;
         loop {
@@ -53,7 +54,7 @@ pub fn spawn(log: EventLog, store: Store, metrics: std::sync::Arc<Metrics>) {
                 tokio::time::sleep(GATHER).await;
             }
             let batch = log.take(BATCH);
-            match store.write_events(&batch).await {
+            match sink.write_batch(&batch).await {
                 Ok(refused) => {
                     log.written();
                     metrics.events_written.inc_by(batch.len() as u64);

@@ -39,7 +39,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::events::Event;
+use crate::events::{Event, EventSink, SinkError};
 use crate::prefs::PrefsChange;
 use crate::recipient::{Profile, RecipientId};
 
@@ -472,5 +472,15 @@ impl Store {
             Store::Redis(redis) => Store::Redis(redis.with_budget(budget)),
             Store::Memory(memory) => Store::Memory(memory.clone()),
         }
+    }
+}
+
+/// The events writer writes through the store: each batch in one
+/// [`Store::write_events`], within the budget of the handle it was given.
+impl EventSink for Store {
+    async fn write_batch(&self, events: &[Event]) -> Result<u64, SinkError> {
+        self.write_events(events)
+            .await
+            .map_err(|error| SinkError::new(error.code(), error))
     }
 }
