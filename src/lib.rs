@@ -26,6 +26,10 @@
 //! - [`open`]: the open pipeline: what an open, a click, a vote, the AMP
 //!   answer, the preview, warming and offline renders go through, from a
 //!   request's facts to a typed answer, with no HTTP in it.
+//! - [`check`]: the checks of `opentime check`, which the admin API's
+//!   template put runs too: scripts sample states need that a template's
+//!   fonts lack, countdown GIFs over the bound, deadlines that do not
+//!   resolve.
 //! - [`render`]: pixels: rectangles, images, text, encoding. No I/O.
 //! - [`cache`]: the byte-bounded render cache with one render per key.
 //! - [`remote`]: images fetched from allow-listed origins by URL, bounded in
@@ -40,6 +44,7 @@
 pub mod access;
 pub mod app;
 pub mod cache;
+pub mod check;
 pub mod cli;
 pub mod clock;
 pub mod config;

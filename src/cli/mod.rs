@@ -1,14 +1,13 @@
 //! The `opentime` command line: `serve` (the default), `render`, `sign`,
-//! `check` and `warm`. Each subcommand is one file (`check` a folder);
-//! `main.rs` only parses and calls.
+//! `check` and `warm`. Each subcommand is one file; the checks that
+//! `check` runs live in the library's [`crate::check`]. `main.rs` only
+//! parses and calls.
 
 mod check;
 mod render;
 mod serve;
 mod sign;
 mod warm;
-
-pub use check::template_warnings;
 
 use std::path::PathBuf;
 

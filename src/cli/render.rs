@@ -2,17 +2,16 @@
 //! entry ([`crate::open::offline::render`]), so authors and CI see exactly
 //! what recipients will.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use jiff::Timestamp;
 
 use crate::app::load_renderer;
+use crate::check::read_state;
 use crate::config::Config;
 use crate::open::Target;
 use crate::open::offline::{self, OfflineOpen};
-use crate::recipient::Profile;
 use crate::render::OutputFormat;
 use crate::template::load::{AssetCache, load_file};
 
@@ -141,33 +140,4 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
         args.output.display()
     );
     Ok(())
-}
-
-/// Reads a state file: a JSON object whose values are strings, numbers or
-/// booleans, stored as strings as Redis would hold them.
-pub fn read_state(path: &std::path::Path) -> anyhow::Result<Profile> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let fields: BTreeMap<String, serde_json::Value> =
-        serde_json::from_str(&text).with_context(|| {
-            format!(
-                "{}: expected a JSON object of profile fields",
-                path.display()
-            )
-        })?;
-    fields
-        .into_iter()
-        .map(|(name, value)| {
-            let value = match value {
-                serde_json::Value::String(text) => text,
-                serde_json::Value::Number(number) => number.to_string(),
-                serde_json::Value::Bool(flag) => flag.to_string(),
-                other => bail!(
-                    "{}: field {name:?} is {other}; use a string, number or boolean",
-                    path.display()
-                ),
-            };
-            Ok((name, value))
-        })
-        .collect()
 }

@@ -71,7 +71,7 @@ pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Val
         let body = body.clone();
         tokio::task::spawn_blocking(move || {
             registry.validate(&name, &body).map(|template| {
-                let warnings = crate::cli::template_warnings(&template, &renderer, &demo_dir);
+                let warnings = crate::check::template_warnings(&template, &renderer, &demo_dir);
                 (template, warnings)
             })
         })

@@ -4,12 +4,12 @@
 //! sees, so that a name in a script the fonts lack shows up before an email
 //! goes out rather than as boxes in someone's inbox.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
+use anyhow::{Context as _, bail};
 
-use crate::cli::render::read_state;
 use crate::recipient::Profile;
 use crate::store::demo::{DEMO_FILE_NAME, load_demo_recipients};
 
@@ -63,6 +63,36 @@ pub fn load_sample_states(
     }
     states.extend(demo_states(demo_dir)?);
     Ok(states)
+}
+
+/// Reads a state file: a JSON object whose values are strings, numbers or
+/// booleans, stored as strings as Redis would hold them. `render --state`
+/// reads the same files, so a state that renders is one that checks.
+pub fn read_state(path: &Path) -> anyhow::Result<Profile> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let fields: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(&text).with_context(|| {
+            format!(
+                "{}: expected a JSON object of profile fields",
+                path.display()
+            )
+        })?;
+    fields
+        .into_iter()
+        .map(|(name, value)| {
+            let value = match value {
+                serde_json::Value::String(text) => text,
+                serde_json::Value::Number(number) => number.to_string(),
+                serde_json::Value::Bool(flag) => flag.to_string(),
+                other => bail!(
+                    "{}: field {name:?} is {other}; use a string, number or boolean",
+                    path.display()
+                ),
+            };
+            Ok((name, value))
+        })
+        .collect()
 }
 
 /// The demo recipients, by id. A deployment on Redis often has no demo

@@ -1,28 +1,22 @@
 //! `opentime check`: validates every template, asset, font and expression,
-//! and says exactly where each problem is. It also resolves every text for
-//! a set of sample states and warns where a template's fonts cannot draw a
-//! script those states put in it ([`scripts`]); warnings do not fail the
-//! check, because the renderer still serves an image.
+//! and says exactly where each problem is. It also prints the warnings of
+//! [`crate::check`]: scripts a sample state needs that a template's fonts
+//! lack, countdown GIFs over the bound, deadlines that do not resolve.
+//! Warnings do not fail the check, because the renderer still serves an
+//! image.
 //!
-//! - [`samples`]: the sample states (demo recipients and `--state` files).
-//! - [`scripts`]: the scan for scripts no font of a family has.
-//! - [`timers`]: the scan for countdowns whose GIF would pass 1 MB.
-
-mod samples;
-mod scripts;
-mod timers;
+//! This file is the command: its arguments, what it prints, and when it
+//! fails. The checks themselves live in [`crate::check`], which the admin
+//! API's template put runs too.
 
 use std::path::PathBuf;
 
 use crate::app::load_renderer;
+use crate::check::{SampleSource, find_warnings, load_sample_states};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::render::MAX_TIMER_BYTES;
 use crate::template::load_dir;
-
-use samples::{SampleSource, load_sample_states};
-use scripts::find_unrenderable_scripts;
-use timers::{find_deadline_problems, find_oversized_timers};
 
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
@@ -62,23 +56,18 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     for error in &errors {
         println!("error  {error}");
     }
-    // One moment for the whole scan, as one open has one, so that every
-    // state and template is resolved on the same day.
-    let now = Clock::System.now();
-    let warnings = find_unrenderable_scripts(&templates, renderer.fonts(), &states, now);
-    for warning in &warnings {
+    let warnings = find_warnings(&templates, &renderer, &states, Clock::System.now());
+    for warning in &warnings.scripts {
         println!("warning {warning}");
     }
-    let oversized = find_oversized_timers(&templates, &renderer, now);
-    for timer in &oversized {
+    for timer in &warnings.oversized_timers {
         println!("warning {timer}");
     }
-    let deadlines = find_deadline_problems(&templates, &states, now);
-    for problem in &deadlines {
+    for problem in &warnings.deadlines {
         println!("warning {problem}");
     }
     if !errors.is_empty() {
-        print_warning_summary(warnings.len());
+        print_warning_summary(warnings.scripts.len());
         anyhow::bail!(
             "{} of {} template files have problems",
             errors.len(),
@@ -89,7 +78,8 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
         anyhow::bail!("no templates in {}", config.templates_dir.display());
     }
     println!("{} templates ok", templates.len());
-    print_warning_summary(warnings.len());
+    print_warning_summary(warnings.scripts.len());
+    let oversized = &warnings.oversized_timers;
     if !oversized.is_empty() {
         println!(
             "{} countdown warning{}: GIFs over {} KB",
@@ -98,6 +88,7 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
             MAX_TIMER_BYTES / 1024
         );
     }
+    let deadlines = &warnings.deadlines;
     if !deadlines.is_empty() {
         println!(
             "{} countdown warning{}: deadlines that do not resolve",
@@ -106,35 +97,6 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The warnings `opentime check` gives one template, for the admin API's
-/// put: scripts the demo recipients need that its fonts lack, countdown
-/// GIFs over the bound, deadlines that do not resolve.
-pub fn template_warnings(
-    template: &crate::template::Template,
-    renderer: &crate::render::Renderer,
-    demo_dir: &std::path::Path,
-) -> Vec<String> {
-    let states = load_sample_states(demo_dir, &[]).unwrap_or_default();
-    let now = Clock::System.now();
-    let templates = std::slice::from_ref(template);
-    let mut warnings: Vec<String> =
-        find_unrenderable_scripts(templates, renderer.fonts(), &states, now)
-            .iter()
-            .map(ToString::to_string)
-            .collect();
-    warnings.extend(
-        find_oversized_timers(templates, renderer, now)
-            .iter()
-            .map(ToString::to_string),
-    );
-    warnings.extend(
-        find_deadline_problems(templates, &states, now)
-            .iter()
-            .map(ToString::to_string),
-    );
-    warnings
 }
 
 /// The closing line for warnings, if there are any.

@@ -1,0 +1,81 @@
+//! The checks of `opentime check`, which the admin API's template put runs
+//! too: every text resolved for a set of sample states, with a warning
+//! where a template's fonts cannot draw a script those states put in it;
+//! every countdown rendered with all its frames, with a warning where its
+//! GIF would pass the 1 MB a timer may weigh; and every countdown deadline
+//! resolved for the sample states, with a warning where it does not
+//! resolve. Warnings never fail a check, because the renderer still serves
+//! an image.
+//!
+//! This module only computes. Loading the configuration and the renderer,
+//! printing and the exit code belong to the command (`cli/check.rs`), so
+//! that the HTTP server can run the same checks without depending on the
+//! command line.
+//!
+//! # Layout
+//! - `samples.rs`: the sample states (the recipient without state,
+//!   `--state` files and demo recipients), and how a state file is read.
+//! - `scripts.rs`: the scan for scripts no font of a family has.
+//! - `timers.rs`: the scans for countdowns whose GIF would pass 1 MB and
+//!   for deadlines that do not resolve.
+
+mod samples;
+mod scripts;
+mod timers;
+
+use std::path::Path;
+
+use jiff::Timestamp;
+
+use crate::clock::Clock;
+use crate::render::Renderer;
+use crate::template::Template;
+
+pub use samples::{SampleSource, SampleState, load_sample_states, read_state};
+pub use scripts::ScriptWarning;
+pub use timers::{DeadlineProblem, OversizedTimer};
+
+use scripts::find_unrenderable_scripts;
+use timers::{find_deadline_problems, find_oversized_timers};
+
+/// What the scans found in a set of templates, each kind in the order the
+/// command prints it.
+#[derive(Debug)]
+pub struct Warnings {
+    /// Scripts a sample state needs and a layer's fonts lack.
+    pub scripts: Vec<ScriptWarning>,
+    /// Countdown variants whose GIF would pass
+    /// [`crate::render::MAX_TIMER_BYTES`] at some scale.
+    pub oversized_timers: Vec<OversizedTimer>,
+    /// Countdown deadlines that do not resolve for a sample state.
+    pub deadlines: Vec<DeadlineProblem>,
+}
+
+/// Runs every scan on `templates` for `states`. The caller picks one
+/// moment, `now`, for the whole scan, as one open has one, so that every
+/// state and template is resolved on the same day.
+pub fn find_warnings(
+    templates: &[Template],
+    renderer: &Renderer,
+    states: &[SampleState],
+    now: Timestamp,
+) -> Warnings {
+    Warnings {
+        scripts: find_unrenderable_scripts(templates, renderer.fonts(), states, now),
+        oversized_timers: find_oversized_timers(templates, renderer, now),
+        deadlines: find_deadline_problems(templates, states, now),
+    }
+}
+
+/// The warnings `opentime check` gives one template, for the admin API's
+/// put: scripts the demo recipients need that its fonts lack, countdown
+/// GIFs over the bound, deadlines that do not resolve.
+pub fn template_warnings(template: &Template, renderer: &Renderer, demo_dir: &Path) -> Vec<String> {
+    let states = load_sample_states(demo_dir, &[]).unwrap_or_default();
+    let now = Clock::System.now();
+    let warnings = find_warnings(std::slice::from_ref(template), renderer, &states, now);
+    let scripts = warnings.scripts.iter().map(ToString::to_string);
+    let oversized_timers = warnings.oversized_timers.iter().map(ToString::to_string);
+    let deadlines = warnings.deadlines.iter().map(ToString::to_string);
+    scripts.chain(oversized_timers).chain(deadlines).collect()
+}
