@@ -7,8 +7,6 @@
 //! own (SPEC "Outcomes").
 
 mod admin;
-mod admin_bulk;
-mod admin_templates;
 mod amp;
 mod click;
 mod form;
@@ -22,7 +20,6 @@ mod response;
 mod router;
 pub mod server;
 mod vote;
-mod warm;
 
 pub use crate::open::{ImageTarget, QueryPairs};
 pub use form::{FormError, fields as form_fields};
@@ -42,5 +39,5 @@ fn count_request(app: &crate::app::App, route: &str, counted: crate::open::Count
 /// checks it: the recipient and the fields to set, or the refusal's code.
 /// Public for the fuzz targets.
 pub fn parse_import_line(line: &[u8]) -> Result<crate::store::ProfileUpsert, &'static str> {
-    admin_bulk::parse_line(line).map_err(|(code, _)| code)
+    admin::parse_line(line).map_err(|(code, _)| code)
 }

@@ -25,12 +25,11 @@ use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::{
-    ApiError, Credentials, authorize, body_error, error_response, fields_of, json_response,
-    profile_answer, recipient_named,
-};
+use super::admin::auth::{Credentials, authorize};
+use super::admin::error::{ApiError, body_error, error_response, json_response};
+use super::admin::recipients::{fields_of, profile_answer, recipient_named};
+use super::admin::warm::{opener_named, target_of};
 use super::response::Body;
-use super::warm::{opener_named, target_of};
 use crate::app::App;
 use crate::open::QueryPairs;
 use crate::open::preview::{PreviewError, PreviewRequest};

@@ -12,10 +12,12 @@ use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::admin::{ApiError, body_error, recipient_named};
-use super::lines::{Line, LineReader};
+use super::error::{ApiError, body_error};
+use super::recipients::recipient_named;
 use crate::app::App;
 use crate::expr::Opener;
+use crate::http::form::read_limited;
+use crate::http::lines::{Line, LineReader};
 use crate::open::{QueryPairs, Target};
 use crate::recipient::RecipientId;
 use crate::render::OutputFormat;
@@ -89,7 +91,7 @@ pub(super) async fn start(
         let order = check_order(app, order)?;
         (order, read_list(body).await?)
     } else {
-        let bytes = super::form::read_limited(body, MAX_JSON_ORDER)
+        let bytes = read_limited(body, MAX_JSON_ORDER)
             .await
             .map_err(body_error)?;
         let mut json: OrderJson = serde_json::from_slice(&bytes).map_err(|error| {
@@ -125,20 +127,6 @@ pub(super) async fn progress(app: &App, job: &str) -> Result<Value, ApiError> {
 /// `DELETE /api/v1/warm/{job}`: stops a job of this replica.
 pub(super) fn cancel(app: &App, job: &str) -> Result<Value, ApiError> {
     Ok(app.warm_jobs.cancel(job)?)
-}
-
-impl From<WarmError> for ApiError {
-    fn from(error: WarmError) -> ApiError {
-        let message = error.to_string();
-        let (status, code) = match error {
-            WarmError::TooManyJobs => (StatusCode::TOO_MANY_REQUESTS, "too_many_jobs"),
-            WarmError::TooManyRecipients => (StatusCode::PAYLOAD_TOO_LARGE, "too_many"),
-            WarmError::NoRecipients => (StatusCode::BAD_REQUEST, "bad_request"),
-            WarmError::NoJob | WarmError::NotHere => (StatusCode::NOT_FOUND, "no_job"),
-            WarmError::Store(store) => return store.into(),
-        };
-        ApiError::new(status, code, message)
-    }
 }
 
 fn check_order(app: &App, order: OrderJson) -> Result<Order, ApiError> {
@@ -178,7 +166,7 @@ fn check_order(app: &App, order: OrderJson) -> Result<Order, ApiError> {
 
 /// The image a warm job or a preview renders: the template's format and
 /// 1x unless asked otherwise, and only what the template offers.
-pub(super) fn target_of(
+pub(crate) fn target_of(
     template: &Template,
     scale: Option<u32>,
     format: Option<&str>,
@@ -201,7 +189,7 @@ pub(super) fn target_of(
 }
 
 /// The opener the rules see: a person unless named.
-pub(super) fn opener_named(label: Option<&str>) -> Result<Opener, ApiError> {
+pub(crate) fn opener_named(label: Option<&str>) -> Result<Opener, ApiError> {
     match label.filter(|label| !label.is_empty()) {
         None => Ok(Opener::Human),
         Some(label) => Opener::from_str_label(label).ok_or_else(|| {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use hyper::StatusCode;
 use serde_json::{Value, json};
 
-use super::admin::ApiError;
+use super::error::ApiError;
 use crate::app::App;
 use crate::template::{Template, TemplateRegistry};
 
