@@ -50,9 +50,11 @@ impl App {
         let (templates, errors) = {
             let dir = config.templates_dir.clone();
             let renderer = renderer.clone();
-            tokio::task::spawn_blocking(move || TemplateRegistry::load(&dir, renderer))
-                .await
-                .context("loading templates")?
+            tokio::task::spawn_blocking(move || {
+                TemplateRegistry::load(&dir, renderer, crate::open::offline::prerender_fallbacks)
+            })
+            .await
+            .context("loading templates")?
         };
         let templates = Arc::new(templates);
         let store = Store::open(&config.store_config()).await?;

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         Path::new("fuzz.json"),
         data,
         &templates,
-        &RENDERER,
+        opentime::open::offline::loader(&RENDERER),
         &mut assets,
     ) {
         assert!(!error.message.is_empty());

@@ -15,6 +15,7 @@ use crate::app::load_renderer;
 use crate::check::{SampleSource, find_warnings, load_sample_states};
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::open::offline;
 use crate::render::MAX_TIMER_BYTES;
 use crate::template::load_dir;
 
@@ -42,7 +43,7 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
         config.demo_dir.display(),
         args.states.len()
     );
-    let (templates, errors) = load_dir(&config.templates_dir, &renderer);
+    let (templates, errors) = load_dir(&config.templates_dir, offline::loader(&renderer));
     for template in &templates {
         let variants: Vec<&str> = template.variants.iter().map(|v| v.id.as_str()).collect();
         println!(

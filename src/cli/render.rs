@@ -50,7 +50,7 @@ pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
     let template = load_file(
         &path,
         &config.templates_dir,
-        &renderer,
+        offline::loader(&renderer),
         &mut AssetCache::default(),
     )?;
     let format = match &args.format {

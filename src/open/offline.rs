@@ -18,7 +18,7 @@ use crate::countdown::TimerState;
 use crate::expr::{Context, ExprError, RequestFacts};
 use crate::recipient::Profile;
 use crate::render::{Artwork, OutputFormat, RenderError, RenderPlan, Renderer};
-use crate::template::{Fallback, Template, Variant};
+use crate::template::{Fallback, Loader, Template, Variant};
 
 /// The artwork of `variant` for `context`, with no records and no remote
 /// images.
@@ -138,6 +138,15 @@ pub fn render(
         fell_back,
         bytes,
     })
+}
+
+/// What template loading renders fallback images with: this module's
+/// [`prerender_fallbacks`].
+pub fn loader(renderer: &Renderer) -> Loader<'_> {
+    Loader {
+        renderer,
+        prerender: prerender_fallbacks,
+    }
 }
 
 /// Renders the default variant, with no recipient and no parameters, at

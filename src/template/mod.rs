@@ -21,8 +21,8 @@ pub use registry::{ReloadReport, TemplateRegistry, TemplateSet};
 use crate::expr::{Condition, TextId, TextSet};
 use crate::poll::Poll;
 use crate::render::{
-    Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, ResultsLayer, Symbology,
-    TextStyle,
+    Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, Renderer, ResultsLayer,
+    Symbology, TextStyle,
 };
 
 /// A validated template, ready to serve. Immutable: a reload builds a new
@@ -136,6 +136,21 @@ pub enum VariantLayer {
         placeholder: Option<Arc<Asset>>,
     },
 }
+
+/// What loading needs beside the files: the renderer (a layer's font
+/// family must be one it has) and the way a template's fallback images are
+/// pre-rendered. The open pipeline gives that
+/// ([`crate::open::offline::loader`]), since it knows what an open without
+/// a recipient shows; loading only loads and validates.
+#[derive(Clone, Copy)]
+pub struct Loader<'r> {
+    pub renderer: &'r Renderer,
+    pub prerender: Prerender,
+}
+
+/// Renders a template's fallback images: one per allowed scale and format.
+/// An error says why they do not render, which fails the template.
+pub type Prerender = fn(&Template, &Renderer) -> Result<Vec<(u32, OutputFormat, Fallback)>, String>;
 
 /// A pre-rendered image of the default variant.
 #[derive(Debug, Clone)]

@@ -19,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
-use super::{AssetCache, Template, TemplateError, load_bytes, load_dir};
+use super::{AssetCache, Loader, Prerender, Template, TemplateError, load_bytes, load_dir};
 use crate::render::Renderer;
 
 /// An immutable set of templates by name.
@@ -72,6 +72,7 @@ pub struct ReloadReport {
 pub struct TemplateRegistry {
     dir: PathBuf,
     renderer: Arc<Renderer>,
+    prerender: Prerender,
     current: ArcSwap<TemplateSet>,
     /// One reload at a time: two racing reloads could otherwise swap in an
     /// older directory state last.
@@ -108,10 +109,15 @@ pub fn stored_path(name: &str) -> PathBuf {
 impl TemplateRegistry {
     /// Loads the directory. Invalid files are reported, and the valid ones
     /// serve.
-    pub fn load(dir: &Path, renderer: Arc<Renderer>) -> (TemplateRegistry, Vec<TemplateError>) {
+    pub fn load(
+        dir: &Path,
+        renderer: Arc<Renderer>,
+        prerender: Prerender,
+    ) -> (TemplateRegistry, Vec<TemplateError>) {
         let registry = TemplateRegistry {
             dir: dir.to_path_buf(),
             renderer,
+            prerender,
             current: ArcSwap::from_pointee(TemplateSet::default()),
             reloading: Mutex::new(()),
             stored: Mutex::new((0, BTreeMap::new())),
@@ -141,7 +147,7 @@ impl TemplateRegistry {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let previous = self.current.load_full();
-        let (mut templates, mut errors) = load_dir(&self.dir, &self.renderer);
+        let (mut templates, mut errors) = load_dir(&self.dir, self.loader());
         let stored = self.lock_stored().1.clone();
         let mut assets = AssetCache::default();
         for (name, bytes) in &stored {
@@ -184,6 +190,14 @@ impl TemplateRegistry {
 }
 
 impl TemplateRegistry {
+    /// What this registry loads with.
+    fn loader(&self) -> Loader<'_> {
+        Loader {
+            renderer: &self.renderer,
+            prerender: self.prerender,
+        }
+    }
+
     /// Checks a template as the admin API receives it, against the set that
     /// serves now: everything loading checks, and that its poll id is not
     /// another template's.
@@ -201,7 +215,7 @@ impl TemplateRegistry {
         others: impl IntoIterator<Item = &'a Template>,
     ) -> Result<Template, TemplateError> {
         let path = stored_path(name);
-        let template = load_bytes(&path, bytes, &self.dir, &self.renderer, assets)?;
+        let template = load_bytes(&path, bytes, &self.dir, self.loader(), assets)?;
         if let Some(poll) = &template.poll {
             let clash = others.into_iter().find(|other| {
                 other.name != template.name && other.poll.as_ref().is_some_and(|p| p.id == poll.id)
