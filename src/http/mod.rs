@@ -4,7 +4,7 @@
 //! recipient's URLs (`/i/`, `/c/`, `/v/`, `/a/`) are adapters: they hand
 //! the request's facts to one entry of [`crate::open`], and map its typed
 //! answer to a response and a metric; they hold no product logic of their
-//! own (SPEC "Outcomes").
+//! own (`docs/outcomes.md`).
 
 mod admin;
 mod amp;

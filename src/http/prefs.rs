@@ -500,10 +500,7 @@ fn problem(
 
 fn store_down(app: &App, locale: Option<&str>, error: &StoreError) -> Response<Body> {
     tracing::warn!(%error, "the preference center could not reach the store");
-    app.metrics
-        .store_errors
-        .with_label_values(&[error.code()])
-        .inc();
+    app.count_store_error(error);
     let mut response = problem(app, locale, StatusCode::SERVICE_UNAVAILABLE, |words| {
         &words.unavailable
     });

@@ -12,7 +12,8 @@ pub type Body = Full<Bytes>;
 /// next open has to come back to the server to get the current state.
 const NO_CACHE: &str = "no-cache, no-store, must-revalidate, max-age=0, private";
 
-/// A 200 image with SPEC's caching headers, its length and ETag.
+/// A 200 image with the no-cache headers every image carries, its length
+/// and ETag.
 pub fn image(bytes: Bytes, content_type: &'static str, etag: &str) -> Response<Body> {
     let length = bytes.len();
     let mut response = Response::new(Full::new(bytes));

@@ -47,7 +47,7 @@ pub struct Choice<'t> {
 ///
 /// A `token` template that cannot personalize (no token, no state, the
 /// store down) shows its default variant without running the rules, as
-/// SPEC "Outcomes" says: its rules are about the recipient, and an empty
+/// `docs/outcomes.md` says: its rules are about the recipient, and an empty
 /// profile must not pick a variant meant for someone. `signed_url` and
 /// `public` templates always run their rules, which read the query.
 pub fn choose_variant<'t>(

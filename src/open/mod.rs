@@ -83,6 +83,17 @@ pub struct Pipeline {
     pub prefs: Arc<PrefsConfig>,
 }
 
+impl Pipeline {
+    /// Counts a store call that failed or ran over its budget; the request
+    /// goes on without what it would have read or written.
+    pub fn count_store_error(&self, error: &crate::store::StoreError) {
+        self.metrics
+            .store_errors
+            .with_label_values(&[error.code()])
+            .inc();
+    }
+}
+
 /// The labels an answer is counted under in the requests metric: the
 /// template (or `-`), the variant shown (or `-`) and the outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -266,7 +266,7 @@ async fn load_state(
         Ok(state) => {
             // The counters opentime writes itself are no state of the
             // customer's: a recipient known only by them is still one with
-            // no state, who sees the default variant (SPEC "Outcomes").
+            // no state, who sees the default variant (`docs/outcomes.md`).
             let has_state = state.profile.as_ref().is_some_and(|profile| {
                 profile
                     .fields
@@ -281,11 +281,7 @@ async fn load_state(
             (state, personalization)
         }
         Err(error) => {
-            pipeline
-                .metrics
-                .store_errors
-                .with_label_values(&[error.code()])
-                .inc();
+            pipeline.count_store_error(&error);
             tracing::debug!(recipient = %recipient, %error, "state lookup failed; serving the default variant");
             (RecipientState::default(), Personalization::StoreDown)
         }

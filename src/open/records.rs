@@ -65,11 +65,7 @@ pub async fn evergreen_start(
     {
         Ok(started) => started,
         Err(error) => {
-            pipeline
-                .metrics
-                .store_errors
-                .with_label_values(&[error.code()])
-                .inc();
+            pipeline.count_store_error(&error);
             tracing::debug!(recipient = %recipient, %error, "the evergreen start was not stored; counting from now");
             None
         }
@@ -206,11 +202,7 @@ async fn poll_view(
                 Some(tally)
             }
             Err(error) => {
-                pipeline
-                    .metrics
-                    .store_errors
-                    .with_label_values(&[error.code()])
-                    .inc();
+                pipeline.count_store_error(&error);
                 tracing::debug!(poll = %poll.id, %error, "the poll's tally was not read; results show no counts");
                 None
             }

@@ -113,10 +113,7 @@ impl Pipeline {
                     Ok(true) => "counted",
                     Ok(false) => "unchanged",
                     Err(error) => {
-                        self.metrics
-                            .store_errors
-                            .with_label_values(&[error.code()])
-                            .inc();
+                        self.count_store_error(&error);
                         tracing::debug!(recipient = %recipient, %error, "a vote was not stored");
                         "store_error"
                     }
@@ -134,10 +131,7 @@ impl Pipeline {
                     }
                     Ok(false) => "machine",
                     Err(error) => {
-                        self.metrics
-                            .store_errors
-                            .with_label_values(&[error.code()])
-                            .inc();
+                        self.count_store_error(&error);
                         tracing::debug!(recipient = %recipient, %error, "a scanner's vote was not taken back");
                         "store_error"
                     }

@@ -1,4 +1,4 @@
-//! The template file format, exactly as authors write it (SPEC "Templates").
+//! The template file format, exactly as authors write it (`docs/templates.md`).
 //!
 //! These structs only describe the JSON; [`super::load`] checks what JSON
 //! cannot (conditions compile, assets exist, the default variant is last)
@@ -121,7 +121,7 @@ fn default_frames() -> u32 {
     60
 }
 
-/// How a template's URLs are trusted (SPEC "Access").
+/// How a template's URLs are trusted (`docs/templates.md`, "Access").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum AccessMode {
