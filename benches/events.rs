@@ -52,7 +52,7 @@ fn bench_events(c: &mut Criterion) {
         .expect("a runtime");
     let store = runtime
         .block_on(Store::open(&StoreConfig {
-            redis_url: Some(redis.url()),
+            redis_url: Some(redis.url().into()),
             key_prefix: "ot:".into(),
             budget: Duration::from_secs(5),
             demo_dir: "assets/demo".into(),

@@ -8,14 +8,14 @@ use anyhow::Context as _;
 use crate::cache::shared::SharedCache;
 use crate::cache::{RenderCache, RenderLimiter};
 use crate::clock::Clock;
-use crate::config::Config;
+use crate::config::{Config, RenderConfig};
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
 use crate::metrics::Metrics;
 use crate::open::Pipeline;
 use crate::poll::TallyCache;
 use crate::prefs::PrefsConfig;
-use crate::remote::{RemoteImageConfig, RemoteImages};
+use crate::remote::RemoteImages;
 use crate::render::{FontBook, Renderer};
 use crate::store::Store;
 use crate::template::{TemplateError, TemplateRegistry};
@@ -46,9 +46,9 @@ impl App {
     /// the rest.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<(App, Vec<TemplateError>)> {
         let keys = config.key_ring()?;
-        let renderer = Arc::new(load_renderer(&config)?);
+        let renderer = Arc::new(load_renderer(&config.render)?);
         let (templates, errors) = {
-            let dir = config.templates_dir.clone();
+            let dir = config.templates.dir.clone();
             let renderer = renderer.clone();
             tokio::task::spawn_blocking(move || {
                 TemplateRegistry::load(&dir, renderer, crate::open::offline::prerender_fallbacks)
@@ -57,44 +57,38 @@ impl App {
             .context("loading templates")?
         };
         let templates = Arc::new(templates);
-        let store = Store::open(&config.store_config()).await?;
+        let store = Store::open(&config.store).await?;
         load_stored_templates(&templates, &store).await;
         let metrics = Arc::new(Metrics::new());
         metrics
             .templates_loaded
             .set(templates.snapshot().len() as i64);
         let limiter = RenderLimiter::new(
-            config.render_slots(),
-            config.render_queue,
-            config.render_wait,
+            config.render.slots(),
+            config.render.queue,
+            config.render.wait,
         );
-        let mut cache = RenderCache::new(config.cache_bytes, limiter, renderer, metrics.clone());
+        let mut cache = RenderCache::new(config.cache.bytes, limiter, renderer, metrics.clone());
         if let Store::Redis(redis) = &store
-            && config.shared_cache_bytes > 0
+            && config.cache.shared_bytes > 0
         {
             cache = cache.with_shared(SharedCache::new(
                 redis,
-                config.shared_cache_bytes,
-                config.shared_cache_ttl,
-                config.shared_cache_max_entry_bytes,
+                config.cache.shared_bytes,
+                config.cache.shared_ttl,
+                config.cache.shared_max_entry_bytes,
                 metrics.clone(),
             ));
         }
         let openers = OpenerRules::load(
-            config.opener_rules_file.as_deref(),
-            config.apple_relay_ranges_file.as_deref(),
+            config.openers.rules_file.as_deref(),
+            config.openers.apple_relay_ranges_file.as_deref(),
         )
         .context("loading the opener rules")?;
-        let remote_images = RemoteImages::new(RemoteImageConfig {
-            allowed_origins: config.remote_image_origins.clone(),
-            max_bytes: config.remote_image_max_bytes,
-            timeout: config.remote_image_timeout,
-            cache_bytes: config.remote_image_cache_bytes,
-            ..RemoteImageConfig::default()
-        })
-        .context("remote_image_origins")?;
-        let prefs = PrefsConfig::load(config.preferences_file.as_deref())?;
-        let events = EventLog::new(config.event_buffer, metrics.clone());
+        let remote_images =
+            RemoteImages::new(config.remote_images.clone()).context("remote_image_origins")?;
+        let prefs = PrefsConfig::load(config.preferences.file.as_deref())?;
+        let events = EventLog::new(config.events.buffer, metrics.clone());
         // The writer gets a connection of its own, so that its large
         // pipelines do not hold up the requests' small ones, and the
         // writer's budget per batch, longer than a request's, since nobody
@@ -198,8 +192,9 @@ pub fn sync_stored_templates(
     })
 }
 
-/// Loads the font book named by the configuration.
-pub fn load_renderer(config: &Config) -> anyhow::Result<Renderer> {
+/// Loads the font book named by the configuration, with its caches'
+/// bounds.
+pub fn load_renderer(config: &RenderConfig) -> anyhow::Result<Renderer> {
     let fonts = FontBook::load(&config.fonts_dir)
         .with_context(|| format!("loading fonts from {}", config.fonts_dir.display()))?;
     Ok(Renderer::with_cache_bytes(

@@ -14,7 +14,7 @@ const POOLS_ONLY: &str = "bulk-test-pools-token";
 
 async fn launch(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
+        config.access.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")].into();
     })
     .await
 }
@@ -208,7 +208,8 @@ async fn browser_credentials_open_the_preview_only() {
     use base64::Engine;
     let redis = RedisServer::new();
     let server = TestServer::launch(&redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string(), "templates:author-only".to_string()];
+        config.access.admin_tokens =
+            vec![ADMIN.to_string(), "templates:author-only".to_string()].into();
     })
     .await;
     let basic = |token: &str| {

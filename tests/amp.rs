@@ -13,8 +13,8 @@ const PUBLIC: &str = "https://ot.example.com";
 
 async fn start(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[], |config| {
-        config.public_url = Some(PUBLIC.to_string());
-        config.amp_senders = vec!["news@example.com".to_string(), "@shop.example".to_string()];
+        config.server.public_url = Some(PUBLIC.to_string());
+        config.amp.senders = vec!["news@example.com".to_string(), "@shop.example".to_string()];
     })
     .await
 }

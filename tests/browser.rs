@@ -348,7 +348,7 @@ async fn an_author_edits_a_state_on_the_preview_page_and_sees_the_image_change()
     const ADMIN: &str = "preview-test-admin-token";
     let redis = RedisServer::new();
     let server = TestServer::launch(&redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string()];
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
     })
     .await;
     // Without the token the page asks for it.

@@ -277,7 +277,7 @@ fn the_example_deployment_config_loads() {
     let copy = work.path().join("opentime.toml");
     std::fs::write(&copy, text).unwrap();
     let config = opentime::config::Config::load(Some(&copy)).expect("the example config is valid");
-    assert_eq!(config.listen.port(), 8080);
+    assert_eq!(config.server.listen.port(), 8080);
     assert!(config.key_ring().is_ok());
 }
 

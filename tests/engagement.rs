@@ -96,7 +96,7 @@ async fn start_with(
             ("photo.json", PHOTO_TEMPLATE),
         ],
         |config| {
-            config.admin_tokens = vec![ADMIN_TOKEN.to_string()];
+            config.access.admin_tokens = vec![ADMIN_TOKEN.to_string()].into();
             adjust(config);
         },
     )
@@ -451,7 +451,7 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_redis_down_events_wait_in_memory_and_are_written_when_it_returns() {
     let mut redis = RedisServer::new();
-    let server = start_with(&redis, |config| config.event_buffer = 40).await;
+    let server = start_with(&redis, |config| config.events.buffer = 40).await;
     let token = server.token("ria");
     redis.stop();
     for _ in 0..25 {
@@ -523,7 +523,7 @@ async fn remote_images_come_only_from_allowed_origins() {
     let redis = RedisServer::new();
     let origin = photo_server.origin();
     let server = start_with(&redis, |config| {
-        config.remote_image_origins = vec![origin.clone()];
+        config.remote_images.allowed_origins = vec![origin.clone()];
     })
     .await;
     support::server::hset(
@@ -931,7 +931,7 @@ async fn person_openers_in_the_rules_decide_whether_gmail_opens_lock_and_start_t
     let rules = rules_dir.path().join("openers.toml");
     std::fs::write(&rules, strict).expect("write the rules");
     let redis = RedisServer::new();
-    let server = start_with(&redis, |config| config.opener_rules_file = Some(rules)).await;
+    let server = start_with(&redis, |config| config.openers.rules_file = Some(rules)).await;
     for (template, record) in [
         ("locked.png", "lock:locked"),
         ("welcome-offer.gif", "timer:welcome-offer"),

@@ -31,7 +31,8 @@ async fn api(
 async fn a_recipient_is_read_merged_and_erased_completely() {
     let redis = RedisServer::new();
     let server = TestServer::launch(&redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string(), format!("engagement:{ENGAGEMENT_ONLY}")];
+        config.access.admin_tokens =
+            vec![ADMIN.to_string(), format!("engagement:{ENGAGEMENT_ONLY}")].into();
     })
     .await;
     let (status, merged) = api(

@@ -28,8 +28,8 @@ const ADMIN: &str = "hostile-test-admin-token";
 
 async fn launch(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string()];
-        config.header_read_timeout = Duration::from_secs(1);
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+        config.server.header_read_timeout = Duration::from_secs(1);
     })
     .await
 }

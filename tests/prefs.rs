@@ -33,7 +33,7 @@ const OFFERS_TEMPLATE: &str = r##"{
 
 async fn start(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[("offers-card.json", OFFERS_TEMPLATE)], |config| {
-        config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
+        config.access.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")].into();
     })
     .await
 }

@@ -74,12 +74,12 @@ async fn every_path_works_on_a_three_master_cluster() {
     let placeholder = RedisServer::not_started();
     let urls = cluster.urls();
     let server = TestServer::launch(&placeholder, &[], |config| {
-        config.redis_url = Some(urls);
-        config.redis_topology = Topology::Cluster;
-        config.admin_tokens = vec![ADMIN.to_string()];
-        config.warm_rate = 1000;
+        config.store.redis_url = Some(urls.into());
+        config.store.topology = Topology::Cluster;
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+        config.warm.rate = 1000;
         // A Cluster connection learns its slot map on first use.
-        config.store_budget = Duration::from_secs(2);
+        config.store.budget = Duration::from_secs(2);
     })
     .await;
 
@@ -216,8 +216,8 @@ async fn a_sentinel_failover_shows_default_images_meanwhile_then_personalization
     let placeholder = RedisServer::not_started();
     let sentinel_url = topology.sentinel.url();
     let server = TestServer::launch(&placeholder, &[], |config| {
-        config.redis_url = Some(sentinel_url);
-        config.redis_topology = Topology::Sentinel {
+        config.store.redis_url = Some(sentinel_url.into());
+        config.store.topology = Topology::Sentinel {
             master: RedisSentinel::MASTER.to_string(),
         };
     })

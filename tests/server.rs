@@ -176,7 +176,7 @@ async fn redis_down_gives_the_default_variant_and_recovers_by_itself() {
 async fn a_slow_redis_costs_no_more_than_the_budget() {
     let redis = RedisServer::new();
     let server = TestServer::start_with(&redis, |config| {
-        config.store_budget = Duration::from_millis(50);
+        config.store.budget = Duration::from_millis(50);
     })
     .await;
     hset(&redis, "cy", &[("first_name", "Cy"), ("points", "5")]);
@@ -506,7 +506,7 @@ async fn every_demo_recipient_renders_without_missing_glyphs() {
 async fn shutdown_lets_a_request_in_flight_finish() {
     let redis = RedisServer::new();
     let server = TestServer::start_with(&redis, |config| {
-        config.store_budget = Duration::from_secs(5);
+        config.store.budget = Duration::from_secs(5);
     })
     .await;
     hset(&redis, "gil", &[("first_name", "Gil"), ("points", "1")]);
@@ -647,8 +647,8 @@ async fn raw_exchange(base: &str, request: &[u8]) -> String {
 async fn oversized_heads_are_refused_and_connections_are_bounded() {
     let redis = RedisServer::new();
     let server = TestServer::start_with(&redis, |config| {
-        config.max_connections = 2;
-        config.max_header_bytes = 16 * 1024;
+        config.server.max_connections = 2;
+        config.server.max_header_bytes = 16 * 1024;
     })
     .await;
     let huge = format!(
@@ -691,7 +691,7 @@ async fn oversized_heads_are_refused_and_connections_are_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sighup_reloads_templates() {
     let redis = RedisServer::new();
-    let server = TestServer::start_with(&redis, |config| config.watch_templates = false).await;
+    let server = TestServer::start_with(&redis, |config| config.templates.watch = false).await;
     let before = server.get("/i/support.png").await.body;
     let path = server.templates_dir.join("support.json");
     let edited = std::fs::read_to_string(&path).unwrap().replace(

@@ -34,7 +34,7 @@ fn fields(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
 
 fn redis_config(server: &RedisServer, prefix: &str) -> StoreConfig {
     StoreConfig {
-        redis_url: Some(server.url()),
+        redis_url: Some(server.url().into()),
         key_prefix: prefix.to_owned(),
         budget: BUDGET,
         demo_dir: "does-not-matter-with-redis".into(),
@@ -283,7 +283,7 @@ async fn configuration_that_cannot_work_is_refused_at_open() {
     let server = RedisServer::new();
     for url in ["http://localhost:6379", "localhost:6379"] {
         let config = StoreConfig {
-            redis_url: Some(url.to_owned()),
+            redis_url: Some(url.into()),
             ..redis_config(&server, "ot:")
         };
         let error = Store::open(&config).await.expect_err("unsupported URL");
@@ -487,7 +487,7 @@ async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
         .expect("redis-server not found: install it with apt-get install redis-server");
 
     let config = StoreConfig {
-        redis_url: Some(format!("rediss://localhost:{port}")),
+        redis_url: Some(format!("rediss://localhost:{port}").into()),
         key_prefix: "ot:".to_owned(),
         budget: Duration::from_secs(1),
         demo_dir: "unused".into(),

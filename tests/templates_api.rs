@@ -29,7 +29,8 @@ async fn launch(redis: &RedisServer) -> TestServer {
         redis,
         &[("banner.json", &card("banner", "From the file", "#0b3d91"))],
         |config| {
-            config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
+            config.access.admin_tokens =
+                vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")].into();
         },
     )
     .await

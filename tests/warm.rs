@@ -16,8 +16,8 @@ const POOLS_ONLY: &str = "warm-test-pools-token";
 
 async fn launch(redis: &RedisServer) -> TestServer {
     TestServer::launch(redis, &[], |config| {
-        config.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")];
-        config.warm_rate = 1000;
+        config.access.admin_tokens = vec![ADMIN.to_string(), format!("pools:{POOLS_ONLY}")].into();
+        config.warm.rate = 1000;
     })
     .await
 }

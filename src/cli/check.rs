@@ -31,19 +31,19 @@ pub struct CheckArgs {
 /// a sample state needs and a layer's fonts lack; fails if there is any
 /// problem, never for a warning.
 pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
-    let renderer = load_renderer(config)?;
-    println!("fonts: {} ok", config.fonts_dir.display());
-    let states = load_sample_states(&config.demo_dir, &args.states)?;
+    let renderer = load_renderer(&config.render)?;
+    println!("fonts: {} ok", config.render.fonts_dir.display());
+    let states = load_sample_states(&config.store.demo_dir, &args.states)?;
     let demo_count = states
         .iter()
         .filter(|state| matches!(state.source, SampleSource::Demo(_)))
         .count();
     println!(
         "states: {demo_count} demo recipients from {}, {} from --state",
-        config.demo_dir.display(),
+        config.store.demo_dir.display(),
         args.states.len()
     );
-    let (templates, errors) = load_dir(&config.templates_dir, offline::loader(&renderer));
+    let (templates, errors) = load_dir(&config.templates.dir, offline::loader(&renderer));
     for template in &templates {
         let variants: Vec<&str> = template.variants.iter().map(|v| v.id.as_str()).collect();
         println!(
@@ -76,7 +76,7 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
         );
     }
     if templates.is_empty() {
-        anyhow::bail!("no templates in {}", config.templates_dir.display());
+        anyhow::bail!("no templates in {}", config.templates.dir.display());
     }
     println!("{} templates ok", templates.len());
     print_warning_summary(warnings.scripts.len());

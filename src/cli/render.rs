@@ -45,11 +45,11 @@ pub struct RenderArgs {
 }
 
 pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
-    let renderer = load_renderer(config)?;
-    let path = config.templates_dir.join(format!("{}.json", args.template));
+    let renderer = load_renderer(&config.render)?;
+    let path = config.templates.dir.join(format!("{}.json", args.template));
     let template = load_file(
         &path,
-        &config.templates_dir,
+        &config.templates.dir,
         offline::loader(&renderer),
         &mut AssetCache::default(),
     )?;

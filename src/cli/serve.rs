@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::clock::Clock;
-use crate::config::{Config, redact_url};
+use crate::config::Config;
 use crate::http::server::{run, shutdown_signal};
 use crate::recipient::RecipientId;
 use crate::template::AccessMode;
@@ -16,10 +16,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.is_demo() {
         tracing::warn!(
             "DEMO MODE: no OPENTIME_REDIS_URL, serving the embedded demo store from {}",
-            config.demo_dir.display()
+            config.store.demo_dir.display()
         );
-    } else if let Some(url) = &config.redis_url {
-        tracing::info!(redis = %redact_url(url), "using Redis");
+    } else if let Some(url) = &config.store.redis_url {
+        tracing::info!(redis = %url.redacted(), "using Redis");
     }
     if config.uses_demo_key() {
         tracing::warn!(
@@ -34,9 +34,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     if templates.is_empty() {
         tracing::warn!(dir = %app.templates.dir().display(), "no templates loaded");
     }
-    let listener = TcpListener::bind(app.config.listen)
+    let listener = TcpListener::bind(app.config.server.listen)
         .await
-        .with_context(|| format!("binding {}", app.config.listen))?;
+        .with_context(|| format!("binding {}", app.config.server.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, templates = templates.len(), "opentime is serving");
     if app.store.is_demo() {
@@ -49,7 +49,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 /// Prints a working URL per demo template and recipient, so a newcomer can
 /// open them in a browser straight away.
 fn print_sample_urls(app: &App, base: &str) {
-    let recipients = demo_recipient_ids(&app.config.demo_dir);
+    let recipients = demo_recipient_ids(&app.config.store.demo_dir);
     println!("\nSample URLs (demo mode):");
     let snapshot = app.templates.snapshot();
     let templates = snapshot.templates();

@@ -89,7 +89,7 @@ fn unsubscribe_headers(
     token: &str,
     list: Option<&str>,
 ) -> anyhow::Result<[String; 2]> {
-    let base = config.public_url.as_deref().context(
+    let base = config.server.public_url.as_deref().context(
         "set public_url (OPENTIME_PUBLIC_URL), the address recipients reach opentime at, to print unsubscribe headers",
     )?;
     anyhow::ensure!(
@@ -97,7 +97,7 @@ fn unsubscribe_headers(
         "RFC 8058 needs an https:// public_url for one-click unsubscribe; it is {base}"
     );
     if let Some(list) = list {
-        let prefs = crate::prefs::PrefsConfig::load(config.preferences_file.as_deref())?;
+        let prefs = crate::prefs::PrefsConfig::load(config.preferences.file.as_deref())?;
         anyhow::ensure!(
             prefs.topic(list).is_some(),
             "there is no list {list:?} in the preferences file"

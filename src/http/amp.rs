@@ -141,7 +141,7 @@ enum Cors {
 impl Cors {
     fn of(app: &App, head: &RequestHead<'_>) -> Result<Cors, (&'static str, &'static str)> {
         let header = |name: &str| head.headers.get(name).and_then(|v| v.to_str().ok());
-        let allowed = |sender: &str| sender_allowed(&app.config.amp_senders, sender);
+        let allowed = |sender: &str| sender_allowed(&app.config.amp.senders, sender);
         if let Some(sender) = header("amp-email-sender") {
             return if allowed(sender) {
                 Ok(Cors::V2 {
@@ -205,7 +205,7 @@ fn sender_allowed(allowed: &[String], sender: &str) -> bool {
 
 /// Where recipients reach opentime: `public_url`, else the request's host.
 pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
-    if let Some(url) = &app.config.public_url {
+    if let Some(url) = &app.config.server.public_url {
         return url.clone();
     }
     let host = head

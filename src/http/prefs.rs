@@ -330,7 +330,7 @@ fn from_another_site(app: &App, head: &RequestHead<'_>) -> bool {
                 .to_ascii_lowercase()
         })
     };
-    let ours = match &app.config.public_url {
+    let ours = match &app.config.server.public_url {
         Some(url) => host_of(url),
         None => header("host").map(str::to_ascii_lowercase),
     };

@@ -145,7 +145,7 @@ fn templates(app: &App) -> Value {
         })
         .collect();
     let mut demos: Vec<(String, BTreeMap<String, String>)> =
-        crate::store::demo::load_demo_recipients(&app.config.demo_dir)
+        crate::store::demo::load_demo_recipients(&app.config.store.demo_dir)
             .map(|recipients| {
                 recipients
                     .into_iter()

@@ -17,7 +17,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
-    if target_len > app.config.max_url_bytes {
+    if target_len > app.config.server.max_url_bytes {
         return response::text(StatusCode::URI_TOO_LONG, "URL too long");
     }
     let (parts, body) = request.into_parts();
@@ -51,7 +51,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
                 .headers
                 .get(hyper::header::USER_AGENT)
                 .and_then(|value| value.to_str().ok()),
-            client_ip: client_ip(&parts.headers, peer, app.config.trusted_proxy_hops),
+            client_ip: client_ip(&parts.headers, peer, app.config.server.trusted_proxy_hops),
             is_head,
             if_none_match: parts
                 .headers

@@ -51,18 +51,18 @@ pub async fn run(
     };
     let reloads = reload_on_signals(
         app.templates.clone(),
-        app.config.watch_templates,
+        app.config.templates.watch,
         report_reload.clone(),
     );
     let template_sync = sync_stored_templates(&app, report_reload);
 
     // Connections are bounded: past the limit, new ones wait in the
     // kernel's listen backlog until a slot frees.
-    let connection_slots = Arc::new(Semaphore::new(app.config.max_connections));
+    let connection_slots = Arc::new(Semaphore::new(app.config.server.max_connections));
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
-        .header_read_timeout(app.config.header_read_timeout)
-        .max_buf_size(app.config.max_header_bytes.max(MIN_HEAD_BUFFER))
+        .header_read_timeout(app.config.server.header_read_timeout)
+        .max_buf_size(app.config.server.max_header_bytes.max(MIN_HEAD_BUFFER))
         .keep_alive(true);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -109,7 +109,7 @@ pub async fn run(
     tracing::info!("shutting down: waiting for requests in flight");
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
-        () = tokio::time::sleep(app.config.shutdown_grace) => {
+        () = tokio::time::sleep(app.config.server.shutdown_grace) => {
             tracing::warn!("grace period over; closing the remaining connections");
         }
     }

@@ -35,8 +35,10 @@ use client::Fetcher;
 /// tiny images still has an honest bound.
 const ENTRY_OVERHEAD: u32 = 256;
 
-/// Where remote images may come from and how much they may cost.
-#[derive(Debug, Clone)]
+/// Where remote images may come from and how much they may cost: the
+/// `remote_images` section of the server's configuration, handed to
+/// [`RemoteImages::new`] as it is (`ttl` and `failure_ttl` have no key).
+#[derive(Debug, Clone, PartialEq)]
 pub struct RemoteImageConfig {
     /// Allowed origins: "https://cdn.example.com", "https://*.images.example.com"
     /// (any subdomain, not the bare domain), "http://127.0.0.1:8123" (plain

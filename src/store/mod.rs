@@ -19,6 +19,7 @@
 //!   `redis_renders`: the render cache shared by replicas.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
+//! - `redis_url`: the configured URL, whose `Debug` hides the password.
 //! - `error`: what can go wrong, as [`StoreError`].
 
 pub mod demo;
@@ -34,6 +35,7 @@ pub mod redis_prefs;
 pub mod redis_records;
 pub mod redis_renders;
 pub mod redis_templates;
+pub mod redis_url;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -49,6 +51,7 @@ pub use self::memory::MemoryStore;
 pub use self::polls::Tally;
 pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
+pub use self::redis_url::RedisUrl;
 
 /// One line of a bulk import: fields to merge into a recipient's profile
 /// and fields to remove from it.
@@ -72,12 +75,13 @@ pub enum Topology {
     Cluster,
 }
 
-/// How to reach the store.
-#[derive(Debug, Clone)]
+/// How to reach the store: the `store` section of the server's
+/// configuration, handed to [`Store::open`] as it is.
+#[derive(Debug, Clone, PartialEq)]
 pub struct StoreConfig {
     /// `redis://`, `rediss://` or `redis+unix://`; `None` selects the
     /// embedded store seeded from `demo_dir`.
-    pub redis_url: Option<String>,
+    pub redis_url: Option<RedisUrl>,
     /// Standalone, Sentinel or Cluster.
     pub topology: Topology,
     /// Prefix of every key, `ot:` by default.
@@ -90,6 +94,21 @@ pub struct StoreConfig {
     /// For `rediss://`: a PEM file of the certificate authority that signed
     /// the server's certificate, when it is not one the system trusts.
     pub tls_ca_file: Option<PathBuf>,
+}
+
+impl Default for StoreConfig {
+    /// The embedded demo store; with a URL, a standalone Redis, keys under
+    /// `ot:` and 30 ms per request.
+    fn default() -> StoreConfig {
+        StoreConfig {
+            redis_url: None,
+            topology: Topology::Standalone,
+            key_prefix: DEFAULT_KEY_PREFIX.to_string(),
+            budget: Duration::from_millis(30),
+            demo_dir: PathBuf::from("assets/demo"),
+            tls_ca_file: None,
+        }
+    }
 }
 
 /// The recipient state store, as the rest of the program sees it.
@@ -117,8 +136,14 @@ impl Store {
                     None => None,
                 };
                 Ok(Store::Redis(
-                    RedisStore::connect(url.trim(), tls_ca, &config.topology, keys, config.budget)
-                        .await?,
+                    RedisStore::connect(
+                        url.as_str().trim(),
+                        tls_ca,
+                        &config.topology,
+                        keys,
+                        config.budget,
+                    )
+                    .await?,
                 ))
             }
             None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),

@@ -61,18 +61,16 @@ impl TestServer {
             std::fs::write(templates_copy.path().join(file), json).unwrap();
         }
         let templates = templates_copy;
-        let mut config = Config {
-            listen: "127.0.0.1:0".parse().unwrap(),
-            redis_url: Some(redis.url()),
-            signing_keys: vec![SIGNING_KEY.to_string()],
-            templates_dir: templates.path().to_path_buf(),
-            fonts_dir: root.join("fonts"),
-            demo_dir: root.join("assets/demo"),
-            // Generous for a loaded CI machine; the budget's effect is
-            // tested with a Redis that is made slower than it.
-            store_budget: Duration::from_millis(250),
-            ..Config::default()
-        };
+        let mut config = Config::default();
+        config.server.listen = "127.0.0.1:0".parse().unwrap();
+        config.store.redis_url = Some(redis.url().into());
+        config.access.signing_keys = vec![SIGNING_KEY.to_string()].into();
+        config.templates.dir = templates.path().to_path_buf();
+        config.render.fonts_dir = root.join("fonts");
+        config.store.demo_dir = root.join("assets/demo");
+        // Generous for a loaded CI machine; the budget's effect is
+        // tested with a Redis that is made slower than it.
+        config.store.budget = Duration::from_millis(250);
         adjust(&mut config);
         let (app, errors) = App::build(
             config,

@@ -82,7 +82,7 @@ pub(crate) fn authorize(
     scope: Option<&str>,
     accepted: Credentials,
 ) -> Result<(), ApiError> {
-    if app.config.admin_tokens.is_empty() {
+    if app.config.access.admin_tokens.is_empty() {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "admin_api_off",
@@ -98,7 +98,7 @@ pub(crate) fn authorize(
     })?;
     let offered = Sha256::digest(offered.as_bytes());
     let mut matched: Option<AdminToken<'_>> = None;
-    for entry in &app.config.admin_tokens {
+    for entry in &app.config.access.admin_tokens {
         let token = AdminToken::parse(entry);
         let expected = Sha256::digest(token.secret.as_bytes());
         let difference = offered

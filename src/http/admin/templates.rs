@@ -66,7 +66,7 @@ pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Val
     let checked = {
         let registry = app.templates.clone();
         let renderer = app.cache.renderer().clone();
-        let demo_dir = app.config.demo_dir.clone();
+        let demo_dir = app.config.store.demo_dir.clone();
         let name = name.to_string();
         let body = body.clone();
         tokio::task::spawn_blocking(move || {

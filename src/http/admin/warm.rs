@@ -113,7 +113,7 @@ pub(super) async fn start(
             .collect::<Result<Vec<_>, _>>()?;
         (check_order(app, json)?, recipients)
     };
-    let rate = app.config.warm_rate;
+    let rate = app.config.warm.rate;
     Ok(app
         .warm_jobs
         .start(&app.pipeline, rate, order, recipients)?)

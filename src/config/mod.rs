@@ -1,0 +1,278 @@
+//! The server's configuration: one typed struct of sections, loaded in
+//! layers.
+//!
+//! The layers are, lowest first: built-in defaults, a TOML file (`--config`),
+//! then `OPENTIME_*` environment variables, one per key (the key's name in
+//! upper case: `listen` is `OPENTIME_LISTEN`). Secrets (signing keys, admin
+//! tokens) may also come from a file named by `OPENTIME_SIGNING_KEYS_FILE` or
+//! `OPENTIME_ADMIN_TOKENS_FILE` (or the `_file` keys of the TOML file), so
+//! that they never have to appear on a command line.
+//!
+//! The keys are flat (`redis_url`, `render_wait_ms`), as deployments write
+//! them; each sets a field of one section, and each section is what one
+//! part of the server reads.
+//!
+//! - `keys.rs`: [`KEYS`], the one declaration of every key.
+//! - `layer.rs`: a layer of values, read from the file or the environment.
+//! - `sections.rs`: the sections and their defaults.
+//! - `secret.rs`: [`Secrets`], whose `Debug` hides them.
+
+mod keys;
+mod layer;
+mod secret;
+mod sections;
+
+use std::path::Path;
+
+use anyhow::{Context as _, bail};
+
+use crate::access::{DEMO_KEY, KeyRing};
+use crate::remote::RemoteImageConfig;
+use crate::store::{StoreConfig, Topology};
+
+pub use keys::{KEYS, Key};
+pub use secret::Secrets;
+pub use sections::{
+    AccessConfig, AmpConfig, CacheConfig, EventsConfig, OpenersConfig, PreferencesConfig,
+    RenderConfig, ServerConfig, TemplatesConfig, WarmConfig,
+};
+
+use layer::Layer;
+
+/// Every setting of the server, with its default, by the part of the server
+/// that reads it. `Debug` hides the secrets and the Redis password.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// How to reach Redis, or the embedded demo store without a URL.
+    pub store: StoreConfig,
+    pub access: AccessConfig,
+    pub templates: TemplatesConfig,
+    pub render: RenderConfig,
+    pub cache: CacheConfig,
+    pub remote_images: RemoteImageConfig,
+    pub events: EventsConfig,
+    pub openers: OpenersConfig,
+    pub amp: AmpConfig,
+    pub preferences: PreferencesConfig,
+    pub warm: WarmConfig,
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file if given, then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Config> {
+        let mut config = Config::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading config file {}", path.display()))?;
+            let layer: Layer =
+                toml::from_str(&text).with_context(|| format!("config file {}", path.display()))?;
+            config
+                .apply(layer)
+                .with_context(|| format!("config file {}", path.display()))?;
+        }
+        let layer = Layer::from_env(|name| std::env::var(name).ok())?;
+        config.apply(layer).context("environment")?;
+        Ok(config)
+    }
+
+    /// Every `OPENTIME_*` variable opentime reads, for checking deployment
+    /// files against the real settings.
+    pub fn environment_names() -> Vec<String> {
+        KEYS.iter().map(|key| key.env.to_string()).collect()
+    }
+
+    /// Whether the server runs on the embedded demo store.
+    pub fn is_demo(&self) -> bool {
+        self.store.redis_url.is_none()
+    }
+
+    /// The key ring for tokens and signed URLs. Without configured keys the
+    /// demo key is used, which is refused outside demo mode.
+    pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
+        if self.access.signing_keys.is_empty() {
+            if !self.is_demo() {
+                bail!(
+                    "OPENTIME_SIGNING_KEYS is not set: a real store needs real signing keys \
+                     (the demo key is only for demo mode)"
+                );
+            }
+            return Ok(KeyRing::new(vec![DEMO_KEY.as_bytes().to_vec()])?);
+        }
+        let secrets = self
+            .access
+            .signing_keys
+            .iter()
+            .map(|key| key.as_bytes().to_vec())
+            .collect();
+        Ok(KeyRing::new(secrets)?)
+    }
+
+    pub fn uses_demo_key(&self) -> bool {
+        self.access.signing_keys.is_empty()
+    }
+
+    /// Applies a layer's keys in the order of [`KEYS`], then checks what no
+    /// single key can: the limits that must not be zero, and that sentinel
+    /// mode names its primary.
+    fn apply(&mut self, layer: Layer) -> anyhow::Result<()> {
+        for (key, value) in layer.values() {
+            key.assign(self, value)?;
+        }
+        self.validate()
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if let Topology::Sentinel { master } = &self.store.topology
+            && master.trim().is_empty()
+        {
+            bail!(
+                "redis_mode = \"sentinel\" needs redis_sentinel_master, the name of the primary the sentinels watch"
+            );
+        }
+        if self.warm.rate == 0 {
+            bail!("warm_rate must be at least 1");
+        }
+        if self.events.buffer == 0 {
+            bail!("event_buffer must be at least 1");
+        }
+        if self.server.max_connections == 0 {
+            bail!("max_connections must be at least 1");
+        }
+        if self.store.budget.is_zero() {
+            bail!("store_budget_ms must be at least 1");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+
+    fn env_layer(pairs: &[(&str, &str)]) -> anyhow::Result<Layer> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Layer::from_env(move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        })
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let mut config = Config::default();
+        let file: Layer = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\nkey_prefix = \"acme:\"\nstore_budget_ms = 50\n",
+        )
+        .unwrap();
+        config.apply(file).unwrap();
+        let env = env_layer(&[
+            ("OPENTIME_LISTEN", "127.0.0.1:9100"),
+            (
+                "OPENTIME_SIGNING_KEYS",
+                "new-key-0123456789, old-key-0123456789",
+            ),
+        ])
+        .unwrap();
+        config.apply(env).unwrap();
+        assert_eq!(config.server.listen, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(config.store.key_prefix, "acme:");
+        assert_eq!(config.store.budget, Duration::from_millis(50));
+        assert_eq!(
+            config.access.signing_keys,
+            ["new-key-0123456789", "old-key-0123456789"]
+        );
+        assert_eq!(config.templates.dir, PathBuf::from("assets/templates"));
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let error = env_layer(&[("OPENTIME_STORE_BUDGET_MS", "soon")])
+            .err()
+            .unwrap();
+        assert!(
+            error.to_string().contains("OPENTIME_STORE_BUDGET_MS"),
+            "{error}"
+        );
+        let mut config = Config::default();
+        let error = config
+            .apply(env_layer(&[("OPENTIME_LISTEN", "localhost")]).unwrap())
+            .unwrap_err();
+        assert!(error.to_string().contains("listen"), "{error}");
+        let unknown: Result<Layer, _> = toml::from_str("lisen = \"x\"");
+        assert!(unknown.unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn public_url_and_amp_senders_are_checked_and_normalized() {
+        let mut config = Config::default();
+        config
+            .apply(
+                env_layer(&[
+                    ("OPENTIME_PUBLIC_URL", "https://ot.example.com/"),
+                    ("OPENTIME_AMP_SENDERS", "News@Example.com, @shop.example"),
+                ])
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(
+            config.server.public_url.as_deref(),
+            Some("https://ot.example.com")
+        );
+        assert_eq!(config.amp.senders, ["news@example.com", "@shop.example"]);
+        for (key, value) in [
+            ("OPENTIME_PUBLIC_URL", "ot.example.com"),
+            ("OPENTIME_PUBLIC_URL", "https://ot.example.com/?x=1"),
+            ("OPENTIME_AMP_SENDERS", "example.com"),
+            ("OPENTIME_AMP_SENDERS", "news@"),
+        ] {
+            let mut config = Config::default();
+            let error = config.apply(env_layer(&[(key, value)]).unwrap());
+            assert!(error.is_err(), "{key}={value}");
+        }
+    }
+
+    #[test]
+    fn the_demo_key_is_refused_outside_demo_mode() {
+        let config = Config {
+            store: StoreConfig {
+                redis_url: Some("redis://127.0.0.1:6379".into()),
+                ..StoreConfig::default()
+            },
+            ..Config::default()
+        };
+        let error = config.key_ring().unwrap_err();
+        assert!(
+            error.to_string().contains("OPENTIME_SIGNING_KEYS"),
+            "{error}"
+        );
+        assert!(Config::default().key_ring().is_ok());
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let config = Config {
+            access: AccessConfig {
+                signing_keys: vec!["very-secret-signing-key".into()].into(),
+                admin_tokens: vec!["very-secret-admin-token".into()].into(),
+            },
+            store: StoreConfig {
+                redis_url: Some("redis://user:hunter2@redis:6379/0".into()),
+                ..StoreConfig::default()
+            },
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("very-secret"), "{shown}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("redis://***@redis:6379/0"), "{shown}");
+    }
+}

@@ -1,0 +1,211 @@
+//! The sections of [`Config`](super::Config), one per part of the server
+//! that reads them, each with its defaults. The store and remote images
+//! have configuration types of their own ([`StoreConfig`](crate::store::StoreConfig),
+//! [`RemoteImageConfig`](crate::remote::RemoteImageConfig)), which serve as
+//! their sections directly; the rest are here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::Secrets;
+
+/// The HTTP server: where it listens, what it accepts, how it stops, and
+/// how it names itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Address to serve on.
+    pub listen: SocketAddr,
+    /// Open connections at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers) accepted, in bytes.
+    pub max_header_bytes: usize,
+    /// Longest request target (path and query) accepted, in bytes.
+    pub max_url_bytes: usize,
+    /// A client must send its whole request head within this time.
+    pub header_read_timeout: Duration,
+    /// On shutdown, requests in flight get this long to finish.
+    pub shutdown_grace: Duration,
+    /// How many proxies in front of opentime append to `X-Forwarded-For`;
+    /// the client is the address the outermost of them saw. 0 trusts no
+    /// header and uses the connection's peer.
+    pub trusted_proxy_hops: usize,
+    /// The address recipients reach opentime at (`https://ot.example.com`),
+    /// for the absolute URLs it writes (AMP JSON, `List-Unsubscribe`);
+    /// without it, `http://` and the request's `Host`.
+    pub public_url: Option<String>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> ServerConfig {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_connections: 10_000,
+            max_header_bytes: 16 * 1024,
+            max_url_bytes: 4096,
+            header_read_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+            trusted_proxy_hops: 0,
+            public_url: None,
+        }
+    }
+}
+
+/// Who may sign and who may administer.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AccessConfig {
+    /// Signing secrets: the first signs, all verify. Empty means the demo
+    /// key ([`Config::key_ring`](super::Config::key_ring)).
+    pub signing_keys: Secrets,
+    /// Bearer tokens of the admin API; empty turns it off.
+    pub admin_tokens: Secrets,
+}
+
+/// Where templates come from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TemplatesConfig {
+    /// The template files and their assets.
+    pub dir: PathBuf,
+    /// Reload templates when their files change (SIGHUP always reloads).
+    pub watch: bool,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> TemplatesConfig {
+        TemplatesConfig {
+            dir: PathBuf::from("assets/templates"),
+            watch: true,
+        }
+    }
+}
+
+/// The renderer: its fonts, its caches of glyphs and shaped text, and how
+/// many renders run and wait at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderConfig {
+    /// The fonts and their `fonts.toml`.
+    pub fonts_dir: PathBuf,
+    /// Upper bound of the rasterized glyph cache, in bytes.
+    pub glyph_cache_bytes: u64,
+    /// Upper bound of the shaped-text cache, in bytes.
+    pub shape_cache_bytes: u64,
+    /// Renders running at once; 0 means one per core but one
+    /// ([`RenderConfig::slots`]).
+    pub concurrency: usize,
+    /// Requests that may wait for a render slot before the fallback image is
+    /// served instead.
+    pub queue: usize,
+    /// How long a request waits for a render slot before it gets the
+    /// fallback image.
+    pub wait: Duration,
+}
+
+impl Default for RenderConfig {
+    fn default() -> RenderConfig {
+        RenderConfig {
+            fonts_dir: PathBuf::from("fonts"),
+            glyph_cache_bytes: crate::render::DEFAULT_GLYPH_CACHE_BYTES,
+            shape_cache_bytes: crate::render::DEFAULT_SHAPE_CACHE_BYTES,
+            concurrency: 0,
+            queue: 256,
+            wait: Duration::from_millis(500),
+        }
+    }
+}
+
+impl RenderConfig {
+    /// Renders at once: the configured number, or one per core but one
+    /// (at least one). With every core rendering, a burst of new images
+    /// starved the request path on a 2-core machine and state lookups ran
+    /// over their budget; one core kept free for I/O prevents that.
+    pub fn slots(&self) -> usize {
+        if self.concurrency > 0 {
+            return self.concurrency;
+        }
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        cores.saturating_sub(1).max(1)
+    }
+}
+
+/// The caches of rendered images: in this process, and shared by the
+/// replicas in Redis.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CacheConfig {
+    /// Upper bound of the in-process render cache, in bytes of images.
+    pub bytes: u64,
+    /// Bound of the render cache shared in Redis, in bytes of images; 0
+    /// turns it off. Without Redis there is none.
+    pub shared_bytes: u64,
+    /// How long a render stays in the shared cache.
+    pub shared_ttl: Duration,
+    /// Larger renders are kept in-process only.
+    pub shared_max_entry_bytes: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> CacheConfig {
+        CacheConfig {
+            bytes: 256 * 1024 * 1024,
+            shared_bytes: 1024 * 1024 * 1024,
+            shared_ttl: Duration::from_secs(6 * 3600),
+            shared_max_entry_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// The engagement events on their way to the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsConfig {
+    /// Events held in memory while the store cannot take them; past it new
+    /// events are dropped and counted.
+    pub buffer: usize,
+}
+
+impl Default for EventsConfig {
+    fn default() -> EventsConfig {
+        EventsConfig { buffer: 100_000 }
+    }
+}
+
+/// Who opens: the rules that tell people from proxies and scanners.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OpenersConfig {
+    /// The opener rules (`docs/openers.md`); the shipped
+    /// `assets/openers.toml` when `None`.
+    pub rules_file: Option<PathBuf>,
+    /// Apple's published relay ranges (`egress-ip-ranges.csv`); requests
+    /// from them are Apple's privacy proxy.
+    pub apple_relay_ranges_file: Option<PathBuf>,
+}
+
+/// AMP emails reading `/a/` JSON.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AmpConfig {
+    /// Senders whose AMP emails may read `/a/` JSON: addresses
+    /// (`news@example.com`) or whole domains (`@example.com`), in lower
+    /// case. Empty refuses every AMP request.
+    pub senders: Vec<String>,
+}
+
+/// Where the preference center's settings
+/// ([`PrefsConfig`](crate::prefs::PrefsConfig)) are read from.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PreferencesConfig {
+    /// The preference center's topics, frequencies and words
+    /// (`docs/preferences.md`); the shipped `assets/preferences.toml` when
+    /// `None`.
+    pub file: Option<PathBuf>,
+}
+
+/// Cache warming jobs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WarmConfig {
+    /// Recipients a job handles per second, at most; at least 1.
+    pub rate: u32,
+}
+
+impl Default for WarmConfig {
+    fn default() -> WarmConfig {
+        WarmConfig { rate: 200 }
+    }
+}
