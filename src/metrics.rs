@@ -142,6 +142,10 @@ pub const WARM_RECIPIENTS: (&str, &str) = (
 );
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
+pub const STORE_UP: (&str, &str) = (
+    "opentime_store_up",
+    "Whether the store answered its last health check (1) or not (0); replicas serve default variants while it is 0.",
+);
 pub const TEMPLATE_RELOADS: (&str, &str) = (
     "opentime_template_reloads_total",
     "Template reloads by result (ok, partial: some files kept their previous version).",
@@ -188,6 +192,7 @@ pub struct Metrics {
     pub remote_images: IntCounterVec,
     pub remote_image_cache_bytes: IntGauge,
     pub templates_loaded: IntGauge,
+    pub store_up: IntGauge,
     pub template_reloads: IntCounterVec,
     pub shared_cache_lookups: IntCounterVec,
     pub shared_cache_writes: IntCounterVec,
@@ -292,6 +297,7 @@ impl Metrics {
             remote_images: counter(REMOTE_IMAGES, &["result"]),
             remote_image_cache_bytes: gauge(REMOTE_IMAGE_CACHE_BYTES),
             templates_loaded: gauge(TEMPLATES_LOADED),
+            store_up: gauge(STORE_UP),
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
             shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
             shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),

@@ -388,7 +388,9 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     open_as(&server, &format!("/i/deal.png?t={token}"), IPHONE).await;
     open_as(&server, &format!("/i/deal.png?t={token}"), APPLE_PREFETCH).await;
     open_as(&server, &format!("/c/deal?t={token}"), IPHONE).await;
+    // A test send's open names nobody: counted, never written.
     server.get("/i/deal.png").await;
+    open_as(&server, &format!("/i/deal.png?t={token}"), SCANNER).await;
     let events = events_written(&redis, 4).await;
     assert_eq!(events.len(), 4);
     let open = &events[0];
@@ -422,7 +424,18 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     assert_eq!(events[1]["opener"], "apple_proxy");
     assert_eq!(events[1]["person"], "0");
     assert_eq!(events[2]["type"], "click");
-    assert_eq!(events[3]["recipient"], "", "a test send has no recipient");
+    assert_eq!(
+        (events[3]["type"].as_str(), events[3]["recipient"].as_str()),
+        ("open", "eve"),
+        "the open without a token before it is not in the stream"
+    );
+    let metrics = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
+    assert!(
+        metrics.lines().any(|line| line.starts_with(
+            "opentime_requests_total{outcome=\"anonymous\",route=\"image\",template=\"deal\""
+        )),
+        "the open without a token is counted"
+    );
     assert_ne!(events[0]["id"], events[1]["id"]);
 
     // Only the person's open and click count in the profile.

@@ -92,6 +92,14 @@ impl TextSet {
             .map_err(|_| ExprError::Eval("the text is not valid UTF-8".to_string()))
     }
 
+    /// The text as the template wrote it.
+    pub fn source(&self, id: TextId) -> Option<&str> {
+        match self.texts.get(id.0)? {
+            Text::Literal(text) => Some(text),
+            Text::Template { source, .. } => Some(source),
+        }
+    }
+
     /// How many texts the set holds.
     pub fn len(&self) -> usize {
         self.texts.len()

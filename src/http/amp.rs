@@ -65,18 +65,12 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
             let body = json!({ "items": [item] }).to_string();
             with_json(StatusCode::OK, body, Some(&cors))
         }
-        (_, AmpBody::Forbidden(refused)) => error(
-            StatusCode::FORBIDDEN,
-            "bad_token",
-            &refused.to_string(),
-            Some(&cors),
-        ),
-        (_, AmpBody::TextError) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "text_error",
-            "a text of the template did not resolve",
-            Some(&cors),
-        ),
+        // No item: the AMP email shows its own fallback content, and the
+        // recipient no error.
+        (_, AmpBody::TextError) => {
+            let body = json!({ "items": [] }).to_string();
+            with_json(StatusCode::OK, body, Some(&cors))
+        }
         (_, AmpBody::NotFound | AmpBody::Decided(_)) => not_found(&cors),
     }
 }

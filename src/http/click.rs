@@ -19,12 +19,7 @@ pub async fn serve(
     super::count_request(app, "click", answer.counted());
     match answer.body {
         ClickBody::NotFound => response::text(StatusCode::NOT_FOUND, "unknown template"),
-        ClickBody::Forbidden(error) => response::text(StatusCode::FORBIDDEN, &error.to_string()),
         ClickBody::Redirect(url) => response::redirect(&url),
         ClickBody::NoLink => response::text(StatusCode::NOT_FOUND, "this template has no link"),
-        ClickBody::LinkError => response::text(
-            StatusCode::BAD_GATEWAY,
-            "the template's link did not resolve",
-        ),
     }
 }

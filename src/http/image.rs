@@ -14,7 +14,6 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     super::count_request(app, "image", answer.counted());
     match answer.body {
         ImageBody::NotFound(reason) => response::text(StatusCode::NOT_FOUND, reason),
-        ImageBody::Forbidden(error) => response::text(StatusCode::FORBIDDEN, &error.to_string()),
         ImageBody::NotModified { etag } => response::not_modified(&etag),
         ImageBody::Image {
             bytes,

@@ -11,18 +11,35 @@ pub fn healthz() -> Response<Body> {
     response::text(StatusCode::OK, "ok")
 }
 
-/// Readiness: templates are loaded and the store answers.
+/// Readiness: templates are loaded and the listener is up. The store's
+/// health is reported (in the answer and as `opentime_store_up`) but is no
+/// reason to refuse traffic: with Redis down or slow every replica still
+/// serves default variants, which is what an email needs, and taking every
+/// replica out of the load balancer at once would break every image.
 pub async fn readyz(app: &App) -> Response<Body> {
     if app.templates.snapshot().is_empty() {
         return response::text(StatusCode::SERVICE_UNAVAILABLE, "no templates loaded");
     }
+    let store = store_health(app).await;
+    response::text(StatusCode::OK, &format!("ready; store: {store}"))
+}
+
+/// Pings the store within its request budget and records the answer.
+async fn store_health(app: &App) -> String {
     match app.store.ping().await {
-        Ok(()) => response::text(StatusCode::OK, "ready"),
-        Err(error) => response::text(StatusCode::SERVICE_UNAVAILABLE, &format!("store: {error}")),
+        Ok(()) => {
+            app.metrics.store_up.set(1);
+            "ok".to_string()
+        }
+        Err(error) => {
+            app.metrics.store_up.set(0);
+            format!("down ({error}); serving default variants")
+        }
     }
 }
 
 pub async fn metrics(app: &App) -> Response<Body> {
+    store_health(app).await;
     app.metrics
         .cache_bytes
         .set(app.cache.weighted_size().await as i64);

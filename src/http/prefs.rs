@@ -481,6 +481,12 @@ fn unsubscribe_page(
     html_response(StatusCode::OK, html)
 }
 
+/// The page that says a recipient's link is not valid (a tampered or
+/// retired token), in their language when it is known.
+pub(super) fn invalid_link(app: &App) -> Response<Body> {
+    problem(app, None, StatusCode::FORBIDDEN, |words| &words.invalid)
+}
+
 fn problem(
     app: &App,
     locale: Option<&str>,

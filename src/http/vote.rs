@@ -22,10 +22,10 @@ pub async fn serve(
         .inc();
     match answer.body {
         VoteBody::NotFound(reason) => response::text(StatusCode::NOT_FOUND, reason),
-        VoteBody::Forbidden(error) => response::text(StatusCode::FORBIDDEN, &error.to_string()),
+        VoteBody::InvalidLink => super::prefs::invalid_link(app),
         VoteBody::Redirect(url) => response::redirect(&url),
         VoteBody::ThanksError => response::text(
-            StatusCode::BAD_GATEWAY,
+            StatusCode::NOT_FOUND,
             "the poll's thank-you link did not resolve",
         ),
     }

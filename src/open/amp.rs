@@ -9,13 +9,13 @@
 use std::sync::Arc;
 
 use super::content::Content;
+use super::content::resolve_content;
 use super::decide::with_timer;
 use super::prepare::prepare;
 use super::records::{evergreen_start, open_request, with_records};
 use super::request::Visit;
-use super::shown::decide;
+use super::shown::{Shown, ShownLink, decide};
 use super::{Counted, Pipeline};
-use crate::access::AccessError;
 use crate::poll::PollView;
 use crate::template::Template;
 
@@ -32,8 +32,8 @@ pub struct AmpAnswer {
 #[derive(Debug)]
 pub enum AmpBody {
     NotFound,
-    Forbidden(AccessError),
-    /// A text of the chosen variant did not resolve.
+    /// Neither the chosen variant's texts nor the default variant's
+    /// resolve.
     TextError,
     Decided(AmpDecision),
 }
@@ -76,21 +76,27 @@ impl Pipeline {
             return answer(None, "not_found", AmpBody::NotFound);
         };
         let wants = open_request(&template);
-        let prepared = match prepare(self, &template, visit, &wants, None).await {
-            Ok(prepared) => prepared,
-            Err(refused) => {
-                let body = AmpBody::Forbidden(refused);
-                return answer(Some(template), "forbidden", body);
-            }
-        };
+        let prepared = prepare(self, &template, visit, &wants, None).await;
         let started = evergreen_start(self, &template, &prepared).await;
         let (context, _, _) = with_timer(&template, &prepared.context, started);
         let (context, records) = with_records(self, &template, &prepared, context).await;
         let shown = match decide(self, &template, &prepared, &context, &records).await {
             Ok(shown) => shown,
             Err(failure) => {
-                tracing::warn!(template = %template.name, error = %failure, "a text did not resolve for AMP");
-                return answer(Some(template), "render_error", AmpBody::TextError);
+                // As an open would show the fallback image: the default
+                // variant, if its own texts resolve.
+                tracing::warn!(template = %template.name, error = %failure, "a text did not resolve for AMP; answering the default variant");
+                let default = template.default_variant();
+                match resolve_content(&template, default, &context, records.poll.as_ref()) {
+                    Ok(content) => Shown {
+                        variant: default,
+                        content,
+                        link: ShownLink::ResolveAtClick,
+                    },
+                    Err(_) => {
+                        return answer(Some(template), "render_error", AmpBody::TextError);
+                    }
+                }
             }
         };
         let linked = shown.variant.link.is_some() || template.default_variant().link.is_some();
@@ -100,7 +106,7 @@ impl Pipeline {
             linked,
             poll: records.poll,
         };
-        let outcome = prepared.personalization.as_str();
+        let outcome = prepared.outcome();
         answer(Some(template), outcome, AmpBody::Decided(decision))
     }
 }

@@ -22,9 +22,8 @@ use super::records::with_records;
 use super::request::Visit;
 use super::shown::{ShownLink, decide, held_lock};
 use super::{Counted, Pipeline};
-use crate::access::AccessError;
 use crate::events::EventKind;
-use crate::expr::Opener;
+use crate::expr::{Context, Opener};
 use crate::store::StateRequest;
 use crate::template::{Template, Variant};
 
@@ -46,14 +45,12 @@ pub struct ClickAnswer {
 #[derive(Debug)]
 pub enum ClickBody {
     NotFound,
-    /// A token or signature that is present but wrong.
-    Forbidden(AccessError),
     /// Where the click goes.
     Redirect(String),
-    /// Neither the variant nor the default has a link.
+    /// Neither the variant nor the default has a link (or, when the link
+    /// failed, neither the template's `fallback_link` nor the default
+    /// variant's link resolves).
     NoLink,
-    /// The link's expression failed, or it is no absolute http(s) URL.
-    LinkError,
 }
 
 impl ClickAnswer {
@@ -98,17 +95,7 @@ impl Pipeline {
         } else {
             classify(self, visit)
         };
-        let mut prepared = match prepare(self, &template, visit, &wants, Some(opener)).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                return ClickAnswer {
-                    template: Some(template),
-                    variant: None,
-                    outcome: "forbidden",
-                    body: ClickBody::Forbidden(error),
-                };
-            }
-        };
+        let mut prepared = prepare(self, &template, visit, &wants, Some(opener)).await;
         let burst_ms = self.openers.click_burst().as_millis() as i64;
         if prepared.person
             && in_burst(
@@ -166,11 +153,15 @@ impl Pipeline {
             }
         };
         let (outcome, body) = match link {
-            Ok(Some(url)) => (prepared.personalization.as_str(), ClickBody::Redirect(url)),
+            Ok(Some(url)) => (prepared.outcome(), ClickBody::Redirect(url)),
             Ok(None) => ("no_link", ClickBody::NoLink),
             Err(error) => {
-                tracing::warn!(template = %template.name, variant = variant_id, %error, "click link did not resolve");
-                ("link_error", ClickBody::LinkError)
+                tracing::warn!(template = %template.name, variant = variant_id, %error, "click link did not resolve; following the fallback link");
+                let body = match fallback_link(&template, &context) {
+                    Some(url) => ClickBody::Redirect(url),
+                    None => ClickBody::NoLink,
+                };
+                ("link_error", body)
             }
         };
         ClickAnswer {
@@ -190,6 +181,17 @@ impl Pipeline {
         self.events
             .record(prepared.event(EventKind::Click, template, variant));
     }
+}
+
+/// Where a click goes when the link of what was shown does not resolve:
+/// the template's `fallback_link`, else the default variant's link.
+pub(super) fn fallback_link(template: &Template, context: &Context) -> Option<String> {
+    if let Some(link) = &template.fallback_link {
+        return Some(link.clone());
+    }
+    resolve_link(template, template.default_variant(), context)
+        .ok()
+        .flatten()
 }
 
 /// Whether a click on `link` at `now_ms` follows the recipient's previous

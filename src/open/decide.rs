@@ -8,6 +8,7 @@
 
 use jiff::Timestamp;
 
+use super::host::keeps_host;
 use crate::countdown::{TimerState, parse_deadline};
 use crate::expr::{Context, ExprError, TextId};
 use crate::template::{AccessMode, Template, TimerDeadline, Variant};
@@ -21,6 +22,10 @@ pub enum Personalization {
     Anonymous,
     /// The store failed or ran over its budget: default content, counted.
     StoreDown,
+    /// A token that is present but tampered, signed by no configured key, or
+    /// an email platform's merge tag left unfilled (`%%ot_token%%`): the
+    /// default content, as without a token, and counted apart.
+    BadToken,
 }
 
 impl Personalization {
@@ -29,6 +34,7 @@ impl Personalization {
             Personalization::Personalized => "personalized",
             Personalization::Anonymous => "anonymous",
             Personalization::StoreDown => "store_error",
+            Personalization::BadToken => "bad_token",
         }
     }
 }
@@ -164,7 +170,8 @@ pub fn resolve_link(
 }
 
 /// Resolves one of the template's URL texts (a link, a poll's thank-you
-/// page) into an absolute `http(s)` URL, or says why it is not one.
+/// page) into an absolute `http(s)` URL on the host the text fixes, or
+/// says why it is not one.
 pub fn resolve_url(
     template: &Template,
     text: TextId,
@@ -180,6 +187,10 @@ pub fn resolve_url(
     if !is_web || url.len() > 8192 || url.chars().any(|c| c.is_control() || c == ' ') {
         return Err(LinkError::NotAUrl);
     }
+    let source = template.texts.source(text).unwrap_or_default();
+    if !keeps_host(source, url) {
+        return Err(LinkError::OtherHost);
+    }
     Ok(url.to_string())
 }
 
@@ -189,4 +200,8 @@ pub enum LinkError {
     Expr(ExprError),
     #[error("link does not resolve to an absolute http(s) URL")]
     NotAUrl,
+    /// What the state or the query filled in moved the link to a host the
+    /// template's text does not fix (an open redirect, refused).
+    #[error("link resolves to a host its template does not fix")]
+    OtherHost,
 }

@@ -21,7 +21,6 @@ use super::records::{evergreen_start, open_request, with_records};
 use super::request::{ImageTarget, Visit};
 use super::shown::{Shown, decide};
 use super::{Counted, Pipeline};
-use crate::access::AccessError;
 use crate::cache::{RenderFailure, Source};
 use crate::events::EventKind;
 use crate::expr::Context;
@@ -45,8 +44,6 @@ pub struct ImageAnswer {
 pub enum ImageBody {
     /// No such template, scale or format: the reason.
     NotFound(&'static str),
-    /// A token or signature that is present but wrong.
-    Forbidden(AccessError),
     /// The client already holds this image.
     NotModified { etag: String },
     Image {
@@ -116,17 +113,7 @@ impl Pipeline {
             );
         }
         let wants = open_request(&template);
-        let prepared = match prepare(self, &template, visit, &wants, None).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                return ImageAnswer {
-                    template: Some(template),
-                    variant: None,
-                    outcome: "forbidden",
-                    body: ImageBody::Forbidden(error),
-                };
-            }
-        };
+        let prepared = prepare(self, &template, visit, &wants, None).await;
         let target = Target {
             scale: target.scale,
             format: target.format,
@@ -181,7 +168,7 @@ impl Pipeline {
                     content_type: target.format.content_type(),
                     etag,
                 };
-                answer(prepared.personalization.as_str(), body)
+                answer(prepared.outcome(), body)
             }
             Err(failure) => {
                 let reason = match failure {
@@ -243,15 +230,21 @@ impl Pipeline {
         })
     }
 
-    /// Counts the open and queues its event; the writer records what was
-    /// shown for the click and the profile's counters, off the request
-    /// path.
+    /// Counts the open and, for a verified recipient, queues its event; the
+    /// writer records what was shown for the click and the profile's
+    /// counters, off the request path. An open without a recipient (no
+    /// token, or a bad one) is counted in metrics only: it names nobody,
+    /// and anyone can make millions of them, which would trim real events
+    /// off the capped stream before its consumers read them.
     fn record_open(&self, template: &Template, prepared: &Prepared, variant: &str, render: String) {
         let context = &prepared.context;
         self.metrics
             .opens
             .with_label_values(&[&template.name, variant, context.opener.as_str()])
             .inc();
+        if prepared.recipient.is_none() {
+            return;
+        }
         let mut event = prepared.event(EventKind::Open, &template.name, variant);
         event.render = render;
         self.events.record(event);

@@ -30,6 +30,7 @@ pub mod artwork;
 pub mod click;
 pub mod content;
 pub mod decide;
+pub mod host;
 pub mod image;
 pub mod lock;
 pub mod offline;

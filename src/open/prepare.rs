@@ -29,6 +29,9 @@ pub struct Prepared {
     /// The records the request asked for beyond the profile; empty without
     /// a recipient or when the store failed.
     pub records: RecipientState,
+    /// A `signed_url` template's signature was missing or wrong: the
+    /// request saw the parameters' defaults only.
+    pub signature_refused: bool,
     /// Whether a person is behind the request (the opener rules'
     /// `person_openers`): only then may it lock content, draw a
     /// code, start a timer or count as engagement.
@@ -36,6 +39,16 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// How the request is counted: `bad_signature` or `bad_token` when a
+    /// URL was tampered with, else how much of the recipient it used.
+    pub fn outcome(&self) -> &'static str {
+        if self.signature_refused {
+            "bad_signature"
+        } else {
+            self.personalization.as_str()
+        }
+    }
+
     /// The recipient, when a person is behind the request and the store
     /// answered: the only case in which a first open may write a record.
     pub fn person_with_records(&self) -> Option<&RecipientId> {
@@ -63,18 +76,31 @@ impl Prepared {
 
 /// Verifies the template's access mode, classifies the opener, then loads
 /// the recipient's state and the records `wants` names, in one round trip.
-/// `Err` means the request must be refused with 403: a token or signature
-/// that is present but wrong never falls back to default content, so a
-/// tampered URL cannot be mistaken for a working one.
+///
+/// A token that is present but wrong (tampered, signed by a retired key,
+/// or a merge tag the email platform left unfilled, as its previews and
+/// test sends do) is no recipient: the request goes on as one without a
+/// token, so an email sent before a key rotation still shows its default
+/// content, and is counted as `bad_token`. A `signed_url` template whose
+/// signature is missing or wrong sees none of the URL's parameters (their
+/// defaults only), counted as `bad_signature`; its token still counts.
 pub async fn prepare(
     pipeline: &Pipeline,
     template: &Template,
     visit: &Visit<'_>,
     wants: &StateRequest<'_>,
     opener: Option<Opener>,
-) -> Result<Prepared, AccessError> {
-    let recipient = verify(pipeline, template, visit.path, &visit.query)?;
-    let (params, dropped) = visit.query.declared(template);
+) -> Prepared {
+    let signature_ok = signature_holds(pipeline, template, visit);
+    let (recipient, token_refused) = match verify_token(pipeline, template, &visit.query) {
+        Ok(recipient) => (recipient, false),
+        Err(_) => (None, true),
+    };
+    let (params, dropped) = if signature_ok {
+        visit.query.declared(template)
+    } else {
+        (template.default_query(), 0)
+    };
     if dropped > 0 {
         pipeline
             .metrics
@@ -82,9 +108,10 @@ pub async fn prepare(
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
-    let (records, personalization) = match &recipient {
-        Some(recipient) => load_state(pipeline, recipient, wants).await,
-        None => (RecipientState::default(), Personalization::Anonymous),
+    let (records, personalization) = match (&recipient, token_refused) {
+        (Some(recipient), _) => load_state(pipeline, recipient, wants).await,
+        (None, true) => (RecipientState::default(), Personalization::BadToken),
+        (None, false) => (RecipientState::default(), Personalization::Anonymous),
     };
     let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
     let facts = Facts {
@@ -95,7 +122,7 @@ pub async fn prepare(
         opener,
     };
     let person = pipeline.openers.is_person(opener);
-    Ok(assemble(
+    let mut prepared = assemble(
         pipeline,
         wants,
         recipient,
@@ -103,7 +130,9 @@ pub async fn prepare(
         personalization,
         facts,
         person,
-    ))
+    );
+    prepared.signature_refused = !signature_ok;
+    prepared
 }
 
 /// What a request says beside the recipient.
@@ -140,6 +169,7 @@ fn assemble(
         personalization,
         recipient,
         records,
+        signature_refused: false,
         person,
     }
 }
@@ -221,18 +251,22 @@ pub fn classify(pipeline: &Pipeline, visit: &Visit<'_>) -> Opener {
     })
 }
 
-/// The recipient a request names, if any, once its token (and, for
-/// `signed_url` templates, the URL's signature) checks out.
-fn verify(
+/// Whether a `signed_url` template's URL carries a valid signature (any
+/// other template needs none).
+fn signature_holds(pipeline: &Pipeline, template: &Template, visit: &Visit<'_>) -> bool {
+    template.access != AccessMode::SignedUrl
+        || pipeline.keys.verify_url(visit.path, &visit.query.0).is_ok()
+}
+
+/// The recipient a request's token names, if it has one that checks out.
+/// `public` templates take no token.
+fn verify_token(
     pipeline: &Pipeline,
     template: &Template,
-    path: &str,
     query: &QueryPairs,
 ) -> Result<Option<RecipientId>, AccessError> {
-    match template.access {
-        AccessMode::Public => return Ok(None),
-        AccessMode::SignedUrl => pipeline.keys.verify_url(path, &query.0)?,
-        AccessMode::Token => {}
+    if template.access == AccessMode::Public {
+        return Ok(None);
     }
     match query.get("t") {
         None | Some("") => Ok(None),

@@ -14,11 +14,10 @@
 use minijinja::Value;
 
 use super::Pipeline;
-use super::click::in_burst;
+use super::click::{fallback_link, in_burst};
 use super::decide::{Personalization, resolve_url};
 use super::prepare::{classify, prepare};
 use super::request::Visit;
-use crate::access::AccessError;
 use crate::events::EventKind;
 use crate::expr::Opener;
 use crate::store::StateRequest;
@@ -31,7 +30,7 @@ pub struct VoteAnswer {
     pub poll: String,
     pub option: String,
     /// What became of the vote: `counted`, `unchanged`, `retracted`,
-    /// `machine`, `anonymous`, `store_error`, `forbidden`, `not_found`.
+    /// `machine`, `anonymous`, `store_error`, `bad_token`, `not_found`.
     pub result: &'static str,
     pub body: VoteBody,
 }
@@ -40,10 +39,11 @@ pub struct VoteAnswer {
 #[derive(Debug)]
 pub enum VoteBody {
     NotFound(&'static str),
-    Forbidden(AccessError),
+    /// The token is not valid: nothing was counted, and a page says so.
+    InvalidLink,
     /// The poll's thank-you page.
     Redirect(String),
-    /// The thank-you link did not resolve to an absolute http(s) URL.
+    /// Neither the thank-you link nor the template's fallback resolves.
     ThanksError,
 }
 
@@ -81,12 +81,12 @@ impl Pipeline {
             ..StateRequest::default()
         };
         let opener = classify(self, visit);
-        let mut prepared = match prepare(self, template, visit, &wants, Some(opener)).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                return refused(poll_id, &option.id, "forbidden", VoteBody::Forbidden(error));
-            }
-        };
+        let mut prepared = prepare(self, template, visit, &wants, Some(opener)).await;
+        if prepared.personalization == Personalization::BadToken || prepared.signature_refused {
+            // Nothing changes: a vote must come from the recipient the
+            // email was sent to.
+            return refused(poll_id, &option.id, "bad_token", VoteBody::InvalidLink);
+        }
         let burst_ms = self.openers.click_burst().as_millis() as i64;
         let burst = prepared.person
             && in_burst(
@@ -159,8 +159,11 @@ impl Pipeline {
         let body = match resolve_url(template, poll.thanks, &context) {
             Ok(url) => VoteBody::Redirect(url),
             Err(error) => {
-                tracing::warn!(poll = %poll.id, %error, "the poll's thank-you link did not resolve");
-                VoteBody::ThanksError
+                tracing::warn!(poll = %poll.id, %error, "the poll's thank-you link did not resolve; following the fallback link");
+                match fallback_link(template, &context) {
+                    Some(url) => VoteBody::Redirect(url),
+                    None => VoteBody::ThanksError,
+                }
             }
         };
         VoteAnswer {

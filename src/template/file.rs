@@ -47,6 +47,12 @@ pub struct TemplateFile {
     /// and whose results `poll_results` layers draw.
     #[serde(default)]
     pub poll: Option<PollFile>,
+    /// Where a click goes when the link of what was shown does not resolve
+    /// at click time (an expression that fails, a value that is no URL): an
+    /// absolute `http(s)` URL, written out. Without it, the default
+    /// variant's link.
+    #[serde(default)]
+    pub fallback_link: Option<String>,
     pub variants: Vec<VariantFile>,
 }
 

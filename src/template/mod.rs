@@ -48,6 +48,9 @@ pub struct Template {
     pub coupon: Option<Coupon>,
     /// The live poll this template's email votes in.
     pub poll: Option<Poll>,
+    /// Where a click goes when the link of what was shown does not resolve:
+    /// an absolute URL checked at load. Without it, the default variant's.
+    pub fallback_link: Option<String>,
     /// Whether its rules or texts may read `prefs`, so that a request loads
     /// the recipient's preferences only when they matter.
     pub reads_prefs: bool,

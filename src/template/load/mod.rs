@@ -222,6 +222,15 @@ impl Builder<'_> {
                 ));
             }
         }
+        if let Some(link) = &file.fallback_link
+            && !is_plain_url(link)
+        {
+            return Err(self.error(
+                None,
+                "fallback_link",
+                "is an absolute http(s) URL, written out (no expressions): it is where a click goes when all else fails".into(),
+            ));
+        }
         let poll = self.poll(file.poll)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
@@ -257,6 +266,7 @@ impl Builder<'_> {
             lock_at_first_open: file.lock_at_first_open,
             coupon,
             poll,
+            fallback_link: file.fallback_link,
             // A mention anywhere (even in a plain text) costs one read more,
             // never a wrong answer.
             reads_prefs: bytes.windows(5).any(|window| window == b"prefs"),
@@ -377,6 +387,22 @@ impl Builder<'_> {
 }
 
 /// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).
+/// An absolute `http(s)` URL with nothing to resolve: no spaces, controls
+/// or template syntax.
+fn is_plain_url(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let host = lower
+        .strip_prefix("https://")
+        .or_else(|| lower.strip_prefix("http://"))
+        .unwrap_or_default();
+    !host.is_empty()
+        && !host.starts_with('/')
+        && text.len() <= 8192
+        && !text.chars().any(|c| c.is_control() || c == ' ')
+        && !text.contains("{{")
+        && !text.contains("{%")
+}
+
 fn is_identifier(text: &str, allow_dash: bool) -> bool {
     !text.is_empty()
         && text.len() <= 64
