@@ -45,6 +45,7 @@ impl App {
     /// are returned, not fatal: the valid ones serve, and the caller logs
     /// the rest.
     pub async fn build(config: Config, clock: Clock) -> anyhow::Result<(App, Vec<TemplateError>)> {
+        config.validate()?;
         let keys = config.key_ring()?;
         let renderer = Arc::new(load_renderer(&config.render)?);
         let (templates, errors) = {

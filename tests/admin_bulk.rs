@@ -209,7 +209,7 @@ async fn browser_credentials_open_the_preview_only() {
     let redis = RedisServer::new();
     let server = TestServer::launch(&redis, &[], |config| {
         config.access.admin_tokens =
-            vec![ADMIN.to_string(), "templates:author-only".to_string()].into();
+            vec![ADMIN.to_string(), "templates:author-only-token".to_string()].into();
     })
     .await;
     let basic = |token: &str| {
@@ -242,7 +242,7 @@ async fn browser_credentials_open_the_preview_only() {
         .request(
             Method::GET,
             "/preview/state?recipient=ann",
-            &[("authorization", &basic("author-only"))],
+            &[("authorization", &basic("author-only-token"))],
         )
         .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN);

@@ -443,3 +443,34 @@ fn sign_prints_the_one_click_unsubscribe_headers() {
     let output = opentime_with(&args, &templates(), &[("OPENTIME_PUBLIC_URL", plain_http)]);
     assert!(!output.status.success(), "RFC 8058 wants https");
 }
+
+#[test]
+fn sign_refuses_the_public_demo_key_unless_asked_for_it() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_opentime"))
+            .args(args)
+            .env_remove("OPENTIME_REDIS_URL")
+            .env_remove("OPENTIME_SIGNING_KEYS")
+            .env_remove("OPENTIME_SIGNING_KEYS_FILE")
+            .env("OPENTIME_TEMPLATES_DIR", templates())
+            .env("OPENTIME_FONTS_DIR", root().join("fonts"))
+            .env("OPENTIME_DEMO_DIR", root().join("assets/demo"))
+            .output()
+            .expect("the opentime binary runs")
+    };
+    let refused = run(&["sign", "--recipient", "cust-1042"]);
+    assert!(!refused.status.success());
+    assert!(refused.stdout.is_empty(), "no token printed");
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("OPENTIME_SIGNING_KEYS") && stderr.contains("--demo"),
+        "{stderr}"
+    );
+    let demo = run(&["sign", "--recipient", "cust-1042", "--demo"]);
+    assert!(demo.status.success());
+    let expected = KeyRing::demo().sign_recipient(&RecipientId::new("cust-1042").unwrap());
+    assert_eq!(
+        String::from_utf8(demo.stdout).unwrap(),
+        format!("{expected}\n")
+    );
+}

@@ -79,6 +79,7 @@
 //! stored, printed, logged or put in an error. Errors never hold a token or a
 //! recipient id either.
 
+mod admin;
 mod bulk_csv;
 mod error;
 mod form;
@@ -89,6 +90,7 @@ mod token;
 #[cfg(test)]
 mod test_vectors;
 
+pub use admin::{ADMIN_SCOPES, MIN_ADMIN_TOKEN_LEN, check_admin_token};
 pub use error::AccessError;
 pub use form::{FORM_KEY_LIFETIME_SECONDS, FormKeyError};
 pub use keyring::{DEMO_KEY, KeyRing, MIN_KEY_LEN};

@@ -40,11 +40,24 @@ pub struct SignArgs {
     /// the preferences file); without it, one click leaves all marketing.
     #[arg(long, requires = "unsubscribe_headers")]
     pub list: Option<String>,
+    /// Sign with the public demo key when no signing keys are configured,
+    /// for trying opentime out on its demo store. Tokens signed so are
+    /// worthless: anyone can make them.
+    #[arg(long)]
+    pub demo: bool,
 }
 
 pub fn sign(config: &Config, args: &SignArgs) -> anyhow::Result<()> {
     if config.uses_demo_key() {
-        eprintln!("warning: OPENTIME_SIGNING_KEYS is not set; signing with the public demo key");
+        if !args.demo {
+            anyhow::bail!(
+                "no signing keys are configured: set OPENTIME_SIGNING_KEYS (or OPENTIME_SIGNING_KEYS_FILE), \
+                 or pass --demo to sign with the public demo key for the demo store"
+            );
+        }
+        eprintln!(
+            "warning: signing with the public demo key (--demo): anyone can make these tokens"
+        );
     }
     let keys = config.key_ring()?;
     if let Some(id) = &args.recipient {

@@ -386,15 +386,15 @@ mod tests {
     fn the_file_wins_over_the_inline_secrets_of_the_same_layer() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("tokens");
-        std::fs::write(&file, "from-the-file\n").unwrap();
+        std::fs::write(&file, "from-the-file-admin-token\n").unwrap();
         let mut config = Config::default();
         let layer = Layer::from_env(|name| match name {
-            "OPENTIME_ADMIN_TOKENS" => Some("inline".to_string()),
+            "OPENTIME_ADMIN_TOKENS" => Some("inline-admin-token".to_string()),
             "OPENTIME_ADMIN_TOKENS_FILE" => Some(file.display().to_string()),
             _ => None,
         });
         config.apply(layer.unwrap()).unwrap();
-        assert_eq!(config.access.admin_tokens, ["from-the-file"]);
+        assert_eq!(config.access.admin_tokens, ["from-the-file-admin-token"]);
     }
 
     #[test]

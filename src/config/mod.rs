@@ -90,6 +90,18 @@ impl Config {
     /// The key ring for tokens and signed URLs. Without configured keys the
     /// demo key is used, which is refused outside demo mode.
     pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
+        if !self.is_demo()
+            && self
+                .access
+                .signing_keys
+                .iter()
+                .any(|key| key.as_str() == DEMO_KEY)
+        {
+            bail!(
+                "OPENTIME_SIGNING_KEYS holds the public demo key, which anyone can sign with: \
+                 a real store needs secret signing keys"
+            );
+        }
         if self.access.signing_keys.is_empty() {
             if !self.is_demo() {
                 bail!(
@@ -122,7 +134,11 @@ impl Config {
         self.validate()
     }
 
-    fn validate(&self) -> anyhow::Result<()> {
+    /// Checks what no single key can: the limits that must not be zero,
+    /// that sentinel mode names its primary, and that admin tokens are long
+    /// and name only scopes that exist. Loading runs it after each layer;
+    /// a configuration built in code runs it before serving.
+    pub fn validate(&self) -> anyhow::Result<()> {
         if let Topology::Sentinel { master } = &self.store.topology
             && master.trim().is_empty()
         {
@@ -141,6 +157,11 @@ impl Config {
         }
         if self.store.budget.is_zero() {
             bail!("store_budget_ms must be at least 1");
+        }
+        for (position, entry) in self.access.admin_tokens.iter().enumerate() {
+            crate::access::check_admin_token(entry).map_err(|problem| {
+                anyhow::anyhow!("admin_tokens, number {}: {problem}", position + 1)
+            })?;
         }
         Ok(())
     }
@@ -255,6 +276,46 @@ mod tests {
             "{error}"
         );
         assert!(Config::default().key_ring().is_ok());
+    }
+
+    #[test]
+    fn weak_admin_tokens_and_the_demo_key_with_redis_are_refused() {
+        let layer = |pairs: &[(&str, &str)]| {
+            let pairs: Vec<(String, String)> = pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            Layer::from_env(move |name| {
+                pairs
+                    .iter()
+                    .find(|(key, _)| key == name)
+                    .map(|(_, value)| value.clone())
+            })
+        };
+        let mut config = Config::default();
+        let short = config.apply(layer(&[("OPENTIME_ADMIN_TOKENS", "short")]).unwrap());
+        assert!(format!("{:#}", short.unwrap_err()).contains("16 characters"));
+        let mut config = Config::default();
+        let typo = config.apply(
+            layer(&[(
+                "OPENTIME_ADMIN_TOKENS",
+                "pool+engagement:a-long-enough-secret",
+            )])
+            .unwrap(),
+        );
+        assert!(format!("{:#}", typo.unwrap_err()).contains("\"pool\""));
+        let mut config = Config::default();
+        config
+            .apply(
+                layer(&[
+                    ("OPENTIME_REDIS_URL", "redis://127.0.0.1:6379"),
+                    ("OPENTIME_SIGNING_KEYS", DEMO_KEY),
+                ])
+                .unwrap(),
+            )
+            .unwrap();
+        let refused = config.key_ring().unwrap_err().to_string();
+        assert!(refused.contains("public demo key"), "{refused}");
     }
 
     #[test]

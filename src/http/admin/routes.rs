@@ -4,16 +4,7 @@
 
 use hyper::Method;
 
-/// The scopes an admin token can be limited to (`docs/api.md`).
-pub const SCOPES: [&str; 7] = [
-    "engagement",
-    "preferences",
-    "pools",
-    "recipients",
-    "templates",
-    "tokens",
-    "warm",
-];
+pub use crate::access::ADMIN_SCOPES as SCOPES;
 
 /// One call of the API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
