@@ -142,6 +142,10 @@ pub const WARM_RECIPIENTS: (&str, &str) = (
 );
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
+pub const CONNECTIONS_REFUSED: (&str, &str) = (
+    "opentime_connections_refused_total",
+    "Connections closed at accept, by reason (per_ip: the address held its share of the connection slots).",
+);
 pub const STORE_UP: (&str, &str) = (
     "opentime_store_up",
     "Whether the store answered its last health check (1) or not (0); replicas serve default variants while it is 0.",
@@ -193,6 +197,7 @@ pub struct Metrics {
     pub remote_image_cache_bytes: IntGauge,
     pub templates_loaded: IntGauge,
     pub store_up: IntGauge,
+    pub connections_refused: IntCounterVec,
     pub template_reloads: IntCounterVec,
     pub shared_cache_lookups: IntCounterVec,
     pub shared_cache_writes: IntCounterVec,
@@ -298,6 +303,7 @@ impl Metrics {
             remote_image_cache_bytes: gauge(REMOTE_IMAGE_CACHE_BYTES),
             templates_loaded: gauge(TEMPLATES_LOADED),
             store_up: gauge(STORE_UP),
+            connections_refused: counter(CONNECTIONS_REFUSED, &["reason"]),
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
             shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
             shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),

@@ -24,6 +24,16 @@ pub struct ServerConfig {
     pub max_url_bytes: usize,
     /// A client must send its whole request head within this time.
     pub header_read_timeout: Duration,
+    /// A request body must arrive within this time, plus one second for
+    /// every 64 KiB it has sent: a large import at any real speed passes, a
+    /// body trickled a byte at a time does not hold its slot for minutes.
+    pub body_read_timeout: Duration,
+    /// Connections one client address may hold at once; 0 is no limit.
+    /// Behind a load balancer every connection comes from it: set 0 there.
+    pub max_connections_per_ip: usize,
+    /// Requests one keep-alive connection may carry before the server asks
+    /// the client to open another; 0 is no limit.
+    pub max_requests_per_connection: usize,
     /// On shutdown, requests in flight get this long to finish.
     pub shutdown_grace: Duration,
     /// How many proxies in front of opentime append to `X-Forwarded-For`;
@@ -44,6 +54,9 @@ impl Default for ServerConfig {
             max_header_bytes: 16 * 1024,
             max_url_bytes: 4096,
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            max_connections_per_ip: 1_000,
+            max_requests_per_connection: 10_000,
             shutdown_grace: Duration::from_secs(10),
             trusted_proxy_hops: 0,
             public_url: None,

@@ -2,9 +2,9 @@
 //! decoded as `application/x-www-form-urlencoded` or `multipart/form-data`
 //! (RFC 7578), the two encodings RFC 8058 allows for one-click unsubscribe.
 
+use crate::http::body::RequestBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
 /// The largest form body read. The preference form is a few hundred bytes.
 pub const MAX_FORM_BYTES: usize = 16 * 1024;
@@ -15,6 +15,8 @@ pub enum FormError {
     TooLarge(usize),
     #[error("reading the body: {0}")]
     Read(String),
+    #[error("the body arrived too slowly")]
+    TooSlow,
     #[error("send application/x-www-form-urlencoded or multipart/form-data")]
     UnsupportedType,
     #[error("the multipart body is malformed: {0}")]
@@ -22,12 +24,13 @@ pub enum FormError {
 }
 
 /// The body, refusing one longer than `limit` bytes.
-pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, FormError> {
+pub async fn read_limited(body: RequestBody, limit: usize) -> Result<Bytes, FormError> {
     match Limited::new(body, limit).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<http_body_util::LengthLimitError>() => {
             Err(FormError::TooLarge(limit))
         }
+        Err(error) if error.is::<crate::http::body::TooSlow>() => Err(FormError::TooSlow),
         Err(error) => Err(FormError::Read(error.to_string())),
     }
 }

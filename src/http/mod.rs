@@ -8,6 +8,7 @@
 
 mod admin;
 mod amp;
+mod body;
 mod click;
 mod form;
 mod head;

@@ -17,9 +17,9 @@
 use std::collections::BTreeMap;
 use std::sync::LazyLock;
 
+use crate::http::body::RequestBody;
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use minijinja::{Environment, Value, context};
@@ -70,7 +70,7 @@ pub async fn preferences(
     app: &App,
     method: &Method,
     head: &RequestHead<'_>,
-    body: Incoming,
+    body: RequestBody,
 ) -> Response<Body> {
     let Some(recipient) = recipient_of(app, head) else {
         return problem(app, None, StatusCode::FORBIDDEN, |words| &words.invalid);
@@ -199,7 +199,7 @@ pub async fn unsubscribe(
     app: &App,
     method: &Method,
     head: &RequestHead<'_>,
-    body: Incoming,
+    body: RequestBody,
 ) -> Response<Body> {
     let Some(recipient) = recipient_of(app, head) else {
         return match method {
@@ -339,7 +339,7 @@ fn from_another_site(app: &App, head: &RequestHead<'_>) -> bool {
 
 async fn read_fields(
     head: &RequestHead<'_>,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Vec<(String, String)>, Response<Body>> {
     let content_type = head
         .headers
@@ -349,6 +349,7 @@ async fn read_fields(
         .await
         .map_err(|error| match error {
             FormError::TooLarge(_) => plain(StatusCode::PAYLOAD_TOO_LARGE, &error.to_string()),
+            FormError::TooSlow => plain(StatusCode::REQUEST_TIMEOUT, &error.to_string()),
             other => plain(StatusCode::BAD_REQUEST, &other.to_string()),
         })?;
     form::fields(content_type, &bytes).map_err(|error| {

@@ -17,9 +17,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::body::RequestBody;
 use base64::Engine as _;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
@@ -46,7 +46,7 @@ pub async fn serve(
     rest: &[&str],
     query: &QueryPairs,
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
 ) -> Response<Body> {
     // Reading a recipient's profile needs the scope the API asks for it.
     let scopes: &[&str] = match rest {

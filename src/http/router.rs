@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode};
 
+use super::body::RequestBody;
 use super::head::{RequestHead, client_ip};
 use super::response::{self, Body};
 use super::{admin, amp, click, image, ops, prefs, preview, vote};
@@ -21,6 +22,7 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         return response::text(StatusCode::URI_TOO_LONG, "URL too long");
     }
     let (parts, body) = request.into_parts();
+    let body = RequestBody::new(body, app.config.server.body_read_timeout);
     let method = parts.method;
     let is_head = method == Method::HEAD;
     // HEAD is served like GET; hyper sends the head without the body.

@@ -1,11 +1,15 @@
 //! The hyper server: accepting connections within limits, serving them, and
 //! shutting down gracefully.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use hyper::header::{CONNECTION, HeaderValue};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -59,6 +63,7 @@ pub async fn run(
     // Connections are bounded: past the limit, new ones wait in the
     // kernel's listen backlog until a slot frees.
     let connection_slots = Arc::new(Semaphore::new(app.config.server.max_connections));
+    let per_ip = PerAddress::new(app.config.server.max_connections_per_ip);
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config.server.header_read_timeout)
@@ -88,17 +93,44 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let Some(held) = per_ip.admit(peer) else {
+            // One address holds its share of the slots already: closing at
+            // once keeps the others for everyone else.
+            app.metrics
+                .connections_refused
+                .with_label_values(&["per_ip"])
+                .inc();
+            drop(stream);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let app = app.clone();
+        let served = Arc::new(AtomicUsize::new(0));
+        let max_requests = app.config.server.max_requests_per_connection;
         let service = service_fn(move |request| {
             let app = app.clone();
-            async move { Ok::<_, Infallible>(router::route(&app, request, Some(peer)).await) }
+            let served = served.clone();
+            async move {
+                let mut response = router::route(&app, request, Some(peer)).await;
+                // Past its share of requests a keep-alive connection is
+                // closed after this answer, so one client cannot keep one
+                // connection (and its place in the per-address count) for
+                // ever; it reconnects like anyone else.
+                let count = served.fetch_add(1, Ordering::Relaxed) + 1;
+                if max_requests > 0 && count >= max_requests {
+                    response
+                        .headers_mut()
+                        .insert(CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(error) = connection.await {
                 tracing::debug!(%error, "connection ended with an error");
             }
+            drop(held);
             drop(slot);
         });
     }
@@ -122,6 +154,59 @@ pub async fn run(
         );
     }
     Ok(())
+}
+
+/// Connections held by each client address, bounded so that one host
+/// cannot take every connection slot.
+#[derive(Clone)]
+struct PerAddress {
+    limit: usize,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// One connection's place in its address's count; given back on drop.
+struct Held {
+    address: IpAddr,
+    held: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl PerAddress {
+    /// `limit` connections per address; 0 is no limit.
+    fn new(limit: usize) -> PerAddress {
+        PerAddress {
+            limit,
+            held: Arc::default(),
+        }
+    }
+
+    /// A place for a connection from `address`, unless it holds the limit.
+    fn admit(&self, address: IpAddr) -> Option<Option<Held>> {
+        if self.limit == 0 {
+            return Some(None);
+        }
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(address).or_insert(0);
+        if *count >= self.limit {
+            return None;
+        }
+        *count += 1;
+        Some(Some(Held {
+            address,
+            held: self.held.clone(),
+        }))
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(&self.address) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.address);
+            }
+        }
+    }
 }
 
 /// Completes on SIGTERM or Ctrl-C.

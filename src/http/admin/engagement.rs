@@ -5,7 +5,7 @@
 //! recipients, so a sender can leave out of a newsletter those who never
 //! read it.
 
-use hyper::body::Incoming;
+use crate::http::body::RequestBody;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -40,7 +40,7 @@ pub(super) async fn one(
 }
 
 /// `POST /api/v1/engagement`.
-pub(super) async fn bulk(app: &App, store: &Store, body: Incoming) -> Result<Value, ApiError> {
+pub(super) async fn bulk(app: &App, store: &Store, body: RequestBody) -> Result<Value, ApiError> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Bulk {

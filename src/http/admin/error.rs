@@ -98,6 +98,11 @@ pub(crate) fn body_error(error: FormError) -> ApiError {
             "body_too_large",
             error.to_string(),
         ),
+        FormError::TooSlow => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            error.to_string(),
+        ),
         other => ApiError::bad_request(other.to_string()),
     }
 }

@@ -4,8 +4,8 @@
 //! line that was not written (the first [`MAX_REPORTED`] in full). Bodies
 //! of any length: memory stays constant.
 
+use crate::http::body::RequestBody;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -66,7 +66,7 @@ impl Report {
 /// is in Redis the next is read and checked, so reading and writing
 /// overlap; at most two batches are held. A store that fails ends the
 /// import with 503, saying through which line everything was written.
-pub(super) async fn import_recipients(store: &Store, body: Incoming) -> Result<Value, ApiError> {
+pub(super) async fn import_recipients(store: &Store, body: RequestBody) -> Result<Value, ApiError> {
     let mut reader = LineReader::new(body, MAX_LINE);
     let mut report = Report::default();
     let mut batch: Vec<(u64, ProfileUpsert)> = Vec::with_capacity(BATCH);

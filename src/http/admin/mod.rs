@@ -26,8 +26,8 @@ mod templates;
 mod tokens;
 pub(crate) mod warm;
 
+use crate::http::body::RequestBody;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Method, Response, StatusCode};
 
@@ -58,7 +58,7 @@ pub async fn serve(
     segments: &[&str],
     query: &QueryPairs,
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
 ) -> Response<Body> {
     let found = routes::find(method, segments);
     let scope = match &found {
@@ -93,7 +93,7 @@ async fn dispatch(
     params: &[&str],
     query: &QueryPairs,
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let store = app.store.with_budget(API_BUDGET);
     let param = params.first().copied().unwrap_or_default();
@@ -150,6 +150,6 @@ fn identifier(name: &str) -> Result<&str, ApiError> {
 }
 
 /// A request body of at most [`MAX_BODY`] bytes.
-async fn read_body(body: Incoming) -> Result<Bytes, ApiError> {
+async fn read_body(body: RequestBody) -> Result<Bytes, ApiError> {
     read_limited(body, MAX_BODY).await.map_err(body_error)
 }

@@ -2,7 +2,7 @@
 //! holds, and `POST /api/v1/pools/{pool}/codes`, which adds codes, one per
 //! line or a JSON array of strings.
 
-use hyper::body::Incoming;
+use crate::http::body::RequestBody;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -19,7 +19,7 @@ pub(super) async fn size(store: &Store, pool: &str) -> Result<Value, ApiError> {
 pub(super) async fn add_codes(
     store: &Store,
     pool: &str,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Value, ApiError> {
     let bytes = read_body(body).await?;
     let codes = parse_codes(&bytes)?;

@@ -3,8 +3,8 @@
 //! `/api/v1/recipients/{id}`, and the reading of ids and fields that every
 //! call about recipients shares.
 
+use crate::http::body::RequestBody;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde_json::{Value, json};
 
 use super::error::ApiError;
@@ -14,7 +14,7 @@ use crate::recipient::RecipientId;
 use crate::store::Store;
 
 /// `PATCH /api/v1/recipients/{id}`: merges fields into the profile.
-pub(super) async fn merge(store: &Store, id: &str, body: Incoming) -> Result<Value, ApiError> {
+pub(super) async fn merge(store: &Store, id: &str, body: RequestBody) -> Result<Value, ApiError> {
     let recipient = recipient_id(id)?;
     let bytes = read_body(body).await?;
     let fields = profile_fields(&bytes)?;

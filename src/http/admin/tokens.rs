@@ -1,8 +1,8 @@
 //! `POST /api/v1/tokens`: recipient tokens for many ids at once, NDJSON or
 //! CSV in, the same out with a token added.
 
+use crate::http::body::RequestBody;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{self, HeaderMap};
 use hyper::{Response, StatusCode};
 use serde_json::Value;
@@ -26,7 +26,7 @@ pub(super) async fn sign(
     app: &App,
     query: &QueryPairs,
     headers: &HeaderMap,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Response<Body>, ApiError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)

@@ -6,9 +6,9 @@
 
 use std::collections::BTreeMap;
 
+use crate::http::body::RequestBody;
 use bytes::Bytes;
 use hyper::StatusCode;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -54,7 +54,7 @@ pub(super) async fn start(
     app: &App,
     query: &QueryPairs,
     content_type: Option<&str>,
-    body: Incoming,
+    body: RequestBody,
 ) -> Result<Value, ApiError> {
     let ndjson = content_type.is_some_and(|value| {
         let essence = value.split(';').next().unwrap_or_default().trim();
@@ -201,7 +201,7 @@ pub(crate) fn opener_named(label: Option<&str>) -> Result<Opener, ApiError> {
 }
 
 /// The ids of an NDJSON body; the first bad line fails the call, naming it.
-async fn read_list(body: Incoming) -> Result<Vec<RecipientId>, ApiError> {
+async fn read_list(body: RequestBody) -> Result<Vec<RecipientId>, ApiError> {
     #[derive(Deserialize)]
     struct Item {
         recipient: String,
