@@ -353,3 +353,42 @@ async fn ten_thousand_idle_connections_neither_block_a_request_nor_stay_open() {
         before, during
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_answers_its_own_page_only() {
+    let redis = RedisServer::new();
+    let server = launch(&redis).await;
+    let auth = format!("Bearer {ADMIN}");
+    let body = br#"{"template": "loyalty"}"#.to_vec();
+    let render = |headers: Vec<(&'static str, String)>| {
+        let mut all = vec![("authorization", auth.clone())];
+        all.extend(headers);
+        let body = body.clone();
+        let server = &server;
+        async move {
+            let headers: Vec<(&str, &str)> = all.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            server
+                .send(Method::POST, "/preview/render", &headers, body.into())
+                .await
+        }
+    };
+    let json = ("content-type", "application/json".to_string());
+    assert_eq!(render(vec![json.clone()]).await.status, StatusCode::OK);
+    // A form post from another page cannot declare JSON.
+    let form = ("content-type", "text/plain".to_string());
+    assert_eq!(
+        render(vec![form]).await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    // Another site, however its browser writes the headers.
+    for cross in [
+        ("sec-fetch-site", "cross-site".to_string()),
+        ("sec-fetch-site", "Cross-Site".to_string()),
+        ("origin", "https://evil.example".to_string()),
+        ("origin", "HTTPS://EVIL.EXAMPLE".to_string()),
+    ] {
+        let answer = render(vec![json.clone(), cross.clone()]).await;
+        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{cross:?}");
+    }
+    server.shutdown().await;
+}

@@ -14,6 +14,36 @@ pub struct RequestHead<'a> {
     pub headers: &'a HeaderMap,
 }
 
+/// Whether a browser says the request comes from a page of another site:
+/// `Sec-Fetch-Site: cross-site`, or an `Origin` whose host is not ours
+/// (`public_url`'s, else the request's `Host`). Case does not matter. An
+/// `Origin` of `null` (a privacy setting, a sandbox) says nothing either
+/// way.
+pub fn from_another_site(headers: &HeaderMap, public_url: Option<&str>) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|value| value.to_str().ok());
+    if header("sec-fetch-site").is_some_and(|site| site.trim().eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    let Some(origin) =
+        header("origin").filter(|origin| !origin.trim().eq_ignore_ascii_case("null"))
+    else {
+        return false;
+    };
+    let host_of = |url: &str| {
+        url.trim().split_once("://").map(|(_, rest)| {
+            rest.split('/')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+    };
+    let ours = match public_url {
+        Some(url) => host_of(url),
+        None => header("host").map(str::to_ascii_lowercase),
+    };
+    host_of(origin) != ours
+}
+
 /// The client's address: with `hops` trusted proxies in front, the entry of
 /// `X-Forwarded-For` the outermost one appended; else the peer's.
 pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {

@@ -313,28 +313,7 @@ fn recipient_of(app: &App, head: &RequestHead<'_>) -> Option<RecipientId> {
 
 /// Whether the browser says the submission came from another site.
 fn from_another_site(app: &App, head: &RequestHead<'_>) -> bool {
-    let header = |name: &str| head.headers.get(name).and_then(|value| value.to_str().ok());
-    if header("sec-fetch-site").is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
-        return true;
-    }
-    // `null` (a privacy setting, a sandbox) says nothing either way: the
-    // form key still has to match.
-    let Some(origin) = header("origin").filter(|origin| *origin != "null") else {
-        return false;
-    };
-    let host_of = |url: &str| {
-        url.split_once("://").map(|(_, rest)| {
-            rest.split('/')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-        })
-    };
-    let ours = match &app.config.server.public_url {
-        Some(url) => host_of(url),
-        None => header("host").map(str::to_ascii_lowercase),
-    };
-    host_of(origin) != ours
+    super::head::from_another_site(head.headers, app.config.server.public_url.as_deref())
 }
 
 async fn read_fields(

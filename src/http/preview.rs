@@ -69,11 +69,7 @@ pub async fn serve(
     }
     // The browser sends the Basic credentials with any request to this
     // origin: a page elsewhere must not be able to use them.
-    let cross_site = headers
-        .get("sec-fetch-site")
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|site| site == "cross-site");
-    if cross_site {
+    if super::head::from_another_site(headers, app.config.server.public_url.as_deref()) {
         return error_response(ApiError::new(
             StatusCode::FORBIDDEN,
             "cross_site",
@@ -84,6 +80,13 @@ pub async fn serve(
         (&Method::GET, []) => return page(),
         (&Method::GET, ["templates"]) => Ok(templates(app)),
         (&Method::GET, ["state"]) => state(app, query).await,
+        // A form post from another page cannot send this type without
+        // CORS's consent, which the preview never gives.
+        (&Method::POST, ["render"]) if !is_json(headers) => Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_type",
+            "send the render request as application/json",
+        )),
         (&Method::POST, ["render"]) => match super::form::read_limited(body, MAX_BODY).await {
             Ok(bytes) => render(app, &bytes).await,
             Err(error) => Err(body_error(error)),
@@ -98,6 +101,15 @@ pub async fn serve(
         Ok(value) => json_response(StatusCode::OK, &value),
         Err(error) => error_response(error),
     }
+}
+
+/// Whether the request's body is declared JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
 }
 
 fn page() -> Response<Body> {

@@ -60,9 +60,12 @@ pub fn no_store(status: StatusCode, content_type: &'static str, body: Bytes) -> 
     response
 }
 
-/// A 302 to `location`, never cached.
+/// A 302 to `location`, never cached. What is not printable ASCII in the
+/// URL (letters of other scripts, and bidi controls that could make a
+/// link read as another host) is percent-encoded, as a browser would send
+/// it.
 pub fn redirect(location: &str) -> Response<Body> {
-    match HeaderValue::from_str(location) {
+    match HeaderValue::from_str(&ascii_location(location)) {
         Ok(value) => {
             let mut response = Response::new(Full::new(Bytes::new()));
             *response.status_mut() = StatusCode::FOUND;
@@ -73,15 +76,41 @@ pub fn redirect(location: &str) -> Response<Body> {
             response
         }
         Err(_) => text(
-            StatusCode::BAD_GATEWAY,
+            StatusCode::NOT_FOUND,
             "the template's link is not a valid URL",
         ),
     }
 }
 
+/// `location` with every byte outside printable ASCII percent-encoded.
+fn ascii_location(location: &str) -> String {
+    let mut encoded = String::with_capacity(location.len());
+    for byte in location.bytes() {
+        if byte.is_ascii_graphic() {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    encoded
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redirects_percent_encode_what_is_not_printable_ascii() {
+        let answer = redirect("https://example.com/caf\u{e9}?n=\u{202e}moc.live");
+        assert_eq!(
+            answer.headers()[header::LOCATION],
+            "https://example.com/caf%C3%A9?n=%E2%80%AEmoc.live"
+        );
+        assert_eq!(
+            redirect("https://example.com/a b").headers()[header::LOCATION],
+            "https://example.com/a%20b"
+        );
+    }
 
     #[test]
     fn images_carry_the_no_cache_headers() {

@@ -95,10 +95,15 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         }
         _ => response::text(StatusCode::NOT_FOUND, "not found"),
     };
-    // The path only: the query holds the recipient's token.
+    // The path only (the query holds the recipient's token), and for the
+    // admin API not even that: its paths name recipients.
+    let logged_path = match route_label {
+        "api" | "preview" => route_label,
+        _ => path,
+    };
     tracing::debug!(
         %method,
-        %path,
+        path = logged_path,
         status = answer.status().as_u16(),
         micros = started.elapsed().as_micros() as u64,
         "request"
