@@ -15,12 +15,6 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("OPENTIME_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -32,6 +26,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
+    install_logging(&config.server.log_format);
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
@@ -41,5 +36,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(args) => cli::sign(&config, &args),
         Command::Check(args) => cli::check(&config, &args),
         Command::Warm(args) => cli::warm(&args),
+    }
+}
+
+/// Logs to standard error, filtered by `OPENTIME_LOG` (default `info`), as
+/// text or as one JSON object a line.
+fn install_logging(format: &str) {
+    let filter = EnvFilter::try_from_env("OPENTIME_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
     }
 }

@@ -7,8 +7,8 @@
 use std::time::Instant;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
-    Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 pub const REQUESTS: (&str, &str) = (
@@ -146,6 +146,10 @@ pub const CONNECTIONS_REFUSED: (&str, &str) = (
     "opentime_connections_refused_total",
     "Connections closed at accept, by reason (per_ip: the address held its share of the connection slots).",
 );
+pub const BUILD_INFO: (&str, &str) = (
+    "opentime_build_info",
+    "Always 1; its version label is the running build's version.",
+);
 pub const STORE_UP: (&str, &str) = (
     "opentime_store_up",
     "Whether the store answered its last health check (1) or not (0); replicas serve default variants while it is 0.",
@@ -251,6 +255,35 @@ impl Metrics {
                 .expect("each metric is registered once");
             metric
         };
+        series(BUILD_INFO.0, false);
+        let build_info = IntGaugeVec::new(Opts::new(BUILD_INFO.0, BUILD_INFO.1), &["version"])
+            .expect("metric names and labels are valid constants");
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        registry
+            .register(Box::new(build_info))
+            .expect("each metric is registered once");
+        // RSS, CPU and open file descriptors, read from /proc at each scrape.
+        #[cfg(target_os = "linux")]
+        {
+            for name in [
+                "process_cpu_seconds_total",
+                "process_open_fds",
+                "process_max_fds",
+                "process_virtual_memory_bytes",
+                "process_resident_memory_bytes",
+                "process_start_time_seconds",
+                "process_threads",
+            ] {
+                series(name, false);
+            }
+            registry
+                .register(Box::new(
+                    prometheus::process_collector::ProcessCollector::for_self(),
+                ))
+                .expect("the process collector is registered once");
+        }
         series(REQUEST_SECONDS.0, true);
         let request_seconds = HistogramVec::new(
             HistogramOpts::new(REQUEST_SECONDS.0, REQUEST_SECONDS.1)

@@ -201,6 +201,22 @@ async fn a_replica_stays_ready_and_serves_defaults_while_redis_is_down() {
     assert_eq!(ready.status, StatusCode::OK);
     assert!(String::from_utf8_lossy(&ready.body).contains("store: ok"));
     assert_eq!(server.metric("opentime_store_up").await, 1.0);
+    let metrics = String::from_utf8(server.get("/metrics").await.body.to_vec()).unwrap();
+    let version = format!(
+        "opentime_build_info{{version=\"{}\"}} 1",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.lines().any(|line| line == version), "{version}");
+    for process in [
+        "process_resident_memory_bytes",
+        "process_open_fds",
+        "process_cpu_seconds_total",
+    ] {
+        assert!(
+            metrics.lines().any(|line| line.starts_with(process)),
+            "{process} is exported"
+        );
+    }
     redis.stop();
     let ready = server.get("/readyz").await;
     assert_eq!(

@@ -52,6 +52,7 @@ pub static KEYS: &[Key] = &[
     key("shutdown_grace_ms",            "OPENTIME_SHUTDOWN_GRACE_MS",            Millis(|c| &mut c.server.shutdown_grace)),
     key("trusted_proxy_hops",           "OPENTIME_TRUSTED_PROXY_HOPS",           Usize(|c| &mut c.server.trusted_proxy_hops)),
     key("public_url",                   "OPENTIME_PUBLIC_URL",                   Custom(set_public_url, show_public_url)),
+    key("log_format",                   "OPENTIME_LOG_FORMAT",                   Text(|c| &mut c.server.log_format)),
     // store
     key("redis_url",                    "OPENTIME_REDIS_URL",                    Custom(set_redis_url, show_redis_url)),
     key("redis_mode",                   "OPENTIME_REDIS_MODE",                   Custom(set_redis_mode, show_redis_mode)),

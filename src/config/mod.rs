@@ -146,6 +146,12 @@ impl Config {
                 "redis_mode = \"sentinel\" needs redis_sentinel_master, the name of the primary the sentinels watch"
             );
         }
+        if !matches!(self.server.log_format.as_str(), "text" | "json") {
+            bail!(
+                "log_format is \"text\" or \"json\", not {:?}",
+                self.server.log_format
+            );
+        }
         if self.warm.rate == 0 {
             bail!("warm_rate must be at least 1");
         }
@@ -280,18 +286,7 @@ mod tests {
 
     #[test]
     fn weak_admin_tokens_and_the_demo_key_with_redis_are_refused() {
-        let layer = |pairs: &[(&str, &str)]| {
-            let pairs: Vec<(String, String)> = pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect();
-            Layer::from_env(move |name| {
-                pairs
-                    .iter()
-                    .find(|(key, _)| key == name)
-                    .map(|(_, value)| value.clone())
-            })
-        };
+        let layer = env_layer;
         let mut config = Config::default();
         let short = config.apply(layer(&[("OPENTIME_ADMIN_TOKENS", "short")]).unwrap());
         assert!(format!("{:#}", short.unwrap_err()).contains("16 characters"));
@@ -316,6 +311,9 @@ mod tests {
             .unwrap();
         let refused = config.key_ring().unwrap_err().to_string();
         assert!(refused.contains("public demo key"), "{refused}");
+        let mut config = Config::default();
+        let format = config.apply(layer(&[("OPENTIME_LOG_FORMAT", "yaml")]).unwrap());
+        assert!(format!("{:#}", format.unwrap_err()).contains("log_format"));
     }
 
     #[test]

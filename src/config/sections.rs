@@ -40,6 +40,9 @@ pub struct ServerConfig {
     /// the client is the address the outermost of them saw. 0 trusts no
     /// header and uses the connection's peer.
     pub trusted_proxy_hops: usize,
+    /// How log lines are written: `text` for people, `json` (one object a
+    /// line) for log pipelines.
+    pub log_format: String,
     /// The address recipients reach opentime at (`https://ot.example.com`),
     /// for the absolute URLs it writes (AMP JSON, `List-Unsubscribe`);
     /// without it, `http://` and the request's `Host`.
@@ -59,6 +62,7 @@ impl Default for ServerConfig {
             max_requests_per_connection: 10_000,
             shutdown_grace: Duration::from_secs(10),
             trusted_proxy_hops: 0,
+            log_format: "text".to_string(),
             public_url: None,
         }
     }
