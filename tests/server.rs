@@ -11,6 +11,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode};
+use opentime::access::KeyRing;
 use opentime::config::Config;
 use opentime::recipient::RecipientId;
 use support::RedisServer;
@@ -218,26 +219,49 @@ async fn tokens_and_signatures_are_checked() {
         &[("first_name", "Deirdre"), ("points", "900")],
     );
     let token = server.token("dee");
+    let dee = RecipientId::new("dee").unwrap();
+    let legacy = server.app.keys.sign_recipient_legacy(&dee);
 
-    // A token for another id with dee's MAC, a flipped MAC, another key.
-    let (_, mac) = token.split_once('.').unwrap();
-    let other_id = format!("{}.{mac}", server.token("eve").split_once('.').unwrap().0);
+    // Opaque tokens: dee's token up to the end of its synthetic IV and
+    // eve's after it, a changed character inside the sealed bytes, another
+    // key's.
+    let spliced = {
+        let eve = server.token("eve");
+        assert_eq!(
+            eve.len(),
+            token.len(),
+            "ids of one length seal to one length"
+        );
+        format!("{}{}", &token[..24], &eve[24..])
+    };
     let mut flipped = token.clone();
-    let last = flipped.pop().unwrap();
-    flipped.push(if last == 'A' { 'B' } else { 'A' });
-    let foreign = opentime::access::KeyRing::new(vec![b"some-other-signing-key".to_vec()])
-        .unwrap()
-        .sign_recipient(&RecipientId::new("dee").unwrap());
+    let middle = flipped.remove(12);
+    flipped.insert(12, if middle == 'A' { 'B' } else { 'A' });
+    let foreign_keys = KeyRing::new(vec![b"some-other-signing-key".to_vec()]).unwrap();
+    let foreign = foreign_keys.sign_recipient(&dee);
+    // Legacy tokens: another id with dee's MAC, another key's.
+    let (_, mac) = legacy.split_once('.').unwrap();
+    let eve_legacy = server
+        .app
+        .keys
+        .sign_recipient_legacy(&RecipientId::new("eve").unwrap());
+    let other_id = format!("{}.{mac}", eve_legacy.split_once('.').unwrap().0);
+    let foreign_legacy = foreign_keys.sign_recipient_legacy(&dee);
     // A bad token, or a merge tag the email platform left unfilled, is no
     // recipient: the image without a token, never a broken one.
     let missing = server.get("/i/loyalty.png").await;
     assert_image(&missing);
     let personal = server.get(&format!("/i/loyalty.png?t={token}")).await;
     assert_ne!(personal.body, missing.body, "dee's own card differs");
+    // A token sent before opaque ones still names dee.
+    let sent_before = server.get(&format!("/i/loyalty.png?t={legacy}")).await;
+    assert_eq!(sent_before.body, personal.body, "a legacy token is dee's");
     for bad in [
-        other_id,
+        spliced,
         flipped,
         foreign,
+        other_id,
+        foreign_legacy,
         "garbage".to_string(),
         "%25%25ot_token%25%25".to_string(),
         "*%7COT_TOKEN%7C*".to_string(),
@@ -260,7 +284,7 @@ async fn tokens_and_signatures_are_checked() {
     assert!(
         metrics.lines().any(|line| line.starts_with(
             "opentime_requests_total{outcome=\"bad_token\",route=\"image\",template=\"loyalty\""
-        ) && line.ends_with(" 7")),
+        ) && line.ends_with(" 9")),
         "every bad token is counted"
     );
     let click = server.get("/c/loyalty").await;
@@ -297,6 +321,43 @@ async fn tokens_and_signatures_are_checked() {
     assert_eq!(tampered.body, unsigned.body);
     let bare = server.get("/i/sale.png").await;
     assert_eq!(bare.body, unsigned.body, "as if until were absent");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn legacy_tokens_are_no_one_once_turned_off() {
+    let redis = RedisServer::new();
+    let server = TestServer::start_with(&redis, |config| {
+        config.access.legacy_tokens = false;
+    })
+    .await;
+    hset(
+        &redis,
+        "dee",
+        &[("first_name", "Deirdre"), ("points", "900")],
+    );
+    let dee = RecipientId::new("dee").unwrap();
+    let legacy = server.app.keys.sign_recipient_legacy(&dee);
+    let token = server.token("dee");
+    assert!(!token.contains('.'), "new tokens are opaque: {token}");
+
+    let missing = server.get("/i/loyalty.png").await;
+    let personal = server.get(&format!("/i/loyalty.png?t={token}")).await;
+    assert_ne!(
+        personal.body, missing.body,
+        "dee's opaque token still works"
+    );
+    let sent_before = server.get(&format!("/i/loyalty.png?t={legacy}")).await;
+    assert_image(&sent_before);
+    assert_eq!(
+        sent_before.body, missing.body,
+        "a legacy token names no one"
+    );
+    let click = server.get(&format!("/c/loyalty?t={legacy}")).await;
+    assert_eq!(
+        click.headers["location"], "https://example.com/rewards/join",
+        "the default variant's link"
+    );
     server.shutdown().await;
 }
 

@@ -58,7 +58,7 @@ impl KeyRing {
                     column: id_column.to_string(),
                 })?;
             token.clear();
-            self.write_token(id.as_str(), &mut token);
+            self.write_token(&id, &mut token);
             record.push_field(token.as_bytes());
             writer.write_byte_record(&record).map_err(csv_error)?;
             rows += 1;

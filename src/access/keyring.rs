@@ -1,14 +1,17 @@
-//! The server's signing keys, keyed once and ready to sign and verify.
+//! The server's signing keys, keyed once and ready to sign, seal and verify.
 //!
 //! Keys rotate by configuration: the first key signs, every key verifies, so
 //! an operator adds a new key in front, waits until mail signed with the old
 //! one no longer matters, then drops it. Raw secrets are not kept: each one is
-//! turned into HMAC states at start-up and then dropped, which both keeps them
-//! out of any `Debug` output and spares every signature the key schedule.
+//! turned into HMAC states and an AES-SIV key at start-up and then dropped,
+//! which both keeps them out of any `Debug` output and spares every signature
+//! the key schedule.
 
 use std::fmt;
 use std::sync::Arc;
 
+use aes_siv::Key;
+use aes_siv::siv::Aes128Siv;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -19,7 +22,8 @@ use super::AccessError;
 pub const DEMO_KEY: &str = "opentime-demo-key-do-not-use-in-production";
 
 /// The shortest secret accepted, in bytes. Shorter secrets can be guessed
-/// offline from a single token, since the recipient id in it is public.
+/// offline from a single signed URL or legacy token, since the message it
+/// signs is public.
 pub const MIN_KEY_LEN: usize = 16;
 
 /// The signing keys: the first signs, every one verifies.
@@ -28,7 +32,12 @@ pub const MIN_KEY_LEN: usize = 16;
 #[derive(Clone)]
 pub struct KeyRing {
     /// One entry per configured secret, in configuration order.
-    keys: Arc<[KeyedMacs]>,
+    keys: Arc<[KeyedSecret]>,
+    /// Whether tokens of the first, readable format (`id.mac`) still verify.
+    /// They do by default, since emails already sent carry them; an operator
+    /// turns them off (`legacy_tokens = false`) once those emails no longer
+    /// matter.
+    legacy_tokens: bool,
 }
 
 impl fmt::Debug for KeyRing {
@@ -36,6 +45,7 @@ impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyRing")
             .field("keys", &self.keys.len())
+            .field("legacy_tokens", &self.legacy_tokens)
             .finish()
     }
 }
@@ -56,9 +66,26 @@ impl KeyRing {
                     position: index + 1,
                 });
             }
-            keys.push(KeyedMacs::new(secret));
+            keys.push(KeyedSecret::new(secret));
         }
-        Ok(KeyRing { keys: keys.into() })
+        Ok(KeyRing {
+            keys: keys.into(),
+            legacy_tokens: true,
+        })
+    }
+
+    /// The same keys, accepting tokens of the first format (`id.mac`) or
+    /// not. New tokens are never of that format either way.
+    pub fn with_legacy_tokens(self, accepted: bool) -> KeyRing {
+        KeyRing {
+            legacy_tokens: accepted,
+            ..self
+        }
+    }
+
+    /// Whether tokens of the first format (`id.mac`) verify.
+    pub fn accepts_legacy_tokens(&self) -> bool {
+        self.legacy_tokens
     }
 
     /// Builds a ring from the value of `OPENTIME_SIGNING_KEYS`: secrets
@@ -92,6 +119,41 @@ impl KeyRing {
     /// A fresh MAC of the signing key, its domain prefix already absorbed.
     pub(super) fn signer(&self, domain: Domain) -> HmacSha256 {
         self.keys[0].for_domain(domain).clone()
+    }
+
+    /// Encrypts `message` in place with AES-SIV under the signing key's
+    /// token key, and returns the synthetic IV that authenticates it.
+    ///
+    /// Deterministic on purpose: no nonce and no associated data, so the
+    /// same message and key always give the same bytes.
+    pub(super) fn seal(&self, message: &mut [u8]) -> [u8; SIV_LEN] {
+        self.keys[0]
+            .token_cipher()
+            .encrypt_in_place_detached(NO_ASSOCIATED_DATA, message)
+            .expect("S2V fails only with more than 126 associated data items, and none are given")
+            .into()
+    }
+
+    /// The plaintext of `ciphertext`, if any key's token key sealed it with
+    /// the synthetic IV `siv`.
+    ///
+    /// The check is constant-time within each key (the crate compares IVs
+    /// with `subtle`); as with MACs, the time taken only reveals which key
+    /// matched. Each key decrypts a copy, so a failed attempt leaves nothing
+    /// half-decrypted for the next one.
+    pub(super) fn open_with_any_key(
+        &self,
+        siv: &[u8; SIV_LEN],
+        ciphertext: &[u8],
+    ) -> Option<Vec<u8>> {
+        let siv = aes_siv::Tag::from(*siv);
+        self.keys.iter().find_map(|key| {
+            let mut plaintext = ciphertext.to_vec();
+            key.token_cipher()
+                .decrypt_in_place_detached(NO_ASSOCIATED_DATA, &mut plaintext, &siv)
+                .ok()
+                .map(|()| plaintext)
+        })
     }
 
     /// Whether any key produced `tag` over the message that `feed` writes.
@@ -128,6 +190,22 @@ pub(super) fn tag_of(mac: HmacSha256) -> [u8; TAG_LEN] {
     tag
 }
 
+/// The length of AES-SIV's synthetic IV, which opens every sealed token and
+/// is both its nonce and its authentication tag: 128 bits, like [`TAG_LEN`].
+pub(super) const SIV_LEN: usize = 16;
+
+/// The associated data of a sealed token: none. The key is already bound to
+/// its one use by [`TOKEN_KEY_LABEL`], and without associated data the
+/// recipe in the module documentation is one call of any AES-SIV library.
+const NO_ASSOCIATED_DATA: [&[u8]; 0] = [];
+
+/// The message whose HMAC-SHA256 under a secret is that secret's token key:
+/// the 32-byte key of AES-SIV-CMAC-256 (RFC 5297), which seals recipient ids
+/// into tokens. Part of the wire contract, like [`Domain::prefix`], and of
+/// the same form, so that no message of any MAC domain is this label and no
+/// tag can ever equal the key.
+const TOKEN_KEY_LABEL: &[u8] = b"opentime/t/v2\n";
+
 /// What a MAC is for. Each use signs under its own prefix, so a tag made for
 /// one use can never be replayed as a tag for another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -149,27 +227,49 @@ impl Domain {
     }
 }
 
-/// One secret's HMAC states, keyed and with each domain's prefix absorbed.
+/// One secret, turned into what signs and seals: its HMAC states, keyed and
+/// with each domain's prefix absorbed, and its token key.
 ///
 /// Keying HMAC-SHA256 costs two SHA-256 compressions, as much as signing a
 /// short id; cloning a keyed state per signature halves the work, which is
 /// what makes signing millions of CSV rows quick.
-struct KeyedMacs {
+struct KeyedSecret {
     token: HmacSha256,
     url: HmacSha256,
     form: HmacSha256,
+    /// The AES-SIV key of tokens, HMAC-SHA256(secret, [`TOKEN_KEY_LABEL`]).
+    /// Kept as bytes rather than as a cipher: the crate's cipher is neither
+    /// `Clone` nor usable through `&self`, and building one from the key
+    /// (two AES key schedules and CMAC's subkeys) costs about as little as
+    /// sealing a short id.
+    token_key: Key<Aes128Siv>,
 }
 
-impl KeyedMacs {
-    fn new(secret: &[u8]) -> KeyedMacs {
+impl KeyedSecret {
+    fn new(secret: &[u8]) -> KeyedSecret {
         let keyed = HmacSha256::new_from_slice(secret).expect("HMAC accepts keys of any length");
+        let mut token_key_mac = keyed.clone();
+        token_key_mac.update(TOKEN_KEY_LABEL);
+        let token_key = token_key_mac.finalize().into_bytes();
         let mut token = keyed.clone();
         token.update(Domain::Token.prefix());
         let mut url = keyed.clone();
         url.update(Domain::Url.prefix());
         let mut form = keyed;
         form.update(Domain::Form.prefix());
-        KeyedMacs { token, url, form }
+        KeyedSecret {
+            token,
+            url,
+            form,
+            token_key,
+        }
+    }
+
+    /// A cipher of this secret's token key, for one seal or one open.
+    fn token_cipher(&self) -> Aes128Siv {
+        // Named in full: `KeyInit` in scope would make HMAC's
+        // `new_from_slice` ambiguous with `Mac`'s.
+        <Aes128Siv as aes_siv::KeyInit>::new(&self.token_key)
     }
 
     fn for_domain(&self, domain: Domain) -> &HmacSha256 {

@@ -1,10 +1,11 @@
-//! Recipient tokens and signed URLs: HMAC-SHA256, constant-time checks, key
-//! rotation, and bulk signing of CSV files.
+//! Recipient tokens and signed URLs: AES-SIV and HMAC-SHA256, constant-time
+//! checks, key rotation, and bulk signing of CSV files.
 //!
 //! Everything here is a contract with emails already sent: a token or a
 //! signature in a delivered email must keep verifying for as long as its key
-//! is configured. The formats below never change; a new format would get a
-//! new version in its domain prefix (`v2`) and verify beside the old one.
+//! is configured. The formats below never change; a new format gets a new
+//! version in its prefix (`v2`, `v3`) and verifies beside the old one, as
+//! opaque tokens verify beside the first, readable ones.
 //!
 //! # Keys
 //! A [`KeyRing`] holds the secrets of `OPENTIME_SIGNING_KEYS`, each at least
@@ -14,19 +15,67 @@
 //!
 //! # Recipient token `t`
 //! ```text
+//! t      = "v2" base64url(sealed)
+//! sealed = AES-SIV-CMAC-256(token_key, id), no associated data: SIV || C
+//! token_key = HMAC-SHA256(key, "opentime/t/v2\n")
+//! ```
+//! `id` is the recipient id as UTF-8 bytes, `\n` is the byte 0x0A, and
+//! base64url is RFC 4648 §5 without `=` padding. AES-SIV is RFC 5297's
+//! deterministic authenticated encryption: its 32-byte key is `token_key`
+//! (the first 16 bytes key S2V's CMAC, the last 16 AES-CTR), and `sealed` is
+//! the 16-byte synthetic IV followed by the ciphertext, as long as the id,
+//! so a token is 2 + ⌈4 × (16 + len(id)) / 3⌉ bytes: 30 for `alice`, 365 for
+//! the longest id (256 bytes). `v2` (the bytes 0x76 0x32) marks the
+//! version; everything after it is base64url.
+//!
+//! With the key `opentime-test-vector-key` and the id `alice`, the bytes are
+//! (hex, then the token):
+//! ```text
+//! token_key = 7eccc5b910ddd3614901be8e5525f903027264e450eb985a43aa6934e5bdc4e3
+//! id        = 616c696365
+//! sealed    = cf2a6ab54007d0db5bf4e48899d251a1 e782983ceb   (SIV, then C)
+//! t         = v2zypqtUAH0Ntb9OSImdJRoeeCmDzr
+//! ```
+//!
+//! One token per recipient serves every URL, and sealing is deterministic,
+//! so an email platform can store the token once as a profile attribute and
+//! merge it into every URL. That is also all it gives away: two equal
+//! tokens name the same recipient, and a token's length follows its id's.
+//! Nothing else of the id shows, so no URL, proxy log or forwarded email
+//! reveals who it names, and changing any of its characters makes it
+//! refused.
+//!
+//! A token is refused ([`AccessError::BadToken`], always the same error) if
+//! it is longer than [`MAX_TOKEN_LEN`] (checked before anything else), does
+//! not start with `v2`, is not canonical base64url, seals fewer than 1 or
+//! more than 256 bytes, was not sealed by any configured key, or seals an
+//! id that [`RecipientId::new`] refuses.
+//!
+//! In Python, for instance, with the `cryptography` package:
+//! ```python
+//! from cryptography.hazmat.primitives.ciphers.aead import AESSIV
+//! import base64, hashlib, hmac
+//! token_key = hmac.new(key, b"opentime/t/v2\n", hashlib.sha256).digest()
+//! sealed = AESSIV(token_key).encrypt(id.encode(), None)
+//! t = "v2" + base64.urlsafe_b64encode(sealed).rstrip(b"=").decode()
+//! ```
+//!
+//! ## Legacy tokens
+//! Tokens made before opaque ones carry the id readably:
+//! ```text
 //! t   = base64url(id) "." base64url(tag)
 //! tag = first 16 bytes of HMAC-SHA256(key, "opentime/t/v1\n" || id)
 //! ```
-//! `id` is the recipient id as UTF-8 bytes, `\n` is the byte 0x0A, and
-//! base64url is RFC 4648 §5 without `=` padding. One token per recipient
-//! serves every URL, and signing is deterministic, so an email platform can
-//! store the token once as a profile attribute and merge it into every URL.
-//! The id is encoded, not encrypted: anyone holding the URL can read it, so
-//! ids should be opaque (a CRM id or a hash), never an email address. A token
-//! is refused ([`AccessError::BadToken`]) if it is longer than
-//! [`MAX_TOKEN_LEN`], has no `.`, is not canonical base64url, has a tag of the
-//! wrong length, names an id that [`RecipientId::new`] refuses, or was not
-//! signed by any configured key.
+//! They are never made for mail any more, but they verify, under every
+//! configured key, while `legacy_tokens` is true (the default), so emails
+//! already sent keep working; [`KeyRing::with_legacy_tokens`] turns them
+//! off. The two formats cannot be confused: a legacy token always holds a
+//! `.`, which an opaque one never does, so [`KeyRing::verify_token`] tells
+//! them apart by that byte alone. A legacy token is refused if it has no
+//! `.`, is not canonical base64url, has a tag of the wrong length, names an
+//! id that [`RecipientId::new`] refuses, or was not signed by any configured
+//! key. [`KeyRing::sign_recipient_legacy`] still makes them, for tests and
+//! tools that check tokens already sent.
 //!
 //! [`RecipientId::new`]: crate::recipient::RecipientId::new
 //!
@@ -68,15 +117,16 @@
 //! tag = hmac.new(key, message, hashlib.sha256).digest()[:16]
 //! s = base64.urlsafe_b64encode(tag).rstrip(b"=").decode()
 //! ```
-//! The test vectors in this module's tests pin both formats.
+//! The test vectors in this module's tests pin every format: opaque and
+//! legacy tokens, and signed URLs.
 //!
 //! # Bulk signing
 //! [`KeyRing::sign_csv`] adds a token column to a CSV of recipients, row by
 //! row in constant memory; an invalid id stops it with the line number.
 //!
 //! # Secrets
-//! Secrets are turned into HMAC states when the ring is built and never
-//! stored, printed, logged or put in an error. Errors never hold a token or a
+//! Secrets are turned into HMAC states and token keys when the ring is built
+//! and never stored, printed, logged or put in an error. Errors never hold a token or a
 //! recipient id either.
 
 mod admin;
@@ -84,6 +134,7 @@ mod bulk_csv;
 mod error;
 mod form;
 mod keyring;
+mod legacy_token;
 mod signed_url;
 mod token;
 

@@ -1,38 +1,47 @@
-//! Recipient tokens (`t`): a recipient id and a MAC of it, in one URL-safe
-//! string that stays the same for a recipient across every URL and email.
+//! Recipient tokens (`t`): the recipient id sealed with AES-SIV into one
+//! URL-safe string that stays the same for a recipient across every URL and
+//! email, and shows nothing of the id to whoever reads the URL.
 //!
-//! The format is described, with the exact bytes, in the [module
-//! documentation](super).
+//! Tokens of the first format, which carried the id readably beside a MAC
+//! (`legacy_token.rs`), verify beside these while the ring accepts them. The
+//! two cannot be confused: a legacy token always holds a `.`, which neither
+//! the prefix nor base64url ever does. The format is described, with the
+//! exact bytes, in the [module documentation](super).
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::Mac;
 
-use super::keyring::{Domain, TAG_LEN, tag_of};
+use super::keyring::SIV_LEN;
 use super::{AccessError, KeyRing};
-use crate::recipient::RecipientId;
+use crate::recipient::{MAX_RECIPIENT_ID_LEN, RecipientId};
 
-/// The longest token looked at, in bytes. The longest valid token (an id of
-/// 256 bytes) is 365 bytes, so anything longer is refused before any decoding
-/// or hashing.
+/// The longest token looked at, in bytes. The longest valid token of either
+/// format (an id of 256 bytes) is 365 bytes, so anything longer is refused
+/// before any decoding, hashing or decryption.
 pub const MAX_TOKEN_LEN: usize = 512;
 
-/// The length of the MAC part of a token: [`TAG_LEN`] bytes in unpadded
-/// base64url.
-const ENCODED_TAG_LEN: usize = 22;
+/// What every token of the current format opens with: its version, so that
+/// a later format can verify beside it, as this one does beside the first.
+const TOKEN_PREFIX: &str = "v2";
+
+/// The separator of the first format's two parts, which a current token
+/// never holds.
+const LEGACY_SEPARATOR: char = '.';
 
 impl KeyRing {
-    /// The token `t` of a recipient, signed by the first key.
+    /// The token `t` of a recipient, sealed with the first key.
     ///
     /// Deterministic: the same recipient and key always give the same token,
     /// so an email platform can store it once as a profile attribute.
     pub fn sign_recipient(&self, recipient: &RecipientId) -> String {
         let mut token = String::new();
-        self.write_token(recipient.as_str(), &mut token);
+        self.write_token(recipient, &mut token);
         token
     }
 
-    /// The recipient a token names, if any configured key signed it.
+    /// The recipient a token names, if any configured key made it: a token
+    /// of the current format, or one of the first format while the ring
+    /// accepts those ([`KeyRing::with_legacy_tokens`]).
     ///
     /// Every failure is the same [`AccessError::BadToken`]: a caller learns
     /// nothing about which check refused the token.
@@ -40,42 +49,60 @@ impl KeyRing {
         if token.len() > MAX_TOKEN_LEN {
             return Err(AccessError::BadToken);
         }
-        let (encoded_id, encoded_tag) = token.split_once('.').ok_or(AccessError::BadToken)?;
-        if encoded_tag.len() != ENCODED_TAG_LEN {
-            return Err(AccessError::BadToken);
-        }
-        let tag: [u8; TAG_LEN] = URL_SAFE_NO_PAD
-            .decode(encoded_tag)
-            .ok()
-            .and_then(|bytes| bytes.try_into().ok())
-            .ok_or(AccessError::BadToken)?;
-        let id_bytes = URL_SAFE_NO_PAD
-            .decode(encoded_id)
-            .map_err(|_| AccessError::BadToken)?;
-        if !self.any_key_made(Domain::Token, |mac| mac.update(&id_bytes), &tag) {
-            return Err(AccessError::BadToken);
-        }
-        // Checked even though a key signed it: another deployment sharing the
-        // key, or an older version, may have signed an id we no longer accept.
+        let id_bytes = if token.contains(LEGACY_SEPARATOR) {
+            if !self.accepts_legacy_tokens() {
+                return Err(AccessError::BadToken);
+            }
+            self.open_legacy_token(token)?
+        } else {
+            self.open_token(token)?
+        };
+        // Checked even though a key made it: another deployment sharing the
+        // key, or an older version, may have made a token of an id we no
+        // longer accept.
         let id = String::from_utf8(id_bytes).map_err(|_| AccessError::BadToken)?;
         RecipientId::new(id).map_err(|_| AccessError::BadToken)
     }
 
-    /// Appends the token of `id` to `out`. Shared with bulk CSV signing,
-    /// which reuses one buffer for millions of rows.
-    pub(super) fn write_token(&self, id: &str, out: &mut String) {
-        let mut mac = self.signer(Domain::Token);
-        mac.update(id.as_bytes());
-        URL_SAFE_NO_PAD.encode_string(id, out);
-        out.push('.');
-        URL_SAFE_NO_PAD.encode_string(tag_of(mac), out);
+    /// Appends the token of `recipient` to `out`. Shared with bulk CSV
+    /// signing, which reuses one buffer for millions of rows; the id is
+    /// sealed on the stack, so a row costs no allocation.
+    pub(super) fn write_token(&self, recipient: &RecipientId, out: &mut String) {
+        let id = recipient.as_str().as_bytes();
+        let mut buffer = [0u8; SIV_LEN + MAX_RECIPIENT_ID_LEN];
+        let sealed = &mut buffer[..SIV_LEN + id.len()];
+        let (siv, ciphertext) = sealed.split_at_mut(SIV_LEN);
+        ciphertext.copy_from_slice(id);
+        siv.copy_from_slice(&self.seal(ciphertext));
+        out.push_str(TOKEN_PREFIX);
+        URL_SAFE_NO_PAD.encode_string(&*sealed, out);
+    }
+
+    /// The id bytes a token of the current format seals, if any key sealed
+    /// them. Lengths are checked before any decryption: a sealed id is one
+    /// synthetic IV and 1 to [`MAX_RECIPIENT_ID_LEN`] bytes.
+    fn open_token(&self, token: &str) -> Result<Vec<u8>, AccessError> {
+        let encoded = token
+            .strip_prefix(TOKEN_PREFIX)
+            .ok_or(AccessError::BadToken)?;
+        // The decoder refuses padding and non-canonical trailing bits, so a
+        // sealed id has exactly one spelling.
+        let sealed = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| AccessError::BadToken)?;
+        if !(SIV_LEN + 1..=SIV_LEN + MAX_RECIPIENT_ID_LEN).contains(&sealed.len()) {
+            return Err(AccessError::BadToken);
+        }
+        let (siv, ciphertext) = sealed.split_at(SIV_LEN);
+        let siv: &[u8; SIV_LEN] = siv.try_into().map_err(|_| AccessError::BadToken)?;
+        self.open_with_any_key(siv, ciphertext)
+            .ok_or(AccessError::BadToken)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recipient::MAX_RECIPIENT_ID_LEN;
 
     fn ring(secret: &str) -> KeyRing {
         KeyRing::new(vec![secret.as_bytes().to_vec()]).unwrap()
@@ -85,17 +112,23 @@ mod tests {
         RecipientId::new(text).unwrap()
     }
 
-    /// Re-encodes a token after letting `change` edit its decoded parts.
-    fn tamper(token: &str, change: impl FnOnce(&mut Vec<u8>, &mut Vec<u8>)) -> String {
-        let (encoded_id, encoded_tag) = token.split_once('.').unwrap();
-        let mut id_bytes = URL_SAFE_NO_PAD.decode(encoded_id).unwrap();
-        let mut tag = URL_SAFE_NO_PAD.decode(encoded_tag).unwrap();
-        change(&mut id_bytes, &mut tag);
-        format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(id_bytes),
-            URL_SAFE_NO_PAD.encode(tag)
-        )
+    /// A token sealing `id_bytes` under the ring's signing key, valid
+    /// recipient id or not: what a key holder could make.
+    fn seal_any(keys: &KeyRing, id_bytes: &[u8]) -> String {
+        let mut sealed = vec![0u8; SIV_LEN];
+        sealed.extend_from_slice(id_bytes);
+        let siv = keys.seal(&mut sealed[SIV_LEN..]);
+        sealed[..SIV_LEN].copy_from_slice(&siv);
+        format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
+    }
+
+    /// Re-encodes a token after letting `change` edit its sealed bytes.
+    fn tamper(token: &str, change: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut sealed = URL_SAFE_NO_PAD
+            .decode(token.strip_prefix(TOKEN_PREFIX).unwrap())
+            .unwrap();
+        change(&mut sealed);
+        format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
     }
 
     #[test]
@@ -114,6 +147,17 @@ mod tests {
     }
 
     #[test]
+    fn the_longest_token_is_the_one_the_limit_names() {
+        let keys = ring("server-secret-0123456789");
+        let longest = keys.sign_recipient(&id(&"x".repeat(MAX_RECIPIENT_ID_LEN)));
+        assert_eq!(longest.len(), 365);
+        let legacy = keys.sign_recipient_legacy(&id(&"x".repeat(MAX_RECIPIENT_ID_LEN)));
+        assert_eq!(legacy.len(), 365);
+        assert_eq!(keys.verify_token(&longest), keys.verify_token(&legacy));
+        assert!(longest.len() <= MAX_TOKEN_LEN);
+    }
+
+    #[test]
     fn tokens_are_deterministic_and_url_safe() {
         let keys = ring("server-secret-0123456789");
         let first = keys.sign_recipient(&id("a/b+c?d=e&f"));
@@ -124,45 +168,100 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)),
             "{first}"
         );
+        assert!(first.starts_with(TOKEN_PREFIX), "{first}");
+        assert!(!first.contains('.'), "{first}");
+    }
+
+    #[test]
+    fn a_token_shows_nothing_of_its_id() {
+        let keys = ring("server-secret-0123456789");
+        let address = "alice.smith@example.com";
+        let token = keys.sign_recipient(&id(address));
+        for shown in [address, "alice", "example", "smith"] {
+            assert!(!token.contains(shown), "{token} shows {shown}");
+        }
+        // Nor its base64url, in any of the three alignments.
+        for skip in 0..3 {
+            let encoded = URL_SAFE_NO_PAD.encode(&address.as_bytes()[skip..]);
+            assert!(!token.contains(&encoded[4..16]), "{token}");
+        }
+        // Ids that share a prefix share nothing visible in their tokens.
+        let sibling = keys.sign_recipient(&id("alice.smith@example.org"));
+        assert_ne!(token[..12], sibling[..12]);
     }
 
     #[test]
     fn a_tampered_id_is_refused() {
         let keys = ring("server-secret-0123456789");
         let token = keys.sign_recipient(&id("alice"));
-        let bob = tamper(&token, |id_bytes, _| *id_bytes = b"bob".to_vec());
-        assert_eq!(keys.verify_token(&bob), Err(AccessError::BadToken));
-        let flipped = tamper(&token, |id_bytes, _| id_bytes[0] ^= 1);
-        assert_eq!(keys.verify_token(&flipped), Err(AccessError::BadToken));
+        for byte in [SIV_LEN, SIV_LEN + 2, SIV_LEN + 4] {
+            let flipped = tamper(&token, |sealed| sealed[byte] ^= 1);
+            assert_eq!(keys.verify_token(&flipped), Err(AccessError::BadToken));
+        }
+        // Another token's ciphertext under this token's IV.
+        let bob = keys.sign_recipient(&id("bobby"));
+        let swapped = tamper(&token, |sealed| {
+            let other = URL_SAFE_NO_PAD.decode(&bob[TOKEN_PREFIX.len()..]).unwrap();
+            sealed[SIV_LEN..].copy_from_slice(&other[SIV_LEN..]);
+        });
+        assert_eq!(keys.verify_token(&swapped), Err(AccessError::BadToken));
     }
 
     #[test]
-    fn a_tampered_mac_is_refused() {
+    fn a_tampered_iv_is_refused() {
         let keys = ring("server-secret-0123456789");
         let token = keys.sign_recipient(&id("alice"));
-        for byte in [0, 7, TAG_LEN - 1] {
-            let forged = tamper(&token, |_, tag| tag[byte] ^= 0x80);
+        for byte in [0, 7, 8, 12, SIV_LEN - 1] {
+            let forged = tamper(&token, |sealed| sealed[byte] ^= 0x80);
             assert_eq!(keys.verify_token(&forged), Err(AccessError::BadToken));
         }
-        let longer = tamper(&token, |_, tag| tag.push(0));
+        let longer = tamper(&token, |sealed| sealed.push(0));
         assert_eq!(keys.verify_token(&longer), Err(AccessError::BadToken));
+    }
+
+    #[test]
+    fn every_character_of_a_token_is_checked() {
+        // "alice" seals to 21 bytes, which base64url fills exactly; "ann"
+        // to 19, whose last character carries 4 unused bits, which must be
+        // zero.
+        let keys = ring("server-secret-0123456789");
+        let alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.=";
+        for text in ["alice", "ann"] {
+            let token = keys.sign_recipient(&id(text));
+            for (position, original) in token.char_indices() {
+                for replacement in alphabet.chars().filter(|&c| c != original) {
+                    let mut forged = token.clone();
+                    forged.replace_range(position..position + 1, &replacement.to_string());
+                    assert_eq!(
+                        keys.verify_token(&forged),
+                        Err(AccessError::BadToken),
+                        "{forged}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
     fn truncated_or_malformed_tokens_are_refused() {
         let keys = ring("server-secret-0123456789");
         let token = keys.sign_recipient(&id("alice"));
+        let body = &token[TOKEN_PREFIX.len()..];
         let refused = [
             &token[..token.len() - 1],
             &token[..token.len() - 4],
-            token.split_once('.').unwrap().0,
-            &token.replace('.', ""),
+            &token[..TOKEN_PREFIX.len() + 22],
+            TOKEN_PREFIX,
+            body,
+            &format!("v3{body}"),
+            &format!("V2{body}"),
             &format!("{token}="),
-            &format!("{token}.x"),
-            &format!(".{}", token.split_once('.').unwrap().1),
+            &format!("{token}AAAA"),
+            &format!("{TOKEN_PREFIX}{TOKEN_PREFIX}{body}"),
             &token.replacen(|c: char| c.is_ascii_alphanumeric(), "*", 1),
+            &format!("{token} "),
             "",
-            ".",
+            "garbage",
         ];
         for bad in refused {
             assert_eq!(keys.verify_token(bad), Err(AccessError::BadToken), "{bad}");
@@ -172,23 +271,29 @@ mod tests {
     #[test]
     fn an_overlong_token_is_refused_before_any_work() {
         let keys = ring("server-secret-0123456789");
-        let huge = format!("{}.{}", "A".repeat(MAX_TOKEN_LEN), "A".repeat(22));
+        let huge = format!("{TOKEN_PREFIX}{}", "A".repeat(MAX_TOKEN_LEN));
         assert_eq!(keys.verify_token(&huge), Err(AccessError::BadToken));
+        let huge_legacy = format!("{}.{}", "A".repeat(MAX_TOKEN_LEN), "A".repeat(22));
+        assert_eq!(keys.verify_token(&huge_legacy), Err(AccessError::BadToken));
     }
 
     #[test]
-    fn a_signed_id_that_is_not_a_valid_recipient_is_refused() {
-        // A correct MAC over bytes that `RecipientId::new` refuses (a control
-        // character) must still not produce a recipient.
+    fn a_sealed_id_that_is_not_a_valid_recipient_is_refused() {
+        // Correctly sealed bytes that `RecipientId::new` refuses (a control
+        // character, invalid UTF-8, an empty or overlong id) must still not
+        // produce a recipient.
         let keys = ring("server-secret-0123456789");
-        let mut mac = keys.signer(Domain::Token);
-        mac.update(b"a\nb");
-        let token = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD.encode(b"a\nb"),
-            URL_SAFE_NO_PAD.encode(tag_of(mac))
+        let overlong = "x".repeat(MAX_RECIPIENT_ID_LEN + 1);
+        for id_bytes in [&b"a\nb"[..], b"\xff\xfe", b"", overlong.as_bytes()] {
+            let token = seal_any(&keys, id_bytes);
+            assert_eq!(keys.verify_token(&token), Err(AccessError::BadToken));
+        }
+        // The same helper makes tokens that do verify, so the refusals above
+        // are the ids' doing.
+        assert_eq!(
+            keys.verify_token(&seal_any(&keys, b"ab")).unwrap().as_str(),
+            "ab"
         );
-        assert_eq!(keys.verify_token(&token), Err(AccessError::BadToken));
     }
 
     #[test]
@@ -217,5 +322,21 @@ mod tests {
         let fresh = rotating.sign_recipient(&id("alice"));
         assert_ne!(fresh, sent);
         assert_eq!(fresh, rotated.sign_recipient(&id("alice")));
+    }
+
+    #[test]
+    fn legacy_tokens_verify_until_they_are_turned_off() {
+        let keys = ring("server-secret-0123456789");
+        assert!(keys.accepts_legacy_tokens());
+        let legacy = keys.sign_recipient_legacy(&id("alice"));
+        let current = keys.sign_recipient(&id("alice"));
+        assert_eq!(keys.verify_token(&legacy).unwrap().as_str(), "alice");
+
+        let strict = keys.with_legacy_tokens(false);
+        assert!(!strict.accepts_legacy_tokens());
+        assert_eq!(strict.verify_token(&legacy), Err(AccessError::BadToken));
+        assert_eq!(strict.verify_token(&current).unwrap().as_str(), "alice");
+        // Turning them off changes what verifies, never what is signed.
+        assert_eq!(strict.sign_recipient(&id("alice")), current);
     }
 }

@@ -64,6 +64,7 @@ pub static KEYS: &[Key] = &[
     // access
     key("signing_keys",                 "OPENTIME_SIGNING_KEYS",                 SecretList(|c| &mut c.access.signing_keys)),
     key("signing_keys_file",            "OPENTIME_SIGNING_KEYS_FILE",            SecretFile(|c| &mut c.access.signing_keys)),
+    key("legacy_tokens",                "OPENTIME_LEGACY_TOKENS",                Flag(|c| &mut c.access.legacy_tokens)),
     key("admin_tokens",                 "OPENTIME_ADMIN_TOKENS",                 SecretList(|c| &mut c.access.admin_tokens)),
     key("admin_tokens_file",            "OPENTIME_ADMIN_TOKENS_FILE",            SecretFile(|c| &mut c.access.admin_tokens)),
     // templates

@@ -87,7 +87,8 @@ impl Config {
         self.store.redis_url.is_none()
     }
 
-    /// The key ring for tokens and signed URLs. Without configured keys the
+    /// The key ring for tokens and signed URLs, accepting tokens of the
+    /// first format as `legacy_tokens` says. Without configured keys the
     /// demo key is used, which is refused outside demo mode.
     pub fn key_ring(&self) -> anyhow::Result<KeyRing> {
         if !self.is_demo()
@@ -102,22 +103,22 @@ impl Config {
                  a real store needs secret signing keys"
             );
         }
-        if self.access.signing_keys.is_empty() {
+        let secrets = if self.access.signing_keys.is_empty() {
             if !self.is_demo() {
                 bail!(
                     "OPENTIME_SIGNING_KEYS is not set: a real store needs real signing keys \
                      (the demo key is only for demo mode)"
                 );
             }
-            return Ok(KeyRing::new(vec![DEMO_KEY.as_bytes().to_vec()])?);
-        }
-        let secrets = self
-            .access
-            .signing_keys
-            .iter()
-            .map(|key| key.as_bytes().to_vec())
-            .collect();
-        Ok(KeyRing::new(secrets)?)
+            vec![DEMO_KEY.as_bytes().to_vec()]
+        } else {
+            self.access
+                .signing_keys
+                .iter()
+                .map(|key| key.as_bytes().to_vec())
+                .collect()
+        };
+        Ok(KeyRing::new(secrets)?.with_legacy_tokens(self.access.legacy_tokens))
     }
 
     pub fn uses_demo_key(&self) -> bool {
@@ -317,11 +318,40 @@ mod tests {
     }
 
     #[test]
+    fn legacy_tokens_verify_until_the_setting_turns_them_off() {
+        let recipient = crate::recipient::RecipientId::new("ann").unwrap();
+        let mut config = Config::default();
+        assert!(config.access.legacy_tokens);
+        let legacy = config.key_ring().unwrap().sign_recipient_legacy(&recipient);
+        let current = config.key_ring().unwrap().sign_recipient(&recipient);
+        assert_eq!(
+            config.key_ring().unwrap().verify_token(&legacy),
+            Ok(recipient.clone())
+        );
+
+        config
+            .apply(env_layer(&[("OPENTIME_LEGACY_TOKENS", "false")]).unwrap())
+            .unwrap();
+        assert!(!config.access.legacy_tokens);
+        let keys = config.key_ring().unwrap();
+        assert!(!keys.accepts_legacy_tokens());
+        assert!(keys.verify_token(&legacy).is_err());
+        assert_eq!(keys.verify_token(&current), Ok(recipient));
+
+        let file: Layer = toml::from_str("legacy_tokens = true\n").unwrap();
+        config.apply(file).unwrap();
+        assert!(config.key_ring().unwrap().accepts_legacy_tokens());
+        let wrong: Layer = toml::from_str("legacy_tokens = \"no\"\n").unwrap();
+        assert!(Config::default().apply(wrong).is_err());
+    }
+
+    #[test]
     fn secrets_never_show_in_debug_output() {
         let config = Config {
             access: AccessConfig {
                 signing_keys: vec!["very-secret-signing-key".into()].into(),
                 admin_tokens: vec!["very-secret-admin-token".into()].into(),
+                ..AccessConfig::default()
             },
             store: StoreConfig {
                 redis_url: Some("redis://user:hunter2@redis:6379/0".into()),

@@ -69,13 +69,27 @@ impl Default for ServerConfig {
 }
 
 /// Who may sign and who may administer.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AccessConfig {
     /// Signing secrets: the first signs, all verify. Empty means the demo
     /// key ([`Config::key_ring`](super::Config::key_ring)).
     pub signing_keys: Secrets,
+    /// Whether recipient tokens of the first format, which show the id
+    /// (`id.mac`), still verify. New tokens are opaque either way; this is
+    /// turned off once the emails that carry old tokens no longer matter.
+    pub legacy_tokens: bool,
     /// Bearer tokens of the admin API; empty turns it off.
     pub admin_tokens: Secrets,
+}
+
+impl Default for AccessConfig {
+    fn default() -> AccessConfig {
+        AccessConfig {
+            signing_keys: Secrets::default(),
+            legacy_tokens: true,
+            admin_tokens: Secrets::default(),
+        }
+    }
 }
 
 /// Where templates come from.
