@@ -233,3 +233,33 @@ async fn a_replica_stays_ready_and_serves_defaults_while_redis_is_down() {
     redis.start();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_forged_with_the_public_demo_key_is_no_recipient() {
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    support::server::hset(
+        &redis,
+        "dee",
+        &[("first_name", "Deirdre"), ("points", "900")],
+    );
+    let recipient = opentime::recipient::RecipientId::new("dee").unwrap();
+    let forged = opentime::access::KeyRing::demo().sign_recipient(&recipient);
+    let genuine = server
+        .get(&format!("/i/loyalty.png?t={}", server.token("dee")))
+        .await;
+    let anonymous = server.get("/i/loyalty.png").await;
+    let answer = server.get(&format!("/i/loyalty.png?t={forged}")).await;
+    assert_image(&answer);
+    assert_eq!(answer.body, anonymous.body, "the default variant");
+    assert_ne!(answer.body, genuine.body, "never dee's own card");
+    assert_eq!(
+        server
+            .metric(
+                "opentime_requests_total{outcome=\"bad_token\",route=\"image\",template=\"loyalty\""
+            )
+            .await,
+        1.0
+    );
+    server.shutdown().await;
+}
