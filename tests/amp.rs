@@ -236,3 +236,36 @@ async fn unknown_senders_and_plain_requests_are_refused_and_bad_tokens_get_the_d
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_public_url_no_token_is_written_under_a_host_the_request_names() {
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.amp.senders = vec!["news@example.com".to_string()];
+    })
+    .await;
+    let token = server.token("ann");
+    let answer = server
+        .request(
+            Method::GET,
+            &format!("/a/loyalty.json?t={token}"),
+            &[
+                ("amp-email-sender", "news@example.com"),
+                ("host", "evil.example"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let item = &json(&answer)["items"][0];
+    let image = item["image"].as_str().unwrap();
+    assert!(
+        image.starts_with("http://evil.example/i/loyalty.png"),
+        "{image}"
+    );
+    assert!(
+        !image.contains(&token),
+        "no token under a Host anyone can set: {image}"
+    );
+    assert!(!item["link"].as_str().unwrap().contains(&token));
+    server.shutdown().await;
+}

@@ -198,7 +198,8 @@ fn sender_allowed(allowed: &[String], sender: &str) -> bool {
 }
 
 /// Where recipients reach opentime: `public_url`, else the request's host.
-pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
+/// Whether it is the configured address is [`carries_token`]'s question.
+fn public_base(app: &App, head: &RequestHead<'_>) -> String {
     if let Some(url) = &app.config.server.public_url {
         return url.clone();
     }
@@ -215,10 +216,11 @@ pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
 /// parameters as the email had them, and for a `signed_url` template a
 /// signature of its own, since `s` covers the path.
 fn own_url(app: &App, base: &str, template: &Template, query: &QueryPairs, path: String) -> String {
+    let carries_token = carries_token(app);
     let mut pairs: Vec<(String, String)> = query
         .0
         .iter()
-        .filter(|(key, _)| key == "t" || template.params.contains_key(key))
+        .filter(|(key, _)| (key == "t" && carries_token) || template.params.contains_key(key))
         .cloned()
         .collect();
     if template.access == AccessMode::SignedUrl {
@@ -235,6 +237,15 @@ fn own_url(app: &App, base: &str, template: &Template, query: &QueryPairs, path:
         );
     }
     url
+}
+
+/// Whether URLs written into an answer may carry the recipient's token:
+/// only under the configured `public_url`. Without it the host comes from
+/// the request's `Host` header, which anyone can set, and a token written
+/// under it would go wherever that header points; such URLs show the
+/// default content instead.
+fn carries_token(app: &App) -> bool {
+    app.config.server.public_url.is_some()
 }
 
 /// A poll's results as the item gives them.
