@@ -29,7 +29,8 @@ pub struct ServerConfig {
     /// body trickled a byte at a time does not hold its slot for minutes.
     pub body_read_timeout: Duration,
     /// Connections one client address may hold at once; 0 is no limit.
-    /// Behind a load balancer every connection comes from it: set 0 there.
+    /// Applied only with `trusted_proxy_hops = 0`: behind proxies every
+    /// connection comes from a proxy's address.
     pub max_connections_per_ip: usize,
     /// Requests one keep-alive connection may carry before the server asks
     /// the client to open another; 0 is no limit.

@@ -63,7 +63,14 @@ pub async fn run(
     // Connections are bounded: past the limit, new ones wait in the
     // kernel's listen backlog until a slot frees.
     let connection_slots = Arc::new(Semaphore::new(app.config.server.max_connections));
-    let per_ip = PerAddress::new(app.config.server.max_connections_per_ip);
+    // Behind trusted proxies every connection comes from a proxy, whose
+    // address says nothing of the client: the limit applies only when the
+    // peer is the client itself.
+    let per_ip = PerAddress::new(if app.config.server.trusted_proxy_hops > 0 {
+        0
+    } else {
+        app.config.server.max_connections_per_ip
+    });
     let mut http = http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(app.config.server.header_read_timeout)
