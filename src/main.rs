@@ -43,8 +43,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
 /// text or as one JSON object a line.
 fn install_logging(format: &str) {
     let filter = EnvFilter::try_from_env("OPENTIME_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colours for a person at a terminal, none for a file or a collector.
+    let colours = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(std::io::stderr);
     if format == "json" {
         logs.json().init();

@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::http::server::{run, shutdown_signal};
+use crate::http::server::{run, run_ops, shutdown_signal};
 use crate::recipient::RecipientId;
 use crate::template::AccessMode;
 
@@ -39,10 +39,29 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", app.config.server.listen))?;
     let address = listener.local_addr()?;
     tracing::info!(%address, templates = templates.len(), "opentime is serving");
+    // The operations address stops when the public one has drained.
+    let (ops_stop, ops_stopped) = tokio::sync::oneshot::channel::<()>();
+    let ops = match app.config.server.ops_listen {
+        Some(ops_address) => {
+            let ops_listener = TcpListener::bind(ops_address)
+                .await
+                .with_context(|| format!("binding ops_listen {ops_address}"))?;
+            let bound = ops_listener.local_addr()?;
+            tracing::info!(address = %bound, "operations endpoints (/metrics, /healthz, /readyz) are serving");
+            Some(tokio::spawn(run_ops(ops_listener, app.clone(), async {
+                let _ = ops_stopped.await;
+            })))
+        }
+        None => None,
+    };
     if app.store.is_demo() {
         print_sample_urls(&app, &format!("http://{address}"));
     }
     run(listener, app, shutdown_signal()).await?;
+    drop(ops_stop);
+    if let Some(ops) = ops {
+        let _ = ops.await;
+    }
     Ok(())
 }
 
@@ -102,7 +121,10 @@ fn print_sample_urls(app: &App, base: &str) {
             recipient.as_str()
         );
     }
-    println!("  metrics: {base}/metrics\n");
+    match app.config.server.ops_listen {
+        Some(ops) => println!("  metrics: http://{ops}/metrics\n"),
+        None => println!("  metrics: {base}/metrics\n"),
+    }
 }
 
 /// The recipient ids of the demo file, sorted, for sample URLs.

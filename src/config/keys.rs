@@ -42,6 +42,7 @@ pub struct Key {
 pub static KEYS: &[Key] = &[
     // server
     key("listen",                       "OPENTIME_LISTEN",                       Custom(set_listen, show_listen)),
+    key("ops_listen",                   "OPENTIME_OPS_LISTEN",                   Custom(set_ops_listen, show_ops_listen)),
     key("max_connections",              "OPENTIME_MAX_CONNECTIONS",              Usize(|c| &mut c.server.max_connections)),
     key("max_header_bytes",             "OPENTIME_MAX_HEADER_BYTES",             Usize(|c| &mut c.server.max_header_bytes)),
     key("max_url_bytes",                "OPENTIME_MAX_URL_BYTES",                Usize(|c| &mut c.server.max_url_bytes)),
@@ -53,6 +54,7 @@ pub static KEYS: &[Key] = &[
     key("trusted_proxy_hops",           "OPENTIME_TRUSTED_PROXY_HOPS",           Usize(|c| &mut c.server.trusted_proxy_hops)),
     key("public_url",                   "OPENTIME_PUBLIC_URL",                   Custom(set_public_url, show_public_url)),
     key("log_format",                   "OPENTIME_LOG_FORMAT",                   Text(|c| &mut c.server.log_format)),
+    key("access_log",                   "OPENTIME_ACCESS_LOG",                   Flag(|c| &mut c.server.access_log)),
     // store
     key("redis_url",                    "OPENTIME_REDIS_URL",                    Custom(set_redis_url, show_redis_url)),
     key("redis_mode",                   "OPENTIME_REDIS_MODE",                   Custom(set_redis_mode, show_redis_mode)),
@@ -70,6 +72,7 @@ pub static KEYS: &[Key] = &[
     // templates
     key("templates_dir",                "OPENTIME_TEMPLATES_DIR",                Dir(|c| &mut c.templates.dir)),
     key("watch_templates",              "OPENTIME_WATCH_TEMPLATES",              Flag(|c| &mut c.templates.watch)),
+    key("api_template_render_limit_ms", "OPENTIME_API_TEMPLATE_RENDER_LIMIT_MS", Millis(|c| &mut c.templates.api_render_limit)),
     // render
     key("fonts_dir",                    "OPENTIME_FONTS_DIR",                    Dir(|c| &mut c.render.fonts_dir)),
     key("glyph_cache_bytes",            "OPENTIME_GLYPH_CACHE_BYTES",            U64(|c| &mut c.render.glyph_cache_bytes)),
@@ -258,6 +261,23 @@ fn set_listen(config: &mut Config, listen: String) -> anyhow::Result<()> {
 
 fn show_listen(config: &Config) -> Option<String> {
     Some(config.server.listen.to_string())
+}
+
+/// An address, or nothing (an empty value) for no second listener.
+fn set_ops_listen(config: &mut Config, listen: String) -> anyhow::Result<()> {
+    let listen = listen.trim();
+    config.server.ops_listen = if listen.is_empty() {
+        None
+    } else {
+        Some(listen.parse().with_context(|| {
+            format!("ops_listen: {listen:?} is not an address like 127.0.0.1:9090")
+        })?)
+    };
+    Ok(())
+}
+
+fn show_ops_listen(config: &Config) -> Option<String> {
+    config.server.ops_listen.map(|address| address.to_string())
 }
 
 /// Keeps the origin and path, without a trailing slash, so that URLs are

@@ -153,6 +153,15 @@ impl Config {
                 self.server.log_format
             );
         }
+        if self.server.ops_listen == Some(self.server.listen) {
+            bail!(
+                "ops_listen must differ from listen ({}): the operations endpoints get an address of their own",
+                self.server.listen
+            );
+        }
+        if self.templates.api_render_limit.is_zero() {
+            bail!("api_template_render_limit_ms must be at least 1");
+        }
         if self.warm.rate == 0 {
             bail!("warm_rate must be at least 1");
         }

@@ -16,6 +16,10 @@ use super::Secrets;
 pub struct ServerConfig {
     /// Address to serve on.
     pub listen: SocketAddr,
+    /// A second address for `/metrics`, `/healthz` and `/readyz` only, kept
+    /// off the public one; with it, the public address answers `/metrics`
+    /// with 404.
+    pub ops_listen: Option<SocketAddr>,
     /// Open connections at once; further ones wait in the listen backlog.
     pub max_connections: usize,
     /// Largest request head (request line and headers) accepted, in bytes.
@@ -44,6 +48,9 @@ pub struct ServerConfig {
     /// How log lines are written: `text` for people, `json` (one object a
     /// line) for log pipelines.
     pub log_format: String,
+    /// One log line per request (target `opentime::access`, level info):
+    /// method, path without its query, status, time and request id.
+    pub access_log: bool,
     /// The address recipients reach opentime at (`https://ot.example.com`),
     /// for the absolute URLs it writes (AMP JSON, `List-Unsubscribe`);
     /// without it, `http://` and the request's `Host`.
@@ -54,6 +61,7 @@ impl Default for ServerConfig {
     fn default() -> ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            ops_listen: None,
             max_connections: 10_000,
             max_header_bytes: 16 * 1024,
             max_url_bytes: 4096,
@@ -64,6 +72,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(10),
             trusted_proxy_hops: 0,
             log_format: "text".to_string(),
+            access_log: true,
             public_url: None,
         }
     }
@@ -100,6 +109,11 @@ pub struct TemplatesConfig {
     pub dir: PathBuf,
     /// Reload templates when their files change (SIGHUP always reloads).
     pub watch: bool,
+    /// A template put through the admin API is refused when one of its
+    /// variants takes longer than this to render at its largest scale: the
+    /// API's callers write templates, and opens of a template pay its
+    /// render time.
+    pub api_render_limit: Duration,
 }
 
 impl Default for TemplatesConfig {
@@ -107,6 +121,7 @@ impl Default for TemplatesConfig {
         TemplatesConfig {
             dir: PathBuf::from("assets/templates"),
             watch: true,
+            api_render_limit: Duration::from_millis(1000),
         }
     }
 }

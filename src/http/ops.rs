@@ -1,10 +1,25 @@
-//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`.
+//! Operations endpoints: `/healthz`, `/readyz`, `/metrics`, on the public
+//! address, or on `ops_listen` alone when one is configured.
 
 use hyper::header::{CONTENT_TYPE, HeaderValue};
-use hyper::{Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 
 use super::response::{self, Body};
 use crate::app::App;
+
+/// The whole routing of the operations address: its three endpoints for
+/// GET and HEAD, 404 for anything else.
+pub async fn route(app: &App, method: &Method, path: &str) -> Response<Body> {
+    if method != Method::GET && method != Method::HEAD {
+        return response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
+    }
+    match path {
+        "/healthz" => healthz(),
+        "/readyz" => readyz(app).await,
+        "/metrics" => metrics(app).await,
+        _ => response::text(StatusCode::NOT_FOUND, "not found"),
+    }
+}
 
 /// Liveness: the process answers.
 pub fn healthz() -> Response<Body> {

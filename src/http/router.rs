@@ -1,9 +1,14 @@
-//! Routing, in one place: one `match` on the method and the path segments.
+//! Routing, in one place: one `match` on the method and the path segments,
+//! with the request id and the access log line every request gets.
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::HeaderValue;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use tracing::Instrument as _;
 
 use super::body::RequestBody;
 use super::head::{RequestHead, client_ip};
@@ -13,7 +18,62 @@ use crate::app::App;
 use crate::metrics::TimerGuard;
 use crate::open::{QueryPairs, Visit};
 
+/// The header a request id arrives and leaves in.
+const REQUEST_ID: &str = "x-request-id";
+
+/// The longest request id taken from a client or proxy.
+const MAX_REQUEST_ID_LEN: usize = 64;
+
+/// Serves one request under its request id: the id a proxy sent in
+/// `X-Request-Id` when it is a plain token, or a new one. Every log line
+/// written while serving it carries the id, and the answer returns it, so
+/// a line in the logs and a report from a user can be matched.
 pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) -> Response<Body> {
+    let id = request_id(request.headers());
+    let span = tracing::info_span!("request", id = %id);
+    let mut answer = route_in_span(app, request, peer).instrument(span).await;
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        answer.headers_mut().insert(REQUEST_ID, value);
+    }
+    answer
+}
+
+/// The id of a request: the caller's if it is 1 to 64 letters, digits,
+/// `-`, `_`, `.` or `:`, since anything else could forge log lines;
+/// otherwise one made here, unique within this process and unlikely to
+/// repeat across replicas.
+fn request_id(headers: &HeaderMap) -> String {
+    let given = headers
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            !id.is_empty()
+                && id.len() <= MAX_REQUEST_ID_LEN
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+        });
+    if let Some(id) = given {
+        return id.to_string();
+    }
+    static PROCESS: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let process = PROCESS.get_or_init(|| {
+        // The start time's low bits and the pid: enough to tell replicas
+        // apart in one log stream, and nothing secret is needed of an id.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        nanos ^ std::process::id().rotate_left(16)
+    });
+    format!("{process:08x}-{:x}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn route_in_span(
+    app: &App,
+    request: Request<Incoming>,
+    peer: Option<IpAddr>,
+) -> Response<Body> {
     let target_len = request
         .uri()
         .path_and_query()
@@ -84,7 +144,9 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         }
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
-        (true, ["metrics"]) => ops::metrics(app).await,
+        // With an operations address of its own, the metrics are not
+        // published on the public one.
+        (true, ["metrics"]) if app.config.server.ops_listen.is_none() => ops::metrics(app).await,
         (false, ["i" | "c" | "v" | "a" | "healthz" | "readyz" | "metrics", ..]) => {
             let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
             refused.headers_mut().insert(
@@ -101,12 +163,15 @@ pub async fn route(app: &App, request: Request<Incoming>, peer: Option<IpAddr>) 
         "api" | "preview" => route_label,
         _ => path,
     };
-    tracing::debug!(
-        %method,
-        path = logged_path,
-        status = answer.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
+    if app.config.server.access_log {
+        tracing::info!(
+            target: "opentime::access",
+            %method,
+            path = logged_path,
+            status = answer.status().as_u16(),
+            micros = started.elapsed().as_micros() as u64,
+            "request"
+        );
+    }
     answer
 }

@@ -163,6 +163,67 @@ pub async fn run(
     Ok(())
 }
 
+/// Connections the operations address serves at once: scrapers and
+/// probes, a handful.
+const OPS_CONNECTIONS: usize = 64;
+
+/// Serves `/metrics`, `/healthz` and `/readyz` on the operations address
+/// (`ops_listen`) until `shutdown` completes. It has its own few
+/// connection slots, so a flood on the public address cannot keep a probe
+/// or a scrape out.
+pub async fn run_ops(
+    listener: TcpListener,
+    app: App,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
+    let slots = Arc::new(Semaphore::new(OPS_CONNECTIONS));
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(app.config.server.header_read_timeout)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            () = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed on the operations address");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+            let app = app.clone();
+            async move {
+                let answer = super::ops::route(&app, request.method(), request.uri().path()).await;
+                Ok::<_, Infallible>(answer)
+            }
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(app.config.server.shutdown_grace) => {}
+    }
+    Ok(())
+}
+
 /// Connections held by each client address, bounded so that one host
 /// cannot take every connection slot.
 #[derive(Clone)]

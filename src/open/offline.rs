@@ -192,3 +192,36 @@ pub fn prerender_fallbacks(
     }
     Ok(fallbacks)
 }
+
+/// How long the slowest variant of `template` takes to render, and which
+/// one it is: every variant forced in turn, with no recipient and the
+/// default parameters, at the largest scale and in the template's own
+/// format (a countdown animates). A variant whose texts need a recipient
+/// is timed on the content that resolves; `None` when none does.
+pub fn slowest_render(
+    template: &Template,
+    renderer: &Renderer,
+) -> Result<Option<(String, std::time::Duration)>, RenderError> {
+    let context = Context::new(&RequestFacts {
+        query: template.default_query(),
+        ..RequestFacts::default()
+    });
+    let (context, timer, _) = with_timer(template, &context, None);
+    let target = Target {
+        scale: template.scales.iter().copied().max().unwrap_or(1),
+        format: template.format,
+    };
+    let mut slowest: Option<(String, std::time::Duration)> = None;
+    for variant in &template.variants {
+        let Ok(artwork) = artwork(template, variant, &context, target, timer.as_ref()) else {
+            continue;
+        };
+        let started = std::time::Instant::now();
+        renderer.render_artwork(&artwork)?;
+        let took = started.elapsed();
+        if slowest.as_ref().is_none_or(|(_, longest)| took > *longest) {
+            slowest = Some((variant.id.clone(), took));
+        }
+    }
+    Ok(slowest)
+}

@@ -67,18 +67,20 @@ pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Val
         let registry = app.templates.clone();
         let renderer = app.cache.renderer().clone();
         let demo_dir = app.config.store.demo_dir.clone();
+        let limit = app.config.templates.api_render_limit;
         let name = name.to_string();
         let body = body.clone();
         tokio::task::spawn_blocking(move || {
             registry.validate(&name, &body).map(|template| {
                 let warnings = crate::check::template_warnings(&template, &renderer, &demo_dir);
-                (template, warnings)
+                let slowest = slowest_render(&template, &renderer, limit);
+                (template, warnings, slowest)
             })
         })
         .await
         .map_err(ApiError::internal)?
     };
-    let (template, warnings) = checked.map_err(|error| {
+    let (template, warnings, slowest) = checked.map_err(|error| {
         let mut refusal = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_template",
@@ -90,6 +92,22 @@ pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Val
         refusal.details = Some(json!({ "variant": error.variant, "field": error.field }));
         refusal
     })?;
+    let limit = app.config.templates.api_render_limit;
+    if let Some((variant, took)) = slowest
+        && took > limit
+    {
+        let mut refusal = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "render_too_slow",
+            format!(
+                "variant {variant:?} takes {} ms to render at its largest scale; a template put through the API renders within {} ms (api_template_render_limit_ms)",
+                took.as_millis(),
+                limit.as_millis()
+            ),
+        );
+        refusal.details = Some(json!({ "variant": variant, "render_ms": took.as_millis() as u64 }));
+        return Err(refusal);
+    }
     let existed = app.templates.get(name).is_some();
     let store = app.store.with_budget(std::time::Duration::from_secs(5));
     let revision = store.put_template(name, &body).await?;
@@ -117,7 +135,9 @@ pub(super) async fn delete(app: &App, name: &str) -> Result<Value, ApiError> {
     Ok(json!({
         "template": name,
         "revision": revision,
-        "still_served_from": app.templates.get(name).map(|t| t.path.display().to_string()),
+        // The file's name within the templates directory, never where
+        // that directory is on the server.
+        "still_served_from": app.templates.get(name).map(|t| served_from(&app.templates, &t)),
     }))
 }
 
@@ -154,6 +174,35 @@ fn summary(registry: &TemplateRegistry, template: &Template) -> Value {
         "variants": template.variants.iter().map(|v| v.id.as_str()).collect::<Vec<_>>(),
         "poll": template.poll.as_ref().map(|poll| poll.id.as_str()),
     })
+}
+
+/// The slowest variant's render time; over `limit`, the smaller of two
+/// tries, so that a cold glyph cache does not refuse a template; `None` when no variant
+/// resolves without a recipient, or one fails to render (the load checks
+/// already refused what cannot render).
+fn slowest_render(
+    template: &Template,
+    renderer: &crate::render::Renderer,
+    limit: std::time::Duration,
+) -> Option<(String, std::time::Duration)> {
+    let time = || crate::open::offline::slowest_render(template, renderer).ok()?;
+    let first = time()?;
+    if first.1 <= limit {
+        return Some(first);
+    }
+    let second = time()?;
+    Some(if second.1 < first.1 { second } else { first })
+}
+
+/// A template's file as its directory names it: `renewal.json`.
+fn served_from(registry: &TemplateRegistry, template: &Template) -> String {
+    let path = &template.path;
+    let relative = path
+        .strip_prefix(registry.dir())
+        .ok()
+        .or_else(|| path.file_name().map(std::path::Path::new))
+        .unwrap_or(path);
+    relative.display().to_string()
 }
 
 fn no_template(name: &str) -> ApiError {

@@ -369,8 +369,10 @@ impl Builder<'_> {
         if let Some(asset) = self.assets.by_path.get(&path) {
             return Ok(asset.clone());
         }
-        let bytes =
-            std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        // The error names the asset as the template does: the directory it
+        // sits in is the server's business, not the author's (an admin API
+        // caller sees this message).
+        let bytes = std::fs::read(&path).map_err(|e| format!("cannot read {src:?}: {e}"))?;
         let asset = Arc::new(Asset::decode(src, &bytes).map_err(|e| e.to_string())?);
         self.assets.by_path.insert(path, asset.clone());
         Ok(asset)
