@@ -296,3 +296,107 @@ async fn a_template_put_through_the_api_must_render_within_the_limit() {
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json());
     default.shutdown().await;
 }
+
+/// The `href` and `src` values of `html`, unescaped as a browser would.
+fn attributes(html: &str, name: &str) -> Vec<String> {
+    let marker = format!("{name}=\"");
+    html.match_indices(&marker)
+        .filter_map(|(at, _)| {
+            let rest = &html[at + marker.len()..];
+            rest.find('"').map(|end| {
+                rest[..end]
+                    .replace("&#x2f;", "/")
+                    .replace("&#x27;", "'")
+                    .replace("&quot;", "\"")
+                    .replace("&lt;", "<")
+                    .replace("&gt;", ">")
+                    .replace("&amp;", "&")
+            })
+        })
+        .collect()
+}
+
+#[test]
+fn the_demo_front_page_shows_every_template_with_working_urls() {
+    let port = free_port();
+    let server = Binary::start(port, &[("OPENTIME_LOG", "warn")]);
+    let (status, headers, html) = get(port, "/", &[]);
+    assert_eq!(status, 200);
+    assert!(
+        header(&headers, "content-type")
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let templates =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/templates"))
+            .unwrap()
+            .filter_map(|entry| {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                name.strip_suffix(".json").map(str::to_string)
+            })
+            .collect::<Vec<_>>();
+    assert!(!templates.is_empty());
+    for template in &templates {
+        assert!(
+            html.contains(&format!("id=\"{template}\"")),
+            "{template} is missing"
+        );
+    }
+    // curl's own User-Agent is explained, and the commands send a mail
+    // client's instead.
+    assert!(
+        html.contains("scanner") && html.contains("curl -A '"),
+        "{html}"
+    );
+
+    let browser = [("User-Agent", opentime::http::front::MAIL_CLIENT_USER_AGENT)];
+    let images = attributes(&html, "src");
+    assert!(
+        images.len() > templates.len(),
+        "an image per template and recipient"
+    );
+    for image in &images {
+        let (status, headers, _) = get(port, image, &browser);
+        assert_eq!(status, 200, "{image}");
+        assert!(
+            header(&headers, "content-type")
+                .unwrap()
+                .starts_with("image/"),
+            "{image}"
+        );
+    }
+    let links = attributes(&html, "href");
+    let clicks: Vec<_> = links
+        .iter()
+        .filter(|link| link.starts_with("/c/"))
+        .collect();
+    assert!(clicks.len() >= templates.len(), "{links:?}");
+    for click in clicks {
+        let (status, headers, _) = get(port, click, &browser);
+        assert_eq!(status, 302, "{click}");
+        assert!(
+            header(&headers, "location").unwrap().starts_with("http"),
+            "{click}"
+        );
+    }
+    let votes: Vec<_> = links
+        .iter()
+        .filter(|link| link.starts_with("/v/"))
+        .collect();
+    assert!(!votes.is_empty(), "the poll's votes are linked");
+    for vote in votes {
+        let (status, _, _) = get(port, vote, &browser);
+        assert!(status == 302 || status == 303, "{vote}: {status}");
+    }
+    let preferences = links.iter().find(|link| link.starts_with("/p?t=")).unwrap();
+    assert_eq!(get(port, preferences, &browser).0, 200);
+    server.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_real_store_there_is_no_front_page() {
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |_| {}).await;
+    assert_eq!(server.get("/").await.status, StatusCode::NOT_FOUND);
+    server.shutdown().await;
+}

@@ -1,16 +1,13 @@
 //! `opentime serve`: load everything, bind, serve until SIGTERM or Ctrl-C.
 
-use std::path::Path;
-
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::http::front::samples;
 use crate::http::server::{run, run_ops, shutdown_signal};
-use crate::recipient::RecipientId;
-use crate::template::AccessMode;
 
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     if config.is_demo() {
@@ -66,75 +63,32 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
 }
 
 /// Prints a working URL per demo template and recipient, so a newcomer can
-/// open them in a browser straight away.
+/// open them in a browser straight away: the same samples as the page at
+/// `/`.
 fn print_sample_urls(app: &App, base: &str) {
-    let recipients = demo_recipient_ids(&app.config.store.demo_dir);
-    println!("\nSample URLs (demo mode):");
-    let snapshot = app.templates.snapshot();
-    let templates = snapshot.templates();
-    // A demo id names its template as a prefix ("renewal-timer-anna"); the
-    // longest template name that prefixes it wins over "renewal".
-    let owner = |id: &str| {
-        templates
-            .iter()
-            .filter(|template| id.starts_with(&format!("{}-", template.name)))
-            .max_by_key(|template| template.name.len())
-            .map(|template| template.name.clone())
-    };
-    for template in &templates {
-        let extension = template.format.extension();
-        let path = format!("/i/{}.{extension}", template.name);
-        // A signed_url template answers only signed URLs.
-        let signature = match template.access {
-            AccessMode::SignedUrl => format!("?s={}", app.keys.sign_url(&path, &[])),
-            _ => String::new(),
-        };
+    println!("\nDemo page, with every template: {base}/");
+    println!("Sample URLs (demo mode):");
+    let samples = samples(app);
+    for template in &samples {
         println!(
-            "  {} (default variant): {base}{path}{signature}",
-            template.name
+            "  {} (default variant): {base}{}",
+            template.name, template.image
         );
-        for id in recipients
-            .iter()
-            .filter(|id| owner(id).as_deref() == Some(template.name.as_str()))
-        {
-            let Ok(recipient) = RecipientId::new(id.as_str()) else {
-                continue;
-            };
-            let token = app.keys.sign_recipient(&recipient);
-            println!("    {id}: {base}/i/{}.{extension}?t={token}", template.name);
-            if let Some(option) = template.poll.as_ref().and_then(|poll| {
-                poll.options
-                    .first()
-                    .map(|option| (poll.id.as_str(), option.id.as_str()))
-            }) {
-                println!("      vote: {base}/v/{}/{}?t={token}", option.0, option.1);
+        for recipient in &template.recipients {
+            println!("    {}: {base}{}", recipient.id, recipient.image);
+            if let Some(vote) = recipient.votes.first() {
+                println!("      vote: {base}{}", vote.url);
             }
         }
     }
-    if let Some(recipient) = recipients
-        .first()
-        .and_then(|id| RecipientId::new(id.as_str()).ok())
-    {
-        let token = app.keys.sign_recipient(&recipient);
+    if let Some(recipient) = samples.iter().flat_map(|t| &t.recipients).next() {
         println!(
-            "  preferences of {}: {base}/p?t={token}",
-            recipient.as_str()
+            "  preferences of {}: {base}{}",
+            recipient.id, recipient.preferences
         );
     }
     match app.config.server.ops_listen {
         Some(ops) => println!("  metrics: http://{ops}/metrics\n"),
         None => println!("  metrics: {base}/metrics\n"),
     }
-}
-
-/// The recipient ids of the demo file, sorted, for sample URLs.
-fn demo_recipient_ids(demo_dir: &Path) -> Vec<String> {
-    let path = demo_dir.join("recipients.json");
-    let Ok(text) = std::fs::read_to_string(&path) else {
-        return Vec::new();
-    };
-    let Ok(serde_json::Value::Object(recipients)) = serde_json::from_str(&text) else {
-        return Vec::new();
-    };
-    recipients.keys().cloned().collect()
 }

@@ -11,6 +11,7 @@ mod amp;
 mod body;
 mod click;
 mod form;
+pub mod front;
 mod head;
 mod image;
 mod lines;

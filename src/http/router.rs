@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use super::body::RequestBody;
 use super::head::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, amp, click, image, ops, prefs, preview, vote};
+use super::{admin, amp, click, front, image, ops, prefs, preview, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 use crate::open::{QueryPairs, Visit};
@@ -97,6 +97,7 @@ async fn route_in_span(
         ["p"] | ["u"] => "preferences",
         ["api", ..] => "api",
         ["preview", ..] => "preview",
+        [""] => "front",
         _ => "other",
     };
     let _timer = TimerGuard::new(
@@ -142,6 +143,13 @@ async fn route_in_span(
             let query = QueryPairs::parse(parts.uri.query());
             preview::serve(app, &method, rest, &query, &parts.headers, body).await
         }
+        (true, [""]) => front::serve(
+            app,
+            parts
+                .headers
+                .get(hyper::header::HOST)
+                .and_then(|value| value.to_str().ok()),
+        ),
         (true, ["healthz"]) => ops::healthz(),
         (true, ["readyz"]) => ops::readyz(app).await,
         // With an operations address of its own, the metrics are not
