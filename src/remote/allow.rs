@@ -35,6 +35,10 @@ pub(crate) struct Target {
     pub(crate) port: u16,
     /// The path and query, as sent in the request line.
     pub(crate) path_and_query: String,
+    /// Whether a rule names this host exactly, rather than only a wildcard
+    /// matching it: only then may it resolve to an internal address
+    /// (`address.rs`).
+    pub(crate) named_exactly: bool,
 }
 
 /// The origins an operator allowed, parsed once at startup.
@@ -60,12 +64,14 @@ impl AllowList {
 
     /// Parses `url` strictly and returns it if some rule allows its origin.
     pub(crate) fn target(&self, url: &str) -> Result<Target, RemoteImageError> {
-        let target = Target::parse(url)?;
-        if self.rules.iter().any(|rule| rule.allows(&target)) {
-            Ok(target)
-        } else {
-            Err(RemoteImageError::NotAllowed)
-        }
+        let mut target = Target::parse(url)?;
+        let mut matching = self.rules.iter().filter(|rule| rule.allows(&target));
+        let Some(first) = matching.next() else {
+            return Err(RemoteImageError::NotAllowed);
+        };
+        // An exact rule wins over a wildcard that also matches.
+        target.named_exactly = first.is_exact() || matching.any(Rule::is_exact);
+        Ok(target)
     }
 }
 
@@ -120,6 +126,7 @@ impl Target {
             host,
             port,
             path_and_query,
+            named_exactly: false,
         })
     }
 
@@ -210,6 +217,10 @@ impl Rule {
             HostPattern::Exact(host)
         };
         Ok(Rule { scheme, host, port })
+    }
+
+    fn is_exact(&self) -> bool {
+        matches!(self.host, HostPattern::Exact(_))
     }
 
     fn allows(&self, target: &Target) -> bool {
@@ -369,6 +380,26 @@ mod tests {
         assert_eq!(target.authority(), "127.0.0.1:8123");
         assert_eq!(target.path_and_query, "/");
         assert_eq!(target.dial_host(), "127.0.0.1");
+    }
+
+    #[test]
+    fn only_an_exact_rule_names_a_host() {
+        let list = allow_list(&[
+            "https://*.images.example.com",
+            "https://shop1.images.example.com",
+            "http://127.0.0.1:8123",
+            "http://localhost:8123",
+        ]);
+        let cases = [
+            ("https://shop2.images.example.com/a.jpg", false),
+            ("https://shop1.images.example.com/a.jpg", true),
+            ("http://127.0.0.1:8123/a.png", true),
+            ("http://localhost:8123/a.png", true),
+        ];
+        for (url, exact) in cases {
+            let target = list.target(url).expect(url);
+            assert_eq!(target.named_exactly, exact, "{url}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::ServerName;
 
 use crate::remote::RemoteImageError;
+use crate::remote::address::is_internal;
 use crate::remote::allow::{Scheme, Target};
 
 /// What every request says about itself and what it takes.
@@ -95,21 +96,33 @@ pub(crate) fn tls_connector() -> TlsConnector {
     TlsConnector::from(Arc::new(config))
 }
 
-/// Resolves the host and connects to the first address that answers.
+/// Resolves the host and connects to the first address that may be used
+/// and answers. Unless a rule names the host exactly, internal addresses
+/// are skipped (`address.rs`); each stream connects to the very address
+/// that was checked, so no second lookup can answer differently.
 async fn connect(target: &Target) -> Result<TcpStream, RemoteImageError> {
     let addresses = tokio::net::lookup_host((target.dial_host(), target.port))
         .await
         .map_err(|e| fetch_error(target, format!("resolving: {e}")))?;
     let mut last_error = None;
+    let mut refused = None;
     for address in addresses {
+        if !target.named_exactly && is_internal(address.ip()) {
+            refused = Some(address.ip());
+            continue;
+        }
         match TcpStream::connect(address).await {
             Ok(stream) => return Ok(stream),
             Err(e) => last_error = Some(e),
         }
     }
-    Err(match last_error {
-        Some(e) => fetch_error(target, format!("connecting: {e}")),
-        None => fetch_error(target, "the host resolved to no address"),
+    Err(match (last_error, refused) {
+        (Some(e), _) => fetch_error(target, format!("connecting: {e}")),
+        (None, Some(address)) => RemoteImageError::PrivateAddress(format!(
+            "{} resolved to the internal address {address}, and only a wildcard rule allows it",
+            target.origin()
+        )),
+        (None, None) => fetch_error(target, "the host resolved to no address"),
     })
 }
 
@@ -201,5 +214,53 @@ struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A target as the allow-list makes it: `named_exactly` is what a
+    /// wildcard rule (false) or an exact one (true) gives a matching URL.
+    fn localhost_target(port: u16, named_exactly: bool) -> Target {
+        Target {
+            scheme: Scheme::Http,
+            host: "localhost".to_string(),
+            port,
+            path_and_query: "/photo.png".to_string(),
+            named_exactly,
+        }
+    }
+
+    /// `localhost` resolves to loopback through the hosts file, as a
+    /// rebinding or taken-over subdomain would through DNS. Allowed by a
+    /// wildcard only, it is refused before any connection; named exactly,
+    /// it is connected to.
+    #[tokio::test]
+    async fn only_a_host_named_exactly_may_resolve_to_an_internal_address() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind on loopback");
+        listener
+            .set_nonblocking(true)
+            .expect("a non-blocking listener");
+        let port = listener.local_addr().expect("a bound address").port();
+        let fetcher = Fetcher::new(1024, Duration::from_millis(500));
+
+        let refused = fetcher.get(&localhost_target(port, false)).await;
+        let Err(RemoteImageError::PrivateAddress(message)) = refused else {
+            panic!("expected a private address refusal, got {refused:?}");
+        };
+        assert!(message.contains("127.0.0.1"), "{message}");
+        assert!(!message.contains("photo"), "{message} names the path");
+        assert!(
+            listener.accept().is_err(),
+            "nothing connected to the listener"
+        );
+
+        // Named exactly, the fetch connects; the listener never answers, so
+        // the fetch ends at its deadline, after the connection was made.
+        let allowed = fetcher.get(&localhost_target(port, true)).await;
+        assert_eq!(allowed.map(|_| ()), Err(RemoteImageError::Timeout));
+        assert!(listener.accept().is_ok(), "the fetch connected");
     }
 }

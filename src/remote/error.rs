@@ -32,6 +32,11 @@ pub enum RemoteImageError {
     /// The response's Content-Type is neither image/png nor image/jpeg.
     #[error("the response is not a PNG or JPEG image")]
     NotAnImage,
+    /// The host, allowed only by a wildcard rule, resolved to loopback, a
+    /// private or link-local network, or another address that is not on
+    /// the public internet; the message names the origin and the address.
+    #[error("refused to connect: {0}")]
+    PrivateAddress(String),
     /// Resolving, connecting, TLS or HTTP failed.
     #[error("fetch failed: {0}")]
     Fetch(String),
@@ -51,6 +56,7 @@ impl RemoteImageError {
             RemoteImageError::TooLarge => "too_large",
             RemoteImageError::Status(_) => "status",
             RemoteImageError::NotAnImage => "not_an_image",
+            RemoteImageError::PrivateAddress(_) => "private_address",
             RemoteImageError::Fetch(_) => "fetch",
             RemoteImageError::Decode(_) => "decode",
         }

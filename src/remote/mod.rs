@@ -10,9 +10,11 @@
 //! serves every request that asks for the same URL at once.
 //!
 //! - `allow.rs`: the origin rules and strict URL parsing; no I/O.
+//! - `address.rs`: which resolved addresses a fetch may connect to.
 //! - `client.rs`: one bounded HTTP/1.1 GET over TCP or rustls.
 //! - `error.rs`: [`RemoteImageError`] and its stable codes.
 
+mod address;
 mod allow;
 pub(crate) mod client;
 mod error;
