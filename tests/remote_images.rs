@@ -4,7 +4,12 @@
 //! and whether anything reached a server at all.
 //!
 //! The counting is the point of the allow-list tests: a refused URL must be
-//! refused before any connection, not merely fail afterwards.
+//! refused before any connection, not merely fail afterwards. The same
+//! server also serves decompression bombs (small PNGs declaring large
+//! pixels), for the decode limits, and the last test runs opentime itself
+//! against it.
+
+mod support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -51,6 +56,12 @@ struct ServerState {
     gate: Semaphore,
     png: Bytes,
     jpeg: Bytes,
+    /// A valid 2048 x 2048 RGBA PNG of one color: 16 MiB decoded from a
+    /// few kilobytes.
+    bomb: Bytes,
+    /// A valid 1024 x 1024 RGBA PNG: 4 MiB decoded, within the tests'
+    /// budget, and slow enough to decode that many at once queue.
+    large: Bytes,
 }
 
 struct TestServer {
@@ -70,6 +81,8 @@ impl TestServer {
             gate: Semaphore::new(0),
             png: Bytes::from(png_image(3, 2)),
             jpeg: Bytes::from(jpeg_image(5, 4)),
+            bomb: Bytes::from(uniform_png(2048, 2048)),
+            large: Bytes::from(uniform_png(1024, 1024)),
         });
         let accept_state = Arc::clone(&state);
         tokio::spawn(async move {
@@ -178,6 +191,9 @@ async fn respond(
         }
         "/garbage.png" => image("image/png", Bytes::from_static(b"GIF89a, or rather not")),
         "/vast.png" => image("image/png", Bytes::from(png_header_only(20_000, 20_000))),
+        // Any query, so that each URL is a cache entry of its own.
+        "/bomb.png" => image("image/png", state.bomb.clone()),
+        "/large.png" => image("image/png", state.large.clone()),
         _ => reply(StatusCode::NOT_FOUND, "text/plain", full("unknown route")),
     };
     Ok(response)
@@ -233,6 +249,23 @@ fn jpeg_image(width: u16, height: u16) -> Vec<u8> {
     jpeg_encoder::Encoder::new(&mut bytes, 90)
         .encode(&pixels, width, height, jpeg_encoder::ColorType::Rgb)
         .expect("encode a JPEG");
+    bytes
+}
+
+/// A real RGBA PNG whose every pixel is the same: it compresses about a
+/// thousand to one, which is what makes it a bomb at larger sizes.
+fn uniform_png(width: u32, height: u32) -> Vec<u8> {
+    let pixels = [0u8, 0x80, 0xff, 0xff].repeat((width * height) as usize);
+    let mut bytes = Vec::new();
+    let mut encoder = png::Encoder::new(&mut bytes, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::High);
+    let mut writer = encoder.write_header().expect("write a PNG header");
+    writer
+        .write_image_data(&pixels)
+        .expect("write PNG pixel data");
+    writer.finish().expect("finish the PNG");
     bytes
 }
 
@@ -544,4 +577,139 @@ async fn a_host_that_does_not_speak_https_or_is_down_is_a_fetch_error() {
         !error.to_string().contains("user=42"),
         "{error} names the query"
     );
+}
+
+/// A budget that the large image fits, twice, and the bomb does not.
+const TEST_DECODE_BUDGET: u64 = 12 * 1024 * 1024;
+
+fn limited_remote_images(origin: String, max_concurrent_decodes: usize) -> RemoteImages {
+    RemoteImages::new(RemoteImageConfig {
+        allowed_origins: vec![origin],
+        max_bytes: MAX_BYTES,
+        timeout: Duration::from_secs(5),
+        max_concurrent_decodes,
+        decode_budget_bytes: TEST_DECODE_BUDGET,
+        ..RemoteImageConfig::default()
+    })
+    .expect("the test's config is valid")
+}
+
+#[tokio::test]
+async fn a_bomb_is_refused_from_its_header_and_remembered() {
+    let server = TestServer::start().await;
+    assert!(server.state.bomb.len() < MAX_BYTES, "the bomb is small");
+    let remote = limited_remote_images(server.origin(), 2);
+    let url = server.url("/bomb.png?sku=1");
+    let error = remote.fetch(&url).await.map(|_| ()).expect_err("refused");
+    assert_eq!(error, RemoteImageError::TooLarge);
+    // Within failure_ttl the refusal comes from the cache: a bomb URL costs
+    // one fetch per failure_ttl, not one per open.
+    for _ in 0..3 {
+        assert_eq!(remote.fetch(&url).await.map(|_| ()), Err(error.clone()));
+    }
+    assert_eq!(server.requests(), 1);
+    // The refusal reserved nothing: an image within the budget decodes.
+    let large = remote
+        .fetch(&server.url("/large.png"))
+        .await
+        .expect("the large image fits the budget");
+    assert_eq!((large.width, large.height), (1024, 1024));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decodes_beyond_the_limit_wait_or_give_up_and_are_not_remembered_as_failures() {
+    let server = TestServer::start().await;
+    let remote = limited_remote_images(server.origin(), 1);
+    let urls: Vec<String> = (0..24)
+        .map(|n| server.url(&format!("/large.png?n={n}")))
+        .collect();
+    let fetches: Vec<_> = urls
+        .iter()
+        .map(|url| {
+            let remote = remote.clone();
+            let url = url.clone();
+            tokio::spawn(async move { remote.fetch(&url).await.map(|asset| asset.width) })
+        })
+        .collect();
+    let mut busy = Vec::new();
+    for (url, fetch) in urls.iter().zip(fetches) {
+        match fetch.await.expect("the fetch task finished") {
+            Ok(width) => assert_eq!(width, 1024),
+            Err(RemoteImageError::Busy) => busy.push(url.clone()),
+            Err(other) => panic!("{url}: only a busy decoder may fail it, not {other}"),
+        }
+    }
+    // A URL that found the decoder busy is not a cached failure: asked
+    // again when the burst is over, it is fetched and decoded.
+    let requests = server.requests();
+    for url in &busy {
+        let asset = remote
+            .fetch(url)
+            .await
+            .expect("decoded once the burst is over");
+        assert_eq!(asset.width, 1024);
+    }
+    assert_eq!(server.requests(), requests + busy.len());
+}
+
+/// A template that draws the photo a recipient's state names, over white.
+const PHOTO_TEMPLATE: &str = r##"{
+  "name": "photo", "width": 100, "height": 100, "access": "token", "scales": [1],
+  "variants": [
+    { "id": "default", "layers": [
+      { "type": "rect", "x": 0, "y": 0, "width": 100, "height": 100, "fill": "#ffffff" },
+      { "type": "image", "x": 0, "y": 0, "width": 100, "height": 100, "url": "{{ profile.photo }}", "fit": "fill" } ] }
+  ]
+}"##;
+
+/// Opens by many recipients at once, each naming a bomb or a large photo of
+/// its own, all get an image: those past the decode limits show the
+/// layer's placeholder, never an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opens_past_the_decode_limits_still_get_an_image() {
+    let photos = TestServer::start().await;
+    let redis = support::RedisServer::new();
+    let origin = photos.origin();
+    let server =
+        support::server::TestServer::launch(&redis, &[("photo.json", PHOTO_TEMPLATE)], |config| {
+            config.remote_images.allowed_origins = vec![origin];
+            config.remote_images.max_concurrent_decodes = 1;
+            config.remote_images.decode_budget_bytes = TEST_DECODE_BUDGET;
+        })
+        .await;
+    let recipients = 32;
+    for n in 0..recipients {
+        let path = if n % 2 == 0 {
+            "/bomb.png"
+        } else {
+            "/large.png"
+        };
+        let photo = photos.url(&format!("{path}?n={n}"));
+        support::server::hset(&redis, &format!("r{n}"), &[("photo", &photo)]);
+    }
+    let server = Arc::new(server);
+    let opens: Vec<_> = (0..recipients)
+        .map(|n| {
+            let server = Arc::clone(&server);
+            tokio::spawn(async move {
+                let path = format!("/i/photo.png?t={}", server.token(&format!("r{n}")));
+                server.get(&path).await
+            })
+        })
+        .collect();
+    for open in opens {
+        let answer = open.await.expect("the open task finished");
+        support::server::assert_image(&answer);
+    }
+    assert_eq!(
+        server
+            .metric("opentime_remote_images_total{result=\"too_large\"}")
+            .await,
+        f64::from(recipients / 2),
+        "every bomb was refused"
+    );
+    let Ok(server) = Arc::try_unwrap(server) else {
+        panic!("every open has finished");
+    };
+    server.shutdown().await;
 }

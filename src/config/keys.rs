@@ -90,6 +90,8 @@ pub static KEYS: &[Key] = &[
     key("remote_image_max_bytes",       "OPENTIME_REMOTE_IMAGE_MAX_BYTES",       Usize(|c| &mut c.remote_images.max_bytes)),
     key("remote_image_timeout_ms",      "OPENTIME_REMOTE_IMAGE_TIMEOUT_MS",      Millis(|c| &mut c.remote_images.timeout)),
     key("remote_image_cache_bytes",     "OPENTIME_REMOTE_IMAGE_CACHE_BYTES",     U64(|c| &mut c.remote_images.cache_bytes)),
+    key("remote_image_max_concurrent_decodes", "OPENTIME_REMOTE_IMAGE_MAX_CONCURRENT_DECODES", Usize(|c| &mut c.remote_images.max_concurrent_decodes)),
+    key("remote_image_decode_budget_bytes", "OPENTIME_REMOTE_IMAGE_DECODE_BUDGET_BYTES", U64(|c| &mut c.remote_images.decode_budget_bytes)),
     // events
     key("event_buffer",                 "OPENTIME_EVENT_BUFFER",                 Usize(|c| &mut c.events.buffer)),
     // openers

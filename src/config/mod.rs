@@ -174,6 +174,9 @@ impl Config {
         if self.store.budget.is_zero() {
             bail!("store_budget_ms must be at least 1");
         }
+        self.remote_images
+            .check_decode_limits()
+            .map_err(anyhow::Error::msg)?;
         for (position, entry) in self.access.admin_tokens.iter().enumerate() {
             crate::access::check_admin_token(entry).map_err(|problem| {
                 anyhow::anyhow!("admin_tokens, number {}: {problem}", position + 1)
@@ -246,6 +249,35 @@ mod tests {
         assert!(error.to_string().contains("listen"), "{error}");
         let unknown: Result<Layer, _> = toml::from_str("lisen = \"x\"");
         assert!(unknown.unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn remote_image_decode_limits_are_read_and_checked() {
+        let mut config = Config::default();
+        let file: Layer = toml::from_str(
+            "remote_image_max_concurrent_decodes = 4\nremote_image_decode_budget_bytes = 268435456\n",
+        )
+        .unwrap();
+        config.apply(file).unwrap();
+        assert_eq!(config.remote_images.max_concurrent_decodes, 4);
+        assert_eq!(config.remote_images.decode_budget_bytes, 256 * 1024 * 1024);
+        for (variable, value, key) in [
+            (
+                "OPENTIME_REMOTE_IMAGE_MAX_CONCURRENT_DECODES",
+                "0",
+                "remote_image_max_concurrent_decodes",
+            ),
+            (
+                "OPENTIME_REMOTE_IMAGE_DECODE_BUDGET_BYTES",
+                "65536",
+                "remote_image_decode_budget_bytes",
+            ),
+        ] {
+            let error = Config::default()
+                .apply(env_layer(&[(variable, value)]).unwrap())
+                .unwrap_err();
+            assert!(error.to_string().contains(key), "{error}");
+        }
     }
 
     #[test]

@@ -23,7 +23,9 @@ pub enum RemoteImageError {
     #[error("the fetch timed out")]
     Timeout,
     /// The body is larger than the byte limit, or the image it holds is
-    /// larger in pixels than opentime will decode from a remote source.
+    /// larger than opentime will decode from a remote source: more pixels
+    /// than the largest canvas, or more decoded bytes than the whole decode
+    /// budget.
     #[error("the image is too large")]
     TooLarge,
     /// The server answered with a status other than 200, redirects included.
@@ -40,6 +42,11 @@ pub enum RemoteImageError {
     /// Resolving, connecting, TLS or HTTP failed.
     #[error("fetch failed: {0}")]
     Fetch(String),
+    /// Every decode slot or the decode memory budget stayed taken for as
+    /// long as an open may wait. The only failure that is not cached: the
+    /// image itself may be fine.
+    #[error("no decode slot or memory budget was free in time")]
+    Busy,
     /// The body claimed to be an image but did not decode as one.
     #[error("decode failed: {0}")]
     Decode(String),
@@ -58,6 +65,7 @@ impl RemoteImageError {
             RemoteImageError::NotAnImage => "not_an_image",
             RemoteImageError::PrivateAddress(_) => "private_address",
             RemoteImageError::Fetch(_) => "fetch",
+            RemoteImageError::Busy => "busy",
             RemoteImageError::Decode(_) => "decode",
         }
     }

@@ -5,21 +5,25 @@
 //! not become a way to make requests anywhere (SSRF). [`RemoteImages::check`]
 //! holds every URL to the operator's list of origins before any DNS query or
 //! connection; a fetch is bounded in bytes and time, follows no redirect and
-//! takes only PNG or JPEG. Decoded images are cached by URL for a while,
-//! failures for a shorter while so a dead host is not hammered, and one fetch
-//! serves every request that asks for the same URL at once.
+//! takes only PNG or JPEG. A host that only a wildcard rule allows must
+//! resolve to a public address. Decoding runs a few at a time within a
+//! budget of decoded bytes. Decoded images are cached by URL for a while,
+//! failures (oversized images included) for a shorter while so a dead host
+//! or a decompression bomb is not fetched again on every open, and one
+//! fetch serves every request that asks for the same URL at once.
 //!
 //! - `allow.rs`: the origin rules and strict URL parsing; no I/O.
 //! - `address.rs`: which resolved addresses a fetch may connect to.
 //! - `client.rs`: one bounded HTTP/1.1 GET over TCP or rustls.
+//! - `decode.rs`: decoding within the decode slots and memory budget.
 //! - `error.rs`: [`RemoteImageError`] and its stable codes.
 
 mod address;
 mod allow;
 pub(crate) mod client;
+mod decode;
 mod error;
 
-use std::io::Cursor;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,9 +32,10 @@ use moka::future::Cache;
 
 pub use error::RemoteImageError;
 
-use crate::render::{Asset, MAX_PIXELS, RenderError};
+use crate::render::Asset;
 use allow::{AllowList, Target};
 use client::Fetcher;
+use decode::Decoder;
 
 /// Bytes counted per cache entry on top of its pixels, for the key, the
 /// asset's header and moka's bookkeeping, so that a cache of failures or of
@@ -55,6 +60,12 @@ pub struct RemoteImageConfig {
     pub timeout: Duration,
     /// The cache's bound, in decoded pixels (width x height x 4 per image).
     pub cache_bytes: u64,
+    /// Decodes that may run at once, on the blocking pool beside renders.
+    pub max_concurrent_decodes: usize,
+    /// Bytes that decodes in progress may hold together, counted from each
+    /// image's header before its pixels are allocated. An image whose
+    /// decode alone needs more is refused as too large.
+    pub decode_budget_bytes: u64,
     /// How long a fetched image is reused: the photo at a URL may change.
     pub ttl: Duration,
     /// How long a failure is remembered, so that a dead or slow host costs
@@ -69,6 +80,9 @@ impl Default for RemoteImageConfig {
             max_bytes: 2 * 1024 * 1024,
             timeout: Duration::from_millis(1500),
             cache_bytes: 64 * 1024 * 1024,
+            // A small machine: two cores, and memory for two large photos.
+            max_concurrent_decodes: 2,
+            decode_budget_bytes: 128 * 1024 * 1024,
             ttl: Duration::from_secs(10 * 60),
             failure_ttl: Duration::from_secs(30),
         }
@@ -84,6 +98,7 @@ pub struct RemoteImages {
 struct Inner {
     allow_list: AllowList,
     fetcher: Fetcher,
+    decoder: Decoder,
     /// Outcomes by canonical URL. A failure is an entry too: that is what
     /// makes a dead host cost one fetch per `failure_ttl`, and moka's
     /// per-key initialisation is what makes concurrent opens share a fetch.
@@ -104,9 +119,12 @@ impl std::fmt::Debug for RemoteImages {
 
 impl RemoteImages {
     /// Validates the allowed origins; a malformed entry is a `Config` error
-    /// that quotes it.
+    /// that quotes it, and so is a decode limit of zero.
     pub fn new(config: RemoteImageConfig) -> Result<RemoteImages, RemoteImageError> {
         let allow_list = AllowList::parse(&config.allowed_origins)?;
+        config
+            .check_decode_limits()
+            .map_err(RemoteImageError::Config)?;
         let cache = Cache::builder()
             .max_capacity(config.cache_bytes)
             .weigher(|_url: &String, outcome: &Outcome| match outcome {
@@ -124,6 +142,7 @@ impl RemoteImages {
             inner: Arc::new(Inner {
                 allow_list,
                 fetcher: Fetcher::new(config.max_bytes, config.timeout),
+                decoder: Decoder::new(config.max_concurrent_decodes, config.decode_budget_bytes),
                 cache,
             }),
         })
@@ -143,7 +162,7 @@ impl RemoteImages {
         let outcome = self
             .inner
             .cache
-            .get_with(key, async {
+            .try_get_with(key, async {
                 fetched = true;
                 self.inner.load(target).await
             })
@@ -153,7 +172,11 @@ impl RemoteImages {
             // after each fetch (rare next to hits) keeps `cache_bytes` true.
             self.inner.cache.run_pending_tasks().await;
         }
-        outcome
+        match outcome {
+            Ok(outcome) => outcome,
+            // Not cached: the next open tries again.
+            Err(busy) => Err(RemoteImageError::clone(&busy)),
+        }
     }
 
     /// Bytes held in the cache, for a metrics gauge: as of the last fetch,
@@ -163,13 +186,38 @@ impl RemoteImages {
     }
 }
 
+impl RemoteImageConfig {
+    /// The decode limits' own check, which `Config::validate` also runs so
+    /// that a bad value stops the server at startup with the key's name.
+    pub fn check_decode_limits(&self) -> Result<(), String> {
+        if self.max_concurrent_decodes == 0 {
+            return Err("remote_image_max_concurrent_decodes must be at least 1".to_string());
+        }
+        if self.decode_budget_bytes < MIN_DECODE_BUDGET_BYTES {
+            return Err(format!(
+                "remote_image_decode_budget_bytes must be at least {MIN_DECODE_BUDGET_BYTES} (4 MiB), \
+                 or every photo would be refused as too large"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The smallest decode budget accepted: a 600 x 600 JPEG's decode.
+const MIN_DECODE_BUDGET_BYTES: u64 = 4 * 1024 * 1024;
+
 impl Inner {
-    /// Fetches and decodes one allowed URL; runs once per cache miss.
-    async fn load(&self, target: Target) -> Outcome {
+    /// Fetches and decodes one allowed URL; runs once per cache miss. The
+    /// outer error is the one failure not to cache ([`RemoteImageError::Busy`]).
+    async fn load(&self, target: Target) -> Result<Outcome, RemoteImageError> {
         let started = Instant::now();
         let origin = target.origin();
         let outcome = match self.fetcher.get(&target).await {
-            Ok(bytes) => decode(format!("remote image from {origin}"), bytes).await,
+            Ok(bytes) => self
+                .decoder
+                .decode(format!("remote image from {origin}"), bytes)
+                .await
+                .map(Arc::new),
             Err(error) => Err(error),
         };
         let elapsed_ms = started.elapsed().as_millis() as u64;
@@ -190,36 +238,11 @@ impl Inner {
                 "remote image failed"
             ),
         }
-        outcome
+        match outcome {
+            Err(RemoteImageError::Busy) => Err(RemoteImageError::Busy),
+            outcome => Ok(outcome),
+        }
     }
-}
-
-/// Decodes on the blocking pool, since decoding a photo is milliseconds of
-/// CPU that would otherwise stall every connection on the reactor thread.
-async fn decode(name: String, bytes: Vec<u8>) -> Outcome {
-    tokio::task::spawn_blocking(move || decode_now(&name, &bytes))
-        .await
-        .map_err(|e| RemoteImageError::Decode(format!("the decode task ended abnormally: {e}")))?
-        .map(Arc::new)
-}
-
-fn decode_now(name: &str, bytes: &[u8]) -> Result<Asset, RemoteImageError> {
-    // The header alone gives the size. A few hundred kilobytes of PNG can
-    // claim tens of thousands of pixels a side; a picture larger than the
-    // largest canvas could only be shrunk, so it is refused before its
-    // pixels are allocated.
-    let (width, height) = image::ImageReader::new(Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| RemoteImageError::Decode(e.to_string()))?
-        .into_dimensions()
-        .map_err(|e| RemoteImageError::Decode(e.to_string()))?;
-    if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(RemoteImageError::TooLarge);
-    }
-    Asset::decode(name, bytes).map_err(|error| match error {
-        RenderError::Asset { reason, .. } => RemoteImageError::Decode(reason),
-        other => RemoteImageError::Decode(other.to_string()),
-    })
 }
 
 /// Keeps images for `ttl` and failures for `failure_ttl`, from when they

@@ -43,6 +43,21 @@ pub struct Asset {
 impl Asset {
     /// Decodes an image file's bytes (PNG or JPEG).
     pub fn decode(name: &str, bytes: &[u8]) -> Result<Asset, RenderError> {
+        let mut limits = image::Limits::default();
+        limits.max_image_width = Some(MAX_SIDE);
+        limits.max_image_height = Some(MAX_SIDE);
+        limits.max_alloc = Some(MAX_DECODE_BYTES);
+        Asset::decode_within(name, bytes, limits)
+    }
+
+    /// Decodes like [`Asset::decode`], within the caller's decoder limits
+    /// instead of the bundled images' ones: a remote image's decode may
+    /// allocate only what it reserved from its budget.
+    pub fn decode_within(
+        name: &str,
+        bytes: &[u8],
+        limits: image::Limits,
+    ) -> Result<Asset, RenderError> {
         let fail = |reason: String| RenderError::Asset {
             name: name.to_string(),
             reason,
@@ -54,10 +69,6 @@ impl Asset {
             )));
         }
         let mut reader = ImageReader::with_format(Cursor::new(bytes), format);
-        let mut limits = image::Limits::default();
-        limits.max_image_width = Some(MAX_SIDE);
-        limits.max_image_height = Some(MAX_SIDE);
-        limits.max_alloc = Some(MAX_DECODE_BYTES);
         reader.limits(limits);
         let decoded = reader.decode().map_err(|e| fail(e.to_string()))?;
         let mut pixels = decoded.into_rgba8();
