@@ -109,7 +109,7 @@ build_release() {
     command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
     log "building the release binary (cargo build --release; minutes the first time)"
     (cd "$REPO_DIR" && cargo build --release --locked) || die "cargo build --release failed"
-    OPENTIME_BIN="$REPO_DIR/target/release/opentime"
+    OPENTIME_BIN="${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/opentime"
     [[ -x "$OPENTIME_BIN" ]] || die "no binary at $OPENTIME_BIN"
 }
 
