@@ -25,6 +25,11 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // The schema depends on no configuration, so a broken one does not
+    // stop an editor's setup.
+    if matches!(cli.command, Some(Command::Schema)) {
+        return cli::schema();
+    }
     let config = Config::load(cli.config.as_deref())?;
     install_logging(&config.server.log_format);
     match cli.command.unwrap_or(Command::Serve) {
@@ -36,6 +41,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sign(args) => cli::sign(&config, &args),
         Command::Check(args) => cli::check(&config, &args),
         Command::Warm(args) => cli::warm(&args),
+        Command::Schema => cli::schema(),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The `opentime` command line: `serve` (the default), `render`, `sign`,
-//! `check` and `warm`. Each subcommand is one file; the checks that
+//! `check`, `warm` and `schema`. Each subcommand is one file; the checks that
 //! `check` runs live in the library's [`crate::check`]. `main.rs` only
 //! parses and calls.
 
@@ -44,4 +44,14 @@ pub enum Command {
     Check(CheckArgs),
     /// Start a cache warming job on a running server and show its progress.
     Warm(WarmArgs),
+    /// Print the JSON Schema of the template format, for editors: name it
+    /// in a template's `$schema` to get completion and checks as you type.
+    Schema,
+}
+
+/// `opentime schema`: the template format's JSON Schema on standard output.
+pub fn schema() -> anyhow::Result<()> {
+    let schema = crate::template::file::json_schema();
+    println!("{}", serde_json::to_string_pretty(&schema)?);
+    Ok(())
 }

@@ -28,7 +28,7 @@ pub struct RenderPlan {
 }
 
 /// The encoded image format.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OutputFormat {
     Png,
@@ -105,7 +105,9 @@ pub struct ImageLayer {
 }
 
 /// How an image fills its frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Scale to cover the whole frame, cropping the overflow, centered.
@@ -142,7 +144,9 @@ pub enum Symbology {
 
 /// How much of a QR code can be damaged (or covered) and still read; more
 /// correction makes a denser symbol for the same content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum QrErrorCorrection {
     /// About 7% of the symbol.
@@ -205,7 +209,9 @@ pub struct TextStyle {
     pub wrap: bool,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Weight {
     #[default]
@@ -213,7 +219,9 @@ pub enum Weight {
     Bold,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum HorizontalAlign {
     /// The side where the paragraph's reading starts.
@@ -227,7 +235,9 @@ pub enum HorizontalAlign {
 }
 
 /// How a text layer draws emoji.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum EmojiStyle {
     /// In their own colors, from the color emoji font.
@@ -239,7 +249,9 @@ pub enum EmojiStyle {
 }
 
 /// The base direction of a text layer's paragraphs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TextDirection {
     /// From the first strong character of each paragraph, left-to-right
@@ -250,7 +262,9 @@ pub enum TextDirection {
     Rtl,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum VerticalAlign {
     #[default]
@@ -444,7 +458,19 @@ impl Artwork {
 }
 
 /// A unit a countdown shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum TimeUnit {
     Days,

@@ -22,7 +22,7 @@ pub struct ResultsRows {
 }
 
 /// What a `poll_results` row shows beside its bar.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultsValue {
     #[default]
