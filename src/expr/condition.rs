@@ -8,6 +8,7 @@ use minijinja::Expression;
 use super::context::Context;
 use super::environment::GLOBAL;
 use super::error::ExprError;
+use super::names::{SourceForm, refuse_unknown_names};
 
 /// A compiled `when` condition.
 ///
@@ -21,10 +22,13 @@ pub struct Condition {
 
 impl Condition {
     /// Compiles `source`, e.g. `profile.points > 1000 and opener == "human"`.
+    /// A filter, test or function the language lacks is refused here
+    /// rather than failing at every open that reaches it.
     pub fn compile(source: &str) -> Result<Condition, ExprError> {
         let expression = GLOBAL
             .compile_expression_owned(source.to_string())
             .map_err(|error| ExprError::syntax(&error, source))?;
+        refuse_unknown_names(&GLOBAL, source, SourceForm::Expression)?;
         Ok(Condition {
             source: source.to_string(),
             expression,

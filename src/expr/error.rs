@@ -16,6 +16,11 @@ pub enum ExprError {
     /// work it is allowed.
     #[error("evaluation failed: {0}")]
     Eval(String),
+    /// The source calls a filter, test or function the expression language
+    /// does not have (`| upercase`). Found when a template is loaded; the
+    /// message names it, says where it is and may suggest the name meant.
+    #[error("{0}")]
+    UnknownName(String),
 }
 
 impl ExprError {
@@ -53,7 +58,7 @@ fn describe(error: &minijinja::Error, source: &str) -> String {
 }
 
 /// The 1-based line and column (in characters) of a byte offset.
-fn line_and_column(source: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_and_column(source: &str, offset: usize) -> (usize, usize) {
     // An offset inside a multi-byte character would make slicing panic, so
     // step back to the character's start.
     let mut offset = offset.min(source.len());

@@ -73,6 +73,10 @@
 //!   (`https://example.com/?email={{ profile.email | urlencode }}`), and the
 //!   tests `defined`, `none`, `number`, `string`.
 //!
+//! Any other filter, test or function is refused when the condition or text
+//! is compiled, with where it is and the closest name the environment has
+//! (`names.rs`), rather than failing at every open that reaches it.
+//!
 //! # Undefined values and limits
 //!
 //! An undefined value prints as an empty string, and attribute access on it
@@ -88,6 +92,7 @@ mod dates;
 mod device;
 mod environment;
 mod error;
+mod names;
 mod now;
 mod number;
 mod opener;
@@ -103,6 +108,7 @@ pub use dates::DEFAULT_DATE_FORMAT;
 pub use device::Device;
 pub use environment::{FUEL, RECURSION_LIMIT};
 pub use error::ExprError;
+pub use names::{FieldRead, SourceForm, fields_read};
 pub use now::{Now, TIME_ZONE_FIELD};
 pub use number::group_thousands;
 pub use opener::{Opener, OpenerRequest, OpenerRules, OpenerRulesError, classify};

@@ -357,7 +357,6 @@ fn runtime_errors_are_surfaced_as_eval_errors() {
         "days_until(profile.renews_on) < 7",
         "profile.first_name | number",
         "1 / 0",
-        "nope()",
     ];
     match eval("profile.points > 0 and profile.first_name + 1 > 0", &ada) {
         Err(ExprError::Eval(message)) => assert_eq!(
@@ -394,6 +393,75 @@ fn runtime_errors_are_surfaced_as_eval_errors() {
         }
         other => panic!("expected an evaluation error, got {other:?}"),
     }
+}
+
+#[test]
+fn unknown_filters_tests_and_functions_are_refused_when_compiled() {
+    let unknown = |result: Result<(), ExprError>| match result {
+        Err(ExprError::UnknownName(message)) => message,
+        other => panic!("expected an unknown name, got {other:?}"),
+    };
+    let condition = |source: &str| Condition::compile(source).map(|_| ());
+    let text = |source: &str| TextSet::new().add(source).map(|_| ());
+    assert_eq!(
+        unknown(text("Hi {{ profile.first_name | upercase }}")),
+        "line 1, column 28: unknown filter \"upercase\" (did you mean \"upper\"?)"
+    );
+    assert_eq!(
+        unknown(condition("days_sinse(profile.last_order_on) > 90")),
+        "line 1, column 1: unknown function \"days_sinse\" (did you mean \"days_since\"?)"
+    );
+    assert_eq!(
+        unknown(condition("profile.points is defnied")),
+        "line 1, column 19: unknown test \"defnied\" (did you mean \"defined\"?)"
+    );
+    // A branch no state reaches is checked all the same, and a name far
+    // from any known one gets no suggestion.
+    let message = unknown(text(
+        "{% if profile.vip %}{{ profile.name | sparkle }}{% endif %}",
+    ));
+    assert!(message.ends_with("unknown filter \"sparkle\""), "{message}");
+    // A filter block and a filter's argument are walked too.
+    unknown(text("{% filter shout %}hi{% endfilter %}"));
+    unknown(text("{{ profile.a | default(profile.b | numbr) }}"));
+    // `debug` is removed from the environment, so it is unknown.
+    unknown(text("{{ debug() }}"));
+
+    // opentime's helpers, minijinja's built-ins and the names a text binds
+    // itself are known.
+    condition("days_until(profile.renews_on) < 7 and profile.x is defined").expect("known");
+    condition("profile.name | upper | length > 3 and range(3) | list").expect("built-ins");
+    text("{{ profile.points | number }} {{ profile.renews_on | date('%d %B') }}").expect("helpers");
+    text("{% macro greet(name) %}Hi {{ name }}{% endmacro %}{{ greet(profile.first_name) }}")
+        .expect("a macro is callable");
+    text("{% set shout = namespace(x=1) %}{% for i in range(2) %}{{ loop.index }}{% endfor %}")
+        .expect("globals and loop variables");
+}
+
+#[test]
+fn fields_read_are_found_with_where_they_are_written() {
+    let source = "https://{{ query.sub }}.example.com/?n={{ profile['first_name'] | upper }}";
+    let reads = fields_read(source, SourceForm::Template);
+    let found: Vec<(&str, &str, &str)> = reads
+        .iter()
+        .map(|read| {
+            (
+                read.root.as_str(),
+                read.field.as_str(),
+                &source[read.range.clone()],
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("query", "sub", "query.sub"),
+            ("profile", "first_name", "profile['first_name']")
+        ]
+    );
+    let reads = fields_read("profile.frist_name == query.plan", SourceForm::Expression);
+    assert_eq!(reads.len(), 2);
+    assert_eq!(reads[0].field, "frist_name");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use minijinja::Environment;
 use super::context::Context;
 use super::environment::configured_environment;
 use super::error::ExprError;
+use super::names::{SourceForm, refuse_unknown_names};
 
 /// The longest output of one text, in bytes. Texts go into images and links,
 /// where even a few hundred bytes is long; the cap stops a template that
@@ -46,7 +47,9 @@ impl TextSet {
         }
     }
 
-    /// Compiles `source`, e.g. `Thank you, {{ profile.first_name }}!`.
+    /// Compiles `source`, e.g. `Thank you, {{ profile.first_name }}!`. A
+    /// filter, test or function the language lacks is refused here rather
+    /// than failing at every open that reaches it.
     pub fn add(&mut self, source: &str) -> Result<TextId, ExprError> {
         let id = TextId(self.texts.len());
         if !has_jinja(source) {
@@ -57,6 +60,10 @@ impl TextSet {
         self.environment
             .add_template_owned(name.clone(), source.to_string())
             .map_err(|error| ExprError::syntax(&error, source))?;
+        if let Err(error) = refuse_unknown_names(&self.environment, source, SourceForm::Template) {
+            self.environment.remove_template(&name);
+            return Err(error);
+        }
         self.texts.push(Text::Template {
             name,
             source: source.to_string(),
