@@ -2,10 +2,13 @@
 //! too: every text resolved for a set of sample states, with a warning
 //! where a template's fonts cannot draw a script those states put in it;
 //! every countdown rendered with all its frames, with a warning where its
-//! GIF would pass the 1 MB a timer may weigh; and every countdown deadline
+//! GIF would pass the 1 MB a timer may weigh; every countdown deadline
 //! resolved for the sample states, with a warning where it does not
-//! resolve. Warnings never fail a check, because the renderer still serves
-//! an image.
+//! resolve; every `profile` field an expression reads, with a warning where
+//! no sample state has it; and every unsigned `query` parameter, with a
+//! warning where it reaches a link's host, a remote image's URL or a public
+//! template's text. Warnings never fail a check, because the renderer
+//! still serves an image.
 //!
 //! This module only computes. Loading the configuration and the renderer,
 //! printing and the exit code belong to the command (`cli/check.rs`), so
@@ -16,9 +19,12 @@
 //! - `samples.rs`: the sample states (the recipient without state,
 //!   `--state` files and demo recipients), and how a state file is read.
 //! - `scripts.rs`: the scan for scripts no font of a family has.
+//! - `expressions.rs`: the scans of what expressions read: profile fields
+//!   and unsigned parameters.
 //! - `timers.rs`: the scans for countdowns whose GIF would pass 1 MB and
 //!   for deadlines that do not resolve.
 
+mod expressions;
 mod samples;
 mod scripts;
 mod timers;
@@ -31,10 +37,12 @@ use crate::clock::Clock;
 use crate::render::Renderer;
 use crate::template::Template;
 
+pub use expressions::{Reach, UnknownProfileField, UnsignedParam};
 pub use samples::{SampleSource, SampleState, load_sample_states, read_state};
 pub use scripts::ScriptWarning;
 pub use timers::{DeadlineProblem, OversizedTimer};
 
+use expressions::{find_unknown_profile_fields, find_unsigned_params};
 use scripts::find_unrenderable_scripts;
 use timers::{find_deadline_problems, find_oversized_timers};
 
@@ -49,6 +57,11 @@ pub struct Warnings {
     pub oversized_timers: Vec<OversizedTimer>,
     /// Countdown deadlines that do not resolve for a sample state.
     pub deadlines: Vec<DeadlineProblem>,
+    /// `profile` fields an expression reads and no sample state has.
+    pub profile_fields: Vec<UnknownProfileField>,
+    /// Unsigned parameters that reach a link's host, a remote image's URL
+    /// or a public template's text.
+    pub unsigned_params: Vec<UnsignedParam>,
 }
 
 /// Runs every scan on `templates` for `states`. The caller picks one
@@ -64,12 +77,15 @@ pub fn find_warnings(
         scripts: find_unrenderable_scripts(templates, renderer.fonts(), states, now),
         oversized_timers: find_oversized_timers(templates, renderer, now),
         deadlines: find_deadline_problems(templates, states, now),
+        profile_fields: find_unknown_profile_fields(templates, states),
+        unsigned_params: find_unsigned_params(templates),
     }
 }
 
 /// The warnings `opentime check` gives one template, for the admin API's
 /// put: scripts the demo recipients need that its fonts lack, countdown
-/// GIFs over the bound, deadlines that do not resolve.
+/// GIFs over the bound, deadlines that do not resolve, profile fields no
+/// demo recipient has, and unsigned parameters where they do harm.
 pub fn template_warnings(template: &Template, renderer: &Renderer, demo_dir: &Path) -> Vec<String> {
     let states = load_sample_states(demo_dir, &[]).unwrap_or_default();
     let now = Clock::System.now();
@@ -77,5 +93,12 @@ pub fn template_warnings(template: &Template, renderer: &Renderer, demo_dir: &Pa
     let scripts = warnings.scripts.iter().map(ToString::to_string);
     let oversized_timers = warnings.oversized_timers.iter().map(ToString::to_string);
     let deadlines = warnings.deadlines.iter().map(ToString::to_string);
-    scripts.chain(oversized_timers).chain(deadlines).collect()
+    let profile_fields = warnings.profile_fields.iter().map(ToString::to_string);
+    let unsigned_params = warnings.unsigned_params.iter().map(ToString::to_string);
+    scripts
+        .chain(oversized_timers)
+        .chain(deadlines)
+        .chain(profile_fields)
+        .chain(unsigned_params)
+        .collect()
 }

@@ -1,7 +1,9 @@
 //! `opentime check`: validates every template, asset, font and expression,
 //! and says exactly where each problem is. It also prints the warnings of
 //! [`crate::check`]: scripts a sample state needs that a template's fonts
-//! lack, countdown GIFs over the bound, deadlines that do not resolve.
+//! lack, countdown GIFs over the bound, deadlines that do not resolve,
+//! `profile` fields no sample state has, and unsigned parameters that reach
+//! a link's host, a remote image's URL or a public template's text.
 //! Warnings do not fail the check, because the renderer still serves an
 //! image.
 //!
@@ -67,6 +69,12 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     for problem in &warnings.deadlines {
         println!("warning {problem}");
     }
+    for field in &warnings.profile_fields {
+        println!("warning {field}");
+    }
+    for param in &warnings.unsigned_params {
+        println!("warning {param}");
+    }
     if !errors.is_empty() {
         print_warning_summary(warnings.scripts.len());
         anyhow::bail!(
@@ -97,7 +105,24 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
             if deadlines.len() == 1 { "" } else { "s" }
         );
     }
+    count_warnings(
+        warnings.profile_fields.len(),
+        "profile fields no sample state has",
+    );
+    count_warnings(
+        warnings.unsigned_params.len(),
+        "unsigned parameters anyone can change",
+    );
     Ok(())
+}
+
+/// A closing line for one kind of warning, if there are any.
+fn count_warnings(count: usize, what: &str) {
+    match count {
+        0 => {}
+        1 => println!("1 warning: {what}"),
+        n => println!("{n} warnings: {what}"),
+    }
 }
 
 /// The closing line for warnings, if there are any.
