@@ -378,83 +378,44 @@ async fn a_bad_demo_file_is_a_config_error_naming_file_and_problem() {
     assert!(message.contains("string, number or boolean"), "{message}");
 }
 
-/// Runs a command of the test's setup, failing with its output.
-fn run(program: &str, args: &[&str]) {
-    let output = std::process::Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|error| {
-            panic!("{program} not found ({error}): install it with apt-get install {program}")
-        });
-    assert!(
-        output.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+/// Writes a private certificate authority (`ca.pem`) and a certificate it
+/// signed for `localhost` and 127.0.0.1 (`server.pem`, `server.key`) into
+/// `dir`, as an operator running Redis behind its own CA would have them.
+fn write_test_certificates(dir: &Path) {
+    let ca_key = rcgen::KeyPair::generate().expect("a CA key");
+    let mut ca_params = rcgen::CertificateParams::new(Vec::new()).expect("CA parameters");
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "opentime test CA");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    let ca = ca_params.self_signed(&ca_key).expect("the CA signs itself");
+
+    let server_key = rcgen::KeyPair::generate().expect("a server key");
+    let mut server_params =
+        rcgen::CertificateParams::new(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .expect("server parameters");
+    server_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "localhost");
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server = server_params
+        .signed_by(&server_key, &issuer)
+        .expect("the CA signs the server's certificate");
+
+    std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write ca.pem");
+    std::fs::write(dir.join("server.pem"), server.pem()).expect("write server.pem");
+    std::fs::write(dir.join("server.key"), server_key.serialize_pem()).expect("write server.key");
 }
 
 #[tokio::test]
 async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
     let dir = tempfile::tempdir().unwrap();
     let path = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
-    run(
-        "openssl",
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &path("ca.key"),
-            "-out",
-            &path("ca.pem"),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=opentime test CA",
-        ],
-    );
-    run(
-        "openssl",
-        &[
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            &path("server.key"),
-            "-out",
-            &path("server.csr"),
-            "-subj",
-            "/CN=localhost",
-        ],
-    );
-    std::fs::write(
-        path("san.ext"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    run(
-        "openssl",
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &path("server.csr"),
-            "-CA",
-            &path("ca.pem"),
-            "-CAkey",
-            &path("ca.key"),
-            "-CAcreateserial",
-            "-out",
-            &path("server.pem"),
-            "-days",
-            "2",
-            "-extfile",
-            &path("san.ext"),
-        ],
-    );
+    write_test_certificates(dir.path());
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
