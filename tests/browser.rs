@@ -1,6 +1,8 @@
 //! The preference page and the preview page in a real headless Chromium,
-//! driven through ChromeDriver (Debian's `chromium` and `chromium-driver`;
-//! `.ci/run` installs them). Preferences: load the page, change a topic and
+//! driven through ChromeDriver. Both are found on `PATH` (Chromium or Google
+//! Chrome under any of their usual names, and `chromedriver`) or named by the
+//! `CHROME` and `CHROMEDRIVER` environment variables; `scripts/test` installs
+//! them where they are missing. Preferences: load the page, change a topic and
 //! the frequency, submit, reload, and check the saved state in Redis.
 //! Preview: load it, edit the state, and see the image and the variant
 //! change. Screenshots are kept in `target/test-artifacts/`.
@@ -19,8 +21,86 @@ use serde_json::{Value, json};
 use support::RedisServer;
 use support::server::{TestServer, hset};
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// The names a Chromium or Google Chrome binary goes by on `PATH`.
+const BROWSER_NAMES: &[&str] = &[
+    "chromium",
+    "chromium-browser",
+    "google-chrome",
+    "google-chrome-stable",
+];
+/// The names of ChromeDriver: Ubuntu's snap names it `chromium.chromedriver`.
+const DRIVER_NAMES: &[&str] = &["chromedriver", "chromium.chromedriver"];
+const HOW_TO_INSTALL: &str = "scripts/test installs them (Debian and Ubuntu); \
+    by hand: apt-get install chromium chromium-driver on Debian, \
+    snap install chromium on Ubuntu, \
+    brew install --cask google-chrome chromedriver on macOS";
+
+/// The browser and its driver, looked up once for every test of the file.
+struct BrowserPrograms {
+    browser: PathBuf,
+    driver: PathBuf,
+}
+
+fn browser_programs() -> &'static BrowserPrograms {
+    static PROGRAMS: std::sync::OnceLock<BrowserPrograms> = std::sync::OnceLock::new();
+    PROGRAMS.get_or_init(|| BrowserPrograms {
+        browser: find_program("CHROME", BROWSER_NAMES, "Chromium or Google Chrome"),
+        driver: find_program("CHROMEDRIVER", DRIVER_NAMES, "ChromeDriver"),
+    })
+}
+
+/// The program named by the environment variable `variable`, or else the
+/// first of `names` on `PATH` that runs: each is tried with `--version`, as
+/// Ubuntu's `/usr/bin/chromium-browser` may be the stub of a snap that is
+/// not installed. Fails, never skips, saying what is missing and how to get
+/// it.
+fn find_program(variable: &str, names: &[&str], what: &str) -> PathBuf {
+    if let Some(named) = std::env::var_os(variable).filter(|value| !value.is_empty()) {
+        let named = PathBuf::from(named);
+        assert!(
+            named.is_file(),
+            "{variable}={} is not a file: point {variable} at {what}, or unset it to search PATH",
+            named.display()
+        );
+        return runs(&named).unwrap_or_else(|problem| panic!("{problem}. {HOW_TO_INSTALL}"));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let found: Vec<PathBuf> = std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
+        .filter(|candidate| candidate.is_file())
+        .collect();
+    let mut problems = Vec::new();
+    for candidate in found {
+        match runs(&candidate) {
+            Ok(program) => return program,
+            Err(problem) => problems.push(problem),
+        }
+    }
+    if problems.is_empty() {
+        panic!(
+            "{what} is missing: none of {} is on PATH, and {variable} is unset \
+             (set it to the program's path). {HOW_TO_INSTALL}",
+            names.join(", ")
+        );
+    }
+    panic!(
+        "{what} is missing: {}. {HOW_TO_INSTALL}",
+        problems.join("; ")
+    );
+}
+
+/// The program back if `program --version` succeeds, else why not.
+fn runs(program: &Path) -> Result<PathBuf, String> {
+    match Command::new(program).arg("--version").output() {
+        Ok(output) if output.status.success() => Ok(program.to_path_buf()),
+        Ok(output) => Err(format!(
+            "{} --version failed ({})",
+            program.display(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )),
+        Err(error) => Err(format!("{} cannot start ({error})", program.display())),
+    }
+}
 
 /// A ChromeDriver on a free port, with one headless Chromium session.
 struct Browser {
@@ -36,22 +116,17 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
-        for program in [CHROMIUM, CHROMEDRIVER] {
-            assert!(
-                Path::new(program).exists(),
-                "{program} is missing: install Debian's chromium and chromium-driver packages (.ci/run does)"
-            );
-        }
+        let programs = browser_programs();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
             .port();
-        let driver = Command::new(CHROMEDRIVER)
+        let driver = Command::new(&programs.driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("chromedriver starts");
+            .unwrap_or_else(|error| panic!("{} starts: {error}", programs.driver.display()));
         let client =
             hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
                 .build_http();
@@ -100,7 +175,7 @@ impl Browser {
                 "/session",
                 Some(json!({ "capabilities": { "alwaysMatch": {
                     "browserName": "chrome",
-                    "goog:chromeOptions": { "binary": CHROMIUM, "args": args }
+                    "goog:chromeOptions": { "binary": programs.browser, "args": args }
                 } } })),
             )
             .await;
