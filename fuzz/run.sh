@@ -7,9 +7,11 @@
 #   fuzz/run.sh 3600          # an hour per target
 #   TARGETS="token form" fuzz/run.sh 600
 #
-# Needs the nightly toolchain (rustup) and cargo-fuzz (cargo install
-# cargo-fuzz --locked); SANITIZER=none builds without AddressSanitizer,
-# faster, for a quick check.
+# Needs cargo-fuzz (cargo install cargo-fuzz --locked). cargo fuzz passes
+# rustc unstable flags (-Z), so it builds on the nightly toolchain where
+# rustup has one, and otherwise on the current toolchain with
+# RUSTC_BOOTSTRAP=1, which lets a stable rustc take them. SANITIZER=none
+# builds without AddressSanitizer, faster, for a quick check.
 set -euo pipefail
 
 SECONDS_EACH=${1:-30}
@@ -18,13 +20,19 @@ SANITIZER=${SANITIZER:-address}
 [[ $SECONDS_EACH =~ ^[0-9]+$ && $SECONDS_EACH -gt 0 ]] || { echo "seconds must be a positive integer" >&2; exit 2; }
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz is missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
-rustup run nightly rustc --version >/dev/null 2>&1 || { echo "the nightly toolchain is missing: rustup toolchain install nightly" >&2; exit 2; }
+if rustup run nightly rustc --version >/dev/null 2>&1; then
+    toolchain=(+nightly)
+else
+    echo "no nightly toolchain: building on $(rustc --version) with RUSTC_BOOTSTRAP=1" >&2
+    toolchain=()
+    export RUSTC_BOOTSTRAP=1
+fi
 
-cargo +nightly fuzz build --sanitizer "$SANITIZER" 2>&1 | tail -3
+cargo "${toolchain[@]}" fuzz build --sanitizer "$SANITIZER" 2>&1 | tail -3
 for target in $TARGETS; do
     mkdir -p "fuzz/corpus/$target"
     echo "== $target: $SECONDS_EACH s"
-    cargo +nightly fuzz run --sanitizer "$SANITIZER" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
+    cargo "${toolchain[@]}" fuzz run --sanitizer "$SANITIZER" "$target" "fuzz/corpus/$target" "fuzz/seeds/$target" -- \
         -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -max_len=65536 -print_final_stats=1 2>&1 |
         grep -E "^(#|==|stat::number_of_executed_units|stat::peak_rss_mb|Done)|ERROR|panicked|SUMMARY" | tail -6
 done
