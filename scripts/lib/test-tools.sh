@@ -75,7 +75,7 @@ test_tools_macos() {
         test_tools_say "on macOS this script installs nothing; what is missing, with Homebrew:"
         [ ${#formulas[@]} -eq 0 ] || echo "  brew install ${formulas[*]}" >&2
         [ ${#casks[@]} -eq 0 ] || echo "  brew install --cask ${casks[*]}" >&2
-        test_tools_have_cargo || echo "  brew install rustup && rustup-init -y   # then open a new shell" >&2
+        test_tools_have_cargo || echo "  Rust: curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh   # then open a new shell" >&2
         [ ${#casks[@]} -eq 0 ] || echo "  (chromedriver must match Chrome's major version; macOS may ask to allow it: xattr -d com.apple.quarantine \"\$(command -v chromedriver)\")" >&2
         exit 1
     fi
@@ -111,7 +111,9 @@ test_tools_debian_like() {
     if [ ${#packages[@]} -gt 0 ] || $want_snap; then
         if [ "$(id -u)" -ne 0 ]; then
             command -v sudo >/dev/null 2>&1 || {
-                test_tools_say "some of what the tests need is missing and sudo is not installed: run this script as root once"
+                local wanted=("${packages[@]}")
+                if $want_snap; then wanted+=("chromium (snap)"); fi
+                test_tools_say "missing: ${wanted[*]}; sudo is not installed, so run this script as root once, or install them as root"
                 exit 1
             }
             sudo=(sudo)
