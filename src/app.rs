@@ -68,11 +68,20 @@ impl App {
             config.render.slots(),
             config.render.queue,
             config.render.wait,
+            config.render.anonymous_renders(),
         );
         let mut cache = RenderCache::new(config.cache.bytes, limiter, renderer, metrics.clone());
-        if let Store::Redis(redis) = &store
-            && config.cache.shared_bytes > 0
-        {
+        let shared_redis = match (&config.cache.shared_redis_url, &store) {
+            _ if config.cache.shared_bytes == 0 => None,
+            (Some(url), _) => Some(
+                Store::open_cache(&config.store, url)
+                    .await
+                    .context("shared_cache_redis_url")?,
+            ),
+            (None, Store::Redis(redis)) => Some(redis.clone()),
+            (None, Store::Memory(_)) => None,
+        };
+        if let Some(redis) = &shared_redis {
             cache = cache.with_shared(SharedCache::new(
                 redis,
                 config.cache.shared_bytes,

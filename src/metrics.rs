@@ -58,7 +58,7 @@ pub const SHAPE_CACHE_BYTES: (&str, &str) = (
 );
 pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
-    "Pre-rendered fallback images served, by template and reason (render_error, overload).",
+    "Pre-rendered fallback images served, by template and reason (render_error, overload, anonymous_budget).",
 );
 pub const RENDERS_AHEAD: (&str, &str) = (
     "opentime_renders_ahead_total",
@@ -134,7 +134,7 @@ pub const SHARED_CACHE_LOOKUPS: (&str, &str) = (
 );
 pub const SHARED_CACHE_WRITES: (&str, &str) = (
     "opentime_shared_cache_writes_total",
-    "Renders offered to the shared cache, by result (stored, full, too_large, error).",
+    "Renders offered to the shared cache, by result (stored, full, too_large, error), and renders kept in their replica because they were asked for once (not_repeated).",
 );
 pub const WARM_RECIPIENTS: (&str, &str) = (
     "opentime_warm_recipients_total",

@@ -8,8 +8,17 @@
 //! instead of an unbounded queue.
 //!
 //! With Redis, a second level ([`shared::SharedCache`]) shares renders
-//! between replicas: an in-process miss looks there before it renders, and
-//! a fresh render is stored there for the others.
+//! between replicas: an in-process miss looks there before it renders. A
+//! render is offered to the others only once it has shown it is wanted:
+//! asked for again (a hit here), rendered ahead for a hot countdown, or
+//! warmed. A one-off render (anyone can ask for millions of distinct ones
+//! through a parameter a template shows) stays in this process, where the
+//! cache's byte bound and TinyLFU admission keep it from crowding out the
+//! images that are asked for.
+//!
+//! Opens without a verified recipient render within a budget of their own
+//! ([`RenderLimiter`]), so that a flood of them cannot take the render
+//! slots from recipients.
 
 pub mod shared;
 
@@ -19,7 +28,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use moka::future::Cache;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{GaugeGuard, Metrics, TimerGuard};
 use crate::render::{Artwork, RenderError, RenderKey, Renderer};
@@ -33,7 +42,7 @@ const ENTRY_OVERHEAD: u32 = 160;
 
 #[derive(Clone)]
 pub struct RenderCache {
-    cache: Cache<RenderKey, Bytes>,
+    cache: Cache<RenderKey, Cached>,
     limiter: Arc<RenderLimiter>,
     renderer: Arc<Renderer>,
     metrics: Arc<Metrics>,
@@ -47,6 +56,36 @@ impl std::fmt::Debug for RenderCache {
             .field("bytes", &self.cache.weighted_size())
             .finish()
     }
+}
+
+/// One cached render, and whether it has been offered to the shared cache.
+#[derive(Clone)]
+struct Cached {
+    bytes: Bytes,
+    /// Set once the render is in the shared cache or on its way there, so
+    /// each replica offers a render at most once. Starts unset for a
+    /// render a request did here: only a second request offers it.
+    offered: Arc<AtomicBool>,
+}
+
+impl Cached {
+    fn new(bytes: Bytes, offered: bool) -> Cached {
+        Cached {
+            bytes,
+            offered: Arc::new(AtomicBool::new(offered)),
+        }
+    }
+}
+
+/// Who a render is for: the render budget an open draws on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requester {
+    /// An open with a verified recipient token, or the preview.
+    Recipient,
+    /// An open that names nobody: no token, or one that did not verify.
+    /// Anyone can make these, with any parameters a template shows, so
+    /// their renders draw on [`RenderLimiter`]'s anonymous budget.
+    Anonymous,
 }
 
 /// Whether a render is for a request that waits, or ahead of traffic.
@@ -75,6 +114,9 @@ pub enum Source {
 pub enum RenderFailure {
     #[error("render queue is full")]
     Overloaded,
+    /// Every render the anonymous budget allows is running or waiting.
+    #[error("the renders allowed to opens without a recipient are all taken")]
+    AnonymousBudget,
     #[error("render failed: {0}")]
     Failed(Arc<RenderError>),
     #[error("render task ended abnormally: {0}")]
@@ -95,16 +137,33 @@ pub struct RenderLimiter {
     wait: Duration,
     /// Renders cache warming may run at once: one fewer than the slots.
     warm: Semaphore,
+    /// Renders for anonymous opens ([`Requester::Anonymous`]) running or
+    /// waiting for a slot at once. An anonymous open takes one of these
+    /// before it looks further than this process's cache, and gets the
+    /// fallback image at once when none is free: it never waits for one.
+    /// So anonymous renders hold at most this many slots and places in
+    /// the queue, and however many anonymous opens arrive, an open with a
+    /// token finds at most this many of them ahead of it in the queue.
+    anonymous: Arc<Semaphore>,
 }
 
 impl RenderLimiter {
-    pub fn new(slots: usize, queue_limit: usize, wait: Duration) -> RenderLimiter {
+    /// `anonymous` is how many of the renders running or waiting at once
+    /// may be for anonymous opens; 0 serves them the fallback image
+    /// whenever they miss the cache.
+    pub fn new(
+        slots: usize,
+        queue_limit: usize,
+        wait: Duration,
+        anonymous: usize,
+    ) -> RenderLimiter {
         RenderLimiter {
             slots: Arc::new(Semaphore::new(slots.max(1))),
             queue_limit,
             waiting: AtomicUsize::new(0),
             wait,
             warm: Semaphore::new(slots.saturating_sub(1).max(1)),
+            anonymous: Arc::new(Semaphore::new(anonymous)),
         }
     }
 }
@@ -118,8 +177,8 @@ impl RenderCache {
     ) -> RenderCache {
         let cache = Cache::builder()
             .max_capacity(max_bytes)
-            .weigher(|_key: &RenderKey, bytes: &Bytes| {
-                u32::try_from(bytes.len())
+            .weigher(|_key: &RenderKey, cached: &Cached| {
+                u32::try_from(cached.bytes.len())
                     .unwrap_or(u32::MAX)
                     .saturating_add(ENTRY_OVERHEAD)
             })
@@ -140,22 +199,47 @@ impl RenderCache {
     }
 
     /// The cached bytes for `key`, or renders `plan` once for every request
-    /// waiting on the same key.
+    /// waiting on the same key. An anonymous `requester` that misses takes
+    /// a place in the anonymous budget first, or gets
+    /// [`RenderFailure::AnonymousBudget`] at once.
     pub async fn get_or_render(
         &self,
         key: RenderKey,
         artwork: impl Into<Artwork>,
+        requester: Requester,
     ) -> Result<(Bytes, Source), RenderFailure> {
         let artwork = artwork.into();
-        if let Some(bytes) = self.cache.get(&key).await {
+        if let Some(cached) = self.cache.get(&key).await {
             self.metrics.cache_lookups.with_label_values(&["hit"]).inc();
-            return Ok((bytes, Source::Cache));
+            self.offer_again_wanted(key, &cached);
+            return Ok((cached.bytes, Source::Cache));
         }
         self.metrics
             .cache_lookups
             .with_label_values(&["miss"])
             .inc();
-        self.fill(key, artwork, Urgency::Request).await
+        // Taken before the shared lookup too: a flood of distinct
+        // anonymous opens must not turn into a flood of Redis reads either.
+        let anonymous_turn = match requester {
+            Requester::Recipient => None,
+            Requester::Anonymous => Some(
+                Arc::clone(&self.limiter.anonymous)
+                    .try_acquire_owned()
+                    .map_err(|_| RenderFailure::AnonymousBudget)?,
+            ),
+        };
+        self.fill(key, artwork, Urgency::Request, anonymous_turn)
+            .await
+    }
+
+    /// A hit on a render this replica has not offered to the shared cache
+    /// yet: it is asked for again, so now it is worth sharing.
+    fn offer_again_wanted(&self, key: RenderKey, cached: &Cached) {
+        if let Some(shared) = &self.shared
+            && !cached.offered.swap(true, Ordering::AcqRel)
+        {
+            shared.put(key, cached.bytes.clone());
+        }
     }
 
     /// What a cache warming job does for one image: nothing when it is
@@ -172,51 +256,66 @@ impl RenderCache {
             .acquire()
             .await
             .map_err(|_| RenderFailure::Overloaded)?;
-        let (_, source) = self.fill(key, artwork, Urgency::Warm).await?;
+        let (_, source) = self.fill(key, artwork, Urgency::Warm, None).await?;
         Ok(source)
     }
 
     /// Renders `artwork` now, through the render slots like a request, and
     /// caches nothing: the preview page, which reports the render's time.
     pub async fn render_now(&self, artwork: Artwork) -> Result<Bytes, RenderFailure> {
-        self.render(artwork, Urgency::Request).await
+        self.render(artwork, Urgency::Request, None).await
     }
 
-    /// The single flight of one key: the shared cache, then a render.
+    /// The single flight of one key: the shared cache, then a render. A
+    /// request's fresh render stays here until it is asked for again
+    /// ([`RenderCache::offer_again_wanted`]); one rendered ahead (wanted:
+    /// its countdown is hot) is offered at once, and a warmed one is
+    /// stored before warming counts it done.
     async fn fill(
         &self,
         key: RenderKey,
         artwork: Artwork,
         urgency: Urgency,
+        anonymous_turn: Option<OwnedSemaphorePermit>,
     ) -> Result<(Bytes, Source), RenderFailure> {
         let from_shared = AtomicBool::new(false);
         let entry = self
             .cache
             .entry(key)
             .or_try_insert_with(async {
-                if let Some(shared) = &self.shared {
-                    if let Some(bytes) = shared.get(&key).await {
-                        from_shared.store(true, Ordering::Relaxed);
-                        return Ok(bytes);
-                    }
-                    let bytes = self.render(artwork, urgency).await?;
-                    if urgency == Urgency::Warm {
-                        shared.put_now(key, &bytes).await;
-                    } else {
-                        shared.put(key, bytes.clone());
-                    }
-                    return Ok(bytes);
+                let Some(shared) = &self.shared else {
+                    let bytes = self.render(artwork, urgency, anonymous_turn).await?;
+                    return Ok(Cached::new(bytes, false));
+                };
+                if let Some(bytes) = shared.get(&key).await {
+                    from_shared.store(true, Ordering::Relaxed);
+                    return Ok(Cached::new(bytes, true));
                 }
-                self.render(artwork, urgency).await
+                let bytes = self.render(artwork, urgency, anonymous_turn).await?;
+                match urgency {
+                    Urgency::Warm => shared.put_now(key, &bytes).await,
+                    Urgency::Ahead => shared.put(key, bytes.clone()),
+                    Urgency::Request => {
+                        shared.count_write("not_repeated");
+                        return Ok(Cached::new(bytes, false));
+                    }
+                }
+                Ok(Cached::new(bytes, true))
             })
             .await
-            .map_err(|failure| (*failure).clone())?;
+            .map_err(|failure: Arc<RenderFailure>| (*failure).clone())?;
         let source = match (entry.is_fresh(), from_shared.load(Ordering::Relaxed)) {
             (true, true) => Source::Shared,
             (true, false) => Source::Render,
             (false, _) => Source::Cache,
         };
-        Ok((entry.into_value(), source))
+        let cached = entry.into_value();
+        if source == Source::Cache {
+            // Another request's render, which this one waited for: asked
+            // for twice.
+            self.offer_again_wanted(key, &cached);
+        }
+        Ok((cached.bytes, source))
     }
 
     /// Renders `work` into the cache in the background, one after the
@@ -236,7 +335,7 @@ impl RenderCache {
         let cache = self.clone();
         tokio::spawn(async move {
             for (key, artwork) in work {
-                match cache.fill(key, artwork, Urgency::Ahead).await {
+                match cache.fill(key, artwork, Urgency::Ahead, None).await {
                     Ok((_, Source::Render)) => cache.metrics.renders_ahead.inc(),
                     Ok(_) => {}
                     Err(_) => break,
@@ -256,7 +355,14 @@ impl RenderCache {
         self.cache.weighted_size()
     }
 
-    async fn render(&self, artwork: Artwork, urgency: Urgency) -> Result<Bytes, RenderFailure> {
+    /// Renders on the blocking pool once a slot is free. An anonymous
+    /// open's `anonymous_turn` is held until the render ends, with the slot.
+    async fn render(
+        &self,
+        artwork: Artwork,
+        urgency: Urgency,
+        anonymous_turn: Option<OwnedSemaphorePermit>,
+    ) -> Result<Bytes, RenderFailure> {
         let limiter = &self.limiter;
         let permit = match Arc::clone(&limiter.slots).try_acquire_owned() {
             Ok(permit) => permit,
@@ -295,6 +401,7 @@ impl RenderCache {
         // that hangs up drops the future, while the render runs on.
         let rendered = tokio::task::spawn_blocking(move || {
             let _slot = permit;
+            let _anonymous_turn = anonymous_turn;
             let _in_flight = GaugeGuard::new(&metrics.renders_in_flight);
             let _timer = TimerGuard::new(metrics.render_seconds.clone());
             metrics.renders.inc();
@@ -339,11 +446,21 @@ mod tests {
     use crate::render::{Color, FontBook, Frame, Layer, OutputFormat, RectLayer, RenderPlan};
 
     fn cache(slots: usize, queue: usize, wait: Duration, max_bytes: u64) -> RenderCache {
+        cache_with_anonymous(slots, queue, wait, max_bytes, slots)
+    }
+
+    fn cache_with_anonymous(
+        slots: usize,
+        queue: usize,
+        wait: Duration,
+        max_bytes: u64,
+        anonymous: usize,
+    ) -> RenderCache {
         let fonts = FontBook::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))
             .expect("bundled fonts load");
         RenderCache::new(
             max_bytes,
-            RenderLimiter::new(slots, queue, wait),
+            RenderLimiter::new(slots, queue, wait, anonymous),
             Arc::new(Renderer::new(fonts)),
             Arc::new(Metrics::new()),
         )
@@ -351,8 +468,13 @@ mod tests {
 
     /// A small plan whose pixels depend on `shade`.
     fn plan(shade: u8) -> RenderPlan {
+        plan_of_width(shade, 64)
+    }
+
+    /// A small plan whose pixels depend on `shade` and `width`.
+    fn plan_of_width(shade: u8, width: u32) -> RenderPlan {
         RenderPlan {
-            width: 64,
+            width,
             height: 32,
             scale: 1,
             format: OutputFormat::Png,
@@ -360,7 +482,7 @@ mod tests {
                 frame: Frame {
                     x: 0.0,
                     y: 0.0,
-                    width: 64.0,
+                    width: width as f32,
                     height: 32.0,
                 },
                 fill: Color::rgba(shade, 0, 0, 255),
@@ -373,9 +495,15 @@ mod tests {
     async fn a_render_runs_once_and_then_comes_from_the_cache() {
         let cache = cache(1, 8, Duration::from_secs(1), 1 << 20);
         let key = plan(1).render_key(b"v");
-        let (first, source) = cache.get_or_render(key, plan(1)).await.unwrap();
+        let (first, source) = cache
+            .get_or_render(key, plan(1), Requester::Recipient)
+            .await
+            .unwrap();
         assert_eq!(source, Source::Render);
-        let (again, source) = cache.get_or_render(key, plan(1)).await.unwrap();
+        let (again, source) = cache
+            .get_or_render(key, plan(1), Requester::Recipient)
+            .await
+            .unwrap();
         assert_eq!(source, Source::Cache);
         assert_eq!(first, again);
         assert_eq!(cache.metrics.renders.get(), 1);
@@ -386,14 +514,14 @@ mod tests {
         let cache = cache(1, 0, Duration::from_secs(60), 1 << 20);
         let busy = cache.limiter.slots.acquire().await.unwrap();
         let failure = cache
-            .get_or_render(plan(2).render_key(b"v"), plan(2))
+            .get_or_render(plan(2).render_key(b"v"), plan(2), Requester::Recipient)
             .await
             .unwrap_err();
         assert!(matches!(failure, RenderFailure::Overloaded), "{failure}");
         drop(busy);
         assert!(
             cache
-                .get_or_render(plan(2).render_key(b"v"), plan(2))
+                .get_or_render(plan(2).render_key(b"v"), plan(2), Requester::Recipient)
                 .await
                 .is_ok()
         );
@@ -404,7 +532,7 @@ mod tests {
         let cache = cache(1, 4, Duration::from_millis(20), 1 << 20);
         let _busy = cache.limiter.slots.acquire().await.unwrap();
         let failure = cache
-            .get_or_render(plan(3).render_key(b"v"), plan(3))
+            .get_or_render(plan(3).render_key(b"v"), plan(3), Requester::Recipient)
             .await
             .unwrap_err();
         assert!(matches!(failure, RenderFailure::Overloaded), "{failure}");
@@ -423,14 +551,18 @@ mod tests {
         for shade in 10..20 {
             // A request that waits for a slot, then is dropped as hyper
             // drops it when the client closes the connection.
-            let waiting = cache.get_or_render(plan(shade).render_key(b"v"), plan(shade));
+            let waiting = cache.get_or_render(
+                plan(shade).render_key(b"v"),
+                plan(shade),
+                Requester::Recipient,
+            );
             let gave_up = tokio::time::timeout(Duration::from_millis(5), waiting).await;
             assert!(gave_up.is_err(), "it was still waiting");
         }
         assert_eq!(cache.limiter.waiting.load(Ordering::Acquire), 0);
         drop(busy);
         let (_, source) = cache
-            .get_or_render(plan(30).render_key(b"v"), plan(30))
+            .get_or_render(plan(30).render_key(b"v"), plan(30), Requester::Recipient)
             .await
             .expect("the queue has room again");
         assert_eq!(source, Source::Render);
@@ -443,12 +575,107 @@ mod tests {
         for shade in 0..64 {
             let plan = plan(shade);
             cache
-                .get_or_render(plan.render_key(b"v"), plan)
+                .get_or_render(plan.render_key(b"v"), plan, Requester::Recipient)
                 .await
                 .unwrap();
         }
         let held = cache.weighted_size().await;
         assert!(held <= bound, "{held} > {bound}");
         assert!(held > 0);
+    }
+
+    #[tokio::test]
+    async fn anonymous_opens_past_their_budget_get_no_render_and_recipients_still_do() {
+        let cache = cache_with_anonymous(2, 8, Duration::from_secs(1), 1 << 20, 0);
+        let failure = cache
+            .get_or_render(plan(40).render_key(b"v"), plan(40), Requester::Anonymous)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(failure, RenderFailure::AnonymousBudget),
+            "{failure}"
+        );
+        assert_eq!(cache.metrics.renders.get(), 0);
+        let (bytes, source) = cache
+            .get_or_render(plan(40).render_key(b"v"), plan(40), Requester::Recipient)
+            .await
+            .expect("a recipient renders");
+        assert_eq!(source, Source::Render);
+        // What is cached is served to anyone: the budget is for renders.
+        let (again, source) = cache
+            .get_or_render(plan(40).render_key(b"v"), plan(40), Requester::Anonymous)
+            .await
+            .expect("a hit needs no budget");
+        assert_eq!((again, source), (bytes, Source::Cache));
+    }
+
+    #[tokio::test]
+    async fn an_anonymous_render_gives_its_place_in_the_budget_back() {
+        let cache = cache_with_anonymous(2, 8, Duration::from_secs(1), 1 << 20, 1);
+        for shade in 50..55 {
+            let (_, source) = cache
+                .get_or_render(
+                    plan(shade).render_key(b"v"),
+                    plan(shade),
+                    Requester::Anonymous,
+                )
+                .await
+                .expect("one anonymous render at a time");
+            assert_eq!(source, Source::Render);
+        }
+        assert_eq!(cache.limiter.anonymous.available_permits(), 1);
+    }
+
+    /// moka admits by TinyLFU once it is full: a render asked for once
+    /// does not push out one asked for again and again, where plain LRU
+    /// does (the hot images are asked for once every 100 one-offs, about
+    /// three times as many as the cache holds; with
+    /// `EvictionPolicy::lru()` this test fails). moka counts frequencies
+    /// only from the moment the cache is half full, so the first round,
+    /// which fills it, may push them out once.
+    #[tokio::test]
+    async fn one_off_renders_do_not_push_out_the_images_asked_for_again() {
+        let cache = cache(2, 8, Duration::from_secs(1), 64 * 1024);
+        let hot: Vec<RenderPlan> = (0..8).map(|shade| plan_of_width(shade, 64)).collect();
+        let ask_for_hot = || async {
+            let mut rendered = 0;
+            for plan in &hot {
+                let (_, source) = cache
+                    .get_or_render(plan.render_key(b"v"), plan.clone(), Requester::Recipient)
+                    .await
+                    .unwrap();
+                rendered += usize::from(source == Source::Render);
+            }
+            rendered
+        };
+        for _ in 0..4 {
+            ask_for_hot().await;
+        }
+        for round in 0..6_u32 {
+            // More one-offs each round than the cache holds entries.
+            for n in 0..300_u32 {
+                if n % 100 == 0 {
+                    ask_for_hot().await;
+                }
+                let plan = plan_of_width((n % 200) as u8, 65 + round * 300 + n);
+                cache
+                    .get_or_render(plan.render_key(b"v"), plan, Requester::Anonymous)
+                    .await
+                    .unwrap();
+            }
+            cache.cache.run_pending_tasks().await;
+            let entries = cache.cache.entry_count();
+            assert!(
+                entries < 300,
+                "the test needs fewer entries than a round: {entries}"
+            );
+            let rendered_again = ask_for_hot().await;
+            if round > 0 {
+                assert_eq!(
+                    rendered_again, 0,
+                    "round {round}: hot images were pushed out by one-offs"
+                );
+            }
+        }
     }
 }

@@ -4,6 +4,8 @@
 //!
 //! It is looked up only after an in-process miss, inside the single flight
 //! of that key, so concurrent requests for one image cost one Redis read.
+//! What is written to it is the caller's choice (`cache/mod.rs`): renders
+//! asked for again, rendered ahead or warmed, never a one-off.
 //! Reads and writes have a short budget of their own: a slow Redis costs a
 //! render, never a late image. Writes run in the background.
 
@@ -115,7 +117,9 @@ impl SharedCache {
         }
     }
 
-    fn count_write(&self, result: &str) {
+    /// Counts a write by its result; `not_repeated` (a render asked for
+    /// once, kept in its replica) is counted by the caller.
+    pub(super) fn count_write(&self, result: &str) {
         self.metrics
             .shared_cache_writes
             .with_label_values(&[result])

@@ -80,11 +80,13 @@ pub static KEYS: &[Key] = &[
     key("render_concurrency",           "OPENTIME_RENDER_CONCURRENCY",           Usize(|c| &mut c.render.concurrency)),
     key("render_queue",                 "OPENTIME_RENDER_QUEUE",                 Usize(|c| &mut c.render.queue)),
     key("render_wait_ms",               "OPENTIME_RENDER_WAIT_MS",               Millis(|c| &mut c.render.wait)),
+    key("render_anonymous_share",       "OPENTIME_RENDER_ANONYMOUS_SHARE",       U32(|c| &mut c.render.anonymous_share)),
     // cache
     key("cache_bytes",                  "OPENTIME_CACHE_BYTES",                  U64(|c| &mut c.cache.bytes)),
     key("shared_cache_bytes",           "OPENTIME_SHARED_CACHE_BYTES",           U64(|c| &mut c.cache.shared_bytes)),
     key("shared_cache_ttl_s",           "OPENTIME_SHARED_CACHE_TTL_S",           Seconds(|c| &mut c.cache.shared_ttl)),
     key("shared_cache_max_entry_bytes", "OPENTIME_SHARED_CACHE_MAX_ENTRY_BYTES", Usize(|c| &mut c.cache.shared_max_entry_bytes)),
+    key("shared_cache_redis_url",       "OPENTIME_SHARED_CACHE_REDIS_URL",       Custom(set_shared_cache_redis_url, show_shared_cache_redis_url)),
     // remote_images
     key("remote_image_origins",         "OPENTIME_REMOTE_IMAGE_ORIGINS",         List(|c| &mut c.remote_images.allowed_origins)),
     key("remote_image_max_bytes",       "OPENTIME_REMOTE_IMAGE_MAX_BYTES",       Usize(|c| &mut c.remote_images.max_bytes)),
@@ -311,6 +313,20 @@ fn set_redis_url(config: &mut Config, url: String) -> anyhow::Result<()> {
 /// Without the password: shown values end up in documentation and logs.
 fn show_redis_url(config: &Config) -> Option<String> {
     config.store.redis_url.as_ref().map(RedisUrl::redacted)
+}
+
+fn set_shared_cache_redis_url(config: &mut Config, url: String) -> anyhow::Result<()> {
+    config.cache.shared_redis_url = (!url.trim().is_empty()).then(|| RedisUrl::from(url));
+    Ok(())
+}
+
+/// Without the password, as for `redis_url`.
+fn show_shared_cache_redis_url(config: &Config) -> Option<String> {
+    config
+        .cache
+        .shared_redis_url
+        .as_ref()
+        .map(RedisUrl::redacted)
 }
 
 /// Sentinel mode keeps the primary's name already set, if any; a missing

@@ -162,6 +162,12 @@ impl Config {
         if self.templates.api_render_limit.is_zero() {
             bail!("api_template_render_limit_ms must be at least 1");
         }
+        if self.render.anonymous_share > 100 {
+            bail!(
+                "render_anonymous_share is a percentage of the render slots, 0 to 100, not {}",
+                self.render.anonymous_share
+            );
+        }
         if self.warm.rate == 0 {
             bail!("warm_rate must be at least 1");
         }

@@ -145,6 +145,11 @@ pub struct RenderConfig {
     /// How long a request waits for a render slot before it gets the
     /// fallback image.
     pub wait: Duration,
+    /// The share, in percent, of the render slots that opens without a
+    /// verified recipient (no token, or a bad one) may hold or wait for at
+    /// once ([`RenderConfig::anonymous_renders`]); past it they get the
+    /// fallback image. 0 never renders for them on a cache miss.
+    pub anonymous_share: u32,
 }
 
 impl Default for RenderConfig {
@@ -156,6 +161,7 @@ impl Default for RenderConfig {
             concurrency: 0,
             queue: 256,
             wait: Duration::from_millis(500),
+            anonymous_share: 50,
         }
     }
 }
@@ -172,6 +178,14 @@ impl RenderConfig {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         cores.saturating_sub(1).max(1)
     }
+
+    /// Renders for anonymous opens running or waiting at once:
+    /// `anonymous_share` percent of the slots, rounded up, so that any
+    /// share above 0 renders something even on one slot.
+    pub fn anonymous_renders(&self) -> usize {
+        let share = self.anonymous_share.min(100) as usize;
+        (self.slots() * share).div_ceil(100)
+    }
 }
 
 /// The caches of rendered images: in this process, and shared by the
@@ -187,6 +201,11 @@ pub struct CacheConfig {
     pub shared_ttl: Duration,
     /// Larger renders are kept in-process only.
     pub shared_max_entry_bytes: usize,
+    /// A Redis of its own for the shared render cache (standalone, with
+    /// `redis_ca_file` for `rediss://`), so that it can run with a
+    /// `maxmemory` and an eviction policy the store's Redis must not have;
+    /// `None` keeps it in the store's Redis.
+    pub shared_redis_url: Option<crate::store::RedisUrl>,
 }
 
 impl Default for CacheConfig {
@@ -196,6 +215,7 @@ impl Default for CacheConfig {
             shared_bytes: 1024 * 1024 * 1024,
             shared_ttl: Duration::from_secs(6 * 3600),
             shared_max_entry_bytes: 1024 * 1024,
+            shared_redis_url: None,
         }
     }
 }

@@ -21,7 +21,7 @@ use super::records::{evergreen_start, open_request, with_records};
 use super::request::{ImageTarget, Visit};
 use super::shown::{Shown, decide};
 use super::{Counted, Pipeline};
-use crate::cache::{RenderFailure, Source};
+use crate::cache::{RenderFailure, Requester, Source};
 use crate::events::EventKind;
 use crate::expr::Context;
 use crate::render::{Artwork, OutputFormat, RenderKey, TimerPlan};
@@ -152,7 +152,13 @@ impl Pipeline {
             (Artwork::Timer(timer), Some(_)) => Some(Arc::clone(timer)),
             _ => None,
         };
-        match self.cache.get_or_render(key, artwork).await {
+        // Only a verified token names someone: anyone can make an open
+        // without one, with any parameters a template shows.
+        let requester = match prepared.recipient {
+            Some(_) => Requester::Recipient,
+            None => Requester::Anonymous,
+        };
+        match self.cache.get_or_render(key, artwork, requester).await {
             Ok((bytes, source)) => {
                 // A countdown second someone else (here or on another
                 // replica) already rendered is a hot timer (a send's open
@@ -170,9 +176,13 @@ impl Pipeline {
                 };
                 answer(prepared.outcome(), body)
             }
+            Err(RenderFailure::AnonymousBudget) => {
+                let body = self.fallback(&template, target, visit, "anonymous_budget");
+                answer("anonymous_budget", body)
+            }
             Err(failure) => {
                 let reason = match failure {
-                    RenderFailure::Overloaded => "overload",
+                    RenderFailure::Overloaded | RenderFailure::AnonymousBudget => "overload",
                     RenderFailure::Failed(_) | RenderFailure::Panicked(_) => {
                         tracing::error!(template = %template.name, variant, error = %failure, "render failed; serving the fallback image");
                         "render_error"

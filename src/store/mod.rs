@@ -96,6 +96,22 @@ pub struct StoreConfig {
     pub tls_ca_file: Option<PathBuf>,
 }
 
+impl StoreConfig {
+    /// The certificate authority of `tls_ca_file`, read.
+    fn tls_ca(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(path) = &self.tls_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path).map_err(|error| {
+            StoreError::Config(format!(
+                "cannot read the Redis CA file {}: {error}",
+                path.display()
+            ))
+        })?;
+        Ok(Some(pem))
+    }
+}
+
 impl Default for StoreConfig {
     /// The embedded demo store; with a URL, a standalone Redis, keys under
     /// `ot:` and 30 ms per request.
@@ -126,19 +142,10 @@ impl Store {
         match &config.redis_url {
             Some(url) => {
                 let keys = KeyScheme::new(config.key_prefix.clone())?;
-                let tls_ca = match &config.tls_ca_file {
-                    Some(path) => Some(std::fs::read(path).map_err(|error| {
-                        StoreError::Config(format!(
-                            "cannot read the Redis CA file {}: {error}",
-                            path.display()
-                        ))
-                    })?),
-                    None => None,
-                };
                 Ok(Store::Redis(
                     RedisStore::connect(
                         url.as_str().trim(),
-                        tls_ca,
+                        config.tls_ca()?,
                         &config.topology,
                         keys,
                         config.budget,
@@ -148,6 +155,24 @@ impl Store {
             }
             None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),
         }
+    }
+
+    /// A standalone Redis at `url` for the shared render cache alone, with
+    /// the store's key prefix, CA file and budget: one that may evict, kept
+    /// apart from the store's records, which must not be evicted.
+    pub async fn open_cache(
+        config: &StoreConfig,
+        url: &RedisUrl,
+    ) -> Result<RedisStore, StoreError> {
+        let keys = KeyScheme::new(config.key_prefix.clone())?;
+        RedisStore::connect(
+            url.as_str().trim(),
+            config.tls_ca()?,
+            &Topology::Standalone,
+            keys,
+            config.budget,
+        )
+        .await
     }
 
     /// True for the embedded store, which the server announces loudly.
