@@ -109,7 +109,10 @@ build_release() {
     command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
     log "building the release binary (cargo build --release; minutes the first time)"
     (cd "$REPO_DIR" && cargo build --release --locked) || die "cargo build --release failed"
-    OPENTIME_BIN="${CARGO_TARGET_DIR:-$REPO_DIR/target}/release/opentime"
+    # A relative CARGO_TARGET_DIR is relative to the repository, where cargo ran.
+    local target=${CARGO_TARGET_DIR:-target}
+    [[ $target == /* ]] || target="$REPO_DIR/$target"
+    OPENTIME_BIN="$target/release/opentime"
     [[ -x "$OPENTIME_BIN" ]] || die "no binary at $OPENTIME_BIN"
 }
 
