@@ -18,7 +18,7 @@ use opentime::render::{
 
 /// The names every script test uses: a recipient's first name in each of the
 /// bundled scripts, a line that mixes directions, and emoji.
-const NAMES: [(&str, &str); 12] = [
+const NAMES: [(&str, &str); 38] = [
     ("latin", "Thank you, Zoë!"),
     ("cyrillic", "Спасибо, Алёна!"),
     ("greek", "Ευχαριστούμε, Ελένη!"),
@@ -29,6 +29,32 @@ const NAMES: [(&str, &str); 12] = [
     ("hebrew", "תודה רבה, נועה!"),
     ("devanagari", "धन्यवाद, प्रिया क्षत्रिय!"),
     ("thai", "ขอบคุณค่ะ คุณสมชาย"),
+    ("bengali", "ধন্যবাদ, লক্ষ্মী!"),
+    ("gurmukhi", "ਧੰਨਵਾਦ, ਹਰਪ੍ਰੀਤ!"),
+    ("gujarati", "આભાર, પ્રિયા!"),
+    ("odia", "ଧନ୍ୟବାଦ, ଲକ୍ଷ୍ମୀ!"),
+    ("tamil", "நன்றி, முருகன்! கூப்பன்"),
+    ("telugu", "ధన్యవాదాలు, శ్రీనివాస్!"),
+    ("kannada", "ಧನ್ಯವಾದಗಳು, ಲಕ್ಷ್ಮಿ!"),
+    ("malayalam", "നന്ദി, കൃഷ്ണൻ!"),
+    ("sinhala", "ස්තූතියි, නිමල්!"),
+    ("lao", "ຂອບໃຈ, ສົມພອນ!"),
+    ("khmer", "អរគុណច្រើន ស្រីនាង!"),
+    ("myanmar", "ကျေးဇူးတင်ပါတယ် မြင့်မြင့်!"),
+    ("georgian", "გმადლობთ, ნინო!"),
+    ("armenian", "Շնորհակալություն, Անի!"),
+    ("ethiopic", "እናመሰግናለን፣ አበበ!"),
+    ("thaana", "ޝުކުރިއްޔާ، އަޙްމަދު!"),
+    ("syriac", "ܬܘܕܝ ܣܓܝ، ܡܪܝܡ!"),
+    ("tibetan", "ཐུགས་རྗེ་ཆེ། བཀྲ་ཤིས།"),
+    ("javanese", "ꦲꦏ꧀ꦱꦫꦗꦮ"),
+    ("canadian-syllabics", "ᖁᔭᓐᓇᒦᒃ, ᓄᓇᕗᑦ!"),
+    ("cherokee", "ᏩᏙ, ᏣᎳᎩ!"),
+    ("tifinagh", "ⵜⴰⵏⵎⵉⵔⵜ, ⵜⵉⵍⴻⵍⵍⵉ!"),
+    ("adlam", "𞤆𞤵𞤤𞤢𞤪"),
+    ("nko", "ߒߞߏ ߞߊ߲ߜߍ"),
+    ("ol-chiki", "ᱥᱟᱱᱛᱟᱲᱤ"),
+    ("yi", "ꆈꌠꁱꂷ ꆈꌠꉙ"),
     ("bidi", "Order #4521 — تم الشحن"),
     ("emoji", "Zoë 🎉 👩\u{200D}💻 🇫🇷"),
 ];
