@@ -56,6 +56,10 @@ pub const SHAPE_CACHE_BYTES: (&str, &str) = (
     "opentime_shape_cache_bytes",
     "Bytes of shaped text runs held in the shaping cache.",
 );
+pub const MISSING_GLYPH_RENDERS: (&str, &str) = (
+    "opentime_missing_glyph_renders_total",
+    "Renders whose text had a character no bundled font of its family has; the character was left out, never drawn as a box.",
+);
 pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload, anonymous_budget).",
@@ -181,6 +185,7 @@ pub struct Metrics {
     pub cache_bytes: IntGauge,
     pub glyph_cache_bytes: IntGauge,
     pub shape_cache_bytes: IntGauge,
+    pub missing_glyph_renders: IntCounter,
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
     pub deadline_errors: IntCounterVec,
@@ -316,6 +321,7 @@ impl Metrics {
             cache_bytes: gauge(CACHE_BYTES),
             glyph_cache_bytes: gauge(GLYPH_CACHE_BYTES),
             shape_cache_bytes: gauge(SHAPE_CACHE_BYTES),
+            missing_glyph_renders: plain_counter(MISSING_GLYPH_RENDERS),
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
             deadline_errors: counter(DEADLINE_ERRORS, &["template"]),

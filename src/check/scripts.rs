@@ -3,8 +3,8 @@
 //! script in it that no font of the layer's family can draw.
 //!
 //! A template stays valid whatever its fonts cover, because the renderer
-//! draws a box for a character it has no glyph for rather than failing the
-//! open; so these are warnings. They come from trying states rather than
+//! leaves out a character it has no glyph for (and counts the render)
+//! rather than failing the open; so these are warnings. They come from trying states rather than
 //! from reading the template, because the text that needs a script is
 //! mostly a recipient's name.
 

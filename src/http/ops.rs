@@ -65,6 +65,9 @@ pub async fn metrics(app: &App) -> Response<Body> {
         .shape_cache_bytes
         .set(app.cache.renderer().shape_cache_bytes() as i64);
     app.metrics
+        .missing_glyph_renders
+        .inc_by(app.cache.renderer().take_missing_glyph_renders());
+    app.metrics
         .remote_image_cache_bytes
         .set(app.remote_images.cache_bytes() as i64);
     app.metrics

@@ -139,7 +139,7 @@ impl FontBook {
     /// space between two Arabic words stays in the Arabic run (unless the
     /// face before is an emoji font). Emoji try the emoji faces first. When no face has them all, the face that has
     /// the first character is used, and when none has that either, the
-    /// first face, whose missing-glyph box then shows.
+    /// first face, whose missing glyph the drawing then leaves out.
     pub(crate) fn face_for(
         &self,
         chain: &[u16],

@@ -55,6 +55,8 @@ pub use results::{ResultsLayer, ResultsRows, ResultsValue};
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 pub use timer::{MAX_TIMER_BYTES, MAX_TIMER_FRAMES};
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use canvas::Canvas;
 pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
 use glyph_cache::GlyphCache;
@@ -75,6 +77,9 @@ pub struct Renderer {
     shapes: text::ShapeCache,
     /// Rasterized glyphs, shared by every render and thread; bounded in bytes.
     glyphs: GlyphCache,
+    /// Renders since the metrics last asked whose text had a character no
+    /// font of its family has (left out of the image rather than boxed).
+    missing_glyph_renders: AtomicU64,
 }
 
 impl Renderer {
@@ -97,6 +102,7 @@ impl Renderer {
             fonts,
             shapes: text::ShapeCache::new(shape_bytes),
             glyphs: GlyphCache::new(glyph_bytes),
+            missing_glyph_renders: AtomicU64::new(0),
         }
     }
 
@@ -108,6 +114,13 @@ impl Renderer {
     /// Bytes of shaped runs held now, for the metrics.
     pub fn shape_cache_bytes(&self) -> u64 {
         self.shapes.weighted_size()
+    }
+
+    /// How many renders left out a character that no font of its layer's
+    /// family has since the last call, for the metrics' counter: each
+    /// render is handed over once, whoever asks.
+    pub fn take_missing_glyph_renders(&self) -> u64 {
+        self.missing_glyph_renders.swap(0, Ordering::Relaxed)
     }
 
     pub fn fonts(&self) -> &FontBook {
@@ -140,13 +153,14 @@ impl Renderer {
         timer::render_timer_within(self, plan)
     }
 
-    /// Draws one text layer onto `canvas`.
+    /// Draws one text layer onto `canvas`, and says how many glyphs it left
+    /// out because no font had them.
     fn draw_text_layer(
         &self,
         canvas: &mut Canvas,
         layer: &TextLayer,
         scale: f32,
-    ) -> Result<(), RenderError> {
+    ) -> Result<usize, RenderError> {
         text::draw_text(
             canvas,
             &self.fonts,
@@ -158,6 +172,21 @@ impl Renderer {
     }
 
     fn draw(&self, plan: &RenderPlan) -> Result<Canvas, RenderError> {
+        let (canvas, missing_glyphs) = self.draw_layers(plan)?;
+        self.count_missing_glyphs(missing_glyphs);
+        Ok(canvas)
+    }
+
+    /// Counts one render in the missing glyphs' counter if it left any out.
+    fn count_missing_glyphs(&self, missing_glyphs: usize) {
+        if missing_glyphs > 0 {
+            self.missing_glyph_renders.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Draws the plan's layers, and says how many glyphs its text layers
+    /// left out.
+    fn draw_layers(&self, plan: &RenderPlan) -> Result<(Canvas, usize), RenderError> {
         let (width, height) = canvas_size(plan)?;
         // Check every family first, so a bad plan fails before any drawing.
         for layer in &plan.layers {
@@ -169,15 +198,18 @@ impl Renderer {
         }
         let scale = plan.scale as f32;
         let mut canvas = Canvas::new(width, height);
+        let mut missing_glyphs = 0;
         for layer in &plan.layers {
             match layer {
                 Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
                 Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
-                Layer::Text(text) => self.draw_text_layer(&mut canvas, text, scale)?,
+                Layer::Text(text) => {
+                    missing_glyphs += self.draw_text_layer(&mut canvas, text, scale)?;
+                }
                 Layer::Code(code) => code_layer::draw_code(&mut canvas, code, plan.scale)?,
             }
         }
-        Ok(canvas)
+        Ok((canvas, missing_glyphs))
     }
 }
 
@@ -267,5 +299,50 @@ mod tests {
             canvas_size(&plan(600, 200, 3)),
             Err(RenderError::UnsupportedScale(3))
         ));
+    }
+
+    #[test]
+    fn characters_no_font_has_are_left_out_and_counted() {
+        let fonts_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
+        let renderer = Renderer::new(FontBook::load(&fonts_dir).expect("the bundled fonts load"));
+        let text_plan = |text: &str| RenderPlan {
+            layers: vec![Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 200.0,
+                    height: 60.0,
+                },
+                text: text.to_string(),
+                style: test_fonts::style(40.0),
+            })],
+            ..plan(200, 60, 1)
+        };
+        let inked = |bytes: &[u8]| {
+            image::load_from_memory(bytes)
+                .expect("decodes")
+                .into_rgba8()
+                .pixels()
+                .filter(|pixel| pixel.0[3] > 0)
+                .count()
+        };
+        // Two private-use characters and an unassigned code point: no
+        // font has them, so nothing is drawn (no boxes) and the render is
+        // counted once.
+        let missing = renderer
+            .render(&text_plan("\u{E000}\u{F8FF} \u{10FFFD}"))
+            .expect("renders");
+        assert_eq!(inked(&missing), 0);
+        assert_eq!(renderer.take_missing_glyph_renders(), 1);
+        assert_eq!(renderer.take_missing_glyph_renders(), 0);
+        // A name in a bundled script is drawn and not counted, and the
+        // letters around a missing character are still drawn.
+        let drawn = renderer.render(&text_plan("நன்றி")).expect("renders");
+        assert!(inked(&drawn) > 100);
+        assert_eq!(renderer.take_missing_glyph_renders(), 0);
+        let around = renderer.render(&text_plan("Ana\u{E000}")).expect("renders");
+        let alone = renderer.render(&text_plan("Ana")).expect("renders");
+        assert_eq!(inked(&around), inked(&alone));
+        assert_eq!(renderer.take_missing_glyph_renders(), 1);
     }
 }

@@ -74,7 +74,7 @@ fn render_timer_frames(
         }
     }
     let scale = plan.base.scale as f32;
-    let mut canvas = renderer.draw(&plan.base)?;
+    let (mut canvas, mut missing_glyphs) = renderer.draw_layers(&plan.base)?;
     let cells = cell_frames(countdown.frame, countdown, countdown.units.len());
 
     // The static part: boxes, labels and separators.
@@ -95,7 +95,7 @@ fn render_timer_frames(
             .get(index)
             .filter(|label| !label.is_empty())
         {
-            renderer.draw_text_layer(
+            missing_glyphs += renderer.draw_text_layer(
                 &mut canvas,
                 &centered(cell.label, label, &countdown.label_style),
                 scale,
@@ -108,13 +108,16 @@ fn render_timer_frames(
                 width: countdown.gap,
                 height: cell.number.height,
             };
-            renderer.draw_text_layer(
+            missing_glyphs += renderer.draw_text_layer(
                 &mut canvas,
                 &centered(between, &countdown.separator, &countdown.digits),
                 scale,
             )?;
         }
     }
+    // The digits are drawn from the digits' font alone; the static part
+    // holds every text an author or a recipient chose.
+    renderer.count_missing_glyphs(missing_glyphs);
     let base = Canvas {
         width: canvas.width,
         height: canvas.height,

@@ -1,6 +1,10 @@
 //! Drawing a laid-out text layer: each glyph's cached coverage mask blended
 //! onto the canvas in the layer's color, and each color glyph (an emoji)
-//! blended in its own colors, faded by the layer color's alpha.
+//! blended in its own colors, faded by the layer color's alpha. A glyph
+//! the shaper could not find (glyph 0, a font's missing-glyph box) is never
+//! drawn: the character keeps its room on the line and is reported.
+
+use ab_glyph::GlyphId;
 
 use crate::render::canvas::{
     Canvas, Premultiplied, blend_over, blend_over_with_coverage, mul_div255,
@@ -11,7 +15,8 @@ use crate::render::text::layout::layout_text;
 use crate::render::text::shaping::ShapeCache;
 use crate::render::{RenderError, TextLayer};
 
-/// Lays out and draws the layer at `scale` canvas pixels per 1x pixel.
+/// Lays out and draws the layer at `scale` canvas pixels per 1x pixel, and
+/// says how many glyphs it left out because no font of the chain had them.
 pub(crate) fn draw_text(
     canvas: &mut Canvas,
     fonts: &FontBook,
@@ -19,17 +24,25 @@ pub(crate) fn draw_text(
     glyphs: &GlyphCache,
     layer: &TextLayer,
     scale: f32,
-) -> Result<(), RenderError> {
+) -> Result<usize, RenderError> {
     let style = &layer.style;
     let chain = fonts
         .chain(&style.family, style.weight)
         .ok_or_else(|| RenderError::UnknownFamily(style.family.clone()))?;
     let color = Premultiplied::from_color(style.color);
-    if color.0[3] == 0 {
-        return Ok(());
-    }
     let layout = layout_text(fonts, shapes, chain, &layer.text, style, layer.frame, scale);
+    let missing = layout
+        .glyphs
+        .iter()
+        .filter(|placed| placed.glyph == MISSING_GLYPH)
+        .count();
+    if color.0[3] == 0 {
+        return Ok(missing);
+    }
     for placed in &layout.glyphs {
+        if placed.glyph == MISSING_GLYPH {
+            continue;
+        }
         // The origin snaps to a quarter pixel; the mask for that offset is
         // cached, so nearby positions share it.
         let mut whole_x = placed.x.floor();
@@ -59,8 +72,12 @@ pub(crate) fn draw_text(
             color,
         );
     }
-    Ok(())
+    Ok(missing)
 }
+
+/// Glyph 0, which every font keeps for the characters it lacks (`.notdef`,
+/// mostly drawn as a box).
+const MISSING_GLYPH: GlyphId = GlyphId(0);
 
 /// Blends a glyph mask whose origin is at (`x`, `y`), leaving out what
 /// falls off the canvas: a coverage mask in `color`, a color glyph in its
