@@ -40,6 +40,8 @@
 //! - [`warm`]: cache warming jobs, which render what a list of
 //!   recipients would see ahead of a send.
 //! - [`cli`]: the subcommands of the `opentime` binary.
+//! - [`words`]: words that agree with the reader's language, from CLDR:
+//!   plural forms, numbers, money and dates.
 
 pub mod access;
 pub mod app;
@@ -62,3 +64,4 @@ pub mod render;
 pub mod store;
 pub mod template;
 pub mod warm;
+pub mod words;

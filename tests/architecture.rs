@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 /// from its own layer's neighbours only if no circle forms, and from lower
 /// layers freely.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "countdown", "metrics", "prefs", "render"],
+    &["clock", "countdown", "metrics", "prefs", "render", "words"],
     &["recipient"],
     &["expr", "access"],
     &["poll", "template"],

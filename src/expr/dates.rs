@@ -6,14 +6,22 @@
 //! zone is the recipient's. So `{{ days_until(profile.renews_on) }}` needs no
 //! extra argument, and a recipient in Tokyo and one in Paris each see the
 //! count of their own midnights.
+//!
+//! `date` writes a date either with a strftime format (`date("%d %B")`,
+//! English names) or as a locale writes it (`date("ru")`, `date(locale=
+//! "en-GB", year=true)`: "8 декабря", "8 December 2026"), from CLDR
+//! (`words::dates`). A first argument with a `%` in it is a format;
+//! otherwise it is a locale.
 
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, Unit, Zoned};
-use minijinja::value::ValueKind;
+use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Error, ErrorKind, State, Value};
 
 use super::now::Now;
+use crate::words::dates::{DateLength, DateStyle, format_date};
+use crate::words::read_locale;
 
 /// The format of the `date` filter when none is given.
 pub const DEFAULT_DATE_FORMAT: &str = "%Y-%m-%d";
@@ -77,13 +85,64 @@ fn between(
 /// strftime-style format (jiff's `strftime`). Timestamps are converted to the
 /// recipient's zone first, so an evening UTC deadline shows as the next day in
 /// Tokyo, which is what that recipient's calendar says.
-pub(crate) fn date(state: &State, value: Value, format: Option<String>) -> Result<Value, Error> {
+///
+/// `value | date(locale, length="long", year=false, weekday=false)`: the
+/// day and month of that same calendar day as the locale writes them.
+pub(crate) fn date(
+    state: &State,
+    value: Value,
+    format_or_locale: Option<String>,
+    kwargs: Kwargs,
+) -> Result<Value, Error> {
+    let named_locale: Option<String> = kwargs.get("locale")?;
+    let length: Option<String> = kwargs.get("length")?;
+    let year: Option<bool> = kwargs.get("year")?;
+    let weekday: Option<bool> = kwargs.get("weekday")?;
+    kwargs.assert_all_used()?;
+    let format = format_or_locale
+        .as_deref()
+        .filter(|text| text.contains('%') || text.is_empty());
+    let positional_locale = format_or_locale.as_deref().filter(|_| format.is_none());
+    let locale = match (named_locale.as_deref(), positional_locale) {
+        (Some(_), Some(_)) => return Err(date_error("give the locale once")),
+        (named, positional) => named.or(positional),
+    };
+    let asks_words = length.is_some() || year.is_some() || weekday.is_some();
+    if format.is_some() && (locale.is_some() || asks_words) {
+        return Err(date_error(
+            "a strftime format and a locale exclude each other; give one",
+        ));
+    }
+    if locale.is_none() && asks_words {
+        return Err(date_error(
+            "length, year and weekday need a locale: date(\"en-GB\", ...)",
+        ));
+    }
+    let style = DateStyle {
+        length: match length.as_deref() {
+            None => DateLength::default(),
+            Some(name) => DateLength::from_name(name)
+                .ok_or_else(|| date_error("length is \"long\", \"medium\" or \"short\""))?,
+        },
+        year: year.unwrap_or(false),
+        weekday: weekday.unwrap_or(false),
+    };
     if value.is_undefined() || value.is_none() {
         return Ok(Value::UNDEFINED);
     }
     let now = request_now(state, "date")?;
     let moment = parse_moment(&value, now.zoned().time_zone(), "date")?;
-    let format = format.as_deref().unwrap_or(DEFAULT_DATE_FORMAT);
+    if let Some(locale) = locale {
+        let day = moment.date();
+        return format_date(
+            &read_locale(locale),
+            (i32::from(day.year()), day.month() as u8, day.day() as u8),
+            style,
+        )
+        .map(Value::from)
+        .ok_or_else(|| date_error("the date is outside the Gregorian calendar's range"));
+    }
+    let format = format.unwrap_or(DEFAULT_DATE_FORMAT);
     jiff::fmt::strtime::format(format, &moment)
         .map(Value::from)
         .map_err(|error| {
@@ -92,6 +151,10 @@ pub(crate) fn date(state: &State, value: Value, format: Option<String>) -> Resul
                 format!("date: cannot format with {format:?}: {error}"),
             )
         })
+}
+
+fn date_error(message: &str) -> Error {
+    Error::new(ErrorKind::InvalidOperation, format!("date: {message}"))
 }
 
 /// Reads a date argument as a moment in `time_zone`:

@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::{dates, number};
+use super::{dates, number, words};
 
 /// The instructions one evaluation may execute. Real conditions and texts
 /// take tens; this leaves room for loops over small lists while stopping a
@@ -60,5 +60,8 @@ pub(crate) fn configured_environment() -> Environment<'static> {
     environment.add_function("hours_since", dates::hours_since);
     environment.add_filter("date", dates::date);
     environment.add_filter("number", number::number);
+    environment.add_filter("plural", words::plural);
+    environment.add_filter("money", words::money);
+    environment.add_function("money", words::money);
     environment
 }

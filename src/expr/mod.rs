@@ -98,6 +98,7 @@ mod number;
 mod opener;
 mod profile;
 mod text;
+mod words;
 
 #[cfg(test)]
 mod tests;

@@ -6,9 +6,21 @@
 //! the decimal mark. The decimal mark defaults to `","` when the separator is
 //! `"."` or a space, as in most of Europe (`number(".")` gives `12.480,5`,
 //! `number(" ", 2)` gives `12 480,50`), and to `"."` otherwise.
+//!
+//! Given a locale instead (`number("de")`, `number(locale="hi-IN",
+//! decimals=2)`), the number is written as CLDR says that locale writes
+//! numbers (`words::numbers`): `1.234,5` in German, `1 234,5` with a
+//! no-break space in Russian, `1,23,456` in India. A first argument that
+//! starts with a letter is a locale; separators never do.
 
-use minijinja::value::ValueKind;
+use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Error, ErrorKind, Value};
+
+use crate::words::numbers::{
+    Decimal, decimal_from_float, decimal_from_integer, decimal_from_text, format_number,
+    with_decimals,
+};
+use crate::words::read_locale;
 
 /// More decimals than this are never meaningful in an email, and the cap
 /// keeps a typo like `number(",", 1000000)` from building a huge string.
@@ -19,7 +31,28 @@ pub(crate) fn number(
     separator: Option<String>,
     decimals: Option<usize>,
     decimal_mark: Option<String>,
+    kwargs: Kwargs,
 ) -> Result<Value, Error> {
+    let named_locale: Option<String> = kwargs.get("locale")?;
+    let named_decimals: Option<usize> = kwargs.get("decimals")?;
+    kwargs.assert_all_used()?;
+    let positional_locale = separator
+        .as_deref()
+        .filter(|separator| separator.starts_with(|c: char| c.is_ascii_alphabetic()));
+    if let Some(locale) = named_locale.as_deref().or(positional_locale) {
+        if decimal_mark.is_some() || (positional_locale.is_none() && separator.is_some()) {
+            return Err(Error::new(
+                ErrorKind::InvalidOperation,
+                "number: a locale sets the separators; give either a locale or separators",
+            ));
+        }
+        if value.is_undefined() || value.is_none() {
+            return Ok(Value::UNDEFINED);
+        }
+        let decimals = named_decimals.or(decimals);
+        return Ok(Value::from(localized(&value, locale, decimals)?));
+    }
+    let decimals = named_decimals.or(decimals);
     if value.is_undefined() || value.is_none() {
         return Ok(Value::UNDEFINED);
     }
@@ -38,6 +71,40 @@ pub(crate) fn number(
         },
     };
     Ok(Value::from(group(&plain, &separator, &decimal_mark)))
+}
+
+/// `value` as `locale` writes numbers, with `decimals` fraction digits
+/// when given, else as many as it has.
+fn localized(value: &Value, locale: &str, decimals: Option<usize>) -> Result<String, Error> {
+    let mut number = read_decimal(value, "number")?;
+    if let Some(decimals) = decimals {
+        number = with_decimals(number, decimals.min(MAX_DECIMALS) as u8);
+    }
+    Ok(format_number(&read_locale(locale), &number))
+}
+
+/// A number, or a string that holds one, as an exact decimal: a string
+/// keeps the digits it was written with (`"12.50"`). `helper` names the
+/// caller in errors, which never quote the value.
+pub(crate) fn read_decimal(value: &Value, helper: &str) -> Result<Decimal, Error> {
+    let refused = |what: &str| {
+        Error::new(
+            ErrorKind::InvalidOperation,
+            format!("{helper}: expected a number, got {what}"),
+        )
+    };
+    match value.kind() {
+        ValueKind::Number if value.is_integer() => i128::try_from(value.clone())
+            .map(decimal_from_integer)
+            .map_err(|_| refused("an integer out of range")),
+        ValueKind::Number => f64::try_from(value.clone())
+            .ok()
+            .and_then(decimal_from_float)
+            .ok_or_else(|| refused("a number it cannot write")),
+        ValueKind::String => decimal_from_text(value.as_str().unwrap_or_default())
+            .ok_or_else(|| refused("a string that is not a number")),
+        kind => Err(refused(&format!("a {kind}"))),
+    }
 }
 
 enum Number {
@@ -124,6 +191,10 @@ fn group(plain: &str, separator: &str, decimal_mark: &str) -> String {
 mod tests {
     use super::*;
 
+    fn no_keywords() -> Kwargs {
+        Kwargs::from_iter(Vec::<(&str, Value)>::new())
+    }
+
     fn formatted(
         value: Value,
         separator: Option<&str>,
@@ -135,6 +206,7 @@ mod tests {
             separator.map(str::to_string),
             decimals,
             mark.map(str::to_string),
+            no_keywords(),
         )
         .expect("a number")
         .to_string()
@@ -196,12 +268,12 @@ mod tests {
     #[test]
     fn undefined_stays_undefined_and_non_numbers_are_errors() {
         assert!(
-            number(Value::UNDEFINED, None, None, None)
+            number(Value::UNDEFINED, None, None, None, no_keywords())
                 .expect("undefined")
                 .is_undefined()
         );
         for value in [Value::from("twelve"), Value::from(true), Value::from("inf")] {
-            let error = number(value, None, None, None).expect_err("not a number");
+            let error = number(value, None, None, None, no_keywords()).expect_err("not a number");
             assert!(!error.to_string().contains("twelve"), "{error}");
         }
     }
