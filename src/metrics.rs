@@ -60,6 +60,10 @@ pub const MISSING_GLYPH_RENDERS: (&str, &str) = (
     "opentime_missing_glyph_renders_total",
     "Renders whose text had a character no bundled font of its family has; the character was left out, never drawn as a box.",
 );
+pub const LOCALE_FALLBACKS: (&str, &str) = (
+    "opentime_locale_fallbacks_total",
+    "Locales that CLDR could not read in a text's words helpers, written in English instead.",
+);
 pub const FALLBACKS: (&str, &str) = (
     "opentime_fallbacks_total",
     "Pre-rendered fallback images served, by template and reason (render_error, overload, anonymous_budget).",
@@ -186,6 +190,8 @@ pub struct Metrics {
     pub glyph_cache_bytes: IntGauge,
     pub shape_cache_bytes: IntGauge,
     pub missing_glyph_renders: IntCounter,
+    /// Brought up to `words::locale_fallbacks()` at each scrape.
+    pub locale_fallbacks: IntCounter,
     pub fallbacks: IntCounterVec,
     pub condition_errors: IntCounterVec,
     pub deadline_errors: IntCounterVec,
@@ -322,6 +328,7 @@ impl Metrics {
             glyph_cache_bytes: gauge(GLYPH_CACHE_BYTES),
             shape_cache_bytes: gauge(SHAPE_CACHE_BYTES),
             missing_glyph_renders: plain_counter(MISSING_GLYPH_RENDERS),
+            locale_fallbacks: plain_counter(LOCALE_FALLBACKS),
             fallbacks: counter(FALLBACKS, &["template", "reason"]),
             condition_errors: counter(CONDITION_ERRORS, &["template"]),
             deadline_errors: counter(DEADLINE_ERRORS, &["template"]),

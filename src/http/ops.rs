@@ -64,6 +64,11 @@ pub async fn metrics(app: &App) -> Response<Body> {
     app.metrics
         .shape_cache_bytes
         .set(app.cache.renderer().shape_cache_bytes() as i64);
+    let locale_fallbacks = crate::words::locale_fallbacks();
+    let counted = app.metrics.locale_fallbacks.get();
+    app.metrics
+        .locale_fallbacks
+        .inc_by(locale_fallbacks.saturating_sub(counted));
     app.metrics
         .missing_glyph_renders
         .inc_by(app.cache.renderer().take_missing_glyph_renders());
