@@ -308,3 +308,45 @@ async fn a_reload_keeps_the_previous_version_when_an_edit_has_an_unknown_name() 
         "the old text is the one loaded"
     );
 }
+
+/// A countdown whose day label has Russian plural forms, with `locale`
+/// given as `locale_field` (a JSON member, or nothing).
+fn plural_countdown(name: &str, locale_field: &str) -> String {
+    format!(
+        r##"{{ "name": "{name}", "width": 300, "height": 80, "access": "token", "format": "gif",
+  "timer": {{ "until": "2030-01-01T00:00:00Z" }},
+  "variants": [
+    {{ "id": "counting", "link": "https://example.com/",
+      "layers": [ {{ "type": "countdown", "x": 0, "y": 0, "width": 300, "height": 80, "size": 30,
+                     "units": ["days", "hours"], {locale_field}
+                     "labels": {{ "days": {{ "one": "день", "few": "дня", "many": "дней", "other": "дня" }},
+                                  "hours": "ч" }} }} ] }} ] }}"##
+    )
+}
+
+#[test]
+fn countdown_labels_with_plural_forms_need_a_locale() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write(
+        dir,
+        "plural",
+        &plural_countdown(
+            "plural",
+            r#""locale": "{{ profile.locale | default('ru') }}","#,
+        ),
+    );
+    let output = check(dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}{stderr}");
+
+    write(dir, "plural", &plural_countdown("plural", ""));
+    let output = check(dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success());
+    assert!(
+        stdout.contains("variants[0].layers[0].locale: labels with plural forms need the locale"),
+        "{stdout}"
+    );
+}

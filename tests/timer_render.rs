@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use opentime::render::{FontBook, Frame, Renderer, TimeUnit, TimerPlan};
+use opentime::words::plural::{PluralCategory, PluralForms};
 
 #[path = "../benches/support/cards.rs"]
 #[allow(dead_code, reason = "the benchmarks use the still cards")]
@@ -67,6 +68,70 @@ fn decode(bytes: &[u8]) -> Decoded {
 }
 
 const ENGLISH: [&str; 4] = ["days", "hours", "minutes", "seconds"];
+
+/// Russian words for a number of days and of seconds, by plural category.
+fn russian(one: &str, few: &str, many: &str) -> PluralForms {
+    PluralForms::new([
+        (PluralCategory::One, one.to_string()),
+        (PluralCategory::Few, few.to_string()),
+        (PluralCategory::Many, many.to_string()),
+        (PluralCategory::Other, few.to_string()),
+    ])
+    .expect("other is given")
+}
+
+#[test]
+fn russian_labels_agree_with_the_number_each_frame_shows() {
+    // 3 days and 25 seconds: "03 дня" throughout, and the seconds go 25
+    // секунд, 24 секунды, 23, 22 секунды, 21 секунда, 20 секунд.
+    let remaining = 3 * 86_400 + 25;
+    let mut plural = sale_timer(remaining, 6, ["", "часов", "минут", ""]);
+    plural.countdown.locale = "ru".to_string();
+    plural.countdown.labels[0] = russian("день", "дня", "дней");
+    plural.countdown.labels[3] = russian("секунда", "секунды", "секунд");
+    let gif = decode(&renderer().render_timer(&plural).expect("renders"));
+    assert_eq!(gif.frames.len(), 6);
+    let expected_seconds = [
+        "секунд",
+        "секунды",
+        "секунды",
+        "секунды",
+        "секунда",
+        "секунд",
+    ];
+    // Each GIF's palette comes from its own first frame, so frames of two
+    // GIFs may differ by a rounding of the antialiasing; a different word
+    // differs by far more.
+    let worst_gap = |a: &[u8], b: &[u8]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| x.abs_diff(*y))
+            .max()
+            .unwrap_or(0)
+    };
+    let plain_frame = |left: i64, seconds_word: &str| {
+        let plain = sale_timer(left, 1, ["дня", "часов", "минут", seconds_word]);
+        decode(&renderer().render_timer(&plain).expect("renders"))
+            .frames
+            .remove(0)
+    };
+    for (index, seconds_word) in expected_seconds.iter().enumerate() {
+        // The same second drawn with plain labels of the expected words.
+        let left = remaining - index as i64;
+        let gap = worst_gap(&gif.frames[index], &plain_frame(left, seconds_word));
+        assert!(
+            gap <= 24,
+            "frame {index} ({left} s left) shows \"03 дня\" and \"{seconds_word}\" (off by {gap})"
+        );
+    }
+    let wrong = worst_gap(&gif.frames[1], &plain_frame(remaining - 1, "секунд"));
+    assert!(
+        wrong > 24,
+        "the test tells секунд from секунды (off by {wrong})"
+    );
+    // And the words really differ: "секунд" is not "секунды".
+    assert!(gif.frames[0] != gif.frames[1]);
+}
 
 #[test]
 fn sixty_frames_one_second_apart_that_loop() {

@@ -12,6 +12,7 @@ use opentime::render::{
     ImageLayer, Layer, OutputFormat, RectLayer, RenderPlan, TextDirection, TextLayer, TextStyle,
     TimeUnit, TimerPlan, VerticalAlign, Weight,
 };
+use opentime::words::plural::PluralForms;
 
 pub fn fonts() -> FontBook {
     FontBook::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts")).expect("fonts load")
@@ -180,7 +181,11 @@ pub fn sale_timer_with(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerP
                 TimeUnit::Minutes,
                 TimeUnit::Seconds,
             ],
-            labels: labels.iter().map(|label| label.to_string()).collect(),
+            labels: labels
+                .iter()
+                .map(|label| PluralForms::plain(*label))
+                .collect(),
+            locale: String::new(),
             digits,
             label_style,
             digit_box: Some(DigitBox {

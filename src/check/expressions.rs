@@ -262,13 +262,31 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
                     *url,
                     Place::RemoteImage,
                 ),
-                VariantLayer::Countdown { countdown, labels } => {
-                    for (unit, label) in countdown.units.iter().zip(labels) {
-                        if let Some(label) = label {
-                            let unit = format!("{unit:?}").to_lowercase();
-                            let field = at(&format!("labels.{unit}"));
+                VariantLayer::Countdown {
+                    countdown,
+                    labels,
+                    locale,
+                } => {
+                    for (unit, forms) in countdown.units.iter().zip(labels) {
+                        let unit = format!("{unit:?}").to_lowercase();
+                        for (category, label) in forms {
+                            let field = if forms.len() == 1 {
+                                at(&format!("labels.{unit}"))
+                            } else {
+                                at(&format!("labels.{unit}.{}", category.name()))
+                            };
                             push_text(&mut sites, template, id, field, *label, Place::Drawn);
                         }
+                    }
+                    if let Some(locale) = locale {
+                        push_text(
+                            &mut sites,
+                            template,
+                            id,
+                            at("locale"),
+                            *locale,
+                            Place::Drawn,
+                        );
                     }
                 }
                 VariantLayer::Static(_) | VariantLayer::PollResults(_) => {}

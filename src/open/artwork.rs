@@ -44,12 +44,14 @@ pub fn build_artwork(
         .iter()
         .zip(&content.layers)
         .find_map(|(layer, content)| match (layer, content) {
-            (VariantLayer::Countdown { countdown, .. }, LayerContent::Countdown { labels }) => {
-                Some(CountdownLayer {
-                    labels: labels.clone(),
-                    ..countdown.clone()
-                })
-            }
+            (
+                VariantLayer::Countdown { countdown, .. },
+                LayerContent::Countdown { labels, locale },
+            ) => Some(CountdownLayer {
+                labels: labels.clone(),
+                locale: locale.clone().unwrap_or_default(),
+                ..countdown.clone()
+            }),
             _ => None,
         });
     match (countdown, template.timer.as_ref(), timer) {

@@ -10,6 +10,7 @@
 use crate::expr::{Context, ExprError};
 use crate::poll::PollView;
 use crate::template::{Template, Variant, VariantLayer};
+use crate::words::plural::{PluralCategory, PluralForms};
 
 /// What one layer of a variant shows a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,9 +26,14 @@ pub enum LayerContent {
     Code(String),
     /// A poll's results as this request sees them.
     Poll(PollView),
-    /// A countdown's unit labels, one per unit; empty where the template
-    /// gives none.
-    Countdown { labels: Vec<String> },
+    /// A countdown's unit labels, one per unit, each its resolved forms
+    /// (a plain label has only `other`; empty where the template gives
+    /// none), and the resolved locale of their plural rules when the
+    /// template names one.
+    Countdown {
+        labels: Vec<PluralForms>,
+        locale: Option<String>,
+    },
 }
 
 /// A variant's resolved layers, in layer order.
@@ -62,8 +68,8 @@ impl Content {
                 LayerContent::Text(text)
                 | LayerContent::ImageUrl(text)
                 | LayerContent::Code(text) => texts.push(text.as_str()),
-                LayerContent::Countdown { labels } => {
-                    texts.extend(labels.iter().map(String::as_str));
+                LayerContent::Countdown { labels, .. } => {
+                    texts.extend(labels.iter().map(|label| label.pick(PluralCategory::Other)));
                 }
             }
         }
@@ -86,11 +92,22 @@ impl Content {
                     | (LayerContent::Code(_), VariantLayer::Code { .. })
                     | (LayerContent::Poll(_), VariantLayer::PollResults(_)) => true,
                     (
-                        LayerContent::Countdown { labels },
+                        LayerContent::Countdown { labels, locale },
                         VariantLayer::Countdown {
-                            labels: declared, ..
+                            labels: declared,
+                            locale: declared_locale,
+                            ..
                         },
-                    ) => labels.len() == declared.len(),
+                    ) => {
+                        labels.len() == declared.len()
+                            && locale.is_some() == declared_locale.is_some()
+                            && labels.iter().zip(declared).all(|(label, declared)| {
+                                label
+                                    .given()
+                                    .map(|(category, _)| category)
+                                    .eq(declared_categories(declared))
+                            })
+                    }
                     _ => false,
                 })
     }
@@ -120,17 +137,36 @@ pub fn resolve_content(
             VariantLayer::PollResults(_) => {
                 LayerContent::Poll(poll.cloned().unwrap_or_else(PollView::unknown))
             }
-            VariantLayer::Countdown { labels, .. } => {
+            VariantLayer::Countdown { labels, locale, .. } => {
                 let mut resolved = Vec::with_capacity(labels.len());
-                for label in labels {
-                    resolved.push(match label {
-                        Some(text) => texts.render(*text, context)?,
-                        None => String::new(),
-                    });
+                for forms in labels {
+                    let mut words = Vec::with_capacity(forms.len());
+                    for (category, text) in forms {
+                        words.push((*category, texts.render(*text, context)?));
+                    }
+                    // The loader gives every label with forms an `other`.
+                    resolved
+                        .push(PluralForms::new(words).unwrap_or_else(|| PluralForms::plain("")));
                 }
-                LayerContent::Countdown { labels: resolved }
+                let locale = match locale {
+                    Some(text) => Some(texts.render(*text, context)?.trim().to_string()),
+                    None => None,
+                };
+                LayerContent::Countdown {
+                    labels: resolved,
+                    locale,
+                }
             }
         });
     }
     Ok(Content { layers })
+}
+
+/// The categories a declared label resolves to: its own, or `other` alone
+/// for a unit without a label (which resolves to an empty plain label).
+pub(super) fn declared_categories(
+    declared: &[(PluralCategory, crate::expr::TextId)],
+) -> impl Iterator<Item = PluralCategory> + '_ {
+    let plain = declared.is_empty().then_some(PluralCategory::Other);
+    declared.iter().map(|(category, _)| *category).chain(plain)
 }

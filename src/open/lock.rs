@@ -6,14 +6,17 @@
 //! keep holding: `{"variant": ID, "texts": [...], "link": URL or null}`,
 //! where `texts` lists the variant's per-request strings in layer order
 //! (one per text, remote image, code and poll layer, one per countdown
-//! label; a poll's results as `"3,0,12|2"`). Only this file knows that
+//! label, or one per form of a label with plural forms, then the
+//! countdown's locale when it names one; a poll's results as
+//! `"3,0,12|2"`). Only this file knows that
 //! form; everything else sees a typed [`Content`].
 
 use serde::{Deserialize, Serialize};
 
-use super::content::{Content, LayerContent};
+use super::content::{Content, LayerContent, declared_categories};
 use crate::poll::PollView;
 use crate::template::{Template, Variant, VariantLayer};
+use crate::words::plural::PluralForms;
 
 /// A lock: what was shown, and the link it had then.
 #[derive(Debug, Clone)]
@@ -68,7 +71,12 @@ fn flatten(content: &Content) -> Vec<String> {
                 texts.push(text.clone())
             }
             LayerContent::Poll(view) => texts.push(encode_poll(view)),
-            LayerContent::Countdown { labels } => texts.extend(labels.iter().cloned()),
+            LayerContent::Countdown { labels, locale } => {
+                for label in labels {
+                    texts.extend(label.given().map(|(_, words)| words.to_string()));
+                }
+                texts.extend(locale.iter().cloned());
+            }
         }
     }
     texts
@@ -88,9 +96,24 @@ fn unflatten(variant: &Variant, texts: Vec<String>) -> Option<Content> {
             VariantLayer::PollResults(results) => {
                 LayerContent::Poll(decode_poll(&texts.next()?, results.labels.len()))
             }
-            VariantLayer::Countdown { labels, .. } => LayerContent::Countdown {
-                labels: texts.by_ref().take(labels.len()).collect(),
-            },
+            VariantLayer::Countdown { labels, locale, .. } => {
+                let mut resolved = Vec::with_capacity(labels.len());
+                for declared in labels {
+                    let mut forms = Vec::new();
+                    for category in declared_categories(declared) {
+                        forms.push((category, texts.next()?));
+                    }
+                    resolved.push(PluralForms::new(forms)?);
+                }
+                let locale = match locale {
+                    Some(_) => Some(texts.next()?),
+                    None => None,
+                };
+                LayerContent::Countdown {
+                    labels: resolved,
+                    locale,
+                }
+            }
         });
     }
     let content = Content { layers };

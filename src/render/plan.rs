@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::render::Asset;
+use crate::words::plural::PluralForms;
 
 /// Everything that decides the pixels of one image.
 #[derive(Debug, Clone)]
@@ -498,8 +499,13 @@ pub struct CountdownLayer {
     /// Largest unit first; the largest takes what the units above it would
     /// have held (48 hours when days are not shown).
     pub units: Vec<TimeUnit>,
-    /// One label per unit, drawn under its number; empty for none.
-    pub labels: Vec<String>,
+    /// One label per unit, drawn under its number: the form of the plural
+    /// category of the number each frame shows, in `locale`'s rules. A
+    /// plain label has the one form `other`; an empty one draws nothing.
+    pub labels: Vec<PluralForms>,
+    /// The locale whose plural rules pick the labels' forms; empty for
+    /// English.
+    pub locale: String,
     /// The numbers' font, size and color.
     pub digits: TextStyle,
     /// The labels' font, size and color.
@@ -544,14 +550,19 @@ impl TimerPlan {
     /// render.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/timer/v1");
+        hasher.bytes(b"opentime/timer/v2");
         hasher.bytes(&self.base.render_key(template_version).0);
         let countdown = &self.countdown;
         hasher.frame(countdown.frame);
         hasher.bytes(format!("{:?}", countdown.units).as_bytes());
         for label in &countdown.labels {
-            hasher.bytes(label.as_bytes());
+            hasher.u32(label.given().count() as u32);
+            for (category, words) in label.given() {
+                hasher.bytes(category.name().as_bytes());
+                hasher.bytes(words.as_bytes());
+            }
         }
+        hasher.bytes(countdown.locale.as_bytes());
         for style in [&countdown.digits, &countdown.label_style] {
             hasher.bytes(format!("{style:?}").as_bytes());
         }

@@ -2,9 +2,11 @@
 //! true time left at that second.
 //!
 //! The static part is drawn once: the plan's layers, then each unit's box,
-//! label and the separators. Each frame then redraws only the numbers that
-//! changed since the frame before, over the static pixels saved under
-//! them, and `gif_writer.rs` stores only the rectangle that changed. The
+//! plain label and the separators. Each frame then redraws only the numbers
+//! that changed since the frame before, and the labels with plural forms
+//! whose form changed with them ("1 день", "2 дня"), over the static pixels
+//! saved under them, and `gif_writer.rs` stores only the rectangle that
+//! changed. The
 //! first frame is the time left at the request, because Outlook on Windows
 //! shows the first frame only, and the animation ends on zero, never past
 //! it.
@@ -15,6 +17,8 @@ use crate::render::{
     CountdownLayer, Frame, HorizontalAlign, RectLayer, RenderError, Renderer, TextLayer, TextStyle,
     TimeUnit, TimerPlan, VerticalAlign, rect_layer,
 };
+use crate::words::plural::{PluralCategory, PluralChooser};
+use crate::words::read_locale_or_english;
 
 /// The most frames a timer may have: five minutes of animation. Sixty is
 /// the usual; more only makes the file larger for recipients who watch.
@@ -93,11 +97,15 @@ fn render_timer_frames(
         if let Some(label) = countdown
             .labels
             .get(index)
-            .filter(|label| !label.is_empty())
+            .filter(|label| label.is_plain() && !label.is_empty())
         {
             missing_glyphs += renderer.draw_text_layer(
                 &mut canvas,
-                &centered(cell.label, label, &countdown.label_style),
+                &centered(
+                    cell.label,
+                    label.pick(PluralCategory::Other),
+                    &countdown.label_style,
+                ),
                 scale,
             )?;
         }
@@ -127,14 +135,31 @@ fn render_timer_frames(
         .iter()
         .map(|cell| pixel_rect(cell.number, scale, canvas.width, canvas.height))
         .collect();
+    let label_areas: Vec<PixelRect> = cells
+        .iter()
+        .map(|cell| pixel_rect(cell.label, scale, canvas.width, canvas.height))
+        .collect();
+    let plurals = PluralChooser::new(&read_locale_or_english(&countdown.locale));
+    let remaining = plan.remaining.max(0);
+    // Labels with plural forms change with their numbers: the first
+    // frame's go into the palette's picture, over the saved base.
+    let mut shown_labels: Vec<Option<&str>> = vec![None; cells.len()];
+    draw_plural_labels(
+        renderer,
+        &mut canvas,
+        (&base, &label_areas),
+        (&plurals, &cells, scale),
+        (countdown, remaining),
+        &mut shown_labels,
+        &mut Vec::new(),
+    )?;
     let ink = {
         let color = countdown.digits.color;
         [color.r, color.g, color.b]
     };
-    let palette = Palette::build(&base, ink, &number_areas);
+    let palette = Palette::build(&canvas, ink, &number_areas);
 
     // One frame a second, ending on zero.
-    let remaining = plan.remaining.max(0);
     let frames = u32::try_from(remaining.saturating_add(1))
         .unwrap_or(u32::MAX)
         .min(plan.frames);
@@ -157,6 +182,18 @@ fn render_timer_frames(
             }
             restore(&mut canvas, &base, number_areas[index]);
             dirty.push(number_areas[index]);
+            // A label with plural forms is drawn again with its number,
+            // after both areas are clean: they overlap by the margins
+            // kept for antialiasing.
+            if countdown
+                .labels
+                .get(index)
+                .is_some_and(|label| !label.is_plain())
+            {
+                restore(&mut canvas, &base, label_areas[index]);
+                dirty.push(label_areas[index]);
+                shown_labels[index] = None;
+            }
             renderer.draw_text_layer(
                 &mut canvas,
                 &centered(cells[index].number, &number, &countdown.digits),
@@ -164,6 +201,15 @@ fn render_timer_frames(
             )?;
             shown[index] = Some(number);
         }
+        draw_plural_labels(
+            renderer,
+            &mut canvas,
+            (&base, &label_areas),
+            (&plurals, &cells, scale),
+            (countdown, left),
+            &mut shown_labels,
+            &mut dirty,
+        )?;
         gif.add_frame(&canvas, &dirty, FRAME_DELAY_CS)?;
     }
     Ok((gif.finish()?, frames))
@@ -172,14 +218,60 @@ fn render_timer_frames(
 /// The numbers shown for `seconds` left, one per unit, zero-padded to
 /// `pad` digits. The largest unit takes what larger units would have held.
 pub(crate) fn unit_numbers(seconds: i64, units: &[TimeUnit], pad: u8) -> Vec<String> {
+    unit_values(seconds, units)
+        .into_iter()
+        .map(|value| format!("{value:0width$}", width = usize::from(pad)))
+        .collect()
+}
+
+/// The value of each unit for `seconds` left, unpadded.
+fn unit_values(seconds: i64, units: &[TimeUnit]) -> Vec<u64> {
     let mut rest = seconds.max(0);
-    let mut numbers = Vec::with_capacity(units.len());
+    let mut values = Vec::with_capacity(units.len());
     for unit in units {
-        let value = rest / unit.seconds();
+        values.push((rest / unit.seconds()) as u64);
         rest %= unit.seconds();
-        numbers.push(format!("{value:0width$}", width = usize::from(pad)));
     }
-    numbers
+    values
+}
+
+/// Draws, for `left` seconds, each label with plural forms whose form
+/// differs from the one `shown` (none: its area is clean already), over
+/// the saved `base` pixels of its area, and notes the area in `dirty`.
+/// The form is the one of the plural category of the unit's number (3,
+/// whatever its padding).
+fn draw_plural_labels<'plan>(
+    renderer: &Renderer,
+    canvas: &mut Canvas,
+    (base, label_areas): (&Canvas, &[PixelRect]),
+    (plurals, cells, scale): (&PluralChooser, &[Cell], f32),
+    (countdown, left): (&'plan CountdownLayer, i64),
+    shown: &mut [Option<&'plan str>],
+    dirty: &mut Vec<PixelRect>,
+) -> Result<(), RenderError> {
+    let values = unit_values(left, &countdown.units);
+    for (index, (label, value)) in countdown.labels.iter().zip(values).enumerate() {
+        if label.is_plain() || index >= cells.len() {
+            continue;
+        }
+        let words = label.pick(plurals.category_of_count(value));
+        if shown[index] == Some(words) {
+            continue;
+        }
+        if shown[index].is_some() {
+            restore(canvas, base, label_areas[index]);
+            dirty.push(label_areas[index]);
+        }
+        if !words.is_empty() {
+            renderer.draw_text_layer(
+                canvas,
+                &centered(cells[index].label, words, &countdown.label_style),
+                scale,
+            )?;
+        }
+        shown[index] = Some(words);
+    }
+    Ok(())
 }
 
 /// Where one unit's number and label go, in 1x pixels.

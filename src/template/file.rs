@@ -335,9 +335,15 @@ pub enum LayerFile {
         /// Largest first, from `days`, `hours`, `minutes`, `seconds`.
         #[serde(default = "all_units")]
         units: Vec<TimeUnit>,
-        /// A label per unit, drawn under its number ("days", "дней", "時間").
+        /// A label per unit, drawn under its number ("days", "дней", "時間"),
+        /// or its plural forms, picked by the number each frame shows.
         #[serde(default)]
-        labels: BTreeMap<TimeUnit, String>,
+        labels: BTreeMap<TimeUnit, CountdownLabelFile>,
+        /// A Jinja template that resolves to the locale whose plural rules
+        /// pick the labels' forms ("ru", "{{ profile.locale }}"); required
+        /// when a label has plural forms.
+        #[serde(default)]
+        locale: Option<String>,
         #[serde(default = "default_family")]
         font: String,
         #[serde(default = "bold")]
@@ -361,6 +367,33 @@ pub enum LayerFile {
         #[serde(default = "default_gap")]
         gap: f32,
     },
+}
+
+/// A countdown unit's label: one text, or a text per plural category.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum CountdownLabelFile {
+    Text(String),
+    Plural(PluralLabelFile),
+}
+
+/// A label's forms by CLDR plural category, each a Jinja template: `{
+/// "one": "день", "few": "дня", "many": "дней", "other": "дня" }`. A
+/// category left out takes `other`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PluralLabelFile {
+    #[serde(default)]
+    pub zero: Option<String>,
+    #[serde(default)]
+    pub one: Option<String>,
+    #[serde(default)]
+    pub two: Option<String>,
+    #[serde(default)]
+    pub few: Option<String>,
+    #[serde(default)]
+    pub many: Option<String>,
+    pub other: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]

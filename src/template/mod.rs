@@ -24,6 +24,7 @@ use crate::render::{
     Asset, Color, CountdownLayer, Fit, Frame, Layer, OutputFormat, Renderer, ResultsLayer,
     Symbology, TextStyle,
 };
+use crate::words::plural::PluralCategory;
 
 /// A validated template, ready to serve. Immutable: a reload builds a new
 /// one, and requests in flight keep the version they started with.
@@ -107,10 +108,13 @@ pub enum VariantLayer {
     Static(Layer),
     /// Drawn only when the request has time left; its numbers change with
     /// every frame. Its labels are texts, resolved per request like text
-    /// layers (so they can follow the recipient's locale), one per unit.
+    /// layers (so they can follow the recipient's locale), one list per
+    /// unit: a text per plural category given (`other` alone for a plain
+    /// label), empty for none. `locale` names the plural rules.
     Countdown {
         countdown: CountdownLayer,
-        labels: Vec<Option<TextId>>,
+        labels: Vec<Vec<(PluralCategory, TextId)>>,
+        locale: Option<TextId>,
     },
     Text {
         frame: Frame,

@@ -48,6 +48,16 @@ pub fn read_locale(text: &str) -> Locale {
     }
 }
 
+/// [`read_locale`], with English for an empty text (a locale nobody gave,
+/// which is not a fallback worth counting).
+pub fn read_locale_or_english(text: &str) -> Locale {
+    if text.trim().is_empty() {
+        english()
+    } else {
+        read_locale(text)
+    }
+}
+
 /// The locale of `text` if CLDR can read it, else `None`; nothing counted.
 /// Template checks use it to refuse a fixed locale that would fall back.
 pub fn known_locale(text: &str) -> Option<Locale> {

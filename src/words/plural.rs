@@ -116,6 +116,23 @@ impl PluralForms {
             .then_some(PluralForms { forms: slots })
     }
 
+    /// One text for every number: a label without plural forms.
+    pub fn plain(words: impl Into<String>) -> PluralForms {
+        let mut forms: [Option<String>; 6] = Default::default();
+        forms[PluralCategory::Other as usize] = Some(words.into());
+        PluralForms { forms }
+    }
+
+    /// Whether every number gets the same words.
+    pub fn is_plain(&self) -> bool {
+        self.given().count() == 1
+    }
+
+    /// Whether every form is empty: nothing to draw.
+    pub fn is_empty(&self) -> bool {
+        self.given().all(|(_, words)| words.is_empty())
+    }
+
     /// The words for `category`, or `other`'s when the author gave none.
     pub fn pick(&self, category: PluralCategory) -> &str {
         self.forms[category as usize]

@@ -115,6 +115,7 @@ impl Builder<'_> {
                 height,
                 units,
                 labels,
+                locale,
                 font,
                 weight,
                 size,
@@ -130,6 +131,7 @@ impl Builder<'_> {
                 CountdownFields {
                     units,
                     labels,
+                    locale,
                     font,
                     weight,
                     size,

@@ -17,7 +17,8 @@ use crate::render::{
 };
 use crate::render::{ResultsLayer, ResultsValue};
 use crate::template::VariantLayer;
-use crate::template::file::DigitBoxFile;
+use crate::template::file::{CountdownLabelFile, DigitBoxFile, PluralLabelFile};
+use crate::words::plural::PluralCategory;
 
 /// A text layer's fields, as the file gives them.
 pub(super) struct TextFields {
@@ -39,7 +40,8 @@ pub(super) struct TextFields {
 /// A countdown layer's fields, as the file gives them.
 pub(super) struct CountdownFields {
     pub(super) units: Vec<TimeUnit>,
-    pub(super) labels: BTreeMap<TimeUnit, String>,
+    pub(super) labels: BTreeMap<TimeUnit, CountdownLabelFile>,
+    pub(super) locale: Option<String>,
     pub(super) font: String,
     pub(super) weight: Weight,
     pub(super) size: f32,
@@ -139,6 +141,7 @@ impl Builder<'_> {
         let CountdownFields {
             units,
             labels,
+            locale,
             font,
             weight,
             size,
@@ -211,19 +214,52 @@ impl Builder<'_> {
             }),
         };
         let mut label_texts = Vec::with_capacity(units.len());
+        let mut has_plural_forms = false;
         for unit in &units {
-            label_texts.push(match labels.get(unit) {
-                None => None,
-                Some(text) => Some(self.texts.add(text).map_err(|e| {
-                    let unit = format!("{unit:?}").to_lowercase();
-                    site.error(&format!("labels.{unit}"), e.to_string())
-                })?),
-            });
+            let unit_name = format!("{unit:?}").to_lowercase();
+            let forms: Vec<(PluralCategory, &String)> = match labels.get(unit) {
+                None => Vec::new(),
+                Some(CountdownLabelFile::Text(text)) => vec![(PluralCategory::Other, text)],
+                Some(CountdownLabelFile::Plural(forms)) => {
+                    has_plural_forms = true;
+                    plural_label_forms(forms)
+                }
+            };
+            let mut texts = Vec::with_capacity(forms.len());
+            for (category, text) in forms {
+                let field = match labels.get(unit) {
+                    Some(CountdownLabelFile::Plural(_)) => {
+                        format!("labels.{unit_name}.{}", category.name())
+                    }
+                    _ => format!("labels.{unit_name}"),
+                };
+                let id = self
+                    .texts
+                    .add(text)
+                    .map_err(|e| site.error(&field, e.to_string()))?;
+                texts.push((category, id));
+            }
+            label_texts.push(texts);
         }
+        let locale = match locale {
+            Some(locale) => Some(
+                self.texts
+                    .add(&locale)
+                    .map_err(|e| site.error("locale", e.to_string()))?,
+            ),
+            None if has_plural_forms => {
+                return Err(site.error(
+                    "locale",
+                    "labels with plural forms need the locale whose rules pick them: \"locale\": \"ru\" or \"{{ profile.locale }}\"".into(),
+                ));
+            }
+            None => None,
+        };
         Ok(VariantLayer::Countdown {
             countdown: CountdownLayer {
                 frame,
                 labels: Vec::new(),
+                locale: String::new(),
                 units,
                 digits,
                 label_style,
@@ -233,6 +269,7 @@ impl Builder<'_> {
                 gap,
             },
             labels: label_texts,
+            locale,
         })
     }
 
@@ -363,6 +400,21 @@ fn direction_of_wording(source: &str, declared: TextDirection) -> TextDirection 
         }
     }
     TextDirection::Auto
+}
+
+/// The forms a plural label gives, in category order.
+fn plural_label_forms(forms: &PluralLabelFile) -> Vec<(PluralCategory, &String)> {
+    [
+        (PluralCategory::Zero, forms.zero.as_ref()),
+        (PluralCategory::One, forms.one.as_ref()),
+        (PluralCategory::Two, forms.two.as_ref()),
+        (PluralCategory::Few, forms.few.as_ref()),
+        (PluralCategory::Many, forms.many.as_ref()),
+        (PluralCategory::Other, Some(&forms.other)),
+    ]
+    .into_iter()
+    .filter_map(|(category, text)| Some((category, text?)))
+    .collect()
 }
 
 #[cfg(test)]
