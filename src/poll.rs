@@ -108,10 +108,13 @@ impl PollView {
     }
 
     /// The numbers a `poll_results` layer draws for this view; counts are
-    /// written only where the layer shows them.
+    /// written only where the layer shows them. A poll nobody has voted in
+    /// yet has no shares to draw: its options show as plain choices, as
+    /// when the store could not say.
     pub fn rows(&self, value: ResultsValue) -> ResultsRows {
+        let voted = self.counts.as_ref().filter(|_| self.total() > 0);
         ResultsRows {
-            counts: self.counts.as_ref().map(|counts| {
+            counts: voted.map(|counts| {
                 counts
                     .iter()
                     .map(|&count| match value {
@@ -224,5 +227,23 @@ mod tests {
             choice: None,
         };
         assert_eq!(view.percentages(), vec![75, 25]);
+    }
+
+    #[test]
+    fn a_poll_nobody_voted_in_draws_its_options_as_choices() {
+        let nobody = PollView {
+            counts: Some(vec![0, 0, 0]),
+            choice: None,
+        };
+        assert_eq!(nobody.rows(ResultsValue::Percent).counts, None);
+        assert_eq!(nobody.rows(ResultsValue::Count).counts, None);
+        let one = PollView {
+            counts: Some(vec![0, 1, 0]),
+            choice: Some(1),
+        };
+        let rows = one.rows(ResultsValue::Count);
+        assert_eq!(rows.counts, Some(vec!["0".into(), "1".into(), "0".into()]));
+        assert_eq!(rows.percentages, vec![0, 100, 0]);
+        assert_eq!(rows.choice, Some(1));
     }
 }

@@ -10,10 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use opentime::poll::PollView;
 use opentime::render::{
     Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
-    OutputFormat, RectLayer, RenderPlan, Renderer, TextDirection, TextLayer, TextStyle,
-    VerticalAlign, Weight,
+    OutputFormat, RectLayer, RenderPlan, Renderer, ResultsLayer, ResultsValue, TextDirection,
+    TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
 /// The names every script test uses: a recipient's first name in each of the
@@ -282,6 +283,10 @@ fn cases() -> Vec<(&'static str, RenderPlan)> {
             style(22.0),
         ),
     ));
+    // A poll before its first vote: the options as plain choices, with no
+    // empty bars and no "0%".
+    cases.push(("poll-empty", poll(&[0, 0, 0, 0])));
+    cases.push(("poll-results", poll(&[7, 2, 1, 0])));
     for (script, name) in NAMES {
         let text = TextStyle {
             size: 26.0,
@@ -609,6 +614,36 @@ fn framed_text(text: &str, style: TextStyle) -> RenderPlan {
             }),
         ],
     )
+}
+
+/// A four-option poll's results for `counts` on a pale card, drawn as the
+/// pipeline draws a `poll_results` layer.
+fn poll(counts: &[u64]) -> RenderPlan {
+    let view = PollView {
+        counts: Some(counts.to_vec()),
+        choice: None,
+    };
+    let results = ResultsLayer {
+        frame: Frame {
+            x: 20.0,
+            y: 20.0,
+            width: 360.0,
+            height: 140.0,
+        },
+        labels: ["Excellent", "Good", "Fair", "Poor"]
+            .map(String::from)
+            .to_vec(),
+        style: style(16.0),
+        bar: Color::rgba(43, 108, 176, 255),
+        track: Some(Color::WHITE),
+        highlight: Color::rgba(46, 157, 91, 255),
+        label_width: 100.0,
+        value_width: 48.0,
+        value: ResultsValue::Percent,
+    };
+    let mut layers = vec![rect(0.0, 0.0, 400.0, 180.0, "#e8eef5", 0.0)];
+    layers.extend(results.layers(&view.rows(results.value)));
+    plan(400, 180, layers)
 }
 
 /// The reference card of the benchmark: a 600x200 background image and two

@@ -5,14 +5,16 @@
 //! how its tally becomes those numbers, is [`crate::poll`]'s.
 
 use crate::render::{
-    Color, Frame, HorizontalAlign, Layer, RectLayer, TextLayer, TextStyle, Weight,
+    Color, Frame, HorizontalAlign, Layer, RectLayer, TextLayer, TextStyle, VerticalAlign, Weight,
 };
 
 /// The numbers one request's results image draws.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultsRows {
     /// Each option's count, written for people ("1,204"), in option order;
-    /// `None` when the store could not say.
+    /// `None` when there are no shares to draw (the store could not say,
+    /// or nobody has voted yet): the options are then drawn as plain
+    /// choices, with no bars and no numbers.
     pub counts: Option<Vec<String>>,
     /// Each option's whole percentage; they add up to 100 once anyone
     /// voted.
@@ -48,9 +50,13 @@ pub struct ResultsLayer {
 }
 
 impl ResultsLayer {
-    /// The rectangles and texts that draw `results`. Without counts only the
-    /// labels show: an empty bar would claim nobody voted.
+    /// The rectangles and texts that draw `results`. Without counts the
+    /// options show as plain choices: a row of empty bars and "0%" would
+    /// read as a poll nobody cares about rather than one to be first in.
     pub fn layers(&self, results: &ResultsRows) -> Vec<Layer> {
+        if results.counts.is_none() {
+            return self.choices(results.choice);
+        }
         let rows = self.labels.len().max(1) as f32;
         let frame = self.frame;
         let row_height = frame.height / rows;
@@ -132,5 +138,118 @@ impl ResultsLayer {
             }));
         }
         layers
+    }
+
+    /// Each option as a plain choice: its label on a pill of the track's
+    /// color (none without a track) across the whole row, bold for the
+    /// option this recipient chose.
+    fn choices(&self, choice: Option<usize>) -> Vec<Layer> {
+        let frame = self.frame;
+        let row_height = frame.height / self.labels.len().max(1) as f32;
+        let pill_height = (row_height * 0.8).max(1.0);
+        let padding = (pill_height / 2.0).min(frame.width / 4.0);
+        let mut layers = Vec::with_capacity(self.labels.len() * 2);
+        for (index, label) in self.labels.iter().enumerate() {
+            let pill = Frame {
+                x: frame.x,
+                y: frame.y + row_height * index as f32 + (row_height - pill_height) / 2.0,
+                width: frame.width,
+                height: pill_height,
+            };
+            if let Some(track) = self.track {
+                layers.push(Layer::Rect(RectLayer {
+                    frame: pill,
+                    fill: track,
+                    radius: pill_height / 2.0,
+                }));
+            }
+            layers.push(Layer::Text(TextLayer {
+                frame: Frame {
+                    x: pill.x + padding,
+                    width: (pill.width - 2.0 * padding).max(1.0),
+                    ..pill
+                },
+                text: label.clone(),
+                style: TextStyle {
+                    vertical_align: VerticalAlign::Middle,
+                    weight: if choice == Some(index) {
+                        Weight::Bold
+                    } else {
+                        self.style.weight
+                    },
+                    ..self.style.clone()
+                },
+            }));
+        }
+        layers
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer() -> ResultsLayer {
+        ResultsLayer {
+            frame: Frame {
+                x: 10.0,
+                y: 10.0,
+                width: 300.0,
+                height: 90.0,
+            },
+            labels: vec!["Yes".into(), "No".into(), "Maybe".into()],
+            style: crate::render::test_fonts::style(16.0),
+            bar: Color::rgba(0, 0, 0, 255),
+            track: Some(Color::WHITE),
+            highlight: Color::rgba(0, 0, 0, 255),
+            label_width: 80.0,
+            value_width: 50.0,
+            value: ResultsValue::Percent,
+        }
+    }
+
+    fn texts(layers: &[Layer]) -> Vec<&str> {
+        layers
+            .iter()
+            .filter_map(|layer| match layer {
+                Layer::Text(text) => Some(text.text.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn without_counts_the_options_are_plain_choices_across_the_row() {
+        let rows = ResultsRows {
+            counts: None,
+            percentages: Vec::new(),
+            choice: None,
+        };
+        let layers = layer().layers(&rows);
+        assert_eq!(texts(&layers), ["Yes", "No", "Maybe"], "no percentages");
+        let pills: Vec<Frame> = layers
+            .iter()
+            .filter_map(|layer| match layer {
+                Layer::Rect(rect) => Some(rect.frame),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(pills.len(), 3, "one pill per option, no bars");
+        assert!(
+            pills
+                .iter()
+                .all(|pill| pill.x == 10.0 && pill.width == 300.0)
+        );
+    }
+
+    #[test]
+    fn with_counts_each_row_has_its_bar_and_percentage() {
+        let rows = ResultsRows {
+            counts: Some(vec![String::new(); 3]),
+            percentages: vec![50, 50, 0],
+            choice: Some(0),
+        };
+        let layers = layer().layers(&rows);
+        assert_eq!(texts(&layers), ["Yes", "50%", "No", "50%", "Maybe", "0%"]);
     }
 }
