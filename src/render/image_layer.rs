@@ -107,3 +107,58 @@ pub(crate) fn draw_image(canvas: &mut Canvas, layer: &ImageLayer, scale: f32) {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::render::{Asset, Fit, Frame};
+
+    /// An opaque white square asset, encoded as a PNG.
+    fn white_square() -> Arc<Asset> {
+        let image = image::RgbaImage::from_pixel(64, 64, image::Rgba([255, 255, 255, 255]));
+        let mut bytes = Vec::new();
+        image
+            .write_to(
+                &mut std::io::Cursor::new(&mut bytes),
+                image::ImageFormat::Png,
+            )
+            .expect("encodes");
+        Arc::new(Asset::decode("white.png", &bytes).expect("decodes"))
+    }
+
+    #[test]
+    fn an_image_clipped_to_a_circle_has_soft_edges_at_every_scale() {
+        for scale in [1u32, 2, 3] {
+            let side = 40 * scale;
+            let mut canvas = Canvas::new(side + 4, side + 4);
+            let layer = ImageLayer {
+                frame: Frame {
+                    x: 1.0,
+                    y: 1.0,
+                    width: 40.0,
+                    height: 40.0,
+                },
+                asset: white_square(),
+                fit: Fit::Cover,
+                radius: 20.0,
+                opacity: 1.0,
+            };
+            draw_image(&mut canvas, &layer, scale as f32);
+            let alpha = |x: u32, y: u32| canvas.pixels[((y * canvas.width + x) * 4 + 3) as usize];
+            let center = scale + side / 2;
+            assert_eq!(alpha(center, center), 255, "{scale}x: solid inside");
+            assert_eq!(alpha(scale, scale), 0, "{scale}x: the corner is cut");
+            // Along the circle, every row that crosses the edge has a pixel
+            // between clear and solid: the edge is antialiased, not stepped.
+            let stepped_rows = (scale + 2..scale + side - 2)
+                .filter(|&y| {
+                    let row: Vec<u8> = (0..canvas.width).map(|x| alpha(x, y)).collect();
+                    !row.iter().any(|&value| value > 0 && value < 255)
+                })
+                .count();
+            assert_eq!(stepped_rows, 0, "{scale}x");
+        }
+    }
+}
