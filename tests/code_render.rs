@@ -245,19 +245,25 @@ fn modules_are_the_largest_whole_number_of_pixels_that_fit() {
         assert_eq!(finder, Some((left + 4 * module, 7 * module)), "{scale}x");
     }
     // "12345678": start C, four pairs and the checksum (6 symbols of 11
-    // modules) and the stop (13): 79 modules, and 20 of quiet zone. The
-    // 360-pixel frame gives 3 pixels a module at 1x (297), 7 at 2x (693
-    // of 720).
-    for (scale, module) in [(1, 3), (2, 7)] {
+    // modules) and the stop (13): 79 modules of bars, which start on the
+    // frame's left edge, and a 10-module quiet zone each side outside the
+    // frame. The 20 pixels left of the frame hold the quiet zone at 2
+    // pixels a module at 1x, 4 at 2x (the frame alone would allow 4 and 9).
+    for (scale, module) in [(1, 2), (2, 4)] {
         let image = render_png(&barcode_plan("12345678", scale));
         let frame_left = 20 * scale;
-        let width = 99 * module;
-        let left = frame_left + (360 * scale - width) / 2;
+        let left = frame_left - 10 * module;
         let bars = image.dark_span(image.height / 2);
         assert_eq!(
             bars,
             Some((left + 10 * module, 79 * module)),
-            "{scale}x: the bars sit between two 10-module quiet zones"
+            "{scale}x: the bars start on the frame's edge"
+        );
+        let painted = image.run_along_row(image.height / 2, |pixel| pixel[3] == 255);
+        assert_eq!(
+            painted,
+            Some((left, 99 * module)),
+            "{scale}x: a light quiet zone each side"
         );
         // Start C begins with a bar two modules wide.
         let first_bar = image.run_along_row_from(image.height / 2, left + 10 * module, is_black);

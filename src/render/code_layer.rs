@@ -116,8 +116,14 @@ fn draw_qr(
     Ok(())
 }
 
-/// Draws a Code 128 barcode as wide as whole pixels per module allow, its
-/// bars the frame's full height.
+/// Draws a Code 128 barcode whose bars start at the frame's left edge, so
+/// that they line up with text set at the same `x`, and fill its height.
+/// The ten-module quiet zones go outside the frame, on the canvas (a
+/// `background` paints them, otherwise the template keeps that space
+/// light): modules are the largest whole number of pixels for which the
+/// bars fit the frame and both quiet zones fit the canvas. A frame with no
+/// room left of it for even a one-pixel-module quiet zone keeps its quiet
+/// zones inside, the bars after the left one.
 fn draw_code128(
     canvas: &mut Canvas,
     frame: PixelFrame,
@@ -128,25 +134,41 @@ fn draw_code128(
 ) -> Result<(), String> {
     let barcode = code128::encode(content)?;
     let quiet_modules = i64::from(code128::QUIET_ZONE_MODULES);
-    let total_modules = i64::from(barcode.module_count()) + 2 * quiet_modules;
-    let module = frame.width / total_modules;
+    let bar_modules = i64::from(barcode.module_count());
+    let room_right = i64::from(canvas.width) - frame.left;
+    let outside = (frame.width / bar_modules)
+        .min(frame.left / quiet_modules)
+        .min(room_right / (bar_modules + quiet_modules));
+    let (module, bars_left) = if outside >= 1 {
+        (outside, frame.left)
+    } else {
+        let inside = frame.width / (bar_modules + 2 * quiet_modules);
+        (inside, frame.left + quiet_modules * inside)
+    };
     if module < 1 || frame.height < 1 {
+        let total_modules = bar_modules + 2 * quiet_modules;
         return Err(format!(
-            "the frame is too small for this Code 128 barcode: {} modules of bars and a \
-             {quiet_modules}-module quiet zone each side need {total_modules} pixels across at \
-             one pixel a module, and the frame is {}x{} pixels at {scale}x; make the frame \
+            "the frame is too small for this Code 128 barcode: {bar_modules} modules of bars \
+             need {bar_modules} pixels across at one pixel a module, with a \
+             {quiet_modules}-module quiet zone each side outside the frame (or {total_modules} \
+             pixels inside it), and the frame is {}x{} pixels at {scale}x; make the frame \
              wider or the content shorter",
-            barcode.module_count(),
-            frame.width,
-            frame.height,
+            frame.width, frame.height,
         ));
     }
-    let width = module * total_modules;
-    let left = frame.left + (frame.width - width) / 2;
+    let quiet = quiet_modules * module;
     if let Some(light) = light {
-        fill(canvas, left, frame.top, width, frame.height, light);
+        let width = bar_modules * module + 2 * quiet;
+        fill(
+            canvas,
+            bars_left - quiet,
+            frame.top,
+            width,
+            frame.height,
+            light,
+        );
     }
-    let mut x = left + quiet_modules * module;
+    let mut x = bars_left;
     for (index, modules) in barcode.element_widths().enumerate() {
         let element = i64::from(modules) * module;
         // Elements alternate bar, space, bar, starting with a bar.
@@ -159,7 +181,9 @@ fn draw_code128(
 }
 
 /// The whole canvas pixels inside a frame: its edges rounded inwards, so a
-/// code drawn in it never spills past the frame the template gave.
+/// code drawn in it never spills past the frame the template gave (but for
+/// the light quiet zone of a barcode with a `background`, which lies
+/// outside on purpose).
 #[derive(Debug, Clone, Copy)]
 struct PixelFrame {
     left: i64,
@@ -327,6 +351,43 @@ mod tests {
         assert_eq!(middle[0], 0);
         assert!(middle[1..40].iter().all(|&alpha| alpha == 255));
         assert!(middle[40..].iter().all(|&alpha| alpha == 0));
+    }
+
+    #[test]
+    fn a_barcode_starts_at_the_frames_left_edge_with_its_quiet_zone_outside() {
+        // "12345678" is 79 modules of bars: 3 pixels a module in 240.
+        let mut canvas = Canvas::new(320, 40);
+        let barcode = CodeLayer {
+            frame: Frame {
+                x: 40.0,
+                y: 0.0,
+                width: 240.0,
+                height: 40.0,
+            },
+            ..layer(Symbology::Code128, "12345678", 0.0, 0.0)
+        };
+        draw_code(&mut canvas, &barcode, 1).expect("draws");
+        let row: Vec<[u8; 4]> = (0..320)
+            .map(|x| {
+                let at = (20 * 320 + x) * 4;
+                let pixel = &canvas.pixels[at..at + 4];
+                [pixel[0], pixel[1], pixel[2], pixel[3]]
+            })
+            .collect();
+        let dark = |pixel: &[u8; 4]| pixel[3] == 255 && pixel[0] == 0;
+        let first_bar = row.iter().position(dark);
+        let last_bar = row.iter().rposition(dark);
+        assert_eq!(first_bar, Some(40), "the first bar is on the frame's edge");
+        assert_eq!(last_bar, Some(40 + 79 * 3 - 1));
+        // Ten modules of white on either side, outside the frame on the left.
+        let white = |x: usize| row[x] == [255, 255, 255, 255];
+        assert!((10..40).all(white), "the left quiet zone");
+        assert!(
+            (40 + 79 * 3..40 + 89 * 3).all(white),
+            "the right quiet zone"
+        );
+        assert_eq!(row[9][3], 0, "nothing beyond the quiet zone");
+        assert_eq!(row[40 + 89 * 3][3], 0);
     }
 
     #[test]
