@@ -279,6 +279,18 @@ async fn the_results_image_changes_with_the_tally_and_highlights_the_choice() {
         "a vote on this replica shows at once"
     );
     assert_ne!(before.headers["etag"], after_a_vote.headers["etag"]);
+    // Before the first vote the options are plain choices: no bar drawn in
+    // the bar color. The first vote draws its bar.
+    let bar_pixels = |png: &[u8]| {
+        image::load_from_memory(png)
+            .expect("a PNG")
+            .into_rgb8()
+            .pixels()
+            .filter(|pixel| pixel.0 == [0x2b, 0x6c, 0xb0])
+            .count()
+    };
+    assert_eq!(bar_pixels(&before.body), 0, "no bars before any vote");
+    assert!(bar_pixels(&after_a_vote.body) > 100, "the first vote's bar");
     // The viewer's own vote is highlighted: another image than the one
     // everyone else sees for the same tally.
     a_minute_later(&server);
