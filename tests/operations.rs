@@ -223,6 +223,19 @@ fn card(image: &str) -> String {
     )
 }
 
+/// Puts the `card` template with `image` through the admin API.
+async fn put_card(server: &TestServer, image: &str) -> support::server::Answer {
+    server
+        .admin(
+            Method::PUT,
+            "/api/v1/templates/card",
+            ADMIN,
+            "application/json",
+            card(image),
+        )
+        .await
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn template_api_errors_name_no_server_path() {
     let redis = RedisServer::new();
@@ -230,15 +243,7 @@ async fn template_api_errors_name_no_server_path() {
         config.access.admin_tokens = vec![ADMIN.to_string()].into();
     })
     .await;
-    let answer = server
-        .admin(
-            Method::PUT,
-            "/api/v1/templates/card",
-            ADMIN,
-            "application/json",
-            card("images/missing.png"),
-        )
-        .await;
+    let answer = put_card(&server, "images/missing.png").await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     let text = String::from_utf8_lossy(&answer.body).into_owned();
     assert!(text.contains("missing.png"), "{text}");
@@ -257,15 +262,7 @@ async fn a_template_put_through_the_api_must_render_within_the_limit() {
         config.templates.api_render_limit = Duration::from_nanos(1);
     })
     .await;
-    let answer = strict
-        .admin(
-            Method::PUT,
-            "/api/v1/templates/card",
-            ADMIN,
-            "application/json",
-            card("images/support-bg.png"),
-        )
-        .await;
+    let answer = put_card(&strict, "images/support-bg.png").await;
     assert_eq!(answer.status, StatusCode::UNPROCESSABLE_ENTITY);
     let refusal = answer.json();
     assert_eq!(refusal["error"]["code"], "render_too_slow", "{refusal}");
@@ -284,15 +281,7 @@ async fn a_template_put_through_the_api_must_render_within_the_limit() {
         config.access.admin_tokens = vec![ADMIN.to_string()].into();
     })
     .await;
-    let answer = default
-        .admin(
-            Method::PUT,
-            "/api/v1/templates/card",
-            ADMIN,
-            "application/json",
-            card("images/support-bg.png"),
-        )
-        .await;
+    let answer = put_card(&default, "images/support-bg.png").await;
     assert_eq!(answer.status, StatusCode::OK, "{:?}", answer.json());
     default.shutdown().await;
 }
