@@ -356,6 +356,44 @@ impl Browser {
         .await;
     }
 
+    /// Runs `script` (a function body; `arguments` holds `args`) in the
+    /// page and answers what it returns.
+    async fn script(&self, script: &str, args: Value) -> Value {
+        self.session_call(
+            Method::POST,
+            "/execute/sync",
+            Some(json!({ "script": script, "args": args })),
+        )
+        .await
+    }
+
+    /// Waits up to 30 s for `script` to return something that passes
+    /// `check`; answers it.
+    async fn wait_script(&self, script: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let value = self.script(script, json!([])).await;
+            if check(&value) {
+                return value;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{script} is still {value} after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Sets the window's size, for a page laid out for a desktop.
+    async fn resize(&self, width: u32, height: u32) {
+        self.session_call(
+            Method::POST,
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        )
+        .await;
+    }
+
     async fn screenshot(&self, file: &str) -> PathBuf {
         let encoded = self.session_call(Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD
@@ -490,6 +528,225 @@ async fn an_author_edits_a_state_on_the_preview_page_and_sees_the_image_change()
         .await;
     let shot = browser.screenshot("preview.png").await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 1000);
+    browser.quit().await;
+    server.shutdown().await;
+}
+
+/// The studio's editor set to `text`, as typing would leave it.
+const SET_SOURCE: &str = "const source = document.getElementById('source'); \
+    source.value = arguments[0]; \
+    source.dispatchEvent(new Event('input')); return true;";
+
+/// The board's first image of the loyalty card's member variant.
+const FIRST_MEMBER_IMAGE: &str =
+    "return document.querySelector('#board tr[data-variant=member] img').src;";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_author_edits_a_template_in_the_studio_sees_every_variant_and_saves_it() {
+    const ADMIN: &str = "studio-test-admin-token";
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+    })
+    .await;
+    let base = server
+        .base
+        .replace("http://", &format!("http://author:{ADMIN}@"));
+    let browser = Browser::start().await;
+    browser.resize(1500, 1100).await;
+    browser
+        .open(&format!("{base}/preview?template=loyalty"))
+        .await;
+
+    // Every variant, for every sample, at 1x and 2x: the template's own
+    // demo recipients and a recipient without state.
+    let board = browser
+        .wait_script(
+            "return document.querySelectorAll('#board tbody tr').length;",
+            |rows| rows == 2,
+        )
+        .await;
+    assert_eq!(board, 2);
+    let rows: Value = browser
+        .script(
+            "return [...document.querySelectorAll('#board tbody tr')].map((row) => ({ \
+               variant: row.dataset.variant, \
+               cells: row.querySelectorAll('figure').length, \
+               images: row.querySelectorAll('img').length, \
+               failed: [...row.querySelectorAll('.failed')].map((f) => f.textContent), \
+               chosen: row.querySelectorAll('.badge').length }));",
+            json!([]),
+        )
+        .await;
+    let samples = browser
+        .script(
+            "return document.querySelectorAll('#board thead th').length - 1;",
+            json!([]),
+        )
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        samples >= 2,
+        "the template's demo recipients are chosen: {samples}"
+    );
+    for row in rows.as_array().unwrap() {
+        assert_eq!(row["cells"], samples * 2, "{row}");
+    }
+    // The recipient without state reaches the default variant; the demo
+    // recipients, who have points, the member variant. Forced onto a
+    // recipient without points, the member card's texts do not resolve,
+    // and the board says so where its images would be.
+    assert_eq!(rows[0]["variant"], "member");
+    assert_eq!(rows[0]["images"], (samples - 1) * 2);
+    assert_eq!(rows[0]["chosen"], (samples - 1) * 2);
+    let failed = rows[0]["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 2, "{rows}");
+    assert!(
+        failed[0].as_str().unwrap().contains("fallback image"),
+        "{rows}"
+    );
+    assert_eq!(rows[1]["images"], samples * 2);
+    assert_eq!(rows[1]["chosen"], 2);
+    // The fields it reads, with the samples' values.
+    let fields = browser.text("#fields").await;
+    assert!(fields.contains("profile.points"), "{fields}");
+    // Each image has its layers' outlines.
+    let outlines = browser
+        .script(
+            "return document.querySelectorAll('#board tr[data-variant=member] .shot')[0].querySelectorAll('.outline').length;",
+            json!([]),
+        )
+        .await;
+    assert_eq!(outlines, 6);
+    assert!(browser.text("#problems").await.contains("check passes"));
+    let shot = browser.screenshot("studio.png").await;
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
+
+    // A mistake is shown at its line, and cannot be saved.
+    let original = browser
+        .script("return document.getElementById('source').value;", json!([]))
+        .await
+        .as_str()
+        .unwrap()
+        .to_string();
+    let broken_line = original
+        .lines()
+        .position(|line| line.contains("#ffffff14"))
+        .expect("the card's fill")
+        + 1;
+    let broken = original.replace("\"#ffffff14\"", "\"#zzzzzz\"");
+    browser.script(SET_SOURCE, json!([broken])).await;
+    let problem = browser
+        .wait_text("#problems li.error", |text| text.contains("fill"))
+        .await;
+    assert!(
+        problem.starts_with(&format!("line {broken_line}:")),
+        "{problem} (the fill is on line {broken_line})"
+    );
+    let marked = browser
+        .script(
+            "return [...document.querySelectorAll('#gutter .error')].map((s) => Number(s.textContent));",
+            json!([]),
+        )
+        .await;
+    assert_eq!(marked, json!([broken_line]));
+    assert_eq!(browser.attribute("#save", "disabled").await, "true");
+
+    // Fixed and changed, it renders a new board and saves.
+    let edited = original.replace("\"radius\": 18", "\"radius\": 4");
+    assert_ne!(edited, original, "the template has the corner to change");
+    let before = browser.script(FIRST_MEMBER_IMAGE, json!([])).await;
+    browser.script(SET_SOURCE, json!([edited])).await;
+    browser
+        .wait_script(FIRST_MEMBER_IMAGE, |src| *src != before)
+        .await;
+    browser.click("#save").await;
+    browser
+        .wait_text("#save-status", |text| text.starts_with("Saved"))
+        .await;
+    let stored = server
+        .admin(
+            Method::GET,
+            "/api/v1/templates/loyalty",
+            ADMIN,
+            "",
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(stored.status, hyper::StatusCode::OK);
+    assert_eq!(
+        stored.json()["source"]["variants"][0]["layers"][1]["radius"],
+        4
+    );
+    assert_eq!(stored.json()["origin"], "store");
+
+    // A change made elsewhere (another author, through the API) is loaded
+    // into the clean editor and rendered.
+    let elsewhere = edited.replace("\"radius\": 4", "\"radius\": 6");
+    let put = server
+        .admin(
+            Method::PUT,
+            "/api/v1/templates/loyalty",
+            ADMIN,
+            "application/json",
+            elsewhere,
+        )
+        .await;
+    assert_eq!(put.status, hyper::StatusCode::OK, "{}", put.json());
+    browser
+        .wait_script(
+            "return document.getElementById('source').value.includes('\"radius\": 6');",
+            |found| found == true,
+        )
+        .await;
+    browser.quit().await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_studio_follows_a_template_file_changed_on_disk() {
+    const ADMIN: &str = "studio-disk-admin-token";
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+    })
+    .await;
+    let base = server
+        .base
+        .replace("http://", &format!("http://author:{ADMIN}@"));
+    let browser = Browser::start().await;
+    browser.resize(1500, 1100).await;
+    browser
+        .open(&format!("{base}/preview?template=loyalty"))
+        .await;
+    browser
+        .wait_script(
+            "return document.querySelectorAll('#board tbody tr').length;",
+            |rows| rows == 2,
+        )
+        .await;
+    let before = browser.script(FIRST_MEMBER_IMAGE, json!([])).await;
+    // The file changes, and the server reloads it as its watcher does.
+    let file = server.templates_dir.join("loyalty.json");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replace("}} points\"", "}} points on disk\"");
+    assert_ne!(changed, text);
+    std::fs::write(&file, &changed).unwrap();
+    let registry = server.app.templates.clone();
+    let report = tokio::task::spawn_blocking(move || registry.reload())
+        .await
+        .unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    browser
+        .wait_script(
+            "return document.getElementById('source').value.includes('points on disk');",
+            |found| found == true,
+        )
+        .await;
+    browser
+        .wait_script(FIRST_MEMBER_IMAGE, |src| *src != before)
+        .await;
     browser.quit().await;
     server.shutdown().await;
 }

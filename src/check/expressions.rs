@@ -134,6 +134,18 @@ pub fn find_unknown_profile_fields(
     warnings
 }
 
+/// Every `root.field` that `template`'s conditions and texts read
+/// (`profile.first_name`, `query.plan`, ...), each once, sorted: what the
+/// studio lists with the sample states' values.
+pub fn fields_read_by(template: &Template) -> Vec<(String, String)> {
+    let reads: BTreeSet<(String, String)> = expression_sites(template)
+        .iter()
+        .flat_map(Site::reads)
+        .map(|read| (read.root, read.field))
+        .collect();
+    reads.into_iter().collect()
+}
+
 /// The declared parameters of `token` and `public` templates (a
 /// `signed_url` template's are all signed) that reach a link's host, a
 /// remote image's URL, or a `public` template's text or code.

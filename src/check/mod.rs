@@ -37,7 +37,7 @@ use crate::clock::Clock;
 use crate::render::Renderer;
 use crate::template::Template;
 
-pub use expressions::{Reach, UnknownProfileField, UnsignedParam};
+pub use expressions::{Reach, UnknownProfileField, UnsignedParam, fields_read_by};
 pub use samples::{SampleSource, SampleState, load_sample_states, read_state};
 pub use scripts::ScriptWarning;
 pub use timers::{DeadlineProblem, OversizedTimer};
@@ -82,19 +82,69 @@ pub fn find_warnings(
     }
 }
 
+/// A warning and the field of the template's file it concerns, as a path
+/// such as `variants[0].layers[1].text`, so that an editor can show it at
+/// its line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub field: Option<String>,
+    pub message: String,
+}
+
 /// The warnings `opentime check` gives one template, for the admin API's
 /// put: scripts the demo recipients need that its fonts lack, countdown
 /// GIFs over the bound, deadlines that do not resolve, profile fields no
 /// demo recipient has, and unsigned parameters where they do harm.
 pub fn template_warnings(template: &Template, renderer: &Renderer, demo_dir: &Path) -> Vec<String> {
+    template_findings(template, renderer, demo_dir)
+        .into_iter()
+        .map(|finding| finding.message)
+        .collect()
+}
+
+/// [`template_warnings`], each with the field it concerns.
+pub fn template_findings(
+    template: &Template,
+    renderer: &Renderer,
+    demo_dir: &Path,
+) -> Vec<Finding> {
     let states = load_sample_states(demo_dir, &[]).unwrap_or_default();
     let now = Clock::System.now();
     let warnings = find_warnings(std::slice::from_ref(template), renderer, &states, now);
-    let scripts = warnings.scripts.iter().map(ToString::to_string);
-    let oversized_timers = warnings.oversized_timers.iter().map(ToString::to_string);
-    let deadlines = warnings.deadlines.iter().map(ToString::to_string);
-    let profile_fields = warnings.profile_fields.iter().map(ToString::to_string);
-    let unsigned_params = warnings.unsigned_params.iter().map(ToString::to_string);
+    let variant_field = |id: &str| {
+        template
+            .variants
+            .iter()
+            .position(|variant| variant.id == id)
+            .map(|index| format!("variants[{index}]"))
+    };
+    let at = |field: Option<String>, message: &dyn ToString| Finding {
+        field,
+        message: message.to_string(),
+    };
+    let scripts = warnings.scripts.iter().map(|warning| {
+        let field = format!(
+            "variants[{}].layers[{}]",
+            warning.variant_index, warning.layer_index
+        );
+        at(Some(field), warning)
+    });
+    let oversized_timers = warnings
+        .oversized_timers
+        .iter()
+        .map(|warning| at(variant_field(&warning.variant), warning));
+    let deadlines = warnings
+        .deadlines
+        .iter()
+        .map(|warning| at(Some("timer".to_string()), warning));
+    let profile_fields = warnings
+        .profile_fields
+        .iter()
+        .map(|warning| at(Some(warning.field.clone()), warning));
+    let unsigned_params = warnings
+        .unsigned_params
+        .iter()
+        .map(|warning| at(Some(warning.field.clone()), warning));
     scripts
         .chain(oversized_timers)
         .chain(deadlines)

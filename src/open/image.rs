@@ -19,13 +19,13 @@ use super::decide::with_timer;
 use super::prepare::{Prepared, prepare};
 use super::records::{evergreen_start, open_request, with_records};
 use super::request::{ImageTarget, Visit};
-use super::shown::{Shown, decide};
+use super::shown::{Shown, decide, force};
 use super::{Counted, Pipeline};
 use crate::cache::{RenderFailure, Requester, Source};
 use crate::events::EventKind;
 use crate::expr::Context;
 use crate::render::{Artwork, OutputFormat, RenderKey, TimerPlan};
-use crate::template::Template;
+use crate::template::{Template, Variant};
 
 /// What an open answers.
 #[derive(Debug)]
@@ -83,6 +83,9 @@ pub struct Resolved<'t> {
     pub shown: Shown<'t>,
     /// The context it was decided in, for the preview's link.
     pub context: Context,
+    /// The variant the rules (or a lock) chose; `shown` holds another only
+    /// when the studio forced one.
+    pub chosen: &'t str,
 }
 
 /// Seconds of a hot countdown rendered ahead of traffic.
@@ -205,6 +208,19 @@ impl Pipeline {
         target: Target,
         prepared: &Prepared,
     ) -> Option<Resolved<'t>> {
+        self.resolve_as(template, target, prepared, None).await
+    }
+
+    /// [`Pipeline::resolve`], showing `forced` whatever the rules choose
+    /// (the studio shows every variant); what the rules chose is still
+    /// told.
+    pub async fn resolve_as<'t>(
+        &self,
+        template: &'t Template,
+        target: Target,
+        prepared: &Prepared,
+        forced: Option<&'t Variant>,
+    ) -> Option<Resolved<'t>> {
         let started = evergreen_start(self, template, prepared).await;
         let (context, timer, deadline_problem) = with_timer(template, &prepared.context, started);
         if let Some(problem) = &deadline_problem {
@@ -215,8 +231,15 @@ impl Pipeline {
                 .inc();
         }
         let (context, records) = with_records(self, template, prepared, context).await;
-        let shown = match decide(self, template, prepared, &context, &records).await {
-            Ok(shown) => shown,
+        let decided = match forced {
+            None => decide(self, template, prepared, &context, &records)
+                .await
+                .map(|shown| (shown.variant, shown)),
+            Some(variant) => force(template, variant, prepared, &context, &records)
+                .map(|(shown, chosen)| (chosen, shown)),
+        };
+        let (chosen, shown) = match decided {
+            Ok(decided) => decided,
             Err(error) => {
                 tracing::warn!(template = %template.name, %error, "a text did not resolve; serving the fallback image");
                 return None;
@@ -237,6 +260,7 @@ impl Pipeline {
             key,
             shown,
             context,
+            chosen: chosen.id.as_str(),
         })
     }
 

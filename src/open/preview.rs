@@ -33,12 +33,18 @@ pub struct PreviewRequest {
     pub user_agent: Option<String>,
     pub opener: Opener,
     pub target: Target,
+    /// The variant to show whatever the rules choose: the studio shows
+    /// every one.
+    pub variant: Option<String>,
 }
 
 /// What the author sees.
 #[derive(Debug)]
 pub struct Preview {
     pub variant: String,
+    /// The variant the rules choose for this state; the one shown, unless
+    /// another was forced.
+    pub chosen: String,
     /// The click's destination, or why it does not resolve.
     pub link: Result<Option<String>, LinkError>,
     pub bytes: Bytes,
@@ -55,6 +61,8 @@ pub enum PreviewError {
     Text,
     #[error("{0}")]
     Render(RenderFailure),
+    #[error("the template has no variant {0:?}")]
+    NoVariant(String),
 }
 
 /// What warming one recipient did.
@@ -74,6 +82,14 @@ impl Pipeline {
         template: &Template,
         request: PreviewRequest,
     ) -> Result<Preview, PreviewError> {
+        let forced = match &request.variant {
+            None => None,
+            Some(id) => Some(
+                template
+                    .variant(id)
+                    .ok_or_else(|| PreviewError::NoVariant(id.clone()))?,
+            ),
+        };
         let wants = open_request(template);
         let prepared = prepare_given(
             self,
@@ -88,9 +104,10 @@ impl Pipeline {
             artwork,
             shown,
             context,
+            chosen,
             ..
         } = self
-            .resolve(template, request.target, &prepared)
+            .resolve_as(template, request.target, &prepared, forced)
             .await
             .ok_or(PreviewError::Text)?;
         let link = resolve_link(template, shown.variant, &context);
@@ -102,6 +119,7 @@ impl Pipeline {
             .map_err(PreviewError::Render)?;
         Ok(Preview {
             variant: shown.variant.id.clone(),
+            chosen: chosen.to_string(),
             link,
             bytes,
             render_time: started.elapsed(),

@@ -59,19 +59,8 @@ pub async fn decide<'t>(
         return Ok(shown);
     }
     let coupon = records.coupon.as_ref();
-    let exhausted = template
-        .coupon
-        .as_ref()
-        .and_then(|settings| settings.exhausted_variant)
-        .filter(|_| coupon.is_some_and(|state| state.exhausted));
     // Failed conditions are counted here, before a text can fail.
-    let (variant, condition_errors) = match exhausted {
-        Some(index) => (&template.variants[index], 0),
-        None => {
-            let choice = choose_variant(template, context, prepared.personalization);
-            (choice.variant, choice.condition_errors)
-        }
-    };
+    let (variant, condition_errors) = rules_choice(template, prepared, context, records);
     if condition_errors > 0 {
         pipeline
             .metrics
@@ -137,6 +126,51 @@ pub async fn decide<'t>(
         }
     }
     Ok(lock.into())
+}
+
+/// The variant the rules choose (the coupon's exhausted variant when its
+/// codes ran out), and how many conditions failed on the way.
+fn rules_choice<'t>(
+    template: &'t Template,
+    prepared: &Prepared,
+    context: &Context,
+    records: &Records,
+) -> (&'t Variant, u32) {
+    let exhausted = template
+        .coupon
+        .as_ref()
+        .and_then(|settings| settings.exhausted_variant)
+        .filter(|_| records.coupon.as_ref().is_some_and(|state| state.exhausted));
+    match exhausted {
+        Some(index) => (&template.variants[index], 0),
+        None => {
+            let choice = choose_variant(template, context, prepared.personalization);
+            (choice.variant, choice.condition_errors)
+        }
+    }
+}
+
+/// What the studio shows: `variant`, whatever the rules choose, and the
+/// variant a lock or the rules would have shown. Writes nothing: a
+/// forced variant never becomes a lock.
+pub fn force<'t>(
+    template: &'t Template,
+    variant: &'t Variant,
+    prepared: &Prepared,
+    context: &Context,
+    records: &Records,
+) -> Result<(Shown<'t>, &'t Variant), ExprError> {
+    let chosen = match held_lock(template, prepared) {
+        Some(lock) => lock.variant,
+        None => rules_choice(template, prepared, context, records).0,
+    };
+    let content = resolve_content(template, variant, context, records.poll.as_ref())?;
+    let shown = Shown {
+        variant,
+        content,
+        link: ShownLink::ResolveAtClick,
+    };
+    Ok((shown, chosen))
 }
 
 /// The lock the state lookup found, if the template locks and it still

@@ -3,9 +3,11 @@
 //! - [`file`]: the JSON format as authors write it.
 //! - [`load`]: validation and compilation into a [`Template`].
 //! - [`registry`]: the live set, swapped atomically on reload.
+//! - [`locate`]: where a field is written in a template's text.
 
 pub mod file;
 pub mod load;
+pub mod locate;
 pub mod registry;
 
 use std::collections::BTreeMap;
@@ -142,6 +144,34 @@ pub enum VariantLayer {
         opacity: f32,
         placeholder: Option<Arc<Asset>>,
     },
+}
+
+impl VariantLayer {
+    /// What kind of layer this is, as the template file names it, and the
+    /// frame it draws in, in 1x pixels: the studio outlines it.
+    pub fn outline(&self) -> (&'static str, Frame) {
+        match self {
+            VariantLayer::Static(Layer::Rect(rect)) => ("rect", rect.frame),
+            VariantLayer::Static(Layer::Image(image)) => ("image", image.frame),
+            VariantLayer::Static(Layer::Text(text)) => ("text", text.frame),
+            VariantLayer::Static(Layer::Code(code)) => (code_type(&code.symbology), code.frame),
+            VariantLayer::Countdown { countdown, .. } => ("countdown", countdown.frame),
+            VariantLayer::Text { frame, .. } => ("text", *frame),
+            VariantLayer::Code {
+                frame, symbology, ..
+            } => (code_type(symbology), *frame),
+            VariantLayer::PollResults(results) => ("poll_results", results.frame),
+            VariantLayer::RemoteImage { frame, .. } => ("remote_image", *frame),
+        }
+    }
+}
+
+/// A code layer's `type` in the template file.
+fn code_type(symbology: &Symbology) -> &'static str {
+    match symbology {
+        Symbology::Qr { .. } => "qr",
+        Symbology::Code128 => "barcode",
+    }
 }
 
 /// What loading needs beside the files: the renderer (a layer's font

@@ -22,7 +22,7 @@ mod pools;
 mod preferences;
 pub(crate) mod recipients;
 mod routes;
-mod templates;
+pub(crate) mod templates;
 mod tokens;
 pub(crate) mod warm;
 

@@ -54,7 +54,7 @@ pub(super) fn get(app: &App, name: &str) -> Result<Value, ApiError> {
     Ok(answer)
 }
 
-pub(super) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Value, ApiError> {
+pub(crate) async fn put(app: &App, name: &str, body: bytes::Bytes) -> Result<Value, ApiError> {
     if body.len() > MAX_TEMPLATE_BYTES {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -1,19 +1,26 @@
-//! `/preview`: the page where template authors try a template against a
-//! state of their own, and the calls it makes. Admin auth, as a browser
-//! sends it (`Basic`, any user name, the admin token as password) or as
-//! the API's `Bearer`; a token needs the `templates` scope.
+//! `/preview`: the studio, where template authors edit a template and see
+//! every variant for sample recipients, and the calls it makes. Admin
+//! auth, as a browser sends it (`Basic`, any user name, the admin token as
+//! password) or as the API's `Bearer`; a token needs the `templates` scope.
 //!
 //! - `GET /preview`: the page (`assets/pages/preview.html`), served by
-//!   opentime itself, with no build step;
-//! - `GET /preview/templates`: the live templates and the demo recipients;
+//!   opentime itself, with no build step and nothing from elsewhere;
+//! - `GET /preview/templates`: the live templates (with their versions, so
+//!   the page sees a file change on disk) and the demo recipients;
 //! - `GET /preview/state?recipient=ID`: a real recipient's profile, to start
 //!   from;
 //! - `POST /preview/render`: `{template, state, now, user_agent, opener,
-//!   scale, format, query}` in, the chosen variant, its link, the render
-//!   time and the image out.
+//!   scale, format, query, variant}` in, the variant shown (the rules'
+//!   choice, or `variant` when given), its link, the render time and the
+//!   image out;
+//! - the studio's calls (`studio.rs`): `GET /preview/source`, `POST
+//!   /preview/board` and `PUT /preview/templates/{name}`.
 //!
-//! Nothing here reads a lock or a code, or writes anything: a preview is
-//! the rules and the renderer, on the state given.
+//! Nothing here reads a lock or a code, or writes anything but a template
+//! saved through the admin API's put: a preview is the rules and the
+//! renderer, on the state given.
+
+mod studio;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +35,7 @@ use serde_json::{Value, json};
 use super::admin::auth::{Credentials, authorize};
 use super::admin::error::{ApiError, body_error, error_response, json_response};
 use super::admin::recipients::{fields_of, profile_answer, recipient_named};
+use super::admin::templates::MAX_TEMPLATE_BYTES;
 use super::admin::warm::{opener_named, target_of};
 use super::response::Body;
 use crate::app::App;
@@ -35,7 +43,7 @@ use crate::open::QueryPairs;
 use crate::open::preview::{PreviewError, PreviewRequest};
 use crate::recipient::Profile;
 
-const PAGE: &str = include_str!("../../assets/pages/preview.html");
+const PAGE: &str = include_str!("../../../assets/pages/preview.html");
 
 /// The largest render request read.
 const MAX_BODY: usize = 256 * 1024;
@@ -82,15 +90,34 @@ pub async fn serve(
         (&Method::GET, ["state"]) => state(app, query).await,
         // A form post from another page cannot send this type without
         // CORS's consent, which the preview never gives.
-        (&Method::POST, ["render"]) if !is_json(headers) => Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_type",
-            "send the render request as application/json",
-        )),
+        (&Method::GET, ["source"]) => studio::source(app, query),
+        // A form post from another page cannot send this type without
+        // CORS's consent, which the preview never gives.
+        (&Method::POST, ["render" | "board"]) | (&Method::PUT, ["templates", _])
+            if !is_json(headers) =>
+        {
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_type",
+                "send the request as application/json",
+            ))
+        }
         (&Method::POST, ["render"]) => match super::form::read_limited(body, MAX_BODY).await {
             Ok(bytes) => render(app, &bytes).await,
             Err(error) => Err(body_error(error)),
         },
+        (&Method::POST, ["board"]) => {
+            match super::form::read_limited(body, studio::MAX_BOARD_BODY).await {
+                Ok(bytes) => studio::board(app, &bytes).await,
+                Err(error) => Err(body_error(error)),
+            }
+        }
+        (&Method::PUT, ["templates", name]) => {
+            match super::form::read_limited(body, MAX_TEMPLATE_BYTES + 1).await {
+                Ok(bytes) => studio::save(app, name, bytes).await,
+                Err(error) => Err(body_error(error)),
+            }
+        }
         _ => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -147,6 +174,8 @@ fn templates(app: &App) -> Value {
             formats.dedup();
             json!({
                 "name": template.name,
+                "version": hex::encode(template.version),
+                "origin": app.templates.source_origin(&template.name).map(|origin| origin.as_str()),
                 "width": template.width,
                 "height": template.height,
                 "scales": template.scales,
@@ -197,6 +226,8 @@ struct RenderRequest {
     format: Option<String>,
     #[serde(default)]
     query: BTreeMap<String, String>,
+    #[serde(default)]
+    variant: Option<String>,
 }
 
 async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
@@ -225,16 +256,7 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     };
     let opener = opener_named(request.opener.as_deref())?;
     let target = target_of(&template, request.scale, request.format.as_deref())?;
-    let query: BTreeMap<String, String> = request
-        .query
-        .into_iter()
-        .filter(|(name, value)| {
-            template
-                .params
-                .get(name)
-                .is_some_and(|spec| value.len() <= spec.max_len)
-        })
-        .collect();
+    let query = declared_query(&template, request.query);
     let request = PreviewRequest {
         profile,
         query,
@@ -242,28 +264,19 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         user_agent: request.user_agent.filter(|ua| !ua.is_empty()),
         opener,
         target,
+        variant: request.variant,
     };
     let preview = app
         .pipeline
         .preview(&template, request)
         .await
-        .map_err(|error| match error {
-            PreviewError::Text => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "text_error",
-                error.to_string(),
-            ),
-            PreviewError::Render(failure) => ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "render_error",
-                failure.to_string(),
-            ),
-        })?;
+        .map_err(preview_error)?;
     let link = preview.link.map_err(|error| error.to_string());
     let render_ms = preview.render_time.as_secs_f64() * 1000.0;
     Ok(json!({
         "template": template.name,
         "variant": preview.variant,
+        "chosen": preview.chosen,
         "link": link.as_ref().ok(),
         "link_error": link.as_ref().err(),
         "opener": opener.as_str(),
@@ -276,6 +289,33 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
             base64::engine::general_purpose::STANDARD.encode(&preview.bytes)
         ),
     }))
+}
+
+/// The parameters of `query` the template declares, within their lengths:
+/// an open ignores the others too.
+fn declared_query(
+    template: &crate::template::Template,
+    query: BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    query
+        .into_iter()
+        .filter(|(name, value)| {
+            template
+                .params
+                .get(name)
+                .is_some_and(|spec| value.len() <= spec.max_len)
+        })
+        .collect()
+}
+
+/// A preview that shows no image, as the API says it.
+fn preview_error(error: PreviewError) -> ApiError {
+    let code = match error {
+        PreviewError::Text => "text_error",
+        PreviewError::Render(_) => "render_error",
+        PreviewError::NoVariant(_) => "no_variant",
+    };
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
 }
 
 /// An instant, or a local time read as UTC (what a `datetime-local` input
