@@ -385,6 +385,11 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     let server = start(&redis).await;
     support::server::hset(&redis, "eve", &[("tier", "vip"), ("item", "x")]);
     let token = server.token("eve");
+    // Events keep the milliseconds, though the rules see whole seconds.
+    server
+        .app
+        .clock
+        .advance(jiff::SignedDuration::from_millis(250));
     open_as(&server, &format!("/i/deal.png?t={token}"), IPHONE).await;
     open_as(&server, &format!("/i/deal.png?t={token}"), APPLE_PREFETCH).await;
     open_as(&server, &format!("/c/deal?t={token}"), IPHONE).await;
@@ -415,7 +420,7 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     assert_eq!(open["template"], "deal");
     assert_eq!(open["variant"], "vip");
     assert_eq!(open["recipient"], "eve");
-    assert_eq!(open["at"], "2026-11-22T10:00:00.000Z");
+    assert_eq!(open["at"], "2026-11-22T10:00:00.250Z");
     assert_eq!(open["opener"], "human");
     assert_eq!(open["person"], "1");
     assert_eq!(open["device"], "mobile");
@@ -424,6 +429,7 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     assert_eq!(events[1]["opener"], "apple_proxy");
     assert_eq!(events[1]["person"], "0");
     assert_eq!(events[2]["type"], "click");
+    assert_eq!(events[2]["at"], "2026-11-22T10:00:00.250Z");
     assert_eq!(
         (events[3]["type"].as_str(), events[3]["recipient"].as_str()),
         ("open", "eve"),
@@ -442,8 +448,8 @@ async fn events_reach_the_stream_with_the_documented_fields_and_update_the_profi
     let profile = redis.hgetall("ot:r:{eve}");
     assert_eq!(profile["opens"], "1");
     assert_eq!(profile["clicks"], "1");
-    assert_eq!(profile["last_open_at"], "2026-11-22T10:00:00.000Z");
-    assert_eq!(profile["last_click_at"], "2026-11-22T10:00:00.000Z");
+    assert_eq!(profile["last_open_at"], "2026-11-22T10:00:00.250Z");
+    assert_eq!(profile["last_click_at"], "2026-11-22T10:00:00.250Z");
     assert_eq!(
         server
             .metric(

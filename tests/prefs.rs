@@ -302,6 +302,28 @@ async fn one_click_unsubscribes_in_both_encodings_and_get_changes_nothing() {
     assert_eq!(prefs(&redis, "ann")["source"], "one_click");
     assert_eq!(prefs(&redis, "ann").get("all"), None);
 
+    // Providers repeat the request: the repeat answers the same and
+    // changes nothing, not even the history.
+    let repeat = post(
+        &server,
+        &format!("/u?t={token}&list=offers"),
+        FORM,
+        "List-Unsubscribe=One-Click",
+        &[],
+    )
+    .await;
+    assert_eq!(repeat.status, StatusCode::OK);
+    assert!(repeat.body.is_empty());
+    let history = server
+        .request(
+            Method::GET,
+            "/api/v1/recipients/ann/preferences",
+            &[("authorization", &format!("Bearer {ADMIN}"))],
+        )
+        .await
+        .json();
+    assert_eq!(history["history"].as_array().unwrap().len(), 1, "{history}");
+
     // Multipart, without a list: all marketing.
     let body = "--b0undary\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n--b0undary--\r\n";
     let answer = post(

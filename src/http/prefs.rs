@@ -250,25 +250,30 @@ pub async fn unsubscribe(
         None => "all".to_string(),
     };
     let value = if list.is_some() { "0" } else { "1" };
+    // Mail providers repeat one-click requests: one already applied
+    // changes nothing, and writes no history entry or event.
+    let already = before.get(&field).is_some_and(|held| held == value);
     let change = PrefsChange {
         at: crate::events::format_at(app.clock.now()),
         source: SOURCE_ONE_CLICK.to_string(),
         set: BTreeMap::from([(field, value.to_string())]),
     };
-    if let Err(error) = store.save_prefs(&recipient, &change).await {
-        tracing::warn!(recipient = %recipient, %error, "a one-click unsubscribe could not be stored");
-        return plain(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment");
+    if !already {
+        if let Err(error) = store.save_prefs(&recipient, &change).await {
+            tracing::warn!(recipient = %recipient, %error, "a one-click unsubscribe could not be stored");
+            return plain(StatusCode::SERVICE_UNAVAILABLE, "try again in a moment");
+        }
+        let mut after = before.clone();
+        after.extend(change.fields());
+        record_change(
+            app,
+            head,
+            &recipient,
+            &config.view(&before),
+            &config.view(&after),
+            &change,
+        );
     }
-    let mut after = before.clone();
-    after.extend(change.fields());
-    record_change(
-        app,
-        head,
-        &recipient,
-        &config.view(&before),
-        &config.view(&after),
-        &change,
-    );
     // The page's own button asks for a page; a mail provider gets RFC
     // 8058's empty 200.
     if fields

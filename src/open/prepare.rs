@@ -36,6 +36,9 @@ pub struct Prepared {
     /// `person_openers`): only then may it lock content, draw a
     /// code, start a timer or count as engagement.
     pub person: bool,
+    /// When the request came, to the millisecond, for its event (the
+    /// rules see `now` to the second).
+    pub at: jiff::Timestamp,
 }
 
 impl Prepared {
@@ -66,7 +69,7 @@ impl Prepared {
             template,
             variant,
             self.recipient.clone(),
-            context.now.zoned().timestamp(),
+            self.at,
             context.opener,
             self.person,
             context.device,
@@ -153,6 +156,7 @@ fn assemble(
     facts: Facts<'_>,
     person: bool,
 ) -> Prepared {
+    let at = facts.now;
     let mut context = Context::new(&RequestFacts {
         profile: records.profile.take(),
         query: facts.query,
@@ -171,6 +175,7 @@ fn assemble(
         records,
         signature_refused: false,
         person,
+        at,
     }
 }
 
