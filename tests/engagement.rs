@@ -649,6 +649,15 @@ async fn the_engagement_api_reports_human_and_machine_activity() {
         .map(|summary| summary["engaged"].as_bool().unwrap())
         .collect();
     assert_eq!(engaged, [true, false, false]);
+    // Bob's Apple Mail hides whether he read: kept, not dropped.
+    let statuses: Vec<&str> = bulk["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|summary| summary["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["engaged", "privacy_protected", "unengaged"]);
+    assert_eq!(bulk["recipients"][1]["opens"]["apple_privacy"], 1);
     assert_eq!(bulk["recipients"][1]["opens"]["machine"], 1);
     assert!(bulk["recipients"][1]["last_human_open"].is_null());
 

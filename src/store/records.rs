@@ -106,6 +106,14 @@ pub fn engagement_field(day: &str, kind: &str, person: bool) -> String {
     format!("{day}:{kind}:{who}")
 }
 
+/// The engagement counter field an Apple Mail privacy open increments as
+/// well as its `person` or `machine` one: `{yyyymmdd}:open:apple`. Such an
+/// open says nothing about whether anyone read, and a reader whose only
+/// opens are these is `privacy_protected`, not `unengaged`.
+pub fn apple_open_field(day: &str) -> String {
+    format!("{day}:open:apple")
+}
+
 /// A recipient's raw engagement record, as the engagement API reads it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct EngagementRecord {
@@ -164,6 +172,9 @@ pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'
                 "open",
                 event.person,
             )));
+            if event.opener == Opener::AppleProxy {
+                writes.push(RecordWrite::Count(apple_open_field(&day)));
+            }
         }
         EventKind::Click => {
             if event.person {
