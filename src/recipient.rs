@@ -4,6 +4,7 @@
 //! an address). It is personal data, so its `Debug` and `Display` never show
 //! it: logs name a recipient by [`RecipientId::log_tag`] instead.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 
@@ -88,6 +89,23 @@ impl<K: Into<String>, V: Into<String>> FromIterator<(K, V)> for Profile {
                 .collect(),
         }
     }
+}
+
+/// The name of a template's records (the lock, the open record) for one
+/// email of a sequence: the template's own without `e`, so one template
+/// sent once keeps its records where they always were, and `{template}/{e}`
+/// with it. Template names hold no `/`, so the two never meet.
+pub fn record_name<'a>(template: &'a str, email: Option<&str>) -> Cow<'a, str> {
+    match email {
+        None => Cow::Borrowed(template),
+        Some(email) => Cow::Owned(format!("{template}/{email}")),
+    }
+}
+
+/// The name a recipient's code from `pool` goes by: the pool's, or
+/// `{pool}/{e}` for a template that draws a code per email.
+pub fn code_slot<'a>(pool: &'a str, email: Option<&str>) -> Cow<'a, str> {
+    record_name(pool, email)
 }
 
 #[cfg(test)]

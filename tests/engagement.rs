@@ -69,6 +69,20 @@ const COUPON_TEMPLATE: &str = r##"{
   ]
 }"##;
 
+/// A code per email of a sequence, from the `series` pool.
+const SERIES_TEMPLATE: &str = r##"{
+  "name": "series", "width": 200, "height": 60, "access": "token", "scales": [1],
+  "lock_at_first_open": true,
+  "coupon": { "pool": "series", "per_email": true },
+  "variants": [
+    { "id": "code", "when": "coupon.code is defined",
+      "link": "https://shop.example.com/redeem?code={{ coupon.code }}",
+      "layers": [ { "type": "text", "x": 0, "y": 0, "width": 200, "height": 60, "text": "{{ coupon.code }}", "size": 18 } ] },
+    { "id": "default", "link": "https://shop.example.com/",
+      "layers": [ { "type": "rect", "x": 0, "y": 0, "width": 200, "height": 60, "fill": "#cccccc" } ] }
+  ]
+}"##;
+
 /// A product photo from the recipient's profile.
 const PHOTO_TEMPLATE: &str = r##"{
   "name": "photo", "width": 100, "height": 100, "access": "token", "scales": [1],
@@ -94,6 +108,7 @@ async fn start_with(
             ("locked.json", LOCKED_TEMPLATE),
             ("coupon.json", COUPON_TEMPLATE),
             ("photo.json", PHOTO_TEMPLATE),
+            ("series.json", SERIES_TEMPLATE),
         ],
         |config| {
             config.access.admin_tokens = vec![ADMIN_TOKEN.to_string()].into();
@@ -185,6 +200,119 @@ async fn the_click_follows_the_variant_the_open_showed_even_after_the_state_chan
         location(&click),
         "https://shop.example.com/all?utm_source=email"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_emails_sharing_a_template_keep_separate_open_records() {
+    let redis = RedisServer::new();
+    let server = start(&redis).await;
+    let token = server.token("fay");
+    support::server::hset(&redis, "fay", &[("tier", "vip"), ("item", "sku-1")]);
+    // Step 1 of a sequence is opened as a VIP.
+    open_as(&server, &format!("/i/deal.png?t={token}&e=step-1"), IPHONE).await;
+    eventually("step 1's open record", Duration::from_secs(10), || async {
+        hget(&redis, &key("fay", "shown"), "deal/step-1")
+    })
+    .await;
+    // She is no longer a VIP when step 2 arrives, and opens it.
+    support::server::hset(&redis, "fay", &[("tier", "basic")]);
+    open_as(&server, &format!("/i/deal.png?t={token}&e=step-2"), IPHONE).await;
+    eventually("step 2's open record", Duration::from_secs(10), || async {
+        hget(&redis, &key("fay", "shown"), "deal/step-2")
+    })
+    .await;
+    // Each step's click follows its own open.
+    let first = open_as(&server, &format!("/c/deal?t={token}&e=step-1"), IPHONE).await;
+    assert_eq!(
+        location(&first),
+        "https://shop.example.com/vip?item=sku-1&utm_source=email&utm_content=vip"
+    );
+    let second = open_as(&server, &format!("/c/deal?t={token}&e=step-2"), IPHONE).await;
+    assert_eq!(
+        location(&second),
+        "https://shop.example.com/all?utm_source=email"
+    );
+    // The template without `e` keeps its own record, as before.
+    assert_eq!(hget(&redis, &key("fay", "shown"), "deal"), None);
+    // Events name the email.
+    let events = events_written(&redis, 4).await;
+    let emails: Vec<&str> = events.iter().map(|event| event["e"].as_str()).collect();
+    assert_eq!(emails, ["step-1", "step-2", "step-1", "step-2"]);
+    // A value that is no email id is left out: the template's records.
+    open_as(
+        &server,
+        &format!("/i/deal.png?t={token}&e=no%20spaces"),
+        IPHONE,
+    )
+    .await;
+    eventually(
+        "the template's own record",
+        Duration::from_secs(10),
+        || async { hget(&redis, &key("fay", "shown"), "deal") },
+    )
+    .await;
+
+    // A template that draws a code per email gives each step its own,
+    // and locks each step on its own.
+    server
+        .send(
+            Method::POST,
+            "/api/v1/pools/series/codes",
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            Bytes::from_static(b"S-1\nS-2\nS-3\n"),
+        )
+        .await;
+    let grab = |email: &'static str| {
+        let path = format!("/c/series?t={token}&e={email}");
+        let server = &server;
+        async move { location(&open_as(server, &path, IPHONE).await).to_string() }
+    };
+    open_as(
+        &server,
+        &format!("/i/series.png?t={token}&e=welcome-1"),
+        IPHONE,
+    )
+    .await;
+    open_as(
+        &server,
+        &format!("/i/series.png?t={token}&e=welcome-2"),
+        IPHONE,
+    )
+    .await;
+    let one = grab("welcome-1").await;
+    let two = grab("welcome-2").await;
+    assert!(
+        one.starts_with("https://shop.example.com/redeem?code=S-"),
+        "{one}"
+    );
+    assert!(
+        two.starts_with("https://shop.example.com/redeem?code=S-"),
+        "{two}"
+    );
+    assert_ne!(one, two, "each email its own code");
+    assert_eq!(grab("welcome-1").await, one, "a code kept per email");
+    assert!(get(&redis, &key("fay", "lock:series/welcome-1")).is_some());
+    assert!(get(&redis, &key("fay", "code:series/welcome-2")).is_some());
+
+    // An erasure takes the sequence's records too, once they are written.
+    eventually(
+        "the sequence's open records",
+        Duration::from_secs(10),
+        || async { hget(&redis, &key("fay", "shown"), "series/welcome-2") },
+    )
+    .await;
+    let erased = server
+        .send(
+            Method::DELETE,
+            "/api/v1/recipients/fay",
+            &[("authorization", &format!("Bearer {ADMIN_TOKEN}"))],
+            Bytes::new(),
+        )
+        .await;
+    assert_eq!(erased.status, StatusCode::OK, "{:?}", erased.body);
+    assert_eq!(get(&redis, &key("fay", "lock:series/welcome-1")), None);
+    assert_eq!(get(&redis, &key("fay", "code:series/welcome-2")), None);
     server.shutdown().await;
 }
 

@@ -55,6 +55,8 @@ pub struct Event {
     pub device: Device,
     /// The render key of an open's image, in hex; empty for other events.
     pub render: String,
+    /// The email of a sequence the URL named (`e`); empty for none.
+    pub email: String,
     /// Further fields some kinds carry (a vote's option, an unsubscribe's
     /// list), in order.
     pub extra: Vec<(&'static str, String)>,
@@ -86,6 +88,7 @@ impl Event {
             person,
             device,
             render: String::new(),
+            email: String::new(),
             extra: Vec::new(),
             id: random_id(),
         }
@@ -115,6 +118,9 @@ impl Event {
         if !self.render.is_empty() {
             fields.push(("render", self.render.as_str()));
         }
+        if !self.email.is_empty() {
+            fields.push(("e", self.email.as_str()));
+        }
         fields.extend(
             self.extra
                 .iter()
@@ -141,6 +147,21 @@ impl Event {
             }
         }
         serde_json::to_string(&Fields(self.fields(at))).expect("a map of strings always serializes")
+    }
+
+    /// The event for the email `email` of a sequence.
+    pub fn for_email(mut self, email: Option<&str>) -> Event {
+        self.email = email.unwrap_or_default().to_string();
+        self
+    }
+
+    /// The name of the template's records this event writes: the
+    /// template's, or `{template}/{e}` for an email of a sequence.
+    pub fn record(&self) -> std::borrow::Cow<'_, str> {
+        crate::recipient::record_name(
+            &self.template,
+            Some(self.email.as_str()).filter(|e| !e.is_empty()),
+        )
     }
 
     /// The day of the event in UTC, as the engagement counters key it

@@ -75,7 +75,7 @@ impl Pipeline {
         let Some(template) = self.templates.get(name) else {
             return answer(None, "not_found", AmpBody::NotFound);
         };
-        let wants = open_request(&template);
+        let wants = open_request(&template).for_email(visit.email());
         let prepared = prepare(self, &template, visit, &wants, None).await;
         let started = evergreen_start(self, &template, &prepared).await;
         let (context, _, _) = with_timer(&template, &prepared.context, started);

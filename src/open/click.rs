@@ -89,6 +89,11 @@ impl Pipeline {
             click_mark: Some(format!("{} {link_name}", now.as_millisecond())),
             poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
             prefs: template.reads_prefs,
+            email: visit.email(),
+            coupon_per_email: template
+                .coupon
+                .as_ref()
+                .is_some_and(|coupon| coupon.per_email),
         };
         let opener = if honeypot {
             Opener::Scanner

@@ -115,7 +115,7 @@ impl Pipeline {
                 "this template does not offer that scale",
             );
         }
-        let wants = open_request(&template);
+        let wants = open_request(&template).for_email(visit.email());
         let prepared = prepare(self, &template, visit, &wants, None).await;
         let target = Target {
             scale: target.scale,

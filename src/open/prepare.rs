@@ -39,6 +39,9 @@ pub struct Prepared {
     /// When the request came, to the millisecond, for its event (the
     /// rules see `now` to the second).
     pub at: jiff::Timestamp,
+    /// The email of a sequence the URL named (`e`): the template's records
+    /// are that email's.
+    pub email: Option<String>,
 }
 
 impl Prepared {
@@ -74,6 +77,13 @@ impl Prepared {
             self.person,
             context.device,
         )
+        .for_email(self.email.as_deref())
+    }
+
+    /// The name the template's lock and open record go by for this
+    /// request.
+    pub fn record<'t>(&self, template: &'t str) -> std::borrow::Cow<'t, str> {
+        crate::recipient::record_name(template, self.email.as_deref())
     }
 }
 
@@ -176,6 +186,7 @@ fn assemble(
         signature_refused: false,
         person,
         at,
+        email: wants.email.map(str::to_string),
     }
 }
 

@@ -35,6 +35,10 @@ pub fn open_request(template: &Template) -> StateRequest<'_> {
         coupon_pool: template.coupon.as_ref().map(|coupon| coupon.pool.as_str()),
         poll: template.poll.as_ref().map(|poll| poll.id.as_str()),
         prefs: template.reads_prefs,
+        coupon_per_email: template
+            .coupon
+            .as_ref()
+            .is_some_and(|coupon| coupon.per_email),
         ..StateRequest::default()
     }
 }
@@ -125,7 +129,15 @@ async fn coupon(
             .with_label_values(&[&coupon.pool, result])
             .inc();
     };
-    match pipeline.store.draw_code(recipient, &coupon.pool).await {
+    let slot = crate::recipient::code_slot(
+        &coupon.pool,
+        prepared.email.as_deref().filter(|_| coupon.per_email),
+    );
+    match pipeline
+        .store
+        .draw_code(recipient, &coupon.pool, &slot)
+        .await
+    {
         Ok(Some(code)) => {
             count("drawn");
             Some(CouponState {

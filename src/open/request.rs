@@ -28,6 +28,13 @@ pub struct Visit<'a> {
 }
 
 impl Visit<'_> {
+    /// The email of a sequence the URL names (`e`): at most 64 of
+    /// `[A-Za-z0-9._-]`. Anything else is left out, as if not given: the
+    /// request still gets its answer, with the template's records.
+    pub fn email(&self) -> Option<&str> {
+        self.query.get("e").filter(|email| is_email_id(email))
+    }
+
     /// Whether the client already holds the image `etag` names.
     pub fn holds(&self, etag: &str) -> bool {
         etag_matches(self.if_none_match, etag)
@@ -35,6 +42,14 @@ impl Visit<'_> {
 }
 
 /// Whether an `If-None-Match` value names `etag` (or is `*`).
+/// An `e` value: 1 to 64 of `[A-Za-z0-9._-]`.
+pub fn is_email_id(text: &str) -> bool {
+    (1..=64).contains(&text.len())
+        && text
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))
+}
+
 pub fn etag_matches(if_none_match: Option<&str>, etag: &str) -> bool {
     let Some(value) = if_none_match else {
         return false;

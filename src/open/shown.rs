@@ -100,13 +100,13 @@ pub async fn decide<'t>(
         Some(stale) => {
             pipeline
                 .store
-                .replace_lock(recipient, &template.name, stale, &encoded)
+                .replace_lock(recipient, &prepared.record(&template.name), stale, &encoded)
                 .await
         }
         None => {
             pipeline
                 .store
-                .lock(recipient, &template.name, &encoded)
+                .lock(recipient, &prepared.record(&template.name), &encoded)
                 .await
         }
     };

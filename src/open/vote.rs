@@ -78,6 +78,7 @@ impl Pipeline {
             template: &template.name,
             click_mark: Some(format!("{now_ms} {link_name}")),
             poll: Some(&poll.id),
+            email: visit.email(),
             ..StateRequest::default()
         };
         let opener = classify(self, visit);

@@ -9,8 +9,10 @@
 //! - any other per-recipient key: `{prefix}r:{ID}:{suffix}`, built with
 //!   [`KeyScheme::recipient_key`], e.g. `ot:r:{alice}:prefs`:
 //!   - `:shown`, a hash of what each template showed (the open record);
-//!   - `:lock:{template}`, the render locked at the first human open;
-//!   - `:code:{pool}`, the coupon code drawn from a pool;
+//!   - `:lock:{template}`, the render locked at the first human open
+//!     (`:lock:{template}/{e}` for an email of a sequence);
+//!   - `:code:{pool}`, the coupon code drawn from a pool (`:code:{pool}/{e}`
+//!     for a template that draws one per email);
 //!   - `:timer:{template}`, an evergreen timer's start;
 //!   - `:last_click`, the previous click, to spot scanners' bursts;
 //!   - `:engagement`, daily counts of opens and clicks;

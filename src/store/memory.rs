@@ -149,7 +149,7 @@ impl MemoryStore {
             .then(|| self.timer_start(recipient, request.template, Timestamp::UNIX_EPOCH, false))
             .flatten();
         let mut records = self.records();
-        let key = (recipient.clone(), request.template.to_string());
+        let key = (recipient.clone(), request.record().into_owned());
         let previous_click = match &request.click_mark {
             Some(mark) => records.last_click.insert(recipient.clone(), mark.clone()),
             None => None,
@@ -163,7 +163,11 @@ impl MemoryStore {
                 .flatten(),
             code: request
                 .coupon_pool
-                .and_then(|pool| records.codes.get(&(recipient.clone(), pool.to_string())))
+                .and_then(|pool| {
+                    records
+                        .codes
+                        .get(&(recipient.clone(), request.code_slot(pool).into_owned()))
+                })
                 .cloned(),
             shown: request
                 .shown
@@ -358,9 +362,9 @@ impl MemoryStore {
 
     /// The recipient's code from `pool`, drawing one if they have none.
     /// Which code is drawn is up to the set's order, as with `SPOP`.
-    pub fn draw_code(&self, recipient: &RecipientId, pool: &str) -> Option<String> {
+    pub fn draw_code(&self, recipient: &RecipientId, pool: &str, slot: &str) -> Option<String> {
         let mut records = self.records();
-        let key = (recipient.clone(), pool.to_string());
+        let key = (recipient.clone(), slot.to_string());
         if let Some(code) = records.codes.get(&key) {
             return Some(code.clone());
         }
@@ -394,7 +398,7 @@ impl MemoryStore {
             let Some(recipient) = &event.recipient else {
                 continue;
             };
-            let key = (recipient.clone(), event.template.clone());
+            let key = (recipient.clone(), event.record().into_owned());
             let mut profile_writes = Vec::new();
             for write in record_writes(event, &at) {
                 match write {

@@ -214,16 +214,19 @@ impl Store {
         }
     }
 
-    /// The recipient's code from a coupon pool, drawn now if they have
-    /// none; `None` when the pool is empty. A recipient never gets two.
+    /// The recipient's code from a coupon pool, kept as `slot` (the pool's
+    /// name, or [`crate::recipient::code_slot`] for one code per email), drawn now if they
+    /// have none; `None` when the pool is empty. A recipient never gets two
+    /// in one slot.
     pub async fn draw_code(
         &self,
         recipient: &RecipientId,
         pool: &str,
+        slot: &str,
     ) -> Result<Option<String>, StoreError> {
         match self {
-            Store::Redis(redis) => redis.draw_code(recipient, pool).await,
-            Store::Memory(memory) => Ok(memory.draw_code(recipient, pool)),
+            Store::Redis(redis) => redis.draw_code(recipient, pool, slot).await,
+            Store::Memory(memory) => Ok(memory.draw_code(recipient, pool, slot)),
         }
     }
 

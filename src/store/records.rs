@@ -2,6 +2,7 @@
 //! share it: the open records, locks, coupon codes, clicks and daily
 //! engagement counts, and the one-round-trip read of all a request needs.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use jiff::Timestamp;
 
 use crate::events::{Event, EventKind};
 use crate::expr::Opener;
-use crate::recipient::Profile;
+use crate::recipient::{Profile, code_slot, record_name};
 
 /// How long per-recipient records live after their last write: past any
 /// campaign's life, so a late click still finds its open, and bounded, so
@@ -39,6 +40,29 @@ pub struct StateRequest<'a> {
     pub poll: Option<&'a str>,
     /// The recipient's email preferences.
     pub prefs: bool,
+    /// The email of a sequence the request names (`e`): the lock, the open
+    /// record and (with `coupon_per_email`) the code are that email's.
+    pub email: Option<&'a str>,
+    /// The template draws one code per email rather than one per
+    /// recipient.
+    pub coupon_per_email: bool,
+}
+
+impl<'a> StateRequest<'a> {
+    /// The same request for the email `email` of a sequence.
+    pub fn for_email(self, email: Option<&'a str>) -> StateRequest<'a> {
+        StateRequest { email, ..self }
+    }
+
+    /// The name the template's lock and open record go by.
+    pub fn record(&self) -> Cow<'a, str> {
+        record_name(self.template, self.email)
+    }
+
+    /// The name the recipient's code of `pool` goes by.
+    pub fn code_slot(&self, pool: &'a str) -> Cow<'a, str> {
+        code_slot(pool, self.email.filter(|_| self.coupon_per_email))
+    }
 }
 
 impl StateRequest<'_> {

@@ -53,15 +53,16 @@ impl RedisStore {
         }
         if request.lock {
             pipe.cmd("GET")
-                .arg(keys.lock_key(recipient, request.template));
+                .arg(keys.lock_key(recipient, &request.record()));
         }
         if let Some(pool) = request.coupon_pool {
-            pipe.cmd("GET").arg(keys.code_key(recipient, pool));
+            pipe.cmd("GET")
+                .arg(keys.code_key(recipient, &request.code_slot(pool)));
         }
         if request.shown {
             pipe.cmd("HGET")
                 .arg(keys.shown_key(recipient))
-                .arg(request.template);
+                .arg(request.record().as_ref());
         }
         if let Some(mark) = &request.click_mark {
             // Repeating this after a dropped connection at worst reads our
@@ -156,8 +157,9 @@ impl RedisStore {
         &self,
         recipient: &RecipientId,
         pool: &str,
+        slot: &str,
     ) -> Result<Option<String>, StoreError> {
-        let code_key = self.keys.code_key(recipient, pool);
+        let code_key = self.keys.code_key(recipient, slot);
         let mut claim = redis::cmd("SET");
         claim
             .arg(&code_key)
@@ -269,6 +271,12 @@ impl RedisStore {
         polls: &[&str],
     ) -> Result<u64, StoreError> {
         let keys = &self.keys;
+        // The records of emails of a sequence (`{template}/{e}`) are named
+        // in the open record's fields: their locks and codes go too.
+        let mut fields = redis::cmd("HKEYS");
+        fields.arg(keys.shown_key(recipient));
+        let fields: Vec<String> = self.run_idempotent(&fields).await?;
+        let emails = sequence_records(&fields);
         let mut command = redis::cmd("DEL");
         command
             .arg(keys.profile_key(recipient))
@@ -284,6 +292,13 @@ impl RedisStore {
         }
         for pool in pools {
             command.arg(keys.code_key(recipient, pool));
+        }
+        for (record, email) in &emails {
+            command.arg(keys.lock_key(recipient, record));
+            for pool in pools {
+                command
+                    .arg(keys.code_key(recipient, &crate::recipient::code_slot(pool, Some(email))));
+            }
         }
         let mut removed: u64 = self.run_idempotent(&command).await?;
         for poll in polls {
@@ -340,14 +355,14 @@ impl RedisStore {
                         let key = keys.shown_key(recipient);
                         pipe.cmd("HSET")
                             .arg(&key)
-                            .arg(&event.template)
+                            .arg(event.record().as_ref())
                             .arg(record.encode());
                         pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
                     }
                     RecordWrite::FirstPersonOpen(at) => {
                         pipe.cmd("HSETNX")
                             .arg(keys.shown_key(recipient))
-                            .arg(format!("first:{}", event.template))
+                            .arg(format!("first:{}", event.record()))
                             .arg(at);
                     }
                     RecordWrite::Profile {
@@ -480,4 +495,21 @@ fn optional_text(value: Value) -> Result<Option<String>, StoreError> {
 
 fn short_reply() -> StoreError {
     StoreError::Command("a pipeline replied with fewer items than it sent".into())
+}
+
+/// The records of emails of a sequence among the open record's fields
+/// (`renewal/step-2`, `first:renewal/step-2`): each record name once, with
+/// its email.
+pub(super) fn sequence_records(fields: &[String]) -> Vec<(String, String)> {
+    let mut records: Vec<(String, String)> = fields
+        .iter()
+        .map(|field| field.strip_prefix("first:").unwrap_or(field))
+        .filter_map(|record| {
+            let (_, email) = record.split_once('/')?;
+            Some((record.to_string(), email.to_string()))
+        })
+        .collect();
+    records.sort();
+    records.dedup();
+    records
 }

@@ -116,6 +116,10 @@ pub struct CouponFile {
     /// no code yet ("no codes left").
     #[serde(default)]
     pub exhausted_variant: Option<String>,
+    /// One code per email of a sequence (the URL's `e`) rather than one
+    /// per recipient: a welcome series can give a new code in each step.
+    #[serde(default)]
+    pub per_email: bool,
 }
 
 /// A countdown template's deadline and animation.

@@ -80,6 +80,8 @@ pub struct Coupon {
     pub pool: String,
     /// The index of the variant shown when the pool is empty.
     pub exhausted_variant: Option<usize>,
+    /// One code per email of a sequence (`e`) rather than per recipient.
+    pub per_email: bool,
 }
 
 /// A countdown template's deadline and animation, checked at load.

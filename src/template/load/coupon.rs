@@ -41,6 +41,7 @@ impl Builder<'_> {
         Ok(Some(Coupon {
             pool: coupon.pool,
             exhausted_variant,
+            per_email: coupon.per_email,
         }))
     }
 }
