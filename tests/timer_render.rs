@@ -99,16 +99,7 @@ fn russian_labels_agree_with_the_number_each_frame_shows() {
         "секунда",
         "секунд",
     ];
-    // Each GIF's palette comes from its own first frame, so frames of two
-    // GIFs may differ by a rounding of the antialiasing; a different word
-    // differs by far more.
-    let worst_gap = |a: &[u8], b: &[u8]| {
-        a.iter()
-            .zip(b)
-            .map(|(x, y)| x.abs_diff(*y))
-            .max()
-            .unwrap_or(0)
-    };
+    // A different word differs by far more than the palettes' rounding.
     let plain_frame = |left: i64, seconds_word: &str| {
         let plain = sale_timer(left, 1, ["дня", "часов", "минут", seconds_word]);
         decode(&renderer().render_timer(&plain).expect("renders"))
@@ -218,18 +209,29 @@ fn the_same_second_gives_the_same_bytes_and_the_next_does_not() {
     );
 }
 
+/// The reference timer that hides its leading zero units.
+fn hiding_timer(remaining: i64, frames: u32) -> TimerPlan {
+    let mut plan = sale_timer(remaining, frames, ENGLISH);
+    plan.countdown.hide_leading_zero_units = true;
+    plan
+}
+
 #[test]
 fn the_first_frame_matches_its_golden_image() {
-    for (name, labels) in [
-        ("timer-first-frame", ENGLISH),
+    let two_days = 2 * 86_400 + 3 * 3_600 + 4 * 60 + 5;
+    for (name, plan) in [
+        ("timer-first-frame", sale_timer(two_days, 60, ENGLISH)),
         (
             "timer-first-frame-russian",
-            ["дней", "часов", "минут", "секунд"],
+            sale_timer(two_days, 60, ["дней", "часов", "минут", "секунд"]),
+        ),
+        // 0 days 05:12:09: hours, minutes and seconds, centered.
+        (
+            "timer-zero-days-hidden",
+            hiding_timer(5 * 3_600 + 12 * 60 + 9, 60),
         ),
     ] {
-        let bytes = renderer()
-            .render_timer(&sale_timer(2 * 86_400 + 3 * 3_600 + 4 * 60 + 5, 60, labels))
-            .expect("renders");
+        let bytes = renderer().render_timer(&plan).expect("renders");
         let gif = decode(&bytes);
         let first = image::RgbaImage::from_raw(600, 150, gif.frames[0].clone()).expect("600x150");
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -250,6 +252,58 @@ fn the_first_frame_matches_its_golden_image() {
             path.display()
         );
     }
+}
+
+/// The largest difference of one channel between two frames. Each GIF's
+/// palette comes from its own first frame, so the same picture in two
+/// GIFs may differ by a rounding of the antialiasing; other digits or a
+/// moved row differ by far more.
+fn worst_gap(a: &[u8], b: &[u8]) -> u8 {
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap_or(0)
+}
+
+#[test]
+fn hidden_units_leave_the_row_the_second_they_run_out() {
+    // 1 day and 2 seconds: 01:00:00:02, :01, :00, then 23:59:59 without
+    // the day, and 23:59:58.
+    let day = 86_400;
+    let gif = decode(
+        &renderer()
+            .render_timer(&hiding_timer(day + 2, 5))
+            .expect("renders"),
+    );
+    assert_eq!(gif.frames.len(), 5);
+    let first_frame = |plan: TimerPlan| {
+        decode(&renderer().render_timer(&plan).expect("renders"))
+            .frames
+            .remove(0)
+    };
+    for (index, left) in (day - 2..=day + 2).rev().enumerate() {
+        let alone = first_frame(hiding_timer(left, 1));
+        let gap = worst_gap(&gif.frames[index], &alone);
+        assert!(gap <= 24, "frame {index} ({left} s left) is off by {gap}");
+    }
+    // Before the day ends the row is the one that shows every unit.
+    let every_unit = first_frame(sale_timer(day + 1, 1, ENGLISH));
+    assert!(worst_gap(&gif.frames[1], &every_unit) <= 24);
+    // After it, it is not: the day is gone and the row moved.
+    let zero_day = first_frame(sale_timer(day - 1, 1, ENGLISH));
+    assert!(worst_gap(&gif.frames[3], &zero_day) > 24);
+    // The seconds' cell is always drawn: at zero only it remains.
+    let zero = first_frame(hiding_timer(0, 1));
+    let seconds_only = first_frame(hiding_timer(7, 1));
+    assert!(worst_gap(&zero, &seconds_only) > 24, "zero is drawn");
+    let dark_columns = |frame: &[u8]| {
+        (0..600)
+            .filter(|&x| (0..150).all(|y| frame[(y * 600 + x) * 4 + 2] < 100))
+            .count()
+    };
+    // One 120 px cell in the middle: the background shows on both sides.
+    assert!(dark_columns(&zero) > 400, "{}", dark_columns(&zero));
 }
 
 #[test]

@@ -195,6 +195,7 @@ pub fn sale_timer_with(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerP
             separator: ":".into(),
             pad: 2,
             gap: 24.0,
+            hide_leading_zero_units: false,
         },
         remaining,
         frames,

@@ -518,6 +518,9 @@ pub struct CountdownLayer {
     pub pad: u8,
     /// Space between cells, in 1x pixels.
     pub gap: f32,
+    /// Leave out the leading units whose value is zero (no "00 days" in the
+    /// last day), never the last unit; the shown cells are centered.
+    pub hide_leading_zero_units: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -550,7 +553,7 @@ impl TimerPlan {
     /// render.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/timer/v2");
+        hasher.bytes(b"opentime/timer/v3");
         hasher.bytes(&self.base.render_key(template_version).0);
         let countdown = &self.countdown;
         hasher.frame(countdown.frame);
@@ -570,6 +573,7 @@ impl TimerPlan {
         hasher.bytes(countdown.separator.as_bytes());
         hasher.u32(u32::from(countdown.pad));
         hasher.f32(countdown.gap);
+        hasher.u32(u32::from(countdown.hide_leading_zero_units));
         hasher.bytes(&self.remaining.to_le_bytes());
         hasher.u32(self.frames);
         hasher.u32(self.looping as u32);

@@ -370,6 +370,11 @@ pub enum LayerFile {
         /// Space between units, in pixels.
         #[serde(default = "default_gap")]
         gap: f32,
+        /// Leave out leading units whose value is zero ("05:12:09", not
+        /// "00 days 05:12:09"), never the last unit; the shown units are
+        /// centered in the frame.
+        #[serde(default)]
+        hide_leading_zero_units: bool,
     },
 }
 

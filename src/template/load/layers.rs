@@ -126,6 +126,7 @@ impl Builder<'_> {
                 separator,
                 pad,
                 gap,
+                hide_leading_zero_units,
             } => self.countdown_layer(
                 &site(x, y, width, height),
                 CountdownFields {
@@ -142,6 +143,7 @@ impl Builder<'_> {
                     separator,
                     pad,
                     gap,
+                    hide_leading_zero_units,
                 },
             ),
             LayerFile::PollResults {

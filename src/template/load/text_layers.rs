@@ -52,6 +52,7 @@ pub(super) struct CountdownFields {
     pub(super) separator: String,
     pub(super) pad: u8,
     pub(super) gap: f32,
+    pub(super) hide_leading_zero_units: bool,
 }
 
 /// A poll results layer's fields, as the file gives them.
@@ -152,6 +153,7 @@ impl Builder<'_> {
             separator,
             pad,
             gap,
+            hide_leading_zero_units,
         } = fields;
         let frame = site.frame()?;
         let descending = units.windows(2).all(|pair| pair[0] < pair[1]);
@@ -267,6 +269,7 @@ impl Builder<'_> {
                 separator,
                 pad,
                 gap,
+                hide_leading_zero_units,
             },
             labels: label_texts,
             locale,
