@@ -39,6 +39,8 @@
 //! - [`app`]: the application state shared by every connection.
 //! - [`warm`]: cache warming jobs, which render what a list of
 //!   recipients would see ahead of a send.
+//! - [`embed`]: the HTML an author pastes into an email platform for a
+//!   template, with the platform's merge tag for the token.
 //! - [`cli`]: the subcommands of the `opentime` binary.
 //! - [`words`]: words that agree with the reader's language, from CLDR:
 //!   plural forms, numbers, money and dates.
@@ -51,6 +53,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod countdown;
+pub mod embed;
 pub mod events;
 pub mod expr;
 pub mod http;

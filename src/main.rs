@@ -39,6 +39,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .block_on(cli::serve(config)),
         Command::Render(args) => cli::render(&config, &args),
         Command::Sign(args) => cli::sign(&config, &args),
+        Command::Embed(args) => cli::embed(&config, &args),
         Command::Check(args) => cli::check(&config, &args),
         Command::Warm(args) => cli::warm(&args),
         Command::Schema => cli::schema(),

@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["events", "store"],
     &["remote", "cache"],
     &["open"],
-    &["check", "warm"],
+    &["check", "warm", "embed"],
     &["config", "app"],
     &["http", "cli"],
 ];

@@ -490,3 +490,182 @@ fn sign_refuses_the_public_demo_key_unless_asked_for_it() {
         format!("{expected}\n")
     );
 }
+
+#[test]
+fn embed_prints_the_html_to_paste_for_each_platform() {
+    let public = Path::new("https://ot.example.com/");
+    let embed = |args: &[&str]| {
+        let mut all = vec!["embed"];
+        all.extend_from_slice(args);
+        opentime_with(&all, &templates(), &[("OPENTIME_PUBLIC_URL", public)])
+    };
+    let output = embed(&["--template", "renewal", "--esp", "braze"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "<a href=\"https://ot.example.com/c/renewal?t={{custom_attribute.${ot_token}}}\">\
+         <img src=\"https://ot.example.com/i/renewal.png?t={{custom_attribute.${ot_token}}}\" \
+         width=600 height=200 alt=\"Your membership renewal\" style=\"display:block;border:0\"></a>\n"
+    );
+    // A countdown is a GIF; the email id follows the token, escaped.
+    let output = embed(&[
+        "--template",
+        "flash-sale",
+        "--esp",
+        "mailchimp",
+        "--attribute",
+        "sale_token",
+        "--e",
+        "flash.2026-03",
+    ]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "<a href=\"https://ot.example.com/c/flash-sale?t=*|SALE_TOKEN|*&amp;e=flash.2026-03\">\
+         <img src=\"https://ot.example.com/i/flash-sale.gif?t=*|SALE_TOKEN|*&amp;e=flash.2026-03\" \
+         width=600 height=150 alt=\"Flash sale: the time left to shop\" style=\"display:block;border:0\"></a>\n"
+    );
+    // --base stands in for public_url, and wins over it.
+    let output = embed(&[
+        "--template",
+        "renewal",
+        "--esp",
+        "plain",
+        "--base",
+        "https://mail.example.org/ot/",
+    ]);
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        printed.starts_with("<a href=\"https://mail.example.org/ot/c/renewal?t=TOKEN\">"),
+        "{printed}"
+    );
+
+    // What is wrong is said, and nothing is printed.
+    for (args, expected) in [
+        (
+            &["--template", "renewal", "--esp", "marketo"][..],
+            "unknown email platform \"marketo\": use one of braze, sfmc, klaviyo, mailchimp, customerio, iterable, hubspot, sendgrid, plain",
+        ),
+        (
+            &["--template", "renewal", "--esp", "sfmc", "--e", "step 2"],
+            "e \"step 2\" is not an email id: 1 to 64",
+        ),
+        (
+            &[
+                "--template",
+                "renewal",
+                "--esp",
+                "sfmc",
+                "--attribute",
+                "ot-token",
+            ],
+            "the attribute \"ot-token\" is not a profile attribute name",
+        ),
+        (
+            &["--template", "no-such", "--esp", "sfmc"],
+            "no template \"no-such\"",
+        ),
+        (
+            &[
+                "--template",
+                "renewal",
+                "--esp",
+                "sfmc",
+                "--base",
+                "ot.example.com",
+            ],
+            "--base: the base URL \"ot.example.com\" is not an http(s) origin",
+        ),
+    ] {
+        let output = embed(args);
+        assert!(!output.status.success(), "{args:?}");
+        assert!(output.stdout.is_empty(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    let output = opentime(
+        &["embed", "--template", "renewal", "--esp", "sfmc"],
+        &templates(),
+    );
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("set public_url (OPENTIME_PUBLIC_URL)"),
+        "without public_url or --base it says which to give"
+    );
+}
+
+#[test]
+fn a_template_alt_text_is_escaped_its_default_is_the_name_and_check_refuses_a_bad_one() {
+    let work = tempfile::tempdir().unwrap();
+    let poster = |name: &str, alt: &str| {
+        format!(
+            r##"{{ "name": "{name}", "width": 320, "height": 100, "format": "jpeg", "access": "public"{alt},
+  "variants": [ {{ "id": "default", "link": "https://example.com/",
+    "layers": [ {{ "type": "rect", "x": 0, "y": 0, "width": 320, "height": 100, "fill": "#123456" }} ] }} ] }}"##
+        )
+    };
+    let files = [
+        (
+            "fish-and-chips",
+            poster("fish-and-chips", r#", "alt": "Fish & \"chips\" <today>""#),
+        ),
+        ("spring_sale", poster("spring_sale", "")),
+    ];
+    for (name, json) in &files {
+        std::fs::write(work.path().join(format!("{name}.json")), json).unwrap();
+    }
+    let public = Path::new("https://ot.example.com");
+    let embed = |name: &str| {
+        let output = opentime_with(
+            &[
+                "embed",
+                "--template",
+                name,
+                "--esp",
+                "klaviyo",
+                "--e",
+                "w12",
+            ],
+            work.path(),
+            &[("OPENTIME_PUBLIC_URL", public)],
+        );
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    // A public template takes no token: its URLs carry only e.
+    assert_eq!(
+        embed("fish-and-chips"),
+        "<a href=\"https://ot.example.com/c/fish-and-chips?e=w12\">\
+         <img src=\"https://ot.example.com/i/fish-and-chips.jpg?e=w12\" width=320 height=100 \
+         alt=\"Fish &amp; &quot;chips&quot; &lt;today&gt;\" style=\"display:block;border:0\"></a>\n"
+    );
+    assert!(embed("spring_sale").contains(" alt=\"Spring sale\" "));
+
+    let too_long = format!(r#", "alt": "{}""#, "a".repeat(301));
+    std::fs::write(work.path().join("long.json"), poster("long", &too_long)).unwrap();
+    std::fs::write(
+        work.path().join("broken.json"),
+        poster("broken", r#", "alt": "two\nlines""#),
+    )
+    .unwrap();
+    let output = opentime(&["check"], work.path());
+    assert!(!output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for (file, expected) in [
+        ("long.json", "alt: holds at most 300 characters"),
+        ("broken.json", "alt: is one line of text"),
+    ] {
+        let line = stdout
+            .lines()
+            .find(|line| line.contains(file))
+            .unwrap_or_else(|| panic!("no line for {file}: {stdout}"));
+        assert!(line.contains(expected), "{line}");
+    }
+}

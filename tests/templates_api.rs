@@ -238,3 +238,127 @@ async fn a_put_template_serves_on_every_replica_and_a_delete_restores_the_file()
     two.shutdown().await;
     three.shutdown().await;
 }
+
+async fn embed(server: &TestServer, path: &str, token: &str) -> (StatusCode, serde_json::Value) {
+    call(server, Method::GET, path, token, String::new()).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embed_gives_the_html_to_paste_under_public_url_or_the_host() {
+    let redis = RedisServer::new();
+    let server = launch(&redis).await;
+    // Without public_url, the address the caller reached the server at.
+    let host = server.base.trim_start_matches("http://").to_string();
+    let (status, answer) = embed(
+        &server,
+        "/api/v1/templates/renewal/embed?esp=hubspot&e=renewal-1",
+        ADMIN,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert_eq!(
+        answer,
+        serde_json::json!({ "html": format!(
+            "<a href=\"http://{host}/c/renewal?t={{{{contact.ot_token}}}}&amp;e=renewal-1\">\
+             <img src=\"http://{host}/i/renewal.png?t={{{{contact.ot_token}}}}&amp;e=renewal-1\" \
+             width=600 height=200 alt=\"Your membership renewal\" style=\"display:block;border:0\"></a>"
+        ) })
+    );
+    // A template put through the API embeds as its file would; a public
+    // one takes no token.
+    let (status, _) = call(
+        &server,
+        Method::PUT,
+        "/api/v1/templates/extra",
+        ADMIN,
+        card("extra", "New", "#006400"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let (_, answer) = embed(
+        &server,
+        "/api/v1/templates/extra/embed?esp=customerio&attribute=token2",
+        ADMIN,
+    )
+    .await;
+    assert_eq!(
+        answer["html"],
+        format!(
+            "<a href=\"http://{host}/c/extra\"><img src=\"http://{host}/i/extra.png\" \
+             width=300 height=80 alt=\"Extra\" style=\"display:block;border:0\"></a>"
+        )
+    );
+
+    // Refusals, each with its code and what to do.
+    for (path, status, code, message) in [
+        (
+            "/api/v1/templates/renewal/embed?esp=marketo",
+            StatusCode::BAD_REQUEST,
+            "unknown_esp",
+            "unknown email platform \"marketo\": use one of braze, sfmc, klaviyo, mailchimp, customerio, iterable, hubspot, sendgrid, plain",
+        ),
+        (
+            "/api/v1/templates/renewal/embed",
+            StatusCode::BAD_REQUEST,
+            "unknown_esp",
+            "give the email platform as esp: one of braze, sfmc",
+        ),
+        (
+            "/api/v1/templates/renewal/embed?esp=sfmc&e=a%26b",
+            StatusCode::BAD_REQUEST,
+            "bad_email_id",
+            "e \"a&b\" is not an email id: 1 to 64 ASCII letters, digits, '.', '_' and '-'",
+        ),
+        (
+            "/api/v1/templates/renewal/embed?esp=sfmc&attribute=",
+            StatusCode::BAD_REQUEST,
+            "bad_attribute",
+            "the attribute \"\" is not a profile attribute name",
+        ),
+        (
+            "/api/v1/templates/nothing/embed?esp=sfmc",
+            StatusCode::NOT_FOUND,
+            "no_template",
+            "no template \"nothing\" is loaded",
+        ),
+    ] {
+        let (got, refusal) = embed(&server, path, ADMIN).await;
+        assert_eq!(got, status, "{path}: {refusal}");
+        assert_eq!(refusal["error"]["code"], code, "{path}: {refusal}");
+        let said = refusal["error"]["message"].as_str().unwrap();
+        assert!(said.starts_with(message), "{path}: {said}");
+    }
+    let (status, _) = embed(
+        &server,
+        "/api/v1/templates/renewal/embed?esp=sfmc",
+        POOLS_ONLY,
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "the templates scope");
+    server.shutdown().await;
+
+    // With public_url, under it whatever the Host.
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+        config.server.public_url = Some("https://ot.example.com".to_string());
+    })
+    .await;
+    let answer = server
+        .request(
+            Method::GET,
+            "/api/v1/templates/flash-sale/embed?esp=sfmc",
+            &[
+                ("authorization", &format!("Bearer {ADMIN}")),
+                ("host", "attacker.example"),
+            ],
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.json()["html"],
+        "<a href=\"https://ot.example.com/c/flash-sale?t=%%ot_token%%\">\
+         <img src=\"https://ot.example.com/i/flash-sale.gif?t=%%ot_token%%\" width=600 height=150 \
+         alt=\"Flash sale: the time left to shop\" style=\"display:block;border:0\"></a>"
+    );
+    server.shutdown().await;
+}

@@ -1,9 +1,10 @@
 //! The `opentime` command line: `serve` (the default), `render`, `sign`,
-//! `check`, `warm` and `schema`. Each subcommand is one file; the checks that
+//! `embed`, `check`, `warm` and `schema`. Each subcommand is one file; the checks that
 //! `check` runs live in the library's [`crate::check`]. `main.rs` only
 //! parses and calls.
 
 mod check;
+mod embed;
 mod render;
 mod serve;
 mod sign;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub use check::{CheckArgs, check};
+pub use embed::{EmbedArgs, embed};
 pub use render::{RenderArgs, render};
 pub use serve::serve;
 pub use sign::{SignArgs, sign};
@@ -39,6 +41,9 @@ pub enum Command {
     Render(RenderArgs),
     /// Print recipient tokens and signed URLs.
     Sign(SignArgs),
+    /// Print the HTML to paste into an email platform for a template: a
+    /// link around its image, with the platform's merge tag for the token.
+    Embed(EmbedArgs),
     /// Validate every template, asset, font and expression, and warn where
     /// a template's fonts cannot draw a script that a sample state uses.
     Check(CheckArgs),

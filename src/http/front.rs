@@ -17,6 +17,7 @@ use hyper::{Response, StatusCode};
 use minijinja::{Environment, context};
 use serde::Serialize;
 
+use super::head::is_plain_host;
 use super::response::{self, Body};
 use crate::app::App;
 use crate::recipient::RecipientId;
@@ -208,13 +209,4 @@ pub fn serve(app: &App, host: Option<&str>) -> Response<Body> {
         ),
     );
     answer
-}
-
-/// A host and port as a Host header carries them, and nothing else.
-fn is_plain_host(host: &str) -> bool {
-    !host.is_empty()
-        && host.len() <= 255
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
 }

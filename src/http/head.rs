@@ -44,6 +44,16 @@ pub fn from_another_site(headers: &HeaderMap, public_url: Option<&str>) -> bool 
     host_of(origin) != ours
 }
 
+/// Whether a `Host` header is a host name or address with an optional
+/// port, and nothing that could turn a URL written with it into another.
+pub fn is_plain_host(host: &str) -> bool {
+    !host.is_empty()
+        && host.len() <= 255
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'))
+}
+
 /// The client's address: with `hops` trusted proxies in front, the entry of
 /// `X-Forwarded-For` the outermost one appended; else the peer's.
 pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Option<IpAddr> {

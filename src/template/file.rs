@@ -50,6 +50,12 @@ pub struct TemplateFile {
     #[serde(default = "default_scales")]
     pub scales: Vec<u32>,
     pub access: AccessMode,
+    /// The image's `alt` text in the HTML `opentime embed` prints, shown
+    /// where images are off and read by screen readers: plain text, not a
+    /// template. The name in words ("Flash sale") when absent; `""` marks
+    /// the image as decoration.
+    #[serde(default)]
+    pub alt: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.

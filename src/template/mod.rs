@@ -42,6 +42,9 @@ pub struct Template {
     pub format: OutputFormat,
     pub scales: Vec<u32>,
     pub access: AccessMode,
+    /// The image's alt text in the embed HTML: the file's `alt`, else the
+    /// name in words.
+    pub alt: String,
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
     pub timer: Option<TemplateTimer>,

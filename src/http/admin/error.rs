@@ -7,6 +7,7 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::embed::EmbedError;
 use crate::http::form::FormError;
 use crate::http::response::{self, Body};
 use crate::store::StoreError;
@@ -71,6 +72,18 @@ impl From<WarmError> for ApiError {
             WarmError::Store(store) => return store.into(),
         };
         ApiError::new(status, code, message)
+    }
+}
+
+impl From<EmbedError> for ApiError {
+    fn from(error: EmbedError) -> ApiError {
+        let code = match error {
+            EmbedError::UnknownEsp(_) => "unknown_esp",
+            EmbedError::BadAttribute(_) => "bad_attribute",
+            EmbedError::BadEmailId(_) => "bad_email_id",
+            EmbedError::BadBase(_) => "bad_base_url",
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
     }
 }
 

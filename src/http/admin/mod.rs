@@ -10,7 +10,8 @@
 //!   `POST /api/v1/engagement`, who reads;
 //! - [`preferences`]: `GET /api/v1/recipients/{id}/preferences`;
 //! - [`pools`]: `GET /api/v1/pools/{pool}`, `POST /api/v1/pools/{pool}/codes`;
-//! - [`templates`]: `GET`, `PUT`, `DELETE /api/v1/templates/{name}`;
+//! - [`templates`]: `GET`, `PUT`, `DELETE /api/v1/templates/{name}`, and
+//!   `GET /api/v1/templates/{name}/embed`, the HTML to paste;
 //! - [`tokens`]: `POST /api/v1/tokens`, tokens for many ids at once;
 //! - [`warm`]: `POST /api/v1/warm`, `GET`, `DELETE /api/v1/warm/{job}`.
 
@@ -127,6 +128,7 @@ async fn dispatch(
             templates::put(app, name, bytes).await?
         }
         Call::TemplateDelete => templates::delete(app, identifier(param)?).await?,
+        Call::TemplateEmbed => templates::embed(app, identifier(param)?, query, headers)?,
         Call::PoolSize => pools::size(&store, identifier(param)?).await?,
         Call::PoolAddCodes => pools::add_codes(&store, identifier(param)?, body).await?,
     };

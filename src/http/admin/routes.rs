@@ -24,6 +24,7 @@ pub enum Call {
     TemplateGet,
     TemplatePut,
     TemplateDelete,
+    TemplateEmbed,
     PoolSize,
     PoolAddCodes,
 }
@@ -112,6 +113,12 @@ pub const ROUTES: &[Route] = &[
         &["templates", "*"],
         "templates",
         Call::TemplateDelete,
+    ),
+    route(
+        Method::GET,
+        &["templates", "*", "embed"],
+        "templates",
+        Call::TemplateEmbed,
     ),
     route(Method::GET, &["pools", "*"], "pools", Call::PoolSize),
     route(

@@ -8,7 +8,9 @@
 //!   serves it from the answer on, the others within
 //!   [`crate::app::TEMPLATE_POLL`];
 //! - `DELETE /api/v1/templates/{name}`: removes a stored template (a file of
-//!   the same name serves again).
+//!   the same name serves again);
+//! - `GET /api/v1/templates/{name}/embed?esp=ESP`: the HTML an author
+//!   pastes into that email platform ([`crate::embed`]).
 //!
 //! Every render key holds the template's version (a hash of its JSON and
 //! assets), so a put never serves an image cached for the old one.
@@ -16,10 +18,14 @@
 use std::sync::Arc;
 
 use hyper::StatusCode;
+use hyper::header::{self, HeaderMap};
 use serde_json::{Value, json};
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::embed::{DEFAULT_ATTRIBUTE, EmbedRequest, Esp, embed_html, esp_names};
+use crate::http::head::is_plain_host;
+use crate::open::QueryPairs;
 use crate::template::{Template, TemplateRegistry};
 
 /// The largest template JSON taken, in bytes.
@@ -139,6 +145,55 @@ pub(super) async fn delete(app: &App, name: &str) -> Result<Value, ApiError> {
         // that directory is on the server.
         "still_served_from": app.templates.get(name).map(|t| served_from(&app.templates, &t)),
     }))
+}
+
+/// `{"html": "..."}` for `esp` (required), `attribute` (`ot_token` unless
+/// given) and `e` (none unless given). URLs are under `public_url`; without
+/// it, under `http://` and the request's `Host`, which is the address the
+/// caller reached this server at and may not be the one recipients reach
+/// (docs/embedding.md).
+pub(super) fn embed(
+    app: &App,
+    name: &str,
+    query: &QueryPairs,
+    headers: &HeaderMap,
+) -> Result<Value, ApiError> {
+    let esp = match query.get("esp").filter(|esp| !esp.is_empty()) {
+        Some(esp) => Esp::parse(esp)?,
+        None => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_esp",
+                format!("give the email platform as esp: one of {}", esp_names()),
+            ));
+        }
+    };
+    let template = app.templates.get(name).ok_or_else(|| no_template(name))?;
+    let base = match &app.config.server.public_url {
+        Some(url) => url.clone(),
+        None => {
+            let host = headers
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .filter(|host| is_plain_host(host))
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "set public_url (OPENTIME_PUBLIC_URL), the address recipients reach opentime at: the request's Host cannot stand in for it",
+                    )
+                })?;
+            format!("http://{host}")
+        }
+    };
+    let html = embed_html(
+        &template,
+        &EmbedRequest {
+            base: &base,
+            esp,
+            attribute: query.get("attribute").unwrap_or(DEFAULT_ATTRIBUTE),
+            email: query.get("e"),
+        },
+    )?;
+    Ok(json!({ "html": html }))
 }
 
 /// Reads the stored templates back and swaps them in here at once, rather

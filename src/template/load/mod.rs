@@ -37,6 +37,9 @@ pub const MAX_SIDE: u32 = 2000;
 /// Longest value a parameter may declare, in bytes: URLs in email stay short.
 pub const MAX_PARAM_LEN: usize = 1024;
 
+/// Longest alt text, in characters: a sentence, not the email's copy.
+pub const MAX_ALT_CHARS: usize = 300;
+
 /// A problem in one template file, located as precisely as it can be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TemplateError {
@@ -231,6 +234,10 @@ impl Builder<'_> {
                 "is an absolute http(s) URL, written out (no expressions): it is where a click goes when all else fails".into(),
             ));
         }
+        let alt = match file.alt {
+            Some(alt) => self.alt(alt)?,
+            None => name_in_words(&file.name),
+        };
         let poll = self.poll(file.poll)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
@@ -261,6 +268,7 @@ impl Builder<'_> {
             format: file.format,
             scales: file.scales,
             access: file.access,
+            alt,
             params: file.params,
             timer,
             lock_at_first_open: file.lock_at_first_open,
@@ -285,6 +293,25 @@ impl Builder<'_> {
                 message,
             })?;
         Ok(template)
+    }
+
+    /// An author's alt text: one line of at most [`MAX_ALT_CHARS`].
+    fn alt(&self, alt: String) -> Result<String, TemplateError> {
+        if alt.chars().count() > MAX_ALT_CHARS {
+            return Err(self.error(
+                None,
+                "alt",
+                format!("holds at most {MAX_ALT_CHARS} characters"),
+            ));
+        }
+        if alt.chars().any(char::is_control) {
+            return Err(self.error(
+                None,
+                "alt",
+                "is one line of text, without line breaks or control characters".into(),
+            ));
+        }
+        Ok(alt)
     }
 
     fn variants(&mut self, files: Vec<VariantFile>) -> Result<Vec<Variant>, TemplateError> {
@@ -388,7 +415,21 @@ impl Builder<'_> {
     }
 }
 
-/// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).
+/// A template's name as words, the default alt text: `flash-sale` is
+/// "Flash sale", `care_survey_2` "Care survey 2".
+fn name_in_words(name: &str) -> String {
+    let words = name
+        .split(['-', '_'])
+        .filter(|word| !word.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + chars.as_str(),
+        None => String::new(),
+    }
+}
+
 /// An absolute `http(s)` URL with nothing to resolve: no spaces, controls
 /// or template syntax.
 fn is_plain_url(text: &str) -> bool {
@@ -405,10 +446,24 @@ fn is_plain_url(text: &str) -> bool {
         && !text.contains("{%")
 }
 
+/// Lowercase ASCII letters, digits and `_` (and `-` where URLs allow it).
 fn is_identifier(text: &str, allow_dash: bool) -> bool {
     !text.is_empty()
         && text.len() <= 64
         && text.bytes().all(|b| {
             b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (allow_dash && b == b'-')
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_name_in_words_is_the_default_alt() {
+        assert_eq!(name_in_words("flash-sale"), "Flash sale");
+        assert_eq!(name_in_words("care_survey_2"), "Care survey 2");
+        assert_eq!(name_in_words("renewal"), "Renewal");
+        assert_eq!(name_in_words("2026-promo"), "2026 promo");
+    }
 }
