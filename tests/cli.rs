@@ -73,11 +73,27 @@ fn sign_prints_the_token_alone_and_signs_csv_files() {
     );
     let text = std::fs::read_to_string(&signed).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "id,email_domain,t");
+    assert_eq!(
+        lines[0], "id,email_domain,ot_token",
+        "the attribute embed merges in"
+    );
     let ann = keys.sign_recipient(&RecipientId::new("ann").unwrap());
     assert_eq!(lines[1], format!("ann,example.com,{ann}"));
     let bo = keys.sign_recipient(&RecipientId::new("b,o").unwrap());
     assert_eq!(lines[2], format!("\"b,o\",example.org,{bo}"));
+    // --token-column keeps another name, such as the earlier `t`.
+    let output = opentime(
+        &[
+            "sign",
+            "--csv",
+            input.to_str().unwrap(),
+            "--token-column",
+            "t",
+        ],
+        &templates(),
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert!(printed.starts_with("id,email_domain,t\n"), "{printed}");
 
     let url = "https://ot.example.com/i/sale.png?until=2026-12-01";
     let output = opentime(&["sign", "--url", url], &templates());

@@ -179,8 +179,8 @@ sign_tokens() {
         --id-column id -o "$WORK_DIR/signed.csv" 2>"$WORK_DIR/sign.log" ||
         die "opentime sign failed: $(cat "$WORK_DIR/sign.log")"
     local column
-    column=$(head -1 "$WORK_DIR/signed.csv" | tr ',' '\n' | grep -nx t | cut -d: -f1)
-    [[ -n "$column" ]] || die "signed CSV has no t column: $(head -1 "$WORK_DIR/signed.csv")"
+    column=$(head -1 "$WORK_DIR/signed.csv" | tr ',' '\n' | grep -nx ot_token | cut -d: -f1)
+    [[ -n "$column" ]] || die "signed CSV has no ot_token column: $(head -1 "$WORK_DIR/signed.csv")"
     tail -n +2 "$WORK_DIR/signed.csv" | cut -d, -f"$column" >"$WORK_DIR/tokens.txt"
     local n
     n=$(wc -l <"$WORK_DIR/tokens.txt")

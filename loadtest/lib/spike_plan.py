@@ -3,7 +3,7 @@
     python3 spike_plan.py SIGNED_CSV FLASH_SALE_PATH OUT [SEED]
 
 SIGNED_CSV is `opentime sign --csv` output (columns `id`, `template`, `opener`
-and `t`); FLASH_SALE_PATH the signed URL of the campaign's countdown, the
+and `ot_token`); FLASH_SALE_PATH the signed URL of the campaign's countdown, the
 same for every recipient. Each output line is `PATH<TAB>USER_AGENT`.
 
 What the plan replays, per recipient (the template and the opener come from
@@ -70,7 +70,7 @@ def main():
     # (place in the plan, path, user agent); sorted by place at the end.
     plan = []
     for recipient in recipients:
-        template, opener, token = recipient["template"], recipient["opener"], recipient["t"]
+        template, opener, token = recipient["template"], recipient["opener"], recipient["ot_token"]
         agent = rng.choice(USER_AGENTS[opener])
         if template == "flash-sale":
             path = flash_path

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::config::Config;
+use crate::embed::DEFAULT_ATTRIBUTE;
 use crate::recipient::RecipientId;
 
 #[derive(Debug, clap::Args)]
@@ -22,8 +23,9 @@ pub struct SignArgs {
     /// With --csv: the column holding recipient ids.
     #[arg(long, default_value = "id")]
     pub id_column: String,
-    /// With --csv: the name of the added column.
-    #[arg(long, default_value = "t")]
+    /// With --csv: the name of the added column; `ot_token` is the profile
+    /// attribute `opentime embed` merges in by default.
+    #[arg(long, default_value = DEFAULT_ATTRIBUTE)]
     pub token_column: String,
     /// With --csv: write here instead of standard output.
     #[arg(short = 'o', long)]
