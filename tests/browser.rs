@@ -620,6 +620,14 @@ async fn an_author_edits_a_template_in_the_studio_sees_every_variant_and_saves_i
         .await;
     assert_eq!(outlines, 6);
     assert!(browser.text("#problems").await.contains("check passes"));
+    // The snippet to paste, in the chosen platform's merge syntax.
+    let snippet = browser
+        .wait_text("#embed", |text| text.starts_with("<a href="))
+        .await;
+    assert!(
+        snippet.contains("/i/loyalty.png?t={{custom_attribute.${ot_token}}}"),
+        "{snippet}"
+    );
     let shot = browser.screenshot("studio.png").await;
     assert!(std::fs::metadata(&shot).unwrap().len() > 10_000);
 

@@ -152,7 +152,7 @@ pub(super) async fn delete(app: &App, name: &str) -> Result<Value, ApiError> {
 /// it, under `http://` and the request's `Host`, which is the address the
 /// caller reached this server at and may not be the one recipients reach
 /// (docs/embedding.md).
-pub(super) fn embed(
+pub(crate) fn embed(
     app: &App,
     name: &str,
     query: &QueryPairs,

@@ -13,6 +13,8 @@
 //!   scale, format, query, variant}` in, the variant shown (the rules'
 //!   choice, or `variant` when given), its link, the render time and the
 //!   image out;
+//! - `GET /preview/embed?template=NAME&esp=ESP[&e=ID]`: the admin API's
+//!   embed snippet;
 //! - the studio's calls (`studio.rs`): `GET /preview/source`, `POST
 //!   /preview/board` and `PUT /preview/templates/{name}`.
 //!
@@ -91,6 +93,12 @@ pub async fn serve(
         // A form post from another page cannot send this type without
         // CORS's consent, which the preview never gives.
         (&Method::GET, ["source"]) => studio::source(app, query),
+        (&Method::GET, ["embed"]) => super::admin::templates::embed(
+            app,
+            query.get("template").unwrap_or_default(),
+            query,
+            headers,
+        ),
         // A form post from another page cannot send this type without
         // CORS's consent, which the preview never gives.
         (&Method::POST, ["render" | "board"]) | (&Method::PUT, ["templates", _])
