@@ -227,6 +227,16 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
             Place::Other,
         );
     }
+    if let Some(subject) = template.subject {
+        push_text(
+            &mut sites,
+            template,
+            None,
+            "subject".into(),
+            subject,
+            Place::Other,
+        );
+    }
     if let Some(poll) = &template.poll {
         push_text(
             &mut sites,
@@ -251,6 +261,10 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
         if let Some(link) = variant.link {
             let field = format!("variants[{index}].link");
             push_text(&mut sites, template, id, field, link, Place::Link);
+        }
+        if let Some(subject) = variant.subject {
+            let field = format!("variants[{index}].subject");
+            push_text(&mut sites, template, id, field, subject, Place::Other);
         }
         for (layer_index, layer) in variant.layers.iter().enumerate() {
             let at = |name: &str| format!("variants[{index}].layers[{layer_index}].{name}");

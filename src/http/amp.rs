@@ -199,7 +199,7 @@ fn sender_allowed(allowed: &[String], sender: &str) -> bool {
 
 /// Where recipients reach opentime: `public_url`, else the request's host.
 /// Whether it is the configured address is [`carries_token`]'s question.
-fn public_base(app: &App, head: &RequestHead<'_>) -> String {
+pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
     if let Some(url) = &app.config.server.public_url {
         return url.clone();
     }
@@ -215,12 +215,20 @@ fn public_base(app: &App, head: &RequestHead<'_>) -> String {
 /// `path` on opentime for the same request: the token and the template's
 /// parameters as the email had them, and for a `signed_url` template a
 /// signature of its own, since `s` covers the path.
-fn own_url(app: &App, base: &str, template: &Template, query: &QueryPairs, path: String) -> String {
+pub(super) fn own_url(
+    app: &App,
+    base: &str,
+    template: &Template,
+    query: &QueryPairs,
+    path: String,
+) -> String {
     let carries_token = carries_token(app);
     let mut pairs: Vec<(String, String)> = query
         .0
         .iter()
-        .filter(|(key, _)| (key == "t" && carries_token) || template.params.contains_key(key))
+        .filter(|(key, _)| {
+            (key == "t" && carries_token) || key == "e" || template.params.contains_key(key)
+        })
         .cloned()
         .collect();
     if template.access == AccessMode::SignedUrl {

@@ -1,7 +1,7 @@
 //! The HTTP surface: the hyper server, the router and the handlers.
 //!
 //! Only this module knows about hyper for serving. The handlers of the
-//! recipient's URLs (`/i/`, `/c/`, `/v/`, `/a/`) are adapters: they hand
+//! recipient's URLs (`/i/`, `/c/`, `/v/`, `/a/`, `/s/`) are adapters: they hand
 //! the request's facts to one entry of [`crate::open`], and map its typed
 //! answer to a response and a metric; they hold no product logic of their
 //! own (`docs/outcomes.md`).
@@ -20,6 +20,7 @@ mod prefs;
 mod preview;
 mod response;
 mod router;
+mod send;
 pub mod server;
 mod vote;
 

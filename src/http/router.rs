@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use super::body::RequestBody;
 use super::head::{RequestHead, client_ip};
 use super::response::{self, Body};
-use super::{admin, amp, click, front, image, ops, prefs, preview, vote};
+use super::{admin, amp, click, front, image, ops, prefs, preview, send, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 use crate::open::{QueryPairs, Visit};
@@ -94,6 +94,7 @@ async fn route_in_span(
         ["c", ..] => "click",
         ["v", ..] => "vote",
         ["a", ..] => "amp",
+        ["s", ..] => "send",
         ["p"] | ["u"] => "preferences",
         ["api", ..] => "api",
         ["preview", ..] => "preview",
@@ -129,6 +130,7 @@ async fn route_in_span(
         (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
         (true, ["v", poll, option]) => vote::serve(app, &head(), poll, option).await,
         (true, ["a", file]) => amp::serve(app, &head(), file).await,
+        (true, ["s", file]) => send::serve(app, &head(), file).await,
         (_, ["p"]) if reads || method == Method::POST => {
             prefs::preferences(app, &method, &head(), body).await
         }
@@ -155,7 +157,13 @@ async fn route_in_span(
         // With an operations address of its own, the metrics are not
         // published on the public one.
         (true, ["metrics"]) if app.config.server.ops_listen.is_none() => ops::metrics(app).await,
-        (false, ["i" | "c" | "v" | "a" | "healthz" | "readyz" | "metrics", ..]) => {
+        (
+            false,
+            [
+                "i" | "c" | "v" | "a" | "s" | "healthz" | "readyz" | "metrics",
+                ..,
+            ],
+        ) => {
             let mut refused = response::text(StatusCode::METHOD_NOT_ALLOWED, "use GET or HEAD");
             refused.headers_mut().insert(
                 hyper::header::ALLOW,

@@ -18,6 +18,8 @@
 //!
 //! One entry per action: [`Pipeline::image`] (an open), [`Pipeline::click`],
 //! [`Pipeline::vote`], [`Pipeline::amp`] (the AMP answer),
+//! [`Pipeline::send_time`] (the decision an email platform fetches as it
+//! sends),
 //! [`Pipeline::preview`], [`Pipeline::warm_one`] (cache warming), and, with
 //! no store at all, [`offline::render`] (`opentime render` and
 //! `opentime check`) and [`offline::prerender_fallbacks`] (the images an
@@ -38,6 +40,7 @@ pub mod prepare;
 pub mod preview;
 pub mod records;
 pub mod request;
+pub mod send;
 pub mod shown;
 pub mod vote;
 

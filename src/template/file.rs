@@ -56,6 +56,11 @@ pub struct TemplateFile {
     /// the image as decoration.
     #[serde(default)]
     pub alt: Option<String>,
+    /// A subject line from the same rules, a Jinja template, which an email
+    /// platform fetches at send time (`/s/`); a variant's own `subject`
+    /// wins.
+    #[serde(default)]
+    pub subject: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
@@ -201,6 +206,10 @@ pub struct VariantFile {
     /// The click-through URL, a Jinja template.
     #[serde(default)]
     pub link: Option<String>,
+    /// This variant's subject line at send time, a Jinja template; the
+    /// template's `subject` when absent.
+    #[serde(default)]
+    pub subject: Option<String>,
     #[serde(default)]
     pub layers: Vec<LayerFile>,
 }

@@ -45,6 +45,8 @@ pub struct Template {
     /// The image's alt text in the embed HTML: the file's `alt`, else the
     /// name in words.
     pub alt: String,
+    /// The subject line at send time, when the template gives one.
+    pub subject: Option<TextId>,
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
     pub timer: Option<TemplateTimer>,
@@ -73,6 +75,8 @@ pub struct Variant {
     pub id: String,
     pub condition: Option<Condition>,
     pub link: Option<TextId>,
+    /// This variant's subject line at send time.
+    pub subject: Option<TextId>,
     pub layers: Vec<VariantLayer>,
 }
 

@@ -238,6 +238,14 @@ impl Builder<'_> {
             Some(alt) => self.alt(alt)?,
             None => name_in_words(&file.name),
         };
+        let subject = match &file.subject {
+            Some(source) => Some(
+                self.texts
+                    .add(source)
+                    .map_err(|e| self.error(None, "subject", e.to_string()))?,
+            ),
+            None => None,
+        };
         let poll = self.poll(file.poll)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
@@ -269,6 +277,7 @@ impl Builder<'_> {
             scales: file.scales,
             access: file.access,
             alt,
+            subject,
             params: file.params,
             timer,
             lock_at_first_open: file.lock_at_first_open,
@@ -365,6 +374,14 @@ impl Builder<'_> {
                 ),
                 None => None,
             };
+            let subject = match &file.subject {
+                Some(source) => Some(
+                    self.texts
+                        .add(source)
+                        .map_err(|e| self.error(Some(&id), &at("subject"), e.to_string()))?,
+                ),
+                None => None,
+            };
             let mut layers = Vec::with_capacity(file.layers.len());
             for (layer_index, layer) in file.layers.into_iter().enumerate() {
                 let field = format!("variants[{index}].layers[{layer_index}]");
@@ -374,6 +391,7 @@ impl Builder<'_> {
                 id,
                 condition,
                 link,
+                subject,
                 layers,
             });
         }
