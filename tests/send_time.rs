@@ -16,11 +16,11 @@ use support::server::{TestServer, hset};
 const RENEW: &str = r##"{
   "name": "renew", "width": 200, "height": 60, "access": "token", "scales": [1, 2],
   "alt": "Your renewal",
-  "subject": "{{ profile.first_name | default('Hello') }}, your plan renews soon",
+  "subject_line": "{{ profile.first_name | default('Hello') }}, your plan renews soon",
   "lock_at_first_open": true,
   "variants": [
     { "id": "gold", "when": "profile.plan == 'gold'",
-      "subject": "{{ profile.first_name }}, keep your Gold perks",
+      "subject_line": "{{ profile.first_name }}, keep your Gold perks",
       "link": "https://shop.example.com/renew?plan=gold",
       "layers": [ { "type": "text", "x": 0, "y": 0, "width": 200, "height": 60, "text": "Gold for {{ profile.first_name }}", "size": 18 } ] },
     { "id": "default", "link": "https://shop.example.com/renew",

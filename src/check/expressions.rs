@@ -227,12 +227,12 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
             Place::Other,
         );
     }
-    if let Some(subject) = template.subject {
+    if let Some(subject) = template.subject_line {
         push_text(
             &mut sites,
             template,
             None,
-            "subject".into(),
+            "subject_line".into(),
             subject,
             Place::Other,
         );
@@ -262,8 +262,8 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
             let field = format!("variants[{index}].link");
             push_text(&mut sites, template, id, field, link, Place::Link);
         }
-        if let Some(subject) = variant.subject {
-            let field = format!("variants[{index}].subject");
+        if let Some(subject) = variant.subject_line {
+            let field = format!("variants[{index}].subject_line");
             push_text(&mut sites, template, id, field, subject, Place::Other);
         }
         for (layer_index, layer) in variant.layers.iter().enumerate() {

@@ -46,7 +46,7 @@ pub struct SendDecision {
     pub variant: String,
     /// The words of the variant's text-like layers, in layer order.
     pub texts: Vec<String>,
-    /// The variant's `subject`, else the template's; `None` when neither
+    /// The variant's `subject_line`, else the template's; `None` when neither
     /// is given or it does not resolve.
     pub subject: Option<String>,
     /// Where a click would go now; `None` for a variant without a link.
@@ -112,8 +112,8 @@ impl Pipeline {
         };
         let subject = shown
             .variant
-            .subject
-            .or(template.subject)
+            .subject_line
+            .or(template.subject_line)
             .and_then(|text| template.texts.render(text, &context).ok())
             .map(|subject| subject.trim().to_string());
         let decision = SendDecision {

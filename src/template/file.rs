@@ -57,10 +57,10 @@ pub struct TemplateFile {
     #[serde(default)]
     pub alt: Option<String>,
     /// A subject line from the same rules, a Jinja template, which an email
-    /// platform fetches at send time (`/s/`); a variant's own `subject`
-    /// wins.
+    /// platform fetches at send time (`/s/`); a variant's own
+    /// `subject_line` wins.
     #[serde(default)]
-    pub subject: Option<String>,
+    pub subject_line: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
@@ -207,9 +207,9 @@ pub struct VariantFile {
     #[serde(default)]
     pub link: Option<String>,
     /// This variant's subject line at send time, a Jinja template; the
-    /// template's `subject` when absent.
+    /// template's `subject_line` when absent.
     #[serde(default)]
-    pub subject: Option<String>,
+    pub subject_line: Option<String>,
     #[serde(default)]
     pub layers: Vec<LayerFile>,
 }

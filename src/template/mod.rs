@@ -46,7 +46,7 @@ pub struct Template {
     /// name in words.
     pub alt: String,
     /// The subject line at send time, when the template gives one.
-    pub subject: Option<TextId>,
+    pub subject_line: Option<TextId>,
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
     pub timer: Option<TemplateTimer>,
@@ -76,7 +76,7 @@ pub struct Variant {
     pub condition: Option<Condition>,
     pub link: Option<TextId>,
     /// This variant's subject line at send time.
-    pub subject: Option<TextId>,
+    pub subject_line: Option<TextId>,
     pub layers: Vec<VariantLayer>,
 }
 

@@ -238,11 +238,11 @@ impl Builder<'_> {
             Some(alt) => self.alt(alt)?,
             None => name_in_words(&file.name),
         };
-        let subject = match &file.subject {
+        let subject_line = match &file.subject_line {
             Some(source) => Some(
                 self.texts
                     .add(source)
-                    .map_err(|e| self.error(None, "subject", e.to_string()))?,
+                    .map_err(|e| self.error(None, "subject_line", e.to_string()))?,
             ),
             None => None,
         };
@@ -277,7 +277,7 @@ impl Builder<'_> {
             scales: file.scales,
             access: file.access,
             alt,
-            subject,
+            subject_line,
             params: file.params,
             timer,
             lock_at_first_open: file.lock_at_first_open,
@@ -374,11 +374,11 @@ impl Builder<'_> {
                 ),
                 None => None,
             };
-            let subject = match &file.subject {
+            let subject_line = match &file.subject_line {
                 Some(source) => Some(
                     self.texts
                         .add(source)
-                        .map_err(|e| self.error(Some(&id), &at("subject"), e.to_string()))?,
+                        .map_err(|e| self.error(Some(&id), &at("subject_line"), e.to_string()))?,
                 ),
                 None => None,
             };
@@ -391,7 +391,7 @@ impl Builder<'_> {
                 id,
                 condition,
                 link,
-                subject,
+                subject_line,
                 layers,
             });
         }
