@@ -113,4 +113,5 @@ pub use names::{FieldRead, SourceForm, fields_read};
 pub use now::{Now, TIME_ZONE_FIELD};
 pub use number::group_thousands;
 pub use opener::{Opener, OpenerRequest, OpenerRules, OpenerRulesError, classify};
+pub use profile::profile_value;
 pub use text::{MAX_TEXT_BYTES, TextId, TextSet};

@@ -30,7 +30,7 @@ const MAX_SAFE_DECIMAL_DIGITS: usize = 15;
 
 /// The `profile` map of a context. With no profile it is an empty map, so
 /// that `profile.x is defined` is false rather than an error.
-pub(crate) fn profile_value(profile: Option<&Profile>) -> Value {
+pub fn profile_value(profile: Option<&Profile>) -> Value {
     let fields = profile
         .into_iter()
         .flat_map(|profile| profile.fields.iter());

@@ -61,7 +61,8 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
     super::count_request(app, "amp", answer.counted());
     match (answer.template.as_deref(), &answer.body) {
         (Some(template), AmpBody::Decided(decision)) => {
-            let item = item(app, head, &own.query, template, decision);
+            let signature_held = answer.outcome != "bad_signature";
+            let item = item(app, head, &own.query, signature_held, template, decision);
             let body = json!({ "items": [item] }).to_string();
             with_json(StatusCode::OK, body, Some(&cors))
         }
@@ -83,11 +84,12 @@ fn item(
     app: &App,
     head: &RequestHead<'_>,
     query: &QueryPairs,
+    signature_held: bool,
     template: &Template,
     decision: &AmpDecision,
 ) -> serde_json::Value {
     let base = public_base(app, head);
-    let own_url = |path: String| own_url(app, &base, template, query, path);
+    let own_url = |path: String| own_url(app, &base, template, query, signature_held, path);
     let extension = template.format.extension();
     let mut item = json!({
         "template": template.name,
@@ -215,11 +217,15 @@ pub(super) fn public_base(app: &App, head: &RequestHead<'_>) -> String {
 /// `path` on opentime for the same request: the token and the template's
 /// parameters as the email had them, and for a `signed_url` template a
 /// signature of its own, since `s` covers the path.
+///
+/// A request whose signature did not hold had its parameters refused: its
+/// URLs carry none of them, or this answer would sign what someone edited.
 pub(super) fn own_url(
     app: &App,
     base: &str,
     template: &Template,
     query: &QueryPairs,
+    signature_held: bool,
     path: String,
 ) -> String {
     let carries_token = carries_token(app);
@@ -227,7 +233,8 @@ pub(super) fn own_url(
         .0
         .iter()
         .filter(|(key, _)| {
-            (key == "t" && carries_token) || key == "e" || template.params.contains_key(key)
+            (key == "t" && carries_token)
+                || (signature_held && (key == "e" || template.params.contains_key(key)))
         })
         .cloned()
         .collect();

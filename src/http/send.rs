@@ -60,7 +60,8 @@ pub async fn serve(app: &App, head: &RequestHead<'_>, file: &str) -> Response<Bo
         SendBody::Decided(decision) => Some(decision),
         SendBody::NotFound | SendBody::TextError => None,
     };
-    let whole = whole(app, head, template, decision);
+    let signature_held = decided.outcome != "bad_signature";
+    let whole = whole(app, head, template, decision, signature_held);
     if json {
         return answer(StatusCode::OK, "application/json", whole.to_string());
     }
@@ -83,9 +84,19 @@ fn whole(
     head: &RequestHead<'_>,
     template: &Template,
     decision: Option<&SendDecision>,
+    signature_held: bool,
 ) -> Value {
     let base = public_base(app, head);
-    let own_url = |path: String| own_url(app, &base, template, &head.visit.query, path);
+    let own_url = |path: String| {
+        own_url(
+            app,
+            &base,
+            template,
+            &head.visit.query,
+            signature_held,
+            path,
+        )
+    };
     let extension = template.format.extension();
     let mut whole = json!({
         "template": template.name,

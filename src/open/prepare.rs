@@ -145,7 +145,36 @@ pub async fn prepare(
         person,
     );
     prepared.signature_refused = !signature_ok;
+    with_subject(pipeline, template, &mut prepared).await;
     prepared
+}
+
+/// Reads the record a template is about (`subject`, an alert to a rep
+/// about an account) into the context as `subject`: an empty map when the
+/// template names none that exists, or the store does not answer. The
+/// request stays the recipient's: their token, their opens.
+async fn with_subject(pipeline: &Pipeline, template: &Template, prepared: &mut Prepared) {
+    let Some(text) = template.subject else {
+        return;
+    };
+    let id = template
+        .texts
+        .render(text, &prepared.context)
+        .ok()
+        .and_then(|id| RecipientId::new(id.trim()).ok());
+    let profile = match id {
+        Some(id) => match pipeline.store.profile(&id).await {
+            Ok(profile) => profile,
+            Err(error) => {
+                tracing::debug!(template = %template.name, %error, "the subject record could not be read");
+                None
+            }
+        },
+        None => None,
+    };
+    prepared.context = prepared
+        .context
+        .with("subject", crate::expr::profile_value(profile.as_ref()));
 }
 
 /// What a request says beside the recipient.

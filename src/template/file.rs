@@ -61,6 +61,12 @@ pub struct TemplateFile {
     /// `subject_line` wins.
     #[serde(default)]
     pub subject_line: Option<String>,
+    /// The id of the record this email is about, when it is not the
+    /// recipient's own (an alert to a rep about an account): a Jinja
+    /// template of signed parameters, `{{ query.account }}`, on a
+    /// `signed_url` template. Expressions read that record as `subject`.
+    #[serde(default)]
+    pub subject: Option<String>,
     #[serde(default)]
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.

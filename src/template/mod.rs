@@ -47,6 +47,9 @@ pub struct Template {
     pub alt: String,
     /// The subject line at send time, when the template gives one.
     pub subject_line: Option<TextId>,
+    /// The id of the record the email is about (`subject.*`), when it is
+    /// not the recipient's own: a text of signed parameters.
+    pub subject: Option<TextId>,
     pub params: BTreeMap<String, ParamSpec>,
     /// The deadline of a countdown template.
     pub timer: Option<TemplateTimer>,

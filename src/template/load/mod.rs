@@ -25,7 +25,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::file::{TemplateFile, VariantFile};
-use super::{Loader, Prerender, Template, Variant, VariantLayer};
+use super::{AccessMode, Loader, Prerender, Template, Variant, VariantLayer};
 
 use crate::expr::{Condition, TextSet};
 use crate::render::{Asset, Layer, Renderer};
@@ -246,6 +246,23 @@ impl Builder<'_> {
             ),
             None => None,
         };
+        let subject = match &file.subject {
+            // Whoever edits an unsigned URL would choose whose record the
+            // image shows.
+            Some(_) if file.access != AccessMode::SignedUrl => {
+                return Err(self.error(
+                    None,
+                    "subject",
+                    "names another record, which only a signed parameter may choose: make the template \"access\": \"signed_url\" and sign its URLs (opentime sign --url)".to_string(),
+                ));
+            }
+            Some(source) => Some(
+                self.texts
+                    .add(source)
+                    .map_err(|e| self.error(None, "subject", e.to_string()))?,
+            ),
+            None => None,
+        };
         let poll = self.poll(file.poll)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
@@ -278,6 +295,7 @@ impl Builder<'_> {
             access: file.access,
             alt,
             subject_line,
+            subject,
             params: file.params,
             timer,
             lock_at_first_open: file.lock_at_first_open,
