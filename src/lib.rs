@@ -41,6 +41,8 @@
 //!   recipients would see ahead of a send.
 //! - [`embed`]: the HTML an author pastes into an email platform for a
 //!   template, with the platform's merge tag for the token.
+//! - [`webhooks`]: signed, batched, retried deliveries of events to the
+//!   sender's systems, from a consumer group on the events stream.
 //! - [`cli`]: the subcommands of the `opentime` binary.
 //! - [`words`]: words that agree with the reader's language, from CLDR:
 //!   plural forms, numbers, money and dates.
@@ -67,4 +69,5 @@ pub mod render;
 pub mod store;
 pub mod template;
 pub mod warm;
+pub mod webhooks;
 pub mod words;

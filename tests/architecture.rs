@@ -20,7 +20,7 @@ const LAYERS: &[&[&str]] = &[
     &["events", "store"],
     &["remote", "cache"],
     &["open"],
-    &["check", "warm", "embed"],
+    &["check", "warm", "embed", "webhooks"],
     &["config", "app"],
     &["http", "cli"],
 ];

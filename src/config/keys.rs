@@ -105,6 +105,8 @@ pub static KEYS: &[Key] = &[
     key("preferences_file",             "OPENTIME_PREFERENCES_FILE",             OptionalFile(|c| &mut c.preferences.file)),
     // warm
     key("warm_rate",                    "OPENTIME_WARM_RATE",                    U32(|c| &mut c.warm.rate)),
+    // webhooks
+    key("webhooks",                     "OPENTIME_WEBHOOKS",                     Tables(set_webhooks)),
 ];
 
 /// A field of [`Config`], by its type. Numbers are whole numbers in the
@@ -132,6 +134,10 @@ enum Field {
     /// The value names a file holding the secrets, so that they need not
     /// appear in the environment or the config file.
     SecretFile(fn(&mut Config) -> &mut Secrets),
+    /// A list of tables: `[[name]]` in the file, a JSON array of objects
+    /// in the environment, read and checked by its setter. Never shown:
+    /// the tables hold secrets.
+    Tables(fn(&mut Config, serde_json::Value) -> anyhow::Result<()>),
     /// Read and checked by a setter of its own, and shown by a function
     /// that writes the value as the file would, or `None` when it is unset.
     Custom(
@@ -146,6 +152,8 @@ pub(super) enum Value {
     Text(String),
     Number(u64),
     Flag(bool),
+    /// Tables, as JSON whichever layer they came from.
+    Tables(serde_json::Value),
 }
 
 /// The [`Value`] kind a key takes.
@@ -154,6 +162,7 @@ pub(super) enum Kind {
     Text,
     Number,
     Flag,
+    Tables,
 }
 
 const fn key(name: &'static str, env: &'static str, field: Field) -> Key {
@@ -172,6 +181,7 @@ impl Key {
             Flag(_) => Kind::Flag,
             Text(_) | Dir(_) | OptionalFile(_) | List(_) | SecretList(_) | SecretFile(_)
             | Custom(..) => Kind::Text,
+            Tables(_) => Kind::Tables,
         }
     }
 
@@ -190,6 +200,19 @@ impl Key {
                 "0" | "false" | "no" | "off" => Ok(Value::Flag(false)),
                 _ => bail!("{}={text:?} is not true or false", self.env),
             },
+            // The value may hold secrets: the error names the variable and
+            // where the JSON broke, never the text.
+            Kind::Tables if text.trim().is_empty() => Ok(Value::Tables(serde_json::Value::Null)),
+            Kind::Tables => serde_json::from_str(&text)
+                .map(Value::Tables)
+                .map_err(|error| {
+                    anyhow::anyhow!(
+                        "{} is not a JSON array of tables (line {}, column {})",
+                        self.env,
+                        error.line(),
+                        error.column()
+                    )
+                }),
         }
     }
 
@@ -216,6 +239,7 @@ impl Key {
                 *field(config) = Secrets::read(Path::new(&path))?;
             }
             (Custom(set, _), Value::Text(text)) => set(config, text)?,
+            (Tables(set), Value::Tables(tables)) => set(config, tables)?,
             _ => bail!(
                 "{} must be {}",
                 self.name,
@@ -223,6 +247,7 @@ impl Key {
                     Kind::Text => "a string",
                     Kind::Number => "a whole number",
                     Kind::Flag => "true or false",
+                    Kind::Tables => "a list of tables, written [[name]]",
                 }
             ),
         }
@@ -250,7 +275,7 @@ impl Key {
                 let list = field(copy);
                 (!list.is_empty()).then(|| list.join(","))
             }
-            SecretList(_) | SecretFile(_) => None,
+            SecretList(_) | SecretFile(_) | Tables(_) => None,
             Custom(_, show) => show(config),
         }
     }
@@ -393,6 +418,12 @@ fn set_amp_senders(config: &mut Config, senders: String) -> anyhow::Result<()> {
 
 fn show_amp_senders(config: &Config) -> Option<String> {
     (!config.amp.senders.is_empty()).then(|| config.amp.senders.join(","))
+}
+
+/// Every webhook, checked; a later layer's list replaces an earlier one's.
+fn set_webhooks(config: &mut Config, tables: serde_json::Value) -> anyhow::Result<()> {
+    config.webhooks = crate::webhooks::parse_webhooks(tables).map_err(anyhow::Error::msg)?;
+    Ok(())
 }
 
 #[cfg(test)]

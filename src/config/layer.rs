@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer};
 
-use super::keys::{KEYS, Key, Value};
+use super::keys::{KEYS, Key, Kind, Value};
 
 /// The keys one source sets, in the order of [`KEYS`], which is the order
 /// they are applied in.
@@ -47,6 +47,17 @@ impl<'de> Deserialize<'de> for Layer {
                 D::Error::custom(format!("unknown key {name:?} (README.md lists the keys)"))
             })?;
             let value = match value {
+                // Only a key of tables takes them; it takes nothing else.
+                toml::Value::Array(_) | toml::Value::Table(_)
+                    if matches!(KEYS[index].kind(), Kind::Tables) =>
+                {
+                    Value::Tables(serde_json::to_value(&value).map_err(D::Error::custom)?)
+                }
+                _ if matches!(KEYS[index].kind(), Kind::Tables) => {
+                    return Err(D::Error::custom(format!(
+                        "{name} is written as [[{name}]] tables"
+                    )));
+                }
                 toml::Value::String(text) => Value::Text(text),
                 toml::Value::Boolean(flag) => Value::Flag(flag),
                 toml::Value::Integer(number) if number >= 0 => Value::Number(number.unsigned_abs()),

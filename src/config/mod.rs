@@ -10,7 +10,9 @@
 //!
 //! The keys are flat (`redis_url`, `render_wait_ms`), as deployments write
 //! them; each sets a field of one section, and each section is what one
-//! part of the server reads.
+//! part of the server reads. The one exception is `webhooks`, a list of
+//! tables: `[[webhooks]]` in the file, a JSON array of the same tables in
+//! `OPENTIME_WEBHOOKS`.
 //!
 //! - `keys.rs`: [`KEYS`], the one declaration of every key.
 //! - `layer.rs`: a layer of values, read from the file or the environment.
@@ -29,6 +31,7 @@ use anyhow::{Context as _, bail};
 use crate::access::{DEMO_KEY, KeyRing};
 use crate::remote::RemoteImageConfig;
 use crate::store::{StoreConfig, Topology};
+use crate::webhooks::WebhookConfig;
 
 pub use keys::{KEYS, Key};
 pub use secret::Secrets;
@@ -56,6 +59,8 @@ pub struct Config {
     pub amp: AmpConfig,
     pub preferences: PreferencesConfig,
     pub warm: WarmConfig,
+    /// Where events go back to the sender's systems (`docs/webhooks.md`).
+    pub webhooks: Vec<WebhookConfig>,
 }
 
 impl Config {
@@ -313,6 +318,68 @@ mod tests {
             let error = config.apply(env_layer(&[(key, value)]).unwrap());
             assert!(error.is_err(), "{key}={value}");
         }
+    }
+
+    #[test]
+    fn webhooks_are_tables_in_the_file_and_json_in_the_environment() {
+        let file: Layer = toml::from_str(
+            "[[webhooks]]\n\
+             url = \"https://crm.example.com/hooks/opentime\"\n\
+             events = [\"unsubscribe\", \"preferences\"]\n\
+             secret = \"a-long-enough-hook-secret\"\n",
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.apply(file).unwrap();
+        assert_eq!(config.webhooks.len(), 1);
+        assert_eq!(config.webhooks[0].events, ["unsubscribe", "preferences"]);
+        assert_eq!(config.webhooks[0].url.origin(), "https://crm.example.com");
+        let env = env_layer(&[(
+            "OPENTIME_WEBHOOKS",
+            r#"[{"url": "http://127.0.0.1:9000/hook", "events": ["open", "click"], "secret": "a-long-enough-hook-secret", "name": "local"}]"#,
+        )])
+        .unwrap();
+        config.apply(env).unwrap();
+        assert_eq!(
+            config.webhooks.len(),
+            1,
+            "the environment's list replaces the file's"
+        );
+        assert_eq!(config.webhooks[0].name, "local");
+        assert!(!format!("{config:?}").contains("a-long-enough-hook-secret"));
+
+        let typo: Layer = toml::from_str(
+            "[[webhooks]]\nurl = \"https://crm.example.com/\"\nevents = [\"opne\"]\nsecret = \"a-long-enough-hook-secret\"\n",
+        )
+        .unwrap();
+        let error = format!("{:#}", Config::default().apply(typo).unwrap_err());
+        assert!(
+            error.contains("[[webhooks]] number 1: events: \"opne\" is not an event type"),
+            "{error}"
+        );
+        let string: Result<Layer, _> = toml::from_str("webhooks = \"https://crm.example.com/\"");
+        assert!(
+            string
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("[[webhooks]] tables")
+        );
+        let not_a_table: Result<Layer, _> = toml::from_str("listen = [\"127.0.0.1:1\"]");
+        assert!(not_a_table.is_err());
+        let broken = env_layer(&[("OPENTIME_WEBHOOKS", r#"[{"secret": "hunter2"#)])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            broken.contains("OPENTIME_WEBHOOKS") && !broken.contains("hunter2"),
+            "{broken}"
+        );
+        let mut config = Config::default();
+        config
+            .apply(env_layer(&[("OPENTIME_WEBHOOKS", " ")]).unwrap())
+            .unwrap();
+        assert!(config.webhooks.is_empty());
     }
 
     #[test]

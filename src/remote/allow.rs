@@ -102,7 +102,7 @@ impl Scheme {
 }
 
 impl Target {
-    fn parse(url: &str) -> Result<Target, RemoteImageError> {
+    pub(crate) fn parse(url: &str) -> Result<Target, RemoteImageError> {
         if url.len() > MAX_URL_LEN {
             return Err(RemoteImageError::BadUrl);
         }

@@ -100,7 +100,7 @@ pub(crate) fn tls_connector() -> TlsConnector {
 /// and answers. Unless a rule names the host exactly, internal addresses
 /// are skipped (`address.rs`); each stream connects to the very address
 /// that was checked, so no second lookup can answer differently.
-async fn connect(target: &Target) -> Result<TcpStream, RemoteImageError> {
+pub(super) async fn connect(target: &Target) -> Result<TcpStream, RemoteImageError> {
     let addresses = tokio::net::lookup_host((target.dial_host(), target.port))
         .await
         .map_err(|e| fetch_error(target, format!("resolving: {e}")))?;
@@ -209,7 +209,7 @@ fn fetch_error(target: &Target, reason: impl std::fmt::Display) -> RemoteImageEr
 }
 
 /// Aborts a spawned task when dropped.
-struct AbortOnDrop(JoinHandle<Result<(), hyper::Error>>);
+pub(super) struct AbortOnDrop(pub(super) JoinHandle<Result<(), hyper::Error>>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {

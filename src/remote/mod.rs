@@ -12,17 +12,23 @@
 //! or a decompression bomb is not fetched again on every open, and one
 //! fetch serves every request that asks for the same URL at once.
 //!
+//! This is also where opentime's other outgoing requests live, so that
+//! only `http/` and this module speak hyper: `post.rs` sends a webhook's
+//! deliveries to the URL an operator configured.
+//!
 //! - `allow.rs`: the origin rules and strict URL parsing; no I/O.
 //! - `address.rs`: which resolved addresses a fetch may connect to.
 //! - `client.rs`: one bounded HTTP/1.1 GET over TCP or rustls.
 //! - `decode.rs`: decoding within the decode slots and memory budget.
 //! - `error.rs`: [`RemoteImageError`] and its stable codes.
+//! - `post.rs`: [`Poster`], one bounded HTTP/1.1 POST to a [`PostUrl`].
 
 mod address;
 mod allow;
 pub(crate) mod client;
 mod decode;
 mod error;
+mod post;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,6 +37,7 @@ use moka::Expiry;
 use moka::future::Cache;
 
 pub use error::RemoteImageError;
+pub use post::{PostError, PostUrl, Poster};
 
 use crate::render::Asset;
 use allow::{AllowList, Target};
