@@ -19,6 +19,7 @@ use crate::remote::RemoteImages;
 use crate::render::{FontBook, Renderer};
 use crate::store::Store;
 use crate::template::{TemplateError, TemplateRegistry};
+use crate::webhooks::Webhooks;
 
 #[derive(Clone, Debug)]
 pub struct App {
@@ -28,6 +29,8 @@ pub struct App {
     pub pipeline: Pipeline,
     /// This replica's cache warming jobs.
     pub warm_jobs: crate::warm::WarmJobs,
+    /// This replica's webhook deliveries, stopped when the server stops.
+    pub webhooks: Webhooks,
 }
 
 /// The pipeline's parts read as the application's own (`app.store`,
@@ -108,6 +111,14 @@ impl App {
             .context("preparing the events writer's Redis connection")?
             .with_budget(writer::BATCH_BUDGET);
         writer::spawn(events.clone(), writer_store, metrics.clone());
+        let webhooks = match &store {
+            _ if config.webhooks.is_empty() => Webhooks::default(),
+            Store::Redis(redis) => Webhooks::start(&config.webhooks, redis)
+                .context("preparing the webhooks' Redis connections")?,
+            Store::Memory(_) => anyhow::bail!(
+                "webhooks need Redis (redis_url): the embedded demo store keeps no events stream to deliver from"
+            ),
+        };
         let pipeline = Pipeline {
             store,
             templates,
@@ -125,6 +136,7 @@ impl App {
             config: Arc::new(config),
             pipeline,
             warm_jobs: crate::warm::WarmJobs::default(),
+            webhooks,
         };
         Ok((app, errors))
     }

@@ -29,6 +29,10 @@ const MIN_HEAD_BUFFER: usize = 8 * 1024;
 /// How long shutdown waits for queued events to reach the store.
 const EVENT_FLUSH: Duration = Duration::from_secs(2);
 
+/// How long shutdown waits for webhook deliveries to stop and hand over
+/// the batches they were retrying.
+const WEBHOOKS_STOP: Duration = Duration::from_secs(3);
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops
 /// accepting, lets requests in flight finish (up to the configured grace),
 /// and returns. Also reloads templates on SIGHUP and file changes while it
@@ -160,6 +164,7 @@ pub async fn run(
             "events not written before shutdown"
         );
     }
+    app.webhooks.stop(WEBHOOKS_STOP).await;
     Ok(())
 }
 

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, USER_AGENT};
+use hyper::header::{CONNECTION, CONTENT_LENGTH, HOST, USER_AGENT};
 use hyper::{Method, Request};
 use hyper_util::rt::TokioIo;
 use tokio_rustls::TlsConnector;
@@ -86,12 +86,12 @@ impl Poster {
         }
     }
 
-    /// POSTs `body` with `headers` and answers the response's status; its
-    /// body is not read.
+    /// POSTs `body` with `headers` (lowercase names, ASCII values) and
+    /// answers the response's status; its body is not read.
     pub async fn post(
         &self,
         url: &PostUrl,
-        headers: &[(HeaderName, HeaderValue)],
+        headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<u16, PostError> {
         // Dropping the exchange at the deadline drops its socket too.
@@ -103,7 +103,7 @@ impl Poster {
     async fn post_without_deadline(
         &self,
         url: &PostUrl,
-        headers: &[(HeaderName, HeaderValue)],
+        headers: &[(&str, String)],
         body: Bytes,
     ) -> Result<u16, PostError> {
         let target = &url.0;
@@ -135,7 +135,7 @@ impl Poster {
 async fn exchange<I>(
     io: I,
     target: &Target,
-    headers: &[(HeaderName, HeaderValue)],
+    headers: &[(&str, String)],
     body: Bytes,
 ) -> Result<u16, String>
 where
@@ -153,7 +153,7 @@ where
         .header(CONNECTION, "close")
         .header(CONTENT_LENGTH, body.len());
     for (name, value) in headers {
-        request = request.header(name, value);
+        request = request.header(*name, value.as_str());
     }
     let request = request
         .body(Full::new(body))

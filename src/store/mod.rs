@@ -16,7 +16,9 @@
 //!   `redis_records`: its records, pools and events stream;
 //!   `redis_polls`: its votes and tallies; `redis_prefs`: its email
 //!   preferences; `redis_templates`: the templates put through the API;
-//!   `redis_renders`: the render cache shared by replicas.
+//!   `redis_renders`: the render cache shared by replicas;
+//!   `redis_streams`: the events stream read back, by webhooks' consumer
+//!   groups and the preferences export.
 //! - `memory`: the in-memory backend.
 //! - `demo`: the demo file format and its loader.
 //! - `redis_url`: the configured URL, whose `Debug` hides the password.
@@ -34,6 +36,7 @@ pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
 pub mod redis_renders;
+pub mod redis_streams;
 pub mod redis_templates;
 pub mod redis_url;
 

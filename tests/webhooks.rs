@@ -1,0 +1,484 @@
+//! Webhooks end to end, against a real Redis and real HTTP receivers on
+//! 127.0.0.1: a one-click unsubscribe reaches the receiver within
+//! seconds, signed; a receiver that fails and then answers gets the same
+//! events again; a receiver that stays down leaves the events pending and
+//! does not slow opens; a restart in the middle of a retry resumes the
+//! delivery; two replicas never deliver one event twice.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use hmac::{Hmac, Mac};
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use opentime::webhooks::{WebhookConfig, parse_webhooks};
+use sha2::Sha256;
+use support::server::TestServer;
+use support::{RedisServer, eventually};
+
+const SECRET: &str = "webhook-test-secret-0123456789";
+const FORM: &str = "application/x-www-form-urlencoded";
+const IPHONE: &str = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148";
+
+/// One request a receiver got, and what it answered.
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The method and the path with its query.
+    target: String,
+    signature: String,
+    content_type: String,
+    body: Bytes,
+    answered: u16,
+}
+
+impl Seen {
+    /// The delivered events.
+    fn events(&self) -> Vec<BTreeMap<String, String>> {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|error| panic!("{error}: {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn stream_ids(&self) -> Vec<String> {
+        self.events()
+            .into_iter()
+            .map(|event| event["stream_id"].clone())
+            .collect()
+    }
+
+    /// Recomputes the signature with the shared secret, as a receiver
+    /// does, and checks its time is now.
+    fn assert_signed(&self) {
+        let (time, mac) = self
+            .signature
+            .split_once(',')
+            .unwrap_or_else(|| panic!("signature {:?}", self.signature));
+        let time = time.strip_prefix("t=").expect("t= first");
+        let mac = mac.strip_prefix("v1=").expect("v1= second");
+        let mut expected = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+        expected.update(format!("{time}.").as_bytes());
+        expected.update(&self.body);
+        assert_eq!(mac, hex::encode(expected.finalize().into_bytes()));
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let time: u64 = time.parse().expect("whole seconds");
+        assert!(now.abs_diff(time) < 60, "signed at {time}, now {now}");
+        assert_eq!(self.content_type, "application/json");
+        assert_eq!(self.target, "POST /hooks/opentime?key=k");
+    }
+}
+
+/// A webhook receiver on 127.0.0.1: answers each request with the next
+/// status of `script`, then with `otherwise`, and keeps what it got.
+struct Receiver {
+    url: String,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    script: Arc<Mutex<VecDeque<u16>>>,
+    otherwise: Arc<Mutex<u16>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16], otherwise: u16) -> Receiver {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!(
+            "http://{}/hooks/opentime?key=k",
+            listener.local_addr().unwrap()
+        );
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(
+            script.iter().copied().collect::<VecDeque<u16>>(),
+        ));
+        let otherwise = Arc::new(Mutex::new(otherwise));
+        let task = {
+            let (seen, script, otherwise) = (seen.clone(), script.clone(), otherwise.clone());
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else {
+                        continue;
+                    };
+                    let (seen, script, otherwise) =
+                        (seen.clone(), script.clone(), otherwise.clone());
+                    let service = hyper::service::service_fn(
+                        move |request: hyper::Request<hyper::body::Incoming>| {
+                            let (seen, script, otherwise) =
+                                (seen.clone(), script.clone(), otherwise.clone());
+                            async move {
+                                let target = format!("{} {}", request.method(), request.uri());
+                                let header = |name: &str| {
+                                    request
+                                        .headers()
+                                        .get(name)
+                                        .and_then(|value| value.to_str().ok())
+                                        .unwrap_or_default()
+                                        .to_string()
+                                };
+                                let (signature, content_type) =
+                                    (header("opentime-signature"), header("content-type"));
+                                let body = request.into_body().collect().await.unwrap().to_bytes();
+                                let answered = script
+                                    .lock()
+                                    .unwrap()
+                                    .pop_front()
+                                    .unwrap_or(*otherwise.lock().unwrap());
+                                seen.lock().unwrap().push(Seen {
+                                    target,
+                                    signature,
+                                    content_type,
+                                    body,
+                                    answered,
+                                });
+                                Ok::<_, Infallible>(
+                                    Response::builder()
+                                        .status(answered)
+                                        .body(Full::new(Bytes::new()))
+                                        .unwrap(),
+                                )
+                            }
+                        },
+                    );
+                    tokio::spawn(
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service),
+                    );
+                }
+            })
+        };
+        Receiver {
+            url,
+            seen,
+            script,
+            otherwise,
+            task,
+        }
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests it answered with a 2xx.
+    fn delivered(&self) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|seen| (200..300).contains(&seen.answered))
+            .collect()
+    }
+
+    fn answer_from_now(&self, status: u16) {
+        self.script.lock().unwrap().clear();
+        *self.otherwise.lock().unwrap() = status;
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A webhook named `name` of `events` to `url`.
+fn hook(url: &str, name: &str, events: &[&str]) -> WebhookConfig {
+    parse_webhooks(serde_json::json!([
+        { "url": url, "events": events, "secret": SECRET, "name": name }
+    ]))
+    .expect("a valid webhook")
+    .remove(0)
+}
+
+/// A server with `hooks`, once their consumer groups exist: a group
+/// starts with the events added after it.
+async fn launch(redis: &RedisServer, hooks: Vec<WebhookConfig>) -> TestServer {
+    let names: Vec<String> = hooks.iter().map(|hook| hook.name.clone()).collect();
+    let server = TestServer::launch(redis, &[], move |config| config.webhooks = hooks).await;
+    for name in names {
+        eventually(
+            "the webhook's group exists",
+            Duration::from_secs(5),
+            || async { group(redis, &name).map(|_| ()) },
+        )
+        .await;
+    }
+    server
+}
+
+/// The consumer group of the webhook `name`, as `XINFO GROUPS` shows it.
+fn group(redis: &RedisServer, name: &str) -> Option<BTreeMap<String, redis::Value>> {
+    let groups: Vec<BTreeMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("GROUPS")
+        .arg("ot:events")
+        .query(&mut redis.connection())
+        .unwrap_or_default();
+    let wanted = redis::Value::BulkString(format!("webhook:{name}").into_bytes());
+    groups
+        .into_iter()
+        .find(|group| group.get("name") == Some(&wanted))
+}
+
+async fn unsubscribe(server: &TestServer, id: &str, list: &str) {
+    let answer = server
+        .send(
+            Method::POST,
+            &format!("/u?t={}&list={list}", server.token(id)),
+            &[("content-type", FORM)],
+            Bytes::from("List-Unsubscribe=One-Click"),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+}
+
+async fn open(server: &TestServer, id: &str) -> Duration {
+    let started = Instant::now();
+    let answer = server
+        .request(
+            Method::GET,
+            &format!("/i/renewal.png?t={}", server.token(id)),
+            &[("user-agent", IPHONE)],
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(answer.status, StatusCode::OK);
+    took
+}
+
+/// The group's entries not yet acknowledged: read and pending, plus not
+/// yet read, from Redis itself.
+fn waiting(redis: &RedisServer, name: &str) -> u64 {
+    let group = group(redis, name).unwrap_or_else(|| panic!("no group for {name}"));
+    let number = |field: &str| match group.get(field) {
+        Some(redis::Value::Int(number)) => *number as u64,
+        _ => 0,
+    };
+    number("pending") + number("lag")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_click_unsubscribe_reaches_the_receiver_within_seconds_signed() {
+    let redis = RedisServer::new();
+    let receiver = Receiver::start(&[], 204).await;
+    let server = launch(
+        &redis,
+        vec![hook(&receiver.url, "crm", &["unsubscribe", "preferences"])],
+    )
+    .await;
+    // An open first: the webhook did not ask for opens.
+    open(&server, "ann").await;
+    let sent = Instant::now();
+    unsubscribe(&server, "ann", "offers").await;
+    let delivered = eventually(
+        "the unsubscribe is delivered",
+        Duration::from_secs(5),
+        || {
+            let delivered = receiver.delivered();
+            async move { (!delivered.is_empty()).then_some(delivered) }
+        },
+    )
+    .await;
+    let took = sent.elapsed();
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    assert_eq!(delivered.len(), 1);
+    delivered[0].assert_signed();
+    let events = delivered[0].events();
+    assert_eq!(events.len(), 1, "only the unsubscribe: {events:?}");
+    let event = &events[0];
+    assert_eq!(event["type"], "unsubscribe");
+    assert_eq!(event["recipient"], "ann");
+    assert_eq!(event["list"], "offers");
+    assert_eq!(event["source"], "one_click");
+    assert_eq!(event["id"].len(), 16);
+    let stream: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg("ot:events")
+        .arg("-")
+        .arg("+")
+        .query(&mut redis.connection())
+        .unwrap();
+    let (stream_id, _) = stream.last().expect("the unsubscribe's entry");
+    assert_eq!(&event["stream_id"], stream_id);
+    eventually(
+        "the group has nothing left",
+        Duration::from_secs(5),
+        || async { (waiting(&redis, "crm") == 0).then_some(()) },
+    )
+    .await;
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_that_fails_and_then_answers_gets_the_same_events_again() {
+    let redis = RedisServer::new();
+    let receiver = Receiver::start(&[500, 503], 200).await;
+    let server = launch(&redis, vec![hook(&receiver.url, "crm", &["unsubscribe"])]).await;
+    unsubscribe(&server, "ann", "offers").await;
+    unsubscribe(&server, "bob", "").await;
+    let delivered = eventually(
+        "delivered after two failures",
+        Duration::from_secs(15),
+        || {
+            let delivered = receiver.delivered();
+            async move { (!delivered.is_empty()).then_some(delivered) }
+        },
+    )
+    .await;
+    let seen = receiver.seen();
+    assert!(seen.len() >= 3, "{seen:?}");
+    assert_eq!(seen[0].answered, 500);
+    assert_eq!(seen[1].answered, 503);
+    let ids = |seen: &Seen| seen.stream_ids().into_iter().collect::<BTreeSet<_>>();
+    let all_delivered: BTreeSet<String> = delivered.iter().flat_map(ids).collect();
+    for (attempt, failed) in seen.iter().take(2).enumerate() {
+        failed.assert_signed();
+        assert!(
+            ids(failed).is_subset(&all_delivered),
+            "attempt {attempt}'s events are delivered again"
+        );
+    }
+    // The first batch came back whole, byte for byte.
+    assert_eq!(seen[2].body, seen[0].body);
+    delivered[0].assert_signed();
+    let recipients: BTreeSet<String> = delivered
+        .iter()
+        .flat_map(Seen::events)
+        .map(|event| event["recipient"].clone())
+        .collect();
+    assert_eq!(recipients, BTreeSet::from(["ann".into(), "bob".into()]));
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_leaves_events_pending_and_opens_are_not_slowed() {
+    let redis = RedisServer::new();
+    // Nothing listens on this port: every delivery is refused.
+    let down = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}/hook", listener.local_addr().unwrap())
+    };
+    let opens = 120;
+    let plain = launch(&redis, Vec::new()).await;
+    open(&plain, "warm-up").await;
+    let mut without: Vec<Duration> = Vec::with_capacity(opens);
+    for index in 0..opens {
+        without.push(open(&plain, &format!("a{index}")).await);
+    }
+    plain.shutdown().await;
+
+    let hooked = launch(&redis, vec![hook(&down, "down", &["open", "click"])]).await;
+    open(&hooked, "warm-up").await;
+    let mut with: Vec<Duration> = Vec::with_capacity(opens);
+    for index in 0..opens {
+        with.push(open(&hooked, &format!("b{index}")).await);
+    }
+    let median = |times: &mut Vec<Duration>| {
+        times.sort();
+        times[times.len() / 2]
+    };
+    let (without, with) = (median(&mut without), median(&mut with));
+    assert!(
+        with <= without * 2 + Duration::from_millis(5),
+        "the median open took {with:?} with a failing webhook, {without:?} without"
+    );
+    // Every open of the hooked server waits in the group: at most a
+    // batch is being retried, the rest is not read yet.
+    eventually(
+        "the opens wait in the group",
+        Duration::from_secs(5),
+        || async { (waiting(&redis, "down") > opens as u64).then_some(()) },
+    )
+    .await;
+    hooked.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_in_the_middle_of_a_retry_resumes_the_delivery() {
+    let redis = RedisServer::new();
+    let receiver = Receiver::start(&[], 503).await;
+    let hooks = vec![hook(&receiver.url, "crm", &["unsubscribe"])];
+    let first = launch(&redis, hooks.clone()).await;
+    unsubscribe(&first, "ann", "").await;
+    eventually("a failed attempt", Duration::from_secs(5), || async {
+        (!receiver.seen().is_empty()).then_some(())
+    })
+    .await;
+    let failed = receiver.seen()[0].stream_ids();
+    first.shutdown().await;
+    // The receiver is back; a new server on the same Redis takes over the
+    // batch the stopped one was retrying.
+    receiver.answer_from_now(200);
+    let attempts = receiver.seen().len();
+    let second = launch(&redis, hooks).await;
+    let delivered = eventually("the batch is delivered", Duration::from_secs(10), || {
+        let delivered = receiver.delivered();
+        async move { (!delivered.is_empty()).then_some(delivered) }
+    })
+    .await;
+    assert_eq!(delivered[0].stream_ids(), failed);
+    delivered[0].assert_signed();
+    assert_eq!(
+        receiver.seen().len(),
+        attempts + 1,
+        "the stopped server made no attempt after it stopped"
+    );
+    eventually(
+        "the group has nothing left",
+        Duration::from_secs(5),
+        || async { (waiting(&redis, "crm") == 0).then_some(()) },
+    )
+    .await;
+    second.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_never_deliver_one_event_twice() {
+    let redis = RedisServer::new();
+    let receiver = Receiver::start(&[], 200).await;
+    let hooks = vec![hook(&receiver.url, "crm", &["open"])];
+    let one = launch(&redis, hooks.clone()).await;
+    let two = launch(&redis, hooks).await;
+    let opens = 300;
+    for index in 0..opens {
+        let server = if index % 2 == 0 { &one } else { &two };
+        open(server, &format!("r{index}")).await;
+    }
+    let delivered = eventually("every open is delivered", Duration::from_secs(20), || {
+        let delivered = receiver.delivered();
+        async move {
+            let count: usize = delivered.iter().map(|seen| seen.events().len()).sum();
+            (count >= opens).then_some(delivered)
+        }
+    })
+    .await;
+    let ids: Vec<String> = delivered.iter().flat_map(Seen::stream_ids).collect();
+    let unique: BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an event was delivered twice");
+    assert_eq!(ids.len(), opens);
+    assert!(delivered.iter().all(|seen| seen.events().len() <= 100));
+    let consumers: Vec<BTreeMap<String, redis::Value>> = redis::cmd("XINFO")
+        .arg("CONSUMERS")
+        .arg("ot:events")
+        .arg("webhook:crm")
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(consumers.len(), 2, "one consumer per replica");
+    one.shutdown().await;
+    two.shutdown().await;
+}
+
+#[tokio::test]
+async fn webhooks_without_redis_are_refused_at_start() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = opentime::config::Config::default();
+    config.templates.dir = root.join("assets/templates");
+    config.render.fonts_dir = root.join("fonts");
+    config.store.demo_dir = root.join("assets/demo");
+    config.webhooks = vec![hook("http://127.0.0.1:9/hook", "crm", &["open"])];
+    let error = opentime::app::App::build(config, opentime::clock::Clock::System)
+        .await
+        .expect_err("no demo store with webhooks");
+    assert!(error.to_string().contains("webhooks need Redis"), "{error}");
+}
