@@ -113,7 +113,7 @@ impl App {
         writer::spawn(events.clone(), writer_store, metrics.clone());
         let webhooks = match &store {
             _ if config.webhooks.is_empty() => Webhooks::default(),
-            Store::Redis(redis) => Webhooks::start(&config.webhooks, redis)
+            Store::Redis(redis) => Webhooks::start(&config.webhooks, redis, metrics.clone())
                 .context("preparing the webhooks' Redis connections")?,
             Store::Memory(_) => anyhow::bail!(
                 "webhooks need Redis (redis_url): the embedded demo store keeps no events stream to deliver from"

@@ -1,7 +1,8 @@
 //! Every metric the server exports, in one place, with its help text.
 //!
 //! Labels are bounded: routes, template names and variant ids come from the
-//! loaded templates, outcomes and opener classes from fixed lists. No label
+//! loaded templates, webhook names from the configuration, outcomes and
+//! opener classes from fixed lists. No label
 //! ever holds a recipient id, a token or a query value.
 
 use std::time::Instant;
@@ -148,6 +149,22 @@ pub const WARM_RECIPIENTS: (&str, &str) = (
     "opentime_warm_recipients_total",
     "Recipients handled by cache warming jobs, by result (rendered, cached, error).",
 );
+pub const WEBHOOK_DELIVERED: (&str, &str) = (
+    "opentime_webhook_events_delivered_total",
+    "Events a webhook's receiver took (answered 2xx), by webhook.",
+);
+pub const WEBHOOK_RETRIES: (&str, &str) = (
+    "opentime_webhook_retries_total",
+    "Deliveries a webhook's receiver did not take (an answer other than 2xx, or none), each tried again later, by webhook.",
+);
+pub const WEBHOOK_FAILED: (&str, &str) = (
+    "opentime_webhook_events_failed_total",
+    "Events given up after their receiver failed every attempt for a day, by webhook.",
+);
+pub const WEBHOOK_PENDING: (&str, &str) = (
+    "opentime_webhook_pending_events",
+    "Entries of the events stream a webhook has yet to go through (read and not acknowledged, or not read yet), by webhook; every replica reports the same figure.",
+);
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
 pub const CONNECTIONS_REFUSED: (&str, &str) = (
@@ -217,6 +234,10 @@ pub struct Metrics {
     pub shared_cache_lookups: IntCounterVec,
     pub shared_cache_writes: IntCounterVec,
     pub warm_recipients: IntCounterVec,
+    pub webhook_delivered: IntCounterVec,
+    pub webhook_retries: IntCounterVec,
+    pub webhook_failed: IntCounterVec,
+    pub webhook_pending: IntGaugeVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -252,6 +273,15 @@ impl Metrics {
         let gauge = |(name, help): (&str, &str)| {
             series(name, false);
             let metric = IntGauge::new(name, help).expect("metric names are valid constants");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let gauges = |(name, help): (&str, &str), labels: &[&str]| {
+            series(name, false);
+            let metric = IntGaugeVec::new(Opts::new(name, help), labels)
+                .expect("metric names and labels are valid constants");
             registry
                 .register(Box::new(metric.clone()))
                 .expect("each metric is registered once");
@@ -354,6 +384,10 @@ impl Metrics {
             shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
             shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),
             warm_recipients: counter(WARM_RECIPIENTS, &["result"]),
+            webhook_delivered: counter(WEBHOOK_DELIVERED, &["webhook"]),
+            webhook_retries: counter(WEBHOOK_RETRIES, &["webhook"]),
+            webhook_failed: counter(WEBHOOK_FAILED, &["webhook"]),
+            webhook_pending: gauges(WEBHOOK_PENDING, &["webhook"]),
             registry,
             names: Vec::new(),
         };

@@ -307,6 +307,12 @@ async fn a_one_click_unsubscribe_reaches_the_receiver_within_seconds_signed() {
         || async { (waiting(&redis, "crm") == 0).then_some(()) },
     )
     .await;
+    assert_eq!(
+        server
+            .metric("opentime_webhook_events_delivered_total{webhook=\"crm\"}")
+            .await,
+        1.0
+    );
     server.shutdown().await;
 }
 
@@ -348,6 +354,19 @@ async fn a_receiver_that_fails_and_then_answers_gets_the_same_events_again() {
         .map(|event| event["recipient"].clone())
         .collect();
     assert_eq!(recipients, BTreeSet::from(["ann".into(), "bob".into()]));
+    let failed_attempts = seen.iter().filter(|seen| seen.answered >= 300).count();
+    assert_eq!(
+        server
+            .metric("opentime_webhook_retries_total{webhook=\"crm\"}")
+            .await,
+        failed_attempts as f64
+    );
+    assert_eq!(
+        server
+            .metric("opentime_webhook_events_delivered_total{webhook=\"crm\"}")
+            .await,
+        all_delivered.len() as f64
+    );
     server.shutdown().await;
 }
 
@@ -391,6 +410,26 @@ async fn a_receiver_down_leaves_events_pending_and_opens_are_not_slowed() {
         || async { (waiting(&redis, "down") > opens as u64).then_some(()) },
     )
     .await;
+    // And the metrics say so.
+    let pending = "opentime_webhook_pending_events{webhook=\"down\"}";
+    eventually(
+        "the pending gauge counts them",
+        Duration::from_secs(10),
+        || async { (hooked.metric(pending).await > opens as f64).then_some(()) },
+    )
+    .await;
+    assert!(
+        hooked
+            .metric("opentime_webhook_retries_total{webhook=\"down\"}")
+            .await
+            >= 1.0
+    );
+    assert_eq!(
+        hooked
+            .metric("opentime_webhook_events_delivered_total{webhook=\"down\"}")
+            .await,
+        0.0
+    );
     hooked.shutdown().await;
 }
 

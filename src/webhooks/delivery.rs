@@ -17,6 +17,7 @@ use tokio::time::Instant;
 use super::WebhookConfig;
 use super::payload::{self, SIGNATURE_HEADER};
 use super::retry::{self, AfterFailure};
+use crate::metrics::Metrics;
 use crate::remote::Poster;
 use crate::store::RedisStore;
 use crate::store::redis_streams::StreamEntry;
@@ -44,6 +45,10 @@ const HOLD_EVERY: Duration = Duration::from_secs(15);
 /// long are removed from the group: each start of a replica adds one.
 const FORGET_CONSUMERS_AFTER: Duration = Duration::from_secs(60 * 60);
 
+/// How often the `opentime_webhook_pending_events` gauge is brought up to
+/// date from Redis.
+const PENDING_EVERY: Duration = Duration::from_secs(2);
+
 /// The wait after a failed Redis call, doubling up to the maximum.
 const STORE_WAIT: Duration = Duration::from_millis(500);
 const MAX_STORE_WAIT: Duration = Duration::from_secs(10);
@@ -57,6 +62,9 @@ pub(super) struct Delivery {
     pub(super) group: String,
     pub(super) consumer: String,
     pub(super) stop: watch::Receiver<bool>,
+    pub(super) metrics: Arc<Metrics>,
+    /// When the pending gauge is due again.
+    pub(super) next_pending: Instant,
 }
 
 /// Whether the task goes on.
@@ -88,6 +96,7 @@ impl Delivery {
         }
         let mut next_claim = Instant::now();
         while !self.stopping() {
+            self.count_pending().await;
             let read = if Instant::now() >= next_claim {
                 next_claim = Instant::now() + CLAIM_EVERY;
                 self.forget_idle_consumers().await;
@@ -176,6 +185,10 @@ impl Delivery {
             let problem = match outcome {
                 Ok(status) if (200..300).contains(&status) => {
                     tracing::debug!(webhook = %self.hook.name, count = ids.len(), "events delivered");
+                    self.metrics
+                        .webhook_delivered
+                        .with_label_values(&[self.hook.name.as_str()])
+                        .inc_by(ids.len() as u64);
                     return self.ack(&ids).await;
                 }
                 Ok(status) => format!("the receiver answered {status}"),
@@ -188,6 +201,10 @@ impl Delivery {
                 .unwrap_or(0);
             match retry::after_failure(failures, newest, now.as_millis() as u64) {
                 AfterFailure::GiveUp => {
+                    self.metrics
+                        .webhook_failed
+                        .with_label_values(&[self.hook.name.as_str()])
+                        .inc_by(ids.len() as u64);
                     tracing::error!(
                         webhook = %self.hook.name,
                         origin = %self.hook.url.origin(),
@@ -200,6 +217,10 @@ impl Delivery {
                     return self.ack(&ids).await;
                 }
                 AfterFailure::RetryIn(wait) => {
+                    self.metrics
+                        .webhook_retries
+                        .with_label_values(&[self.hook.name.as_str()])
+                        .inc();
                     tracing::warn!(
                         webhook = %self.hook.name,
                         origin = %self.hook.url.origin(),
@@ -247,6 +268,7 @@ impl Delivery {
                     tracing::debug!(webhook = %self.hook.name, %error, "cannot keep the batch's entries; trying again")
                 }
             }
+            self.count_pending().await;
             if Instant::now() >= until || batch.is_empty() {
                 return Flow::Continue;
             }
@@ -269,6 +291,29 @@ impl Delivery {
             }
             Err(error) => {
                 tracing::warn!(webhook = %self.hook.name, %error, "stopping: a batch being retried will be taken over after a minute")
+            }
+        }
+    }
+
+    /// Brings the pending gauge up to date, at most every
+    /// [`PENDING_EVERY`]: the group's entries read and not acknowledged,
+    /// and those not read yet (when Redis knows how many).
+    async fn count_pending(&mut self) {
+        if Instant::now() < self.next_pending {
+            return;
+        }
+        self.next_pending = Instant::now() + PENDING_EVERY;
+        match self.store.group_state(&self.group).await {
+            Ok(Some(state)) => {
+                let waiting = state.pending + state.lag.unwrap_or(0);
+                self.metrics
+                    .webhook_pending
+                    .with_label_values(&[self.hook.name.as_str()])
+                    .set(i64::try_from(waiting).unwrap_or(i64::MAX));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                tracing::debug!(webhook = %self.hook.name, %error, "cannot read the webhook's group")
             }
         }
     }

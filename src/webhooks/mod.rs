@@ -38,6 +38,7 @@ use tokio::task::JoinHandle;
 pub use config::{EVENT_TYPES, MIN_SECRET_LEN, WebhookConfig, WebhookSecret, parse_webhooks};
 pub use delivery::{BATCH, CLAIM_IDLE};
 
+use crate::metrics::Metrics;
 use crate::remote::Poster;
 use crate::store::{RedisStore, StoreError};
 
@@ -78,12 +79,22 @@ impl Default for Inner {
 impl Webhooks {
     /// Starts one delivery task per webhook on the current runtime, each
     /// with a Redis connection of its own.
-    pub fn start(hooks: &[WebhookConfig], store: &RedisStore) -> Result<Webhooks, StoreError> {
+    pub fn start(
+        hooks: &[WebhookConfig],
+        store: &RedisStore,
+        metrics: Arc<Metrics>,
+    ) -> Result<Webhooks, StoreError> {
         let webhooks = Webhooks::default();
         let poster = Arc::new(Poster::new(POST_TIMEOUT));
         let consumer = consumer_name();
         let mut tasks = Vec::with_capacity(hooks.len());
         for hook in hooks {
+            // Every webhook's series exist from the start, at zero.
+            let name = [hook.name.as_str()];
+            metrics.webhook_delivered.with_label_values(&name);
+            metrics.webhook_retries.with_label_values(&name);
+            metrics.webhook_failed.with_label_values(&name);
+            metrics.webhook_pending.with_label_values(&name);
             let delivery = delivery::Delivery {
                 group: group_name(&hook.name),
                 hook: hook.clone(),
@@ -91,6 +102,8 @@ impl Webhooks {
                 poster: poster.clone(),
                 consumer: consumer.clone(),
                 stop: webhooks.inner.stop.subscribe(),
+                metrics: metrics.clone(),
+                next_pending: tokio::time::Instant::now(),
             };
             tasks.push(tokio::spawn(delivery.run()));
         }
