@@ -521,3 +521,222 @@ async fn webhooks_without_redis_are_refused_at_start() {
         .expect_err("no demo store with webhooks");
     assert!(error.to_string().contains("webhooks need Redis"), "{error}");
 }
+
+/// What the export answered: its lines, decoded, and its headers.
+struct Page {
+    lines: Vec<BTreeMap<String, String>>,
+    next_cursor: String,
+    link: Option<String>,
+    trimmed: Option<String>,
+}
+
+const ADMIN: &str = "webhook-test-admin-token";
+
+async fn export(server: &TestServer, path: &str) -> Page {
+    let answer = server
+        .admin(Method::GET, path, ADMIN, "", Bytes::new())
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{path}: {:?}", answer.body);
+    assert_eq!(answer.headers["content-type"], "application/x-ndjson");
+    let text = String::from_utf8(answer.body.to_vec()).unwrap();
+    let header = |name: &str| {
+        answer
+            .headers
+            .get(name)
+            .map(|value| value.to_str().unwrap().to_string())
+    };
+    Page {
+        lines: text
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+            .collect(),
+        next_cursor: header("opentime-next-cursor").expect("a cursor"),
+        link: header("link"),
+        trimmed: header("opentime-trimmed-before"),
+    }
+}
+
+/// Follows the `Link` from `path` to the end; answers every line and the
+/// last cursor.
+async fn export_all(server: &TestServer, path: &str) -> (Vec<BTreeMap<String, String>>, String) {
+    let mut lines = Vec::new();
+    let mut path = path.to_string();
+    loop {
+        let page = export(server, &path).await;
+        lines.extend(page.lines);
+        match page.link {
+            Some(link) => {
+                let target = link
+                    .strip_prefix('<')
+                    .and_then(|rest| rest.split_once('>'))
+                    .expect("<...>; rel=\"next\"")
+                    .0;
+                assert!(link.ends_with("rel=\"next\""), "{link}");
+                path = target.to_string();
+            }
+            None => return (lines, page.next_cursor),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_export_pages_through_ten_thousand_changes_in_order() {
+    use opentime::events::{Event, EventKind};
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[], |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+    })
+    .await;
+    // 10,000 changes between 20,000 opens, written as the events writer
+    // writes them, 500 a pipeline.
+    let changes = 10_000;
+    let device = opentime::expr::Device::from_user_agent(Some(IPHONE));
+    let mut written = Vec::with_capacity(changes);
+    let mut batch = Vec::new();
+    for index in 0..changes {
+        let recipient = opentime::recipient::RecipientId::new(format!("r{index}")).unwrap();
+        let event = |kind| {
+            Event::new(
+                kind,
+                "",
+                "",
+                Some(recipient.clone()),
+                "2026-11-22T10:00:00Z".parse().unwrap(),
+                opentime::expr::Opener::Human,
+                true,
+                device,
+            )
+        };
+        let mut open = event(EventKind::Open);
+        open.template = "renewal".into();
+        let mut change = if index % 3 == 0 {
+            let mut saved = event(EventKind::Preferences);
+            saved.extra.push(("source", "preference_center".into()));
+            saved.extra.push(("set", r#"{"frequency":"daily"}"#.into()));
+            saved
+        } else {
+            let mut left = event(EventKind::Unsubscribe);
+            left.extra.push(("source", "one_click".into()));
+            left.extra.push(("list", String::new()));
+            left
+        };
+        change.template.clear();
+        written.push(change.id.clone());
+        batch.extend([open.clone(), change, open]);
+        if batch.len() >= 500 {
+            server.app.store.write_events(&batch).await.unwrap();
+            batch.clear();
+        }
+    }
+    server.app.store.write_events(&batch).await.unwrap();
+
+    let (lines, cursor) = export_all(&server, "/api/v1/preferences/export").await;
+    let ids: Vec<String> = lines.iter().map(|line| line["id"].clone()).collect();
+    assert_eq!(ids.len(), changes);
+    assert_eq!(ids, written, "every change once, in order");
+    assert!(lines.iter().all(|line| line["type"] != "open"));
+    assert_eq!(lines[0]["type"], "preferences");
+    assert_eq!(lines[0]["set"], r#"{"frequency":"daily"}"#);
+    assert_eq!(lines[1]["type"], "unsubscribe");
+    assert_eq!(lines[1]["recipient"], "r1");
+    // The cursor is past everything read, the opens after the last
+    // change too.
+    let newest: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+        .arg("ot:events")
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(cursor, newest[0].0);
+
+    // Pages of another size end in the middle of the stream's reads.
+    let (odd, _) = export_all(&server, "/api/v1/preferences/export?limit=777").await;
+    assert_eq!(odd, lines);
+    let first = export(&server, "/api/v1/preferences/export?limit=777").await;
+    assert_eq!(first.lines.len(), 777);
+    assert_eq!(first.next_cursor, first.lines[776]["stream_id"]);
+
+    // Caught up: nothing new, the same cursor, no link.
+    let caught_up = export(
+        &server,
+        &format!("/api/v1/preferences/export?since={cursor}"),
+    )
+    .await;
+    assert!(caught_up.lines.is_empty() && caught_up.link.is_none());
+    assert_eq!(caught_up.next_cursor, cursor);
+    assert_eq!(caught_up.trimmed, None);
+
+    // Tomorrow's sync gets today's one-click unsubscribes, and nothing else.
+    open(&server, "ann").await;
+    unsubscribe(&server, "ann", "offers").await;
+    unsubscribe(&server, "bob", "").await;
+    let path = format!("/api/v1/preferences/export?since={cursor}");
+    let new = eventually(
+        "the unsubscribes are exported",
+        Duration::from_secs(5),
+        || async {
+            let page = export(&server, &path).await;
+            (page.lines.len() == 2).then_some(page)
+        },
+    )
+    .await;
+    assert_eq!(new.lines[0]["recipient"], "ann");
+    assert_eq!(new.lines[0]["list"], "offers");
+    assert_eq!(new.lines[1]["recipient"], "bob");
+    assert_eq!(new.next_cursor, new.lines[1]["stream_id"]);
+
+    // A cursor older than what the stream lost says so.
+    let _: u64 = redis::cmd("XTRIM")
+        .arg("ot:events")
+        .arg("MAXLEN")
+        .arg(10)
+        .query(&mut redis.connection())
+        .unwrap();
+    let since = &first.next_cursor;
+    let late = export(
+        &server,
+        &format!("/api/v1/preferences/export?since={since}"),
+    )
+    .await;
+    let oldest: Vec<(String, Vec<String>)> = redis::cmd("XRANGE")
+        .arg("ot:events")
+        .arg("-")
+        .arg("+")
+        .arg("COUNT")
+        .arg(1)
+        .query(&mut redis.connection())
+        .unwrap();
+    assert_eq!(
+        late.trimmed.as_ref(),
+        Some(&oldest[0].0),
+        "the trim is reported"
+    );
+    assert!(late.lines.len() >= 2, "what is left is still exported");
+    let recent = export(
+        &server,
+        &format!("/api/v1/preferences/export?since={cursor}"),
+    )
+    .await;
+    assert_eq!(
+        recent.trimmed, None,
+        "nothing after this cursor was trimmed"
+    );
+    assert_eq!(recent.lines.len(), 2);
+
+    for bad in ["since=yesterday", "since=1-2-3", "limit=0", "limit=10001"] {
+        let answer = server
+            .admin(
+                Method::GET,
+                &format!("/api/v1/preferences/export?{bad}"),
+                ADMIN,
+                "",
+                Bytes::new(),
+            )
+            .await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{bad}");
+        assert_eq!(answer.json()["error"]["code"], "bad_request", "{bad}");
+    }
+    server.shutdown().await;
+}

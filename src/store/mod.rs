@@ -54,6 +54,7 @@ pub use self::memory::MemoryStore;
 pub use self::polls::Tally;
 pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
+pub use self::redis_streams::StreamEntry;
 pub use self::redis_url::RedisUrl;
 
 /// One line of a bulk import: fields to merge into a recipient's profile
@@ -338,6 +339,29 @@ impl Store {
                 memory.write_events(events);
                 Ok(0)
             }
+        }
+    }
+
+    /// Up to `count` entries of the events stream after the stream id
+    /// `after` (from its start without one), oldest first. The embedded
+    /// store keeps no stream: none.
+    pub async fn events_after(
+        &self,
+        after: Option<&str>,
+        count: usize,
+    ) -> Result<Vec<StreamEntry>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.events_after(after, count).await,
+            Store::Memory(_) => Ok(Vec::new()),
+        }
+    }
+
+    /// The oldest entry of the events stream when entries were trimmed
+    /// off before it, as far as Redis says.
+    pub async fn events_trimmed_before(&self) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.events_trimmed_before().await,
+            Store::Memory(_) => Ok(None),
         }
     }
 

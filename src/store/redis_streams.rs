@@ -264,10 +264,11 @@ impl RedisStore {
         entries_of(reply)
     }
 
-    /// The newest stream id trimmed off the stream (`max-deleted-entry-id`
-    /// of `XINFO STREAM`, Redis 7.0 and later): entries up to it are gone.
-    /// `None` when Redis does not say, or there is no stream.
-    pub async fn events_trimmed_up_to(&self) -> Result<Option<String>, StoreError> {
+    /// The oldest entry the stream still holds, when entries were trimmed
+    /// off before it (`XINFO STREAM`: its `entries-added` passes its
+    /// `length`; Redis 7.0 and later). `None` when nothing was trimmed,
+    /// Redis does not say, or there is no stream.
+    pub async fn events_trimmed_before(&self) -> Result<Option<String>, StoreError> {
         let mut command = redis::cmd("XINFO");
         command.arg("STREAM").arg(self.keys.events_key());
         let reply: Value = match self.run_idempotent(&command).await {
@@ -278,11 +279,26 @@ impl RedisStore {
             Err(error) => return Err(error),
         };
         let fields = pairs(reply)?;
-        Ok(fields
-            .iter()
-            .find(|(field, _)| field == "max-deleted-entry-id")
-            .and_then(|(_, value)| as_text(value))
-            .filter(|id| id != "0-0"))
+        let value = |name: &str| {
+            fields
+                .iter()
+                .find(|(field, _)| field == name)
+                .map(|(_, value)| value)
+        };
+        let (Some(length), Some(added)) = (
+            value("length").and_then(as_number),
+            value("entries-added").and_then(as_number),
+        ) else {
+            return Ok(None);
+        };
+        if added <= length {
+            return Ok(None);
+        }
+        let first = match value("first-entry") {
+            Some(Value::Array(entry)) => entry.first().and_then(as_text),
+            _ => None,
+        };
+        Ok(first)
     }
 }
 

@@ -8,7 +8,8 @@
 //! - [`import`]: `POST /api/v1/recipients`, an NDJSON import of any length;
 //! - [`engagement`]: `GET /api/v1/recipients/{id}/engagement` and
 //!   `POST /api/v1/engagement`, who reads;
-//! - [`preferences`]: `GET /api/v1/recipients/{id}/preferences`;
+//! - [`preferences`]: `GET /api/v1/recipients/{id}/preferences`, and
+//!   `GET /api/v1/preferences/export`, every change as NDJSON;
 //! - [`pools`]: `GET /api/v1/pools/{pool}`, `POST /api/v1/pools/{pool}/codes`;
 //! - [`templates`]: `GET`, `PUT`, `DELETE /api/v1/templates/{name}`, and
 //!   `GET /api/v1/templates/{name}/embed`, the HTML to paste;
@@ -118,6 +119,7 @@ async fn dispatch(
         Call::RecipientMerge => recipients::merge(&store, param, body).await?,
         Call::RecipientErase => recipients::erase(app, &store, param).await?,
         Call::RecipientPreferences => preferences::get(app, &store, param).await?,
+        Call::PreferencesExport => return preferences::export(&store, query).await,
         Call::WarmProgress => warm::progress(app, param).await?,
         Call::WarmCancel => warm::cancel(app, param)?,
         Call::TemplateList => templates::list(app),
