@@ -473,6 +473,31 @@ async fn a_restart_in_the_middle_of_a_retry_resumes_the_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_lost_with_redis_data_is_created_again() {
+    let mut redis = RedisServer::new();
+    let receiver = Receiver::start(&[], 200).await;
+    let server = launch(&redis, vec![hook(&receiver.url, "crm", &["unsubscribe"])]).await;
+    // A Redis that restarts without its data loses the group too.
+    redis.restart();
+    eventually("the group is back", Duration::from_secs(15), || async {
+        group(&redis, "crm").map(|_| ())
+    })
+    .await;
+    unsubscribe(&server, "ann", "").await;
+    let delivered = eventually(
+        "the unsubscribe is delivered",
+        Duration::from_secs(10),
+        || {
+            let delivered = receiver.delivered();
+            async move { (!delivered.is_empty()).then_some(delivered) }
+        },
+    )
+    .await;
+    assert_eq!(delivered[0].events()[0]["recipient"], "ann");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_replicas_never_deliver_one_event_twice() {
     let redis = RedisServer::new();
     let receiver = Receiver::start(&[], 200).await;

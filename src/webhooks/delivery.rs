@@ -19,8 +19,8 @@ use super::payload::{self, SIGNATURE_HEADER};
 use super::retry::{self, AfterFailure};
 use crate::metrics::Metrics;
 use crate::remote::Poster;
-use crate::store::RedisStore;
 use crate::store::redis_streams::StreamEntry;
+use crate::store::{RedisStore, StoreError};
 
 /// Events per POST, at most.
 pub const BATCH: usize = 100;
@@ -77,23 +77,10 @@ enum Flow {
 impl Delivery {
     /// Runs until the stop signal.
     pub(super) async fn run(mut self) {
-        let mut store_wait = STORE_WAIT;
-        loop {
-            match self.store.create_group(&self.group).await {
-                Ok(created) => {
-                    if created {
-                        tracing::info!(webhook = %self.hook.name, "webhook's consumer group created; it gets the events from now on");
-                    }
-                    break;
-                }
-                Err(error) => {
-                    tracing::warn!(webhook = %self.hook.name, %error, "cannot create the webhook's consumer group yet");
-                    if self.pause(&mut store_wait).await == Flow::Stopped {
-                        return;
-                    }
-                }
-            }
+        if self.create_group().await == Flow::Stopped {
+            return;
         }
+        let mut store_wait = STORE_WAIT;
         let mut next_claim = Instant::now();
         while !self.stopping() {
             self.count_pending().await;
@@ -119,6 +106,12 @@ impl Delivery {
                         return;
                     }
                 }
+                Err(StoreError::Command(message)) if message.contains("NOGROUP") => {
+                    tracing::warn!(webhook = %self.hook.name, "the webhook's consumer group is gone (Redis lost its data, or it was destroyed); creating it again, for the events from now on");
+                    if self.create_group().await == Flow::Stopped {
+                        return;
+                    }
+                }
                 Err(error) => {
                     tracing::warn!(webhook = %self.hook.name, %error, "cannot read the events stream; trying again");
                     if self.pause(&mut store_wait).await == Flow::Stopped {
@@ -129,13 +122,34 @@ impl Delivery {
         }
     }
 
-    async fn read(&self) -> Result<Vec<StreamEntry>, crate::store::StoreError> {
+    /// Creates the group if it is not there, trying until Redis answers.
+    async fn create_group(&mut self) -> Flow {
+        let mut store_wait = STORE_WAIT;
+        loop {
+            match self.store.create_group(&self.group).await {
+                Ok(created) => {
+                    if created {
+                        tracing::info!(webhook = %self.hook.name, "webhook's consumer group created; it gets the events from now on");
+                    }
+                    return Flow::Continue;
+                }
+                Err(error) => {
+                    tracing::warn!(webhook = %self.hook.name, %error, "cannot create the webhook's consumer group yet");
+                    if self.pause(&mut store_wait).await == Flow::Stopped {
+                        return Flow::Stopped;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn read(&self) -> Result<Vec<StreamEntry>, StoreError> {
         self.store
             .read_group(&self.group, &self.consumer, BATCH, BLOCK)
             .await
     }
 
-    async fn claim(&self) -> Result<Vec<StreamEntry>, crate::store::StoreError> {
+    async fn claim(&self) -> Result<Vec<StreamEntry>, StoreError> {
         let claimed = self
             .store
             .claim_idle_entries(&self.group, &self.consumer, CLAIM_IDLE, BATCH)
