@@ -316,6 +316,72 @@ async fn a_one_click_unsubscribe_reaches_the_receiver_within_seconds_signed() {
     server.shutdown().await;
 }
 
+/// Runs the Python verifier of `docs/webhooks.md`, as printed there, on a
+/// delivery's header and body with `secret`; answers what it printed.
+fn documented_verifier(secret: &str, header: &str, body: &[u8]) -> String {
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/webhooks.md"),
+    )
+    .unwrap();
+    let start = doc
+        .find("```python\n")
+        .expect("docs/webhooks.md has a Python block")
+        + 10;
+    let snippet = &doc[start..start + doc[start..].find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let body_file = dir.path().join("body");
+    std::fs::write(&body_file, body).unwrap();
+    let script = format!(
+        "{snippet}\nimport sys\nprint(verify(sys.argv[1].encode(), sys.argv[2], open(sys.argv[3], 'rb').read()))\n"
+    );
+    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let output = std::process::Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(secret)
+        .arg(header)
+        .arg(&body_file)
+        .output()
+        .unwrap_or_else(|error| panic!("{python} does not run ({error}): run scripts/test, which installs it, or set PYTHON"));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_python_verifier_takes_a_delivery_and_refuses_forgeries() {
+    let redis = RedisServer::new();
+    let receiver = Receiver::start(&[], 200).await;
+    let server = launch(&redis, vec![hook(&receiver.url, "crm", &["unsubscribe"])]).await;
+    unsubscribe(&server, "ann", "").await;
+    let delivered = eventually(
+        "the unsubscribe is delivered",
+        Duration::from_secs(5),
+        || {
+            let delivered = receiver.delivered();
+            async move { (!delivered.is_empty()).then_some(delivered) }
+        },
+    )
+    .await;
+    let Seen {
+        signature, body, ..
+    } = &delivered[0];
+    assert_eq!(documented_verifier(SECRET, signature, body), "True");
+    let mut forged = body.to_vec();
+    forged.extend_from_slice(b" ");
+    assert_eq!(documented_verifier(SECRET, signature, &forged), "False");
+    assert_eq!(
+        documented_verifier("another-secret-0123456789", signature, body),
+        "False"
+    );
+    let stale = signature.replacen("t=1", "t=0", 1);
+    assert_eq!(documented_verifier(SECRET, &stale, body), "False");
+    server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receiver_that_fails_and_then_answers_gets_the_same_events_again() {
     let redis = RedisServer::new();
