@@ -6,6 +6,7 @@
 //!
 //! Pure: it reads a loaded [`Template`] and writes a string.
 
+use crate::open::{MAX_EMAIL_ID_LEN, is_email_id};
 use crate::template::{AccessMode, Template};
 
 /// The profile attribute that holds the token unless the author names
@@ -14,9 +15,6 @@ pub const DEFAULT_ATTRIBUTE: &str = "ot_token";
 
 /// The longest attribute name taken.
 const MAX_ATTRIBUTE_LEN: usize = 64;
-
-/// The longest `e` (email or send id) taken, as every URL accepts it.
-const MAX_EMAIL_ID_LEN: usize = 64;
 
 /// An email platform, by the merge syntax it fills a profile attribute in
 /// with.
@@ -233,12 +231,7 @@ pub fn check_attribute(attribute: &str) -> Result<(), EmbedError> {
 
 /// An email id `e` as the URLs accept it.
 pub fn check_email_id(email: &str) -> Result<(), EmbedError> {
-    let valid = !email.is_empty()
-        && email.len() <= MAX_EMAIL_ID_LEN
-        && email
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if valid {
+    if is_email_id(email) {
         Ok(())
     } else {
         Err(EmbedError::BadEmailId(email.to_string()))

@@ -10,8 +10,6 @@ use crate::embed::{
     DEFAULT_ATTRIBUTE, EmbedRequest, Esp, check_attribute, check_email_id, embed_html,
     normalize_base,
 };
-use crate::open::offline;
-use crate::template::load::{AssetCache, load_file};
 
 #[derive(Debug, clap::Args)]
 pub struct EmbedArgs {
@@ -57,19 +55,7 @@ pub fn embed(config: &Config, args: &EmbedArgs) -> anyhow::Result<()> {
         email: args.email.as_deref(),
     };
     let renderer = load_renderer(&config.render)?;
-    let path = config.templates.dir.join(format!("{}.json", args.template));
-    anyhow::ensure!(
-        path.is_file(),
-        "no template {:?}: there is no {}",
-        args.template,
-        path.display()
-    );
-    let template = load_file(
-        &path,
-        &config.templates.dir,
-        offline::loader(&renderer),
-        &mut AssetCache::default(),
-    )?;
+    let template = super::load_named_template(config, &renderer, &args.template)?;
     println!("{}", embed_html(&template, &request)?);
     Ok(())
 }

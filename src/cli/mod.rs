@@ -55,6 +55,27 @@ pub enum Command {
 }
 
 /// `opentime schema`: the template format's JSON Schema on standard output.
+/// The template `name` of the configured directory, loaded as the server
+/// loads it, with `renderer`.
+fn load_named_template(
+    config: &crate::config::Config,
+    renderer: &crate::render::Renderer,
+    name: &str,
+) -> anyhow::Result<crate::template::Template> {
+    let path = config.templates.dir.join(format!("{name}.json"));
+    anyhow::ensure!(
+        path.is_file(),
+        "no template {name:?}: there is no {}",
+        path.display()
+    );
+    Ok(crate::template::load::load_file(
+        &path,
+        &config.templates.dir,
+        crate::open::offline::loader(renderer),
+        &mut crate::template::load::AssetCache::default(),
+    )?)
+}
+
 pub fn schema() -> anyhow::Result<()> {
     let schema = crate::template::file::json_schema();
     println!("{}", serde_json::to_string_pretty(&schema)?);

@@ -13,7 +13,6 @@ use crate::config::Config;
 use crate::open::Target;
 use crate::open::offline::{self, OfflineOpen};
 use crate::render::OutputFormat;
-use crate::template::load::{AssetCache, load_file};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -46,13 +45,7 @@ pub struct RenderArgs {
 
 pub fn render(config: &Config, args: &RenderArgs) -> anyhow::Result<()> {
     let renderer = load_renderer(&config.render)?;
-    let path = config.templates.dir.join(format!("{}.json", args.template));
-    let template = load_file(
-        &path,
-        &config.templates.dir,
-        offline::loader(&renderer),
-        &mut AssetCache::default(),
-    )?;
+    let template = super::load_named_template(config, &renderer, &args.template)?;
     let format = match &args.format {
         Some(name) => OutputFormat::from_extension(name)
             .with_context(|| format!("--format {name:?}: use png, jpg or gif"))?,

@@ -9,12 +9,11 @@
 use std::sync::Arc;
 
 use super::content::Content;
-use super::content::resolve_content;
 use super::decide::with_timer;
 use super::prepare::prepare;
 use super::records::{evergreen_start, open_request, with_records};
 use super::request::Visit;
-use super::shown::{Shown, ShownLink, decide};
+use super::shown::decide_or_default;
 use super::{Counted, Pipeline};
 use crate::poll::PollView;
 use crate::template::Template;
@@ -80,24 +79,9 @@ impl Pipeline {
         let started = evergreen_start(self, &template, &prepared).await;
         let (context, _, _) = with_timer(&template, &prepared.context, started);
         let (context, records) = with_records(self, &template, &prepared, context).await;
-        let shown = match decide(self, &template, &prepared, &context, &records).await {
-            Ok(shown) => shown,
-            Err(failure) => {
-                // As an open would show the fallback image: the default
-                // variant, if its own texts resolve.
-                tracing::warn!(template = %template.name, error = %failure, "a text did not resolve for AMP; answering the default variant");
-                let default = template.default_variant();
-                match resolve_content(&template, default, &context, records.poll.as_ref()) {
-                    Ok(content) => Shown {
-                        variant: default,
-                        content,
-                        link: ShownLink::ResolveAtClick,
-                    },
-                    Err(_) => {
-                        return answer(Some(template), "render_error", AmpBody::TextError);
-                    }
-                }
-            }
+        let Some(shown) = decide_or_default(self, &template, &prepared, &context, &records).await
+        else {
+            return answer(Some(template), "render_error", AmpBody::TextError);
         };
         let linked = shown.variant.link.is_some() || template.default_variant().link.is_some();
         let decision = AmpDecision {

@@ -50,7 +50,7 @@ pub use artwork::{RemoteAssets, Target};
 pub use content::{Content, LayerContent};
 pub use decide::Personalization;
 pub use prepare::{OWN_PROFILE_FIELDS, Prepared};
-pub use request::{ImageTarget, QueryPairs, Visit, etag_matches};
+pub use request::{ImageTarget, MAX_EMAIL_ID_LEN, QueryPairs, Visit, etag_matches, is_email_id};
 pub use shown::{Shown, ShownLink};
 
 use crate::access::KeyRing;

@@ -42,9 +42,12 @@ impl Visit<'_> {
 }
 
 /// Whether an `If-None-Match` value names `etag` (or is `*`).
-/// An `e` value: 1 to 64 of `[A-Za-z0-9._-]`.
+/// The longest `e`.
+pub const MAX_EMAIL_ID_LEN: usize = 64;
+
+/// An `e` value: 1 to [`MAX_EMAIL_ID_LEN`] of `[A-Za-z0-9._-]`.
 pub fn is_email_id(text: &str) -> bool {
-    (1..=64).contains(&text.len())
+    (1..=MAX_EMAIL_ID_LEN).contains(&text.len())
         && text
             .bytes()
             .all(|byte| byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-'))

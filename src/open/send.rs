@@ -12,12 +12,11 @@
 
 use std::sync::Arc;
 
-use super::content::resolve_content;
 use super::decide::{resolve_link, with_timer};
 use super::prepare::prepare;
 use super::records::{evergreen_start, open_request, with_records};
 use super::request::Visit;
-use super::shown::{Shown, ShownLink, decide};
+use super::shown::{ShownLink, decide_or_default};
 use super::{Counted, Pipeline};
 use crate::expr::Opener;
 use crate::template::Template;
@@ -88,20 +87,9 @@ impl Pipeline {
         // A locking template keeps what the send decided.
         prepared.person = template.lock_at_first_open;
         let (context, records) = with_records(self, &template, &prepared, context).await;
-        let shown = match decide(self, &template, &prepared, &context, &records).await {
-            Ok(shown) => shown,
-            Err(failure) => {
-                tracing::warn!(template = %template.name, error = %failure, "a text did not resolve at send time; answering the default variant");
-                let default = template.default_variant();
-                match resolve_content(&template, default, &context, records.poll.as_ref()) {
-                    Ok(content) => Shown {
-                        variant: default,
-                        content,
-                        link: ShownLink::ResolveAtClick,
-                    },
-                    Err(_) => return answer(Some(template), "render_error", SendBody::TextError),
-                }
-            }
+        let Some(shown) = decide_or_default(self, &template, &prepared, &context, &records).await
+        else {
+            return answer(Some(template), "render_error", SendBody::TextError);
         };
         let locked = matches!(shown.link, ShownLink::Kept(_));
         let link = match &shown.link {

@@ -173,6 +173,33 @@ pub fn force<'t>(
     Ok((shown, chosen))
 }
 
+/// [`decide`], or, when a text of the chosen variant does not resolve, the
+/// default variant, as an open would show the fallback image; `None` when
+/// even the default's texts do not resolve. For the answers in words (AMP,
+/// send time), which have no fallback image to give.
+pub async fn decide_or_default<'t>(
+    pipeline: &Pipeline,
+    template: &'t Template,
+    prepared: &Prepared,
+    context: &Context,
+    records: &Records,
+) -> Option<Shown<'t>> {
+    match decide(pipeline, template, prepared, context, records).await {
+        Ok(shown) => Some(shown),
+        Err(failure) => {
+            tracing::warn!(template = %template.name, error = %failure, "a text did not resolve; answering the default variant");
+            let default = template.default_variant();
+            let content =
+                resolve_content(template, default, context, records.poll.as_ref()).ok()?;
+            Some(Shown {
+                variant: default,
+                content,
+                link: ShownLink::ResolveAtClick,
+            })
+        }
+    }
+}
+
 /// The lock the state lookup found, if the template locks and it still
 /// fits.
 pub fn held_lock<'t>(template: &'t Template, prepared: &Prepared) -> Option<Shown<'t>> {

@@ -256,12 +256,7 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
             Some(Profile::from_iter(fields))
         }
     };
-    let now = match request.now.as_deref().map(str::trim) {
-        None | Some("") => app.clock.now(),
-        Some(text) => parse_time(text).ok_or_else(|| {
-            ApiError::bad_request("now is a time like 2026-12-01T09:30:00Z or 2026-12-01T09:30")
-        })?,
-    };
+    let now = moment(app, request.now.as_deref())?;
     let opener = opener_named(request.opener.as_deref())?;
     let target = target_of(&template, request.scale, request.format.as_deref())?;
     let query = declared_query(&template, request.query);
@@ -324,6 +319,16 @@ fn preview_error(error: PreviewError) -> ApiError {
         PreviewError::NoVariant(_) => "no_variant",
     };
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, error.to_string())
+}
+
+/// The moment an author asked for; now when none.
+fn moment(app: &App, now: Option<&str>) -> Result<jiff::Timestamp, ApiError> {
+    match now.map(str::trim) {
+        None | Some("") => Ok(app.clock.now()),
+        Some(text) => parse_time(text).ok_or_else(|| {
+            ApiError::bad_request("now is a time like 2026-12-01T09:30:00Z or 2026-12-01T09:30")
+        }),
+    }
 }
 
 /// An instant, or a local time read as UTC (what a `datetime-local` input

@@ -33,7 +33,7 @@ use super::super::admin::error::ApiError;
 use super::super::admin::recipients::fields_of;
 use super::super::admin::templates::{self, MAX_TEMPLATE_BYTES};
 use super::super::admin::warm::{opener_named, target_of};
-use super::{declared_query, parse_time, preview_error};
+use super::{declared_query, moment, preview_error};
 use crate::app::App;
 use crate::check::{Finding, SampleSource, fields_read_by, load_sample_states, template_findings};
 use crate::open::OWN_PROFILE_FIELDS;
@@ -141,12 +141,7 @@ pub(super) async fn board(app: &App, body: &[u8]) -> Result<Value, ApiError> {
         .map(|finding| located_warning(text, &template, finding))
         .collect();
     let samples = samples_of(app, &request)?;
-    let now = match request.now.as_deref().map(str::trim) {
-        None | Some("") => app.clock.now(),
-        Some(text) => parse_time(text).ok_or_else(|| {
-            ApiError::bad_request("now is a time like 2026-12-01T09:30:00Z or 2026-12-01T09:30")
-        })?,
-    };
+    let now = moment(app, request.now.as_deref())?;
     let opener = opener_named(request.opener.as_deref())?;
     let format = template.timer.is_some().then_some("gif");
     let mut scales = request.scales.clone();
