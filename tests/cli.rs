@@ -685,3 +685,39 @@ fn a_template_alt_text_is_escaped_its_default_is_the_name_and_check_refuses_a_ba
         assert!(line.contains(expected), "{line}");
     }
 }
+
+/// Each platform's guide shows the snippet `opentime embed` prints for it,
+/// to the letter, so the guides cannot drift from the command.
+#[test]
+fn every_platform_guide_quotes_what_embed_prints() {
+    for esp in [
+        "braze",
+        "sfmc",
+        "klaviyo",
+        "mailchimp",
+        "customerio",
+        "iterable",
+        "hubspot",
+        "sendgrid",
+    ] {
+        let output = opentime(
+            &[
+                "embed",
+                "--template",
+                "renewal",
+                "--esp",
+                esp,
+                "--base",
+                "https://ot.example.com",
+            ],
+            &templates(),
+        );
+        assert!(output.status.success(), "{esp}: {output:?}");
+        let snippet = String::from_utf8(output.stdout).unwrap();
+        let guide = std::fs::read_to_string(root().join(format!("docs/esp/{esp}.md"))).unwrap();
+        assert!(
+            guide.contains(snippet.trim()),
+            "docs/esp/{esp}.md does not show what opentime embed prints:\n{snippet}"
+        );
+    }
+}
