@@ -172,6 +172,16 @@ impl Receiver {
             .collect()
     }
 
+    /// Waits up to `within` for a first delivery, failing as `what`; answers
+    /// every delivery so far.
+    async fn await_delivery(&self, what: &str, within: Duration) -> Vec<Seen> {
+        eventually(what, within, || {
+            let delivered = self.delivered();
+            async move { (!delivered.is_empty()).then_some(delivered) }
+        })
+        .await
+    }
+
     fn answer_from_now(&self, status: u16) {
         self.script.lock().unwrap().clear();
         *self.otherwise.lock().unwrap() = status;
@@ -272,15 +282,9 @@ async fn a_one_click_unsubscribe_reaches_the_receiver_within_seconds_signed() {
     open(&server, "ann").await;
     let sent = Instant::now();
     unsubscribe(&server, "ann", "offers").await;
-    let delivered = eventually(
-        "the unsubscribe is delivered",
-        Duration::from_secs(5),
-        || {
-            let delivered = receiver.delivered();
-            async move { (!delivered.is_empty()).then_some(delivered) }
-        },
-    )
-    .await;
+    let delivered = receiver
+        .await_delivery("the unsubscribe is delivered", Duration::from_secs(5))
+        .await;
     let took = sent.elapsed();
     assert!(took < Duration::from_secs(5), "{took:?}");
     assert_eq!(delivered.len(), 1);
@@ -357,15 +361,9 @@ async fn the_documented_python_verifier_takes_a_delivery_and_refuses_forgeries()
     let receiver = Receiver::start(&[], 200).await;
     let server = launch(&redis, vec![hook(&receiver.url, "crm", &["unsubscribe"])]).await;
     unsubscribe(&server, "ann", "").await;
-    let delivered = eventually(
-        "the unsubscribe is delivered",
-        Duration::from_secs(5),
-        || {
-            let delivered = receiver.delivered();
-            async move { (!delivered.is_empty()).then_some(delivered) }
-        },
-    )
-    .await;
+    let delivered = receiver
+        .await_delivery("the unsubscribe is delivered", Duration::from_secs(5))
+        .await;
     let Seen {
         signature, body, ..
     } = &delivered[0];
@@ -389,15 +387,9 @@ async fn a_receiver_that_fails_and_then_answers_gets_the_same_events_again() {
     let server = launch(&redis, vec![hook(&receiver.url, "crm", &["unsubscribe"])]).await;
     unsubscribe(&server, "ann", "offers").await;
     unsubscribe(&server, "bob", "").await;
-    let delivered = eventually(
-        "delivered after two failures",
-        Duration::from_secs(15),
-        || {
-            let delivered = receiver.delivered();
-            async move { (!delivered.is_empty()).then_some(delivered) }
-        },
-    )
-    .await;
+    let delivered = receiver
+        .await_delivery("delivered after two failures", Duration::from_secs(15))
+        .await;
     let seen = receiver.seen();
     assert!(seen.len() >= 3, "{seen:?}");
     assert_eq!(seen[0].answered, 500);
@@ -517,11 +509,9 @@ async fn a_restart_in_the_middle_of_a_retry_resumes_the_delivery() {
     receiver.answer_from_now(200);
     let attempts = receiver.seen().len();
     let second = launch(&redis, hooks).await;
-    let delivered = eventually("the batch is delivered", Duration::from_secs(10), || {
-        let delivered = receiver.delivered();
-        async move { (!delivered.is_empty()).then_some(delivered) }
-    })
-    .await;
+    let delivered = receiver
+        .await_delivery("the batch is delivered", Duration::from_secs(10))
+        .await;
     assert_eq!(delivered[0].stream_ids(), failed);
     delivered[0].assert_signed();
     assert_eq!(
@@ -550,15 +540,9 @@ async fn a_group_lost_with_redis_data_is_created_again() {
     })
     .await;
     unsubscribe(&server, "ann", "").await;
-    let delivered = eventually(
-        "the unsubscribe is delivered",
-        Duration::from_secs(10),
-        || {
-            let delivered = receiver.delivered();
-            async move { (!delivered.is_empty()).then_some(delivered) }
-        },
-    )
-    .await;
+    let delivered = receiver
+        .await_delivery("the unsubscribe is delivered", Duration::from_secs(10))
+        .await;
     assert_eq!(delivered[0].events()[0]["recipient"], "ann");
     server.shutdown().await;
 }

@@ -121,14 +121,21 @@ pub async fn prepare(
             .with_label_values(&[&template.name])
             .inc_by(dropped as u64);
     }
-    let (records, personalization) = match (&recipient, token_refused) {
-        (Some(recipient), _) => load_state(pipeline, recipient, wants).await,
-        (None, true) => (RecipientState::default(), Personalization::BadToken),
-        (None, false) => (RecipientState::default(), Personalization::Anonymous),
+    let now = pipeline.clock.now();
+    let state = async {
+        match (&recipient, token_refused) {
+            (Some(recipient), _) => load_state(pipeline, recipient, wants).await,
+            (None, true) => (RecipientState::default(), Personalization::BadToken),
+            (None, false) => (RecipientState::default(), Personalization::Anonymous),
+        }
     };
+    // The record an alert is about is named by signed parameters alone, so
+    // it is read beside the recipient's state, not after it.
+    let ((records, personalization), subject) =
+        tokio::join!(state, subject_record(pipeline, template, &params, now));
     let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
     let facts = Facts {
-        now: pipeline.clock.now(),
+        now,
         query: params,
         user_agent: visit.user_agent,
         is_head: visit.is_head,
@@ -145,36 +152,44 @@ pub async fn prepare(
         person,
     );
     prepared.signature_refused = !signature_ok;
-    with_subject(pipeline, template, &mut prepared).await;
+    if template.subject.is_some() {
+        prepared.context = prepared
+            .context
+            .with("subject", crate::expr::profile_value(subject.as_ref()));
+    }
     prepared
 }
 
-/// Reads the record a template is about (`subject`, an alert to a rep
-/// about an account) into the context as `subject`: an empty map when the
-/// template names none that exists, or the store does not answer. The
-/// request stays the recipient's: their token, their opens.
-async fn with_subject(pipeline: &Pipeline, template: &Template, prepared: &mut Prepared) {
-    let Some(text) = template.subject else {
-        return;
-    };
-    let id = template
-        .texts
-        .render(text, &prepared.context)
-        .ok()
-        .and_then(|id| RecipientId::new(id.trim()).ok());
-    let profile = match id {
-        Some(id) => match pipeline.store.profile(&id).await {
-            Ok(profile) => profile,
-            Err(error) => {
-                tracing::debug!(template = %template.name, %error, "the subject record could not be read");
-                None
-            }
-        },
-        None => None,
-    };
-    prepared.context = prepared
-        .context
-        .with("subject", crate::expr::profile_value(profile.as_ref()));
+/// The record a template is about (`subject`, an alert to a rep about an
+/// account), read as `subject` by its rules: `None` when the template
+/// names none, its text names no record that exists, or the store does not
+/// answer. The text sees the request's parameters only, which a
+/// `signed_url` template has signed. The request stays the recipient's:
+/// their token, their opens.
+async fn subject_record(
+    pipeline: &Pipeline,
+    template: &Template,
+    params: &BTreeMap<String, String>,
+    now: jiff::Timestamp,
+) -> Option<crate::recipient::Profile> {
+    let text = template.subject?;
+    let context = Context::new(&RequestFacts {
+        profile: None,
+        query: params.clone(),
+        now,
+        user_agent: None,
+        is_head: false,
+        opener: None,
+    });
+    let id = template.texts.render(text, &context).ok()?;
+    let id = RecipientId::new(id.trim()).ok()?;
+    match pipeline.store.profile(&id).await {
+        Ok(profile) => profile,
+        Err(error) => {
+            tracing::debug!(template = %template.name, %error, "the subject record could not be read");
+            None
+        }
+    }
 }
 
 /// What a request says beside the recipient.

@@ -51,9 +51,9 @@ impl RedisStore {
             pipe.cmd("GET")
                 .arg(keys.timer_key(recipient, request.template));
         }
+        let record = request.record();
         if request.lock {
-            pipe.cmd("GET")
-                .arg(keys.lock_key(recipient, &request.record()));
+            pipe.cmd("GET").arg(keys.lock_key(recipient, &record));
         }
         if let Some(pool) = request.coupon_pool {
             pipe.cmd("GET")
@@ -62,7 +62,7 @@ impl RedisStore {
         if request.shown {
             pipe.cmd("HGET")
                 .arg(keys.shown_key(recipient))
-                .arg(request.record().as_ref());
+                .arg(record.as_ref());
         }
         if let Some(mark) = &request.click_mark {
             // Repeating this after a dropped connection at worst reads our
