@@ -51,11 +51,20 @@ impl App {
         config.validate()?;
         let keys = config.key_ring()?;
         let renderer = Arc::new(load_renderer(&config.render)?);
+        let source_policy = Arc::new(
+            crate::sources::SourcePolicy::new(&config.sources).map_err(anyhow::Error::msg)?,
+        );
         let (templates, errors) = {
             let dir = config.templates.dir.clone();
             let renderer = renderer.clone();
+            let rules: Arc<dyn crate::template::SourceRules> = source_policy.clone();
             tokio::task::spawn_blocking(move || {
-                TemplateRegistry::load(&dir, renderer, crate::open::offline::prerender_fallbacks)
+                TemplateRegistry::load(
+                    &dir,
+                    renderer,
+                    crate::open::offline::prerender_fallbacks,
+                    rules,
+                )
             })
             .await
             .context("loading templates")?
@@ -119,7 +128,9 @@ impl App {
                 "webhooks need Redis (redis_url): the embedded demo store keeps no events stream to deliver from"
             ),
         };
+        let sources = crate::sources::Sources::new(source_policy, store.clone(), metrics.clone());
         let pipeline = Pipeline {
+            sources,
             store,
             templates,
             cache,

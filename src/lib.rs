@@ -66,6 +66,7 @@ pub mod prefs;
 pub mod recipient;
 pub mod remote;
 pub mod render;
+pub mod sources;
 pub mod store;
 pub mod template;
 pub mod warm;

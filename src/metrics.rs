@@ -137,6 +137,30 @@ pub const REMOTE_IMAGE_CACHE_BYTES: (&str, &str) = (
     "opentime_remote_image_cache_bytes",
     "Bytes of decoded remote images held in their cache.",
 );
+pub const SOURCE_CALLS: (&str, &str) = (
+    "opentime_source_calls_total",
+    "Calls made to templates' sources (customer APIs), by source (template/name).",
+);
+pub const SOURCE_HITS: (&str, &str) = (
+    "opentime_source_hits_total",
+    "Source answers served from cache (this replica's or Redis), by source.",
+);
+pub const SOURCE_STALE: (&str, &str) = (
+    "opentime_source_stale_total",
+    "Opens given a source's last good answer because a fresh one could not be had, by source.",
+);
+pub const SOURCE_ERRORS: (&str, &str) = (
+    "opentime_source_errors_total",
+    "Source answers that could not be had, by source and kind (timeout, status, bad_json, too_large, fetch, circuit_open, ...).",
+);
+pub const SOURCE_SECONDS: (&str, &str) = (
+    "opentime_source_seconds",
+    "Time of calls to templates' sources, by source.",
+);
+pub const SOURCE_CIRCUITS_OPEN: (&str, &str) = (
+    "opentime_source_circuit_open",
+    "1 while a source host is skipped after a run of failures (circuit breaker), by host.",
+);
 pub const SHARED_CACHE_LOOKUPS: (&str, &str) = (
     "opentime_shared_cache_lookups_total",
     "Lookups in the render cache shared in Redis, after a local miss, by result (hit, miss, error).",
@@ -227,6 +251,12 @@ pub struct Metrics {
     pub locks: IntCounterVec,
     pub remote_images: IntCounterVec,
     pub remote_image_cache_bytes: IntGauge,
+    pub source_calls: IntCounterVec,
+    pub source_hits: IntCounterVec,
+    pub source_stale: IntCounterVec,
+    pub source_errors: IntCounterVec,
+    pub source_seconds: HistogramVec,
+    pub source_circuit_open: IntGaugeVec,
     pub templates_loaded: IntGauge,
     pub store_up: IntGauge,
     pub connections_refused: IntCounterVec,
@@ -281,6 +311,16 @@ impl Metrics {
         let gauges = |(name, help): (&str, &str), labels: &[&str]| {
             series(name, false);
             let metric = IntGaugeVec::new(Opts::new(name, help), labels)
+                .expect("metric names and labels are valid constants");
+            registry
+                .register(Box::new(metric.clone()))
+                .expect("each metric is registered once");
+            metric
+        };
+        let histograms = |(name, help): (&str, &str), labels: &[&str]| {
+            series(name, true);
+            let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+            let metric = HistogramVec::new(opts, labels)
                 .expect("metric names and labels are valid constants");
             registry
                 .register(Box::new(metric.clone()))
@@ -377,6 +417,12 @@ impl Metrics {
             locks: counter(LOCKS, &["template", "result"]),
             remote_images: counter(REMOTE_IMAGES, &["result"]),
             remote_image_cache_bytes: gauge(REMOTE_IMAGE_CACHE_BYTES),
+            source_calls: counter(SOURCE_CALLS, &["source"]),
+            source_hits: counter(SOURCE_HITS, &["source"]),
+            source_stale: counter(SOURCE_STALE, &["source"]),
+            source_errors: counter(SOURCE_ERRORS, &["source", "kind"]),
+            source_seconds: histograms(SOURCE_SECONDS, &["source"]),
+            source_circuit_open: gauges(SOURCE_CIRCUITS_OPEN, &["host"]),
             templates_loaded: gauge(TEMPLATES_LOADED),
             store_up: gauge(STORE_UP),
             connections_refused: counter(CONNECTIONS_REFUSED, &["reason"]),

@@ -18,7 +18,7 @@ const LAYERS: &[&[&str]] = &[
     &["expr", "access"],
     &["poll", "template"],
     &["events", "store"],
-    &["remote", "cache"],
+    &["remote", "cache", "sources"],
     &["open"],
     &["check", "warm", "embed", "webhooks"],
     &["config", "app"],

@@ -45,7 +45,10 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
         config.store.demo_dir.display(),
         args.states.len()
     );
-    let (templates, errors) = load_dir(&config.templates.dir, offline::loader(&renderer));
+    // Sources are held to this configuration's source_hosts and [secrets],
+    // as the server that reads it would hold them.
+    let sources = crate::sources::SourcePolicy::new(&config.sources).map_err(anyhow::Error::msg)?;
+    let (templates, errors) = load_dir(&config.templates.dir, offline::loader(&renderer, &sources));
     for template in &templates {
         let variants: Vec<&str> = template.variants.iter().map(|v| v.id.as_str()).collect();
         println!(

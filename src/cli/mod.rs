@@ -68,10 +68,11 @@ fn load_named_template(
         "no template {name:?}: there is no {}",
         path.display()
     );
+    let sources = crate::sources::SourcePolicy::new(&config.sources).map_err(anyhow::Error::msg)?;
     Ok(crate::template::load::load_file(
         &path,
         &config.templates.dir,
-        crate::open::offline::loader(renderer),
+        crate::open::offline::loader(renderer, &sources),
         &mut crate::template::load::AssetCache::default(),
     )?)
 }

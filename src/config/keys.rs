@@ -94,6 +94,11 @@ pub static KEYS: &[Key] = &[
     key("remote_image_cache_bytes",     "OPENTIME_REMOTE_IMAGE_CACHE_BYTES",     U64(|c| &mut c.remote_images.cache_bytes)),
     key("remote_image_max_concurrent_decodes", "OPENTIME_REMOTE_IMAGE_MAX_CONCURRENT_DECODES", Usize(|c| &mut c.remote_images.max_concurrent_decodes)),
     key("remote_image_decode_budget_bytes", "OPENTIME_REMOTE_IMAGE_DECODE_BUDGET_BYTES", U64(|c| &mut c.remote_images.decode_budget_bytes)),
+    // sources
+    key("source_hosts",                 "OPENTIME_SOURCE_HOSTS",                 List(|c| &mut c.sources.hosts)),
+    key("source_budget_ms",             "OPENTIME_SOURCE_BUDGET_MS",             Millis(|c| &mut c.sources.budget)),
+    key("source_max_bytes",             "OPENTIME_SOURCE_MAX_BYTES",             Usize(|c| &mut c.sources.max_bytes)),
+    key("secrets",                      "OPENTIME_SECRETS",                      Tables(set_secrets)),
     // events
     key("event_buffer",                 "OPENTIME_EVENT_BUFFER",                 Usize(|c| &mut c.events.buffer)),
     // openers
@@ -421,6 +426,33 @@ fn show_amp_senders(config: &Config) -> Option<String> {
 }
 
 /// Every webhook, checked; a later layer's list replaces an earlier one's.
+/// `[secrets]`: names and their text, for sources' headers and URLs;
+/// `OPENTIME_SECRETS` is a JSON object of the same.
+fn set_secrets(config: &mut Config, table: serde_json::Value) -> anyhow::Result<()> {
+    let map = match table {
+        serde_json::Value::Null => serde_json::Map::new(),
+        serde_json::Value::Object(map) => map,
+        _ => bail!(
+            "secrets is a table of names and their text: [secrets] in the file, a JSON object in OPENTIME_SECRETS"
+        ),
+    };
+    let mut secrets = std::collections::BTreeMap::new();
+    for (name, value) in map {
+        let serde_json::Value::String(text) = value else {
+            bail!("secrets.{name}: a secret is a string");
+        };
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            bail!("secrets.{name}: a secret's name is letters, digits and '_'");
+        }
+        if text.is_empty() {
+            bail!("secrets.{name}: a secret is not empty");
+        }
+        secrets.insert(name, text);
+    }
+    config.sources.secrets = crate::sources::SecretMap::new(secrets);
+    Ok(())
+}
+
 fn set_webhooks(config: &mut Config, tables: serde_json::Value) -> anyhow::Result<()> {
     config.webhooks = crate::webhooks::parse_webhooks(tables).map_err(anyhow::Error::msg)?;
     Ok(())

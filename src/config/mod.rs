@@ -30,6 +30,7 @@ use anyhow::{Context as _, bail};
 
 use crate::access::{DEMO_KEY, KeyRing};
 use crate::remote::RemoteImageConfig;
+use crate::sources::SourcesConfig;
 use crate::store::{StoreConfig, Topology};
 use crate::webhooks::WebhookConfig;
 
@@ -54,6 +55,8 @@ pub struct Config {
     pub render: RenderConfig,
     pub cache: CacheConfig,
     pub remote_images: RemoteImageConfig,
+    /// Templates' calls to the customer's APIs (`docs/sources.md`).
+    pub sources: SourcesConfig,
     pub events: EventsConfig,
     pub openers: OpenersConfig,
     pub amp: AmpConfig,
@@ -188,6 +191,13 @@ impl Config {
         self.remote_images
             .check_decode_limits()
             .map_err(anyhow::Error::msg)?;
+        crate::sources::SourcePolicy::new(&self.sources).map_err(anyhow::Error::msg)?;
+        if self.sources.budget.is_zero() {
+            bail!("source_budget_ms must be at least 1");
+        }
+        if self.sources.max_bytes < 1024 {
+            bail!("source_max_bytes must be at least 1024");
+        }
         for (position, entry) in self.access.admin_tokens.iter().enumerate() {
             crate::access::check_admin_token(entry).map_err(|problem| {
                 anyhow::anyhow!("admin_tokens, number {}: {problem}", position + 1)

@@ -68,8 +68,31 @@ pub(crate) fn refuse_unknown_names(
     source: &str,
     form: SourceForm,
 ) -> Result<(), ExprError> {
+    refuse_names(environment, source, form, false)
+}
+
+/// [`refuse_unknown_names`] for a source's URL and headers, the only texts
+/// that may call `secret()`: anywhere else a secret could end up in an
+/// image, a link or the studio.
+pub(crate) fn refuse_names(
+    environment: &Environment<'_>,
+    source: &str,
+    form: SourceForm,
+    secrets_allowed: bool,
+) -> Result<(), ExprError> {
     let mut uses = Vec::new();
     walk_source(source, form, &mut uses).map_err(|error| ExprError::syntax(&error, source))?;
+    if !secrets_allowed
+        && let Some(span) = uses.iter().find_map(|found| match found {
+            Use::Call("secret", span) => Some(*span),
+            _ => None,
+        })
+    {
+        let (line, column) = line_and_column(source, span.start_offset as usize);
+        return Err(ExprError::UnknownName(format!(
+            "line {line}, column {column}: secret() may be called only in a source's url and headers"
+        )));
+    }
     // A macro, a `set` or a loop variable may be called like a function.
     let bound: BTreeSet<&str> = uses
         .iter()
@@ -411,4 +434,28 @@ fn walk_expr<'a>(expr: &Expr<'a>, uses: &mut Vec<Use<'a>>) {
             }
         }
     }
+}
+
+/// The names of the secrets a text reads with `secret('NAME')`, in the
+/// order written; an argument that is not a name written out in quotes
+/// is given as `(an expression)`, which no secret is called.
+pub fn secrets_named(source: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut rest = source;
+    while let Some(at) = rest.find("secret(") {
+        let after = rest[at + "secret(".len()..].trim_start();
+        let name = after
+            .chars()
+            .next()
+            .filter(|quote| *quote == '\'' || *quote == '"')
+            .and_then(|quote| {
+                let inner = &after[1..];
+                let end = inner.find(quote)?;
+                let closes = inner[end + 1..].trim_start().starts_with(')');
+                closes.then(|| inner[..end].to_string())
+            });
+        names.push(name.unwrap_or_else(|| "(an expression)".to_string()));
+        rest = &rest[at + "secret(".len()..];
+    }
+    names
 }

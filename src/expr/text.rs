@@ -13,7 +13,7 @@ use minijinja::Environment;
 use super::context::Context;
 use super::environment::configured_environment;
 use super::error::ExprError;
-use super::names::{SourceForm, refuse_unknown_names};
+use super::names::{SourceForm, refuse_names};
 
 /// The longest output of one text, in bytes. Texts go into images and links,
 /// where even a few hundred bytes is long; the cap stops a template that
@@ -51,6 +51,17 @@ impl TextSet {
     /// filter, test or function the language lacks is refused here rather
     /// than failing at every open that reaches it.
     pub fn add(&mut self, source: &str) -> Result<TextId, ExprError> {
+        self.add_text(source, false)
+    }
+
+    /// Compiles a source's URL or header text, which alone may call
+    /// `secret('NAME')`; it renders against a context that holds the
+    /// secrets (`Context::with_secrets`), which no other text ever sees.
+    pub fn add_source_text(&mut self, source: &str) -> Result<TextId, ExprError> {
+        self.add_text(source, true)
+    }
+
+    fn add_text(&mut self, source: &str, secrets_allowed: bool) -> Result<TextId, ExprError> {
         let id = TextId(self.texts.len());
         if !has_jinja(source) {
             self.texts.push(Text::Literal(source.to_string()));
@@ -60,7 +71,12 @@ impl TextSet {
         self.environment
             .add_template_owned(name.clone(), source.to_string())
             .map_err(|error| ExprError::syntax(&error, source))?;
-        if let Err(error) = refuse_unknown_names(&self.environment, source, SourceForm::Template) {
+        if let Err(error) = refuse_names(
+            &self.environment,
+            source,
+            SourceForm::Template,
+            secrets_allowed,
+        ) {
             self.environment.remove_template(&name);
             return Err(error);
         }

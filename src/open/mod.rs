@@ -70,6 +70,8 @@ use crate::template::TemplateRegistry;
 #[derive(Clone, Debug)]
 pub struct Pipeline {
     pub store: Store,
+    /// The customer's APIs that templates call at open.
+    pub sources: crate::sources::Sources,
     pub templates: Arc<TemplateRegistry>,
     pub cache: RenderCache,
     pub keys: KeyRing,

@@ -142,10 +142,14 @@ pub fn render(
 
 /// What template loading renders fallback images with: this module's
 /// [`prerender_fallbacks`].
-pub fn loader(renderer: &Renderer) -> Loader<'_> {
+pub fn loader<'r>(
+    renderer: &'r Renderer,
+    sources: &'r dyn crate::template::SourceRules,
+) -> Loader<'r> {
     Loader {
         renderer,
         prerender: prerender_fallbacks,
+        sources,
     }
 }
 

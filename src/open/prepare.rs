@@ -4,6 +4,9 @@
 //! round trip), turned into the [`Context`] the rules read.
 
 use std::collections::BTreeMap;
+use std::time::Instant;
+
+use minijinja::Value;
 
 use super::Pipeline;
 use super::decide::Personalization;
@@ -122,6 +125,31 @@ pub async fn prepare(
             .inc_by(dropped as u64);
     }
     let now = pipeline.clock.now();
+    let deadline = Instant::now() + pipeline.sources.budget();
+    let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
+    // The sources that read no profile are called beside the state lookup.
+    let early = async {
+        let early = template
+            .sources
+            .iter()
+            .filter(|source| !source.reads_profile);
+        if template.sources.iter().all(|source| source.reads_profile) {
+            return Vec::new();
+        }
+        let context = Context::new(&RequestFacts {
+            profile: None,
+            query: params.clone(),
+            now,
+            user_agent: visit.user_agent.map(str::to_string),
+            is_head: visit.is_head,
+            opener: Some(opener),
+        });
+        let answers =
+            pipeline
+                .sources
+                .answers(template, early, &context, recipient.as_ref(), deadline);
+        answers.await
+    };
     let state = async {
         match (&recipient, token_refused) {
             (Some(recipient), _) => load_state(pipeline, recipient, wants).await,
@@ -131,9 +159,11 @@ pub async fn prepare(
     };
     // The record an alert is about is named by signed parameters alone, so
     // it is read beside the recipient's state, not after it.
-    let ((records, personalization), subject) =
-        tokio::join!(state, subject_record(pipeline, template, &params, now));
-    let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
+    let ((records, personalization), subject, answers) = tokio::join!(
+        state,
+        subject_record(pipeline, template, &params, now),
+        early
+    );
     let facts = Facts {
         now,
         query: params,
@@ -157,7 +187,75 @@ pub async fn prepare(
             .context
             .with("subject", crate::expr::profile_value(subject.as_ref()));
     }
+    with_sources(pipeline, template, prepared, answers, deadline).await
+}
+
+/// `prepared` with `source` in its context: the `early` answers (of the
+/// sources that read no profile) and those of the sources that do, called
+/// now that the profile is known, all before `deadline`.
+async fn with_sources(
+    pipeline: &Pipeline,
+    template: &Template,
+    mut prepared: Prepared,
+    mut answers: Vec<(String, Value)>,
+    deadline: Instant,
+) -> Prepared {
+    if template.sources.is_empty() {
+        return prepared;
+    }
+    let late = template
+        .sources
+        .iter()
+        .filter(|source| source.reads_profile);
+    if template.sources.iter().any(|source| source.reads_profile) {
+        let called = pipeline.sources.answers(
+            template,
+            late,
+            &prepared.context,
+            prepared.recipient.as_ref(),
+            deadline,
+        );
+        answers.extend(called.await);
+    }
+    // A recipient the store knows nothing of, whom a source answered
+    // about, has state: the customer's own API is their state.
+    if prepared.personalization == Personalization::Anonymous
+        && prepared.recipient.is_some()
+        && !answers.is_empty()
+    {
+        prepared.personalization = Personalization::Personalized;
+    }
+    prepared.context = prepared.context.with("source", Value::from_pairs(answers));
     prepared
+}
+
+/// [`with_sources`] for every source of `template`, for the requests that
+/// have no state lookup to run beside.
+async fn with_all_sources(
+    pipeline: &Pipeline,
+    template: &Template,
+    prepared: Prepared,
+) -> Prepared {
+    let deadline = Instant::now() + pipeline.sources.budget();
+    let early = template
+        .sources
+        .iter()
+        .filter(|source| !source.reads_profile);
+    let answers = if template.sources.iter().all(|source| source.reads_profile) {
+        Vec::new()
+    } else {
+        pipeline
+            .sources
+            .answers(
+                template,
+                early,
+                &prepared.context,
+                prepared.recipient.as_ref(),
+                deadline,
+            )
+            .await
+    };
+    with_sources(pipeline, template, prepared, answers, deadline).await
 }
 
 /// The record a template is about (`subject`, an alert to a rep about an
@@ -239,6 +337,7 @@ fn assemble(
 /// or timer start), while the rules see `opener` as it is given.
 pub async fn prepare_known(
     pipeline: &Pipeline,
+    template: &Template,
     recipient: RecipientId,
     wants: &StateRequest<'_>,
     query: BTreeMap<String, String>,
@@ -253,7 +352,7 @@ pub async fn prepare_known(
         is_head: false,
         opener,
     };
-    assemble(
+    let prepared = assemble(
         pipeline,
         wants,
         Some(recipient),
@@ -261,14 +360,20 @@ pub async fn prepare_known(
         personalization,
         facts,
         false,
-    )
+    );
+    with_all_sources(pipeline, template, prepared).await
 }
 
 /// What an open with a state given by a template author would see, at
-/// `now`: for the preview page. Nothing is read from the store or written.
-pub fn prepare_given(
+/// `now`: for the preview page. Nothing is read from the store or written;
+/// the template's sources are called as an open of `recipient` would call
+/// them.
+#[allow(clippy::too_many_arguments)]
+pub async fn prepare_given(
     pipeline: &Pipeline,
+    template: &Template,
     wants: &StateRequest<'_>,
+    recipient: Option<RecipientId>,
     profile: Option<crate::recipient::Profile>,
     query: BTreeMap<String, String>,
     now: jiff::Timestamp,
@@ -291,15 +396,16 @@ pub fn prepare_given(
         is_head: false,
         opener,
     };
-    assemble(
+    let prepared = assemble(
         pipeline,
         wants,
-        None,
+        recipient,
         records,
         personalization,
         facts,
         false,
-    )
+    );
+    with_all_sources(pipeline, template, prepared).await
 }
 
 /// The opener's class by the configured rules.

@@ -27,6 +27,8 @@ use crate::template::Template;
 pub struct PreviewRequest {
     /// The profile fields to try; `None` for a recipient with no state.
     pub profile: Option<Profile>,
+    /// Whose id the template's sources are called with, if anyone's.
+    pub recipient: Option<RecipientId>,
     /// The template's declared parameters, already checked.
     pub query: BTreeMap<String, String>,
     pub now: jiff::Timestamp,
@@ -93,13 +95,16 @@ impl Pipeline {
         let wants = open_request(template);
         let prepared = prepare_given(
             self,
+            template,
             &wants,
+            request.recipient,
             request.profile,
             request.query,
             request.now,
             request.user_agent.as_deref(),
             request.opener,
-        );
+        )
+        .await;
         let Resolved {
             artwork,
             shown,
@@ -139,7 +144,8 @@ impl Pipeline {
         opener: Opener,
     ) -> Warmed {
         let wants = open_request(template);
-        let prepared = prepare_known(self, recipient, &wants, query, user_agent, opener).await;
+        let prepared =
+            prepare_known(self, template, recipient, &wants, query, user_agent, opener).await;
         let Some(Resolved { key, artwork, .. }) = self.resolve(template, target, &prepared).await
         else {
             return Warmed::Failed;

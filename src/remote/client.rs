@@ -29,9 +29,18 @@ use crate::remote::RemoteImageError;
 use crate::remote::address::is_internal;
 use crate::remote::allow::{Scheme, Target};
 
-/// What every request says about itself and what it takes.
+/// What every request says about itself.
 const USER_AGENT_VALUE: &str = "opentime";
-const ACCEPT_VALUE: &str = "image/png,image/jpeg";
+
+/// What a GET asks for and takes: the media types it accepts, headers of
+/// its own, the largest body, and the check of the response's head before
+/// the body is read.
+pub(crate) struct Get<'a> {
+    pub(crate) accept: &'a str,
+    pub(crate) headers: &'a [(String, String)],
+    pub(crate) max_bytes: usize,
+    pub(crate) check_head: fn(&Response<Incoming>, usize) -> Result<(), RemoteImageError>,
+}
 
 /// Fetches bodies of allowed URLs within the configured limits.
 pub(crate) struct Fetcher {
@@ -61,19 +70,34 @@ impl Fetcher {
     }
 
     async fn get_without_deadline(&self, target: &Target) -> Result<Vec<u8>, RemoteImageError> {
-        let tcp = connect(target).await?;
-        match target.scheme {
-            Scheme::Http => exchange(TokioIo::new(tcp), target, self.max_bytes).await,
-            Scheme::Https => {
-                let server_name = ServerName::try_from(target.dial_host().to_string())
-                    .map_err(|_| fetch_error(target, "the host is not a valid TLS name"))?;
-                let tls = self
-                    .tls
-                    .connect(server_name, tcp)
-                    .await
-                    .map_err(|e| fetch_error(target, format!("TLS: {e}")))?;
-                exchange(TokioIo::new(tls), target, self.max_bytes).await
-            }
+        let get = Get {
+            accept: "image/png,image/jpeg",
+            headers: &[],
+            max_bytes: self.max_bytes,
+            check_head: check_image_head,
+        };
+        get_once(&self.tls, target, &get).await
+    }
+}
+
+/// One GET of `target` on a connection of its own, with no deadline (the
+/// caller sets one).
+pub(crate) async fn get_once(
+    tls: &TlsConnector,
+    target: &Target,
+    get: &Get<'_>,
+) -> Result<Vec<u8>, RemoteImageError> {
+    let tcp = connect(target).await?;
+    match target.scheme {
+        Scheme::Http => exchange(TokioIo::new(tcp), target, get).await,
+        Scheme::Https => {
+            let server_name = ServerName::try_from(target.dial_host().to_string())
+                .map_err(|_| fetch_error(target, "the host is not a valid TLS name"))?;
+            let tls = tls
+                .connect(server_name, tcp)
+                .await
+                .map_err(|e| fetch_error(target, format!("TLS: {e}")))?;
+            exchange(TokioIo::new(tls), target, get).await
         }
     }
 }
@@ -127,7 +151,7 @@ pub(super) async fn connect(target: &Target) -> Result<TcpStream, RemoteImageErr
 }
 
 /// Sends the one request of a connection and reads its answer.
-async fn exchange<I>(io: I, target: &Target, max_bytes: usize) -> Result<Vec<u8>, RemoteImageError>
+async fn exchange<I>(io: I, target: &Target, get: &Get<'_>) -> Result<Vec<u8>, RemoteImageError>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
@@ -137,25 +161,33 @@ where
     // The connection is driven beside the request; the guard ends it when the
     // fetch returns or is dropped, so no socket outlives its fetch.
     let _connection = AbortOnDrop(tokio::spawn(connection));
-    let request = Request::get(target.path_and_query.as_str())
+    let mut request = Request::get(target.path_and_query.as_str())
         .header(HOST, target.authority())
         .header(USER_AGENT, USER_AGENT_VALUE)
-        .header(ACCEPT, ACCEPT_VALUE)
-        .header(CONNECTION, "close")
+        .header(ACCEPT, get.accept)
+        .header(CONNECTION, "close");
+    for (name, value) in get.headers {
+        request = request.header(name.as_str(), value.as_str());
+    }
+    // The message never quotes a header: its value may be a credential.
+    let request = request
         .body(Empty::<Bytes>::new())
-        .map_err(|e| fetch_error(target, e))?;
+        .map_err(|_| fetch_error(target, "a header name or value is not valid"))?;
     let response = sender
         .send_request(request)
         .await
         .map_err(|e| fetch_error(target, e))?;
-    check_head(&response, max_bytes)?;
-    read_body(response.into_body(), target, max_bytes).await
+    (get.check_head)(&response, get.max_bytes)?;
+    read_body(response.into_body(), target, get.max_bytes).await
 }
 
 /// Refuses a response before its body is read: anything but 200 (a redirect
 /// is not followed, since its target was never checked), a Content-Type that
 /// is not PNG or JPEG, or a declared length over the limit.
-fn check_head(response: &Response<Incoming>, max_bytes: usize) -> Result<(), RemoteImageError> {
+fn check_image_head(
+    response: &Response<Incoming>,
+    max_bytes: usize,
+) -> Result<(), RemoteImageError> {
     if response.status() != StatusCode::OK {
         return Err(RemoteImageError::Status(response.status().as_u16()));
     }
@@ -171,6 +203,15 @@ fn check_head(response: &Response<Incoming>, max_bytes: usize) -> Result<(), Rem
     {
         return Err(RemoteImageError::NotAnImage);
     }
+    check_declared_length(response, max_bytes)
+}
+
+/// Refuses a response whose declared length is over the limit, before its
+/// body is read.
+pub(crate) fn check_declared_length(
+    response: &Response<Incoming>,
+    max_bytes: usize,
+) -> Result<(), RemoteImageError> {
     let declared_length = response
         .headers()
         .get(CONTENT_LENGTH)

@@ -14,7 +14,8 @@
 //!
 //! This is also where opentime's other outgoing requests live, so that
 //! only `http/` and this module speak hyper: `post.rs` sends a webhook's
-//! deliveries to the URL an operator configured.
+//! deliveries to the URL an operator configured, and `json.rs` calls the
+//! customer's APIs that templates' sources name.
 //!
 //! - `allow.rs`: the origin rules and strict URL parsing; no I/O.
 //! - `address.rs`: which resolved addresses a fetch may connect to.
@@ -22,12 +23,15 @@
 //! - `decode.rs`: decoding within the decode slots and memory budget.
 //! - `error.rs`: [`RemoteImageError`] and its stable codes.
 //! - `post.rs`: [`Poster`], one bounded HTTP/1.1 POST to a [`PostUrl`].
+//! - `json.rs`: [`SourceHosts`], the hosts templates' sources may call,
+//!   and their GET of JSON.
 
 mod address;
 mod allow;
 pub(crate) mod client;
 mod decode;
 mod error;
+mod json;
 mod post;
 
 use std::sync::Arc;
@@ -37,6 +41,7 @@ use moka::Expiry;
 use moka::future::Cache;
 
 pub use error::RemoteImageError;
+pub use json::{SourceHosts, SourceTarget};
 pub use post::{PostError, PostUrl, Poster};
 
 use crate::render::Asset;

@@ -471,6 +471,29 @@ impl Store {
         }
     }
 
+    /// A source's answer as a replica stored it (`sources/`), by the hash
+    /// of its resolved URL. The embedded store keeps none: one process
+    /// has its own cache.
+    pub async fn source_answer(&self, key_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self {
+            Store::Redis(redis) => redis.source_answer(key_hex).await,
+            Store::Memory(_) => Ok(None),
+        }
+    }
+
+    /// Keeps a source's answer for every replica for `keep_s` seconds.
+    pub async fn put_source_answer(
+        &self,
+        key_hex: &str,
+        bytes: &[u8],
+        keep_s: u64,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Redis(redis) => redis.put_source_answer(key_hex, bytes, keep_s).await,
+            Store::Memory(_) => Ok(()),
+        }
+    }
+
     /// A warming job's progress as another replica kept it.
     pub async fn warm_progress(&self, job: &str) -> Result<Option<String>, StoreError> {
         match self {

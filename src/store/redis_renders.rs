@@ -76,6 +76,36 @@ impl RedisStore {
 }
 
 impl RedisStore {
+    /// A source's answer (`{prefix}src:{hash}`), as a replica stored it.
+    pub async fn source_answer(&self, key_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut command = redis::cmd("GET");
+        command.arg(format!("{}src:{key_hex}", self.keys.prefix()));
+        let reply: Value = self.run_idempotent(&command).await?;
+        match reply {
+            Value::Nil => Ok(None),
+            Value::BulkString(bytes) => Ok(Some(bytes)),
+            other => Err(StoreError::Command(format!(
+                "a source's answer is not a string: {other:?}"
+            ))),
+        }
+    }
+
+    /// Keeps a source's answer for `keep_s` seconds, its ttl and stale
+    /// time: bounded by the sources' own answers, not by recipients.
+    pub async fn put_source_answer(
+        &self,
+        key_hex: &str,
+        bytes: &[u8],
+        keep_s: u64,
+    ) -> Result<(), StoreError> {
+        let mut set = redis::cmd("SET");
+        set.arg(format!("{}src:{key_hex}", self.keys.prefix()))
+            .arg(bytes)
+            .arg("EX")
+            .arg(keep_s.max(1));
+        self.run_idempotent(&set).await
+    }
+
     /// Keeps a cache warming job's progress (JSON) for `keep`, so that any
     /// replica can report it.
     pub async fn put_warm_progress(

@@ -89,7 +89,47 @@ pub struct TemplateFile {
     /// variant's link.
     #[serde(default)]
     pub fallback_link: Option<String>,
+    /// The customer's JSON APIs called at open, by name: expressions read
+    /// each answer as `source.NAME` (`docs/sources.md`).
+    #[serde(default)]
+    pub sources: BTreeMap<String, SourceFile>,
     pub variants: Vec<VariantFile>,
+}
+
+/// One of a template's sources: a JSON API called at open.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SourceFile {
+    /// A Jinja template over `recipient.id`, `query` and `profile`, whose
+    /// scheme and host are written out and listed in the server's
+    /// `source_hosts`: `https://api.shop.example/customers/{{ recipient.id
+    /// | urlencode }}/orders`.
+    pub url: String,
+    /// Request headers, each value a Jinja template that may read the
+    /// server's `[secrets]` with `secret('NAME')`.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// How long an open waits for the answer, within its own budget.
+    #[serde(default = "default_source_timeout_ms")]
+    pub timeout_ms: u64,
+    /// How long an answer is reused for the same URL, by every replica.
+    #[serde(default = "default_source_ttl_s")]
+    pub ttl_s: u64,
+    /// How long the last good answer stands in when the API fails.
+    #[serde(default = "default_source_stale_s")]
+    pub stale_s: u64,
+}
+
+fn default_source_timeout_ms() -> u64 {
+    150
+}
+
+fn default_source_ttl_s() -> u64 {
+    60
+}
+
+fn default_source_stale_s() -> u64 {
+    86_400
 }
 
 /// A template's live poll.

@@ -66,6 +66,8 @@ pub struct Template {
     /// the recipient's preferences only when they matter.
     pub reads_prefs: bool,
     /// In order; the last one is the default and has no condition.
+    /// The JSON APIs called at open, in name order.
+    pub sources: Vec<Source>,
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.
     pub texts: TextSet,
@@ -113,6 +115,50 @@ pub enum TimerDeadline {
     /// This many seconds after the recipient's first human open, kept per
     /// recipient so that re-opens and other devices see the same deadline.
     Evergreen { seconds: i64 },
+}
+
+/// One of a template's sources, checked and compiled: a JSON API called
+/// at open, read by expressions as `source.NAME`.
+#[derive(Debug)]
+pub struct Source {
+    pub name: String,
+    /// The URL, a text of the template's set; its host is written out and
+    /// was allowed when the template loaded.
+    pub url: TextId,
+    /// Header names and their value texts, which may read secrets.
+    pub headers: Vec<(String, TextId)>,
+    pub timeout: std::time::Duration,
+    pub ttl: std::time::Duration,
+    pub stale: std::time::Duration,
+    /// Whether the URL or a header mentions `profile`: such a source waits
+    /// for the state lookup, the others run beside it.
+    pub reads_profile: bool,
+}
+
+/// What the server allows sources to do, which loading checks a
+/// template's sources against: the hosts they may call and the secrets
+/// they may read (by name; the values stay with the server).
+pub trait SourceRules: std::fmt::Debug + Send + Sync {
+    /// Refuses a URL text whose written scheme and host are not allowed,
+    /// saying why.
+    fn check_url(&self, url_text: &str) -> Result<(), String>;
+    /// Whether `[secrets]` has `name`.
+    fn has_secret(&self, name: &str) -> bool;
+}
+
+/// No sources allowed: for loading where no server configuration is at
+/// hand, which then refuses every template that has sources.
+#[derive(Debug, Clone, Copy)]
+pub struct NoSources;
+
+impl SourceRules for NoSources {
+    fn check_url(&self, _url_text: &str) -> Result<(), String> {
+        Err("the server's source_hosts lists no hosts, so no source may be called".to_string())
+    }
+
+    fn has_secret(&self, _name: &str) -> bool {
+        false
+    }
 }
 
 /// A layer as a template holds it: fully known at load, a text whose
@@ -195,6 +241,8 @@ fn code_type(symbology: &Symbology) -> &'static str {
 pub struct Loader<'r> {
     pub renderer: &'r Renderer,
     pub prerender: Prerender,
+    /// What the server allows a template's sources.
+    pub sources: &'r dyn SourceRules,
 }
 
 /// Renders a template's fallback images: one per allowed scale and format.

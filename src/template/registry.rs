@@ -19,7 +19,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
 
-use super::{AssetCache, Loader, Prerender, Template, TemplateError, load_bytes, load_dir};
+use super::{
+    AssetCache, Loader, Prerender, SourceRules, Template, TemplateError, load_bytes, load_dir,
+};
 use crate::render::Renderer;
 
 /// An immutable set of templates by name.
@@ -73,6 +75,8 @@ pub struct TemplateRegistry {
     dir: PathBuf,
     renderer: Arc<Renderer>,
     prerender: Prerender,
+    /// What the server allows templates' sources.
+    sources: Arc<dyn SourceRules>,
     current: ArcSwap<TemplateSet>,
     /// One reload at a time: two racing reloads could otherwise swap in an
     /// older directory state last.
@@ -113,11 +117,13 @@ impl TemplateRegistry {
         dir: &Path,
         renderer: Arc<Renderer>,
         prerender: Prerender,
+        sources: Arc<dyn SourceRules>,
     ) -> (TemplateRegistry, Vec<TemplateError>) {
         let registry = TemplateRegistry {
             dir: dir.to_path_buf(),
             renderer,
             prerender,
+            sources,
             current: ArcSwap::from_pointee(TemplateSet::default()),
             reloading: Mutex::new(()),
             stored: Mutex::new((0, BTreeMap::new())),
@@ -195,6 +201,7 @@ impl TemplateRegistry {
         Loader {
             renderer: &self.renderer,
             prerender: self.prerender,
+            sources: self.sources.as_ref(),
         }
     }
 

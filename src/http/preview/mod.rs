@@ -222,6 +222,9 @@ struct RenderRequest {
     template: String,
     #[serde(default)]
     state: Option<serde_json::Map<String, Value>>,
+    /// Whose id the template's sources are called with.
+    #[serde(default)]
+    recipient: Option<String>,
     #[serde(default)]
     now: Option<String>,
     #[serde(default)]
@@ -260,8 +263,16 @@ async fn render(app: &App, body: &[u8]) -> Result<Value, ApiError> {
     let opener = opener_named(request.opener.as_deref())?;
     let target = target_of(&template, request.scale, request.format.as_deref())?;
     let query = declared_query(&template, request.query);
+    let recipient = match request.recipient.as_deref() {
+        None | Some("") => None,
+        Some(id) => Some(
+            crate::recipient::RecipientId::new(id)
+                .map_err(|error| ApiError::bad_request(format!("recipient: {error}")))?,
+        ),
+    };
     let request = PreviewRequest {
         profile,
+        recipient,
         query,
         now,
         user_agent: request.user_agent.filter(|ua| !ua.is_empty()),

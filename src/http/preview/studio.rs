@@ -172,6 +172,7 @@ pub(super) async fn board(app: &App, body: &[u8]) -> Result<Value, ApiError> {
                         &template,
                         PreviewRequest {
                             profile: sample.profile.clone(),
+                            recipient: crate::recipient::RecipientId::new(sample.id.as_str()).ok(),
                             query: query.clone(),
                             now,
                             user_agent: user_agent.clone(),

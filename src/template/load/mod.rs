@@ -8,12 +8,13 @@
 //!
 //! This file reads a template and checks its own fields and its variants;
 //! each kind of layer is checked in `layers.rs` (the ones that set text in
-//! `text_layers.rs`), and the timer, the coupon pool and the poll in files
-//! of their own.
+//! `text_layers.rs`), and the timer, the coupon pool, the poll and the
+//! sources in files of their own.
 
 mod coupon;
 mod layers;
 mod poll;
+mod sources;
 mod text_layers;
 mod timer;
 
@@ -25,7 +26,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::file::{TemplateFile, VariantFile};
-use super::{AccessMode, Loader, Prerender, Template, Variant, VariantLayer};
+use super::{AccessMode, Loader, Prerender, SourceRules, Template, Variant, VariantLayer};
 
 use crate::expr::{Condition, TextSet};
 use crate::render::{Asset, Layer, Renderer};
@@ -159,6 +160,7 @@ pub fn load_bytes(
         assets_root,
         renderer: loader.renderer,
         prerender: loader.prerender,
+        sources: loader.sources,
         assets,
         texts: TextSet::new(),
         poll_labels: None,
@@ -178,6 +180,7 @@ struct Builder<'a> {
     assets_root: &'a Path,
     renderer: &'a Renderer,
     prerender: Prerender,
+    sources: &'a dyn SourceRules,
     assets: &'a mut AssetCache,
     texts: TextSet,
     /// The poll's option labels, once read, for its `poll_results` layers.
@@ -264,6 +267,7 @@ impl Builder<'_> {
             None => None,
         };
         let poll = self.poll(file.poll)?;
+        let sources = self.sources(file.sources)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
         let coupon = self.coupon(file.coupon, &variants)?;
@@ -302,6 +306,7 @@ impl Builder<'_> {
             coupon,
             poll,
             fallback_link: file.fallback_link,
+            sources,
             // A mention anywhere (even in a plain text) costs one read more,
             // never a wrong answer.
             reads_prefs: bytes.windows(5).any(|window| window == b"prefs"),
