@@ -11,6 +11,7 @@ use crate::clock::Clock;
 use crate::config::{Config, RenderConfig};
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
+use crate::geo::GeoDatabase;
 use crate::metrics::Metrics;
 use crate::open::Pipeline;
 use crate::poll::TallyCache;
@@ -110,6 +111,15 @@ impl App {
         let remote_images =
             RemoteImages::new(config.remote_images.clone()).context("remote_image_origins")?;
         let prefs = PrefsConfig::load(config.preferences.file.as_deref())?;
+        // Up to a few hundred megabytes read and checked: off the reactor.
+        let geo = match config.geo.database.clone() {
+            Some(path) => Some(
+                tokio::task::spawn_blocking(move || open_geo(&path))
+                    .await
+                    .context("reading geo_database")??,
+            ),
+            None => None,
+        };
         let events = EventLog::new(config.events.buffer, metrics.clone());
         // The writer gets a connection of its own, so that its large
         // pipelines do not hold up the requests' small ones, and the
@@ -142,6 +152,7 @@ impl App {
             remote_images,
             tallies: TallyCache::default(),
             prefs: Arc::new(prefs),
+            geo,
         };
         let app = App {
             config: Arc::new(config),
@@ -151,6 +162,23 @@ impl App {
         };
         Ok((app, errors))
     }
+}
+
+/// Reads the city database `geo_database` names, and says which it is
+/// and how old: a file months old places readers where their addresses
+/// used to be.
+fn open_geo(path: &std::path::Path) -> anyhow::Result<Arc<GeoDatabase>> {
+    let database = GeoDatabase::open(path)?;
+    let built = jiff::Timestamp::from_second(database.build_epoch() as i64)
+        .map(|at| at.strftime("%Y-%m-%d").to_string())
+        .unwrap_or_default();
+    tracing::info!(
+        path = %path.display(),
+        database_type = database.database_type(),
+        built,
+        "geo database loaded"
+    );
+    Ok(Arc::new(database))
 }
 
 /// How often a replica asks the store whether the stored templates

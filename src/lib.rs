@@ -44,6 +44,8 @@
 //! - [`webhooks`]: signed, batched, retried deliveries of events to the
 //!   sender's systems, from a consumer group on the events stream.
 //! - [`cli`]: the subcommands of the `opentime` binary.
+//! - [`geo`]: where the reader is (country, region, city, time zone), from
+//!   their address in a MaxMind-format city database.
 //! - [`words`]: words that agree with the reader's language, from CLDR:
 //!   plural forms, numbers, money and dates.
 
@@ -58,6 +60,7 @@ pub mod countdown;
 pub mod embed;
 pub mod events;
 pub mod expr;
+pub mod geo;
 pub mod http;
 pub mod metrics;
 pub mod open;

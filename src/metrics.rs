@@ -85,6 +85,10 @@ pub const PARAMS_DROPPED: (&str, &str) = (
     "opentime_params_dropped_total",
     "Declared query parameters dropped for exceeding their max length, by template.",
 );
+pub const GEO_LOOKUPS: (&str, &str) = (
+    "opentime_geo_lookups_total",
+    "People's requests looked up in the geo database, by outcome (located, not_found, error, forwarded_untrusted: behind a forwarded header the server does not trust, so not looked up).",
+);
 pub const OPENS: (&str, &str) = (
     "opentime_opens_total",
     "Image requests by template, variant and opener class (human, apple_proxy, gmail_proxy, yahoo_proxy, scanner).",
@@ -238,6 +242,7 @@ pub struct Metrics {
     pub deadline_errors: IntCounterVec,
     pub renders_ahead: IntCounter,
     pub params_dropped: IntCounterVec,
+    pub geo_lookups: IntCounterVec,
     pub opens: IntCounterVec,
     pub clicks: IntCounterVec,
     pub votes: IntCounterVec,
@@ -404,6 +409,7 @@ impl Metrics {
             deadline_errors: counter(DEADLINE_ERRORS, &["template"]),
             renders_ahead: plain_counter(RENDERS_AHEAD),
             params_dropped: counter(PARAMS_DROPPED, &["template"]),
+            geo_lookups: counter(GEO_LOOKUPS, &["outcome"]),
             opens: counter(OPENS, &["template", "variant", "opener"]),
             clicks: counter(CLICKS, &["template", "variant", "opener"]),
             votes: counter(VOTES, &["poll", "option", "result"]),

@@ -13,7 +13,15 @@ use std::path::{Path, PathBuf};
 /// from its own layer's neighbours only if no circle forms, and from lower
 /// layers freely.
 const LAYERS: &[&[&str]] = &[
-    &["clock", "countdown", "metrics", "prefs", "render", "words"],
+    &[
+        "clock",
+        "countdown",
+        "geo",
+        "metrics",
+        "prefs",
+        "render",
+        "words",
+    ],
     &["recipient"],
     &["expr", "access"],
     &["poll", "template"],

@@ -147,6 +147,7 @@ pub(super) fn sample_context(template: &Template, state: &SampleState, now: Time
         user_agent: Some(SAMPLE_USER_AGENT.to_string()),
         is_head: false,
         opener: None,
+        geo: None,
     })
 }
 

@@ -104,6 +104,8 @@ pub static KEYS: &[Key] = &[
     // openers
     key("opener_rules_file",            "OPENTIME_OPENER_RULES_FILE",            OptionalFile(|c| &mut c.openers.rules_file)),
     key("apple_relay_ranges_file",      "OPENTIME_APPLE_RELAY_RANGES_FILE",      OptionalFile(|c| &mut c.openers.apple_relay_ranges_file)),
+    // geo
+    key("geo_database",                 "OPENTIME_GEO_DATABASE",                 OptionalFile(|c| &mut c.geo.database)),
     // amp
     key("amp_senders",                  "OPENTIME_AMP_SENDERS",                  Custom(set_amp_senders, show_amp_senders)),
     // preferences

@@ -37,8 +37,8 @@ use crate::webhooks::WebhookConfig;
 pub use keys::{KEYS, Key};
 pub use secret::Secrets;
 pub use sections::{
-    AccessConfig, AmpConfig, CacheConfig, EventsConfig, OpenersConfig, PreferencesConfig,
-    RenderConfig, ServerConfig, TemplatesConfig, WarmConfig,
+    AccessConfig, AmpConfig, CacheConfig, EventsConfig, GeoConfig, OpenersConfig,
+    PreferencesConfig, RenderConfig, ServerConfig, TemplatesConfig, WarmConfig,
 };
 
 use layer::Layer;
@@ -59,6 +59,7 @@ pub struct Config {
     pub sources: SourcesConfig,
     pub events: EventsConfig,
     pub openers: OpenersConfig,
+    pub geo: GeoConfig,
     pub amp: AmpConfig,
     pub preferences: PreferencesConfig,
     pub warm: WarmConfig,
@@ -198,6 +199,9 @@ impl Config {
         if self.sources.max_bytes < 1024 {
             bail!("source_max_bytes must be at least 1024");
         }
+        if let Some(path) = &self.geo.database {
+            check_geo_database(path)?;
+        }
         for (position, entry) in self.access.admin_tokens.iter().enumerate() {
             crate::access::check_admin_token(entry).map_err(|problem| {
                 anyhow::anyhow!("admin_tokens, number {}: {problem}", position + 1)
@@ -205,6 +209,24 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A `geo_database` that names no readable file is refused when the
+/// configuration loads, before a server starts with rules that would find
+/// no reader anywhere; its contents are checked when it is opened
+/// ([`crate::geo::GeoDatabase::open`]).
+fn check_geo_database(path: &Path) -> anyhow::Result<()> {
+    let metadata = std::fs::metadata(path)
+        .with_context(|| format!("geo_database {}: cannot read it", path.display()))?;
+    if !metadata.is_file() {
+        bail!(
+            "geo_database {} is not a file: it names a city database such as GeoLite2-City.mmdb",
+            path.display()
+        );
+    }
+    std::fs::File::open(path)
+        .with_context(|| format!("geo_database {}: cannot read it", path.display()))?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -245,6 +245,14 @@ pub struct OpenersConfig {
     pub apple_relay_ranges_file: Option<PathBuf>,
 }
 
+/// Where readers are, from their address (`docs/geo.md`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct GeoConfig {
+    /// A MaxMind-format city database (GeoLite2 City, DB-IP's city lite);
+    /// without one, `geo` is empty for every request.
+    pub database: Option<PathBuf>,
+}
+
 /// AMP emails reading `/a/` JSON.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AmpConfig {

@@ -15,6 +15,7 @@ use super::device::Device;
 use super::now::Now;
 use super::opener::{Opener, classify};
 use super::profile::profile_value;
+use crate::geo::Location;
 use crate::recipient::Profile;
 
 /// What is known about one request, before it is turned into a context.
@@ -32,6 +33,9 @@ pub struct RequestFacts {
     /// its configured rules and the client's address; `None` classifies the
     /// User-Agent and method with the shipped rules.
     pub opener: Option<Opener>,
+    /// Where the reader is, when the request came straight from them and
+    /// a city database knows their address; `geo` is empty otherwise.
+    pub geo: Option<Location>,
 }
 
 /// The evaluated context of one request.
@@ -42,7 +46,7 @@ pub struct Context {
     /// `now` in the recipient's zone, as expressions see it.
     pub now: Now,
     /// The root value expressions evaluate against: a map of `profile`,
-    /// `query`, `now`, `device` and `opener` (and `timer`, `coupon`,
+    /// `query`, `now`, `device`, `opener` and `geo` (and `timer`, `coupon`,
     /// `poll` or `prefs` for the templates that have them).
     value: Value,
     /// The entries of `value`, to add one.
@@ -56,7 +60,12 @@ impl Context {
             .opener
             .unwrap_or_else(|| classify(user_agent, facts.is_head));
         let device = Device::from_user_agent(user_agent);
-        let now = Now::new(facts.now, facts.profile.as_ref());
+        let geo = facts.geo.as_ref();
+        let now = Now::new(
+            facts.now,
+            facts.profile.as_ref(),
+            geo.and_then(|geo| geo.time_zone.as_deref()),
+        );
         let query = Value::from_pairs(
             facts
                 .query
@@ -69,6 +78,7 @@ impl Context {
             ("now", now.to_value()),
             ("device", device.to_value()),
             ("opener", Value::from(opener.as_str())),
+            ("geo", geo_value(geo)),
         ];
         Context {
             opener,
@@ -94,9 +104,12 @@ impl Context {
     }
 
     /// This context with another opener class, for a click that its timing
-    /// shows to be a scanner's.
+    /// shows to be a scanner's: whose address says nothing of the reader,
+    /// so `geo` is emptied too (`now` keeps its zone).
     pub fn with_opener(&self, opener: Opener) -> Context {
-        let mut context = self.with("opener", Value::from(opener.as_str()));
+        let mut context = self
+            .with("opener", Value::from(opener.as_str()))
+            .with("geo", geo_value(None));
         context.opener = opener;
         context
     }
@@ -105,4 +118,12 @@ impl Context {
     pub(crate) fn value(&self) -> Value {
         self.value.clone()
     }
+}
+
+/// `geo` as rules read it: a map of the fields the database knows, so that
+/// a missing one is undefined (`geo.country | default("US")`), and an empty
+/// map when the reader was not located.
+fn geo_value(location: Option<&Location>) -> Value {
+    let fields = location.map(Location::fields).unwrap_or_default();
+    Value::from_pairs(fields)
 }

@@ -32,13 +32,17 @@ pub struct Now {
 }
 
 impl Now {
-    /// `now` for a request at `timestamp` by a recipient with `profile`: in the
-    /// zone named by the profile's `time_zone` field when it is a valid IANA
-    /// name, else UTC.
-    pub fn new(timestamp: Timestamp, profile: Option<&Profile>) -> Now {
+    /// `now` for a request at `timestamp` by a recipient with `profile`,
+    /// located in `located_zone` (`geo.time_zone`) if at all. The zone is,
+    /// in order: the one the profile's `time_zone` field names when it is
+    /// a valid IANA name (what the sender knows beats a guess from an
+    /// address), the located one when it is valid, else UTC.
+    pub fn new(timestamp: Timestamp, profile: Option<&Profile>, located_zone: Option<&str>) -> Now {
+        let zone_named = |name: &str| TimeZone::get(name.trim()).ok();
         let time_zone = profile
             .and_then(|profile| profile.get(TIME_ZONE_FIELD))
-            .and_then(|name| TimeZone::get(name.trim()).ok())
+            .and_then(zone_named)
+            .or_else(|| located_zone.and_then(zone_named))
             .unwrap_or(TimeZone::UTC);
         Now::in_zone(timestamp, time_zone)
     }
@@ -122,7 +126,7 @@ mod tests {
     #[test]
     fn now_is_in_the_recipients_zone_when_it_is_known() {
         let timestamp: Timestamp = "2025-03-14T23:30:15.250Z".parse().expect("valid timestamp");
-        let paris = Now::new(timestamp, Some(&profile_in("Europe/Paris")));
+        let paris = Now::new(timestamp, Some(&profile_in("Europe/Paris")), None);
         assert_eq!(paris.to_value().to_string(), "2025-03-15T00:30:15+01:00");
         assert_eq!(attribute(&paris, "date"), Value::from("2025-03-15"));
         assert_eq!(attribute(&paris, "day"), Value::from(15));
@@ -142,11 +146,35 @@ mod tests {
         assert!(attribute(&paris, "nope").is_undefined());
 
         for unknown in [None, Some(profile_in("Mars/Olympus")), Some(profile_in(""))] {
-            let utc = Now::new(timestamp, unknown.as_ref());
+            let utc = Now::new(timestamp, unknown.as_ref(), None);
             assert_eq!(utc.iso(), "2025-03-14T23:30:15+00:00");
             assert_eq!(attribute(&utc, "weekday"), Value::from(5));
             assert_eq!(attribute(&utc, "year"), Value::from(2025));
             assert_eq!(attribute(&utc, "month"), Value::from(3));
         }
+    }
+
+    #[test]
+    fn the_profiles_zone_comes_before_the_located_one_and_utc_last() {
+        let timestamp: Timestamp = "2025-07-01T12:00:00Z".parse().expect("valid timestamp");
+        let zone_of = |profile: Option<Profile>, located: Option<&str>| {
+            Now::new(timestamp, profile.as_ref(), located).iso()
+        };
+        let tokyo = Some("Asia/Tokyo");
+        assert_eq!(
+            zone_of(Some(profile_in("Europe/Paris")), tokyo),
+            "2025-07-01T14:00:00+02:00"
+        );
+        assert_eq!(zone_of(None, tokyo), "2025-07-01T21:00:00+09:00");
+        // A profile zone that is no zone counts as none.
+        assert_eq!(
+            zone_of(Some(profile_in("Mars/Olympus")), tokyo),
+            "2025-07-01T21:00:00+09:00"
+        );
+        assert_eq!(
+            zone_of(None, Some("Nowhere/Land")),
+            "2025-07-01T12:00:00+00:00"
+        );
+        assert_eq!(zone_of(None, None), "2025-07-01T12:00:00+00:00");
     }
 }

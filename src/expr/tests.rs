@@ -29,6 +29,7 @@ fn facts(fields: Fields) -> RequestFacts {
         user_agent: Some(IPHONE_MAIL.to_string()),
         is_head: false,
         opener: None,
+        geo: None,
     }
 }
 

@@ -104,6 +104,7 @@ mod tests {
             user_agent: None,
             is_head: false,
             opener: None,
+            geo: None,
         };
         let mut texts = TextSet::new();
         let id = texts.add(source).map_err(|error| error.to_string())?;

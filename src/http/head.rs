@@ -60,20 +60,42 @@ pub fn client_ip(headers: &HeaderMap, peer: Option<IpAddr>, hops: usize) -> Opti
     if hops == 0 {
         return peer;
     }
-    let forwarded: Vec<&str> = headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .map(str::trim)
-        .filter(|entry| !entry.is_empty())
-        .collect();
+    let forwarded: Vec<&str> = forwarded_entries(headers).collect();
     match forwarded.len().checked_sub(hops) {
         Some(index) => forwarded[index].parse().ok().or(peer),
         // Fewer entries than proxies: the request did not come through all
         // of them, so the header cannot be trusted.
         None => peer,
     }
+}
+
+/// Whether the request carries a forwarded header the server does not
+/// trust. With no trusted proxies, any `X-Forwarded-For` or `Forwarded`
+/// says a proxy the operator did not declare may stand between the reader
+/// and the server, so the peer may be that proxy. With `hops` trusted
+/// proxies, `X-Forwarded-For` must hold at least `hops` entries and the one
+/// [`client_ip`] reads must be an address; a `Forwarded` header beside it
+/// is not read (the trusted proxies write `X-Forwarded-For`).
+pub fn forwarded_untrusted(headers: &HeaderMap, hops: usize) -> bool {
+    if hops == 0 {
+        return headers.contains_key("x-forwarded-for") || headers.contains_key("forwarded");
+    }
+    let forwarded: Vec<&str> = forwarded_entries(headers).collect();
+    match forwarded.len().checked_sub(hops) {
+        Some(index) => forwarded[index].parse::<IpAddr>().is_err(),
+        None => true,
+    }
+}
+
+/// The entries of every `X-Forwarded-For` header, in order.
+fn forwarded_entries(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .map(str::trim)
+        .filter(|entry| !entry.is_empty())
 }
 
 #[cfg(test)]
@@ -99,5 +121,32 @@ mod tests {
         );
         assert_eq!(client_ip(&headers, Some(peer), 3), Some(peer));
         assert_eq!(client_ip(&HeaderMap::new(), Some(peer), 1), Some(peer));
+    }
+
+    #[test]
+    fn a_forwarded_header_is_untrusted_unless_the_proxies_wrote_it() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (name, value) in pairs {
+                map.append(*name, value.parse().expect("valid header"));
+            }
+            map
+        };
+        let none = headers(&[]);
+        let two = headers(&[("x-forwarded-for", "203.0.113.9, 198.51.100.7")]);
+        let rfc = headers(&[("forwarded", "for=203.0.113.9")]);
+        let garbled = headers(&[("x-forwarded-for", "somewhere, 198.51.100.7")]);
+        // No trusted proxy: any forwarded header casts doubt on the peer.
+        assert!(!forwarded_untrusted(&none, 0));
+        assert!(forwarded_untrusted(&two, 0));
+        assert!(forwarded_untrusted(&rfc, 0));
+        // Trusted proxies: enough entries, and the one read is an address.
+        assert!(!forwarded_untrusted(&two, 1));
+        assert!(!forwarded_untrusted(&two, 2));
+        assert!(forwarded_untrusted(&two, 3));
+        assert!(forwarded_untrusted(&none, 1));
+        assert!(forwarded_untrusted(&rfc, 1));
+        assert!(!forwarded_untrusted(&garbled, 1));
+        assert!(forwarded_untrusted(&garbled, 2));
     }
 }

@@ -11,7 +11,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use tracing::Instrument as _;
 
 use super::body::RequestBody;
-use super::head::{RequestHead, client_ip};
+use super::head::{RequestHead, client_ip, forwarded_untrusted};
 use super::response::{self, Body};
 use super::{admin, amp, click, front, image, ops, prefs, preview, send, vote};
 use crate::app::App;
@@ -116,6 +116,10 @@ async fn route_in_span(
                 .get(hyper::header::USER_AGENT)
                 .and_then(|value| value.to_str().ok()),
             client_ip: client_ip(&parts.headers, peer, app.config.server.trusted_proxy_hops),
+            forwarded_untrusted: forwarded_untrusted(
+                &parts.headers,
+                app.config.server.trusted_proxy_hops,
+            ),
             is_head,
             if_none_match: parts
                 .headers

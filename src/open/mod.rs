@@ -58,6 +58,7 @@ use crate::cache::RenderCache;
 use crate::clock::Clock;
 use crate::events::EventLog;
 use crate::expr::OpenerRules;
+use crate::geo::GeoDatabase;
 use crate::metrics::Metrics;
 use crate::poll::TallyCache;
 use crate::prefs::PrefsConfig;
@@ -87,6 +88,8 @@ pub struct Pipeline {
     pub tallies: TallyCache,
     /// What the preference center offers, and in which words.
     pub prefs: Arc<PrefsConfig>,
+    /// Where readers are, when `geo_database` names a city database.
+    pub geo: Option<Arc<GeoDatabase>>,
 }
 
 impl Pipeline {

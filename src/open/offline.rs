@@ -114,6 +114,7 @@ pub fn render(
         user_agent: open.user_agent,
         is_head: false,
         opener: None,
+        geo: None,
     });
     // Offline there is no first open on record: an evergreen timer starts
     // now.

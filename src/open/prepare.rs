@@ -14,6 +14,7 @@ use super::request::{QueryPairs, Visit};
 use crate::access::AccessError;
 use crate::events::{Event, EventKind};
 use crate::expr::{Context, Opener, OpenerRequest, RequestFacts};
+use crate::geo::Location;
 use crate::metrics::TimerGuard;
 use crate::recipient::RecipientId;
 use crate::store::{RecipientState, StateRequest};
@@ -170,6 +171,7 @@ pub async fn prepare(
         user_agent: visit.user_agent,
         is_head: visit.is_head,
         opener,
+        geo: locate(pipeline, visit, opener),
     };
     let person = pipeline.openers.is_person(opener);
     let mut prepared = assemble(
@@ -278,6 +280,7 @@ async fn subject_record(
         user_agent: None,
         is_head: false,
         opener: None,
+        geo: None,
     });
     let id = template.texts.render(text, &context).ok()?;
     let id = RecipientId::new(id.trim()).ok()?;
@@ -297,6 +300,7 @@ struct Facts<'a> {
     user_agent: Option<&'a str>,
     is_head: bool,
     opener: Opener,
+    geo: Option<Location>,
 }
 
 fn assemble(
@@ -316,6 +320,7 @@ fn assemble(
         user_agent: facts.user_agent.map(str::to_string),
         is_head: facts.is_head,
         opener: Some(facts.opener),
+        geo: facts.geo,
     });
     if wants.prefs {
         context = context.with("prefs", pipeline.prefs.view(&records.prefs).to_value());
@@ -351,6 +356,7 @@ pub async fn prepare_known(
         user_agent,
         is_head: false,
         opener,
+        geo: None,
     };
     let prepared = assemble(
         pipeline,
@@ -395,6 +401,7 @@ pub async fn prepare_given(
         user_agent,
         is_head: false,
         opener,
+        geo: None,
     };
     let prepared = assemble(
         pipeline,
@@ -406,6 +413,45 @@ pub async fn prepare_given(
         false,
     );
     with_all_sources(pipeline, template, prepared).await
+}
+
+/// Where the reader is, for a request that comes straight from them: a
+/// `human` opener (never a proxy, whose address is its own, nor a
+/// scanner), whose address no forwarded header the server does not trust
+/// puts in doubt, and a city database that knows the address. Counted by
+/// outcome; the address itself is never logged.
+fn locate(pipeline: &Pipeline, visit: &Visit<'_>, opener: Opener) -> Option<Location> {
+    let database = pipeline.geo.as_ref()?;
+    if opener != Opener::Human {
+        return None;
+    }
+    let count = |outcome: &str| {
+        pipeline
+            .metrics
+            .geo_lookups
+            .with_label_values(&[outcome])
+            .inc();
+    };
+    if visit.forwarded_untrusted {
+        count("forwarded_untrusted");
+        return None;
+    }
+    let address = visit.client_ip?;
+    match database.locate(address) {
+        Ok(Some(location)) => {
+            count("located");
+            Some(location)
+        }
+        Ok(None) => {
+            count("not_found");
+            None
+        }
+        Err(error) => {
+            count("error");
+            tracing::debug!(%error, "the geo database's record could not be read");
+            None
+        }
+    }
 }
 
 /// The opener's class by the configured rules.

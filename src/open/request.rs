@@ -21,6 +21,12 @@ pub struct Visit<'a> {
     /// The client's address: the connection's peer, or what trusted
     /// proxies said it was.
     pub client_ip: Option<IpAddr>,
+    /// The request carried a forwarded header (`X-Forwarded-For`,
+    /// `Forwarded`) that the server does not trust: one with no
+    /// `trusted_proxy_hops` configured, or one shorter than the hops. Its
+    /// `client_ip` is then perhaps a proxy's rather than the reader's, and
+    /// is located nowhere (`geo` stays empty).
+    pub forwarded_untrusted: bool,
     /// HEAD requests are a scanner's mark.
     pub is_head: bool,
     /// The ETags the client holds (`If-None-Match`).

@@ -79,6 +79,12 @@ impl Pipeline {
             return answer(None, "not_found", SendBody::NotFound);
         };
         let wants = open_request(&template).for_email(visit.email());
+        // The platform's servers ask, not the reader: their address says
+        // nothing of where the reader is, so `geo` stays empty.
+        let visit = &Visit {
+            client_ip: None,
+            ..visit.clone()
+        };
         let mut prepared = prepare(self, &template, visit, &wants, Some(Opener::Human)).await;
         // No timer starts at a send: a countdown runs from the open.
         prepared.person = false;

@@ -11,6 +11,7 @@
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+pub mod mmdb;
 pub mod server;
 pub mod topology;
 
