@@ -7,7 +7,8 @@
 //! moment with an offset, a date and time with its zone in brackets
 //! (`2026-12-01T18:00[America/New_York]`), or a civil date or date and time
 //! read in an IANA time zone: the template's `time_zone`, else the recipient's
-//! `time_zone` field, else UTC (the caller picks it). The time left is counted from the request's
+//! (their `time_zone` field, else the zone they were located in, else UTC:
+//! `now`'s; the caller picks it). The time left is counted from the request's
 //! moment on the server's clock, never from anything the mail client says.
 
 use jiff::civil::{Date, DateTime};

@@ -1,6 +1,6 @@
 //! The expression language of conditions, texts and links (minijinja), and
 //! the request context it reads: `profile`, `query`, `now`, `device`,
-//! `opener`.
+//! `opener`, `geo`.
 //!
 //! A variant's `when` is a Jinja expression ([`Condition`]); its texts and
 //! links are Jinja templates ([`TextSet`]). Both are compiled when a template
@@ -24,7 +24,8 @@
 //!   profile at all, `profile` is an empty map.
 //! - `query.<name>`: the template's declared query parameters, as strings.
 //! - `now`: the request time in the recipient's time zone (the IANA name in
-//!   the profile field `time_zone`, e.g. `Europe/Paris`), else UTC. `{{ now }}`
+//!   the profile field `time_zone`, e.g. `Europe/Paris`), else the zone the
+//!   reader was located in (`geo.time_zone`), else UTC. `{{ now }}`
 //!   prints `2025-03-14T09:30:00+01:00`; its attributes are `now.year`,
 //!   `now.month`, `now.day`, `now.hour`, `now.minute`, `now.second`,
 //!   `now.weekday` (1 = Monday … 7 = Sunday), `now.date` (`"2025-03-14"`),
@@ -42,6 +43,15 @@
 //!   User-Agent and the client's address, which Apple's relay ranges
 //!   identify. `docs/openers.md` describes the rules. Example:
 //!   `opener == "human"`.
+//! - `geo`: where the reader is, from their address in the city database
+//!   `geo_database` names (`crate::geo`): `geo.country` (`GB`),
+//!   `geo.region` (`ENG`), `geo.region_name` (`England`), `geo.city`
+//!   (`London`) and `geo.time_zone` (`Europe/London`), each undefined when
+//!   the database does not know it. Only a `human` opener whose address is
+//!   its own is located; for proxies, scanners, a request behind a
+//!   forwarded header the server does not trust, or without a database,
+//!   `geo` is an empty map. `docs/geo.md` says more. Example:
+//!   `geo.country | default("US") == "US"`.
 //!
 //! # Helpers
 //!

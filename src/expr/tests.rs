@@ -516,3 +516,61 @@ fn conditions_and_text_sets_can_be_shared_between_threads() {
     assert_send_sync::<Context>();
     assert_send_sync::<ExprError>();
 }
+
+#[test]
+fn geo_is_a_map_of_what_is_known_and_empty_without_a_location() {
+    let london = crate::geo::Location {
+        country: Some("GB".to_string()),
+        region: Some("ENG".to_string()),
+        region_name: Some("England".to_string()),
+        city: Some("London".to_string()),
+        time_zone: None,
+    };
+    let located = Context::new(&RequestFacts {
+        geo: Some(london),
+        ..facts(&[])
+    });
+    let nowhere = context(&[]);
+    let cases: &[(&str, bool, bool)] = &[
+        ("geo.country == 'GB'", true, false),
+        ("geo.country in ['DE', 'GB']", true, false),
+        ("geo.country | default('US') == 'US'", false, true),
+        (
+            "geo.country | default(\"US\") in [\"US\", \"CA\"]",
+            false,
+            true,
+        ),
+        ("geo.city is defined", true, false),
+        ("geo.time_zone is defined", false, false),
+        ("geo.missing is defined", false, false),
+        ("geo | length == 0", false, true),
+    ];
+    for (source, when_located, when_not) in cases {
+        assert_eq!(eval(source, &located).unwrap(), *when_located, "{source}");
+        assert_eq!(eval(source, &nowhere).unwrap(), *when_not, "{source}");
+    }
+    assert_eq!(
+        render(
+            "{% if geo.city is defined %}Visit us in {{ geo.city }}{% else %}Find a store near you{% endif %}",
+            &located
+        )
+        .unwrap(),
+        "Visit us in London"
+    );
+    assert_eq!(
+        render("{{ geo.city | default('your city') }}", &nowhere).unwrap(),
+        "your city"
+    );
+    // Opening hours as docs/geo.md writes them: 09:30 UTC on a Friday.
+    assert_eq!(
+        render(
+            "{{ \"We're open now\" if 9 <= now.hour < 18 and now.weekday <= 5 else \"We open at 9\" }}",
+            &nowhere
+        )
+        .unwrap(),
+        "We're open now"
+    );
+    // A scanner's click is no reader's: its context loses `geo`.
+    let scanner = located.with_opener(Opener::Scanner);
+    assert!(eval("geo | length == 0", &scanner).unwrap());
+}

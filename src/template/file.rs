@@ -192,7 +192,8 @@ pub struct TimerFile {
     #[serde(default)]
     pub evergreen_hours: Option<f64>,
     /// The IANA zone of a deadline without an offset; the recipient's
-    /// `time_zone` field, then UTC, when absent.
+    /// `time_zone` field, then the zone they were located in
+    /// (`geo.time_zone`), then UTC, when absent.
     #[serde(default)]
     pub time_zone: Option<String>,
     /// One frame a second, this many at most.
