@@ -164,13 +164,41 @@ struct Subdivision {
     names: Names,
 }
 
-/// `city` is a map of names in the nested layouts and a plain name in the
-/// flat one.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum City {
-    Named { names: Names },
-    Plain(String),
+/// `city`: a map with its names in the nested layouts, a plain name in the
+/// flat one. Read by a visitor of its own rather than serde's untagged
+/// enums, which would copy the whole map (every language's name) first.
+struct City(Option<String>);
+
+impl<'de> Deserialize<'de> for City {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<City, D::Error> {
+        deserializer.deserialize_any(CityVisitor)
+    }
+}
+
+struct CityVisitor;
+
+impl<'de> serde::de::Visitor<'de> for CityVisitor {
+    type Value = City;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a city's name, or a map with its names")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<City, E> {
+        Ok(City(Some(name.to_string())))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<City, A::Error> {
+        let mut english = None;
+        while let Some(key) = map.next_key::<&'de str>()? {
+            if key == "names" {
+                english = map.next_value::<Names>()?.en;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(City(english))
+    }
 }
 
 #[derive(Deserialize, Default)]
@@ -190,10 +218,7 @@ impl Record {
             Some(subdivision) => (subdivision.iso_code, subdivision.names.en),
             None => (None, None),
         };
-        let city = self.city.and_then(|city| match city {
-            City::Named { names } => names.en,
-            City::Plain(name) => Some(name),
-        });
+        let city = self.city.and_then(|city| city.0);
         Location {
             country: present(self.country.and_then(|country| country.iso_code))
                 .or_else(|| present(self.country_code))
