@@ -315,6 +315,29 @@ fn expression_sites(template: &Template) -> Vec<Site<'_>> {
                         );
                     }
                 }
+                VariantLayer::Repeat(repeat) => {
+                    sites.push(Site {
+                        variant: id,
+                        field: at("items"),
+                        source: repeat.items.source(),
+                        form: SourceForm::Expression,
+                        place: Place::Other,
+                    });
+                    for (child_index, child) in repeat.layers.iter().enumerate() {
+                        let at = |name: &str| at(&format!("layers[{child_index}].{name}"));
+                        let (field, text, place) = match child {
+                            VariantLayer::Text { text, .. } => ("text", *text, Place::Drawn),
+                            VariantLayer::Code { content, .. } => {
+                                ("content", *content, Place::Drawn)
+                            }
+                            VariantLayer::RemoteImage { url, .. } => {
+                                ("url", *url, Place::RemoteImage)
+                            }
+                            _ => continue,
+                        };
+                        push_text(&mut sites, template, id, at(field), text, place);
+                    }
+                }
                 VariantLayer::Static(_) | VariantLayer::PollResults(_) => {}
             }
         }

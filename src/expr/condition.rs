@@ -44,6 +44,14 @@ impl Condition {
             .map_err(|error| ExprError::eval(&error, &self.source))
     }
 
+    /// Evaluates to the expression's value, for an expression that gives
+    /// more than a yes or no: a repeat layer's list of items.
+    pub fn value(&self, context: &Context) -> Result<minijinja::Value, ExprError> {
+        self.expression
+            .eval(context.value())
+            .map_err(|error| ExprError::eval(&error, &self.source))
+    }
+
     /// The source as written in the template.
     pub fn source(&self) -> &str {
         &self.source

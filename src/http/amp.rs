@@ -103,6 +103,15 @@ fn item(
     if template.allows_scale(2) {
         item["image_2x"] = json!(own_url(format!("/i/{}@2x.{extension}", template.name)));
     }
+    // A repeat layer's items (a product grid, an order's lines), each
+    // with its texts and image URLs in layer order, for an `amp-list`.
+    let repeated = decision.content.repeated_items();
+    if !repeated.is_empty() {
+        item["items"] = repeated
+            .into_iter()
+            .map(|texts| json!({ "texts": texts }))
+            .collect();
+    }
     if let (Some(poll), Some(view)) = (&template.poll, &decision.poll) {
         item["poll"] = poll_json(poll, view);
     }

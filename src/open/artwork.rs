@@ -83,66 +83,7 @@ pub fn build_plan(
         // Content always fits its variant (resolved for it, or a lock
         // checked against it); a missing entry draws as empty.
         let content = content.layers.get(index).unwrap_or(&LayerContent::Fixed);
-        let text = match content {
-            LayerContent::Text(text) | LayerContent::ImageUrl(text) | LayerContent::Code(text) => {
-                text.as_str()
-            }
-            _ => "",
-        };
-        layers.push(match layer {
-            VariantLayer::Countdown { .. } => continue,
-            VariantLayer::PollResults(results) => {
-                if let LayerContent::Poll(view) = content {
-                    layers.extend(results.layers(&view.rows(results.value)));
-                }
-                continue;
-            }
-            VariantLayer::Static(layer) => layer.clone(),
-            VariantLayer::Text { frame, style, .. } => Layer::Text(TextLayer {
-                frame: *frame,
-                text: text.to_string(),
-                style: style.clone(),
-            }),
-            VariantLayer::Code {
-                frame,
-                symbology,
-                color,
-                background,
-                ..
-            } => {
-                // A code with nothing to encode (no coupon code yet) is not
-                // drawn, rather than failing the render.
-                if text.is_empty() {
-                    continue;
-                }
-                Layer::Code(CodeLayer {
-                    frame: *frame,
-                    symbology: *symbology,
-                    content: text.to_string(),
-                    color: *color,
-                    background: *background,
-                })
-            }
-            VariantLayer::RemoteImage {
-                frame,
-                fit,
-                radius,
-                opacity,
-                placeholder,
-                ..
-            } => {
-                let Some(asset) = remote.get(text).or(placeholder.as_ref()) else {
-                    continue;
-                };
-                Layer::Image(ImageLayer {
-                    frame: *frame,
-                    asset: Arc::clone(asset),
-                    fit: *fit,
-                    radius: *radius,
-                    opacity: *opacity,
-                })
-            }
-        });
+        plan_layer(layer, content, remote, &mut layers);
     }
     RenderPlan {
         width: template.width,
@@ -151,4 +92,102 @@ pub fn build_plan(
         format: target.format,
         layers,
     }
+}
+
+/// Adds what `layer` draws showing `content` to `layers`: nothing, one
+/// layer, or several (a poll's rows, a repeat layer's cells).
+fn plan_layer(
+    layer: &VariantLayer,
+    content: &LayerContent,
+    remote: &RemoteAssets,
+    layers: &mut Vec<Layer>,
+) {
+    let text = match content {
+        LayerContent::Text(text) | LayerContent::ImageUrl(text) | LayerContent::Code(text) => {
+            text.as_str()
+        }
+        _ => "",
+    };
+    layers.push(match layer {
+        VariantLayer::Countdown { .. } => return,
+        VariantLayer::PollResults(results) => {
+            if let LayerContent::Poll(view) = content {
+                layers.extend(results.layers(&view.rows(results.value)));
+            }
+            return;
+        }
+        VariantLayer::Repeat(repeat) => {
+            let LayerContent::Repeat(cells) = content else {
+                return;
+            };
+            for (index, cell) in cells.iter().enumerate() {
+                let (x, y) = repeat.cell_origin(index);
+                let mut drawn = Vec::with_capacity(cell.len());
+                for (child, content) in repeat.layers.iter().zip(cell) {
+                    plan_layer(child, content, remote, &mut drawn);
+                }
+                layers.extend(drawn.into_iter().map(|layer| moved(layer, x, y)));
+            }
+            return;
+        }
+        VariantLayer::Static(layer) => layer.clone(),
+        VariantLayer::Text { frame, style, .. } => Layer::Text(TextLayer {
+            frame: *frame,
+            text: text.to_string(),
+            style: style.clone(),
+        }),
+        VariantLayer::Code {
+            frame,
+            symbology,
+            color,
+            background,
+            ..
+        } => {
+            // A code with nothing to encode (no coupon code yet) is not
+            // drawn, rather than failing the render.
+            if text.is_empty() {
+                return;
+            }
+            Layer::Code(CodeLayer {
+                frame: *frame,
+                symbology: *symbology,
+                content: text.to_string(),
+                color: *color,
+                background: *background,
+            })
+        }
+        VariantLayer::RemoteImage {
+            frame,
+            fit,
+            radius,
+            opacity,
+            placeholder,
+            ..
+        } => {
+            let Some(asset) = remote.get(text).or(placeholder.as_ref()) else {
+                return;
+            };
+            Layer::Image(ImageLayer {
+                frame: *frame,
+                asset: Arc::clone(asset),
+                fit: *fit,
+                radius: *radius,
+                opacity: *opacity,
+            })
+        }
+    });
+}
+
+/// `layer` moved by (`dx`, `dy`): a repeat layer's child, from its cell's
+/// coordinates to the canvas's.
+fn moved(mut layer: Layer, dx: f32, dy: f32) -> Layer {
+    let frame = match &mut layer {
+        Layer::Rect(rect) => &mut rect.frame,
+        Layer::Image(image) => &mut image.frame,
+        Layer::Text(text) => &mut text.frame,
+        Layer::Code(code) => &mut code.frame,
+    };
+    frame.x += dx;
+    frame.y += dy;
+    layer
 }

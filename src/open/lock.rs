@@ -64,7 +64,12 @@ impl<'t> Lock<'t> {
 /// The stored strings of `content`, in layer order.
 fn flatten(content: &Content) -> Vec<String> {
     let mut texts = Vec::new();
-    for layer in &content.layers {
+    flatten_layers(&content.layers, &mut texts);
+    texts
+}
+
+fn flatten_layers(layers: &[LayerContent], texts: &mut Vec<String>) {
+    for layer in layers {
         match layer {
             LayerContent::Fixed => {}
             LayerContent::Text(text) | LayerContent::ImageUrl(text) | LayerContent::Code(text) => {
@@ -77,17 +82,32 @@ fn flatten(content: &Content) -> Vec<String> {
                 }
                 texts.extend(locale.iter().cloned());
             }
+            // The number of items, then each item's strings.
+            LayerContent::Repeat(cells) => {
+                texts.push(cells.len().to_string());
+                for cell in cells {
+                    flatten_layers(cell, texts);
+                }
+            }
         }
     }
-    texts
 }
 
 /// The content of `variant` from its stored strings, if there are exactly
 /// as many as its layers hold.
 fn unflatten(variant: &Variant, texts: Vec<String>) -> Option<Content> {
     let mut texts = texts.into_iter();
-    let mut layers = Vec::with_capacity(variant.layers.len());
-    for layer in &variant.layers {
+    let layers = unflatten_layers(&variant.layers, &mut texts)?;
+    let content = Content { layers };
+    (texts.next().is_none() && content.fits(variant)).then_some(content)
+}
+
+fn unflatten_layers(
+    declared: &[VariantLayer],
+    texts: &mut std::vec::IntoIter<String>,
+) -> Option<Vec<LayerContent>> {
+    let mut layers = Vec::with_capacity(declared.len());
+    for layer in declared {
         layers.push(match layer {
             VariantLayer::Static(_) => LayerContent::Fixed,
             VariantLayer::Text { .. } => LayerContent::Text(texts.next()?),
@@ -114,10 +134,20 @@ fn unflatten(variant: &Variant, texts: Vec<String>) -> Option<Content> {
                     locale,
                 }
             }
+            VariantLayer::Repeat(repeat) => {
+                let count: usize = texts.next()?.parse().ok()?;
+                if count > repeat.max {
+                    return None;
+                }
+                let mut cells = Vec::with_capacity(count);
+                for _ in 0..count {
+                    cells.push(unflatten_layers(&repeat.layers, texts)?);
+                }
+                LayerContent::Repeat(cells)
+            }
         });
     }
-    let content = Content { layers };
-    (texts.next().is_none() && content.fits(variant)).then_some(content)
+    Some(layers)
 }
 
 /// A poll's results as one stored string: `"3,0,12|2"` (counts, then the

@@ -128,6 +128,7 @@ pub async fn prepare(
     let now = pipeline.clock.now();
     let deadline = Instant::now() + pipeline.sources.budget();
     let opener = opener.unwrap_or_else(|| classify(pipeline, visit));
+    let geo = locate(pipeline, visit, opener);
     // The sources that read no profile are called beside the state lookup.
     let early = async {
         let early = template
@@ -144,6 +145,7 @@ pub async fn prepare(
             user_agent: visit.user_agent.map(str::to_string),
             is_head: visit.is_head,
             opener: Some(opener),
+            geo: geo.clone(),
         });
         let answers =
             pipeline
@@ -171,7 +173,7 @@ pub async fn prepare(
         user_agent: visit.user_agent,
         is_head: visit.is_head,
         opener,
-        geo: locate(pipeline, visit, opener),
+        geo,
     };
     let person = pipeline.openers.is_person(opener);
     let mut prepared = assemble(

@@ -438,6 +438,35 @@ pub enum LayerFile {
         #[serde(default)]
         hide_leading_zero_units: bool,
     },
+    /// Its child layers drawn once per item of a list, in a grid of
+    /// `columns` cells filled row by row: a product grid, an order's lines.
+    Repeat {
+        /// A Jinja expression giving the list, e.g. `feed.products |
+        /// selectattr('availability', 'eq', 'in stock') | list` or
+        /// `source.orders.lines`. An undefined value draws nothing.
+        items: String,
+        /// The most items drawn; the grid has room for this many, and
+        /// fewer items leave the rest of it empty.
+        max: u32,
+        x: f32,
+        y: f32,
+        width: f32,
+        height: f32,
+        #[serde(default = "one_column")]
+        columns: u32,
+        /// Space between cells, in pixels.
+        #[serde(default)]
+        gap: f32,
+        /// Drawn in each cell, with coordinates relative to the cell;
+        /// their texts read `item` and `loop.index` (1 for the first).
+        /// Rectangles, images (a `url` through remote images), texts, QR
+        /// codes and barcodes.
+        layers: Vec<LayerFile>,
+    },
+}
+
+fn one_column() -> u32 {
+    1
 }
 
 /// A countdown unit's label: one text, or a text per plural category.

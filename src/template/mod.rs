@@ -202,6 +202,51 @@ pub enum VariantLayer {
         opacity: f32,
         placeholder: Option<Arc<Asset>>,
     },
+    /// Child layers drawn once per item of a list, in a grid.
+    Repeat(RepeatLayer),
+}
+
+/// A repeat layer as a template holds it: `items` is an expression whose
+/// value is the list; each item gets a cell of the grid, and the child
+/// layers draw in it, their coordinates relative to the cell.
+#[derive(Debug)]
+pub struct RepeatLayer {
+    pub frame: Frame,
+    pub items: Condition,
+    pub max: usize,
+    pub columns: u32,
+    pub gap: f32,
+    /// Rectangles, images, texts, remote images and codes only.
+    pub layers: Vec<VariantLayer>,
+}
+
+impl RepeatLayer {
+    /// The grid's rows: enough for `max` items.
+    pub fn rows(&self) -> u32 {
+        (self.max as u32).div_ceil(self.columns.max(1))
+    }
+
+    /// The width and height of one cell, in 1x pixels.
+    pub fn cell_size(&self) -> (f32, f32) {
+        let columns = self.columns.max(1) as f32;
+        let rows = self.rows().max(1) as f32;
+        (
+            (self.frame.width - self.gap * (columns - 1.0)) / columns,
+            (self.frame.height - self.gap * (rows - 1.0)) / rows,
+        )
+    }
+
+    /// Where cell `index` (0 for the first item) starts, in 1x pixels:
+    /// cells fill the grid row by row.
+    pub fn cell_origin(&self, index: usize) -> (f32, f32) {
+        let columns = self.columns.max(1) as usize;
+        let (width, height) = self.cell_size();
+        let (column, row) = ((index % columns) as f32, (index / columns) as f32);
+        (
+            self.frame.x + column * (width + self.gap),
+            self.frame.y + row * (height + self.gap),
+        )
+    }
 }
 
 impl VariantLayer {
@@ -220,6 +265,7 @@ impl VariantLayer {
             } => (code_type(symbology), *frame),
             VariantLayer::PollResults(results) => ("poll_results", results.frame),
             VariantLayer::RemoteImage { frame, .. } => ("remote_image", *frame),
+            VariantLayer::Repeat(repeat) => ("repeat", repeat.frame),
         }
     }
 }

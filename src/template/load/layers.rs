@@ -10,6 +10,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use super::repeat::RepeatFields;
 use super::text_layers::{CountdownFields, PollResultsFields, TextFields};
 use super::{Builder, TemplateError};
 use crate::render::{Asset, CodeLayer, Color, Fit, Frame, ImageLayer, Layer, RectLayer, Symbology};
@@ -207,6 +208,26 @@ impl Builder<'_> {
                 &color,
                 background,
             ),
+            LayerFile::Repeat {
+                items,
+                max,
+                x,
+                y,
+                width,
+                height,
+                columns,
+                gap,
+                layers,
+            } => self.repeat_layer(
+                &site(x, y, width, height),
+                RepeatFields {
+                    items,
+                    max,
+                    columns,
+                    gap,
+                    layers,
+                },
+            ),
         }
     }
 
@@ -336,10 +357,10 @@ fn rect_layer(site: &LayerSite, fill: &str, radius: f32) -> Result<VariantLayer,
 /// Where a layer is: in the file, for its errors, and on the canvas, as the
 /// file gives it and before it is checked.
 pub(super) struct LayerSite<'a> {
-    file: &'a Path,
-    variant: &'a str,
+    pub(super) file: &'a Path,
+    pub(super) variant: &'a str,
     /// The layer's path in the file, such as `variants[0].layers[2]`.
-    path: &'a str,
+    pub(super) path: &'a str,
     x: f32,
     y: f32,
     width: f32,

@@ -14,6 +14,7 @@
 mod coupon;
 mod layers;
 mod poll;
+mod repeat;
 mod sources;
 mod text_layers;
 mod timer;
