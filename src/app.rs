@@ -12,6 +12,7 @@ use crate::config::{Config, RenderConfig};
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
 use crate::geo::GeoDatabase;
+use crate::feeds::Feeds;
 use crate::metrics::Metrics;
 use crate::open::Pipeline;
 use crate::poll::TallyCache;
@@ -139,6 +140,16 @@ impl App {
             ),
         };
         let sources = crate::sources::Sources::new(source_policy, store.clone(), metrics.clone());
+        // The demo serves its bundled catalogue when no feed is configured.
+        let mut feed_configs = config.feeds.clone();
+        if feed_configs.is_empty()
+            && store.is_demo()
+            && let Some(demo) = crate::feeds::demo_feed(&config.store.demo_dir)
+        {
+            feed_configs.push(demo);
+        }
+        let feeds = Feeds::start(feed_configs, &store, metrics.clone())
+            .context("preparing the feeds' Redis connection")?;
         let pipeline = Pipeline {
             sources,
             store,
@@ -153,6 +164,7 @@ impl App {
             tallies: TallyCache::default(),
             prefs: Arc::new(prefs),
             geo,
+            feeds,
         };
         let app = App {
             config: Arc::new(config),

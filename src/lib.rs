@@ -34,6 +34,9 @@
 //! - [`cache`]: the byte-bounded render cache with one render per key.
 //! - [`remote`]: images fetched from allow-listed origins by URL, bounded in
 //!   bytes and time, and cached.
+//! - [`feeds`]: product feeds (RSS, Atom, Google Merchant, CSV, JSON)
+//!   refreshed on a schedule by one replica at a time, kept in the store
+//!   and served from memory as `feed.NAME`.
 //! - [`metrics`]: metric names and the registry behind `/metrics`.
 //! - [`http`]: the hyper server, the router and the handlers.
 //! - [`app`]: the application state shared by every connection.
@@ -61,6 +64,7 @@ pub mod embed;
 pub mod events;
 pub mod expr;
 pub mod geo;
+pub mod feeds;
 pub mod http;
 pub mod metrics;
 pub mod open;

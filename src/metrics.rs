@@ -1,7 +1,7 @@
 //! Every metric the server exports, in one place, with its help text.
 //!
 //! Labels are bounded: routes, template names and variant ids come from the
-//! loaded templates, webhook names from the configuration, outcomes and
+//! loaded templates, webhook and feed names from the configuration, outcomes and
 //! opener classes from fixed lists. No label
 //! ever holds a recipient id, a token or a query value.
 
@@ -193,6 +193,18 @@ pub const WEBHOOK_PENDING: (&str, &str) = (
     "opentime_webhook_pending_events",
     "Entries of the events stream a webhook has yet to go through (read and not acknowledged, or not read yet), by webhook; every replica reports the same figure.",
 );
+pub const FEED_REFRESHES: (&str, &str) = (
+    "opentime_feed_refreshes_total",
+    "Product feed refreshes this replica ran, by feed and result (ok, error).",
+);
+pub const FEED_ITEMS: (&str, &str) = (
+    "opentime_feed_items",
+    "Items of a product feed this replica serves, by feed.",
+);
+pub const FEED_REFRESH_SECONDS: (&str, &str) = (
+    "opentime_feed_refresh_duration_seconds",
+    "Time one product feed refresh took (fetch, parse and store), by feed, failed ones included.",
+);
 pub const TEMPLATES_LOADED: (&str, &str) =
     ("opentime_templates_loaded", "Templates in the live set.");
 pub const CONNECTIONS_REFUSED: (&str, &str) = (
@@ -216,6 +228,12 @@ pub const TEMPLATE_RELOADS: (&str, &str) = (
 /// slow store or render must still be visible.
 const LATENCY_BUCKETS: &[f64] = &[
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// Buckets from 10 ms to 5 min: a feed refresh fetches and parses a whole
+/// catalogue.
+const FEED_BUCKETS: &[f64] = &[
+    0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
 /// The server's metrics and the registry that exports them.
@@ -273,6 +291,9 @@ pub struct Metrics {
     pub webhook_retries: IntCounterVec,
     pub webhook_failed: IntCounterVec,
     pub webhook_pending: IntGaugeVec,
+    pub feed_refreshes: IntCounterVec,
+    pub feed_items: IntGaugeVec,
+    pub feed_refresh_seconds: HistogramVec,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -380,6 +401,16 @@ impl Metrics {
         registry
             .register(Box::new(request_seconds.clone()))
             .expect("each metric is registered once");
+        series(FEED_REFRESH_SECONDS.0, true);
+        let feed_refresh_seconds = HistogramVec::new(
+            HistogramOpts::new(FEED_REFRESH_SECONDS.0, FEED_REFRESH_SECONDS.1)
+                .buckets(FEED_BUCKETS.to_vec()),
+            &["feed"],
+        )
+        .expect("metric names and labels are valid constants");
+        registry
+            .register(Box::new(feed_refresh_seconds.clone()))
+            .expect("each metric is registered once");
         let plain_counter = |(name, help): (&str, &str)| {
             series(name, false);
             let counter = IntCounter::new(name, help).expect("valid constant");
@@ -440,6 +471,9 @@ impl Metrics {
             webhook_retries: counter(WEBHOOK_RETRIES, &["webhook"]),
             webhook_failed: counter(WEBHOOK_FAILED, &["webhook"]),
             webhook_pending: gauges(WEBHOOK_PENDING, &["webhook"]),
+            feed_refreshes: counter(FEED_REFRESHES, &["feed", "result"]),
+            feed_items: gauges(FEED_ITEMS, &["feed"]),
+            feed_refresh_seconds,
             registry,
             names: Vec::new(),
         };

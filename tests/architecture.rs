@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["expr", "access"],
     &["poll", "template"],
     &["events", "store"],
-    &["remote", "cache", "sources"],
+    &["remote", "cache", "sources", "feeds"],
     &["open"],
     &["check", "warm", "embed", "webhooks"],
     &["config", "app"],

@@ -114,6 +114,8 @@ pub static KEYS: &[Key] = &[
     key("warm_rate",                    "OPENTIME_WARM_RATE",                    U32(|c| &mut c.warm.rate)),
     // webhooks
     key("webhooks",                     "OPENTIME_WEBHOOKS",                     Tables(set_webhooks)),
+    // feeds
+    key("feeds",                        "OPENTIME_FEEDS",                        Tables(set_feeds)),
 ];
 
 /// A field of [`Config`], by its type. Numbers are whole numbers in the
@@ -214,8 +216,13 @@ impl Key {
                 .map(Value::Tables)
                 .map_err(|error| {
                     anyhow::anyhow!(
-                        "{} is not a JSON array of tables (line {}, column {})",
+                        "{} is not {} (line {}, column {})",
                         self.env,
+                        if self.name == "feeds" {
+                            "a JSON object of tables by name"
+                        } else {
+                            "a JSON array of tables"
+                        },
                         error.line(),
                         error.column()
                     )
@@ -254,6 +261,7 @@ impl Key {
                     Kind::Text => "a string",
                     Kind::Number => "a whole number",
                     Kind::Flag => "true or false",
+                    Kind::Tables if self.name == "feeds" => "tables, written [feeds.NAME]",
                     Kind::Tables => "a list of tables, written [[name]]",
                 }
             ),
@@ -457,6 +465,12 @@ fn set_secrets(config: &mut Config, table: serde_json::Value) -> anyhow::Result<
 
 fn set_webhooks(config: &mut Config, tables: serde_json::Value) -> anyhow::Result<()> {
     config.webhooks = crate::webhooks::parse_webhooks(tables).map_err(anyhow::Error::msg)?;
+    Ok(())
+}
+
+/// Every feed, checked; a later layer's set replaces an earlier one's.
+fn set_feeds(config: &mut Config, tables: serde_json::Value) -> anyhow::Result<()> {
+    config.feeds = crate::feeds::parse_feeds(tables).map_err(anyhow::Error::msg)?;
     Ok(())
 }
 

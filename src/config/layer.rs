@@ -54,8 +54,13 @@ impl<'de> Deserialize<'de> for Layer {
                     Value::Tables(serde_json::to_value(&value).map_err(D::Error::custom)?)
                 }
                 _ if matches!(KEYS[index].kind(), Kind::Tables) => {
+                    let written = if name == "feeds" {
+                        "[feeds.NAME]".to_string()
+                    } else {
+                        format!("[[{name}]]")
+                    };
                     return Err(D::Error::custom(format!(
-                        "{name} is written as [[{name}]] tables"
+                        "{name} is written as {written} tables"
                     )));
                 }
                 toml::Value::String(text) => Value::Text(text),

@@ -10,9 +10,10 @@
 //!
 //! The keys are flat (`redis_url`, `render_wait_ms`), as deployments write
 //! them; each sets a field of one section, and each section is what one
-//! part of the server reads. The one exception is `webhooks`, a list of
+//! part of the server reads. The two exceptions are `webhooks`, a list of
 //! tables: `[[webhooks]]` in the file, a JSON array of the same tables in
-//! `OPENTIME_WEBHOOKS`.
+//! `OPENTIME_WEBHOOKS`; and `feeds`, tables by name: `[feeds.NAME]` in the
+//! file, a JSON object of the same tables in `OPENTIME_FEEDS`.
 //!
 //! - `keys.rs`: [`KEYS`], the one declaration of every key.
 //! - `layer.rs`: a layer of values, read from the file or the environment.
@@ -29,6 +30,7 @@ use std::path::Path;
 use anyhow::{Context as _, bail};
 
 use crate::access::{DEMO_KEY, KeyRing};
+use crate::feeds::FeedConfig;
 use crate::remote::RemoteImageConfig;
 use crate::sources::SourcesConfig;
 use crate::store::{StoreConfig, Topology};
@@ -65,6 +67,8 @@ pub struct Config {
     pub warm: WarmConfig,
     /// Where events go back to the sender's systems (`docs/webhooks.md`).
     pub webhooks: Vec<WebhookConfig>,
+    /// Product feeds refreshed on a schedule (`docs/feeds.md`).
+    pub feeds: Vec<FeedConfig>,
 }
 
 impl Config {
@@ -202,6 +206,7 @@ impl Config {
         if let Some(path) = &self.geo.database {
             check_geo_database(path)?;
         }
+        crate::feeds::check_feeds(&self.feeds).map_err(anyhow::Error::msg)?;
         for (position, entry) in self.access.admin_tokens.iter().enumerate() {
             crate::access::check_admin_token(entry).map_err(|problem| {
                 anyhow::anyhow!("admin_tokens, number {}: {problem}", position + 1)
@@ -350,6 +355,55 @@ mod tests {
             let error = config.apply(env_layer(&[(key, value)]).unwrap());
             assert!(error.is_err(), "{key}={value}");
         }
+    }
+
+    #[test]
+    fn feeds_are_tables_by_name_in_the_file_and_json_in_the_environment() {
+        let mut config = Config::default();
+        let layer: Layer = toml::from_str(
+            "[feeds.products]\n\
+             url = \"https://shop.example/feed.xml?key=hunter2\"\n\
+             format = \"google_merchant\"\n\
+             refresh_s = 300\n",
+        )
+        .unwrap();
+        config.apply(layer).unwrap();
+        assert_eq!(config.feeds.len(), 1);
+        assert_eq!(config.feeds[0].name, "products");
+        assert_eq!(config.feeds[0].refresh, Duration::from_secs(300));
+        config
+            .apply(
+                env_layer(&[(
+                    "OPENTIME_FEEDS",
+                    r#"{"news": {"file": "/srv/news.csv", "format": "csv", "key": "sku"}}"#,
+                )])
+                .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(config.feeds.len(), 1);
+        assert_eq!(config.feeds[0].key, "sku");
+        let error = toml::from_str::<Layer>("[feeds.products]\nformat = \"rss\"\n")
+            .map(|layer| Config::default().apply(layer))
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("[feeds.products]: needs a url or a file"),
+            "{error:#}"
+        );
+        let string: Result<Layer, _> = toml::from_str("feeds = \"x\"");
+        assert!(
+            string
+                .unwrap_err()
+                .to_string()
+                .contains("[feeds.NAME] tables")
+        );
+        let broken = env_layer(&[("OPENTIME_FEEDS", "[")])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(
+            broken.to_string().contains("JSON object of tables"),
+            "{broken}"
+        );
     }
 
     #[test]

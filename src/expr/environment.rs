@@ -14,7 +14,7 @@ use std::sync::LazyLock;
 use minijinja::syntax::SyntaxConfig;
 use minijinja::{AutoEscape, Environment, UndefinedBehavior};
 
-use super::{dates, number, secret, words};
+use super::{dates, feed, number, secret, words};
 
 /// The instructions one evaluation may execute. Real conditions and texts
 /// take tens; this leaves room for loops over small lists while stopping a
@@ -64,5 +64,6 @@ pub(crate) fn configured_environment() -> Environment<'static> {
     environment.add_filter("money", words::money);
     environment.add_function("money", words::money);
     environment.add_function("secret", secret::secret);
+    environment.add_function("feed_item", feed::feed_item);
     environment
 }

@@ -77,6 +77,9 @@
 //! - `date` filter: strftime-style formatting in the recipient's zone,
 //!   `{{ profile.renews_on | date("%d %B %Y") }}` → `14 March 2025`; default
 //!   format `%Y-%m-%d`. Month and day names are English.
+//! - `feed.NAME`: the items of a configured product feed, a list of maps
+//!   (`docs/feeds.md`); `feed_item('NAME', ID)`: the item whose key is ID,
+//!   looked up, or undefined: `{{ feed_item('products', profile.last_sku).title }}`.
 //! - minijinja's built-ins, among them `default`
 //!   (`{{ profile.first_name | default("there") }}`), `upper`, `title`,
 //!   `round`, `length`, `urlencode` for links
@@ -102,6 +105,7 @@ mod dates;
 mod device;
 mod environment;
 mod error;
+mod feed;
 mod names;
 mod now;
 mod number;
@@ -120,6 +124,7 @@ pub use dates::DEFAULT_DATE_FORMAT;
 pub use device::Device;
 pub use environment::{FUEL, RECURSION_LIMIT};
 pub use error::ExprError;
+pub use feed::{FEED_ROOT, FeedItems, FeedSet};
 pub use names::{FieldRead, SourceForm, fields_read, secrets_named};
 pub use now::{Now, TIME_ZONE_FIELD};
 pub use number::group_thousands;

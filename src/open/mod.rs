@@ -59,6 +59,7 @@ use crate::clock::Clock;
 use crate::events::EventLog;
 use crate::expr::OpenerRules;
 use crate::geo::GeoDatabase;
+use crate::feeds::Feeds;
 use crate::metrics::Metrics;
 use crate::poll::TallyCache;
 use crate::prefs::PrefsConfig;
@@ -90,6 +91,8 @@ pub struct Pipeline {
     pub prefs: Arc<PrefsConfig>,
     /// Where readers are, when `geo_database` names a city database.
     pub geo: Option<Arc<GeoDatabase>>,
+    /// Product feeds' items, read by expressions as `feed.NAME`.
+    pub feeds: Feeds,
 }
 
 impl Pipeline {

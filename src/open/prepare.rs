@@ -327,6 +327,10 @@ fn assemble(
     if wants.prefs {
         context = context.with("prefs", pipeline.prefs.view(&records.prefs).to_value());
     }
+    // The whole set of feeds, shared: a reference count per request.
+    if let Some(feeds) = pipeline.feeds.value() {
+        context = context.with(crate::expr::FEED_ROOT, feeds);
+    }
     Prepared {
         context,
         personalization,

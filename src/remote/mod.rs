@@ -14,8 +14,9 @@
 //!
 //! This is also where opentime's other outgoing requests live, so that
 //! only `http/` and this module speak hyper: `post.rs` sends a webhook's
-//! deliveries to the URL an operator configured, and `json.rs` calls the
-//! customer's APIs that templates' sources name.
+//! deliveries to the URL an operator configured, `json.rs` calls the
+//! customer's APIs that templates' sources name, and `stream.rs` reads a
+//! product feed's body from the URL an operator configured, chunk by chunk.
 //!
 //! - `allow.rs`: the origin rules and strict URL parsing; no I/O.
 //! - `address.rs`: which resolved addresses a fetch may connect to.
@@ -25,6 +26,8 @@
 //! - `post.rs`: [`Poster`], one bounded HTTP/1.1 POST to a [`PostUrl`].
 //! - `json.rs`: [`SourceHosts`], the hosts templates' sources may call,
 //!   and their GET of JSON.
+//! - `stream.rs`: [`get_stream`], one bounded HTTP/1.1 GET whose body is
+//!   read as it arrives.
 
 mod address;
 mod allow;
@@ -33,6 +36,7 @@ mod decode;
 mod error;
 mod json;
 mod post;
+mod stream;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -43,6 +47,7 @@ use moka::future::Cache;
 pub use error::RemoteImageError;
 pub use json::{SourceHosts, SourceTarget};
 pub use post::{PostError, PostUrl, Poster};
+pub use stream::{BodyStream, StreamError, get_stream};
 
 use crate::render::Asset;
 use allow::{AllowList, Target};

@@ -27,7 +27,7 @@ use super::client::{AbortOnDrop, connect, tls_connector};
 /// `Debug` and [`PostUrl::origin`] show the origin only: the path or query
 /// may hold a credential of the receiver's.
 #[derive(Clone, PartialEq, Eq)]
-pub struct PostUrl(Target);
+pub struct PostUrl(pub(super) Target);
 
 impl PostUrl {
     /// An `http` or `https` URL with a plain host name or IP address, no

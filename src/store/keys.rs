@@ -23,7 +23,9 @@
 //!   `{prefix}poll:{ID}:votes` (each recipient's vote) and
 //!   `{prefix}poll:{ID}:tally` (counts by option), whose braces are a hash
 //!   tag too, so that a vote and its tally change in one script on a
-//!   Cluster.
+//!   Cluster; and a product feed's keys, `{prefix}feed:{NAME}:meta`,
+//!   `:lock`, `:generation` and `:items:{N}`, on one slot by the same
+//!   means.
 //!
 //! The scheme is injective as long as a suffix is non-empty and holds no `}`:
 //! the last `}` of a key then always closes the id, so two recipients (or a
@@ -159,6 +161,15 @@ impl KeyScheme {
     /// replicas poll to know when to reload.
     pub fn templates_revision_key(&self) -> String {
         format!("{}{{templates}}:revision", self.prefix)
+    }
+
+    /// A product feed's key of `part`: `{prefix}feed:{NAME}:meta` (a hash
+    /// of [`super::feeds::FeedMeta`]), `:lock`, `:generation` (a counter)
+    /// and `:items:{N}` (a list of JSON items). The name is the hash tag,
+    /// so one transaction switches a feed on a Cluster too; feed names are
+    /// identifiers, so they hold no brace.
+    pub fn feed_key(&self, feed: &str, part: &str) -> String {
+        format!("{}feed:{{{feed}}}:{part}", self.prefix)
     }
 
     /// The events stream.

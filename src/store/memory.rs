@@ -16,6 +16,7 @@ use crate::recipient::{Profile, RecipientId};
 
 use super::StoreError;
 use super::demo::{load_demo_pools, load_demo_recipients};
+use super::feeds::MemoryFeeds;
 use super::polls::{self, Tally, VoteRecord};
 use super::records::{
     EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
@@ -34,6 +35,8 @@ pub struct MemoryStore {
     timer_starts: Arc<RwLock<HashMap<(RecipientId, String), Timestamp>>>,
     /// Open records, locks, codes, pools, clicks, counts and events.
     records: Arc<std::sync::Mutex<Records>>,
+    /// Product feeds' items, meta and refresh locks (`feeds.rs`).
+    feeds: Arc<std::sync::Mutex<MemoryFeeds>>,
 }
 
 /// The per-recipient records, as the Redis store keeps them in keys of
@@ -62,6 +65,11 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// The feeds, locked for one operation (never across an `.await`).
+    pub(super) fn feeds(&self) -> std::sync::MutexGuard<'_, MemoryFeeds> {
+        self.feeds.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A store seeded from `{demo_dir}/recipients.json` (format in

@@ -12,6 +12,9 @@
 //! - `records`: what is kept per recipient beyond the profile (open
 //!   records, locks, codes, clicks, engagement counts), for both backends.
 //! - `polls`: votes and tallies, for both backends.
+//! - `feeds`: product feeds' items, meta and refresh locks, for both
+//!   backends (the embedded store's kept there too); `redis_feeds`: in
+//!   Redis.
 //! - `redis`: the Redis backend and its connection policy;
 //!   `redis_records`: its records, pools and events stream;
 //!   `redis_polls`: its votes and tallies; `redis_prefs`: its email
@@ -26,12 +29,14 @@
 
 pub mod demo;
 pub mod error;
+pub mod feeds;
 pub mod keys;
 pub mod memory;
 pub mod polls;
 pub mod records;
 pub mod redis;
 pub mod redis_connection;
+pub mod redis_feeds;
 pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
@@ -49,6 +54,7 @@ use crate::prefs::PrefsChange;
 use crate::recipient::{Profile, RecipientId};
 
 pub use self::error::StoreError;
+pub use self::feeds::{FeedCommit, FeedMeta};
 pub use self::keys::{DEFAULT_KEY_PREFIX, KeyScheme};
 pub use self::memory::MemoryStore;
 pub use self::polls::Tally;

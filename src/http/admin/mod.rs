@@ -14,11 +14,13 @@
 //! - [`templates`]: `GET`, `PUT`, `DELETE /api/v1/templates/{name}`, and
 //!   `GET /api/v1/templates/{name}/embed`, the HTML to paste;
 //! - [`tokens`]: `POST /api/v1/tokens`, tokens for many ids at once;
-//! - [`warm`]: `POST /api/v1/warm`, `GET`, `DELETE /api/v1/warm/{job}`.
+//! - [`warm`]: `POST /api/v1/warm`, `GET`, `DELETE /api/v1/warm/{job}`;
+//! - [`feeds`]: `GET /api/v1/feeds`, `POST /api/v1/feeds/{name}/refresh`.
 
 pub(crate) mod auth;
 mod engagement;
 pub(crate) mod error;
+mod feeds;
 mod import;
 mod pools;
 mod preferences;
@@ -133,6 +135,8 @@ async fn dispatch(
         Call::TemplateEmbed => templates::embed(app, identifier(param)?, query, headers)?,
         Call::PoolSize => pools::size(&store, identifier(param)?).await?,
         Call::PoolAddCodes => pools::add_codes(&store, identifier(param)?, body).await?,
+        Call::FeedList => feeds::list(app).await?,
+        Call::FeedRefresh => feeds::refresh(app, param).await?,
     };
     Ok(json_response(StatusCode::OK, &value))
 }

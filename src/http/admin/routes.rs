@@ -28,6 +28,8 @@ pub enum Call {
     TemplateEmbed,
     PoolSize,
     PoolAddCodes,
+    FeedList,
+    FeedRefresh,
 }
 
 /// A route: `path` segments after `/api/v1`, where `*` takes any one
@@ -133,6 +135,13 @@ pub const ROUTES: &[Route] = &[
         &["pools", "*", "codes"],
         "pools",
         Call::PoolAddCodes,
+    ),
+    route(Method::GET, &["feeds"], "feeds", Call::FeedList),
+    route(
+        Method::POST,
+        &["feeds", "*", "refresh"],
+        "feeds",
+        Call::FeedRefresh,
     ),
 ];
 
