@@ -350,3 +350,34 @@ fn countdown_labels_with_plural_forms_need_a_locale() {
         "{stdout}"
     );
 }
+
+/// `feed.NAME` of a feed that is not configured is always undefined: check
+/// says so, and stays quiet about the demo's `products` and about
+/// `feed_item`, which the language knows.
+#[test]
+fn check_warns_about_feeds_that_are_not_configured() {
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path();
+    write(
+        dir,
+        "grid",
+        &template(
+            "grid",
+            "token",
+            "feed.prodcts | length > 0",
+            "https://example.com/",
+            "{{ feed.products[0].title }} {{ feed_item('products', 'camp-mug').title }}",
+        ),
+    );
+    let output = check(dir);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        stdout.contains(
+            "warning grid: feed.prodcts is not a configured feed (the feeds are products)"
+        ),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("feed.products is not"), "{stdout}");
+    assert!(!stdout.contains("unknown function"), "{stdout}");
+}

@@ -62,9 +62,11 @@ async fn launch(redis: &RedisServer, feeds: Vec<FeedConfig>) -> TestServer {
 }
 
 async fn wait_loaded(server: &TestServer, name: &str) {
-    support::eventually(&format!("feed {name} loads"), Duration::from_secs(10), || async {
-        (server.app.feeds.loaded_items(name) > 0).then_some(())
-    })
+    support::eventually(
+        &format!("feed {name} loads"),
+        Duration::from_secs(10),
+        || async { (server.app.feeds.loaded_items(name) > 0).then_some(()) },
+    )
     .await;
 }
 
@@ -80,7 +82,9 @@ fn items(server: &TestServer, name: &str) -> Vec<Value> {
 }
 
 async fn report(server: &TestServer, name: &str) -> Value {
-    let answer = server.admin(Method::GET, "/api/v1/feeds", ADMIN, "", "").await;
+    let answer = server
+        .admin(Method::GET, "/api/v1/feeds", ADMIN, "", "")
+        .await;
     assert_eq!(answer.status, StatusCode::OK);
     answer.json()["feeds"]
         .as_array()
@@ -96,11 +100,36 @@ async fn every_format_is_read_into_its_items() {
     let redis = RedisServer::new();
     let hour = Duration::from_secs(3600);
     let feeds = vec![
-        feed("products", FeedSource::File(fixture("products.xml")), FeedFormat::GoogleMerchant, hour),
-        feed("news", FeedSource::File(fixture("news.rss")), FeedFormat::Rss, hour),
-        feed("posts", FeedSource::File(fixture("posts.atom")), FeedFormat::Atom, hour),
-        feed("sheet", FeedSource::File(fixture("products.csv")), FeedFormat::Csv, hour),
-        feed("api", FeedSource::File(fixture("products.json")), FeedFormat::Json, hour),
+        feed(
+            "products",
+            FeedSource::File(fixture("products.xml")),
+            FeedFormat::GoogleMerchant,
+            hour,
+        ),
+        feed(
+            "news",
+            FeedSource::File(fixture("news.rss")),
+            FeedFormat::Rss,
+            hour,
+        ),
+        feed(
+            "posts",
+            FeedSource::File(fixture("posts.atom")),
+            FeedFormat::Atom,
+            hour,
+        ),
+        feed(
+            "sheet",
+            FeedSource::File(fixture("products.csv")),
+            FeedFormat::Csv,
+            hour,
+        ),
+        feed(
+            "api",
+            FeedSource::File(fixture("products.json")),
+            FeedFormat::Json,
+            hour,
+        ),
     ];
     let server = launch(&redis, feeds).await;
     for name in ["products", "news", "posts", "sheet", "api"] {
@@ -110,13 +139,19 @@ async fn every_format_is_read_into_its_items() {
     let products = items(&server, "products");
     assert_eq!(products.len(), 3);
     assert_eq!(products[0]["title"], "Trail Runner 2 & Gaiters");
-    assert_eq!(products[0]["description"], "Light trail shoe <b>with</b> gaiters");
+    assert_eq!(
+        products[0]["description"],
+        "Light trail shoe <b>with</b> gaiters"
+    );
     assert_eq!(products[0]["price"], json!(49.9));
     assert_eq!(products[0]["currency"], "EUR");
     assert_eq!(products[0]["availability"], "in stock");
     assert_eq!(products[1]["sale_price"], json!(14.5));
     assert_eq!(products[1]["sale_currency"], "EUR");
-    assert_eq!(products[1]["shipping"], json!({"country": "DE", "price": "4.95 EUR"}));
+    assert_eq!(
+        products[1]["shipping"],
+        json!({"country": "DE", "price": "4.95 EUR"})
+    );
     assert_eq!(products[2]["price"], json!(189.0));
     assert_eq!(products[2]["availability"], "out of stock");
     let reported = report(&server, "products").await;
@@ -162,7 +197,9 @@ async fn every_format_is_read_into_its_items() {
     assert_eq!(api[1]["id"], 2);
     assert_eq!(report(&server, "api").await["skipped"], 2);
 
-    let metric = server.metric("opentime_feed_items{feed=\"products\"}").await;
+    let metric = server
+        .metric("opentime_feed_items{feed=\"products\"}")
+        .await;
     assert_eq!(metric, 3.0);
     server.shutdown().await;
 }
@@ -190,28 +227,32 @@ impl Origin {
                 };
                 let (mode, hits, feed) = (served_mode.clone(), served_hits.clone(), feed.clone());
                 tokio::spawn(async move {
-                    let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
-                        let mode = mode.load(Ordering::SeqCst);
-                        let feed = feed.clone();
-                        if request.uri().path() == "/feed.xml" {
-                            hits.fetch_add(1, Ordering::SeqCst);
-                        }
-                        async move {
-                            let (status, body) = match mode {
-                                1 => (500, "oops".to_string()),
-                                2 => (200, feed.replace("</channel>", "")),
-                                3 => (200, feed.replace("Merino Hiking Socks", "Merino Socks II")),
-                                _ => (200, feed),
-                            };
-                            Ok::<_, std::convert::Infallible>(
-                                Response::builder()
-                                    .status(status)
-                                    .header("content-type", "application/rss+xml")
-                                    .body(Full::new(Bytes::from(body)))
-                                    .unwrap(),
-                            )
-                        }
-                    });
+                    let service =
+                        service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                            let mode = mode.load(Ordering::SeqCst);
+                            let feed = feed.clone();
+                            if request.uri().path() == "/feed.xml" {
+                                hits.fetch_add(1, Ordering::SeqCst);
+                            }
+                            async move {
+                                let (status, body) = match mode {
+                                    1 => (500, "oops".to_string()),
+                                    2 => (200, feed.replace("</channel>", "")),
+                                    3 => (
+                                        200,
+                                        feed.replace("Merino Hiking Socks", "Merino Socks II"),
+                                    ),
+                                    _ => (200, feed),
+                                };
+                                Ok::<_, std::convert::Infallible>(
+                                    Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/rss+xml")
+                                        .body(Full::new(Bytes::from(body)))
+                                        .unwrap(),
+                                )
+                            }
+                        });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
                         .await;
@@ -222,7 +263,10 @@ impl Origin {
     }
 
     fn source(&self) -> FeedSource {
-        let url = format!("http://127.0.0.1:{}/feed.xml?token=s3cret-feed-key", self.port);
+        let url = format!(
+            "http://127.0.0.1:{}/feed.xml?token=s3cret-feed-key",
+            self.port
+        );
         FeedSource::Url(PostUrl::parse(&url).unwrap())
     }
 }
@@ -243,7 +287,12 @@ async fn picked(server: &TestServer, token: &str) -> Value {
 async fn a_url_feed_serves_opens_and_a_failed_refresh_keeps_the_last_good_items() {
     let redis = RedisServer::new();
     let origin = Origin::start().await;
-    let products = feed("products", origin.source(), FeedFormat::GoogleMerchant, Duration::from_secs(3600));
+    let products = feed(
+        "products",
+        origin.source(),
+        FeedFormat::GoogleMerchant,
+        Duration::from_secs(3600),
+    );
     let server = launch(&redis, vec![products]).await;
     wait_loaded(&server, "products").await;
     hset(&redis, "mia", &[("first_name", "Mia")]);
@@ -253,18 +302,38 @@ async fn a_url_feed_serves_opens_and_a_failed_refresh_keeps_the_last_good_items(
     assert_eq!(item["variant"], "pick");
     assert_eq!(item["texts"], json!(["Merino Hiking Socks|14.5|EUR|3"]));
     let reported = report(&server, "products").await;
-    assert_eq!(reported["source"], format!("http://127.0.0.1:{}", origin.port));
+    assert_eq!(
+        reported["source"],
+        format!("http://127.0.0.1:{}", origin.port)
+    );
     assert!(!reported.to_string().contains("s3cret"), "{reported}");
     assert_eq!(reported["failing"], false);
 
     // A 500: the refresh fails, says why, and the items stay.
     origin.mode.store(1, Ordering::SeqCst);
     let refresh = server
-        .admin(Method::POST, "/api/v1/feeds/products/refresh", ADMIN, "", "")
+        .admin(
+            Method::POST,
+            "/api/v1/feeds/products/refresh",
+            ADMIN,
+            "",
+            "",
+        )
         .await;
-    assert_eq!(refresh.status, StatusCode::BAD_GATEWAY, "{:?}", refresh.json());
+    assert_eq!(
+        refresh.status,
+        StatusCode::BAD_GATEWAY,
+        "{:?}",
+        refresh.json()
+    );
     let reported = report(&server, "products").await;
-    assert!(reported["last_error"].as_str().unwrap().contains("status 500"), "{reported}");
+    assert!(
+        reported["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("status 500"),
+        "{reported}"
+    );
     assert!(reported["last_error_at"].is_string());
     assert_eq!(reported["failing"], true);
     assert_eq!(reported["items"], 3);
@@ -274,11 +343,20 @@ async fn a_url_feed_serves_opens_and_a_failed_refresh_keeps_the_last_good_items(
     // Broken XML: the same.
     origin.mode.store(2, Ordering::SeqCst);
     let refresh = server
-        .admin(Method::POST, "/api/v1/feeds/products/refresh", ADMIN, "", "")
+        .admin(
+            Method::POST,
+            "/api/v1/feeds/products/refresh",
+            ADMIN,
+            "",
+            "",
+        )
         .await;
     assert_eq!(refresh.status, StatusCode::BAD_GATEWAY);
     let reported = report(&server, "products").await;
-    assert!(reported["last_error"].as_str().unwrap().contains("XML"), "{reported}");
+    assert!(
+        reported["last_error"].as_str().unwrap().contains("XML"),
+        "{reported}"
+    );
     assert_eq!(picked(&server, &token).await["texts"], item["texts"]);
     assert_eq!(
         server
@@ -290,7 +368,13 @@ async fn a_url_feed_serves_opens_and_a_failed_refresh_keeps_the_last_good_items(
     // A good answer again: the new items serve at once.
     origin.mode.store(3, Ordering::SeqCst);
     let refresh = server
-        .admin(Method::POST, "/api/v1/feeds/products/refresh", ADMIN, "", "")
+        .admin(
+            Method::POST,
+            "/api/v1/feeds/products/refresh",
+            ADMIN,
+            "",
+            "",
+        )
         .await;
     assert_eq!(refresh.status, StatusCode::OK);
     assert_eq!(refresh.json()["items"], 3);
@@ -311,14 +395,23 @@ async fn a_url_feed_serves_opens_and_a_failed_refresh_keeps_the_last_good_items(
         .query(&mut redis_connection)
         .unwrap();
     let busy = server
-        .admin(Method::POST, "/api/v1/feeds/products/refresh", ADMIN, "", "")
+        .admin(
+            Method::POST,
+            "/api/v1/feeds/products/refresh",
+            ADMIN,
+            "",
+            "",
+        )
         .await;
     assert_eq!(busy.status, StatusCode::CONFLICT);
     let owner: String = redis::cmd("GET")
         .arg("ot:feed:{products}:lock")
         .query(&mut redis_connection)
         .unwrap();
-    assert_eq!(owner, "another-replica", "a lock is let go by its owner only");
+    assert_eq!(
+        owner, "another-replica",
+        "a lock is let go by its owner only"
+    );
     let unknown = server
         .admin(Method::POST, "/api/v1/feeds/nope/refresh", ADMIN, "", "")
         .await;
@@ -331,8 +424,26 @@ async fn two_replicas_fetch_a_feed_once_per_period() {
     let redis = RedisServer::new();
     let origin = Origin::start().await;
     let period = Duration::from_secs(1);
-    let first = launch(&redis, vec![feed("products", origin.source(), FeedFormat::GoogleMerchant, period)]).await;
-    let second = launch(&redis, vec![feed("products", origin.source(), FeedFormat::GoogleMerchant, period)]).await;
+    let first = launch(
+        &redis,
+        vec![feed(
+            "products",
+            origin.source(),
+            FeedFormat::GoogleMerchant,
+            period,
+        )],
+    )
+    .await;
+    let second = launch(
+        &redis,
+        vec![feed(
+            "products",
+            origin.source(),
+            FeedFormat::GoogleMerchant,
+            period,
+        )],
+    )
+    .await;
     wait_loaded(&first, "products").await;
     wait_loaded(&second, "products").await;
     let before = origin.hits.load(Ordering::SeqCst);
@@ -343,4 +454,33 @@ async fn two_replicas_fetch_a_feed_once_per_period() {
     assert!((2..=5).contains(&fetches), "{fetches} fetches in 4 s");
     first.shutdown().await;
     second.shutdown().await;
+}
+
+/// On the embedded demo store, with no feed configured, the bundled
+/// catalogue serves as `products`, through the same store calls.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_serves_its_bundled_catalogue() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = opentime::config::Config::default();
+    config.templates.dir = root.join("assets/templates");
+    config.render.fonts_dir = root.join("fonts");
+    config.store.demo_dir = root.join("assets/demo");
+    let (app, _) = opentime::app::App::build(config, opentime::clock::Clock::System)
+        .await
+        .expect("the demo builds");
+    support::eventually("the demo feed loads", Duration::from_secs(10), || async {
+        (app.feeds.loaded_items("products") == 6).then_some(())
+    })
+    .await;
+    let reports = app.feeds.report().await.expect("the demo store answers");
+    assert_eq!(reports[0].source, "file products.xml");
+    assert_eq!(reports[0].items, 6);
+    let list = app.feeds.value().unwrap().get_attr("products").unwrap();
+    let first = serde_json::to_value(&list).unwrap()[0].clone();
+    assert_eq!(first["price"], json!(49.9));
+    assert_eq!(first["currency"], "EUR");
+    assert_eq!(
+        first["image_link"],
+        "http://127.0.0.1:8089/img/trail-runner.png"
+    );
 }

@@ -82,6 +82,28 @@ pub fn find_warnings(
     }
 }
 
+/// `feed.NAME` reads of a feed that is not configured (`configured`), as
+/// warnings naming the template: such a read is always undefined.
+pub fn find_unknown_feeds(templates: &[Template], configured: &[&str]) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for template in templates {
+        for (root, field) in fields_read_by(template) {
+            if root == crate::expr::FEED_ROOT && !configured.contains(&field.as_str()) {
+                let known = if configured.is_empty() {
+                    "no feed is configured".to_string()
+                } else {
+                    format!("the feeds are {}", configured.join(", "))
+                };
+                warnings.push(format!(
+                    "{}: feed.{field} is not a configured feed ({known})",
+                    template.name
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 /// A warning and the field of the template's file it concerns, as a path
 /// such as `variants[0].layers[1].text`, so that an editor can show it at
 /// its line.

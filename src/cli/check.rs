@@ -14,7 +14,7 @@
 use std::path::PathBuf;
 
 use crate::app::load_renderer;
-use crate::check::{SampleSource, find_warnings, load_sample_states};
+use crate::check::{SampleSource, find_unknown_feeds, find_warnings, load_sample_states};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::open::offline;
@@ -78,6 +78,11 @@ pub fn check(config: &Config, args: &CheckArgs) -> anyhow::Result<()> {
     for param in &warnings.unsigned_params {
         println!("warning {param}");
     }
+    let feeds = feed_names(config);
+    let feeds: Vec<&str> = feeds.iter().map(String::as_str).collect();
+    for unknown_feed in find_unknown_feeds(&templates, &feeds) {
+        println!("warning {unknown_feed}");
+    }
     if !errors.is_empty() {
         print_warning_summary(warnings.scripts.len());
         anyhow::bail!(
@@ -135,4 +140,17 @@ fn print_warning_summary(count: usize) {
         1 => println!("1 warning: some recipients' scripts cannot be rendered"),
         n => println!("{n} warnings: some recipients' scripts cannot be rendered"),
     }
+}
+
+/// The feeds a server with this configuration serves: the configured ones,
+/// or the demo's catalogue on the demo store.
+fn feed_names(config: &Config) -> Vec<String> {
+    let mut names: Vec<String> = config.feeds.iter().map(|feed| feed.name.clone()).collect();
+    if names.is_empty()
+        && config.is_demo()
+        && let Some(demo) = crate::feeds::demo_feed(&config.store.demo_dir)
+    {
+        names.push(demo.name);
+    }
+    names
 }
