@@ -11,8 +11,8 @@ use crate::clock::Clock;
 use crate::config::{Config, RenderConfig};
 use crate::events::{EventLog, writer};
 use crate::expr::OpenerRules;
-use crate::geo::GeoDatabase;
 use crate::feeds::Feeds;
+use crate::geo::GeoDatabase;
 use crate::metrics::Metrics;
 use crate::open::Pipeline;
 use crate::poll::TallyCache;
@@ -49,7 +49,11 @@ impl App {
     /// Loads fonts and templates and opens the store. Invalid template files
     /// are returned, not fatal: the valid ones serve, and the caller logs
     /// the rest.
-    pub async fn build(config: Config, clock: Clock) -> anyhow::Result<(App, Vec<TemplateError>)> {
+    pub async fn build(
+        mut config: Config,
+        clock: Clock,
+    ) -> anyhow::Result<(App, Vec<TemplateError>)> {
+        config.demo_defaults();
         config.validate()?;
         let keys = config.key_ring()?;
         let renderer = Arc::new(load_renderer(&config.render)?);

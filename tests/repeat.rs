@@ -128,7 +128,7 @@ async fn launch(redis: &RedisServer, shop: &Shop) -> TestServer {
     let origin = shop.origin.clone();
     let template = grid_template(shop);
     TestServer::launch(redis, &[("picks.json", &template)], move |config| {
-        config.sources.hosts = vec![origin.clone()];
+        config.sources.hosts.push(origin.clone());
         config.remote_images.allowed_origins = vec![origin];
         config.amp.senders = vec!["news@example.com".to_string()];
     })

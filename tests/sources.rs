@@ -151,7 +151,7 @@ fn order_card(api: &Api, timeout_ms: u64, ttl_s: u64) -> String {
 async fn launch(redis: &RedisServer, api: &Api, template: &str) -> TestServer {
     let origin = api.origin();
     TestServer::launch(redis, &[("order-card.json", template)], move |config| {
-        config.sources.hosts = vec![origin];
+        config.sources.hosts.push(origin);
         config.sources.secrets = SecretMap::new(BTreeMap::from([(
             "shop_api".to_string(),
             SECRET.to_string(),
@@ -369,7 +369,7 @@ async fn a_source_host_off_the_list_or_an_unknown_secret_is_refused_at_put() {
     let admin = "a-long-enough-admin-token-for-tests";
     let origin = api.origin();
     let server = TestServer::launch(&redis, &[], move |config| {
-        config.sources.hosts = vec![origin];
+        config.sources.hosts.push(origin);
         config.access.admin_tokens = vec![admin.to_string()].into();
     })
     .await;

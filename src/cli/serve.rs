@@ -23,6 +23,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             "DEMO KEY: OPENTIME_SIGNING_KEYS is not set; tokens are signed with the public demo key"
         );
     }
+    if config.is_demo() {
+        crate::http::demo_api::start().await;
+    }
     let (app, errors) = App::build(config, Clock::System).await?;
     for error in &errors {
         tracing::error!(%error, "template not loaded");

@@ -45,6 +45,10 @@ pub use sections::{
 
 use layer::Layer;
 
+/// The demo shop API's origin (`http::demo_api`), which the demo templates
+/// call in demo mode.
+pub const DEMO_API_ORIGIN: &str = "http://127.0.0.1:8089";
+
 /// Every setting of the server, with its default, by the part of the server
 /// that reads it. `Debug` hides the secrets and the Redis password.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -86,7 +90,26 @@ impl Config {
         }
         let layer = Layer::from_env(|name| std::env::var(name).ok())?;
         config.apply(layer).context("environment")?;
+        config.demo_defaults();
         Ok(config)
+    }
+
+    /// In demo mode, the demo shop API that `opentime serve` starts is a
+    /// host sources may call and remote images may come from, so the demo
+    /// templates show live data with nothing to set up. Nothing changes
+    /// outside demo mode, and calling it twice changes nothing more.
+    pub fn demo_defaults(&mut self) {
+        if !self.is_demo() {
+            return;
+        }
+        for list in [
+            &mut self.sources.hosts,
+            &mut self.remote_images.allowed_origins,
+        ] {
+            if !list.iter().any(|origin| origin == DEMO_API_ORIGIN) {
+                list.push(DEMO_API_ORIGIN.to_string());
+            }
+        }
     }
 
     /// Every `OPENTIME_*` variable opentime reads, for checking deployment

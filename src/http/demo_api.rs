@@ -39,7 +39,8 @@ pub async fn start() {
     tokio::spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             tokio::spawn(async move {
-                let service = service_fn(|request| async move { Ok::<_, Infallible>(answer(&request)) });
+                let service =
+                    service_fn(|request| async move { Ok::<_, Infallible>(answer(&request)) });
                 let _ = http1::Builder::new()
                     .serve_connection(TokioIo::new(stream), service)
                     .await;
@@ -60,10 +61,17 @@ fn answer(request: &Request<Incoming>) -> Response<Full<Bytes>> {
             ),
         };
     }
-    if let Some(name) = path.strip_prefix("/img/").and_then(|n| n.strip_suffix(".png")) {
+    if let Some(name) = path
+        .strip_prefix("/img/")
+        .and_then(|n| n.strip_suffix(".png"))
+    {
         return match photo(name) {
             Some(png) => respond(StatusCode::OK, "image/png", png),
-            None => respond(StatusCode::NOT_FOUND, "text/plain", b"no such photo".to_vec()),
+            None => respond(
+                StatusCode::NOT_FOUND,
+                "text/plain",
+                b"no such photo".to_vec(),
+            ),
         };
     }
     respond(StatusCode::NOT_FOUND, "text/plain", b"not found".to_vec())
@@ -94,11 +102,11 @@ fn order(id: &str) -> Option<String> {
 fn photo(name: &str) -> Option<Vec<u8>> {
     let [r, g, b] = match name {
         "trail-runner" => [0xd9, 0x4f, 0x3d],
-        "rain-jacket" => [0x2e, 0x7d, 0x5b],
-        "wool-socks" => [0x3b, 0x6e, 0xc4],
-        "canvas-tote" => [0xc9, 0xa2, 0x5f],
-        "water-bottle" => [0x2a, 0x9d, 0xb8],
-        "sun-cap" => [0xe0, 0xa8, 0x2e],
+        "merino-socks" => [0x3b, 0x6e, 0xc4],
+        "storm-shell" => [0x2e, 0x7d, 0x5b],
+        "summit-pack" => [0xe0, 0x8a, 0x2e],
+        "camp-mug" => [0x2a, 0x9d, 0xb8],
+        "down-vest" => [0x8e, 0x4f, 0xa8],
         _ => return None,
     };
     let (width, height) = (320u32, 220u32);

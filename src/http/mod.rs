@@ -10,6 +10,7 @@ mod admin;
 mod amp;
 mod body;
 mod click;
+pub mod demo_api;
 mod form;
 pub mod front;
 mod head;

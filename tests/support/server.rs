@@ -71,6 +71,8 @@ impl TestServer {
         // Generous for a loaded CI machine; the budget's effect is
         // tested with a Redis that is made slower than it.
         config.store.budget = Duration::from_millis(250);
+        // The demo templates call the demo shop's API, as demo mode allows.
+        config.sources.hosts = vec![opentime::config::DEMO_API_ORIGIN.to_string()];
         adjust(&mut config);
         let (app, errors) = App::build(
             config,
