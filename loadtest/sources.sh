@@ -20,7 +20,6 @@ WARMUP=${WARMUP:-3}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 DELAY_MS=${DELAY_MS:-50}   # the API's answer time in the spike
-SPIKE_RATE=${SPIKE_RATE:-400} # opens per second in the spike (wrk2-like pacing by connections)
 OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
 SIGNING_KEY=${SIGNING_KEY:-loadtest-signing-key-not-a-secret}
 

@@ -379,6 +379,82 @@ fn check_refuses_bad_countdowns_and_warns_about_bad_deadlines() {
 }
 
 #[test]
+fn check_holds_sources_to_the_configured_hosts_and_secrets() {
+    let work = tempfile::tempdir().unwrap();
+    let card = |name: &str, url: &str, header: &str| {
+        format!(
+            r##"{{ "name": "{name}", "width": 300, "height": 100, "access": "token",
+              "sources": {{ "shop": {{ "url": "{url}", "headers": {{ "Authorization": "{header}" }} }} }},
+              "variants": [ {{ "id": "default", "layers": [
+                {{ "type": "text", "x": 0, "y": 0, "width": 300, "height": 100, "size": 12,
+                  "text": "{{{{ source.shop.status | default('') }}}}" }} ] }} ] }}"##
+        )
+    };
+    let files = [
+        (
+            "listed.json",
+            card(
+                "listed",
+                "https://api.shop.example/c/{{ recipient.id }}",
+                "Bearer {{ secret('shop') }}",
+            ),
+        ),
+        (
+            "offlist.json",
+            card(
+                "offlist",
+                "https://evil.example/c/{{ recipient.id }}",
+                "none",
+            ),
+        ),
+        (
+            "filled.json",
+            card("filled", "https://{{ profile.shop }}.example/c", "none"),
+        ),
+        (
+            "nosecret.json",
+            card(
+                "nosecret",
+                "https://api.shop.example/c",
+                "Bearer {{ secret('other') }}",
+            ),
+        ),
+    ];
+    for (file, json) in &files {
+        std::fs::write(work.path().join(file), json).unwrap();
+    }
+    let output = opentime_with(
+        &["check"],
+        work.path(),
+        &[
+            (
+                "OPENTIME_SOURCE_HOSTS",
+                Path::new("https://api.shop.example"),
+            ),
+            (
+                "OPENTIME_SECRETS",
+                Path::new(r#"{"shop": "a-secret-never-printed"}"#),
+            ),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stdout}");
+    for expected in [
+        "ok     ",
+        "offlist.json: sources.shop.url: https://evil.example is not in source_hosts",
+        "filled.json: sources.shop.url: the URL's host must be written out",
+        "nosecret.json: sources.shop.headers.Authorization: secret(\"other\") is not in the server's [secrets]",
+    ] {
+        assert!(stdout.contains(expected), "{expected:?} in {stdout}");
+    }
+    assert!(stdout.contains("listed.json"), "{stdout}");
+    assert!(
+        !stdout.contains("a-secret-never-printed") && !stderr.contains("a-secret-never-printed")
+    );
+}
+
+#[test]
 fn check_refuses_bad_polls_and_names_the_field() {
     let work = tempfile::tempdir().unwrap();
     let poll = |name: &str, poll: &str| {

@@ -91,9 +91,16 @@ impl Context {
 
     /// This context with one more top-level name, such as `timer`.
     pub fn with(&self, name: &'static str, value: Value) -> Context {
+        self.with_all([(name, value)])
+    }
+
+    /// This context with several more top-level names, built once.
+    pub fn with_all(&self, entries: impl IntoIterator<Item = (&'static str, Value)>) -> Context {
         let mut fields = self.fields.clone();
-        fields.retain(|(existing, _)| *existing != name);
-        fields.push((name, value));
+        for (name, value) in entries {
+            fields.retain(|(existing, _)| *existing != name);
+            fields.push((name, value));
+        }
         Context {
             opener: self.opener,
             device: self.device,

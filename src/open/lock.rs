@@ -199,4 +199,64 @@ mod tests {
         assert_eq!(decode_poll("1,2,3|7", 3).choice, None);
         assert_eq!(encode_poll(&PollView::unknown()), "?|-");
     }
+
+    /// A grid's items, as a lock keeps them: the count, then each item's
+    /// strings; a record whose count does not fit the layer is refused.
+    #[test]
+    fn a_repeat_layers_items_round_trip_through_the_stored_strings() {
+        let fonts = crate::render::FontBook::load(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"),
+        )
+        .expect("the bundled fonts load");
+        let renderer = crate::render::Renderer::new(fonts);
+        let json = r##"{ "name": "grid", "width": 300, "height": 100, "access": "token",
+          "variants": [ { "id": "default", "layers": [
+            { "type": "text", "x": 0, "y": 0, "width": 300, "height": 20, "size": 12, "text": "Hi" },
+            { "type": "repeat", "items": "query.x", "max": 2, "x": 0, "y": 20, "width": 300, "height": 80, "columns": 2,
+              "layers": [ { "type": "rect", "x": 0, "y": 0, "width": 10, "height": 10, "fill": "#000" },
+                          { "type": "text", "x": 0, "y": 10, "width": 100, "height": 20, "size": 12, "text": "{{ item }}" } ] } ] } ] }"##;
+        let loader = crate::template::Loader {
+            renderer: &renderer,
+            prerender: |_, _| Ok(Vec::new()),
+            sources: &crate::template::NoSources,
+        };
+        let template = crate::template::load_bytes(
+            std::path::Path::new("grid.json"),
+            json.as_bytes(),
+            std::path::Path::new("."),
+            loader,
+            &mut crate::template::AssetCache::default(),
+        )
+        .expect("the template loads");
+        let variant = template.default_variant();
+        let content = Content {
+            layers: vec![
+                LayerContent::Text("Hi".into()),
+                LayerContent::Repeat(vec![
+                    vec![LayerContent::Fixed, LayerContent::Text("one".into())],
+                    vec![LayerContent::Fixed, LayerContent::Text("two".into())],
+                ]),
+            ],
+        };
+        assert!(content.fits(variant));
+        let lock = Lock {
+            variant,
+            content: content.clone(),
+            link: None,
+        };
+        let record = lock.encode();
+        assert_eq!(
+            record,
+            r#"{"variant":"default","texts":["Hi","2","one","two"],"link":null}"#
+        );
+        let decoded = Lock::decode(&template, &record).expect("the record fits");
+        assert_eq!(decoded.content, content);
+        for unfit in [
+            r#"{"variant":"default","texts":["Hi","3","a","b","c"],"link":null}"#,
+            r#"{"variant":"default","texts":["Hi","2","one"],"link":null}"#,
+            r#"{"variant":"default","texts":["Hi","x"],"link":null}"#,
+        ] {
+            assert!(Lock::decode(&template, unfit).is_none(), "{unfit}");
+        }
+    }
 }

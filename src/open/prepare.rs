@@ -138,11 +138,13 @@ pub async fn prepare(
         if template.sources.iter().all(|source| source.reads_profile) {
             return Vec::new();
         }
+        // No User-Agent: a source's URL has no use for the device, and
+        // reading it would cost every open a second parse.
         let context = Context::new(&RequestFacts {
             profile: None,
             query: params.clone(),
             now,
-            user_agent: visit.user_agent.map(str::to_string),
+            user_agent: None,
             is_head: visit.is_head,
             opener: Some(opener),
             geo: geo.clone(),

@@ -39,11 +39,6 @@ impl SourceTarget {
     pub fn origin(&self) -> String {
         self.0.origin()
     }
-
-    /// The URL in one canonical spelling.
-    pub fn canonical(&self) -> String {
-        self.0.cache_key()
-    }
 }
 
 impl SourceHosts {

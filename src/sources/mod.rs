@@ -6,7 +6,8 @@
 //! goes through layers that each save a call:
 //!
 //! 1. this replica's cache, by resolved URL (and headers), fresh for the
-//!    source's `ttl_s`;
+//!    source's `ttl_s`; the URL is parsed strictly and its host checked
+//!    again before any call;
 //! 2. the answer another replica stored in Redis, with the time it was
 //!    fetched, read once when this replica's copy is missing or old;
 //! 3. one call per URL at a time, however many opens want it
@@ -37,7 +38,6 @@ pub use config::{SecretMap, SourcePolicy, SourcesConfig};
 use crate::expr::{Context, SECRETS_NAME};
 use crate::metrics::Metrics;
 use crate::recipient::RecipientId;
-use crate::remote::SourceTarget;
 use crate::store::Store;
 use crate::template::{Source, Template};
 use flight::Flights;
@@ -219,9 +219,10 @@ impl Sources {
             Some(id) => Value::from_pairs([("id", Value::from(id.as_str()))]),
             None => Value::from(BTreeMap::<String, Value>::new()),
         };
-        context
-            .with("recipient", recipient)
-            .with(SECRETS_NAME, self.inner.secrets.clone())
+        context.with_all([
+            ("recipient", recipient),
+            (SECRETS_NAME, self.inner.secrets.clone()),
+        ])
     }
 
     async fn answer(
@@ -232,15 +233,17 @@ impl Sources {
         deadline: Instant,
     ) -> Option<Value> {
         let inner = &self.inner;
-        let label = format!("{}/{}", template.name, source.name);
-        let (target, headers) = match resolve(inner, template, source, context) {
-            Ok(resolved) => resolved,
+        let label = source.label.as_str();
+        let (url, headers) = match render(template, source, context) {
+            Ok(rendered) => rendered,
             Err(failure) => {
-                inner.count_failure(&label, failure);
+                inner.count_failure(label, failure);
                 return None;
             }
         };
-        let key = key_of(&target, &headers);
+        // Keyed by the URL as rendered: a cache hit needs no parse. A URL
+        // is parsed strictly and checked again only before it is called.
+        let key = key_of(&url, &headers);
         let now = now_ms();
         let mut kept = inner.memory.get(&key);
         if kept
@@ -261,13 +264,20 @@ impl Sources {
         if let Some(answer) = &kept
             && answer.age(now) < source.ttl
         {
-            inner.metrics.source_hits.with_label_values(&[&label]).inc();
+            inner.metrics.source_hits.with_label_values(&[label]).inc();
             return Some(answer.value.clone());
         }
+        let target = match inner.policy.hosts().target(&url) {
+            Ok(target) => target,
+            Err(_) => {
+                inner.count_failure(label, Failure::NotAllowed);
+                return None;
+            }
+        };
         let wait_until = deadline.min(Instant::now() + source.timeout);
         let call = flight::Call {
             key,
-            label: &label,
+            label,
             target,
             headers,
             source,
@@ -276,7 +286,7 @@ impl Sources {
             Ok(answer) => Some(answer.value.clone()),
             Err(failure) => {
                 if failure == Failure::CircuitOpen || failure == Failure::Budget {
-                    inner.count_failure(&label, failure);
+                    inner.count_failure(label, failure);
                 }
                 let stale = kept.filter(|answer| answer.age(now_ms()) < source.ttl + source.stale);
                 if stale.is_some() {
@@ -292,22 +302,20 @@ impl Sources {
     }
 }
 
-/// Renders a source's URL and headers and checks the URL again.
-fn resolve(
-    inner: &Inner,
+/// Renders a source's URL and headers.
+fn render(
     template: &Template,
     source: &Source,
     context: &Context,
-) -> Result<(SourceTarget, Vec<(String, String)>), Failure> {
+) -> Result<(String, Vec<(String, String)>), Failure> {
     let texts = &template.texts;
-    let url = texts
+    let mut url = texts
         .render(source.url, context)
         .map_err(|_| Failure::Template)?;
-    let target = inner
-        .policy
-        .hosts()
-        .target(url.trim())
-        .map_err(|_| Failure::NotAllowed)?;
+    url.truncate(url.trim_end().len());
+    if url.starts_with(char::is_whitespace) {
+        url = url.trim_start().to_string();
+    }
     let mut headers = Vec::with_capacity(source.headers.len());
     for (name, text) in &source.headers {
         let value = texts
@@ -315,12 +323,12 @@ fn resolve(
             .map_err(|_| Failure::Template)?;
         headers.push((name.clone(), value));
     }
-    Ok((target, headers))
+    Ok((url, headers))
 }
 
-fn key_of(target: &SourceTarget, headers: &[(String, String)]) -> Key {
+fn key_of(url: &str, headers: &[(String, String)]) -> Key {
     let mut hasher = Sha256::new();
-    hasher.update(target.canonical().as_bytes());
+    hasher.update(url.as_bytes());
     for (name, value) in headers {
         hasher.update([0]);
         hasher.update(name.as_bytes());

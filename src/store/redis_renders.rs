@@ -25,14 +25,21 @@ pub enum SharedWrite {
 impl RedisStore {
     /// The bytes of a render, if a replica stored them.
     pub async fn shared_render(&self, key_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = format!("{}render:{key_hex}", self.keys.prefix());
+        self.bytes_at(&key, "a shared render").await
+    }
+
+    /// The bytes of the string at `key`, if there is one; `what` names it
+    /// in the error when the key holds something else.
+    async fn bytes_at(&self, key: &str, what: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut command = redis::cmd("GET");
-        command.arg(format!("{}render:{key_hex}", self.keys.prefix()));
+        command.arg(key);
         let reply: Value = self.run_idempotent(&command).await?;
         match reply {
             Value::Nil => Ok(None),
             Value::BulkString(bytes) => Ok(Some(bytes)),
             other => Err(StoreError::Command(format!(
-                "a shared render is not a string: {other:?}"
+                "{what} is not a string: {other:?}"
             ))),
         }
     }
@@ -78,16 +85,8 @@ impl RedisStore {
 impl RedisStore {
     /// A source's answer (`{prefix}src:{hash}`), as a replica stored it.
     pub async fn source_answer(&self, key_hex: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let mut command = redis::cmd("GET");
-        command.arg(format!("{}src:{key_hex}", self.keys.prefix()));
-        let reply: Value = self.run_idempotent(&command).await?;
-        match reply {
-            Value::Nil => Ok(None),
-            Value::BulkString(bytes) => Ok(Some(bytes)),
-            other => Err(StoreError::Command(format!(
-                "a source's answer is not a string: {other:?}"
-            ))),
-        }
+        let key = format!("{}src:{key_hex}", self.keys.prefix());
+        self.bytes_at(&key, "a source's answer").await
     }
 
     /// Keeps a source's answer for `keep_s` seconds, its ttl and stale

@@ -122,6 +122,8 @@ pub enum TimerDeadline {
 #[derive(Debug)]
 pub struct Source {
     pub name: String,
+    /// `template/name`: how logs and metrics name it.
+    pub label: String,
     /// The URL, a text of the template's set; its host is written out and
     /// was allowed when the template loaded.
     pub url: TextId,

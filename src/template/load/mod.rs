@@ -268,7 +268,7 @@ impl Builder<'_> {
             None => None,
         };
         let poll = self.poll(file.poll)?;
-        let sources = self.sources(file.sources)?;
+        let sources = self.sources(&file.name, file.sources)?;
         let variants = self.variants(file.variants)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
         let coupon = self.coupon(file.coupon, &variants)?;

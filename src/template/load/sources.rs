@@ -20,6 +20,7 @@ pub const MAX_SOURCE_TIMEOUT_MS: u64 = 2_000;
 impl Builder<'_> {
     pub(super) fn sources(
         &mut self,
+        template: &str,
         files: BTreeMap<String, SourceFile>,
     ) -> Result<Vec<Source>, TemplateError> {
         if files.len() > MAX_SOURCES {
@@ -81,6 +82,7 @@ impl Builder<'_> {
                 headers.push((header.clone(), text));
             }
             sources.push(Source {
+                label: format!("{template}/{name}"),
                 name,
                 url,
                 headers,
