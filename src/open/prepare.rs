@@ -139,20 +139,27 @@ pub async fn prepare(
             return Vec::new();
         }
         // No User-Agent: a source's URL has no use for the device, and
-        // reading it would cost every open a second parse.
-        let context = Context::new(&RequestFacts {
-            profile: None,
-            query: params.clone(),
-            now,
-            user_agent: None,
-            is_head: visit.is_head,
-            opener: Some(opener),
-            geo: geo.clone(),
-        });
-        let answers =
-            pipeline
-                .sources
-                .answers(template, early, &context, recipient.as_ref(), deadline);
+        // reading it would cost every open a second parse. The context is
+        // built only when a source's answer is not found by the request.
+        let make_context = || {
+            Context::new(&RequestFacts {
+                profile: None,
+                query: params.clone(),
+                now,
+                user_agent: None,
+                is_head: visit.is_head,
+                opener: Some(opener),
+                geo: geo.clone(),
+            })
+        };
+        let answers = pipeline.sources.answers_for(
+            template,
+            early,
+            make_context,
+            Some(&params),
+            recipient.as_ref(),
+            deadline,
+        );
         answers.await
     };
     let state = async {

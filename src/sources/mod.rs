@@ -197,19 +197,76 @@ impl Sources {
         recipient: Option<&RecipientId>,
         deadline: Instant,
     ) -> Vec<(String, Value)> {
-        let context = self.context_of(context, recipient);
-        let calls = sources.into_iter().map(|source| {
+        self.answers_for(
+            template,
+            sources,
+            || context.clone(),
+            None,
+            recipient,
+            deadline,
+        )
+        .await
+    }
+
+    /// [`Sources::answers`] for an open that knows its declared `query`:
+    /// a source keyed by the request alone whose answer is cached costs no
+    /// render and no context, which `make_context` builds only for the
+    /// others.
+    pub async fn answers_for<'t>(
+        &self,
+        template: &'t Template,
+        sources: impl IntoIterator<Item = &'t Source>,
+        make_context: impl FnOnce() -> Context,
+        query: Option<&BTreeMap<String, String>>,
+        recipient: Option<&RecipientId>,
+        deadline: Instant,
+    ) -> Vec<(String, Value)> {
+        let mut answered = Vec::new();
+        let mut rest = Vec::new();
+        for source in sources {
+            let key = query
+                .filter(|_| source.request_keyed)
+                .map(|query| request_key(source, recipient, query));
+            match key.and_then(|key| self.fresh(source, &key)) {
+                Some(value) => answered.push((source.name.clone(), value)),
+                None => rest.push((source, key)),
+            }
+        }
+        if rest.is_empty() {
+            return answered;
+        }
+        let context = self.context_of(&make_context(), recipient);
+        let calls = rest.into_iter().map(|(source, key)| {
             let context = &context;
             async move {
                 let answer = self.answer(template, source, context, deadline).await;
-                answer.map(|value| (source.name.clone(), value))
+                if let (Some(key), Some(answer)) = (key, &answer) {
+                    self.inner.memory.insert(key, answer.clone());
+                }
+                answer.map(|answer| (source.name.clone(), answer.value.clone()))
             }
         });
-        futures_util::future::join_all(calls)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
+        answered.extend(
+            futures_util::future::join_all(calls)
+                .await
+                .into_iter()
+                .flatten(),
+        );
+        answered
+    }
+
+    /// A fresh answer kept under `key` in this replica, counted as a hit.
+    fn fresh(&self, source: &Source, key: &Key) -> Option<Value> {
+        let answer = self.inner.memory.get(key)?;
+        if answer.age(now_ms()) >= source.ttl {
+            return None;
+        }
+        self.inner
+            .metrics
+            .source_hits
+            .with_label_values(&[source.label.as_str()])
+            .inc();
+        Some(answer.value.clone())
     }
 
     /// The context a source's texts render against: the request's, with
@@ -231,7 +288,7 @@ impl Sources {
         source: &Source,
         context: &Context,
         deadline: Instant,
-    ) -> Option<Value> {
+    ) -> Option<Arc<Answer>> {
         let inner = &self.inner;
         let label = source.label.as_str();
         let (url, headers) = match render(template, source, context) {
@@ -265,7 +322,7 @@ impl Sources {
             && answer.age(now) < source.ttl
         {
             inner.metrics.source_hits.with_label_values(&[label]).inc();
-            return Some(answer.value.clone());
+            return Some(answer.clone());
         }
         let target = match inner.policy.hosts().target(&url) {
             Ok(target) => target,
@@ -283,7 +340,7 @@ impl Sources {
             source,
         };
         match flight::call(&self.inner, call, wait_until).await {
-            Ok(answer) => Some(answer.value.clone()),
+            Ok(answer) => Some(answer),
             Err(failure) => {
                 if failure == Failure::CircuitOpen || failure == Failure::Budget {
                     inner.count_failure(label, failure);
@@ -296,7 +353,7 @@ impl Sources {
                         .with_label_values(&[&label])
                         .inc();
                 }
-                stale.map(|answer| answer.value.clone())
+                stale
             }
         }
     }
@@ -324,6 +381,27 @@ fn render(
         headers.push((name.clone(), value));
     }
     Ok((url, headers))
+}
+
+/// The key of a source's answer by what the request alone says: the
+/// source, the recipient and the declared query.
+fn request_key(
+    source: &Source,
+    recipient: Option<&RecipientId>,
+    query: &BTreeMap<String, String>,
+) -> Key {
+    let mut hasher = Sha256::new();
+    hasher.update(b"request\0");
+    hasher.update(source.label.as_bytes());
+    hasher.update([0]);
+    hasher.update(recipient.map_or("", RecipientId::as_str).as_bytes());
+    for (name, value) in query {
+        hasher.update([0]);
+        hasher.update(name.as_bytes());
+        hasher.update([0]);
+        hasher.update(value.as_bytes());
+    }
+    hasher.finalize().into()
 }
 
 fn key_of(url: &str, headers: &[(String, String)]) -> Key {

@@ -135,6 +135,10 @@ pub struct Source {
     /// Whether the URL or a header mentions `profile`: such a source waits
     /// for the state lookup, the others run beside it.
     pub reads_profile: bool,
+    /// Whether the URL and headers read nothing but `recipient` and
+    /// `query` (and secrets): then the recipient and the query alone name
+    /// the answer, and a cached one is found without rendering anything.
+    pub request_keyed: bool,
 }
 
 /// What the server allows sources to do, which loading checks a

@@ -81,7 +81,11 @@ impl Builder<'_> {
                     .map_err(|e| self.error(None, &header_field, e.to_string()))?;
                 headers.push((header.clone(), text));
             }
+            let texts =
+                std::iter::once(file.url.as_str()).chain(file.headers.values().map(String::as_str));
+            let request_keyed = texts.into_iter().all(reads_only_the_request);
             sources.push(Source {
+                request_keyed,
                 label: format!("{template}/{name}"),
                 name,
                 url,
@@ -108,6 +112,19 @@ impl Builder<'_> {
         }
         Ok(())
     }
+}
+
+/// Whether a source's text reads nothing of the context but `recipient`
+/// and `query`: no other root is named anywhere in it (a word check, so
+/// that a doubt always says no).
+fn reads_only_the_request(text: &str) -> bool {
+    const OTHER_ROOTS: [&str; 15] = [
+        "now", "profile", "geo", "device", "opener", "subject", "feed", "prefs", "timer", "coupon",
+        "poll", "source", "item", "loop", "days_",
+    ];
+    !OTHER_ROOTS.iter().any(|root| text.contains(root))
+        && !text.contains("hours_")
+        && !text.contains("{%")
 }
 
 /// Whether `name` is no token an HTTP header name may be (RFC 9110).
