@@ -333,12 +333,17 @@ fn assemble(
         opener: Some(facts.opener),
         geo: facts.geo,
     });
+    // The preferences a template reads, and the whole set of feeds,
+    // shared (a reference count): added in one rebuild of the context.
+    let mut more = Vec::new();
     if wants.prefs {
-        context = context.with("prefs", pipeline.prefs.view(&records.prefs).to_value());
+        more.push(("prefs", pipeline.prefs.view(&records.prefs).to_value()));
     }
-    // The whole set of feeds, shared: a reference count per request.
     if let Some(feeds) = pipeline.feeds.value() {
-        context = context.with(crate::expr::FEED_ROOT, feeds);
+        more.push((crate::expr::FEED_ROOT, feeds));
+    }
+    if !more.is_empty() {
+        context = context.with_all(more);
     }
     Prepared {
         context,
