@@ -28,7 +28,15 @@ else
     export RUSTC_BOOTSTRAP=1
 fi
 
-cargo "${toolchain[@]}" fuzz build --sanitizer "$SANITIZER" 2>&1 | tail -3
+# The whole log only when the build fails: a target that no longer compiles
+# must say why, not just that cargo-fuzz gave up.
+build_log=$(mktemp)
+if ! cargo "${toolchain[@]}" fuzz build --sanitizer "$SANITIZER" >"$build_log" 2>&1; then
+    grep -v "^ *Compiling " "$build_log" | head -60 >&2
+    echo "the fuzz targets do not build (above)" >&2
+    exit 1
+fi
+tail -1 "$build_log"
 for target in $TARGETS; do
     mkdir -p "fuzz/corpus/$target"
     echo "== $target: $SECONDS_EACH s"

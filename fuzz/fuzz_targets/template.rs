@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         Path::new("fuzz.json"),
         data,
         &templates,
-        opentime::open::offline::loader(&RENDERER),
+        opentime::open::offline::loader(&RENDERER, &opentime::template::NoSources),
         &mut assets,
     ) {
         assert!(!error.message.is_empty());
