@@ -58,6 +58,7 @@ fn bench_events(c: &mut Criterion) {
             demo_dir: "assets/demo".into(),
             tls_ca_file: None,
             topology: opentime::store::Topology::Standalone,
+            report_retention_days: 400,
         }))
         .expect("the store opens");
 

@@ -154,6 +154,14 @@ impl App {
         }
         let feeds = Feeds::start(feed_configs, &store, metrics.clone())
             .context("preparing the feeds' Redis connection")?;
+        let decisions = crate::experiments::Decisions::default();
+        tokio::spawn(crate::experiments::run_monitor(
+            store.with_budget(std::time::Duration::from_secs(2)),
+            templates.clone(),
+            events.clone(),
+            metrics.clone(),
+            decisions.clone(),
+        ));
         let pipeline = Pipeline {
             sources,
             store,
@@ -169,6 +177,7 @@ impl App {
             prefs: Arc::new(prefs),
             geo,
             feeds,
+            decisions,
         };
         let app = App {
             config: Arc::new(config),

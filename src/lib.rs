@@ -62,6 +62,7 @@ pub mod config;
 pub mod countdown;
 pub mod embed;
 pub mod events;
+pub mod experiments;
 pub mod expr;
 pub mod feeds;
 pub mod geo;

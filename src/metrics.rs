@@ -165,6 +165,10 @@ pub const SOURCE_CIRCUITS_OPEN: (&str, &str) = (
     "opentime_source_circuit_open",
     "1 while a source host is skipped after a run of failures (circuit breaker), by host.",
 );
+pub const EXPERIMENT_WINNERS: (&str, &str) = (
+    "opentime_experiment_winner",
+    "1 for the winning arm of each decided experiment, by experiment and arm.",
+);
 pub const SHARED_CACHE_LOOKUPS: (&str, &str) = (
     "opentime_shared_cache_lookups_total",
     "Lookups in the render cache shared in Redis, after a local miss, by result (hit, miss, error).",
@@ -280,6 +284,7 @@ pub struct Metrics {
     pub source_errors: IntCounterVec,
     pub source_seconds: HistogramVec,
     pub source_circuit_open: IntGaugeVec,
+    pub experiment_winners: IntGaugeVec,
     pub templates_loaded: IntGauge,
     pub store_up: IntGauge,
     pub connections_refused: IntCounterVec,
@@ -460,6 +465,7 @@ impl Metrics {
             source_errors: counter(SOURCE_ERRORS, &["source", "kind"]),
             source_seconds: histograms(SOURCE_SECONDS, &["source"]),
             source_circuit_open: gauges(SOURCE_CIRCUITS_OPEN, &["host"]),
+            experiment_winners: gauges(EXPERIMENT_WINNERS, &["experiment", "arm"]),
             templates_loaded: gauge(TEMPLATES_LOADED),
             store_up: gauge(STORE_UP),
             connections_refused: counter(CONNECTIONS_REFUSED, &["reason"]),

@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
     &["expr", "access"],
     &["poll", "template"],
     &["events", "store"],
-    &["remote", "cache", "sources", "feeds"],
+    &["remote", "cache", "sources", "feeds", "experiments"],
     &["open"],
     &["check", "warm", "embed", "webhooks"],
     &["config", "app"],

@@ -40,6 +40,7 @@ fn redis_config(server: &RedisServer, prefix: &str) -> StoreConfig {
         demo_dir: "does-not-matter-with-redis".into(),
         tls_ca_file: None,
         topology: Topology::Standalone,
+        report_retention_days: 400,
     }
 }
 
@@ -51,6 +52,7 @@ fn demo_config(demo_dir: &Path) -> StoreConfig {
         demo_dir: demo_dir.to_owned(),
         tls_ca_file: None,
         topology: Topology::Standalone,
+        report_retention_days: 400,
     }
 }
 
@@ -454,6 +456,7 @@ async fn rediss_connects_through_tls_with_a_private_certificate_authority() {
         demo_dir: "unused".into(),
         tls_ca_file: Some(dir.path().join("ca.pem")),
         topology: Topology::Standalone,
+        report_retention_days: 400,
     };
     let store = Store::open(&config).await.expect("a rediss:// store opens");
     let alice = RecipientId::new("alice").unwrap();

@@ -63,6 +63,7 @@ pub static KEYS: &[Key] = &[
     key("key_prefix",                   "OPENTIME_KEY_PREFIX",                   Text(|c| &mut c.store.key_prefix)),
     key("store_budget_ms",              "OPENTIME_STORE_BUDGET_MS",              Millis(|c| &mut c.store.budget)),
     key("demo_dir",                     "OPENTIME_DEMO_DIR",                     Dir(|c| &mut c.store.demo_dir)),
+    key("report_retention_days",        "OPENTIME_REPORT_RETENTION_DAYS",        U32(|c| &mut c.store.report_retention_days)),
     // access
     key("signing_keys",                 "OPENTIME_SIGNING_KEYS",                 SecretList(|c| &mut c.access.signing_keys)),
     key("signing_keys_file",            "OPENTIME_SIGNING_KEYS_FILE",            SecretFile(|c| &mut c.access.signing_keys)),

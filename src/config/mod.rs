@@ -204,6 +204,12 @@ impl Config {
                 self.render.anonymous_share
             );
         }
+        if !(1..=3660).contains(&self.store.report_retention_days) {
+            bail!(
+                "report_retention_days is 1 to 3660 (ten years), not {}",
+                self.store.report_retention_days
+            );
+        }
         if self.warm.rate == 0 {
             bail!("warm_rate must be at least 1");
         }

@@ -22,6 +22,11 @@ pub enum EventKind {
     Unsubscribe,
     /// A recipient saved the preference center's form.
     Preferences,
+    /// The customer's backend reported a sale or sign-up
+    /// (`POST /api/v1/conversions`), credited to a click or an open.
+    Conversion,
+    /// An experiment's winner was declared, by its rule or by hand.
+    Experiment,
 }
 
 impl EventKind {
@@ -32,8 +37,50 @@ impl EventKind {
             EventKind::Vote => "vote",
             EventKind::Unsubscribe => "unsubscribe",
             EventKind::Preferences => "preferences",
+            EventKind::Conversion => "conversion",
+            EventKind::Experiment => "experiment",
         }
     }
+}
+
+/// A conversion's value in one currency: as reported (`text`, a plain
+/// decimal), and in millionths, which the reports add up exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amount {
+    pub text: String,
+    pub micros: i64,
+    /// An ISO 4217 code, upper case.
+    pub currency: String,
+}
+
+impl Amount {
+    /// A value with at most six decimals and a three-letter currency code;
+    /// `None` for anything else (a negative value is a refund, kept).
+    pub fn new(value: f64, currency: &str) -> Option<Amount> {
+        let valid_code = currency.len() == 3 && currency.bytes().all(|b| b.is_ascii_alphabetic());
+        if !value.is_finite() || value.abs() > 1e12 || !valid_code {
+            return None;
+        }
+        let micros = (value * 1_000_000.0).round() as i64;
+        Some(Amount {
+            text: micros_text(micros),
+            micros,
+            currency: currency.to_ascii_uppercase(),
+        })
+    }
+}
+
+/// Millionths as a plain decimal with no trailing zeros: `49900000` is
+/// `49.9`, `-500000` is `-0.5`.
+pub fn micros_text(micros: i64) -> String {
+    let sign = if micros < 0 { "-" } else { "" };
+    let whole = micros.unsigned_abs() / 1_000_000;
+    let fraction = micros.unsigned_abs() % 1_000_000;
+    if fraction == 0 {
+        return format!("{sign}{whole}");
+    }
+    let digits = format!("{fraction:06}");
+    format!("{sign}{whole}.{}", digits.trim_end_matches('0'))
 }
 
 /// One event, as the handlers record it.
@@ -57,6 +104,12 @@ pub struct Event {
     pub render: String,
     /// The email of a sequence the URL named (`e`); empty for none.
     pub email: String,
+    /// The experiment the variant shown or followed belongs to, and the
+    /// recipient's arm in it; both empty outside experiments.
+    pub experiment: String,
+    pub arm: String,
+    /// A conversion's value, when it has one.
+    pub amount: Option<Amount>,
     /// Further fields some kinds carry (a vote's option, an unsubscribe's
     /// list), in order.
     pub extra: Vec<(&'static str, String)>,
@@ -89,6 +142,9 @@ impl Event {
             device,
             render: String::new(),
             email: String::new(),
+            experiment: String::new(),
+            arm: String::new(),
+            amount: None,
             extra: Vec::new(),
             id: random_id(),
         }
@@ -97,7 +153,7 @@ impl Event {
     /// The event's fields and values, in the documented order; `at` is its
     /// time as [`format_at`] spells it.
     pub fn fields<'e>(&'e self, at: &'e str) -> Vec<(&'static str, &'e str)> {
-        let mut fields = Vec::with_capacity(13 + self.extra.len());
+        let mut fields = Vec::with_capacity(17 + self.extra.len());
         fields.extend([
             ("type", self.kind.as_str()),
             ("template", self.template.as_str()),
@@ -120,6 +176,14 @@ impl Event {
         }
         if !self.email.is_empty() {
             fields.push(("e", self.email.as_str()));
+        }
+        if !self.experiment.is_empty() {
+            fields.push(("experiment", self.experiment.as_str()));
+            fields.push(("arm", self.arm.as_str()));
+        }
+        if let Some(amount) = &self.amount {
+            fields.push(("value", amount.text.as_str()));
+            fields.push(("currency", amount.currency.as_str()));
         }
         fields.extend(
             self.extra
@@ -264,6 +328,28 @@ mod tests {
             format_at("2026-01-02T03:04:05Z".parse().expect("valid")),
             "2026-01-02T03:04:05.000Z"
         );
+    }
+
+    #[test]
+    fn amounts_are_exact_millionths() {
+        let amount = Amount::new(49.9, "eur").expect("valid");
+        assert_eq!(
+            (
+                amount.micros,
+                amount.text.as_str(),
+                amount.currency.as_str()
+            ),
+            (49_900_000, "49.9", "EUR")
+        );
+        assert_eq!(Amount::new(-0.5, "USD").expect("a refund").text, "-0.5");
+        assert_eq!(Amount::new(12.0, "JPY").expect("valid").text, "12");
+        assert_eq!(
+            Amount::new(0.1234567, "USD").expect("valid").text,
+            "0.123457"
+        );
+        assert!(Amount::new(1.0, "EURO").is_none());
+        assert!(Amount::new(f64::NAN, "EUR").is_none());
+        assert!(Amount::new(1e13, "EUR").is_none());
     }
 
     #[test]

@@ -28,6 +28,6 @@ mod log;
 mod sink;
 pub mod writer;
 
-pub use event::{Event, EventKind, format_at};
+pub use event::{Amount, Event, EventKind, format_at, micros_text};
 pub use log::EventLog;
 pub use sink::{EventSink, SinkError};

@@ -94,6 +94,7 @@ impl Pipeline {
                 .coupon
                 .as_ref()
                 .is_some_and(|coupon| coupon.per_email),
+            experiment: template.experiment.as_ref().map(|e| e.id.as_str()),
         };
         let opener = if honeypot {
             Opener::Scanner
@@ -137,13 +138,27 @@ impl Pipeline {
             match decide(self, &template, &prepared, &context, &records).await {
                 Ok(shown) => (shown.variant, shown.link),
                 Err(_) => {
-                    let choice = choose_variant(&template, &context, prepared.personalization);
+                    let choice = choose_variant(
+                        &template,
+                        &context,
+                        prepared.personalization,
+                        prepared.arm.as_deref(),
+                    );
                     (choice.variant, ShownLink::ResolveAtClick)
                 }
             }
         };
         let variant_id = variant.id.clone();
-        self.record_click(&prepared, &template.name, &variant_id);
+        // The arm of the open the click follows, else the one the variant
+        // followed now belongs to.
+        let arm = prepared
+            .records
+            .shown
+            .as_ref()
+            .filter(|record| record.variant == variant_id)
+            .and_then(|record| record.arm.clone())
+            .or_else(|| experiment_arm(&template, variant, prepared.arm.as_deref()));
+        self.record_click(&prepared, &template.name, &variant_id, arm);
         // A variant without a link of its own sends the click to the
         // default's.
         let linked = if variant.link.is_some() {
@@ -177,15 +192,37 @@ impl Pipeline {
         }
     }
 
-    fn record_click(&self, prepared: &Prepared, template: &str, variant: &str) {
+    fn record_click(
+        &self,
+        prepared: &Prepared,
+        template: &str,
+        variant: &str,
+        arm: Option<(String, String)>,
+    ) {
         let context = &prepared.context;
         self.metrics
             .clicks
             .with_label_values(&[template, variant, context.opener.as_str()])
             .inc();
-        self.events
-            .record(prepared.event(EventKind::Click, template, variant));
+        let mut event = prepared.event(EventKind::Click, template, variant);
+        if let Some((experiment, arm)) = arm {
+            event.experiment = experiment;
+            event.arm = arm;
+        }
+        self.events.record(event);
     }
+}
+
+/// The experiment and arm of `variant`, when it is the arm `given` to
+/// the recipient: only then is showing it an exposure to that arm.
+pub(super) fn experiment_arm(
+    template: &Template,
+    variant: &Variant,
+    given: Option<&str>,
+) -> Option<(String, String)> {
+    let experiment = template.experiment.as_ref()?;
+    let arm = variant.arm.as_deref().filter(|arm| Some(*arm) == given)?;
+    Some((experiment.id.clone(), arm.to_string()))
 }
 
 /// Where a click goes when the link of what was shown does not resolve:

@@ -60,6 +60,7 @@ pub fn choose_variant<'t>(
     template: &'t Template,
     context: &Context,
     personalization: Personalization,
+    arm: Option<&str>,
 ) -> Choice<'t> {
     let mut condition_errors = 0;
     if template.access == AccessMode::Token && personalization != Personalization::Personalized {
@@ -69,6 +70,10 @@ pub fn choose_variant<'t>(
         };
     }
     for variant in &template.variants {
+        // An arm's variant is only for the recipients given that arm.
+        if variant.arm.is_some() && variant.arm.as_deref() != arm {
+            continue;
+        }
         let Some(condition) = &variant.condition else {
             return Choice {
                 variant,

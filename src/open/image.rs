@@ -86,6 +86,8 @@ pub struct Resolved<'t> {
     /// The variant the rules (or a lock) chose; `shown` holds another only
     /// when the studio forced one.
     pub chosen: &'t str,
+    /// This open drew the recipient's coupon code.
+    pub code_drawn: bool,
 }
 
 /// Seconds of a hot countdown rendered ahead of traffic.
@@ -123,7 +125,7 @@ impl Pipeline {
         };
         let Some(resolved) = self.resolve(&template, target, &prepared).await else {
             let variant = template.default_variant().id.clone();
-            self.record_open(&template, &prepared, &variant, String::new());
+            self.record_open(&template, &prepared, &variant, String::new(), false);
             let body = self.fallback(&template, target, visit, "render_error");
             return ImageAnswer {
                 template: Some(template),
@@ -136,12 +138,13 @@ impl Pipeline {
             artwork,
             key,
             shown,
+            code_drawn,
             ..
         } = resolved;
         let variant = shown.variant.id.clone();
         let key_hex = key.to_hex();
         let etag = format!("\"{key_hex}\"");
-        self.record_open(&template, &prepared, &variant, key_hex);
+        self.record_open(&template, &prepared, &variant, key_hex, code_drawn);
         let answer = |outcome, body| ImageAnswer {
             template: Some(Arc::clone(&template)),
             variant: Some(variant.clone()),
@@ -231,6 +234,7 @@ impl Pipeline {
                 .inc();
         }
         let (context, records) = with_records(self, template, prepared, context).await;
+        let code_drawn = records.coupon.as_ref().is_some_and(|coupon| coupon.drawn);
         let decided = match forced {
             None => decide(self, template, prepared, &context, &records)
                 .await
@@ -261,6 +265,7 @@ impl Pipeline {
             shown,
             context,
             chosen: chosen.id.as_str(),
+            code_drawn,
         })
     }
 
@@ -270,7 +275,14 @@ impl Pipeline {
     /// token, or a bad one) is counted in metrics only: it names nobody,
     /// and anyone can make millions of them, which would trim real events
     /// off the capped stream before its consumers read them.
-    fn record_open(&self, template: &Template, prepared: &Prepared, variant: &str, render: String) {
+    fn record_open(
+        &self,
+        template: &Template,
+        prepared: &Prepared,
+        variant: &str,
+        render: String,
+        code_drawn: bool,
+    ) {
         let context = &prepared.context;
         self.metrics
             .opens
@@ -281,6 +293,15 @@ impl Pipeline {
         }
         let mut event = prepared.event(EventKind::Open, &template.name, variant);
         event.render = render;
+        if let Some((experiment, arm)) = template.variant(variant).and_then(|shown| {
+            super::click::experiment_arm(template, shown, prepared.arm.as_deref())
+        }) {
+            event.experiment = experiment;
+            event.arm = arm;
+        }
+        if code_drawn {
+            event.extra.push(("code_drawn", "1".to_string()));
+        }
         self.events.record(event);
     }
 

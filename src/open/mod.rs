@@ -93,6 +93,8 @@ pub struct Pipeline {
     pub geo: Option<Arc<GeoDatabase>>,
     /// Product feeds' items, read by expressions as `feed.NAME`.
     pub feeds: Feeds,
+    /// The experiments' winners this replica knows.
+    pub decisions: crate::experiments::Decisions,
 }
 
 impl Pipeline {

@@ -119,7 +119,9 @@ pub fn render(
     // Offline there is no first open on record: an evergreen timer starts
     // now.
     let (context, timer, deadline_problem) = with_timer(template, &context, None);
-    let choice = choose_variant(template, &context, personalization);
+    // Offline there is no recipient to give an arm: an arm's variant is
+    // shown by forcing it, as the studio does.
+    let choice = choose_variant(template, &context, personalization, None);
     let target = open.target;
     let (bytes, fell_back) =
         match artwork(template, choice.variant, &context, target, timer.as_ref()) {

@@ -46,6 +46,8 @@ pub struct Prepared {
     /// The email of a sequence the URL named (`e`): the template's records
     /// are that email's.
     pub email: Option<String>,
+    /// The recipient's arm in the template's experiment, if it has one.
+    pub arm: Option<String>,
 }
 
 impl Prepared {
@@ -195,12 +197,29 @@ pub async fn prepare(
         person,
     );
     prepared.signature_refused = !signature_ok;
+    prepared.arm = recipient_arm(pipeline, template, &prepared);
     if template.subject.is_some() {
         prepared.context = prepared
             .context
             .with("subject", crate::expr::profile_value(subject.as_ref()));
     }
     with_sources(pipeline, template, prepared, answers, deadline).await
+}
+
+/// The arm the recipient is shown in the template's experiment: from the
+/// arm kept at their first exposure (read in the state lookup), the
+/// decision this replica knows, and the hash (`experiments::arm_for`).
+fn recipient_arm(pipeline: &Pipeline, template: &Template, prepared: &Prepared) -> Option<String> {
+    let experiment = template.experiment.as_ref()?;
+    let recipient = prepared.recipient.as_ref()?;
+    let decision = pipeline.decisions.get(&experiment.id);
+    crate::experiments::arm_for(
+        experiment,
+        recipient,
+        prepared.records.arm.as_deref(),
+        decision.as_ref(),
+    )
+    .map(str::to_string)
 }
 
 /// `prepared` with `source` in its context: the `early` answers (of the
@@ -354,6 +373,7 @@ fn assemble(
         person,
         at,
         email: wants.email.map(str::to_string),
+        arm: None,
     }
 }
 

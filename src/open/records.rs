@@ -39,6 +39,7 @@ pub fn open_request(template: &Template) -> StateRequest<'_> {
             .coupon
             .as_ref()
             .is_some_and(|coupon| coupon.per_email),
+        experiment: template.experiment.as_ref().map(|e| e.id.as_str()),
         ..StateRequest::default()
     }
 }
@@ -86,6 +87,8 @@ pub struct CouponState {
     /// False when the store failed to say: a draw may still be under way,
     /// so nothing may be locked on this open.
     pub unsettled: bool,
+    /// The code was drawn by this very request (the reports count it).
+    pub drawn: bool,
 }
 
 impl CouponState {
@@ -142,6 +145,7 @@ async fn coupon(
             count("drawn");
             Some(CouponState {
                 code: Some(code),
+                drawn: true,
                 ..CouponState::default()
             })
         }

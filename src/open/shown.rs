@@ -144,7 +144,12 @@ fn rules_choice<'t>(
     match exhausted {
         Some(index) => (&template.variants[index], 0),
         None => {
-            let choice = choose_variant(template, context, prepared.personalization);
+            let choice = choose_variant(
+                template,
+                context,
+                prepared.personalization,
+                prepared.arm.as_deref(),
+            );
             (choice.variant, choice.condition_errors)
         }
     }

@@ -25,7 +25,12 @@
 //!   tag too, so that a vote and its tally change in one script on a
 //!   Cluster; and a product feed's keys, `{prefix}feed:{NAME}:meta`,
 //!   `:lock`, `:generation` and `:items:{N}`, on one slot by the same
-//!   means.
+//!   means; a template's report counters and unique sets,
+//!   `{prefix}rep:{TEMPLATE}:{yyyymmdd}` and `...:{yyyymmdd}:u:{group}`,
+//!   an experiment's sets and decision, `{prefix}exp:{ID}:{arm}:{set}` and
+//!   `{prefix}exp:{ID}:winner`, each with its braces as the hash tag
+//!   (`store/reports.rs`), and a counted conversion id,
+//!   `{prefix}conv:{hash}`.
 //!
 //! The scheme is injective as long as a suffix is non-empty and holds no `}`:
 //! the last `}` of a key then always closes the id, so two recipients (or a
@@ -170,6 +175,35 @@ impl KeyScheme {
     /// identifiers, so they hold no brace.
     pub fn feed_key(&self, feed: &str, part: &str) -> String {
         format!("{}feed:{{{feed}}}:{part}", self.prefix)
+    }
+
+    /// A template's report counters of one UTC day (`20261201`): a hash
+    /// of `{e}|{variant}|{arm}|{metric}` to counts (`super::reports`). The
+    /// template is the hash tag, so a report's days are on one slot.
+    pub fn report_key(&self, template: &str, day: &str) -> String {
+        format!("{}rep:{{{template}}}:{day}", self.prefix)
+    }
+
+    /// The HyperLogLog of the recipients behind one field group and set
+    /// (`{e}|{variant}|{arm}|{set}`) of a template's day.
+    pub fn report_unique_key(&self, template: &str, day: &str, group_set: &str) -> String {
+        format!("{}rep:{{{template}}}:{day}:u:{group_set}", self.prefix)
+    }
+
+    /// An experiment arm's HyperLogLog of the people in `set` (`exposed`,
+    /// `click`, `conversion`); the experiment id is the hash tag.
+    pub fn experiment_key(&self, experiment: &str, arm: &str, set: &str) -> String {
+        format!("{}exp:{{{experiment}}}:{arm}:{set}", self.prefix)
+    }
+
+    /// An experiment's decision: a hash of `winner`, `at` and `by`.
+    pub fn experiment_winner_key(&self, experiment: &str) -> String {
+        format!("{}exp:{{{experiment}}}:winner", self.prefix)
+    }
+
+    /// A conversion id already counted, kept as long as the reports.
+    pub fn conversion_key(&self, id_hash: &str) -> String {
+        format!("{}conv:{id_hash}", self.prefix)
     }
 
     /// The events stream.

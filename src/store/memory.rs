@@ -17,6 +17,7 @@ use crate::recipient::{Profile, RecipientId};
 use super::StoreError;
 use super::demo::{load_demo_pools, load_demo_recipients};
 use super::feeds::MemoryFeeds;
+use super::memory_reports::MemoryReports;
 use super::polls::{self, Tally, VoteRecord};
 use super::records::{
     EngagementRecord, RecipientState, RecordWrite, ShownRecord, StateRequest, record_writes,
@@ -37,6 +38,9 @@ pub struct MemoryStore {
     records: Arc<std::sync::Mutex<Records>>,
     /// Product feeds' items, meta and refresh locks (`feeds.rs`).
     feeds: Arc<std::sync::Mutex<MemoryFeeds>>,
+    /// Report counters, experiments and conversion ids
+    /// (`memory_reports.rs`).
+    reports: Arc<std::sync::Mutex<MemoryReports>>,
 }
 
 /// The per-recipient records, as the Redis store keeps them in keys of
@@ -65,6 +69,11 @@ impl MemoryStore {
     /// An empty store.
     pub fn new() -> MemoryStore {
         MemoryStore::default()
+    }
+
+    /// The reports, locked for one operation (never across an `.await`).
+    pub(super) fn reports(&self) -> std::sync::MutexGuard<'_, MemoryReports> {
+        self.reports.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The feeds, locked for one operation (never across an `.await`).
@@ -196,6 +205,12 @@ impl MemoryStore {
             } else {
                 BTreeMap::new()
             },
+            arm: request.experiment.and_then(|experiment| {
+                records
+                    .shown
+                    .get(&(recipient.clone(), super::records::arm_field(experiment)))
+                    .cloned()
+            }),
         }
     }
 
@@ -429,9 +444,16 @@ impl MemoryStore {
                         count_field,
                         at,
                     } => profile_writes.push((time_field, count_field, at)),
+                    RecordWrite::Arm { field, arm } => {
+                        records.shown.insert((recipient.clone(), field), arm);
+                    }
+                    RecordWrite::Last { field, touch } => {
+                        self.reports().remember(recipient, field, touch);
+                    }
                 }
             }
             drop(records);
+            self.reports().count(event, recipient, &Event::day(&at));
             if profile_writes.is_empty() {
                 continue;
             }

@@ -32,6 +32,7 @@ pub mod error;
 pub mod feeds;
 pub mod keys;
 pub mod memory;
+pub mod memory_reports;
 pub mod polls;
 pub mod records;
 pub mod redis;
@@ -41,9 +42,11 @@ pub mod redis_polls;
 pub mod redis_prefs;
 pub mod redis_records;
 pub mod redis_renders;
+pub mod redis_reports;
 pub mod redis_streams;
 pub mod redis_templates;
 pub mod redis_url;
+pub mod reports;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -58,8 +61,9 @@ pub use self::feeds::{FeedCommit, FeedMeta};
 pub use self::keys::{DEFAULT_KEY_PREFIX, KeyScheme};
 pub use self::memory::MemoryStore;
 pub use self::polls::Tally;
-pub use self::records::{EngagementRecord, RecipientState, ShownRecord, StateRequest};
+pub use self::records::{EngagementRecord, LastTouch, RecipientState, ShownRecord, StateRequest};
 pub use self::redis::RedisStore;
+pub use self::redis_reports::Decision;
 pub use self::redis_streams::StreamEntry;
 pub use self::redis_url::RedisUrl;
 
@@ -104,6 +108,8 @@ pub struct StoreConfig {
     /// For `rediss://`: a PEM file of the certificate authority that signed
     /// the server's certificate, when it is not one the system trusts.
     pub tls_ca_file: Option<PathBuf>,
+    /// How many days report counters are kept.
+    pub report_retention_days: u32,
 }
 
 impl StoreConfig {
@@ -133,6 +139,7 @@ impl Default for StoreConfig {
             budget: Duration::from_millis(30),
             demo_dir: PathBuf::from("assets/demo"),
             tls_ca_file: None,
+            report_retention_days: redis::DEFAULT_REPORT_DAYS,
         }
     }
 }
@@ -160,7 +167,8 @@ impl Store {
                         keys,
                         config.budget,
                     )
-                    .await?,
+                    .await?
+                    .with_report_days(config.report_retention_days),
                 ))
             }
             None => Ok(Store::Memory(MemoryStore::from_demo_dir(&config.demo_dir)?)),

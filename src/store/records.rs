@@ -46,6 +46,9 @@ pub struct StateRequest<'a> {
     /// The template draws one code per email rather than one per
     /// recipient.
     pub coupon_per_email: bool,
+    /// The recipient's arm in this experiment, kept at their first
+    /// exposure.
+    pub experiment: Option<&'a str>,
 }
 
 impl<'a> StateRequest<'a> {
@@ -75,6 +78,7 @@ impl StateRequest<'_> {
             && self.click_mark.is_none()
             && self.poll.is_none()
             && !self.prefs
+            && self.experiment.is_none()
     }
 }
 
@@ -91,6 +95,13 @@ pub struct RecipientState {
     pub vote: Option<String>,
     /// The recipient's stored preferences, when asked for.
     pub prefs: BTreeMap<String, String>,
+    /// The arm the recipient was exposed to in the requested experiment.
+    pub arm: Option<String>,
+}
+
+/// The open records' field that keeps a recipient's arm in an experiment.
+pub fn arm_field(experiment: &str) -> String {
+    format!("arm:{experiment}")
 }
 
 /// What a template showed a recipient at an open: the open record.
@@ -101,13 +112,23 @@ pub struct ShownRecord {
     pub render: String,
     /// Unix seconds of the open.
     pub at: i64,
+    /// The experiment and the recipient's arm in it, when the variant
+    /// shown was an arm's, so that the click is credited to that arm.
+    pub arm: Option<(String, String)>,
 }
 
 impl ShownRecord {
-    /// The stored form: `variant render unix`. Variant ids and render keys
-    /// hold no spaces.
+    /// The stored form: `variant render unix`, then `experiment/arm` for an
+    /// experiment's arm. Variant ids, render keys, experiment ids and arms
+    /// hold no spaces or `/`.
     pub fn encode(&self) -> String {
-        format!("{} {} {}", self.variant, self.render, self.at)
+        match &self.arm {
+            None => format!("{} {} {}", self.variant, self.render, self.at),
+            Some((experiment, arm)) => format!(
+                "{} {} {} {experiment}/{arm}",
+                self.variant, self.render, self.at
+            ),
+        }
     }
 
     pub fn decode(text: &str) -> Option<ShownRecord> {
@@ -115,10 +136,15 @@ impl ShownRecord {
         let variant = parts.next().filter(|variant| !variant.is_empty())?;
         let render = parts.next()?;
         let at = parts.next()?.parse().ok()?;
+        let arm = parts
+            .next()
+            .and_then(|part| part.split_once('/'))
+            .map(|(experiment, arm)| (experiment.to_string(), arm.to_string()));
         Some(ShownRecord {
             variant: variant.to_string(),
             render: render.to_string(),
             at,
+            arm,
         })
     }
 }
@@ -167,6 +193,96 @@ pub(crate) enum RecordWrite<'a> {
     },
     /// The daily engagement counter to increment.
     Count(String),
+    /// The recipient's last person's open (`last:open`) or click
+    /// (`last:click`) of any template, which a conversion reported by
+    /// recipient is credited to ([`LastTouch`]).
+    Last {
+        field: &'static str,
+        touch: LastTouch,
+    },
+    /// The arm of a person's exposure, kept for their later opens
+    /// ([`arm_field`]).
+    Arm { field: String, arm: String },
+}
+
+/// The field of the open records hash that holds the last person's open.
+pub const LAST_OPEN: &str = "last:open";
+/// The field that holds the last person's click.
+pub const LAST_CLICK: &str = "last:click";
+
+/// What a conversion reported by recipient is credited to: the template,
+/// `e`, variant and arm of their last open or click, and when it was.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastTouch {
+    pub at: i64,
+    pub template: String,
+    pub email: String,
+    pub variant: String,
+    /// The experiment and arm, when the variant was an arm's.
+    pub arm: Option<(String, String)>,
+}
+
+impl LastTouch {
+    /// `unix template e variant experiment/arm`, with `-` for an empty
+    /// part: no part holds a space.
+    pub fn encode(&self) -> String {
+        let dash = |text: &str| {
+            if text.is_empty() {
+                "-".to_string()
+            } else {
+                text.to_string()
+            }
+        };
+        let arm = self
+            .arm
+            .as_ref()
+            .map_or("-".to_string(), |(experiment, arm)| {
+                format!("{experiment}/{arm}")
+            });
+        format!(
+            "{} {} {} {} {arm}",
+            self.at,
+            self.template,
+            dash(&self.email),
+            dash(&self.variant)
+        )
+    }
+
+    pub fn decode(text: &str) -> Option<LastTouch> {
+        let mut parts = text.split(' ');
+        let at = parts.next()?.parse().ok()?;
+        let template = parts.next().filter(|part| !part.is_empty())?.to_string();
+        let undash = |part: &str| {
+            if part == "-" {
+                String::new()
+            } else {
+                part.to_string()
+            }
+        };
+        let email = undash(parts.next()?);
+        let variant = undash(parts.next()?);
+        let arm = parts
+            .next()?
+            .split_once('/')
+            .map(|(experiment, arm)| (experiment.to_string(), arm.to_string()));
+        Some(LastTouch {
+            at,
+            template,
+            email,
+            variant,
+            arm,
+        })
+    }
+
+    fn of(event: &Event) -> LastTouch {
+        LastTouch {
+            at: event.at.as_second(),
+            template: event.template.clone(),
+            email: event.email.clone(),
+            variant: event.variant.clone(),
+            arm: (!event.arm.is_empty()).then(|| (event.experiment.clone(), event.arm.clone())),
+        }
+    }
 }
 
 /// What `event` writes; `at` is its time as [`crate::events::format_at`]
@@ -181,10 +297,22 @@ pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'
                     variant: event.variant.clone(),
                     render: event.render.clone(),
                     at: event.at.as_second(),
+                    arm: (!event.arm.is_empty())
+                        .then(|| (event.experiment.clone(), event.arm.clone())),
                 }));
             }
             if event.person {
                 writes.push(RecordWrite::FirstPersonOpen(event.at.as_second()));
+                writes.push(RecordWrite::Last {
+                    field: LAST_OPEN,
+                    touch: LastTouch::of(event),
+                });
+                if !event.arm.is_empty() {
+                    writes.push(RecordWrite::Arm {
+                        field: arm_field(&event.experiment),
+                        arm: event.arm.clone(),
+                    });
+                }
                 writes.push(RecordWrite::Profile {
                     time_field: "last_open_at",
                     count_field: "opens",
@@ -202,6 +330,10 @@ pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'
         }
         EventKind::Click => {
             if event.person {
+                writes.push(RecordWrite::Last {
+                    field: LAST_CLICK,
+                    touch: LastTouch::of(event),
+                });
                 writes.push(RecordWrite::Profile {
                     time_field: "last_click_at",
                     count_field: "clicks",
@@ -214,7 +346,11 @@ pub(crate) fn record_writes<'a>(event: &Event, at: &'a str) -> Vec<RecordWrite<'
                 event.person,
             )));
         }
-        EventKind::Vote | EventKind::Unsubscribe | EventKind::Preferences => {}
+        EventKind::Vote
+        | EventKind::Unsubscribe
+        | EventKind::Preferences
+        | EventKind::Conversion
+        | EventKind::Experiment => {}
     }
     writes
 }
@@ -260,8 +396,26 @@ mod tests {
             variant: "renewed".into(),
             render: "00ff".into(),
             at: 1_764_000_000,
+            arm: None,
         };
         assert_eq!(ShownRecord::decode(&record.encode()), Some(record));
+        let armed = ShownRecord {
+            variant: "copy-b".into(),
+            render: "00ff".into(),
+            at: 1_764_000_000,
+            arm: Some(("renewal-copy".into(), "b".into())),
+        };
+        assert_eq!(armed.encode(), "copy-b 00ff 1764000000 renewal-copy/b");
+        assert_eq!(ShownRecord::decode(&armed.encode()), Some(armed));
+        let touch = LastTouch {
+            at: 1_764_000_000,
+            template: "renewal".into(),
+            email: String::new(),
+            variant: "copy-b".into(),
+            arm: Some(("renewal-copy".into(), "b".into())),
+        };
+        assert_eq!(touch.encode(), "1764000000 renewal - copy-b renewal-copy/b");
+        assert_eq!(LastTouch::decode(&touch.encode()), Some(touch));
         for garbage in ["", " x 1", "v k", "v k soon"] {
             assert_eq!(ShownRecord::decode(garbage), None, "{garbage:?}");
         }

@@ -48,6 +48,11 @@ const RETRY_MAX_DELAY: Duration = Duration::from_millis(500);
 /// and a dead one delays startup by at most this.
 const WARM_UP_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How many days report counters are kept unless `report_retention_days`
+/// says otherwise: a year and a month, so a campaign compares with the
+/// same one last year.
+pub const DEFAULT_REPORT_DAYS: u32 = 400;
+
 /// A handle on Redis. Clones share the connection.
 #[derive(Clone)]
 pub struct RedisStore {
@@ -57,6 +62,8 @@ pub struct RedisStore {
     pub(super) connection: Connection,
     pub(super) keys: Arc<KeyScheme>,
     pub(super) budget: Duration,
+    /// How many days report counters are kept (`report_retention_days`).
+    pub(super) report_days: u32,
 }
 
 impl RedisStore {
@@ -102,6 +109,7 @@ impl RedisStore {
             connection,
             keys: Arc::new(keys),
             budget,
+            report_days: DEFAULT_REPORT_DAYS,
         };
         if let Err(error) = store.with_budget(WARM_UP_TIMEOUT).ping().await {
             tracing::warn!(%error, "Redis is not reachable yet; serving default variants until it is");
@@ -125,6 +133,12 @@ impl RedisStore {
             connection,
             ..self.clone()
         })
+    }
+
+    /// The same store, keeping report counters for `days` days.
+    pub fn with_report_days(mut self, days: u32) -> RedisStore {
+        self.report_days = days;
+        self
     }
 
     /// The same connection with another budget (admin writes, probes).

@@ -13,7 +13,7 @@ use super::StoreError;
 use super::polls::VoteRecord;
 use super::records::{
     EngagementRecord, LAST_CLICK_KEEP, RECORD_KEEP, RecipientState, RecordWrite, ShownRecord,
-    StateRequest, record_writes,
+    StateRequest, arm_field, record_writes,
 };
 use super::redis::{RedisStore, profile_from_reply, text_of};
 use crate::events::Event;
@@ -82,6 +82,11 @@ impl RedisStore {
         if request.prefs {
             pipe.cmd("HGETALL").arg(keys.prefs_key(recipient));
         }
+        if let Some(experiment) = request.experiment {
+            pipe.cmd("HGET")
+                .arg(keys.shown_key(recipient))
+                .arg(arm_field(experiment));
+        }
         let replies: Vec<Value> = self.run_pipeline(&pipe, true).await?;
         let mut replies = replies.into_iter();
         let mut next = || replies.next().ok_or_else(short_reply);
@@ -119,6 +124,9 @@ impl RedisStore {
             state.prefs = profile_from_reply(next()?)?
                 .map(|fields| fields.fields)
                 .unwrap_or_default();
+        }
+        if request.experiment.is_some() {
+            state.arm = optional_text(next()?)?;
         }
         Ok(state)
     }
@@ -337,6 +345,8 @@ impl RedisStore {
         let stream = keys.events_key();
         // Numbers every event repeats, spelled once per batch.
         let record_keep = RECORD_KEEP.as_secs().to_string();
+        // The report keys this batch has given their end of life already.
+        let mut expiring = std::collections::HashSet::new();
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for event in events {
@@ -379,8 +389,21 @@ impl RedisStore {
                         pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1);
                         pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
                     }
+                    RecordWrite::Arm { field, arm } => {
+                        pipe.cmd("HSET")
+                            .arg(keys.shown_key(recipient))
+                            .arg(field)
+                            .arg(arm);
+                    }
+                    RecordWrite::Last { field, touch } => {
+                        pipe.cmd("HSET")
+                            .arg(keys.shown_key(recipient))
+                            .arg(field)
+                            .arg(touch.encode());
+                    }
                 }
             }
+            self.add_report_writes(&mut pipe, event, recipient, &at, &mut expiring);
         }
         // One trim per batch rather than a `MAXLEN` on every `XADD`: the
         // stream may pass its bound by one batch until this runs, and each

@@ -93,7 +93,73 @@ pub struct TemplateFile {
     /// each answer as `source.NAME` (`docs/sources.md`).
     #[serde(default)]
     pub sources: BTreeMap<String, SourceFile>,
+    /// An A/B (or A/B/n) test between variants: each recipient is given
+    /// one arm for good, and variants name the arm they belong to
+    /// (`docs/experiments.md`).
+    #[serde(default)]
+    pub experiment: Option<ExperimentFile>,
+    /// The query parameter a click adds to the destination URL with a
+    /// signed click id, which the customer's backend reports back with a
+    /// conversion (`POST /api/v1/conversions`): `"ot_click"`.
+    #[serde(default)]
+    pub click_id: Option<String>,
     pub variants: Vec<VariantFile>,
+}
+
+/// A template's experiment.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExperimentFile {
+    /// The experiment's id, unique among templates: lowercase letters,
+    /// digits, `-` and `_`. Changing it starts a new experiment.
+    pub id: String,
+    /// Each arm's share of recipients, in percent; the shares add up to
+    /// 100.
+    pub arms: BTreeMap<String, f64>,
+    /// What counts as a success: a person's click (default) or a
+    /// conversion the customer's backend reports.
+    #[serde(default)]
+    pub metric: ExperimentMetric,
+    /// When an arm is declared the winner, by itself.
+    #[serde(default)]
+    pub winner: Option<WinnerRuleFile>,
+    /// Arms given to nobody any more: their recipients are given one of
+    /// the others at their next open.
+    #[serde(default)]
+    pub paused: Vec<String>,
+    /// Once there is a winner, show it to everyone, also to recipients
+    /// already given another arm (by default they keep theirs).
+    #[serde(default)]
+    pub switch_all: bool,
+}
+
+/// What an experiment counts as a success.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExperimentMetric {
+    #[default]
+    Click,
+    Conversion,
+}
+
+/// When an experiment's arm wins by itself: every arm has been seen by
+/// `min_exposures` people and one arm's probability of being the best
+/// reaches `probability`.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WinnerRuleFile {
+    #[serde(default = "default_min_exposures")]
+    pub min_exposures: u64,
+    #[serde(default = "default_win_probability")]
+    pub probability: f64,
+}
+
+fn default_min_exposures() -> u64 {
+    1000
+}
+
+fn default_win_probability() -> f64 {
+    0.95
 }
 
 /// One of a template's sources: a JSON API called at open.
@@ -257,6 +323,10 @@ pub struct VariantFile {
     /// template's `subject_line` when absent.
     #[serde(default)]
     pub subject_line: Option<String>,
+    /// The experiment arm this variant belongs to: only recipients given
+    /// that arm see it. A variant with an arm may leave out `when`.
+    #[serde(default)]
+    pub arm: Option<String>,
     #[serde(default)]
     pub layers: Vec<LayerFile>,
 }

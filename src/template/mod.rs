@@ -68,6 +68,10 @@ pub struct Template {
     /// In order; the last one is the default and has no condition.
     /// The JSON APIs called at open, in name order.
     pub sources: Vec<Source>,
+    /// The experiment between this template's variants.
+    pub experiment: Option<Experiment>,
+    /// The query parameter a click adds with its signed click id.
+    pub click_id: Option<String>,
     pub variants: Vec<Variant>,
     /// The compiled texts and links of every variant.
     pub texts: TextSet,
@@ -82,7 +86,53 @@ pub struct Variant {
     pub link: Option<TextId>,
     /// This variant's subject line at send time.
     pub subject_line: Option<TextId>,
+    /// The experiment arm this variant belongs to.
+    pub arm: Option<String>,
     pub layers: Vec<VariantLayer>,
+}
+
+/// A template's experiment, checked at load: arms that exist, shares that
+/// add up to 100, a variant for every arm.
+#[derive(Debug, Clone)]
+pub struct Experiment {
+    pub id: String,
+    /// In name order.
+    pub arms: Vec<Arm>,
+    pub metric: file::ExperimentMetric,
+    /// Declare a winner by itself: when every arm has this many exposures
+    /// and one arm's probability of being best reaches `probability`.
+    pub winner: Option<WinnerRule>,
+    pub switch_all: bool,
+}
+
+/// One arm of an experiment.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Arm {
+    pub name: String,
+    /// Percent of recipients.
+    pub weight: f64,
+    /// Given to nobody any more.
+    pub paused: bool,
+}
+
+impl Arm {
+    /// Whether recipients are still given this arm.
+    pub fn is_open(&self) -> bool {
+        !self.paused && self.weight > 0.0
+    }
+}
+
+/// When an arm wins by itself.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct WinnerRule {
+    pub min_exposures: u64,
+    pub probability: f64,
+}
+
+impl Experiment {
+    pub fn arm(&self, name: &str) -> Option<&Arm> {
+        self.arms.iter().find(|arm| arm.name == name)
+    }
 }
 
 /// A template's coupon pool, checked at load.

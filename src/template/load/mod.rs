@@ -12,6 +12,7 @@
 //! sources in files of their own.
 
 mod coupon;
+mod experiment;
 mod layers;
 mod poll;
 mod repeat;
@@ -270,6 +271,8 @@ impl Builder<'_> {
         let poll = self.poll(file.poll)?;
         let sources = self.sources(&file.name, file.sources)?;
         let variants = self.variants(file.variants)?;
+        let experiment = self.experiment(file.experiment, &variants)?;
+        let click_id = self.click_id(file.click_id)?;
         let timer = self.timer(file.timer, file.format, &variants)?;
         let coupon = self.coupon(file.coupon, &variants)?;
 
@@ -308,6 +311,8 @@ impl Builder<'_> {
             poll,
             fallback_link: file.fallback_link,
             sources,
+            experiment,
+            click_id,
             // A mention anywhere (even in a plain text) costs one read more,
             // never a wrong answer.
             reads_prefs: bytes.windows(5).any(|window| window == b"prefs"),
@@ -379,8 +384,10 @@ impl Builder<'_> {
             let is_last = index + 1 == count;
             let condition = match (&file.when, is_last) {
                 (None, true) => None,
+                // The arm is the condition of an arm's variant.
+                (None, false) if file.arm.is_some() => None,
                 (None, false) => {
-                    return Err(self.error(Some(&id), &at("when"), "only the last variant, the default, may have no condition; this one is not last".into()));
+                    return Err(self.error(Some(&id), &at("when"), "only the last variant, the default, or an experiment arm's variant may have no condition; this one is neither".into()));
                 }
                 (Some(_), true) => {
                     return Err(self.error(Some(&id), &at("when"), "the last variant is the default and must have no condition, so that every open gets an image".into()));
@@ -416,6 +423,7 @@ impl Builder<'_> {
                 condition,
                 link,
                 subject_line,
+                arm: file.arm,
                 layers,
             });
         }
