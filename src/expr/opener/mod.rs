@@ -6,12 +6,15 @@
 //! start a timer, draw a coupon or count as engagement; Apple's privacy
 //! prefetch and security scanners fetch every image and link of an email
 //! the moment it arrives. How to tell them apart is data, not code: the
-//! rules live in `assets/openers.toml` (compiled in), an operator may give
-//! their own file and Apple's published relay ranges instead, and
-//! `docs/openers.md` describes the format. This file holds the answer
-//! ([`Opener`]) and the question ([`OpenerRequest`]); `rules.rs` reads and
-//! applies a rules file, `ip_ranges.rs` looks addresses up in CIDR ranges,
-//! and `error.rs` says what is wrong with a file.
+//! rules live in `assets/openers.toml` (compiled in), by User-Agent and by
+//! address, an operator may give their own file and Apple's published relay
+//! ranges instead, and `docs/openers.md` describes the format. This file
+//! holds the answer ([`Opener`]) and the question ([`OpenerRequest`]);
+//! `rules.rs` reads and applies a rules file, `ip_ranges.rs` looks addresses
+//! up in CIDR ranges, and `error.rs` says what is wrong with a file.
+//! `user_agent_tests.rs` checks the shipped rules against
+//! `user_agents.toml`, a table of published User-Agents with the source of
+//! each.
 
 mod error;
 mod ip_ranges;
@@ -19,6 +22,8 @@ mod rules;
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod user_agent_tests;
 
 pub use error::OpenerRulesError;
 pub use rules::OpenerRules;
