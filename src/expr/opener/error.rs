@@ -36,6 +36,8 @@ pub enum OpenerRulesError {
         "{place}the rule has no matcher; give it user_agent_exact, user_agent_contains or user_agent_prefix"
     )]
     NoMatcher { place: String },
+    #[error("{place}the range rule lists no ranges; give it at least one CIDR block")]
+    NoRangesInRule { place: String },
     #[error("{place}an empty string would match every User-Agent")]
     EmptyMatcher { place: String },
     #[error("{place}{text:?} is not an IP range: {reason}")]

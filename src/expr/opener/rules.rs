@@ -4,9 +4,9 @@
 //!
 //! Loading does all the work that can fail or cost (lower-casing marks,
 //! parsing and sorting IP ranges), so classifying a request is a method
-//! check, a binary search and a walk over short string lists, and cannot
-//! fail. `docs/openers.md` is the operator's description of the file; this
-//! code and that document change together.
+//! check, a few binary searches and a walk over short string lists, and
+//! cannot fail. `docs/openers.md` is the operator's description of the
+//! file; this code and that document change together.
 
 use std::path::Path;
 use std::sync::LazyLock;
@@ -37,6 +37,9 @@ pub struct OpenerRules {
     people: Vec<Opener>,
     /// From the file's `apple_relay_ranges` and any range file.
     apple_relay: IpRanges,
+    /// The `[[range_rule]]` tables, in file order; the first whose ranges
+    /// hold the client's address decides.
+    range_rules: Vec<RangeRule>,
     /// In file order; the first that matches decides.
     rules: Vec<Rule>,
 }
@@ -68,7 +71,10 @@ impl OpenerRules {
                     .filter(|opener| opener.is_human_open())
                     .collect(),
             },
-            apple_relay: check.ranges(&file.apple_relay_ranges)?,
+            apple_relay: check.ranges(&file.apple_relay_ranges, "apple_relay_ranges")?,
+            range_rules: (file.range_rule.iter().enumerate())
+                .map(|(index, table)| check.range_rule(index, table))
+                .collect::<Result<_, _>>()?,
             rules: (file.rule.iter().enumerate())
                 .map(|(index, table)| check.rule(index, table))
                 .collect::<Result<_, _>>()?,
@@ -94,19 +100,20 @@ impl OpenerRules {
     }
 
     /// Who is behind `request`. In order: a HEAD request is `head_is`; an
-    /// address inside an Apple relay range is Apple's proxy, whatever its
-    /// User-Agent; a missing or blank User-Agent is `missing_user_agent_is`;
-    /// then the first rule that matches decides; a User-Agent no rule
-    /// matches is a person's.
+    /// address inside an Apple relay range is Apple's proxy, and an address
+    /// inside a range rule's ranges gets that rule's opener, whatever the
+    /// User-Agent; a missing or blank User-Agent is
+    /// `missing_user_agent_is`; then the first rule that matches the
+    /// User-Agent decides; a User-Agent no rule matches is a person's.
     pub fn classify(&self, request: &OpenerRequest) -> Opener {
         if request.is_head {
             return self.head_is;
         }
-        if request
+        if let Some(opener) = request
             .client_ip
-            .is_some_and(|address| self.apple_relay.contains(address))
+            .and_then(|address| self.by_address(address))
         {
-            return Opener::AppleProxy;
+            return opener;
         }
         let Some(user_agent) = request
             .user_agent
@@ -135,6 +142,26 @@ impl OpenerRules {
     pub fn is_person(&self, opener: Opener) -> bool {
         self.people.contains(&opener)
     }
+
+    /// Who is behind a request from `address` whatever its User-Agent: Apple's
+    /// proxy inside Apple's relay ranges, else the opener of the first range
+    /// rule holding it; `None` when no range holds it.
+    fn by_address(&self, address: std::net::IpAddr) -> Option<Opener> {
+        if self.apple_relay.contains(address) {
+            return Some(Opener::AppleProxy);
+        }
+        self.range_rules
+            .iter()
+            .find(|rule| rule.ranges.contains(address))
+            .map(|rule| rule.opener)
+    }
+}
+
+/// One `[[range_rule]]`: requests from these addresses are this opener's.
+#[derive(Debug, Clone)]
+struct RangeRule {
+    opener: Opener,
+    ranges: IpRanges,
 }
 
 /// One `[[rule]]`, its marks ready to compare: exact strings as written
@@ -181,15 +208,13 @@ impl Checker<'_> {
         })
     }
 
-    fn ranges(&self, cidrs: &[Spanned<String>]) -> Result<IpRanges, OpenerRulesError> {
+    /// The CIDR blocks of the list at key `field`, each checked.
+    fn ranges(&self, cidrs: &[Spanned<String>], field: &str) -> Result<IpRanges, OpenerRulesError> {
         let mut ranges = Vec::with_capacity(cidrs.len());
         for (index, cidr) in cidrs.iter().enumerate() {
             let range =
                 parse_cidr(cidr.get_ref()).map_err(|reason| OpenerRulesError::BadRange {
-                    place: place(
-                        self.line(cidr.span()),
-                        &format!("apple_relay_ranges[{index}]"),
-                    ),
+                    place: place(self.line(cidr.span()), &format!("{field}[{index}]")),
                     text: cidr.get_ref().clone(),
                     reason,
                 })?;
@@ -198,6 +223,27 @@ impl Checker<'_> {
         let mut set = IpRanges::default();
         set.extend(ranges);
         Ok(set)
+    }
+
+    fn range_rule(
+        &self,
+        index: usize,
+        table: &Spanned<RangeRuleTable>,
+    ) -> Result<RangeRule, OpenerRulesError> {
+        let rule_line = self.line(table.span());
+        let table = table.get_ref();
+        let field = format!("range_rule[{index}]");
+        // An empty list would be a rule that never applies: a range file
+        // that failed to paste, not a wish.
+        if table.ranges.is_empty() {
+            return Err(OpenerRulesError::NoRangesInRule {
+                place: place(rule_line, &field),
+            });
+        }
+        Ok(RangeRule {
+            opener: self.opener(&table.opener, &format!("{field}.opener"))?,
+            ranges: self.ranges(&table.ranges, &format!("{field}.ranges"))?,
+        })
     }
 
     fn rule(&self, index: usize, table: &Spanned<RuleTable>) -> Result<Rule, OpenerRulesError> {
@@ -263,7 +309,16 @@ struct RulesFile {
     #[serde(default)]
     apple_relay_ranges: Vec<Spanned<String>>,
     #[serde(default)]
+    range_rule: Vec<Spanned<RangeRuleTable>>,
+    #[serde(default)]
     rule: Vec<Spanned<RuleTable>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RangeRuleTable {
+    opener: Spanned<String>,
+    ranges: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,6 +1,6 @@
 //! Tests of opener classification by address (Apple's ranges with both
-//! kinds of range file), of the rules file's format, and of the refusals of
-//! malformed files. `user_agent_tests.rs` checks the
+//! kinds of range file, the range rules), of the rules file's format, and
+//! of the refusals of malformed files. `user_agent_tests.rs` checks the
 //! shipped rules against the published User-Agents.
 
 use std::io::Write;
@@ -126,6 +126,96 @@ fn ranges_written_in_the_rules_file_count_too() {
         Human
     );
     assert_eq!(rules.click_burst(), std::time::Duration::from_secs(2));
+}
+
+#[test]
+fn microsofts_published_mail_addresses_are_scanners_whatever_the_user_agent() {
+    let cases = [
+        // Each block Microsoft publishes for Exchange Online's mail servers,
+        // at both ends, and the addresses just outside.
+        ("40.92.0.0", Scanner),
+        ("40.93.255.255", Scanner),
+        ("40.91.255.255", Human),
+        // Reported for Safe Links, but not published for mail: left alone.
+        ("40.94.16.1", Human),
+        ("40.107.0.0", Scanner),
+        ("40.107.255.255", Scanner),
+        ("40.108.0.0", Human),
+        ("52.100.0.0", Scanner),
+        ("52.103.255.255", Scanner),
+        // SharePoint Online's block, next door.
+        ("52.104.0.1", Human),
+        ("104.47.0.0", Scanner),
+        ("104.47.127.255", Scanner),
+        ("104.47.128.0", Human),
+        ("2a01:111:f400::1", Scanner),
+        ("2a01:111:f403:c000::25", Scanner),
+        ("2a01:111:f402::1", Human),
+        ("2a01:111:f404::1", Human),
+        ("::ffff:40.107.218.12", Scanner),
+    ];
+    // The shipped rules, and the same with Apple's ranges added from a file:
+    // adding Apple's ranges keeps the range rules.
+    let with_apple = load_ranges("17.0.0.0/8\n");
+    for rules in [OpenerRules::builtin(), &with_apple] {
+        for (address, expected) in cases {
+            assert_eq!(
+                rules.classify(&request_from(address, CHROME_ON_WINDOWS)),
+                expected,
+                "{address}"
+            );
+        }
+    }
+    // The address decides before the User-Agent, even a proxy's.
+    let rules = OpenerRules::builtin();
+    for user_agent in [
+        "Mozilla/5.0",
+        "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko Firefox/11.0 (via ggpht.com GoogleImageProxy)",
+    ] {
+        assert_eq!(
+            rules.classify(&request_from("104.47.30.126", user_agent)),
+            Scanner
+        );
+    }
+    assert_eq!(
+        with_apple.classify(&request_from("17.1.2.3", CHROME_ON_WINDOWS)),
+        AppleProxy
+    );
+}
+
+#[test]
+fn range_rules_apply_in_file_order_after_apples_ranges_and_before_user_agents() {
+    let rules = OpenerRules::parse(&format!(
+        "{HEADER}apple_relay_ranges = [\"17.0.0.0/8\"]\n\
+         [[range_rule]]\nopener = \"human\"\nranges = [\"198.51.100.0/24\"]\n\
+         [[range_rule]]\nopener = \"scanner\"\n\
+         ranges = [\"198.51.0.0/16\", \"17.1.0.0/16\", \"2001:db8::/32\"]\n\
+         [[rule]]\nopener = \"scanner\"\nuser_agent_prefix = [\"curl/\"]\n"
+    ))
+    .expect("valid rules");
+    let cases = [
+        // An operator's own monitor, filed as a person ahead of its curl mark.
+        ("198.51.100.7", "curl/8.5.0", Human),
+        ("198.51.7.7", CHROME_ON_WINDOWS, Scanner),
+        // Apple's ranges come first, even where a range rule overlaps them.
+        ("17.1.2.3", CHROME_ON_WINDOWS, AppleProxy),
+        ("2001:db8::1", CHROME_ON_WINDOWS, Scanner),
+        ("203.0.113.9", "curl/8.5.0", Scanner),
+        ("203.0.113.9", CHROME_ON_WINDOWS, Human),
+    ];
+    for (address, user_agent, expected) in cases {
+        assert_eq!(
+            rules.classify(&request_from(address, user_agent)),
+            expected,
+            "{address} {user_agent:?}"
+        );
+    }
+    // A HEAD request is head_is wherever it comes from.
+    let head = OpenerRequest {
+        is_head: true,
+        ..request_from("198.51.100.7", CHROME_ON_WINDOWS)
+    };
+    assert_eq!(rules.classify(&head), Scanner);
 }
 
 #[test]
@@ -312,6 +402,39 @@ fn malformed_rules_files_are_refused_saying_where() {
                 "\"17.0.0.0/40\"",
                 "not an IP range",
             ],
+        ),
+        (
+            "bad CIDR in a range rule",
+            format!(
+                "{HEADER}[[range_rule]]\nopener = \"scanner\"\nranges = [\"10.0.0.0/8\"]\n\
+                 [[range_rule]]\nopener = \"scanner\"\nranges = [\"10.0.0.0/8\", \"10.0.0.0/99\"]\n"
+            ),
+            &[
+                "line 9",
+                "range_rule[1].ranges[1]",
+                "\"10.0.0.0/99\"",
+                "not an IP range",
+            ],
+        ),
+        (
+            "range rule without ranges",
+            format!("{HEADER}[[range_rule]]\nopener = \"scanner\"\nranges = []\n"),
+            &["range_rule[0]", "lists no ranges"],
+        ),
+        (
+            "range rule without its ranges key",
+            format!("{HEADER}[[range_rule]]\nopener = \"scanner\"\n"),
+            &["range_rule[0]", "missing field `ranges`"],
+        ),
+        (
+            "unknown opener in a range rule",
+            format!("{HEADER}[[range_rule]]\nopener = \"robot\"\nranges = [\"10.0.0.0/8\"]\n"),
+            &["line 5", "range_rule[0].opener", "\"robot\""],
+        ),
+        (
+            "unknown key in a range rule",
+            format!("{HEADER}[[range_rule]]\nopener = \"scanner\"\nrange = [\"10.0.0.0/8\"]\n"),
+            &["line 6, range_rule[0].range:", "unknown field"],
         ),
         (
             "unknown key in a rule",
