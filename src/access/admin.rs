@@ -4,8 +4,9 @@
 //! the API wider than meant.
 
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const ADMIN_SCOPES: [&str; 8] = [
+pub const ADMIN_SCOPES: [&str; 9] = [
     "engagement",
+    "experiments",
     "feeds",
     "preferences",
     "pools",

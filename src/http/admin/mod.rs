@@ -20,6 +20,7 @@
 pub(crate) mod auth;
 mod engagement;
 pub(crate) mod error;
+mod experiments;
 mod feeds;
 mod import;
 mod pools;
@@ -137,6 +138,12 @@ async fn dispatch(
         Call::PoolAddCodes => pools::add_codes(&store, identifier(param)?, body).await?,
         Call::FeedList => feeds::list(app).await?,
         Call::FeedRefresh => feeds::refresh(app, param).await?,
+        Call::ExperimentStatus => experiments::status(app, &store, identifier(param)?).await?,
+        Call::ExperimentWinner => {
+            let id = identifier(param)?;
+            let bytes = read_body(body).await?;
+            experiments::decide(app, &store, id, bytes).await?
+        }
     };
     Ok(json_response(StatusCode::OK, &value))
 }

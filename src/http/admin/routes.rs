@@ -30,6 +30,8 @@ pub enum Call {
     PoolAddCodes,
     FeedList,
     FeedRefresh,
+    ExperimentStatus,
+    ExperimentWinner,
 }
 
 /// A route: `path` segments after `/api/v1`, where `*` takes any one
@@ -135,6 +137,18 @@ pub const ROUTES: &[Route] = &[
         &["pools", "*", "codes"],
         "pools",
         Call::PoolAddCodes,
+    ),
+    route(
+        Method::GET,
+        &["experiments", "*"],
+        "experiments",
+        Call::ExperimentStatus,
+    ),
+    route(
+        Method::POST,
+        &["experiments", "*", "winner"],
+        "experiments",
+        Call::ExperimentWinner,
     ),
     route(Method::GET, &["feeds"], "feeds", Call::FeedList),
     route(
