@@ -19,6 +19,13 @@ pub enum AccessError {
     WeakKey { position: usize },
     #[error("token is malformed or was not signed by any configured key")]
     BadToken,
+    /// A conversion's click id (`access/click_id.rs`): the same error
+    /// whether it was cut short, altered or sealed by a key no longer
+    /// configured.
+    #[error(
+        "the click id is malformed, was altered, or was not made by any configured signing key"
+    )]
+    BadClickId,
     #[error("URL signature is missing, malformed or wrong")]
     BadSignature,
     /// The URL given to sign could not be split into a path and a query.

@@ -122,20 +122,21 @@ impl KeyRing {
     }
 
     /// Encrypts `message` in place with AES-SIV under the signing key's
-    /// token key, and returns the synthetic IV that authenticates it.
+    /// key for `sealed` (a token or a click id), and returns the synthetic
+    /// IV that authenticates it.
     ///
     /// Deterministic on purpose: no nonce and no associated data, so the
     /// same message and key always give the same bytes.
-    pub(super) fn seal(&self, message: &mut [u8]) -> [u8; SIV_LEN] {
+    pub(super) fn seal(&self, sealed: Sealed, message: &mut [u8]) -> [u8; SIV_LEN] {
         self.keys[0]
-            .token_cipher()
+            .cipher(sealed)
             .encrypt_in_place_detached(NO_ASSOCIATED_DATA, message)
             .expect("S2V fails only with more than 126 associated data items, and none are given")
             .into()
     }
 
-    /// The plaintext of `ciphertext`, if any key's token key sealed it with
-    /// the synthetic IV `siv`.
+    /// The plaintext of `ciphertext`, if any key's key for `sealed` sealed
+    /// it with the synthetic IV `siv`.
     ///
     /// The check is constant-time within each key (the crate compares IVs
     /// with `subtle`); as with MACs, the time taken only reveals which key
@@ -143,13 +144,14 @@ impl KeyRing {
     /// half-decrypted for the next one.
     pub(super) fn open_with_any_key(
         &self,
+        sealed: Sealed,
         siv: &[u8; SIV_LEN],
         ciphertext: &[u8],
     ) -> Option<Vec<u8>> {
         let siv = aes_siv::Tag::from(*siv);
         self.keys.iter().find_map(|key| {
             let mut plaintext = ciphertext.to_vec();
-            key.token_cipher()
+            key.cipher(sealed)
                 .decrypt_in_place_detached(NO_ASSOCIATED_DATA, &mut plaintext, &siv)
                 .ok()
                 .map(|()| plaintext)
@@ -194,9 +196,10 @@ pub(super) fn tag_of(mac: HmacSha256) -> [u8; TAG_LEN] {
 /// is both its nonce and its authentication tag: 128 bits, like [`TAG_LEN`].
 pub(super) const SIV_LEN: usize = 16;
 
-/// The associated data of a sealed token: none. The key is already bound to
-/// its one use by [`TOKEN_KEY_LABEL`], and without associated data the
-/// recipe in the module documentation is one call of any AES-SIV library.
+/// The associated data of a sealed token or click id: none. Each key is
+/// already bound to its one use by its label ([`TOKEN_KEY_LABEL`],
+/// [`CLICK_KEY_LABEL`]), and without associated data the recipe in the
+/// module documentation is one call of any AES-SIV library.
 const NO_ASSOCIATED_DATA: [&[u8]; 0] = [];
 
 /// The message whose HMAC-SHA256 under a secret is that secret's token key:
@@ -205,6 +208,22 @@ const NO_ASSOCIATED_DATA: [&[u8]; 0] = [];
 /// the same form, so that no message of any MAC domain is this label and no
 /// tag can ever equal the key.
 const TOKEN_KEY_LABEL: &[u8] = b"opentime/t/v2\n";
+
+/// The message whose HMAC-SHA256 under a secret is that secret's click key,
+/// which seals click ids. A key of its own rather than the token key, so
+/// that a click id can never open as a token nor a token as a click id,
+/// whatever bytes either seals.
+const CLICK_KEY_LABEL: &[u8] = b"opentime/c/v1\n";
+
+/// What an AES-SIV key seals: each has its own key, derived from the same
+/// secret under its own label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Sealed {
+    /// A recipient token (`token.rs`).
+    Token,
+    /// A click id (`click_id.rs`).
+    Click,
+}
 
 /// What a MAC is for. Each use signs under its own prefix, so a tag made for
 /// one use can never be replayed as a tag for another.
@@ -243,6 +262,8 @@ struct KeyedSecret {
     /// (two AES key schedules and CMAC's subkeys) costs about as little as
     /// sealing a short id.
     token_key: Key<Aes128Siv>,
+    /// The AES-SIV key of click ids, HMAC-SHA256(secret, [`CLICK_KEY_LABEL`]).
+    click_key: Key<Aes128Siv>,
 }
 
 impl KeyedSecret {
@@ -251,6 +272,9 @@ impl KeyedSecret {
         let mut token_key_mac = keyed.clone();
         token_key_mac.update(TOKEN_KEY_LABEL);
         let token_key = token_key_mac.finalize().into_bytes();
+        let mut click_key_mac = keyed.clone();
+        click_key_mac.update(CLICK_KEY_LABEL);
+        let click_key = click_key_mac.finalize().into_bytes();
         let mut token = keyed.clone();
         token.update(Domain::Token.prefix());
         let mut url = keyed.clone();
@@ -262,14 +286,20 @@ impl KeyedSecret {
             url,
             form,
             token_key,
+            click_key,
         }
     }
 
-    /// A cipher of this secret's token key, for one seal or one open.
-    fn token_cipher(&self) -> Aes128Siv {
+    /// A cipher of this secret's key for `sealed`, for one seal or one
+    /// open.
+    fn cipher(&self, sealed: Sealed) -> Aes128Siv {
+        let key = match sealed {
+            Sealed::Token => &self.token_key,
+            Sealed::Click => &self.click_key,
+        };
         // Named in full: `KeyInit` in scope would make HMAC's
         // `new_from_slice` ambiguous with `Mac`'s.
-        <Aes128Siv as aes_siv::KeyInit>::new(&self.token_key)
+        <Aes128Siv as aes_siv::KeyInit>::new(key)
     }
 
     fn for_domain(&self, domain: Domain) -> &HmacSha256 {

@@ -1,5 +1,5 @@
-//! Recipient tokens and signed URLs: AES-SIV and HMAC-SHA256, constant-time
-//! checks, key rotation, and bulk signing of CSV files.
+//! Recipient tokens, signed URLs and click ids: AES-SIV and HMAC-SHA256,
+//! constant-time checks, key rotation, and bulk signing of CSV files.
 //!
 //! Everything here is a contract with emails already sent: a token or a
 //! signature in a delivered email must keep verifying for as long as its key
@@ -117,8 +117,49 @@
 //! tag = hmac.new(key, message, hashlib.sha256).digest()[:16]
 //! s = base64.urlsafe_b64encode(tag).rstrip(b"=").decode()
 //! ```
+//! # Click id
+//! A template with `click_id` (say `"ot_click"`) has its click's redirect
+//! add `ot_click=ID` to the destination URL; the customer's backend sends
+//! the id back with a conversion (`POST /api/v1/conversions`), which is
+//! then credited to that click. The id seals what the click was:
+//! ```text
+//! id        = "c1" base64url(sealed)
+//! sealed    = AES-SIV-CMAC-256(click_key, text), no associated data: SIV || C
+//! click_key = HMAC-SHA256(key, "opentime/c/v1\n")
+//! text      = at " " template " " e " " variant " " experiment " " arm " " recipient
+//! ```
+//! `at` is the click's time in Unix seconds, in decimal; `template`,
+//! `variant`, `experiment` and `arm` are identifiers, `e` the email of a
+//! sequence the click's URL named, and `recipient` the recipient id, last,
+//! since it may hold spaces. `e`, `experiment` and `arm` are empty when the
+//! click had none (experiment and arm are both empty or both not). `c1`
+//! marks the version, as `v2` does a token's.
+//!
+//! The click key is its own key, derived from the same secret under its own
+//! label, so a click id never opens as a token nor a token as a click id.
+//! Like a token, a click id shows nothing of what it seals, least of all
+//! the recipient id, to the customer's site, its analytics or its logs;
+//! unlike a token, only opentime opens it: nobody else needs to make or
+//! read one. The first key seals, every key opens, so a click id stays
+//! good through a key rotation for as long as its key is configured.
+//!
+//! A click id is refused ([`AccessError::BadClickId`], always the same
+//! error) if it is longer than [`MAX_CLICK_ID_LEN`], does not start with
+//! `c1`, is not canonical base64url, was not sealed by any configured key,
+//! or seals text that is not a click as above (a recipient id that
+//! [`RecipientId::new`] refuses, a part holding anything but ASCII
+//! letters, digits, `.`, `_` and `-`).
+//!
+//! With the key `opentime-test-vector-key`, the click of `alice` on the
+//! `offer` variant of `renewal` at 1795428000 is:
+//! ```text
+//! click_key = 69ce179d1cc6454d114d240bb73892452d6499abdd9aa1276188e484ae652f6f
+//! text      = "1795428000 renewal  offer   alice"
+//! id        = c1vs7F9oY5P8Rx68Ut3gYrat6elLCi0X9GGnUqJKyQ1BzzrH6lvk_4u56FYYioBf_mtw
+//! ```
+//!
 //! The test vectors in this module's tests pin every format: opaque and
-//! legacy tokens, and signed URLs.
+//! legacy tokens, signed URLs and click ids.
 //!
 //! # Bulk signing
 //! [`KeyRing::sign_csv`] adds a token column to a CSV of recipients, row by
@@ -131,6 +172,7 @@
 
 mod admin;
 mod bulk_csv;
+mod click_id;
 mod error;
 mod form;
 mod keyring;
@@ -142,6 +184,7 @@ mod token;
 mod test_vectors;
 
 pub use admin::{ADMIN_SCOPES, MIN_ADMIN_TOKEN_LEN, check_admin_token};
+pub use click_id::{ClickId, MAX_CLICK_ID_LEN};
 pub use error::AccessError;
 pub use form::{FORM_KEY_LIFETIME_SECONDS, FormKeyError};
 pub use keyring::{DEMO_KEY, KeyRing, MIN_KEY_LEN};

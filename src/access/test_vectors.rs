@@ -161,3 +161,44 @@ fn a_pasted_url_signs_to_the_vector() {
          &s=84T5BR-2WWQng6LxIT-UMw"
     );
 }
+
+/// Click ids of [`KEY`]: `"c1"` and the base64url of AES-SIV's output over
+/// `at template e variant experiment arm recipient`, whose key is
+/// HMAC-SHA256(KEY, "opentime/c/v1\n"), that is
+/// `69ce179d1cc6454d114d240bb73892452d6499abdd9aa1276188e484ae652f6f`.
+const CLICKS: [(&str, &str); 2] = [
+    (
+        "1795428000 renewal  offer   alice",
+        "c1vs7F9oY5P8Rx68Ut3gYrat6elLCi0X9GGnUqJKyQ1BzzrH6lvk_4u56FYYioBf_mtw",
+    ),
+    (
+        "1795428000 renewal step-2 copy-b renewal-copy b cust-1",
+        "c1Z0ny60jpi_30xAG_1CzPUCbOv--BkYmN49h_v10zhFVYE6MP-EiZVo8_rK4ZA8Bkvc8f7c6WZ6KF_nBNv6JySmuz8UW-Mg",
+    ),
+];
+
+#[test]
+fn click_ids_match_the_vectors() {
+    let clicks = [
+        super::ClickId {
+            at: 1_795_428_000,
+            template: "renewal".into(),
+            email: String::new(),
+            variant: "offer".into(),
+            arm: None,
+            recipient: recipient("alice"),
+        },
+        super::ClickId {
+            at: 1_795_428_000,
+            template: "renewal".into(),
+            email: "step-2".into(),
+            variant: "copy-b".into(),
+            arm: Some(("renewal-copy".into(), "b".into())),
+            recipient: recipient("cust-1"),
+        },
+    ];
+    for (click, (text, id)) in clicks.into_iter().zip(CLICKS) {
+        assert_eq!(ring().seal_click(&click), id, "{text}");
+        assert_eq!(ring().open_click(id), Ok(click));
+    }
+}

@@ -11,7 +11,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::keyring::SIV_LEN;
+use super::keyring::{SIV_LEN, Sealed};
 use super::{AccessError, KeyRing};
 use crate::recipient::{MAX_RECIPIENT_ID_LEN, RecipientId};
 
@@ -73,7 +73,7 @@ impl KeyRing {
         let sealed = &mut buffer[..SIV_LEN + id.len()];
         let (siv, ciphertext) = sealed.split_at_mut(SIV_LEN);
         ciphertext.copy_from_slice(id);
-        siv.copy_from_slice(&self.seal(ciphertext));
+        siv.copy_from_slice(&self.seal(Sealed::Token, ciphertext));
         out.push_str(TOKEN_PREFIX);
         URL_SAFE_NO_PAD.encode_string(&*sealed, out);
     }
@@ -95,7 +95,7 @@ impl KeyRing {
         }
         let (siv, ciphertext) = sealed.split_at(SIV_LEN);
         let siv: &[u8; SIV_LEN] = siv.try_into().map_err(|_| AccessError::BadToken)?;
-        self.open_with_any_key(siv, ciphertext)
+        self.open_with_any_key(Sealed::Token, siv, ciphertext)
             .ok_or(AccessError::BadToken)
     }
 }
@@ -117,7 +117,7 @@ mod tests {
     fn seal_any(keys: &KeyRing, id_bytes: &[u8]) -> String {
         let mut sealed = vec![0u8; SIV_LEN];
         sealed.extend_from_slice(id_bytes);
-        let siv = keys.seal(&mut sealed[SIV_LEN..]);
+        let siv = keys.seal(Sealed::Token, &mut sealed[SIV_LEN..]);
         sealed[..SIV_LEN].copy_from_slice(&siv);
         format!("{TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(sealed))
     }
