@@ -13,6 +13,16 @@
 //! scanner's (they follow every link of an email at once), and so is any
 //! click on the hidden honeypot link a template's email may carry, which
 //! no person can see.
+//!
+//! A template with `click_id` (say `"ot_click"`) has the redirect add
+//! `ot_click=ID` to the destination, a sealed [`ClickId`] of this click
+//! that the customer's backend reports back with a conversion. It is added
+//! for a verified recipient, whether the click is a person's or a
+//! machine's: a scanner that checks where a link goes must reach the page
+//! a person reaches, and a person's click taken for a scanner's (one right
+//! after a scanner's burst) must still lead to a conversion credited to it.
+//! A click id of a machine's click is never reported in practice: scanners
+//! buy nothing. The honeypot's redirect carries none.
 
 use std::sync::Arc;
 
@@ -22,6 +32,7 @@ use super::records::with_records;
 use super::request::Visit;
 use super::shown::{ShownLink, decide, held_lock};
 use super::{Counted, Pipeline};
+use crate::access::ClickId;
 use crate::events::EventKind;
 use crate::expr::{Context, Opener};
 use crate::store::StateRequest;
@@ -158,6 +169,23 @@ impl Pipeline {
             .filter(|record| record.variant == variant_id)
             .and_then(|record| record.arm.clone())
             .or_else(|| experiment_arm(&template, variant, prepared.arm.as_deref()));
+        // The click id and the click's event carry the same time,
+        // `prepared.at`, so a conversion credited to the id names the very
+        // click the events stream shows.
+        let click_id = match (&template.click_id, &prepared.recipient) {
+            (Some(name), Some(recipient)) if !honeypot => {
+                let click = ClickId {
+                    at: prepared.at.as_second(),
+                    template: template.name.clone(),
+                    email: prepared.email.clone().unwrap_or_default(),
+                    variant: variant_id.clone(),
+                    arm: arm.clone(),
+                    recipient: recipient.clone(),
+                };
+                Some((name.as_str(), self.keys.seal_click(&click)))
+            }
+            _ => None,
+        };
         self.record_click(&prepared, &template.name, &variant_id, arm);
         // A variant without a link of its own sends the click to the
         // default's.
@@ -183,6 +211,12 @@ impl Pipeline {
                 };
                 ("link_error", body)
             }
+        };
+        let body = match (body, click_id) {
+            (ClickBody::Redirect(url), Some((name, id))) => {
+                ClickBody::Redirect(with_query_param(&url, name, &id))
+            }
+            (body, _) => body,
         };
         ClickAnswer {
             template: Some(template),
@@ -236,6 +270,44 @@ pub(super) fn fallback_link(template: &Template, context: &Context) -> Option<St
         .flatten()
 }
 
+/// `url` with the query parameter `name=value`, which replaces any the
+/// URL already has of that name (the first in place, the others dropped)
+/// and otherwise goes last in the query, before any `#fragment`. The rest
+/// of the URL is kept byte for byte. `name` and `value` are URL-safe as
+/// they are (an identifier, a click id).
+pub fn with_query_param(url: &str, name: &str, value: &str) -> String {
+    let (before_fragment, fragment) = match url.find('#') {
+        Some(at) => url.split_at(at),
+        None => (url, ""),
+    };
+    let (base, query) = match before_fragment.find('?') {
+        Some(at) => (&before_fragment[..at], Some(&before_fragment[at + 1..])),
+        None => (before_fragment, None),
+    };
+    let pair = format!("{name}={value}");
+    let mut pairs: Vec<&str> = Vec::new();
+    let mut placed = false;
+    for existing in query.into_iter().flat_map(|query| query.split('&')) {
+        let key = existing.split_once('=').map_or(existing, |(key, _)| key);
+        if key == name {
+            if !placed {
+                pairs.push(&pair);
+                placed = true;
+            }
+        } else {
+            pairs.push(existing);
+        }
+    }
+    if !placed {
+        // A query that is empty or ends with `&` has room for it already.
+        if pairs.last() == Some(&"") {
+            pairs.pop();
+        }
+        pairs.push(&pair);
+    }
+    format!("{base}?{}{fragment}", pairs.join("&"))
+}
+
 /// Whether a click on `link` at `now_ms` follows the recipient's previous
 /// click (`"{unix ms} {link}"`) on another link within `burst_ms`.
 pub(super) fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms: i64) -> bool {
@@ -252,6 +324,55 @@ pub(super) fn in_burst(previous: Option<&str>, link: &str, now_ms: i64, burst_ms
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_click_id_joins_the_query_before_the_fragment() {
+        let add = |url| with_query_param(url, "ot_click", "c1ID");
+        for (url, expected) in [
+            (
+                "https://shop.example/",
+                "https://shop.example/?ot_click=c1ID",
+            ),
+            (
+                "https://shop.example/p?a=1&b=x%20y",
+                "https://shop.example/p?a=1&b=x%20y&ot_click=c1ID",
+            ),
+            (
+                "https://shop.example/p?a=1#reviews?x=1&y",
+                "https://shop.example/p?a=1&ot_click=c1ID#reviews?x=1&y",
+            ),
+            (
+                "https://shop.example/p#top",
+                "https://shop.example/p?ot_click=c1ID#top",
+            ),
+            (
+                "https://shop.example/p?",
+                "https://shop.example/p?ot_click=c1ID",
+            ),
+            (
+                "https://shop.example/p?a=1&",
+                "https://shop.example/p?a=1&ot_click=c1ID",
+            ),
+            (
+                "https://shop.example/p?ot_click=old&a=1&ot_click=older#f",
+                "https://shop.example/p?ot_click=c1ID&a=1#f",
+            ),
+            (
+                "https://shop.example/p?ot_click&a=1",
+                "https://shop.example/p?ot_click=c1ID&a=1",
+            ),
+            (
+                "https://shop.example/p?x_ot_click=1&ot_clicks=2",
+                "https://shop.example/p?x_ot_click=1&ot_clicks=2&ot_click=c1ID",
+            ),
+            (
+                "https://shop.example/p#",
+                "https://shop.example/p?ot_click=c1ID#",
+            ),
+        ] {
+            assert_eq!(add(url), expected, "{url}");
+        }
+    }
 
     #[test]
     fn a_burst_is_another_link_within_the_window() {
