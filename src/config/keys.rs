@@ -102,6 +102,7 @@ pub static KEYS: &[Key] = &[
     key("secrets",                      "OPENTIME_SECRETS",                      Tables(set_secrets)),
     // events
     key("event_buffer",                 "OPENTIME_EVENT_BUFFER",                 Usize(|c| &mut c.events.buffer)),
+    key("attribution_days",             "OPENTIME_ATTRIBUTION_DAYS",             U32(|c| &mut c.events.attribution_days)),
     // openers
     key("opener_rules_file",            "OPENTIME_OPENER_RULES_FILE",            OptionalFile(|c| &mut c.openers.rules_file)),
     key("apple_relay_ranges_file",      "OPENTIME_APPLE_RELAY_RANGES_FILE",      OptionalFile(|c| &mut c.openers.apple_relay_ranges_file)),

@@ -216,6 +216,12 @@ impl Config {
         if self.events.buffer == 0 {
             bail!("event_buffer must be at least 1");
         }
+        if !(1..=365).contains(&self.events.attribution_days) {
+            bail!(
+                "attribution_days is 1 to 365, not {}",
+                self.events.attribution_days
+            );
+        }
         if self.server.max_connections == 0 {
             bail!("max_connections must be at least 1");
         }
@@ -326,6 +332,22 @@ mod tests {
         assert!(error.to_string().contains("listen"), "{error}");
         let unknown: Result<Layer, _> = toml::from_str("lisen = \"x\"");
         assert!(unknown.unwrap_err().to_string().contains("lisen"));
+    }
+
+    #[test]
+    fn the_attribution_window_is_read_and_bounded() {
+        let mut config = Config::default();
+        assert_eq!(config.events.attribution_days, 7);
+        config
+            .apply(env_layer(&[("OPENTIME_ATTRIBUTION_DAYS", "30")]).unwrap())
+            .unwrap();
+        assert_eq!(config.events.attribution_days, 30);
+        config.validate().expect("30 days is a window");
+        for days in [0, 366] {
+            config.events.attribution_days = days;
+            let error = config.validate().unwrap_err().to_string();
+            assert_eq!(error, format!("attribution_days is 1 to 365, not {days}"));
+        }
     }
 
     #[test]

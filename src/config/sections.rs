@@ -226,11 +226,17 @@ pub struct EventsConfig {
     /// Events held in memory while the store cannot take them; past it new
     /// events are dropped and counted.
     pub buffer: usize,
+    /// How far back a conversion reported by recipient looks for their last
+    /// click or open to credit, in days (`docs/api.md`, "Conversions").
+    pub attribution_days: u32,
 }
 
 impl Default for EventsConfig {
     fn default() -> EventsConfig {
-        EventsConfig { buffer: 100_000 }
+        EventsConfig {
+            buffer: 100_000,
+            attribution_days: 7,
+        }
     }
 }
 

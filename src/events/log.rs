@@ -53,10 +53,11 @@ impl EventLog {
         }
     }
 
-    /// Queues an event for the writer. Never waits on I/O; when the queue
-    /// is full (the store has been down for a long time) the event is
-    /// dropped and counted.
-    pub fn record(&self, event: Event) {
+    /// Queues an event for the writer, and says whether it did. Never
+    /// waits on I/O; when the queue is full (the store has been down for a
+    /// long time) the event is dropped and counted. Most callers have
+    /// nothing to do about a drop; a conversion gives its claimed id back.
+    pub fn record(&self, event: Event) -> bool {
         let queued = {
             let mut queue = self.lock();
             if queue.len() >= self.inner.capacity {
@@ -73,8 +74,12 @@ impl EventLog {
                 if length == 1 {
                     self.inner.arrived.notify_one();
                 }
+                true
             }
-            None => metrics.events_dropped.inc(),
+            None => {
+                metrics.events_dropped.inc();
+                false
+            }
         }
     }
 

@@ -20,7 +20,9 @@
 //! [`Pipeline::vote`], [`Pipeline::amp`] (the AMP answer),
 //! [`Pipeline::send_time`] (the decision an email platform fetches as it
 //! sends),
-//! [`Pipeline::preview`], [`Pipeline::warm_one`] (cache warming), and, with
+//! [`Pipeline::preview`], [`Pipeline::warm_one`] (cache warming),
+//! [`Pipeline::convert`] (a conversion the customer's backend reports,
+//! credited to a click or an open), and, with
 //! no store at all, [`offline::render`] (`opentime render` and
 //! `opentime check`) and [`offline::prerender_fallbacks`] (the images an
 //! open gets when all else fails). Each returns a typed answer that the
@@ -31,6 +33,7 @@ pub mod amp;
 pub mod artwork;
 pub mod click;
 pub mod content;
+pub mod conversion;
 pub mod decide;
 pub mod host;
 pub mod image;
