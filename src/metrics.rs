@@ -97,6 +97,10 @@ pub const CLICKS: (&str, &str) = (
     "opentime_clicks_total",
     "Click-throughs by template, variant and opener class.",
 );
+pub const CONVERSIONS: (&str, &str) = (
+    "opentime_conversions_total",
+    "Conversions reported through the API, by result (counted, duplicate, unattributed, refused).",
+);
 pub const VOTES: (&str, &str) = (
     "opentime_votes_total",
     "Poll votes by poll, option and result (counted, unchanged, machine, retracted, anonymous, store_error).",
@@ -267,6 +271,7 @@ pub struct Metrics {
     pub geo_lookups: IntCounterVec,
     pub opens: IntCounterVec,
     pub clicks: IntCounterVec,
+    pub conversions: IntCounterVec,
     pub votes: IntCounterVec,
     pub preference_changes: IntCounterVec,
     pub events_buffered: IntGauge,
@@ -448,6 +453,7 @@ impl Metrics {
             geo_lookups: counter(GEO_LOOKUPS, &["outcome"]),
             opens: counter(OPENS, &["template", "variant", "opener"]),
             clicks: counter(CLICKS, &["template", "variant", "opener"]),
+            conversions: counter(CONVERSIONS, &["result"]),
             votes: counter(VOTES, &["poll", "option", "result"]),
             preference_changes: counter(PREFERENCE_CHANGES, &["source"]),
             events_buffered: gauge(EVENTS_BUFFERED),

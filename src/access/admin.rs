@@ -4,7 +4,8 @@
 //! the API wider than meant.
 
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const ADMIN_SCOPES: [&str; 9] = [
+pub const ADMIN_SCOPES: [&str; 10] = [
+    "conversions",
     "engagement",
     "experiments",
     "feeds",

@@ -15,9 +15,14 @@
 //!   `GET /api/v1/templates/{name}/embed`, the HTML to paste;
 //! - [`tokens`]: `POST /api/v1/tokens`, tokens for many ids at once;
 //! - [`warm`]: `POST /api/v1/warm`, `GET`, `DELETE /api/v1/warm/{job}`;
-//! - [`feeds`]: `GET /api/v1/feeds`, `POST /api/v1/feeds/{name}/refresh`.
+//! - [`feeds`]: `GET /api/v1/feeds`, `POST /api/v1/feeds/{name}/refresh`;
+//! - [`experiments`]: `GET /api/v1/experiments/{id}`, `POST
+//!   /api/v1/experiments/{id}/winner`;
+//! - [`conversions`]: `POST /api/v1/conversions`, sales and sign-ups
+//!   credited to clicks and opens.
 
 pub(crate) mod auth;
+mod conversions;
 mod engagement;
 pub(crate) mod error;
 mod experiments;
@@ -144,6 +149,7 @@ async fn dispatch(
             let bytes = read_body(body).await?;
             experiments::decide(app, &store, id, bytes).await?
         }
+        Call::Conversions => conversions::report(app, &store, headers, body).await?,
     };
     Ok(json_response(StatusCode::OK, &value))
 }

@@ -32,6 +32,7 @@ pub enum Call {
     FeedRefresh,
     ExperimentStatus,
     ExperimentWinner,
+    Conversions,
 }
 
 /// A route: `path` segments after `/api/v1`, where `*` takes any one
@@ -156,6 +157,12 @@ pub const ROUTES: &[Route] = &[
         &["feeds", "*", "refresh"],
         "feeds",
         Call::FeedRefresh,
+    ),
+    route(
+        Method::POST,
+        &["conversions"],
+        "conversions",
+        Call::Conversions,
     ),
 ];
 
