@@ -37,6 +37,9 @@
 //! - [`feeds`]: product feeds (RSS, Atom, Google Merchant, CSV, JSON)
 //!   refreshed on a schedule by one replica at a time, kept in the store
 //!   and served from memory as `feed.NAME`.
+//! - [`reports`]: a template's report over a range of days, per email,
+//!   variant and arm, with its experiment's arms, from the counts the
+//!   events' batches keep; as JSON or CSV.
 //! - [`metrics`]: metric names and the registry behind `/metrics`.
 //! - [`http`]: the hyper server, the router and the handlers.
 //! - [`app`]: the application state shared by every connection.
@@ -74,6 +77,7 @@ pub mod prefs;
 pub mod recipient;
 pub mod remote;
 pub mod render;
+pub mod reports;
 pub mod sources;
 pub mod store;
 pub mod template;

@@ -5,7 +5,8 @@
 //! them where they are missing. Preferences: load the page, change a topic and
 //! the frequency, submit, reload, and check the saved state in Redis.
 //! Preview: load it, edit the state, and see the image and the variant
-//! change. Screenshots are kept in `target/test-artifacts/`.
+//! change. Reports: a week of counts in Redis, the page's numbers, chart
+//! and experiment. Screenshots are kept in `target/test-artifacts/`.
 
 mod support;
 
@@ -116,6 +117,12 @@ struct Browser {
 
 impl Browser {
     async fn start() -> Browser {
+        Browser::start_scaled(1).await
+    }
+
+    /// A browser whose screen has `scale` device pixels per CSS pixel, as
+    /// a high-density display does.
+    async fn start_scaled(scale: u32) -> Browser {
         let programs = browser_programs();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
@@ -167,6 +174,7 @@ impl Browser {
             "--disable-renderer-backgrounding",
             "--disable-backgrounding-occluded-windows",
             "--window-size=420,1100",
+            &format!("--force-device-scale-factor={scale}"),
             &format!("--user-data-dir={}", browser._profile.path().display()),
         ];
         let session = browser
@@ -756,5 +764,257 @@ async fn the_studio_follows_a_template_file_changed_on_disk() {
         .wait_script(FIRST_MEMBER_IMAGE, |src| *src != before)
         .await;
     browser.quit().await;
+    server.shutdown().await;
+}
+
+/// A two-arm experiment, a variant per arm, for the reports page.
+const LAUNCH: &str = r##"{
+  "name": "launch", "width": 120, "height": 40, "access": "token", "scales": [1],
+  "experiment": { "id": "launch-copy", "arms": { "a": 50, "b": 50 } },
+  "variants": [
+    { "id": "copy-a", "arm": "a", "link": "https://example.com/a",
+      "layers": [ { "type": "rect", "x": 0, "y": 0, "width": 120, "height": 40, "fill": "#1f5fa8" } ] },
+    { "id": "copy-b", "arm": "b", "link": "https://example.com/b",
+      "layers": [ { "type": "rect", "x": 0, "y": 0, "width": 120, "height": 40, "fill": "#c2410c" } ] },
+    { "id": "default", "link": "https://example.com/",
+      "layers": [ { "type": "rect", "x": 0, "y": 0, "width": 120, "height": 40, "fill": "#888888" } ] } ] }"##;
+
+/// A week of an email's events, written by the store's own batch writer
+/// with each its day: people opening on some days (mail clients and
+/// Gmail's proxy), Apple's prefetch and scanners on the first days, clicks
+/// of people and machines, and a few conversions.
+fn a_week_of_events(server: &TestServer, days: &[&str]) -> Vec<opentime::events::Event> {
+    use opentime::events::{Amount, Event, EventKind};
+    use opentime::expr::{Device, Opener};
+    let template = server.app.templates.get("launch").expect("loaded");
+    let experiment = template.experiment.clone().expect("an experiment");
+    let mut events = Vec::new();
+    let mut next = 7u64;
+    let mut random = move |below: u64| {
+        next = next.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (next >> 33) % below
+    };
+    for (day, date) in days.iter().enumerate() {
+        for person in 0..400u64 {
+            let id = opentime::recipient::RecipientId::new(format!("w{person:04}")).unwrap();
+            let arm = opentime::experiments::assign::assign(&experiment, &id)
+                .expect("an arm")
+                .name
+                .clone();
+            let variant = format!("copy-{arm}");
+            let at = format!("{date}T{:02}:{:02}:00Z", 6 + random(14), random(60));
+            let event = |kind, opener, person: bool| {
+                let mut event = Event::new(
+                    kind,
+                    "launch",
+                    &variant,
+                    Some(id.clone()),
+                    at.parse().unwrap(),
+                    opener,
+                    person,
+                    Device::from_user_agent(None),
+                );
+                event.email = "welcome-1".into();
+                event.experiment = "launch-copy".into();
+                event.arm = arm.clone();
+                event
+            };
+            // Fewer people open as the days pass; arm b's copy draws more
+            // clicks.
+            let opens = random(100) < 60u64.saturating_sub(7 * day as u64);
+            if person % 5 == 0 && day < 2 {
+                events.push(event(EventKind::Open, Opener::AppleProxy, false));
+            }
+            if person % 23 == 0 && day < 3 {
+                events.push(event(EventKind::Open, Opener::Scanner, false));
+                events.push(event(EventKind::Click, Opener::Scanner, false));
+            }
+            if !opens {
+                continue;
+            }
+            let opener = if person % 4 == 0 {
+                Opener::GmailProxy
+            } else {
+                Opener::Human
+            };
+            events.push(event(EventKind::Open, opener, true));
+            let clicks = random(100) < if arm == "b" { 22 } else { 12 };
+            if clicks {
+                events.push(event(EventKind::Click, Opener::Human, true));
+                if random(4) == 0 {
+                    let mut conversion = event(EventKind::Conversion, Opener::Human, true);
+                    conversion.amount = Amount::new(20.0 + random(80) as f64 + 0.9, "EUR");
+                    events.push(conversion);
+                }
+            }
+        }
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reports_page_shows_a_templates_numbers_chart_and_experiment() {
+    const ADMIN: &str = "reports-page-admin-token";
+    let redis = RedisServer::new();
+    let server = TestServer::launch(&redis, &[("launch.json", LAUNCH)], |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+    })
+    .await;
+    let days = [
+        "2026-11-16",
+        "2026-11-17",
+        "2026-11-18",
+        "2026-11-19",
+        "2026-11-20",
+        "2026-11-21",
+        "2026-11-22",
+    ];
+    let events = a_week_of_events(&server, &days);
+    for batch in events.chunks(500) {
+        server.app.store.write_events(batch).await.expect("written");
+    }
+    let decision = opentime::store::Decision {
+        arm: "b".into(),
+        at: "2026-11-21T12:00:00Z"
+            .parse::<jiff::Timestamp>()
+            .unwrap()
+            .as_second(),
+        by: "manual".into(),
+    };
+    server
+        .app
+        .store
+        .decide_experiment("launch-copy", &decision, true)
+        .await
+        .expect("decided");
+    let query = "template=launch&from=2026-11-16&to=2026-11-22";
+    let report = server
+        .admin(
+            Method::GET,
+            &format!("/api/v1/reports/launch?from={}&to={}", days[0], days[6]),
+            ADMIN,
+            "",
+            "",
+        )
+        .await
+        .json();
+    let count = |value: &Value| {
+        let digits = value.as_u64().expect("a count").to_string();
+        // As the page groups them: 1,234.
+        let mut out = String::new();
+        for (index, digit) in digits.chars().enumerate() {
+            if index > 0 && (digits.len() - index).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(digit);
+        }
+        out
+    };
+
+    let base = server
+        .base
+        .replace("http://", &format!("http://analyst:{ADMIN}@"));
+    for scale in [1, 2] {
+        let browser = Browser::start_scaled(scale).await;
+        browser.resize(1360, 2600).await;
+        browser.open(&format!("{base}/reports?{query}")).await;
+        assert_eq!(
+            browser.text("#total-openers").await,
+            count(&report["totals"]["unique_human_openers"])
+        );
+        assert_eq!(
+            browser.text("#total-clickers").await,
+            count(&report["totals"]["unique_human_clickers"])
+        );
+        let rate = report["totals"]["click_rate"].as_f64().expect("a rate");
+        assert_eq!(
+            browser.text("#total-rate").await,
+            format!("{:.1}%", rate * 100.0)
+        );
+        assert_eq!(
+            browser.text("#total-conversions").await,
+            count(&report["totals"]["conversions"])
+        );
+        // The chart: a point per day on each line, axes and their titles.
+        let chart = browser
+            .script(
+                "const svg = document.getElementById('chart'); return [
+                    svg.querySelectorAll('circle.opened').length,
+                    svg.querySelectorAll('circle.clicked').length,
+                    svg.querySelectorAll('polyline').length,
+                    svg.querySelector('title').textContent,
+                    [...svg.querySelectorAll('text.axis-title')].map(t => t.textContent),
+                    svg.querySelector('circle.opened title').textContent,
+                    svg.getBoundingClientRect().width > 600];",
+                json!([]),
+            )
+            .await;
+        assert_eq!(chart[0], 7);
+        assert_eq!(chart[1], 7);
+        assert_eq!(chart[2], 2);
+        assert_eq!(
+            chart[3],
+            "People who opened and who clicked launch each day, 2026-11-16 to 2026-11-22 (UTC)"
+        );
+        assert_eq!(chart[4], json!(["Day (UTC)", "People"]));
+        assert_eq!(
+            chart[5],
+            format!(
+                "2026-11-16: {} people who opened",
+                count(&report["totals"]["days"][0]["unique_human_openers"])
+            )
+        );
+        assert_eq!(chart[6], true, "the chart spans the page");
+        // Each variant's people, and the machines apart.
+        for line in report["variants"].as_array().expect("lines") {
+            let variant = line["variant"].as_str().unwrap();
+            let row = format!("tr[data-variant={variant}]");
+            assert_eq!(
+                browser.text(&format!("#variants {row} .openers")).await,
+                count(&line["unique_human_openers"])
+            );
+            assert_eq!(
+                browser.text(&format!("#variants {row} .conversions")).await,
+                count(&line["conversions"])
+            );
+            assert_eq!(
+                browser.text(&format!("#by-source {row} .apple")).await,
+                count(&line["opens"]["apple_mpp"])
+            );
+            assert_eq!(
+                browser.text(&format!("#by-source {row} .scanner")).await,
+                count(&line["opens"]["scanner"])
+            );
+            assert_eq!(
+                browser.text(&format!("#by-source {row} .gmail")).await,
+                count(&line["opens"]["gmail_proxy"])
+            );
+        }
+        // The experiment's arms, and the winner.
+        let best = report["experiment"]["arms"][1]["probability_best"]
+            .as_f64()
+            .unwrap();
+        assert!(
+            browser
+                .text("#arms tr[data-arm=b] .best")
+                .await
+                .ends_with(&format!("{:.1}%", best * 100.0))
+        );
+        assert_eq!(browser.text("#arms tr[data-arm=b] .badge").await, "Winner");
+        assert!(
+            browser
+                .text("#winner")
+                .await
+                .starts_with("Winner: b, decided by hand")
+        );
+        let shot = browser.screenshot(&format!("reports-{scale}x.png")).await;
+        let png = std::fs::read(&shot).unwrap();
+        let width = u32::from_be_bytes(png[16..20].try_into().unwrap());
+        assert!(
+            width >= 1300 * scale && width <= 1360 * scale,
+            "a {scale}x screenshot is {width} pixels wide"
+        );
+        browser.quit().await;
+    }
     server.shutdown().await;
 }

@@ -4,7 +4,7 @@
 //! the API wider than meant.
 
 /// The scopes an admin token can be limited to (`docs/api.md`).
-pub const ADMIN_SCOPES: [&str; 10] = [
+pub const ADMIN_SCOPES: [&str; 11] = [
     "conversions",
     "engagement",
     "experiments",
@@ -12,6 +12,7 @@ pub const ADMIN_SCOPES: [&str; 10] = [
     "preferences",
     "pools",
     "recipients",
+    "reports",
     "templates",
     "tokens",
     "warm",

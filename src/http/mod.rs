@@ -19,6 +19,7 @@ mod lines;
 mod ops;
 mod prefs;
 mod preview;
+mod reports;
 mod response;
 mod router;
 mod send;

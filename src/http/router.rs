@@ -13,7 +13,7 @@ use tracing::Instrument as _;
 use super::body::RequestBody;
 use super::head::{RequestHead, client_ip, forwarded_untrusted};
 use super::response::{self, Body};
-use super::{admin, amp, click, front, image, ops, prefs, preview, send, vote};
+use super::{admin, amp, click, front, image, ops, prefs, preview, reports, send, vote};
 use crate::app::App;
 use crate::metrics::TimerGuard;
 use crate::open::{QueryPairs, Visit};
@@ -98,6 +98,7 @@ async fn route_in_span(
         ["p"] | ["u"] => "preferences",
         ["api", ..] => "api",
         ["preview", ..] => "preview",
+        ["reports", ..] => "reports",
         [""] => "front",
         _ => "other",
     };
@@ -149,6 +150,10 @@ async fn route_in_span(
             let query = QueryPairs::parse(parts.uri.query());
             preview::serve(app, &method, rest, &query, &parts.headers, body).await
         }
+        (_, ["reports", rest @ ..]) => {
+            let query = QueryPairs::parse(parts.uri.query());
+            reports::serve(app, &method, rest, &query, &parts.headers).await
+        }
         (true, [""]) => front::serve(
             app,
             parts
@@ -180,7 +185,7 @@ async fn route_in_span(
     // The path only (the query holds the recipient's token), and for the
     // admin API not even that: its paths name recipients.
     let logged_path = match route_label {
-        "api" | "preview" => route_label,
+        "api" | "preview" | "reports" => route_label,
         _ => path,
     };
     if app.config.server.access_log {

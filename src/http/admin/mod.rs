@@ -20,6 +20,7 @@
 //!   /api/v1/experiments/{id}/winner`;
 //! - [`conversions`]: `POST /api/v1/conversions`, sales and sign-ups
 //!   credited to clicks and opens.
+//! - [`reports`]: `GET /api/v1/reports/{template}`, a template's report.
 
 pub(crate) mod auth;
 mod conversions;
@@ -31,6 +32,7 @@ mod import;
 mod pools;
 mod preferences;
 pub(crate) mod recipients;
+pub(crate) mod reports;
 mod routes;
 pub(crate) mod templates;
 mod tokens;
@@ -150,6 +152,7 @@ async fn dispatch(
             experiments::decide(app, &store, id, bytes).await?
         }
         Call::Conversions => conversions::report(app, &store, headers, body).await?,
+        Call::Report => return reports::answer(app, &store, param, query).await,
     };
     Ok(json_response(StatusCode::OK, &value))
 }

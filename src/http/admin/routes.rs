@@ -33,6 +33,7 @@ pub enum Call {
     ExperimentStatus,
     ExperimentWinner,
     Conversions,
+    Report,
 }
 
 /// A route: `path` segments after `/api/v1`, where `*` takes any one
@@ -164,6 +165,7 @@ pub const ROUTES: &[Route] = &[
         "conversions",
         Call::Conversions,
     ),
+    route(Method::GET, &["reports", "*"], "reports", Call::Report),
 ];
 
 /// What the table says of a request's path.
