@@ -185,7 +185,7 @@ async fn route_in_span(
     // The path only (the query holds the recipient's token), and for the
     // admin API not even that: its paths name recipients.
     let logged_path = match route_label {
-        "api" | "preview" | "reports" => route_label,
+        "api" | "preview" => route_label,
         _ => path,
     };
     if app.config.server.access_log {
