@@ -124,6 +124,40 @@ pub(crate) fn authorize(
     }
 }
 
+/// The access check of an admin page (`/preview`, `/reports`): a token
+/// with every one of `scopes`, by Bearer or Basic (a 401 asks the browser
+/// for it, under `realm`), and a request from the page's own site, since
+/// the browser sends Basic credentials with any request to this origin. The refusal to answer, if any.
+pub(crate) fn page_access(
+    app: &App,
+    headers: &HeaderMap,
+    scopes: &[&str],
+    realm: &'static str,
+    page: &str,
+) -> Option<hyper::Response<crate::http::response::Body>> {
+    for scope in scopes {
+        if let Err(error) = authorize(app, headers, Some(scope), Credentials::BearerOrBasic) {
+            let unauthorized = error.status == StatusCode::UNAUTHORIZED;
+            let mut response = super::error::error_response(error);
+            if unauthorized {
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    header::HeaderValue::from_static(realm),
+                );
+            }
+            return Some(response);
+        }
+    }
+    if crate::http::head::from_another_site(headers, app.config.server.public_url.as_deref()) {
+        return Some(super::error::error_response(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            format!("the {page} answers its own page only"),
+        )));
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::admin::auth::{Credentials, authorize};
+use super::admin::auth::page_access;
 use super::admin::error::{ApiError, body_error, error_response, json_response};
 use super::admin::recipients::{fields_of, profile_answer, recipient_named};
 use super::admin::templates::MAX_TEMPLATE_BYTES;
@@ -63,28 +63,14 @@ pub async fn serve(
         ["state"] => &["templates", "recipients"],
         _ => &["templates"],
     };
-    for scope in scopes {
-        if let Err(error) = authorize(app, headers, Some(scope), Credentials::BearerOrBasic) {
-            let unauthorized = error.status == StatusCode::UNAUTHORIZED;
-            let mut response = error_response(error);
-            if unauthorized {
-                // The browser asks for the token, and sends it from then on.
-                response.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"opentime preview\", charset=\"UTF-8\""),
-                );
-            }
-            return response;
-        }
-    }
-    // The browser sends the Basic credentials with any request to this
-    // origin: a page elsewhere must not be able to use them.
-    if super::head::from_another_site(headers, app.config.server.public_url.as_deref()) {
-        return error_response(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site",
-            "the preview answers its own page only",
-        ));
+    if let Some(refused) = page_access(
+        app,
+        headers,
+        scopes,
+        "Basic realm=\"opentime preview\", charset=\"UTF-8\"",
+        "preview",
+    ) {
+        return refused;
     }
     let answer = match (method, rest) {
         (&Method::GET, []) => return page(),

@@ -25,7 +25,7 @@ use minijinja::value::Serde;
 use minijinja::{Environment, Value, context};
 use serde::Serialize;
 
-use super::admin::auth::{Credentials, authorize};
+use super::admin::auth::page_access;
 use super::admin::error::{ApiError, error_response};
 use super::admin::reports::{csv_response, load};
 use super::response::Body;
@@ -56,26 +56,14 @@ pub async fn serve(
     query: &QueryPairs,
     headers: &HeaderMap,
 ) -> Response<Body> {
-    if let Err(error) = authorize(app, headers, Some(SCOPE), Credentials::BearerOrBasic) {
-        let unauthorized = error.status == StatusCode::UNAUTHORIZED;
-        let mut response = error_response(error);
-        if unauthorized {
-            // The browser asks for the token, and sends it from then on.
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"opentime reports\", charset=\"UTF-8\""),
-            );
-        }
-        return response;
-    }
-    // The browser sends the Basic credentials with any request to this
-    // origin: a page elsewhere must not be able to use them.
-    if super::head::from_another_site(headers, app.config.server.public_url.as_deref()) {
-        return error_response(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "cross_site",
-            "the reports answer their own page only",
-        ));
+    if let Some(refused) = page_access(
+        app,
+        headers,
+        &[SCOPE],
+        "Basic realm=\"opentime reports\", charset=\"UTF-8\"",
+        "reports",
+    ) {
+        return refused;
     }
     let reads = *method == Method::GET || *method == Method::HEAD;
     match (reads, rest) {
