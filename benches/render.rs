@@ -18,7 +18,7 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, fonts, sale_timer};
+use cards::{Wording, background, card_in, flat_card, fonts, sale_timer};
 
 fn bench_render(c: &mut Criterion) {
     let renderer = Renderer::new(fonts());
@@ -57,6 +57,15 @@ fn bench_render(c: &mut Criterion) {
             })
         });
     }
+
+    // The flat card: white, a fixed heading, one line that changes.
+    let mut n = 0u64;
+    group.bench_function("cold render flat", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(renderer.render(&flat_card(n, 1)).expect("renders"))
+        })
+    });
 
     // A countdown GIF: 60 frames of the reference timer, each iteration a
     // new starting second, so no cache could answer.

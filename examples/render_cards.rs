@@ -19,6 +19,9 @@ use std::hint::black_box;
 
 use opentime::render::{OutputFormat, Renderer};
 
+// The shared file also builds the flat card, which only the benchmarks
+// and the peers draw.
+#[allow(dead_code)]
 #[path = "../benches/support/cards.rs"]
 mod cards;
 

@@ -223,6 +223,7 @@ fn modules_are_the_largest_whole_number_of_pixels_that_fit() {
             height: 240,
             scale,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: vec![code(
                 qr(QrErrorCorrection::Medium),
                 "SAVE20",
@@ -373,6 +374,7 @@ fn impossible_codes_fail_with_a_reason_and_never_panic() {
                 height: 400,
                 scale: 1,
                 format,
+                fixed: Vec::new(),
                 layers: vec![Layer::Code(refusal.layer.clone())],
             };
             match renderer().render(&plan) {
@@ -729,6 +731,7 @@ fn qr_plan(symbology: Symbology, content: &str, scale: u32) -> RenderPlan {
         height: 240,
         scale,
         format: OutputFormat::Png,
+        fixed: Vec::new(),
         layers: vec![code(
             symbology,
             content,
@@ -746,6 +749,7 @@ fn barcode_plan(content: &str, scale: u32) -> RenderPlan {
         height: 120,
         scale,
         format: OutputFormat::Png,
+        fixed: Vec::new(),
         layers: vec![Layer::Code(barcode(
             content,
             frame(20.0, 20.0, 360.0, 80.0),

@@ -10,6 +10,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use sha2::{Digest, Sha256};
+
 use opentime::poll::PollView;
 use opentime::render::{
     Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
@@ -358,6 +360,79 @@ fn names_in_every_script_put_ink_inside_their_frame() {
     }
 }
 
+/// The files' pixels, decoded, are those `tests/golden/pixels.tsv` lists
+/// (a SHA-256 of each PNG's RGBA pixels): a change to the PNG writer may
+/// change the files' bytes, never what they show. Written from the files by
+/// `OPENTIME_BLESS_PIXELS=1`, only when pixels are meant to change.
+#[test]
+fn golden_pngs_keep_their_pixels() {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(golden_dir())
+        .expect("tests/golden")
+        .map(|entry| entry.expect("a directory entry").path())
+        .filter(|path| path.extension().is_some_and(|extension| extension == "png"))
+        .collect();
+    names.sort();
+    let listed: String = names
+        .iter()
+        .map(|path| {
+            let pixels = image::open(path)
+                .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+                .into_rgba8();
+            let digest = Sha256::digest(pixels.as_raw());
+            let name = path.file_name().unwrap_or_default().to_string_lossy();
+            format!("{name}\t{}\n", hex::encode(digest))
+        })
+        .collect();
+    let list = golden_dir().join("pixels.tsv");
+    if std::env::var_os("OPENTIME_BLESS_PIXELS").is_some_and(|value| value == "1") {
+        std::fs::write(&list, listed).expect("writes pixels.tsv");
+        return;
+    }
+    let expected = std::fs::read_to_string(&list).expect("tests/golden/pixels.tsv");
+    let changed: Vec<&str> = listed
+        .lines()
+        .filter(|line| !expected.lines().any(|known| known == *line))
+        .collect();
+    assert!(
+        changed.is_empty() && listed.lines().count() == expected.lines().count(),
+        "pixels differ from pixels.tsv (or files were added or removed): {changed:?}"
+    );
+}
+
+/// Keeping a plan's fixed layers drawn and compressed changes nothing: for
+/// every golden case and several choices of fixed layers, the render gives
+/// the bytes of a full render, from a base drawn now and from a kept one.
+#[test]
+fn incremental_renders_give_the_bytes_of_full_renders() {
+    let renderer = Renderer::new(load_fonts());
+    for (name, plan) in cases() {
+        if plan.format != OutputFormat::Png {
+            continue;
+        }
+        let full = renderer.render(&plan).expect("renders");
+        let layers = plan.layers.len();
+        let mut choices: Vec<Vec<bool>> = (0..layers)
+            .map(|varying| (0..layers).map(|index| index != varying).collect())
+            .collect();
+        choices.push((0..layers).map(|index| index == 0).collect());
+        choices.push((0..layers).map(|index| index % 2 == 1).collect());
+        choices.push(vec![true; layers]);
+        for fixed in choices {
+            let incremental = RenderPlan {
+                fixed: fixed.clone(),
+                ..plan.clone()
+            };
+            for round in ["a new base", "a kept base"] {
+                let bytes = renderer.render(&incremental).expect("renders");
+                assert!(
+                    bytes == full,
+                    "{name}, fixed {fixed:?}, {round}: not a full render's bytes"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn the_same_plan_renders_to_the_same_bytes_on_any_thread() {
     let plan = card("Thank you, Ελένη 王芳!");
@@ -531,6 +606,7 @@ fn plan(width: u32, height: u32, layers: Vec<Layer>) -> RenderPlan {
         height,
         scale: 1,
         format: OutputFormat::Png,
+        fixed: Vec::new(),
         layers,
     }
 }

@@ -91,6 +91,7 @@ pub fn card_in(
         height: 200,
         scale,
         format,
+        fixed: vec![true, false, false],
         layers: vec![
             Layer::Image(ImageLayer {
                 frame: Frame {
@@ -128,6 +129,56 @@ pub fn card_in(
     }
 }
 
+/// The flat card: 600x200 of white with a fixed heading and one line
+/// that names recipient `n`, both dark. Only the second line changes from
+/// one recipient to the next, so an incremental render draws and
+/// compresses only its rows.
+pub fn flat_card(n: u64, scale: u32) -> RenderPlan {
+    let dark = Color::rgba(31, 41, 55, 255);
+    let heading = style(Weight::Bold, 32.0, dark, VerticalAlign::Bottom);
+    let line = style(Weight::Regular, 22.0, dark, VerticalAlign::Top);
+    let full = Frame {
+        x: 0.0,
+        y: 0.0,
+        width: 600.0,
+        height: 200.0,
+    };
+    RenderPlan {
+        width: 600,
+        height: 200,
+        scale,
+        format: OutputFormat::Png,
+        fixed: vec![true, true, false],
+        layers: vec![
+            Layer::Rect(RectLayer {
+                frame: full,
+                fill: Color::WHITE,
+                radius: 0.0,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 30.0,
+                    width: 552.0,
+                    height: 70.0,
+                },
+                text: "Your order is on its way".to_string(),
+                style: heading,
+            }),
+            Layer::Text(TextLayer {
+                frame: Frame {
+                    x: 24.0,
+                    y: 110.0,
+                    width: 552.0,
+                    height: 60.0,
+                },
+                text: format!("Thank you, Алёна {n}!"),
+                style: line,
+            }),
+        ],
+    }
+}
+
 /// The reference timer: 600x150 on a flat background, days, hours, minutes
 /// and seconds in boxes with labels, 60 frames, `remaining` seconds left.
 pub fn sale_timer(remaining: i64) -> TimerPlan {
@@ -157,6 +208,7 @@ pub fn sale_timer_with(remaining: i64, frames: u32, labels: [&str; 4]) -> TimerP
             height: 150,
             scale: 1,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: vec![Layer::Rect(RectLayer {
                 frame: Frame {
                     x: 0.0,

@@ -478,6 +478,7 @@ mod tests {
             height: 32,
             scale: 1,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: vec![Layer::Rect(RectLayer {
                 frame: Frame {
                     x: 0.0,

@@ -115,6 +115,12 @@ impl TextSet {
             .map_err(|_| ExprError::Eval("the text is not valid UTF-8".to_string()))
     }
 
+    /// Whether the text has no Jinja in it, so it reads the same for
+    /// everyone.
+    pub fn is_literal(&self, id: TextId) -> bool {
+        matches!(self.texts.get(id.0), Some(Text::Literal(_)))
+    }
+
     /// The text as the template wrote it.
     pub fn source(&self, id: TextId) -> Option<&str> {
         match self.texts.get(id.0)? {

@@ -79,11 +79,13 @@ pub fn build_plan(
     remote: &RemoteAssets,
 ) -> RenderPlan {
     let mut layers = Vec::with_capacity(variant.layers.len());
+    let mut fixed = Vec::with_capacity(variant.layers.len());
     for (index, layer) in variant.layers.iter().enumerate() {
         // Content always fits its variant (resolved for it, or a lock
         // checked against it); a missing entry draws as empty.
         let content = content.layers.get(index).unwrap_or(&LayerContent::Fixed);
         plan_layer(layer, content, remote, &mut layers);
+        fixed.resize(layers.len(), draws_the_same_for_everyone(template, layer));
     }
     RenderPlan {
         width: template.width,
@@ -91,6 +93,18 @@ pub fn build_plan(
         scale: target.scale,
         format: target.format,
         layers,
+        fixed,
+    }
+}
+
+/// Whether a variant's layer draws the same for every recipient: a static
+/// layer, or a text with no expression in it. The renderer keeps such
+/// layers' pixels ([`RenderPlan::fixed`]); the rest it draws every time.
+fn draws_the_same_for_everyone(template: &Template, layer: &VariantLayer) -> bool {
+    match layer {
+        VariantLayer::Static(_) => true,
+        VariantLayer::Text { text, .. } => template.texts.is_literal(*text),
+        _ => false,
     }
 }
 

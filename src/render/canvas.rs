@@ -5,31 +5,85 @@
 //! conversion of the whole canvas to floats and back. Straight alpha only
 //! comes back at encoding, in `encode.rs`.
 
+use std::ops::Range;
+
 use crate::render::Color;
 
 /// Bytes per pixel: red, green, blue and alpha.
 pub(crate) const CHANNELS: usize = 4;
 
 /// A premultiplied RGBA image being drawn, starting fully transparent.
+///
+/// A canvas may hold only a window of the image's rows (`top` and the rows
+/// after it): an incremental render draws just the rows its personalized
+/// layers touch. Drawing code clips to [`Canvas::drawable_rows`], never to
+/// `height` alone, and writes through [`Canvas::span_mut`] in image
+/// coordinates.
 pub(crate) struct Canvas {
+    /// The image's width, in pixels.
     pub(crate) width: u32,
+    /// The image's height, in pixels (the window may hold fewer rows).
     pub(crate) height: u32,
+    /// The first image row the window holds.
+    pub(crate) top: u32,
+    /// The window's rows, each `width` pixels.
     pub(crate) pixels: Vec<u8>,
+    /// Set while a layer is drawn that must fit the window: one that would
+    /// draw rows outside it marks the canvas `spilled`.
+    pub(crate) watching: bool,
+    /// A watched layer reached rows outside the window, so the window's
+    /// rows alone do not show it.
+    pub(crate) spilled: bool,
 }
 
 impl Canvas {
     pub(crate) fn new(width: u32, height: u32) -> Canvas {
-        let len = width as usize * height as usize * CHANNELS;
+        Canvas::window(width, height, 0, height)
+    }
+
+    /// A canvas for `rows` rows of a `width` x `height` image, from row
+    /// `top` on.
+    pub(crate) fn window(width: u32, height: u32, top: u32, rows: u32) -> Canvas {
+        let len = width as usize * rows as usize * CHANNELS;
         Canvas {
             width,
             height,
+            top,
             pixels: vec![0; len],
+            watching: false,
+            spilled: false,
         }
     }
 
-    /// The pixels of row `y` from column `x` on, `len` pixels long.
+    /// The rows this canvas holds, in image coordinates.
+    pub(crate) fn rows(&self) -> Range<u32> {
+        let row_len = self.width as usize * CHANNELS;
+        let held = self.pixels.len().checked_div(row_len).unwrap_or(0) as u32;
+        self.top..self.top + held
+    }
+
+    /// The rows of `start..end` (image rows, possibly off the image) that
+    /// can be drawn here: on the image and in the window. A watched layer
+    /// whose rows on the image leave the window marks the canvas spilled.
+    pub(crate) fn drawable_rows(&mut self, start: i64, end: i64) -> Range<u32> {
+        let height = i64::from(self.height);
+        let (on_start, on_end) = (start.clamp(0, height), end.clamp(0, height));
+        let window = self.rows();
+        let (window_start, window_end) = (i64::from(window.start), i64::from(window.end));
+        if self.watching && on_start < on_end && (on_start < window_start || on_end > window_end) {
+            self.spilled = true;
+        }
+        let (first, last) = (on_start.max(window_start), on_end.min(window_end));
+        if first >= last {
+            return 0..0;
+        }
+        first as u32..last as u32
+    }
+
+    /// The pixels of image row `y` (which the window holds) from column `x`
+    /// on, `len` pixels long.
     pub(crate) fn span_mut(&mut self, x: u32, y: u32, len: usize) -> &mut [u8] {
-        let start = (y as usize * self.width as usize + x as usize) * CHANNELS;
+        let start = ((y - self.top) as usize * self.width as usize + x as usize) * CHANNELS;
         &mut self.pixels[start..start + len * CHANNELS]
     }
 }

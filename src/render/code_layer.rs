@@ -230,7 +230,8 @@ fn fill(canvas: &mut Canvas, left: i64, top: i64, width: i64, height: i64, color
         )
     };
     let (x0, x1) = clip(left, width, canvas.width);
-    let (y0, y1) = clip(top, height, canvas.height);
+    let rows = canvas.drawable_rows(top, top.saturating_add(height));
+    let (y0, y1) = (rows.start, rows.end);
     if x0 >= x1 {
         return;
     }

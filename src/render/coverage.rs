@@ -17,13 +17,26 @@ pub(crate) struct RoundedRect {
 }
 
 impl RoundedRect {
+    /// The rows the shape touches, `floor(top)..ceil(bottom)`, before any
+    /// clipping; an empty range for a shape that is not finite.
+    pub(crate) fn row_extent(&self) -> (i64, i64) {
+        let all_finite = [self.left, self.top, self.right, self.bottom, self.radius]
+            .iter()
+            .all(|value| value.is_finite() && value.abs() < 1e9);
+        if !all_finite {
+            return (0, 0);
+        }
+        (self.top.floor() as i64, self.bottom.ceil() as i64)
+    }
+
     /// Calls `row(y, x, coverage)` for every canvas row the shape touches,
-    /// with the coverage (0 to 255) of the pixels from column `x` on. Rows and
-    /// columns outside `canvas_width` x `canvas_height` are left out.
+    /// with the coverage (0 to 255) of the pixels from column `x` on. Columns
+    /// outside `canvas_width` and rows outside `rows` are left out; a row's
+    /// coverage does not depend on which rows are drawn.
     pub(crate) fn for_each_row(
         &self,
         canvas_width: u32,
-        canvas_height: u32,
+        rows: std::ops::Range<u32>,
         mut row: impl FnMut(u32, u32, &[u8]),
     ) {
         let all_finite = [self.left, self.top, self.right, self.bottom, self.radius]
@@ -34,8 +47,8 @@ impl RoundedRect {
         }
         let x_start = self.left.floor().max(0.0) as u32;
         let x_end = (self.right.ceil().max(0.0) as u32).min(canvas_width);
-        let y_start = self.top.floor().max(0.0) as u32;
-        let y_end = (self.bottom.ceil().max(0.0) as u32).min(canvas_height);
+        let y_start = (self.top.floor().max(0.0) as u32).max(rows.start);
+        let y_end = (self.bottom.ceil().max(0.0) as u32).min(rows.end);
         if x_start >= x_end || y_start >= y_end {
             return;
         }
@@ -93,7 +106,7 @@ mod tests {
 
     fn coverage_map(shape: RoundedRect, width: u32, height: u32) -> Vec<Vec<u8>> {
         let mut map = vec![vec![0u8; width as usize]; height as usize];
-        shape.for_each_row(width, height, |y, x, row| {
+        shape.for_each_row(width, 0..height, |y, x, row| {
             map[y as usize][x as usize..x as usize + row.len()].copy_from_slice(row);
         });
         map

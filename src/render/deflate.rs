@@ -15,11 +15,18 @@
 //! computed apart from the coding, a block of pixels at a time (see
 //! [`Adler32::pixels`]).
 //!
-//! The output is a single final dynamic block, and is a pure function of the
-//! tokens and the histogram, so renders stay byte-for-byte deterministic.
+//! A stream is written in pieces that can be kept and joined: the zlib
+//! header ([`ZLIB_HEADER`]), any number of dynamic blocks
+//! ([`BlockWriter`]), each ended on a byte boundary by an empty stored
+//! block, and the end ([`end_stream`]): an empty final block and the
+//! Adler-32 of all the data, which [`Adler32::combine`] joins from each
+//! block's own. So a PNG's rows can be compressed a stripe at a time, and
+//! the stripes no recipient changes kept compressed (`png_writer.rs`).
+//! Each block is a pure function of its tokens and histogram, so renders
+//! stay byte-for-byte deterministic.
 
 /// Receives the tokens of the data to compress, in order. Implemented by the
-/// [`Histogram`] that fits the table and by the [`ZlibWriter`] that codes.
+/// [`Histogram`] that fits the table and by the [`BlockWriter`] that codes.
 pub(crate) trait Tokens {
     /// One byte.
     fn literal(&mut self, byte: u8);
@@ -28,6 +35,18 @@ pub(crate) trait Tokens {
     fn pixel<const CHANNELS: usize>(&mut self, pixel: u32);
     /// `count` zero bytes, at least one.
     fn zeros(&mut self, count: u32);
+}
+
+/// The zlib header: deflate with a 32 KiB window, no dictionary, the
+/// "fastest" level mark.
+pub(crate) const ZLIB_HEADER: [u8; 2] = [0x78, 0x01];
+
+/// Ends a zlib stream after its last [`BlockWriter`]: an empty final block
+/// with fixed codes (its three header bits and the seven-bit end-of-block
+/// code, padded: `03 00`), and the Adler-32 of all the data.
+pub(crate) fn end_stream(out: &mut Vec<u8>, checksum: Adler32) {
+    out.extend_from_slice(&[0x03, 0x00]);
+    out.extend_from_slice(&checksum.value().to_be_bytes());
 }
 
 /// The longest literal code. Three literals (an RGB pixel) then take at most
@@ -81,7 +100,7 @@ impl Tokens for Histogram {
 }
 
 /// Writes a zlib stream (one dynamic deflate block) into a byte vector.
-pub(crate) struct ZlibWriter<'a> {
+pub(crate) struct BlockWriter<'a> {
     out: &'a mut Vec<u8>,
     /// Bits not yet written, lowest first, and how many there are (< 32
     /// between calls).
@@ -97,10 +116,10 @@ pub(crate) struct ZlibWriter<'a> {
     end_of_block: Code,
 }
 
-impl<'a> ZlibWriter<'a> {
+impl<'a> BlockWriter<'a> {
     /// Starts a stream whose Huffman table fits `histogram`. Every symbol gets
     /// a code, so data that the histogram did not see can still be written.
-    pub(crate) fn new(out: &'a mut Vec<u8>, histogram: &Histogram) -> ZlibWriter<'a> {
+    pub(crate) fn new(out: &'a mut Vec<u8>, histogram: &Histogram) -> BlockWriter<'a> {
         let mut counts = histogram.counts;
         counts[END_OF_BLOCK] = 1;
         for count in &mut counts {
@@ -136,7 +155,7 @@ impl<'a> ZlibWriter<'a> {
             *code = zero.then(zeros_after_zero[count - 1]);
         }
 
-        let mut writer = ZlibWriter {
+        let mut writer = BlockWriter {
             out,
             bits: 0,
             bit_count: 0,
@@ -149,26 +168,28 @@ impl<'a> ZlibWriter<'a> {
 
         // zlib header: deflate with a 32 KiB window, no dictionary, the
         // "fastest" level hint, and the check bits that make it divisible by 31.
-        writer.out.extend_from_slice(&[0x78, 0x01]);
-        // BFINAL = 1, BTYPE = 2 (dynamic Huffman).
+        // BFINAL = 0, BTYPE = 2 (dynamic Huffman): more blocks follow.
         writer.put(Code {
-            bits: 0b101,
+            bits: 0b100,
             length: 3,
         });
         writer.write_table(&literal_lengths, &distance_lengths);
         writer
     }
 
-    /// Ends the block and the stream: end-of-block code, padding to a byte,
-    /// and the Adler-32 checksum of the data, which the caller kept.
-    pub(crate) fn finish(mut self, checksum: Adler32) {
+    /// Ends the block, then pads to a byte boundary with an empty stored
+    /// block (zlib's sync flush: three header bits, padding, and the
+    /// lengths 0 and !0), so that the next block can be joined byte-wise.
+    pub(crate) fn finish(mut self) {
         self.put(self.end_of_block);
+        // BFINAL = 0, BTYPE = 0 (stored).
+        self.put(Code { bits: 0, length: 3 });
         while self.bit_count > 0 {
             self.out.push(self.bits as u8);
             self.bits >>= 8;
             self.bit_count = self.bit_count.saturating_sub(8);
         }
-        self.out.extend_from_slice(&checksum.value().to_be_bytes());
+        self.out.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
     }
 
     /// Appends a code (at most 32 bits).
@@ -221,7 +242,7 @@ impl<'a> ZlibWriter<'a> {
     }
 }
 
-impl Tokens for ZlibWriter<'_> {
+impl Tokens for BlockWriter<'_> {
     #[inline(always)]
     fn literal(&mut self, byte: u8) {
         self.put(self.literals[usize::from(byte)]);
@@ -251,7 +272,7 @@ impl Tokens for ZlibWriter<'_> {
     }
 }
 
-impl ZlibWriter<'_> {
+impl BlockWriter<'_> {
     /// A run too long for one look-up, kept out of line: it is rare.
     #[inline(never)]
     fn long_run(&mut self, count: u32) {
@@ -312,6 +333,22 @@ impl Adler32 {
             let (low, high) = (u64::from(self.low), u64::from(self.high));
             self.high = ((high + len * low + weighted) % u64::from(ADLER_MODULUS)) as u32;
             self.low = ((low + u64::from(sum)) % u64::from(ADLER_MODULUS)) as u32;
+        }
+    }
+
+    /// The checksum of this data followed by `next`'s `next_len` bytes,
+    /// from `next`'s own checksum. Appending `n` bytes whose own sums are
+    /// `low' = 1 + S` and `high' = n + sum of the running S` adds `S` to
+    /// `low` and `n * low + sum of the running S` to `high`, so:
+    /// `low + low' - 1` and `high + high' + n * (low - 1)`.
+    pub(crate) fn combine(self, next: Adler32, next_len: u64) -> Adler32 {
+        let modulus = u64::from(ADLER_MODULUS);
+        let (low, high) = (u64::from(self.low), u64::from(self.high));
+        let (next_low, next_high) = (u64::from(next.low), u64::from(next.high));
+        let shifted = (next_len % modulus) * ((low + modulus - 1) % modulus);
+        Adler32 {
+            low: ((low + next_low + modulus - 1) % modulus) as u32,
+            high: ((high + next_high + shifted) % modulus) as u32,
         }
     }
 
@@ -571,6 +608,38 @@ mod tests {
             assert!((kraft - 1.0).abs() < 1e-12, "a complete code, not {kraft}");
             // The most frequent symbol keeps the shortest code.
             assert_eq!(lengths[39], *lengths.iter().min().expect("40 symbols"));
+        }
+    }
+
+    #[test]
+    fn adler32_joined_from_pieces_is_the_checksum_of_the_whole() {
+        let bytes: Vec<u8> = (0..200_000u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect();
+        let of = |piece: &[u8]| {
+            let mut adler = Adler32::new();
+            for &byte in piece {
+                adler.byte(byte);
+            }
+            adler
+        };
+        let whole = of(&bytes).value();
+        // Pieces past the modulus in length, empty ones, and ones of a byte.
+        for cuts in [
+            vec![0],
+            vec![1],
+            vec![65_521],
+            vec![3, 3, 70_000, 199_999],
+            vec![100_000],
+        ] {
+            let mut joined = Adler32::new();
+            let mut start = 0;
+            for end in cuts.into_iter().chain([bytes.len()]) {
+                let piece = &bytes[start..end];
+                joined = joined.combine(of(piece), piece.len() as u64);
+                start = end;
+            }
+            assert_eq!(joined.value(), whole);
         }
     }
 

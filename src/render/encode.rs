@@ -10,7 +10,7 @@
 
 use crate::render::canvas::Canvas;
 use crate::render::gif_writer::{GifWriter, Palette};
-use crate::render::png_writer::{PngColor, write_png};
+use crate::render::png_writer::{EncodedStripe, PngColor, encode_stripe, write_png};
 use crate::render::{OutputFormat, RenderError};
 
 /// JPEG quality: high enough that text edges keep no visible ringing.
@@ -56,10 +56,25 @@ fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
     ))
 }
 
+/// One stripe of a PNG (`png_writer.rs`) from premultiplied rows: as they
+/// are for RGB, made straight first for RGBA.
+pub(crate) fn png_stripe(pixels: &[u8], width: u32, first: bool, color: PngColor) -> EncodedStripe {
+    match color {
+        PngColor::Rgb => encode_stripe(pixels, width, first, color),
+        PngColor::Rgba => {
+            let mut straight = pixels.to_vec();
+            for pixel in straight.chunks_exact_mut(4) {
+                unpremultiply(pixel);
+            }
+            encode_stripe(&straight, width, first, color)
+        }
+    }
+}
+
 /// Whether every pixel's alpha is 255. The pixels are ANDed together eight
 /// bytes at a time, which the compiler vectorizes, and the alpha bytes of the
 /// result checked once.
-fn is_opaque(pixels: &[u8]) -> bool {
+pub(crate) fn is_opaque(pixels: &[u8]) -> bool {
     let (words, rest) = pixels.as_chunks::<8>();
     let all = words
         .iter()

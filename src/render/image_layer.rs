@@ -46,8 +46,8 @@ pub(crate) fn draw_image(canvas: &mut Canvas, layer: &ImageLayer, scale: f32) {
         // transparency. Only the part on the canvas is visited.
         let x0 = image_left.max(0);
         let x1 = (image_left + i64::from(image_width)).min(i64::from(canvas.width));
-        let y0 = image_top.max(0);
-        let y1 = (image_top + i64::from(image_height)).min(i64::from(canvas.height));
+        let rows = canvas.drawable_rows(image_top, image_top + i64::from(image_height));
+        let (y0, y1) = (i64::from(rows.start), i64::from(rows.end));
         if x0 >= x1 || y0 >= y1 {
             return;
         }
@@ -85,8 +85,10 @@ pub(crate) fn draw_image(canvas: &mut Canvas, layer: &ImageLayer, scale: f32) {
         bottom: (image_top + i64::from(image_height)) as f32,
         radius: layer.radius * scale,
     };
-    let (canvas_width, canvas_height) = (canvas.width, canvas.height);
-    shape.for_each_row(canvas_width, canvas_height, |y, x, coverage| {
+    let (shape_top, shape_bottom) = shape.row_extent();
+    let rows = canvas.drawable_rows(shape_top, shape_bottom);
+    let canvas_width = canvas.width;
+    shape.for_each_row(canvas_width, rows, |y, x, coverage| {
         let row_start = (i64::from(y) - image_top) as usize * source_stride
             + (i64::from(x) - image_left) as usize * 4;
         let source_row = &source[row_start..row_start + coverage.len() * 4];

@@ -33,6 +33,7 @@ mod fonts;
 mod gif_writer;
 mod glyph_cache;
 mod image_layer;
+mod incremental;
 mod plan;
 mod png_writer;
 mod rect_layer;
@@ -55,11 +56,14 @@ pub use results::{ResultsLayer, ResultsRows, ResultsValue};
 pub use text::DEFAULT_SHAPE_CACHE_BYTES;
 pub use timer::{MAX_TIMER_BYTES, MAX_TIMER_FRAMES};
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use canvas::Canvas;
 pub use glyph_cache::DEFAULT_GLYPH_CACHE_BYTES;
 use glyph_cache::GlyphCache;
+use incremental::Base;
+pub use incremental::DEFAULT_BASE_CACHE_BYTES;
 
 /// The largest canvas side, in output pixels. Email images are a few hundred
 /// pixels wide; this leaves room for 2x banners and refuses mistakes.
@@ -80,6 +84,9 @@ pub struct Renderer {
     /// Renders since the metrics last asked whose text had a character no
     /// font of its family has (left out of the image rather than boxed).
     missing_glyph_renders: AtomicU64,
+    /// The fixed layers of plans drawn and compressed once, by
+    /// [`RenderPlan::fixed_key`] (`incremental.rs`); bounded in bytes.
+    bases: moka::sync::Cache<[u8; 16], Arc<Base>>,
 }
 
 impl Renderer {
@@ -103,6 +110,10 @@ impl Renderer {
             shapes: text::ShapeCache::new(shape_bytes),
             glyphs: GlyphCache::new(glyph_bytes),
             missing_glyph_renders: AtomicU64::new(0),
+            bases: moka::sync::Cache::builder()
+                .max_capacity(DEFAULT_BASE_CACHE_BYTES)
+                .weigher(|_key: &[u8; 16], base: &Arc<Base>| base.weight())
+                .build(),
         }
     }
 
@@ -127,8 +138,17 @@ impl Renderer {
         &self.fonts
     }
 
-    /// Draws the plan's layers, bottom first, and encodes the result.
+    /// Draws the plan's layers, bottom first, and encodes the result. A PNG
+    /// with fixed layers is drawn and compressed incrementally
+    /// (`incremental.rs`), into the same bytes.
     pub fn render(&self, plan: &RenderPlan) -> Result<Vec<u8>, RenderError> {
+        if plan.format == OutputFormat::Png {
+            let size = canvas_size(plan)?;
+            self.check_families(plan)?;
+            if let Some(rendered) = self.render_png_incrementally(plan, size) {
+                return rendered;
+            }
+        }
         let canvas = self.draw(plan)?;
         encode::encode(&canvas, plan.format)
     }
@@ -171,6 +191,45 @@ impl Renderer {
         )
     }
 
+    /// Lays out one text layer, to draw later, perhaps in pieces.
+    fn prepare_text_layer(
+        &self,
+        layer: &TextLayer,
+        scale: f32,
+    ) -> Result<text::PreparedText, RenderError> {
+        text::prepare_text(&self.fonts, &self.shapes, &self.glyphs, layer, scale)
+    }
+
+    /// Draws one layer of a plan at `scale` (1 or 2) onto `canvas`, and says
+    /// how many glyphs it left out because no font had them.
+    fn draw_layer(
+        &self,
+        canvas: &mut Canvas,
+        layer: &Layer,
+        scale: u32,
+    ) -> Result<usize, RenderError> {
+        match layer {
+            Layer::Rect(rect) => rect_layer::draw_rect(canvas, rect, scale as f32),
+            Layer::Image(image) => image_layer::draw_image(canvas, image, scale as f32),
+            Layer::Text(text) => return self.draw_text_layer(canvas, text, scale as f32),
+            Layer::Code(code) => code_layer::draw_code(canvas, code, scale)?,
+        }
+        Ok(0)
+    }
+
+    /// Every text layer's family is in the font book: a bad plan fails
+    /// before any drawing.
+    fn check_families(&self, plan: &RenderPlan) -> Result<(), RenderError> {
+        for layer in &plan.layers {
+            if let Layer::Text(text) = layer
+                && !self.fonts.has_family(&text.style.family)
+            {
+                return Err(RenderError::UnknownFamily(text.style.family.clone()));
+            }
+        }
+        Ok(())
+    }
+
     fn draw(&self, plan: &RenderPlan) -> Result<Canvas, RenderError> {
         let (canvas, missing_glyphs) = self.draw_layers(plan)?;
         self.count_missing_glyphs(missing_glyphs);
@@ -188,26 +247,11 @@ impl Renderer {
     /// left out.
     fn draw_layers(&self, plan: &RenderPlan) -> Result<(Canvas, usize), RenderError> {
         let (width, height) = canvas_size(plan)?;
-        // Check every family first, so a bad plan fails before any drawing.
-        for layer in &plan.layers {
-            if let Layer::Text(text) = layer
-                && !self.fonts.has_family(&text.style.family)
-            {
-                return Err(RenderError::UnknownFamily(text.style.family.clone()));
-            }
-        }
-        let scale = plan.scale as f32;
+        self.check_families(plan)?;
         let mut canvas = Canvas::new(width, height);
         let mut missing_glyphs = 0;
         for layer in &plan.layers {
-            match layer {
-                Layer::Rect(rect) => rect_layer::draw_rect(&mut canvas, rect, scale),
-                Layer::Image(image) => image_layer::draw_image(&mut canvas, image, scale),
-                Layer::Text(text) => {
-                    missing_glyphs += self.draw_text_layer(&mut canvas, text, scale)?;
-                }
-                Layer::Code(code) => code_layer::draw_code(&mut canvas, code, plan.scale)?,
-            }
+            missing_glyphs += self.draw_layer(&mut canvas, layer, plan.scale)?;
         }
         Ok((canvas, missing_glyphs))
     }
@@ -271,6 +315,7 @@ mod tests {
             height,
             scale,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: Vec::new(),
         }
     }

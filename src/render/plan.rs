@@ -26,6 +26,12 @@ pub struct RenderPlan {
     pub format: OutputFormat,
     /// The layers, bottom first.
     pub layers: Vec<Layer>,
+    /// Which layers draw the same for every recipient of the template's
+    /// version (by index; a missing entry is `false`): the renderer keeps
+    /// their pixels and compressed rows, and draws again only the rows the
+    /// other layers touch. Only speed depends on it: the same layers give
+    /// the same bytes whatever it says.
+    pub fixed: Vec<bool>,
 }
 
 /// The encoded image format.
@@ -362,69 +368,38 @@ impl RenderPlan {
         hasher.bytes(self.format.extension().as_bytes());
         hasher.u32(self.layers.len() as u32);
         for layer in &self.layers {
-            match layer {
-                Layer::Rect(rect) => {
-                    hasher.bytes(b"rect");
-                    hasher.frame(rect.frame);
-                    hasher.color(rect.fill);
-                    hasher.f32(rect.radius);
-                }
-                Layer::Image(image) => {
-                    hasher.bytes(b"image");
-                    hasher.frame(image.frame);
-                    hasher.bytes(&image.asset.content_hash);
-                    hasher.bytes(format!("{:?}", image.fit).as_bytes());
-                    hasher.f32(image.radius);
-                    hasher.f32(image.opacity);
-                }
-                Layer::Text(text) => {
-                    let style = &text.style;
-                    hasher.bytes(b"text");
-                    hasher.frame(text.frame);
-                    hasher.bytes(text.text.as_bytes());
-                    hasher.bytes(style.family.as_bytes());
-                    hasher.bytes(format!("{:?}", style.weight).as_bytes());
-                    hasher.f32(style.size);
-                    hasher.f32(style.min_size);
-                    hasher.color(style.color);
-                    hasher.bytes(
-                        format!(
-                            "{:?}{:?}{:?}{:?}",
-                            style.align, style.vertical_align, style.direction, style.emoji
-                        )
-                        .as_bytes(),
-                    );
-                    hasher.f32(style.line_height);
-                    hasher.f32(style.letter_spacing);
-                    hasher.u32(style.max_lines.map_or(0, |n| n + 1));
-                    hasher.u32(style.wrap as u32);
-                }
-                Layer::Code(code) => {
-                    hasher.bytes(b"code");
-                    hasher.frame(code.frame);
-                    match code.symbology {
-                        Symbology::Qr { error_correction } => {
-                            hasher.bytes(b"qr");
-                            hasher.bytes(format!("{error_correction:?}").as_bytes());
-                        }
-                        Symbology::Code128 => hasher.bytes(b"code128"),
-                    }
-                    hasher.bytes(code.content.as_bytes());
-                    hasher.color(code.color);
-                    match code.background {
-                        Some(background) => {
-                            hasher.u32(1);
-                            hasher.color(background);
-                        }
-                        None => hasher.u32(0),
-                    }
-                }
-            }
+            hasher.layer(layer);
         }
         let digest = hasher.0.finalize();
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
         RenderKey(key)
+    }
+}
+
+impl RenderPlan {
+    /// The key of what the plan's fixed layers draw (`fixed`), in order, on
+    /// its canvas: plans of any recipient that share it share those pixels.
+    pub(crate) fn fixed_key(&self) -> [u8; 16] {
+        let mut hasher = KeyHasher(Sha256::new());
+        hasher.bytes(b"opentime/fixed/v1");
+        hasher.u32(self.width);
+        hasher.u32(self.height);
+        hasher.u32(self.scale);
+        for (index, layer) in self.layers.iter().enumerate() {
+            if self.is_fixed(index) {
+                hasher.layer(layer);
+            }
+        }
+        let digest = hasher.0.finalize();
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest[..16]);
+        key
+    }
+
+    /// Whether layer `index` is one of the fixed ones.
+    pub(crate) fn is_fixed(&self, index: usize) -> bool {
+        self.fixed.get(index).copied().unwrap_or(false)
     }
 }
 
@@ -607,6 +582,68 @@ impl KeyHasher {
             self.f32(value);
         }
     }
+    /// Every field of a layer that decides its pixels.
+    fn layer(&mut self, layer: &Layer) {
+        let hasher = self;
+        match layer {
+            Layer::Rect(rect) => {
+                hasher.bytes(b"rect");
+                hasher.frame(rect.frame);
+                hasher.color(rect.fill);
+                hasher.f32(rect.radius);
+            }
+            Layer::Image(image) => {
+                hasher.bytes(b"image");
+                hasher.frame(image.frame);
+                hasher.bytes(&image.asset.content_hash);
+                hasher.bytes(format!("{:?}", image.fit).as_bytes());
+                hasher.f32(image.radius);
+                hasher.f32(image.opacity);
+            }
+            Layer::Text(text) => {
+                let style = &text.style;
+                hasher.bytes(b"text");
+                hasher.frame(text.frame);
+                hasher.bytes(text.text.as_bytes());
+                hasher.bytes(style.family.as_bytes());
+                hasher.bytes(format!("{:?}", style.weight).as_bytes());
+                hasher.f32(style.size);
+                hasher.f32(style.min_size);
+                hasher.color(style.color);
+                hasher.bytes(
+                    format!(
+                        "{:?}{:?}{:?}{:?}",
+                        style.align, style.vertical_align, style.direction, style.emoji
+                    )
+                    .as_bytes(),
+                );
+                hasher.f32(style.line_height);
+                hasher.f32(style.letter_spacing);
+                hasher.u32(style.max_lines.map_or(0, |n| n + 1));
+                hasher.u32(style.wrap as u32);
+            }
+            Layer::Code(code) => {
+                hasher.bytes(b"code");
+                hasher.frame(code.frame);
+                match code.symbology {
+                    Symbology::Qr { error_correction } => {
+                        hasher.bytes(b"qr");
+                        hasher.bytes(format!("{error_correction:?}").as_bytes());
+                    }
+                    Symbology::Code128 => hasher.bytes(b"code128"),
+                }
+                hasher.bytes(code.content.as_bytes());
+                hasher.color(code.color);
+                match code.background {
+                    Some(background) => {
+                        hasher.u32(1);
+                        hasher.color(background);
+                    }
+                    None => hasher.u32(0),
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -630,6 +667,7 @@ mod tests {
             height: 200,
             scale: 1,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: vec![Layer::Text(TextLayer {
                 frame: Frame {
                     x: 0.0,

@@ -1,5 +1,5 @@
-//! PNG files written straight from the canvas's rows: chunks, the Up filter
-//! and the tokens of `deflate.rs`, in one pass over the pixels.
+//! PNG files written straight from the canvas's rows: chunks, filters and
+//! the tokens of `deflate.rs`, in one pass over the pixels.
 //!
 //! A general PNG encoder takes packed rows, so an opaque canvas had to be
 //! copied to RGB first, then filtered into another buffer, then compressed
@@ -9,12 +9,26 @@
 //! writing RGB. Two pixels that did not change from the row above, which is
 //! most of a card, cost one test.
 //!
-//! Every row uses the Up filter: cards are gradients, flat fills and images
-//! that change little from one row to the next, and one fixed filter avoids
-//! trying all five per row. The Huffman table is fitted to every fourth row,
-//! which is close enough to the whole image and a quarter of the work.
+//! The rows are compressed in stripes of [`STRIPE_ROWS`], each stripe its
+//! own deflate block ending on a byte boundary, in its own IDAT chunk, with
+//! its own Adler-32: a stripe's bytes depend on its pixels alone. So an
+//! incremental render keeps the stripes that no personalized layer touches
+//! compressed, compresses only the others, and joins them (`assemble`):
+//! the checksums combine, nothing is compressed twice. A stripe's first row
+//! uses the Sub filter (it must not refer to the stripe above), every other
+//! row the Up filter: cards are gradients, flat fills and images that change
+//! little from one row to the next, and one fixed filter avoids trying all
+//! five per row. Each stripe's Huffman table is fitted to every fourth row
+//! of it, which is close enough to the stripe and a quarter of the work.
+//! The file is a pure function of the pixels: the same pixels give the same
+//! bytes whichever stripes were kept.
 
-use crate::render::deflate::{Adler32, Histogram, Tokens, ZlibWriter};
+use crate::render::deflate::{Adler32, BlockWriter, Histogram, Tokens, ZLIB_HEADER, end_stream};
+
+/// Rows per stripe: small enough that a line of text re-encodes little
+/// more than its own rows, large enough that the per-stripe costs (a
+/// Huffman table of about 80 bytes, a chunk's 12) stay a few percent.
+pub(crate) const STRIPE_ROWS: u32 = 16;
 
 /// What the pixels of a row hold, and how they are written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,30 +39,122 @@ pub(crate) enum PngColor {
     Rgba,
 }
 
+/// One stripe of rows, compressed: a whole IDAT chunk (the first stripe's
+/// starts with the zlib header), and the Adler-32 and length of the
+/// filtered bytes it holds.
+#[derive(Debug, Clone)]
+pub(crate) struct EncodedStripe {
+    chunk: Vec<u8>,
+    checksum: Adler32,
+    raw_len: u64,
+}
+
+impl EncodedStripe {
+    /// Bytes held, for a cache's bound.
+    pub(crate) fn len(&self) -> usize {
+        self.chunk.len()
+    }
+}
+
+/// How many stripes an image of `height` rows has.
+pub(crate) fn stripe_count(height: u32) -> usize {
+    height.div_ceil(STRIPE_ROWS) as usize
+}
+
+/// The image rows of stripe `index`.
+pub(crate) fn stripe_rows(index: usize, height: u32) -> std::ops::Range<u32> {
+    let start = index as u32 * STRIPE_ROWS;
+    start..(start + STRIPE_ROWS).min(height)
+}
+
 /// Writes `pixels`, `width` x `height` RGBA pixels row by row, as a PNG.
 pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor) -> Vec<u8> {
     let row_len = width as usize * 4;
     debug_assert_eq!(pixels.len(), row_len * height as usize);
+    let stripes: Vec<EncodedStripe> = (0..stripe_count(height))
+        .map(|index| {
+            let rows = stripe_rows(index, height);
+            let bytes = &pixels[rows.start as usize * row_len..rows.end as usize * row_len];
+            encode_stripe(bytes, width, index == 0, color)
+        })
+        .collect();
+    assemble(width, height, color, stripes.iter())
+}
+
+/// Compresses one stripe: `pixels` holds its rows, RGBA; `first` says
+/// whether it is the image's first stripe, whose chunk carries the zlib
+/// header.
+pub(crate) fn encode_stripe(
+    pixels: &[u8],
+    width: u32,
+    first: bool,
+    color: PngColor,
+) -> EncodedStripe {
+    let row_len = width as usize * 4;
     let rows: Vec<&[u8]> = pixels.chunks_exact(row_len.max(1)).collect();
     let mut difference = vec![0u8; row_len];
+    let filter = |index: usize, difference: &mut [u8]| match index {
+        0 => {
+            sub_difference(rows[0], difference);
+            FILTER_SUB
+        }
+        _ => {
+            up_difference(rows[index], rows[index - 1], difference);
+            FILTER_UP
+        }
+    };
 
-    // The Huffman table, from every fourth row (every row of a small image;
-    // a one-row image gets a flat table, which is just as valid).
-    let sample_every = if height >= 16 { 4 } else { 1 };
+    // The Huffman table, from the first row and every fourth after it
+    // (every row of a short stripe).
+    let sample_every = if rows.len() >= 8 { 4 } else { 1 };
     let mut histogram = Histogram::new();
-    for (index, row) in rows.iter().enumerate().skip(1).step_by(sample_every) {
-        up_difference(row, Some(rows[index - 1]), &mut difference);
-        tokenize_row(&difference, color, &mut histogram);
+    for index in (0..rows.len()).step_by(sample_every) {
+        let kind = filter(index, &mut difference);
+        tokenize_row(kind, &difference, color, &mut histogram);
     }
 
     let channels = match color {
         PngColor::Rgb => 3,
         PngColor::Rgba => 4,
     };
-    // Cards compress to a fifth of their raw size or better; the vector grows
-    // if an image does not.
-    let raw_len = (width as usize * channels + 1) * height as usize;
-    let mut out = Vec::with_capacity(raw_len / 4 + 1024);
+    let raw_len = ((width as usize * channels + 1) * rows.len()) as u64;
+    let mut chunk = Vec::with_capacity(raw_len as usize / 4 + 256);
+    let mut checksum = Adler32::new();
+    write_chunk(&mut chunk, *b"IDAT", |out| {
+        if first {
+            out.extend_from_slice(&ZLIB_HEADER);
+        }
+        let mut block = BlockWriter::new(out, &histogram);
+        for index in 0..rows.len() {
+            let kind = filter(index, &mut difference);
+            tokenize_row(kind, &difference, color, &mut block);
+            checksum.byte(kind);
+            let (pixels, _) = difference.as_chunks::<4>();
+            match color {
+                PngColor::Rgb => checksum.pixels::<3>(pixels),
+                PngColor::Rgba => checksum.pixels::<4>(pixels),
+            }
+        }
+        block.finish();
+    });
+    EncodedStripe {
+        chunk,
+        checksum,
+        raw_len,
+    }
+}
+
+/// The PNG of a `width` x `height` image from its stripes, in order: the
+/// header chunks, each stripe's chunk as it is, and a last IDAT chunk that
+/// ends the zlib stream with the checksum joined from the stripes'.
+pub(crate) fn assemble<'a>(
+    width: u32,
+    height: u32,
+    color: PngColor,
+    stripes: impl Iterator<Item = &'a EncodedStripe> + Clone,
+) -> Vec<u8> {
+    let data_len: usize = stripes.clone().map(EncodedStripe::len).sum();
+    let mut out = Vec::with_capacity(data_len + 64);
     out.extend_from_slice(b"\x89PNG\r\n\x1a\n");
     let mut header = [0u8; 13];
     header[..4].copy_from_slice(&width.to_be_bytes());
@@ -61,28 +167,18 @@ pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor)
         PngColor::Rgba => 6,
     };
     write_chunk(&mut out, *b"IHDR", |out| out.extend_from_slice(&header));
-    write_chunk(&mut out, *b"IDAT", |out| {
-        let mut zlib = ZlibWriter::new(out, &histogram);
-        let mut checksum = Adler32::new();
-        let mut above = None;
-        for row in &rows {
-            up_difference(row, above, &mut difference);
-            tokenize_row(&difference, color, &mut zlib);
-            checksum.byte(FILTER_UP);
-            let (pixels, _) = difference.as_chunks::<4>();
-            match color {
-                PngColor::Rgb => checksum.pixels::<3>(pixels),
-                PngColor::Rgba => checksum.pixels::<4>(pixels),
-            }
-            above = Some(row);
-        }
-        zlib.finish(checksum);
-    });
+    let mut checksum = Adler32::new();
+    for stripe in stripes {
+        out.extend_from_slice(&stripe.chunk);
+        checksum = checksum.combine(stripe.checksum, stripe.raw_len);
+    }
+    write_chunk(&mut out, *b"IDAT", |out| end_stream(out, checksum));
     write_chunk(&mut out, *b"IEND", |_| {});
     out
 }
 
-/// The PNG filter type of every row.
+/// The PNG filter types used: Sub for a stripe's first row, Up for the rest.
+const FILTER_SUB: u8 = 1;
 const FILTER_UP: u8 = 2;
 
 /// Appends a chunk whose data `write` appends, with its length and CRC.
@@ -98,23 +194,28 @@ fn write_chunk(out: &mut Vec<u8>, kind: [u8; 4], write: impl FnOnce(&mut Vec<u8>
     out.extend_from_slice(&crc.to_be_bytes());
 }
 
-/// `row` minus the row above it, byte by byte (the Up filter); the first row
-/// has nothing above, so it is its own difference.
-fn up_difference(row: &[u8], above: Option<&[u8]>, difference: &mut [u8]) {
-    match above {
-        Some(above) => {
-            for ((out, &byte), &up) in difference.iter_mut().zip(row).zip(above) {
-                *out = byte.wrapping_sub(up);
-            }
-        }
-        None => difference.copy_from_slice(row),
+/// `row` minus the pixel to its left, channel by channel (the Sub filter:
+/// on RGBA words this is also RGB's Sub once alpha is left out); the first
+/// pixel has nothing to its left.
+fn sub_difference(row: &[u8], difference: &mut [u8]) {
+    difference[..4.min(row.len())].copy_from_slice(&row[..4.min(row.len())]);
+    for ((out, &byte), &left) in difference[4..].iter_mut().zip(&row[4..]).zip(row) {
+        *out = byte.wrapping_sub(left);
+    }
+}
+
+/// `row` minus the row above it, byte by byte (the Up filter).
+fn up_difference(row: &[u8], above: &[u8], difference: &mut [u8]) {
+    for ((out, &byte), &up) in difference.iter_mut().zip(row).zip(above) {
+        *out = byte.wrapping_sub(up);
     }
 }
 
 /// Sends one filtered row, given as RGBA differences, to `tokens`: the filter
 /// type, then the bytes of each pixel (without alpha for RGB), with runs of
 /// zeros as runs.
-fn tokenize_row(difference: &[u8], color: PngColor, tokens: &mut impl Tokens) {
+fn tokenize_row(filter: u8, difference: &[u8], color: PngColor, tokens: &mut impl Tokens) {
+    tokens.literal(filter);
     match color {
         PngColor::Rgb => tokenize_pixels::<3>(difference, tokens),
         PngColor::Rgba => tokenize_pixels::<4>(difference, tokens),
@@ -126,7 +227,6 @@ fn tokenize_pixels<const CHANNELS: usize>(difference: &[u8], tokens: &mut impl T
     // byte, for RGB.
     let kept: u32 = if CHANNELS == 3 { 0x00ff_ffff } else { u32::MAX };
     let kept_pair = u64::from(kept) | (u64::from(kept) << 32);
-    tokens.literal(FILTER_UP);
     let mut zeros = 0u32;
     let (pairs, rest) = difference.as_chunks::<8>();
     for pair in pairs {
@@ -197,7 +297,16 @@ mod tests {
     /// widths and single rows or columns.
     fn canvases() -> Vec<(u32, u32, Vec<u8>)> {
         let mut cases = Vec::new();
-        for (width, height) in [(1, 1), (1, 7), (7, 1), (5, 3), (33, 20), (600, 40)] {
+        for (width, height) in [
+            (1, 1),
+            (1, 7),
+            (7, 1),
+            (5, 3),
+            (3, 16),
+            (9, 33),
+            (33, 20),
+            (600, 40),
+        ] {
             let len = width as usize * height as usize * 4;
             cases.push((width, height, noise(u64::from(width * height), len)));
             cases.push((width, height, vec![200; len]));

@@ -18,8 +18,10 @@ pub(crate) fn draw_rect(canvas: &mut Canvas, layer: &RectLayer, scale: f32) {
         bottom: (frame.y + frame.height) * scale,
         radius: layer.radius * scale,
     };
-    let (width, height) = (canvas.width, canvas.height);
-    shape.for_each_row(width, height, |y, x, coverage| {
+    let (top, bottom) = shape.row_extent();
+    let rows = canvas.drawable_rows(top, bottom);
+    let width = canvas.width;
+    shape.for_each_row(width, rows, |y, x, coverage| {
         let span = canvas.span_mut(x, y, coverage.len());
         for (pixel, &cover) in span.chunks_exact_mut(4).zip(coverage) {
             blend_over_with_coverage(pixel, color.0, cover);

@@ -434,9 +434,8 @@ fn pixel_rect(frame: Frame, scale: f32, width: u32, height: u32) -> PixelRect {
 /// A copy of `canvas`, to draw on while keeping the original.
 fn duplicate(canvas: &Canvas) -> Canvas {
     Canvas {
-        width: canvas.width,
-        height: canvas.height,
         pixels: canvas.pixels.clone(),
+        ..Canvas::window(canvas.width, canvas.height, canvas.top, 0)
     }
 }
 

@@ -4,6 +4,8 @@
 //! the shaper could not find (glyph 0, a font's missing-glyph box) is never
 //! drawn: the character keeps its room on the line and is reported.
 
+use std::sync::Arc;
+
 use ab_glyph::GlyphId;
 
 use crate::render::canvas::{
@@ -25,6 +27,30 @@ pub(crate) fn draw_text(
     layer: &TextLayer,
     scale: f32,
 ) -> Result<usize, RenderError> {
+    let text = prepare_text(fonts, shapes, glyphs, layer, scale)?;
+    text.draw(canvas);
+    Ok(text.missing)
+}
+
+/// A text layer laid out: its glyphs' masks at their canvas positions, so
+/// that it can be drawn onto several windows of a canvas, and the rows its
+/// ink covers known before it is drawn.
+pub(crate) struct PreparedText {
+    /// Each glyph's mask and the canvas position of its origin.
+    glyphs: Vec<(Arc<GlyphMask>, i64, i64)>,
+    color: Premultiplied,
+    /// Glyphs no font of the chain had, left out.
+    pub(crate) missing: usize,
+}
+
+/// Lays out the layer and fetches its glyphs' masks.
+pub(crate) fn prepare_text(
+    fonts: &FontBook,
+    shapes: &ShapeCache,
+    glyphs: &GlyphCache,
+    layer: &TextLayer,
+    scale: f32,
+) -> Result<PreparedText, RenderError> {
     let style = &layer.style;
     let chain = fonts
         .chain(&style.family, style.weight)
@@ -36,9 +62,15 @@ pub(crate) fn draw_text(
         .iter()
         .filter(|placed| placed.glyph == MISSING_GLYPH)
         .count();
+    let mut prepared = PreparedText {
+        glyphs: Vec::new(),
+        color,
+        missing,
+    };
     if color.0[3] == 0 {
-        return Ok(missing);
+        return Ok(prepared);
     }
+    prepared.glyphs.reserve(layout.glyphs.len());
     for placed in &layout.glyphs {
         if placed.glyph == MISSING_GLYPH {
             continue;
@@ -64,15 +96,35 @@ pub(crate) fn draw_text(
             steps / SUBPIXEL_STEPS,
         );
         let mask = glyphs.mask(fonts, key);
-        blend_mask(
-            canvas,
-            &mask,
-            whole_x as i64,
-            placed.y.round() as i64,
-            color,
-        );
+        prepared
+            .glyphs
+            .push((mask, whole_x as i64, placed.y.round() as i64));
     }
-    Ok(missing)
+    Ok(prepared)
+}
+
+impl PreparedText {
+    /// The canvas rows the text's ink covers, `start..end`; empty when it
+    /// draws nothing.
+    pub(crate) fn rows(&self) -> (i64, i64) {
+        let ink = self
+            .glyphs
+            .iter()
+            .filter(|(mask, _, _)| mask.width > 0 && mask.height > 0)
+            .map(|(mask, _, y)| {
+                let top = y + i64::from(mask.top);
+                (top, top + i64::from(mask.height))
+            });
+        ink.reduce(|(start, end), (top, bottom)| (start.min(top), end.max(bottom)))
+            .unwrap_or((0, 0))
+    }
+
+    /// Blends every glyph onto `canvas` (the rows it holds).
+    pub(crate) fn draw(&self, canvas: &mut Canvas) {
+        for (mask, x, y) in &self.glyphs {
+            blend_mask(canvas, mask, *x, *y, self.color);
+        }
+    }
 }
 
 /// Glyph 0, which every font keeps for the characters it lacks (`.notdef`,
@@ -87,8 +139,8 @@ fn blend_mask(canvas: &mut Canvas, mask: &GlyphMask, x: i64, y: i64, color: Prem
     let top = y + i64::from(mask.top);
     let column_start = (-left).max(0);
     let column_end = i64::from(mask.width).min(i64::from(canvas.width) - left);
-    let row_start = (-top).max(0);
-    let row_end = i64::from(mask.height).min(i64::from(canvas.height) - top);
+    let rows = canvas.drawable_rows(top, top + i64::from(mask.height));
+    let (row_start, row_end) = (i64::from(rows.start) - top, i64::from(rows.end) - top);
     if column_start >= column_end || row_start >= row_end {
         return;
     }

@@ -14,6 +14,6 @@ mod shaping;
 #[cfg(test)]
 mod test_layout;
 
-pub(crate) use draw::draw_text;
+pub(crate) use draw::{PreparedText, draw_text, prepare_text};
 pub use shaping::DEFAULT_SHAPE_CACHE_BYTES;
 pub(crate) use shaping::ShapeCache;

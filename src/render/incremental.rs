@@ -1,0 +1,273 @@
+//! Incremental PNG renders: draw and compress only the rows that change
+//! between recipients.
+//!
+//! Most of a personalized card is the same for everyone who sees its
+//! variant: the background, the fixed words, the frame. A plan says which
+//! of its layers are fixed ([`RenderPlan::fixed`]). The first render of a
+//! set of fixed layers draws them alone onto a canvas, the [`Base`], kept
+//! in a cache bounded in bytes with its stripes' compressed rows
+//! (`png_writer.rs`). A render then finds the stripes the other layers
+//! touch, draws every layer in order onto a window of just those rows (so
+//! each pixel is blended exactly as a full render blends it), compresses
+//! those stripes and joins them to the kept ones.
+//!
+//! Which rows a layer touches is known before it is drawn: a text layer is
+//! laid out first and its glyphs' ink measured, any other layer covers its
+//! frame. Should a layer still reach past its window (a code's quiet zone,
+//! say), the window's canvas notices and the render is done whole. Either
+//! way the bytes are those of a full render of the same plan: a stripe's
+//! bytes depend on its pixels alone.
+
+use std::ops::Range;
+use std::sync::{Arc, OnceLock};
+
+use crate::render::canvas::Canvas;
+use crate::render::encode::{is_opaque, png_stripe};
+use crate::render::png_writer::{EncodedStripe, PngColor, assemble, stripe_count, stripe_rows};
+use crate::render::text::PreparedText;
+use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
+
+/// Bytes of bases kept: a 600x200 card at 2x is 1.9 MB of pixels, so
+/// about thirty variants' bases at 2x, more at 1x.
+pub const DEFAULT_BASE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The fixed layers of a plan drawn alone, and their stripes compressed
+/// (each color type on first need: the whole image's opacity decides it).
+pub(crate) struct Base {
+    canvas: Canvas,
+    /// Whether each stripe's pixels are all opaque.
+    opaque: Vec<bool>,
+    rgb: Vec<OnceLock<EncodedStripe>>,
+    rgba: Vec<OnceLock<EncodedStripe>>,
+    /// Glyphs the fixed text layers left out.
+    missing_glyphs: usize,
+}
+
+impl Base {
+    /// Bytes a base holds, for the cache's bound: its pixels, and about as
+    /// much again at most for its compressed stripes.
+    pub(crate) fn weight(&self) -> u32 {
+        u32::try_from(self.canvas.pixels.len().saturating_mul(5) / 4).unwrap_or(u32::MAX)
+    }
+
+    fn stripe(&self, index: usize, color: PngColor) -> &EncodedStripe {
+        let kept = match color {
+            PngColor::Rgb => &self.rgb[index],
+            PngColor::Rgba => &self.rgba[index],
+        };
+        kept.get_or_init(|| {
+            let rows = stripe_rows(index, self.canvas.height);
+            png_stripe(
+                row_bytes(&self.canvas, rows),
+                self.canvas.width,
+                index == 0,
+                color,
+            )
+        })
+    }
+}
+
+/// The bytes of `rows` (which the canvas holds).
+fn row_bytes(canvas: &Canvas, rows: Range<u32>) -> &[u8] {
+    let row_len = canvas.width as usize * 4;
+    let start = (rows.start - canvas.top) as usize * row_len;
+    &canvas.pixels[start..start + rows.len() * row_len]
+}
+
+/// A layer that varies, ready to draw: a text layer laid out once for all
+/// windows, any other as it is.
+enum Varying<'p> {
+    Text(PreparedText),
+    Other(&'p Layer),
+}
+
+impl Renderer {
+    /// Renders a PNG plan with fixed layers incrementally; `None` when the
+    /// plan is better (or only) rendered whole: no fixed layer, every
+    /// stripe touched, or a layer that reached past its window.
+    pub(crate) fn render_png_incrementally(
+        &self,
+        plan: &RenderPlan,
+        (width, height): (u32, u32),
+    ) -> Option<Result<Vec<u8>, RenderError>> {
+        if !(0..plan.layers.len()).any(|index| plan.is_fixed(index)) {
+            return None;
+        }
+        let scale = plan.scale as f32;
+        let mut varying = Vec::new();
+        let mut touched = vec![false; stripe_count(height)];
+        for (index, layer) in plan.layers.iter().enumerate() {
+            if plan.is_fixed(index) {
+                continue;
+            }
+            let (layer, (start, end)) = match layer {
+                Layer::Text(text) => match self.prepare_text_layer(text, scale) {
+                    Ok(prepared) => {
+                        let rows = prepared.rows();
+                        (Varying::Text(prepared), rows)
+                    }
+                    Err(error) => return Some(Err(error)),
+                },
+                other => (Varying::Other(other), frame_rows(layer_frame(other), scale)),
+            };
+            mark_stripes(&mut touched, start, end, height);
+            varying.push((index, layer));
+        }
+        if touched.iter().all(|&stripe| stripe) {
+            return None;
+        }
+        let base = match self.base(plan, (width, height)) {
+            Ok(base) => base,
+            Err(error) => return Some(Err(error)),
+        };
+        let mut missing_glyphs = base.missing_glyphs;
+        let mut windows = Vec::new();
+        for stripes in runs(&touched) {
+            let rows =
+                stripe_rows(stripes.start, height).start..stripe_rows(stripes.end - 1, height).end;
+            let mut canvas = Canvas::window(width, height, rows.start, rows.len() as u32);
+            let mut next_varying = varying.iter().peekable();
+            for (index, layer) in plan.layers.iter().enumerate() {
+                let drawn = match next_varying.next_if(|(at, _)| *at == index) {
+                    Some((_, Varying::Text(text))) => {
+                        canvas.watching = true;
+                        text.draw(&mut canvas);
+                        Ok(0)
+                    }
+                    Some((_, Varying::Other(layer))) => {
+                        canvas.watching = true;
+                        self.draw_layer(&mut canvas, layer, plan.scale)
+                    }
+                    None => {
+                        canvas.watching = false;
+                        self.draw_layer(&mut canvas, layer, plan.scale)
+                    }
+                };
+                // Glyphs left out are counted from the base and from the
+                // laid-out texts, not once per window.
+                if let Err(error) = drawn {
+                    return Some(Err(error));
+                }
+            }
+            if canvas.spilled {
+                return None;
+            }
+            windows.push((stripes, canvas));
+        }
+        missing_glyphs += varying
+            .iter()
+            .map(|(_, layer)| match layer {
+                Varying::Text(text) => text.missing,
+                Varying::Other(_) => 0,
+            })
+            .sum::<usize>();
+        self.count_missing_glyphs(missing_glyphs);
+
+        let opaque = touched
+            .iter()
+            .zip(&base.opaque)
+            .all(|(&touched, &opaque)| touched || opaque)
+            && windows.iter().all(|(_, canvas)| is_opaque(&canvas.pixels));
+        let color = if opaque {
+            PngColor::Rgb
+        } else {
+            PngColor::Rgba
+        };
+        let mut drawn: Vec<Option<EncodedStripe>> = vec![None; touched.len()];
+        for (stripes, canvas) in &windows {
+            for index in stripes.clone() {
+                let rows = row_bytes(canvas, stripe_rows(index, height));
+                drawn[index] = Some(png_stripe(rows, width, index == 0, color));
+            }
+        }
+        let stripes = drawn
+            .iter()
+            .enumerate()
+            .map(|(index, stripe)| stripe.as_ref().unwrap_or_else(|| base.stripe(index, color)));
+        Some(Ok(assemble(width, height, color, stripes)))
+    }
+
+    /// The base of the plan's fixed layers: kept, or drawn now and kept.
+    fn base(
+        &self,
+        plan: &RenderPlan,
+        (width, height): (u32, u32),
+    ) -> Result<Arc<Base>, RenderError> {
+        let key = plan.fixed_key();
+        if let Some(base) = self.bases.get(&key) {
+            return Ok(base);
+        }
+        let mut canvas = Canvas::new(width, height);
+        let mut missing_glyphs = 0;
+        for (index, layer) in plan.layers.iter().enumerate() {
+            if plan.is_fixed(index) {
+                missing_glyphs += self.draw_layer(&mut canvas, layer, plan.scale)?;
+            }
+        }
+        let stripes = stripe_count(height);
+        let opaque = (0..stripes)
+            .map(|index| is_opaque(row_bytes(&canvas, stripe_rows(index, height))))
+            .collect();
+        let base = Arc::new(Base {
+            canvas,
+            opaque,
+            rgb: (0..stripes).map(|_| OnceLock::new()).collect(),
+            rgba: (0..stripes).map(|_| OnceLock::new()).collect(),
+            missing_glyphs,
+        });
+        self.bases.insert(key, Arc::clone(&base));
+        Ok(base)
+    }
+}
+
+/// The frame of a layer that is not text.
+fn layer_frame(layer: &Layer) -> Frame {
+    match layer {
+        Layer::Rect(rect) => rect.frame,
+        Layer::Image(image) => image.frame,
+        Layer::Text(text) => text.frame,
+        Layer::Code(code) => code.frame,
+    }
+}
+
+/// The canvas rows a frame covers at `scale`, a pixel wider each way for
+/// rounding; a frame that is not finite covers everything.
+fn frame_rows(frame: Frame, scale: f32) -> (i64, i64) {
+    let (top, bottom) = (frame.y * scale, (frame.y + frame.height) * scale);
+    if !(top.is_finite() && bottom.is_finite()) || top.abs() > 1e9 || bottom.abs() > 1e9 {
+        return (i64::MIN / 2, i64::MAX / 2);
+    }
+    (top.floor() as i64 - 1, bottom.ceil() as i64 + 1)
+}
+
+/// Marks the stripes that rows `start..end` of an image `height` tall reach.
+fn mark_stripes(touched: &mut [bool], start: i64, end: i64, height: u32) {
+    let (start, end) = (
+        start.clamp(0, i64::from(height)),
+        end.clamp(0, i64::from(height)),
+    );
+    if start >= end {
+        return;
+    }
+    let stripe_of = |row: i64| row as usize / crate::render::png_writer::STRIPE_ROWS as usize;
+    for stripe in &mut touched[stripe_of(start)..=stripe_of(end - 1)] {
+        *stripe = true;
+    }
+}
+
+/// The runs of consecutive touched stripes, as ranges of stripe indexes.
+fn runs(touched: &[bool]) -> Vec<Range<usize>> {
+    let mut runs = Vec::new();
+    let mut start = None;
+    for (index, &is_touched) in touched.iter().chain([&false]).enumerate() {
+        match (is_touched, start) {
+            (true, None) => start = Some(index),
+            (false, Some(first)) => {
+                runs.push(first..index);
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    runs
+}
