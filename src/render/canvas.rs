@@ -19,6 +19,7 @@ pub(crate) const CHANNELS: usize = 4;
 /// layers touch. Drawing code clips to [`Canvas::drawable_rows`], never to
 /// `height` alone, and writes through [`Canvas::span_mut`] in image
 /// coordinates.
+#[derive(Clone)]
 pub(crate) struct Canvas {
     /// The image's width, in pixels.
     pub(crate) width: u32,

@@ -7,9 +7,10 @@
 //! set of fixed layers draws them alone onto a canvas, the [`Base`], kept
 //! in a cache bounded in bytes with its stripes' compressed rows
 //! (`png_writer.rs`). A render then finds the stripes the other layers
-//! touch, draws every layer in order onto a window of just those rows (so
-//! each pixel is blended exactly as a full render blends it), compresses
-//! those stripes and joins them to the kept ones.
+//! touch and makes a window of just those rows: a copy of what the fixed
+//! layers under the first varying one drew, then every later layer drawn
+//! in order (so each pixel is blended exactly as a full render blends it).
+//! It compresses those stripes and joins them to the kept ones.
 //!
 //! Which rows a layer touches is known before it is drawn: a text layer is
 //! laid out first and its glyphs' ink measured, any other layer covers its
@@ -35,6 +36,11 @@ pub const DEFAULT_BASE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// (each color type on first need: the whole image's opacity decides it).
 pub(crate) struct Base {
     canvas: Canvas,
+    /// The fixed layers under the first one that varies
+    /// ([`RenderPlan::leading_fixed`]) drawn alone, where fixed layers also
+    /// lie above one that varies: a window starts as a copy of its rows.
+    /// `None` when that is `canvas` itself.
+    under: Option<Canvas>,
     /// Whether each stripe's pixels are all opaque.
     opaque: Vec<bool>,
     rgb: Vec<OnceLock<EncodedStripe>>,
@@ -47,7 +53,17 @@ impl Base {
     /// Bytes a base holds, for the cache's bound: its pixels, and about as
     /// much again at most for its compressed stripes.
     pub(crate) fn weight(&self) -> u32 {
-        u32::try_from(self.canvas.pixels.len().saturating_mul(5) / 4).unwrap_or(u32::MAX)
+        let under = self.under.as_ref().map_or(0, |under| under.pixels.len());
+        let pixels = self.canvas.pixels.len() + under;
+        u32::try_from(pixels.saturating_mul(5) / 4).unwrap_or(u32::MAX)
+    }
+
+    /// A window of `rows` showing what lies under the layers that vary.
+    fn window(&self, rows: Range<u32>) -> Canvas {
+        let under = self.under.as_ref().unwrap_or(&self.canvas);
+        let mut window = Canvas::window(under.width, under.height, rows.start, 0);
+        window.pixels = row_bytes(under, rows).to_vec();
+        window
     }
 
     fn stripe(&self, index: usize, color: PngColor) -> &EncodedStripe {
@@ -125,9 +141,9 @@ impl Renderer {
         for stripes in runs(&touched) {
             let rows =
                 stripe_rows(stripes.start, height).start..stripe_rows(stripes.end - 1, height).end;
-            let mut canvas = Canvas::window(width, height, rows.start, rows.len() as u32);
+            let mut canvas = base.window(rows);
             let mut next_varying = varying.iter().peekable();
-            for (index, layer) in plan.layers.iter().enumerate() {
+            for (index, layer) in plan.layers.iter().enumerate().skip(plan.leading_fixed()) {
                 let drawn = match next_varying.next_if(|(at, _)| *at == index) {
                     Some((_, Varying::Text(text))) => {
                         canvas.watching = true;
@@ -199,7 +215,12 @@ impl Renderer {
         }
         let mut canvas = Canvas::new(width, height);
         let mut missing_glyphs = 0;
+        let leading = plan.leading_fixed();
+        let mut under = None;
         for (index, layer) in plan.layers.iter().enumerate() {
+            if index == leading && (leading..plan.layers.len()).any(|later| plan.is_fixed(later)) {
+                under = Some(canvas.clone());
+            }
             if plan.is_fixed(index) {
                 missing_glyphs += self.draw_layer(&mut canvas, layer, plan.scale)?;
             }
@@ -210,6 +231,7 @@ impl Renderer {
             .collect();
         let base = Arc::new(Base {
             canvas,
+            under,
             opaque,
             rgb: (0..stripes).map(|_| OnceLock::new()).collect(),
             rgba: (0..stripes).map(|_| OnceLock::new()).collect(),

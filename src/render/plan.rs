@@ -386,6 +386,7 @@ impl RenderPlan {
         hasher.u32(self.width);
         hasher.u32(self.height);
         hasher.u32(self.scale);
+        hasher.u32(self.leading_fixed() as u32);
         for (index, layer) in self.layers.iter().enumerate() {
             if self.is_fixed(index) {
                 hasher.layer(layer);
@@ -395,6 +396,14 @@ impl RenderPlan {
         let mut key = [0u8; 16];
         key.copy_from_slice(&digest[..16]);
         key
+    }
+
+    /// How many layers at the bottom are fixed, up to the first that is
+    /// not: what every recipient's image has under everything that varies.
+    pub(crate) fn leading_fixed(&self) -> usize {
+        (0..self.layers.len())
+            .take_while(|&index| self.is_fixed(index))
+            .count()
     }
 
     /// Whether layer `index` is one of the fixed ones.
