@@ -21,7 +21,9 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use opentime::config::Config;
 use opentime::sources::SecretMap;
+use serde_json::{Value, json};
 use support::RedisServer;
 use support::server::{TestServer, hset};
 use tokio::net::TcpListener;
@@ -43,6 +45,8 @@ struct Api {
     /// How long each answer waits, in milliseconds.
     delay_ms: AtomicU64,
     authorization: Mutex<Vec<String>>,
+    /// The path of every call, in order.
+    paths: Mutex<Vec<String>>,
 }
 
 impl Api {
@@ -54,6 +58,7 @@ impl Api {
             mode: Mutex::new(Mode::Ok),
             delay_ms: AtomicU64::new(0),
             authorization: Mutex::new(Vec::new()),
+            paths: Mutex::new(Vec::new()),
         });
         let serving = api.clone();
         tokio::spawn(async move {
@@ -78,6 +83,10 @@ impl Api {
 
     async fn answer(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.paths
+            .lock()
+            .unwrap()
+            .push(request.uri().path().to_string());
         if let Some(value) = request.headers().get("authorization") {
             self.authorization
                 .lock()
@@ -97,6 +106,12 @@ impl Api {
             .to_string();
         let mode = *self.mode.lock().unwrap();
         let (status, body) = match mode {
+            // No customer id, as an open without a recipient asks: a real
+            // API has no such customer.
+            Mode::Ok if customer.is_empty() => (
+                StatusCode::NOT_FOUND,
+                r#"{"error": "no customer"}"#.to_string(),
+            ),
             Mode::Ok => (
                 StatusCode::OK,
                 format!(
@@ -115,6 +130,14 @@ impl Api {
 
     fn calls(&self) -> usize {
         self.calls.load(Ordering::SeqCst)
+    }
+
+    /// The paths called so far, each once, sorted.
+    fn paths(&self) -> Vec<String> {
+        let mut paths = self.paths.lock().unwrap().clone();
+        paths.sort();
+        paths.dedup();
+        paths
     }
 
     fn set(&self, mode: Mode) {
@@ -149,6 +172,16 @@ fn order_card(api: &Api, timeout_ms: u64, ttl_s: u64) -> String {
 }
 
 async fn launch(redis: &RedisServer, api: &Api, template: &str) -> TestServer {
+    launch_with(redis, api, template, |_| {}).await
+}
+
+/// [`launch`], with `adjust` changing the configuration last.
+async fn launch_with(
+    redis: &RedisServer,
+    api: &Api,
+    template: &str,
+    adjust: impl FnOnce(&mut Config),
+) -> TestServer {
     let origin = api.origin();
     TestServer::launch(redis, &[("order-card.json", template)], move |config| {
         config.sources.hosts.push(origin);
@@ -158,6 +191,7 @@ async fn launch(redis: &RedisServer, api: &Api, template: &str) -> TestServer {
         )]));
         config.sources.budget = Duration::from_millis(2_000);
         config.amp.senders = vec!["news@example.com".to_string()];
+        adjust(config);
     })
     .await
 }
@@ -234,6 +268,113 @@ async fn an_open_is_personalized_from_the_api_with_the_secret_sent_and_shown_now
     assert!(
         !logged.contains("/customers/"),
         "a source's path in the logs"
+    );
+    server.shutdown().await;
+}
+
+const ADMIN: &str = "sources-preview-admin-token";
+
+/// A studio call (`/preview/render`, `/preview/board`), which must answer 200.
+async fn studio(server: &TestServer, path: &str, request: Value) -> Value {
+    let answer = server
+        .admin(
+            Method::POST,
+            path,
+            ADMIN,
+            "application/json",
+            request.to_string(),
+        )
+        .await;
+    assert_eq!(answer.status, StatusCode::OK, "{}", answer.json());
+    answer.json()
+}
+
+/// The PNG behind a preview's `data:` URL.
+fn png_of(image: &Value) -> Vec<u8> {
+    use base64::Engine;
+    let url = image.as_str().unwrap();
+    let data = url.strip_prefix("data:image/png;base64,").unwrap();
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_preview_shows_the_apis_data_as_an_open_does() {
+    let redis = RedisServer::new();
+    let api = Api::start().await;
+    let server = launch_with(&redis, &api, &order_card(&api, 1_000, 60), |config| {
+        config.access.admin_tokens = vec![ADMIN.to_string()].into();
+    })
+    .await;
+    hset(&redis, "cust-7", &[("first_name", "Ada")]);
+
+    // The studio's "Try a state" with a recipient: the API is asked about
+    // them and its answer picks the variant.
+    let preview = studio(
+        &server,
+        "/preview/render",
+        json!({ "template": "order-card", "recipient": "cust-7", "state": { "first_name": "Ada" } }),
+    )
+    .await;
+    assert_eq!(preview["chosen"], "shipped", "{preview}");
+    assert_eq!(preview["variant"], "shipped");
+    assert_eq!(api.paths(), ["/customers/cust-7"]);
+    // The recipient's open shows the same variant and the very same image.
+    let (variant, texts) = open(&server, "cust-7").await;
+    assert_eq!(variant, "shipped");
+    assert_eq!(texts, ["Order A-991 is on its way, Ada"]);
+    let token = server.token("cust-7");
+    let image = server.get(&format!("/i/order-card.png?t={token}")).await;
+    assert_eq!(image.status, StatusCode::OK);
+    assert!(
+        image.body == png_of(&preview["image"]),
+        "the preview drew other bytes than the open served"
+    );
+    // Without a recipient the API is asked as for an open without a
+    // token, with no customer id, and has no order to show.
+    let anonymous = studio(
+        &server,
+        "/preview/render",
+        json!({ "template": "order-card", "state": { "first_name": "Ada" } }),
+    )
+    .await;
+    assert_eq!(anonymous["chosen"], "default", "{anonymous}");
+    assert_eq!(api.paths(), ["/customers/", "/customers/cust-7"]);
+
+    // A board asks the API about each demo recipient it shows; the samples
+    // that are no recipient (a test send, the author's state) are asked
+    // about as an open without a token is, never under their own names.
+    let board = studio(
+        &server,
+        "/preview/board",
+        json!({
+            "template": "order-card",
+            "samples": ["none", "state", "order-status-ada"],
+            "state": { "first_name": "Ada" },
+            "scales": [1],
+        }),
+    )
+    .await;
+    let chosen = |sample: &str| {
+        board["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|cell| cell["sample"] == sample && cell["chosen"] == true)
+            .unwrap_or_else(|| panic!("no chosen cell for {sample}: {board}"))["variant"]
+            .clone()
+    };
+    assert_eq!(chosen("order-status-ada"), "shipped");
+    assert_eq!(chosen("none"), "default");
+    assert_eq!(chosen("state"), "default");
+    assert_eq!(
+        api.paths(),
+        [
+            "/customers/",
+            "/customers/cust-7",
+            "/customers/order-status-ada"
+        ]
     );
     server.shutdown().await;
 }

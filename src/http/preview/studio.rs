@@ -39,7 +39,7 @@ use crate::check::{Finding, SampleSource, fields_read_by, load_sample_states, te
 use crate::open::OWN_PROFILE_FIELDS;
 use crate::open::QueryPairs;
 use crate::open::preview::PreviewRequest;
-use crate::recipient::Profile;
+use crate::recipient::{Profile, RecipientId};
 use crate::render::OutputFormat;
 use crate::template::locate::{Locator, Position, locate};
 use crate::template::{Template, TemplateError};
@@ -110,6 +110,11 @@ struct BoardRequest {
 struct Sample {
     id: String,
     profile: Option<Profile>,
+    /// Whose id the template's sources are called with: a demo
+    /// recipient's own. `none` and `state` name no one, so their sources
+    /// are called as for an open without a token, never with the sample's
+    /// name as a customer's id.
+    recipient: Option<RecipientId>,
 }
 
 pub(super) async fn board(app: &App, body: &[u8]) -> Result<Value, ApiError> {
@@ -172,7 +177,7 @@ pub(super) async fn board(app: &App, body: &[u8]) -> Result<Value, ApiError> {
                         &template,
                         PreviewRequest {
                             profile: sample.profile.clone(),
-                            recipient: crate::recipient::RecipientId::new(sample.id.as_str()).ok(),
+                            recipient: sample.recipient.clone(),
                             query: query.clone(),
                             now,
                             user_agent: user_agent.clone(),
@@ -279,20 +284,27 @@ fn samples_of(app: &App, request: &BoardRequest) -> Result<Vec<Sample>, ApiError
     asked
         .into_iter()
         .map(|id| {
-            let profile = match id.as_str() {
-                "none" => None,
+            let (profile, recipient) = match id.as_str() {
+                "none" => (None, None),
                 "state" => {
                     let fields = fields_of(request.state.clone().unwrap_or_default())
                         .map_err(|message| ApiError::bad_request(format!("state: {message}")))?;
-                    Some(Profile::from_iter(fields))
+                    (Some(Profile::from_iter(fields)), None)
                 }
-                other => demo(other).ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "no sample {other:?}: a sample is none, state or a demo recipient's id"
-                    ))
-                })?,
+                other => {
+                    let profile = demo(other).ok_or_else(|| {
+                        ApiError::bad_request(format!(
+                            "no sample {other:?}: a sample is none, state or a demo recipient's id"
+                        ))
+                    })?;
+                    (profile, RecipientId::new(other).ok())
+                }
             };
-            Ok(Sample { id, profile })
+            Ok(Sample {
+                id,
+                profile,
+                recipient,
+            })
         })
         .collect()
 }
