@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Peak memory of a product feed refresh: generates a Google Merchant feed
-# of 100,000 items (about 60 MB), runs opentime against a private
+# of 100,000 items (40 MB by du -h), runs opentime against a private
 # redis-server with that feed configured, waits until the feed is
 # refreshed and loaded, and reports the process's peak RSS (VmHWM) beside
 # the same server with no feed. docs/benchmarks.md, "Product feeds", keeps
