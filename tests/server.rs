@@ -1030,3 +1030,136 @@ async fn a_signed_deadline_in_the_url_cannot_be_changed() {
     assert_eq!(gif_frames(&ended.body).0, 1);
     server.shutdown().await;
 }
+
+/// `opentime serve` in demo mode, in its own process, stopped on drop.
+struct DemoServer {
+    child: std::process::Child,
+    base: String,
+}
+
+impl DemoServer {
+    /// Starts the binary with no Redis URL, as a newcomer runs it.
+    async fn start(env: &[(&str, &str)]) -> DemoServer {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_opentime"))
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("OPENTIME_LISTEN", format!("127.0.0.1:{port}"))
+            .env("OPENTIME_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("the opentime binary starts");
+        let server = DemoServer {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        support::eventually("the demo server listens", Duration::from_secs(30), || {
+            let address = format!("127.0.0.1:{port}");
+            async move { tokio::net::TcpStream::connect(address).await.ok() }
+        })
+        .await;
+        server
+    }
+}
+
+impl Drop for DemoServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A GET of `url` with `headers`: the status and the body.
+async fn fetch(url: &str, headers: &[(&str, &str)]) -> (StatusCode, Bytes) {
+    let client = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .build_http::<Full<Bytes>>();
+    let mut request = Request::get(url);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = tokio::time::timeout(
+        Duration::from_secs(10),
+        client.request(request.body(Full::new(Bytes::new())).unwrap()),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_shows_each_demo_customers_order_from_its_shop_api() {
+    let server = DemoServer::start(&[("OPENTIME_AMP_SENDERS", "news@example.com")]).await;
+    // The demo shop listens on a fixed port. Should another program hold
+    // it, the demo warns and shows default variants; this test says so
+    // rather than failing on the variants.
+    let (status, order) = fetch(
+        &format!(
+            "{}/orders/order-status-ada",
+            opentime::config::DEMO_API_ORIGIN
+        ),
+        &[],
+    )
+    .await;
+    let order = String::from_utf8_lossy(&order);
+    assert!(
+        status == StatusCode::OK && order.contains("\"A-10481\""),
+        "{} does not answer as the demo shop: {status} {order}",
+        opentime::config::DEMO_API_ORIGIN
+    );
+
+    // What each demo customer's open shows, through the AMP answer, which
+    // lists the chosen variant and its texts.
+    let opened = |id: &'static str| {
+        let base = server.base.clone();
+        async move {
+            let token = KeyRing::demo().sign_recipient(&RecipientId::new(id).unwrap());
+            let (status, body) = fetch(
+                &format!("{base}/a/order-status.json?t={token}"),
+                &[("amp-email-sender", "news@example.com")],
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK, "{id}: {body:?}");
+            let answer: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            let item = answer["items"][0].clone();
+            let texts: Vec<String> = item["texts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|text| text.as_str().unwrap().to_string())
+                .collect();
+            (item["variant"].as_str().unwrap().to_string(), texts)
+        }
+    };
+    let (variant, texts) = opened("order-status-ada").await;
+    assert_eq!(variant, "shipped", "{texts:?}");
+    assert_eq!(texts[..2], ["Order A-10481", "On its way, Ada"]);
+    assert!(
+        texts[2].starts_with("Arriving Thursday · 3 items · ") && texts[2].contains("129.80"),
+        "{texts:?}"
+    );
+    assert_eq!(opened("order-status-kenji").await.0, "delivered");
+    assert_eq!(opened("order-status-lucia").await.0, "processing");
+    // A recipient the shop has no order for: its 404 leaves the default.
+    assert_eq!(opened("loyalty-wang").await.0, "default");
+
+    // The image of the shipped order is served too.
+    let token = KeyRing::demo().sign_recipient(&RecipientId::new("order-status-ada").unwrap());
+    let (status, image) = fetch(
+        &format!("{}/i/order-status.png?t={token}", server.base),
+        &[("user-agent", opentime::http::front::MAIL_CLIENT_USER_AGENT)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(png_size(&image), (600, 200));
+}
