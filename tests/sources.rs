@@ -545,6 +545,55 @@ async fn a_source_host_off_the_list_or_an_unknown_secret_is_refused_at_put() {
     assert!(body.contains("[secrets]"), "{body}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_refuses_a_source_host_off_the_list_and_the_old_version_serves() {
+    let redis = RedisServer::new();
+    let api = Api::start().await;
+    let server = launch(&redis, &api, &order_card(&api, 1_000, 60)).await;
+    assert_eq!(open(&server, "cust-11").await.0, "shipped");
+
+    // An edit on disk that moves the source to a host off the list, and
+    // changes the text so that the new version would show if it loaded.
+    let edited = order_card(&api, 1_000, 60)
+        .replace(&api.origin(), "http://127.0.0.1:9")
+        .replace("is on its way", "was edited");
+    std::fs::write(server.templates_dir.join("order-card.json"), &edited).unwrap();
+    support::eventually("the edit is reloaded", Duration::from_secs(10), || async {
+        (server
+            .metric("opentime_template_reloads_total{result=\"partial\"}")
+            .await
+            >= 1.0)
+            .then_some(())
+    })
+    .await;
+
+    // The previous version still serves, calling the listed host.
+    let (variant, texts) = open(&server, "cust-12").await;
+    assert_eq!(variant, "shipped");
+    assert_eq!(texts, ["Order A-991 is on its way, friend"]);
+    assert_eq!(api.paths(), ["/customers/cust-11", "/customers/cust-12"]);
+    assert_eq!(
+        server
+            .metric("opentime_source_errors_total{kind=\"not_allowed\"")
+            .await,
+        0.0
+    );
+    // The reload names the template's field and the reason.
+    let templates = server.app.templates.clone();
+    let report = tokio::task::spawn_blocking(move || templates.reload())
+        .await
+        .unwrap();
+    let refused = report
+        .errors
+        .iter()
+        .map(ToString::to_string)
+        .find(|error| error.contains("order-card"))
+        .unwrap_or_else(|| panic!("the edit was not refused: {:?}", report.errors));
+    assert!(refused.contains("sources.orders.url"), "{refused}");
+    assert!(refused.contains("not in source_hosts"), "{refused}");
+    server.shutdown().await;
+}
+
 /// Everything the server logs from here on, at every level.
 fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     #[derive(Clone)]
