@@ -397,10 +397,16 @@ async fn one_call_per_url_within_the_ttl_and_one_for_fifty_opens_at_once() {
         assert_eq!(opened.await.unwrap().0, "shipped");
     }
     assert_eq!(api.calls(), 1, "fifty opens at once make one call");
+    let hits = server.metric("opentime_source_hits_total").await;
     for _ in 0..5 {
         assert_eq!(open(&server, "cust-9").await.0, "shipped");
     }
     assert_eq!(api.calls(), 1, "within the ttl, no call");
+    assert_eq!(
+        server.metric("opentime_source_hits_total").await - hits,
+        5.0,
+        "each open within the ttl is a cache hit"
+    );
     open(&server, "cust-10").await;
     assert_eq!(api.calls(), 2, "another recipient's URL is another call");
 
@@ -408,6 +414,13 @@ async fn one_call_per_url_within_the_ttl_and_one_for_fifty_opens_at_once() {
     let second = launch(&redis, &api, &order_card(&api, 1_500, 300)).await;
     assert_eq!(open(&second, "cust-9").await.0, "shipped");
     assert_eq!(api.calls(), 2, "the other replica's answer is shared");
+    assert_eq!(
+        second
+            .metric("opentime_source_hits_total{source=\"order-card/orders\"}")
+            .await,
+        1.0,
+        "an answer from Redis counts as a hit"
+    );
     second.shutdown().await;
 }
 
@@ -434,6 +447,45 @@ async fn a_slow_api_is_cut_at_its_timeout_and_the_default_variant_shows() {
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_stops_waiting_at_the_budget_and_the_call_finishes_for_the_next() {
+    let redis = RedisServer::new();
+    let api = Api::start().await;
+    api.delay_ms.store(1_500, Ordering::SeqCst);
+    // Each call may take 2 s, but an open waits 300 ms for all its sources.
+    let server = launch_with(&redis, &api, &order_card(&api, 2_000, 60), |config| {
+        config.sources.budget = Duration::from_millis(300);
+    })
+    .await;
+    let started = Instant::now();
+    let (variant, _) = open(&server, "cust-13").await;
+    let took = started.elapsed();
+    assert_eq!(variant, "default");
+    assert!(
+        took < Duration::from_millis(1_200),
+        "the open waited {took:?}"
+    );
+    assert_eq!(
+        server
+            .metric("opentime_source_errors_total{kind=\"budget\"")
+            .await,
+        1.0
+    );
+    // The call was not cut with the open: its answer serves the next open.
+    support::eventually("the call finishes", Duration::from_secs(5), || async {
+        (open(&server, "cust-13").await.0 == "shipped").then_some(())
+    })
+    .await;
+    assert_eq!(api.calls(), 1);
+    assert_eq!(
+        server
+            .metric("opentime_source_errors_total{kind=\"timeout\"")
+            .await,
+        0.0
+    );
+    server.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
