@@ -8,7 +8,11 @@
 //! Arabic and Devanagari cards are the same card in scripts that need
 //! shaping. "fully cold" also starts from a fresh renderer
 //! and a freshly decoded asset (font loading and decoding are left out of
-//! the timing). Run with `cargo bench --bench render`.
+//! the timing). "flat" is a white card whose heading is fixed and whose
+//! second line names the recipient; "whole" renders a card with no layer
+//! marked fixed, every layer drawn and every row compressed, beside the
+//! incremental render of the same card. Run with `cargo bench --bench
+//! render`.
 
 use std::hint::black_box;
 
@@ -64,6 +68,28 @@ fn bench_render(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             black_box(renderer.render(&flat_card(n, 1)).expect("renders"))
+        })
+    });
+
+    // The same two cards drawn whole: no layer marked fixed, so every
+    // layer is drawn and every stripe compressed, as before incremental
+    // renders; side by side with the two above in one run.
+    let mut n = 0u64;
+    group.bench_function("cold render whole", |b| {
+        b.iter(|| {
+            n += 1;
+            let mut plan = card_in(Wording::Reference, &asset, n, 1, OutputFormat::Png);
+            plan.fixed.clear();
+            black_box(renderer.render(&plan).expect("renders"))
+        })
+    });
+    let mut n = 0u64;
+    group.bench_function("cold render flat whole", |b| {
+        b.iter(|| {
+            n += 1;
+            let mut plan = flat_card(n, 1);
+            plan.fixed.clear();
+            black_box(renderer.render(&plan).expect("renders"))
         })
     });
 
