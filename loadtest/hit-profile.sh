@@ -31,22 +31,23 @@ start_opentime
 log "warming up for 3 s"
 run_wrk "$OT_URL" 3 "$WORK_DIR/warm.txt"
 log "sampling opentime (pid $OT_PID) for $D s under load"
-run_wrk "$OT_URL" $((D + 4)) "$WORK_DIR/load.txt" &
-wrk_pid=$!
-sleep 2
-perf record -F 999 -g --call-graph dwarf,16384 -p "$OT_PID" -o "$WORK_DIR/perf.data" -- sleep "$D" \
-    >"$WORK_DIR/perf-record.log" 2>&1 || die "perf record failed: $(tail -5 "$WORK_DIR/perf-record.log")"
-wait "$wrk_pid"
+(sleep 1 && exec perf record -F 499 -g --call-graph dwarf,16384 -p "$OT_PID" \
+    -o "$WORK_DIR/perf.data" -- sleep "$D") >"$WORK_DIR/perf-record.log" 2>&1 &
+perf_pid=$!
+track "$perf_pid"
+run_wrk "$OT_URL" $((D + 2)) "$WORK_DIR/load.txt"
+wait "$perf_pid" || die "perf record failed: $(tail -5 "$WORK_DIR/perf-record.log")"
 
 mkdir -p "$OUT_DIR"
 report="$OUT_DIR/hit-profile-$(date -u +%Y-%m-%dT%H%M%SZ).txt"
 {
     echo "# commit $(git -C "$REPO_DIR" rev-parse --short HEAD): $(grep '^OTRESULT ' "$WORK_DIR/load.txt")"
+    # head may close the pipe before perf is done: not a failure.
     perf report -i "$WORK_DIR/perf.data" --no-children --percent-limit 0.7 --stdio \
-        --sort symbol -g none 2>/dev/null | grep -v '^$'
+        --sort symbol -g none 2>/dev/null | grep -v '^$' || true
     echo "# inclusive (children), top entries"
     perf report -i "$WORK_DIR/perf.data" --children --percent-limit 3 --stdio \
-        --sort symbol -g none 2>/dev/null | grep -v '^$' | head -80
+        --sort symbol -g none 2>/dev/null | grep -v '^$' | head -80 || true
 } >"$report"
 cat "$report"
 log "report in $report"
