@@ -36,6 +36,7 @@ mod image_layer;
 mod incremental;
 mod plan;
 mod png_writer;
+pub mod recompress;
 mod rect_layer;
 mod results;
 #[cfg(test)]
