@@ -179,7 +179,11 @@ pub const SHARED_CACHE_LOOKUPS: (&str, &str) = (
 );
 pub const SHARED_CACHE_WRITES: (&str, &str) = (
     "opentime_shared_cache_writes_total",
-    "Renders offered to the shared cache, by result (stored, full, too_large, error), and renders kept in their replica because they were asked for once (not_repeated).",
+    "Renders offered to the shared cache, by result (stored, full, too_large, error, dropped: the writer's queue was full), and renders kept in their replica because they were asked for once (not_repeated).",
+);
+pub const SHARED_CACHE_WRITE_BATCHES: (&str, &str) = (
+    "opentime_shared_cache_write_batches_total",
+    "Batches of renders written to the shared cache, two Redis round trips each.",
 );
 pub const WARM_RECIPIENTS: (&str, &str) = (
     "opentime_warm_recipients_total",
@@ -296,6 +300,7 @@ pub struct Metrics {
     pub template_reloads: IntCounterVec,
     pub shared_cache_lookups: IntCounterVec,
     pub shared_cache_writes: IntCounterVec,
+    pub shared_cache_write_batches: IntCounter,
     pub warm_recipients: IntCounterVec,
     pub webhook_delivered: IntCounterVec,
     pub webhook_retries: IntCounterVec,
@@ -478,6 +483,7 @@ impl Metrics {
             template_reloads: counter(TEMPLATE_RELOADS, &["result"]),
             shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
             shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),
+            shared_cache_write_batches: plain_counter(SHARED_CACHE_WRITE_BATCHES),
             warm_recipients: counter(WARM_RECIPIENTS, &["result"]),
             webhook_delivered: counter(WEBHOOK_DELIVERED, &["webhook"]),
             webhook_retries: counter(WEBHOOK_RETRIES, &["webhook"]),

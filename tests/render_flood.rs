@@ -47,17 +47,17 @@ const GREETING: &str = r##"{
 const ADMIN: &str = "render-flood-admin-token";
 
 /// The shared cache's key of the image an answer carries: its ETag is the
-/// render key.
+/// render key (with a `z` after it for the compact encoding of a PNG).
 fn shared_key(answer: &support::server::Answer) -> String {
     let etag = answer.headers["etag"].to_str().unwrap().trim_matches('"');
-    format!("ot:render:{etag}")
+    format!("ot:render:v2:{}", etag.trim_end_matches('z'))
 }
 
 fn shared_renders(redis: &RedisServer) -> Vec<String> {
     redis
         .keys()
         .into_iter()
-        .filter(|key| key.starts_with("ot:render:"))
+        .filter(|key| key.starts_with("ot:render:v2:"))
         .collect()
 }
 
@@ -76,7 +76,7 @@ async fn only_renders_asked_for_again_or_warmed_reach_the_shared_cache() {
         assert_image(&answer);
         assert_eq!(
             answer.headers["etag"],
-            format!("\"{}\"", &shared_key(&answer)[10..])
+            format!("\"{}\"", &shared_key(&answer)["ot:render:v2:".len()..])
         );
     }
     assert_eq!(server.metric("opentime_renders_total").await, 5.0);

@@ -495,26 +495,40 @@ async fn the_shared_render_cache_keeps_renders_within_its_window_budget() {
     let Store::Redis(redis) = open(&redis_config(&server, "ot:")).await else {
         panic!("a Redis URL opens the Redis store");
     };
-    use opentime::store::redis_renders::SharedWrite;
+    use opentime::store::redis_renders::{RenderToStore, SharedBudget, SharedRender, SharedWrite};
     let now = 1_800_000_000;
     let image = vec![7u8; 400];
-    // A budget of 1000 bytes a window: two 400-byte renders fit, a third
-    // does not, and the refused one left no bytes counted.
-    for (key, expected) in [
-        ("aa", SharedWrite::Stored),
-        ("bb", SharedWrite::Stored),
-        ("cc", SharedWrite::Full),
-    ] {
-        let written = redis
-            .store_shared_render(key, &image, 3600, 1000, now)
-            .await
-            .unwrap();
-        assert_eq!(written, expected, "{key}");
-    }
+    let render = |key_hex, compact| RenderToStore {
+        key_hex,
+        bytes: &image,
+        compact,
+    };
+    // A budget of 1000 bytes a window: two renders of 401 bytes stored
+    // (the image and its encoding's byte) fit, a third does not, and the
+    // refused one left no bytes counted.
+    let budget = SharedBudget {
+        ttl_secs: 3600,
+        window_bytes: 1000,
+    };
+    let batch = [render("aa", false), render("bb", true), render("cc", false)];
+    let written = redis
+        .store_shared_renders(&batch, budget, now)
+        .await
+        .unwrap();
     assert_eq!(
-        redis.shared_render("aa").await.unwrap(),
-        Some(image.clone())
+        written,
+        [SharedWrite::Stored, SharedWrite::Stored, SharedWrite::Full]
     );
+    for (key, compact) in [("aa", false), ("bb", true)] {
+        assert_eq!(
+            redis.shared_render(key).await.unwrap(),
+            Some(SharedRender {
+                bytes: image.clone().into(),
+                compact,
+            }),
+            "{key}"
+        );
+    }
     assert_eq!(redis.shared_render("cc").await.unwrap(), None);
     let window = format!("ot:render-bytes:{}", now / 3600);
     let mut connection = server.connection();
@@ -522,16 +536,32 @@ async fn the_shared_render_cache_keeps_renders_within_its_window_budget() {
         .arg(&window)
         .query(&mut connection)
         .unwrap();
-    assert_eq!(counted, 800);
+    assert_eq!(counted, 802);
     let ttl: i64 = redis::cmd("TTL")
-        .arg("ot:render:aa")
+        .arg("ot:render:v2:aa")
         .query(&mut connection)
         .unwrap();
     assert!((3500..=3600).contains(&ttl), "{ttl}");
     // The next window has a budget of its own.
     let written = redis
-        .store_shared_render("cc", &image, 3600, 1000, now + 3600)
+        .store_shared_renders(&[render("cc", false)], budget, now + 3600)
         .await
         .unwrap();
-    assert_eq!(written, SharedWrite::Stored);
+    assert_eq!(written, [SharedWrite::Stored]);
+
+    // A bare image at the key versions before the encoding's byte used is
+    // not read: a replica of such a version would not read ours either.
+    let _: () = redis::cmd("SET")
+        .arg("ot:render:dd")
+        .arg(&image)
+        .query(&mut connection)
+        .unwrap();
+    assert_eq!(redis.shared_render("dd").await.unwrap(), None);
+    // A value that is neither encoding is an error, which renders.
+    let _: () = redis::cmd("SET")
+        .arg("ot:render:v2:ee")
+        .arg(&image)
+        .query(&mut connection)
+        .unwrap();
+    assert!(redis.shared_render("ee").await.is_err());
 }

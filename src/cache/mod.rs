@@ -32,6 +32,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{GaugeGuard, Metrics, TimerGuard};
 use crate::render::{Artwork, RenderError, RenderKey, Renderer};
+use crate::store::redis_renders::SharedRender;
 
 use self::shared::SharedCache;
 
@@ -73,6 +74,13 @@ impl Cached {
         Cached {
             bytes,
             offered: Arc::new(AtomicBool::new(offered)),
+        }
+    }
+
+    fn shared(&self) -> SharedRender {
+        SharedRender {
+            bytes: self.bytes.clone(),
+            compact: false,
         }
     }
 }
@@ -238,7 +246,7 @@ impl RenderCache {
         if let Some(shared) = &self.shared
             && !cached.offered.swap(true, Ordering::AcqRel)
         {
-            shared.put(key, cached.bytes.clone());
+            shared.put(key, cached.shared());
         }
     }
 
@@ -287,20 +295,23 @@ impl RenderCache {
                     let bytes = self.render(artwork, urgency, anonymous_turn).await?;
                     return Ok(Cached::new(bytes, false));
                 };
-                if let Some(bytes) = shared.get(&key).await {
+                if let Some(render) = shared.get(&key).await {
                     from_shared.store(true, Ordering::Relaxed);
-                    return Ok(Cached::new(bytes, true));
+                    return Ok(Cached::new(render.bytes, true));
                 }
                 let bytes = self.render(artwork, urgency, anonymous_turn).await?;
-                match urgency {
-                    Urgency::Warm => shared.put_now(key, &bytes).await,
-                    Urgency::Ahead => shared.put(key, bytes.clone()),
+                let cached = match urgency {
                     Urgency::Request => {
                         shared.count_write("not_repeated");
                         return Ok(Cached::new(bytes, false));
                     }
+                    Urgency::Warm | Urgency::Ahead => Cached::new(bytes, true),
+                };
+                match urgency {
+                    Urgency::Warm => shared.put_now(key, cached.shared()).await,
+                    _ => shared.put(key, cached.shared()),
                 }
-                Ok(Cached::new(bytes, true))
+                Ok(cached)
             })
             .await
             .map_err(|failure: Arc<RenderFailure>| (*failure).clone())?;
