@@ -89,6 +89,9 @@ impl App {
             config.render.anonymous_renders(),
         );
         let mut cache = RenderCache::new(config.cache.bytes, limiter, renderer, metrics.clone());
+        if !config.cache.recompress_png {
+            cache = cache.without_recompression();
+        }
         let shared_redis = match (&config.cache.shared_redis_url, &store) {
             _ if config.cache.shared_bytes == 0 => None,
             (Some(url), _) => Some(

@@ -185,6 +185,14 @@ pub const SHARED_CACHE_WRITE_BATCHES: (&str, &str) = (
     "opentime_shared_cache_write_batches_total",
     "Batches of renders written to the shared cache, two Redis round trips each.",
 );
+pub const RECOMPRESSIONS: (&str, &str) = (
+    "opentime_render_recompressions_total",
+    "Cached PNGs re-encoded smaller after a hit, by result (smaller, not_smaller, postponed: no render slot was free, tried again at a later hit).",
+);
+pub const RECOMPRESSED_BYTES_SAVED: (&str, &str) = (
+    "opentime_render_recompressed_bytes_saved_total",
+    "Bytes the compact encodings of cached PNGs saved, each counted once, at its re-encoding.",
+);
 pub const WARM_RECIPIENTS: (&str, &str) = (
     "opentime_warm_recipients_total",
     "Recipients handled by cache warming jobs, by result (rendered, cached, error).",
@@ -301,6 +309,8 @@ pub struct Metrics {
     pub shared_cache_lookups: IntCounterVec,
     pub shared_cache_writes: IntCounterVec,
     pub shared_cache_write_batches: IntCounter,
+    pub recompressions: IntCounterVec,
+    pub recompressed_bytes_saved: IntCounter,
     pub warm_recipients: IntCounterVec,
     pub webhook_delivered: IntCounterVec,
     pub webhook_retries: IntCounterVec,
@@ -484,6 +494,8 @@ impl Metrics {
             shared_cache_lookups: counter(SHARED_CACHE_LOOKUPS, &["result"]),
             shared_cache_writes: counter(SHARED_CACHE_WRITES, &["result"]),
             shared_cache_write_batches: plain_counter(SHARED_CACHE_WRITE_BATCHES),
+            recompressions: counter(RECOMPRESSIONS, &["result"]),
+            recompressed_bytes_saved: plain_counter(RECOMPRESSED_BYTES_SAVED),
             warm_recipients: counter(WARM_RECIPIENTS, &["result"]),
             webhook_delivered: counter(WEBHOOK_DELIVERED, &["webhook"]),
             webhook_retries: counter(WEBHOOK_RETRIES, &["webhook"]),

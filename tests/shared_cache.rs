@@ -1,16 +1,18 @@
 //! The render cache's background work, against a real Redis and through
 //! the HTTP server: renders worth sharing are written to Redis in batches,
 //! within the shared cache's byte budget, without an open ever waiting for
-//! Redis.
+//! Redis; and a PNG served again is re-encoded smaller, same pixels, under
+//! an ETag of its own that a client holding the first one still matches.
 
 mod support;
 
 use std::collections::BTreeMap;
+use std::io::Cursor;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use hyper::StatusCode;
-use support::server::{Answer, TestServer};
+use hyper::{Method, StatusCode};
+use support::server::{Answer, TestServer, assert_image};
 use support::{RedisServer, eventually};
 
 /// A public card that thanks the `name` it is given, on a photo: the
@@ -198,24 +200,31 @@ async fn a_redis_that_hangs_never_delays_an_image_and_a_full_queue_drops_writes(
     // More than the writer's queue (256) and the batches it can take while
     // Redis hangs (64 each, 500 ms each).
     let paths: Vec<String> = (0..400).map(|n| format!("/i/tiny.jpg?name={n}")).collect();
-    for chunk in paths.chunks(50) {
-        for answer in open_all(&server, chunk).await {
-            assert_jpeg(&answer);
-        }
+    // One at a time: opens without a recipient that find every render
+    // slot of their share taken get the fallback image, which is not
+    // cached.
+    for path in &paths {
+        assert_jpeg(&server.get(path).await);
     }
+    assert_eq!(server.metric("opentime_renders_total").await, 400.0);
     // Frozen: connections stay open and nothing answers, the worst case
     // for the writer, which waits out its budget on every batch.
     redis.pause();
-    let mut slowest = Duration::ZERO;
+    let mut took = Vec::with_capacity(paths.len());
     for path in &paths {
         let started = Instant::now();
         let answer = server.get(path).await;
-        slowest = slowest.max(started.elapsed());
+        took.push(started.elapsed());
         assert_jpeg(&answer);
     }
+    took.sort();
+    // A hit that waited on Redis would take a whole budget: the writer's
+    // 500 ms, the store's 250 ms. The median leaves room for a loaded
+    // machine's pauses, the slowest for one scheduling hiccup.
+    let (median, slowest) = (took[took.len() / 2], took[took.len() - 1]);
     assert!(
-        slowest < Duration::from_millis(100),
-        "a hit took {slowest:?} while the writes waited on Redis"
+        median < Duration::from_millis(20) && slowest < Duration::from_millis(250),
+        "hits took {median:?} (median) to {slowest:?} while Redis hung"
     );
     // A new render's lookup waits its own 50 ms budget at most.
     let started = Instant::now();
@@ -246,5 +255,93 @@ async fn a_redis_that_hangs_never_delays_an_image_and_a_full_queue_drops_writes(
     )
     .await;
     assert!(writes("dropped").await > 0.0, "the queue was full");
+    server.shutdown().await;
+}
+
+/// A PNG's rows, with every checksum verified.
+fn pixels(png: &[u8]) -> (png::ColorType, Vec<u8>) {
+    let mut decoder = png::Decoder::new(Cursor::new(png));
+    decoder.set_transformations(png::Transformations::IDENTITY);
+    let mut reader = decoder.read_info().expect("a valid PNG");
+    let mut rows = vec![0; reader.output_buffer_size().expect("a small image")];
+    let frame = reader.next_frame(&mut rows).expect("its rows decode");
+    rows.truncate(frame.buffer_size());
+    (frame.color_type, rows)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_png_served_again_turns_smaller_with_the_same_pixels_and_a_new_etag() {
+    let redis = RedisServer::new();
+    let recompressing = |config: &mut opentime::config::Config| config.cache.recompress_png = true;
+    let server = TestServer::launch(&redis, &[("thanks.json", THANKS)], recompressing).await;
+    let path = "/i/thanks.png?name=Wren";
+    let first = server.get(path).await;
+    assert_image(&first);
+    let first_etag = first.headers["etag"].to_str().unwrap().to_string();
+
+    // The second open is a hit: it still gets the first bytes, and starts
+    // the re-encoding.
+    let second = server.get(path).await;
+    assert_eq!(second.body, first.body);
+    let compact = eventually(
+        "a smaller encoding is served",
+        Duration::from_secs(10),
+        || async {
+            let answer = server.get(path).await;
+            (answer.body.len() < first.body.len()).then_some(answer)
+        },
+    )
+    .await;
+    assert_image(&compact);
+    assert_eq!(
+        pixels(&compact.body),
+        pixels(&first.body),
+        "the same pixels"
+    );
+    let compact_etag = compact.headers["etag"].to_str().unwrap().to_string();
+    assert_ne!(compact_etag, first_etag);
+    assert_eq!(
+        server
+            .metric("opentime_render_recompressions_total{result=\"smaller\"}")
+            .await,
+        1.0
+    );
+    assert_eq!(
+        server
+            .metric("opentime_render_recompressed_bytes_saved_total")
+            .await,
+        (first.body.len() - compact.body.len()) as f64
+    );
+
+    // A client holding either encoding holds the image.
+    for etag in [&first_etag, &compact_etag] {
+        let answer = server
+            .request(Method::GET, path, &[("if-none-match", etag)])
+            .await;
+        assert_eq!(answer.status, StatusCode::NOT_MODIFIED, "{etag}");
+        assert!(answer.body.is_empty());
+    }
+
+    // The other replicas get the compact bytes, and serve them under the
+    // same ETag.
+    let key = format!("ot:render:v2:{}", first_etag.trim_matches('"'));
+    eventually(
+        "the compact bytes are in Redis",
+        Duration::from_secs(10),
+        || async {
+            let value: Vec<u8> = redis::cmd("GET")
+                .arg(&key)
+                .query(&mut redis.connection())
+                .unwrap_or_default();
+            (value.first() == Some(&b'z')).then_some(())
+        },
+    )
+    .await;
+    let other = TestServer::launch(&redis, &[("thanks.json", THANKS)], recompressing).await;
+    let shared = other.get(path).await;
+    assert_eq!(shared.body, compact.body);
+    assert_eq!(shared.headers["etag"].to_str().unwrap(), compact_etag);
+    assert_eq!(other.metric("opentime_renders_total").await, 0.0);
+    other.shutdown().await;
     server.shutdown().await;
 }

@@ -19,18 +19,26 @@
 //! Opens without a verified recipient render within a budget of their own
 //! ([`RenderLimiter`]), so that a flood of them cannot take the render
 //! slots from recipients.
+//!
+//! A PNG served again from this cache is re-encoded once, in the background
+//! and only when a render slot is free ([`crate::render::recompress`]): the
+//! same pixels in about a third fewer bytes, served from then on under an
+//! ETag of their own ([`Served::compact`]). The first open never waits for
+//! it. GIFs and JPEGs are served as they were rendered.
 
 pub mod shared;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use moka::future::Cache;
+use moka::ops::compute::Op;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::metrics::{GaugeGuard, Metrics, TimerGuard};
+use crate::render::recompress::{compact_png, is_png};
 use crate::render::{Artwork, RenderError, RenderKey, Renderer};
 use crate::store::redis_renders::SharedRender;
 
@@ -48,6 +56,9 @@ pub struct RenderCache {
     renderer: Arc<Renderer>,
     metrics: Arc<Metrics>,
     shared: Option<SharedCache>,
+    /// Whether a PNG served again is re-encoded smaller
+    /// (`cache_recompress_png`).
+    recompress: bool,
 }
 
 impl std::fmt::Debug for RenderCache {
@@ -59,28 +70,77 @@ impl std::fmt::Debug for RenderCache {
     }
 }
 
-/// One cached render, and whether it has been offered to the shared cache.
+/// One cached render, and what has been done with it.
 #[derive(Clone)]
 struct Cached {
     bytes: Bytes,
-    /// Set once the render is in the shared cache or on its way there, so
-    /// each replica offers a render at most once. Starts unset for a
-    /// render a request did here: only a second request offers it.
-    offered: Arc<AtomicBool>,
+    /// The bytes are the compact encoding of the render, which replaced
+    /// the one the render path wrote.
+    compact: bool,
+    /// Shared by every version of the entry: the compact one replaces the
+    /// first, and what was done with either is not done again.
+    state: Arc<EntryState>,
 }
 
+/// What has been done with a render since it was cached here.
+struct EntryState {
+    /// Set once the render is in the shared cache or on its way there, so
+    /// each replica offers a render at most once (and its compact encoding
+    /// once more). Starts unset for a render a request did here: only a
+    /// second request offers it.
+    offered: AtomicBool,
+    /// [`NOT_COMPACTED`], [`COMPACTING`] or [`COMPACTED`].
+    compaction: AtomicU8,
+}
+
+/// A PNG that may be re-encoded at a later hit.
+const NOT_COMPACTED: u8 = 0;
+/// Being re-encoded now; the re-encoding offers the result.
+const COMPACTING: u8 = 1;
+/// Re-encoded (smaller or not), or not a PNG: left as it is.
+const COMPACTED: u8 = 2;
+
 impl Cached {
-    fn new(bytes: Bytes, offered: bool) -> Cached {
+    fn new(bytes: Bytes, compact: bool, offered: bool) -> Cached {
+        let compaction = if compact || !is_png(&bytes) {
+            COMPACTED
+        } else {
+            NOT_COMPACTED
+        };
         Cached {
             bytes,
-            offered: Arc::new(AtomicBool::new(offered)),
+            compact,
+            state: Arc::new(EntryState {
+                offered: AtomicBool::new(offered),
+                compaction: AtomicU8::new(compaction),
+            }),
         }
     }
 
     fn shared(&self) -> SharedRender {
         SharedRender {
             bytes: self.bytes.clone(),
-            compact: false,
+            compact: self.compact,
+        }
+    }
+}
+
+/// An image the cache answers with.
+#[derive(Debug, Clone)]
+pub struct Served {
+    pub bytes: Bytes,
+    pub source: Source,
+    /// The bytes are the compact encoding of the render: the same pixels
+    /// as the first encoding, and so an ETag of their own.
+    pub compact: bool,
+}
+
+impl Served {
+    fn of(cached: Cached, source: Source) -> Served {
+        Served {
+            bytes: cached.bytes,
+            source,
+            compact: cached.compact,
         }
     }
 }
@@ -197,7 +257,14 @@ impl RenderCache {
             renderer,
             metrics,
             shared: None,
+            recompress: true,
         }
+    }
+
+    /// The same cache serving every render as it was encoded first.
+    pub fn without_recompression(mut self) -> RenderCache {
+        self.recompress = false;
+        self
     }
 
     /// The same cache with a second level shared in Redis.
@@ -215,12 +282,12 @@ impl RenderCache {
         key: RenderKey,
         artwork: impl Into<Artwork>,
         requester: Requester,
-    ) -> Result<(Bytes, Source), RenderFailure> {
+    ) -> Result<Served, RenderFailure> {
         let artwork = artwork.into();
         if let Some(cached) = self.cache.get(&key).await {
             self.metrics.cache_lookups.with_label_values(&["hit"]).inc();
-            self.offer_again_wanted(key, &cached);
-            return Ok((cached.bytes, Source::Cache));
+            self.after_hit(key, &cached);
+            return Ok(Served::of(cached, Source::Cache));
         }
         self.metrics
             .cache_lookups
@@ -240,14 +307,123 @@ impl RenderCache {
             .await
     }
 
+    /// A render asked for again: worth a smaller encoding and worth
+    /// sharing. The compaction, when it starts, offers its result to the
+    /// shared cache when it ends, so that the other replicas get the
+    /// compact bytes rather than the first ones and then the compact ones;
+    /// when it cannot start (no render slot is free) the first bytes are
+    /// offered now, rather than sharing waiting for a quiet moment, and
+    /// the compact ones replace them later.
+    fn after_hit(&self, key: RenderKey, cached: &Cached) {
+        if self.start_compaction(key, cached)
+            || cached.state.compaction.load(Ordering::Acquire) == COMPACTING
+        {
+            return;
+        }
+        self.offer_again_wanted(key, cached);
+    }
+
     /// A hit on a render this replica has not offered to the shared cache
     /// yet: it is asked for again, so now it is worth sharing.
     fn offer_again_wanted(&self, key: RenderKey, cached: &Cached) {
         if let Some(shared) = &self.shared
-            && !cached.offered.swap(true, Ordering::AcqRel)
+            && !cached.state.offered.swap(true, Ordering::AcqRel)
         {
             shared.put(key, cached.shared());
         }
+    }
+
+    /// Starts re-encoding a PNG that has not been, if a render slot is
+    /// free; true when it started. Like a render ahead it never waits for a
+    /// slot: a busy replica tries again at a later hit.
+    fn start_compaction(&self, key: RenderKey, cached: &Cached) -> bool {
+        if !self.recompress || cached.state.compaction.load(Ordering::Acquire) != NOT_COMPACTED {
+            return false;
+        }
+        let Ok(slot) = Arc::clone(&self.limiter.slots).try_acquire_owned() else {
+            self.count_recompression("postponed");
+            return false;
+        };
+        let claimed = cached.state.compaction.compare_exchange(
+            NOT_COMPACTED,
+            COMPACTING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if claimed.is_err() {
+            return false;
+        }
+        let cache = self.clone();
+        let cached = cached.clone();
+        tokio::spawn(async move { cache.compact(key, cached, slot).await });
+        true
+    }
+
+    /// Re-encodes `cached` on the blocking pool, holding `slot`; replaces
+    /// the entry's bytes if the result is smaller, and offers the entry to
+    /// the shared cache (see [`RenderCache::after_hit`]).
+    async fn compact(&self, key: RenderKey, cached: Cached, slot: OwnedSemaphorePermit) {
+        let first = cached.bytes.clone();
+        let compacted = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            compact_png(&first)
+        })
+        .await;
+        match compacted {
+            Ok(Some(compact)) => {
+                self.count_recompression("smaller");
+                self.metrics
+                    .recompressed_bytes_saved
+                    .inc_by((cached.bytes.len() - compact.len()) as u64);
+                let compact = Cached {
+                    bytes: Bytes::from(compact),
+                    compact: true,
+                    state: Arc::clone(&cached.state),
+                };
+                self.replace(key, compact.clone()).await;
+                if let Some(shared) = &self.shared {
+                    // Also when the first bytes were offered already: the
+                    // compact ones take their place.
+                    cached.state.offered.store(true, Ordering::Release);
+                    shared.put(key, compact.shared());
+                }
+            }
+            Ok(None) => {
+                self.count_recompression("not_smaller");
+                self.offer_again_wanted(key, &cached);
+            }
+            Err(join_error) => {
+                tracing::error!(error = %join_error, "re-encoding a cached PNG ended abnormally");
+                self.offer_again_wanted(key, &cached);
+            }
+        }
+        // Last: a hit that finds the compaction over finds the offer made.
+        cached.state.compaction.store(COMPACTED, Ordering::Release);
+    }
+
+    /// Puts `compact` in place of the entry it was made from, if that is
+    /// still cached: an entry evicted meanwhile stays evicted. The weigher
+    /// counts the new bytes.
+    async fn replace(&self, key: RenderKey, compact: Cached) {
+        self.cache
+            .entry(key)
+            .and_compute_with(|current| {
+                let op = match current {
+                    Some(entry) if Arc::ptr_eq(&entry.value().state, &compact.state) => {
+                        Op::Put(compact)
+                    }
+                    _ => Op::Nop,
+                };
+                std::future::ready(op)
+            })
+            .await;
+    }
+
+    fn count_recompression(&self, result: &str) {
+        self.metrics
+            .recompressions
+            .with_label_values(&[result])
+            .inc();
     }
 
     /// What a cache warming job does for one image: nothing when it is
@@ -264,8 +440,8 @@ impl RenderCache {
             .acquire()
             .await
             .map_err(|_| RenderFailure::Overloaded)?;
-        let (_, source) = self.fill(key, artwork, Urgency::Warm, None).await?;
-        Ok(source)
+        let served = self.fill(key, artwork, Urgency::Warm, None).await?;
+        Ok(served.source)
     }
 
     /// Renders `artwork` now, through the render slots like a request, and
@@ -285,7 +461,7 @@ impl RenderCache {
         artwork: Artwork,
         urgency: Urgency,
         anonymous_turn: Option<OwnedSemaphorePermit>,
-    ) -> Result<(Bytes, Source), RenderFailure> {
+    ) -> Result<Served, RenderFailure> {
         let from_shared = AtomicBool::new(false);
         let entry = self
             .cache
@@ -293,19 +469,19 @@ impl RenderCache {
             .or_try_insert_with(async {
                 let Some(shared) = &self.shared else {
                     let bytes = self.render(artwork, urgency, anonymous_turn).await?;
-                    return Ok(Cached::new(bytes, false));
+                    return Ok(Cached::new(bytes, false, false));
                 };
                 if let Some(render) = shared.get(&key).await {
                     from_shared.store(true, Ordering::Relaxed);
-                    return Ok(Cached::new(render.bytes, true));
+                    return Ok(Cached::new(render.bytes, render.compact, true));
                 }
                 let bytes = self.render(artwork, urgency, anonymous_turn).await?;
                 let cached = match urgency {
                     Urgency::Request => {
                         shared.count_write("not_repeated");
-                        return Ok(Cached::new(bytes, false));
+                        return Ok(Cached::new(bytes, false, false));
                     }
-                    Urgency::Warm | Urgency::Ahead => Cached::new(bytes, true),
+                    Urgency::Warm | Urgency::Ahead => Cached::new(bytes, false, true),
                 };
                 match urgency {
                     Urgency::Warm => shared.put_now(key, cached.shared()).await,
@@ -324,9 +500,9 @@ impl RenderCache {
         if source == Source::Cache {
             // Another request's render, which this one waited for: asked
             // for twice.
-            self.offer_again_wanted(key, &cached);
+            self.after_hit(key, &cached);
         }
-        Ok((cached.bytes, source))
+        Ok(Served::of(cached, source))
     }
 
     /// Renders `work` into the cache in the background, one after the
@@ -347,7 +523,10 @@ impl RenderCache {
         tokio::spawn(async move {
             for (key, artwork) in work {
                 match cache.fill(key, artwork, Urgency::Ahead, None).await {
-                    Ok((_, Source::Render)) => cache.metrics.renders_ahead.inc(),
+                    Ok(Served {
+                        source: Source::Render,
+                        ..
+                    }) => cache.metrics.renders_ahead.inc(),
                     Ok(_) => {}
                     Err(_) => break,
                 }
@@ -503,16 +682,102 @@ mod tests {
         }
     }
 
+    /// The benchmarks' photo, 600x200: a PNG that re-encodes smaller.
+    fn photo_plan() -> RenderPlan {
+        use crate::render::{Asset, Fit, ImageLayer};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let photo = std::fs::read(root.join("assets/images/card-background.png"))
+            .expect("the photo is in the repository");
+        let asset = Asset::decode("card-background.png", &photo).expect("the photo decodes");
+        RenderPlan {
+            width: 600,
+            height: 200,
+            scale: 1,
+            format: OutputFormat::Png,
+            layers: vec![Layer::Image(ImageLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 200.0,
+                },
+                asset: Arc::new(asset),
+                fit: Fit::Cover,
+                radius: 0.0,
+                opacity: 1.0,
+            })],
+        }
+    }
+
+    #[tokio::test]
+    async fn a_png_served_again_is_reencoded_once_when_a_slot_is_free() {
+        let cache = cache(1, 8, Duration::from_secs(1), 1 << 22);
+        let key = photo_plan().render_key(b"v");
+        let open = || cache.get_or_render(key, photo_plan(), Requester::Recipient);
+        let first = open().await.unwrap();
+        assert_eq!((first.source, first.compact), (Source::Render, false));
+        let count = |result: &str| {
+            cache
+                .metrics
+                .recompressions
+                .with_label_values(&[result])
+                .get()
+        };
+
+        // A hit while every slot is busy: the first bytes, and no work.
+        let busy = cache.limiter.slots.acquire().await.unwrap();
+        let hit = open().await.unwrap();
+        assert_eq!((&hit.bytes, hit.compact), (&first.bytes, false));
+        assert_eq!(count("postponed"), 1);
+        drop(busy);
+
+        // A later hit starts it; the hits after it get its result.
+        let held_before = cache.weighted_size().await;
+        open().await.unwrap();
+        let compact = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let served = open().await.unwrap();
+                if served.compact {
+                    break served;
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+        .await
+        .expect("the re-encoding ends");
+        let saved = (first.bytes.len() - compact.bytes.len()) as u64;
+        assert!(saved > 0);
+        assert_eq!(cache.metrics.recompressed_bytes_saved.get(), saved);
+        assert_eq!(
+            cache.weighted_size().await,
+            held_before - saved,
+            "the cache counts the bytes it holds"
+        );
+        for _ in 0..3 {
+            assert!(open().await.unwrap().compact);
+        }
+        assert_eq!(count("smaller"), 1, "once");
+        assert_eq!(cache.metrics.renders.get(), 1);
+    }
+
     #[tokio::test]
     async fn a_render_runs_once_and_then_comes_from_the_cache() {
         let cache = cache(1, 8, Duration::from_secs(1), 1 << 20);
         let key = plan(1).render_key(b"v");
-        let (first, source) = cache
+        let Served {
+            bytes: first,
+            source,
+            ..
+        } = cache
             .get_or_render(key, plan(1), Requester::Recipient)
             .await
             .unwrap();
         assert_eq!(source, Source::Render);
-        let (again, source) = cache
+        let Served {
+            bytes: again,
+            source,
+            ..
+        } = cache
             .get_or_render(key, plan(1), Requester::Recipient)
             .await
             .unwrap();
@@ -573,7 +838,7 @@ mod tests {
         }
         assert_eq!(cache.limiter.waiting.load(Ordering::Acquire), 0);
         drop(busy);
-        let (_, source) = cache
+        let Served { source, .. } = cache
             .get_or_render(plan(30).render_key(b"v"), plan(30), Requester::Recipient)
             .await
             .expect("the queue has room again");
@@ -608,13 +873,17 @@ mod tests {
             "{failure}"
         );
         assert_eq!(cache.metrics.renders.get(), 0);
-        let (bytes, source) = cache
+        let Served { bytes, source, .. } = cache
             .get_or_render(plan(40).render_key(b"v"), plan(40), Requester::Recipient)
             .await
             .expect("a recipient renders");
         assert_eq!(source, Source::Render);
         // What is cached is served to anyone: the budget is for renders.
-        let (again, source) = cache
+        let Served {
+            bytes: again,
+            source,
+            ..
+        } = cache
             .get_or_render(plan(40).render_key(b"v"), plan(40), Requester::Anonymous)
             .await
             .expect("a hit needs no budget");
@@ -625,7 +894,7 @@ mod tests {
     async fn an_anonymous_render_gives_its_place_in_the_budget_back() {
         let cache = cache_with_anonymous(2, 8, Duration::from_secs(1), 1 << 20, 1);
         for shade in 50..55 {
-            let (_, source) = cache
+            let Served { source, .. } = cache
                 .get_or_render(
                     plan(shade).render_key(b"v"),
                     plan(shade),
@@ -652,7 +921,7 @@ mod tests {
         let ask_for_hot = || async {
             let mut rendered = 0;
             for plan in &hot {
-                let (_, source) = cache
+                let Served { source, .. } = cache
                     .get_or_render(plan.render_key(b"v"), plan.clone(), Requester::Recipient)
                     .await
                     .unwrap();

@@ -84,6 +84,7 @@ pub static KEYS: &[Key] = &[
     key("render_anonymous_share",       "OPENTIME_RENDER_ANONYMOUS_SHARE",       U32(|c| &mut c.render.anonymous_share)),
     // cache
     key("cache_bytes",                  "OPENTIME_CACHE_BYTES",                  U64(|c| &mut c.cache.bytes)),
+    key("cache_recompress_png",         "OPENTIME_CACHE_RECOMPRESS_PNG",         Flag(|c| &mut c.cache.recompress_png)),
     key("shared_cache_bytes",           "OPENTIME_SHARED_CACHE_BYTES",           U64(|c| &mut c.cache.shared_bytes)),
     key("shared_cache_ttl_s",           "OPENTIME_SHARED_CACHE_TTL_S",           Seconds(|c| &mut c.cache.shared_ttl)),
     key("shared_cache_max_entry_bytes", "OPENTIME_SHARED_CACHE_MAX_ENTRY_BYTES", Usize(|c| &mut c.cache.shared_max_entry_bytes)),

@@ -194,6 +194,10 @@ impl RenderConfig {
 pub struct CacheConfig {
     /// Upper bound of the in-process render cache, in bytes of images.
     pub bytes: u64,
+    /// Re-encode a PNG served again from the cache, smaller, when a render
+    /// slot is free (`cache/mod.rs`). Off keeps every slot for renders and
+    /// one ETag per image.
+    pub recompress_png: bool,
     /// Bound of the render cache shared in Redis, in bytes of images; 0
     /// turns it off. Without Redis there is none.
     pub shared_bytes: u64,
@@ -212,6 +216,7 @@ impl Default for CacheConfig {
     fn default() -> CacheConfig {
         CacheConfig {
             bytes: 256 * 1024 * 1024,
+            recompress_png: true,
             shared_bytes: 1024 * 1024 * 1024,
             shared_ttl: Duration::from_secs(6 * 3600),
             shared_max_entry_bytes: 1024 * 1024,

@@ -21,7 +21,7 @@ use super::records::{evergreen_start, open_request, with_records};
 use super::request::{ImageTarget, Visit};
 use super::shown::{Shown, decide, force};
 use super::{Counted, Pipeline};
-use crate::cache::{RenderFailure, Requester, Source};
+use crate::cache::{RenderFailure, Requester, Served, Source};
 use crate::events::EventKind;
 use crate::expr::Context;
 use crate::render::{Artwork, OutputFormat, RenderKey, TimerPlan};
@@ -90,6 +90,15 @@ pub struct Resolved<'t> {
     pub code_drawn: bool,
 }
 
+/// The ETag of a render: its key, quoted, which says what the pixels are
+/// whoever rendered them; with a `z` after the key for the compact
+/// encoding of a hot PNG (`cache/mod.rs`), whose bytes differ. An
+/// `If-None-Match` naming either form of a key is answered 304.
+fn render_etag(key_hex: &str, compact: bool) -> String {
+    let mark = if compact { "z" } else { "" };
+    format!("\"{key_hex}{mark}\"")
+}
+
 /// Seconds of a hot countdown rendered ahead of traffic.
 const SECONDS_AHEAD: i64 = 3;
 
@@ -143,15 +152,21 @@ impl Pipeline {
         } = resolved;
         let variant = shown.variant.id.clone();
         let key_hex = key.to_hex();
-        let etag = format!("\"{key_hex}\"");
-        self.record_open(&template, &prepared, &variant, key_hex, code_drawn);
+        let held = visit.if_none_match.and_then(|_| {
+            [false, true]
+                .into_iter()
+                .map(|compact| render_etag(&key_hex, compact))
+                .find(|etag| visit.holds(etag))
+        });
+        self.record_open(&template, &prepared, &variant, key_hex.clone(), code_drawn);
         let answer = |outcome, body| ImageAnswer {
             template: Some(Arc::clone(&template)),
             variant: Some(variant.clone()),
             outcome,
             body,
         };
-        if visit.holds(&etag) {
+        // Either encoding of the render: the pixels are the same.
+        if let Some(etag) = held {
             return answer("not_modified", ImageBody::NotModified { etag });
         }
         let ahead = match (&artwork, template.timer.as_ref()) {
@@ -165,7 +180,11 @@ impl Pipeline {
             None => Requester::Anonymous,
         };
         match self.cache.get_or_render(key, artwork, requester).await {
-            Ok((bytes, source)) => {
+            Ok(Served {
+                bytes,
+                source,
+                compact,
+            }) => {
                 // A countdown second someone else (here or on another
                 // replica) already rendered is a hot timer (a send's open
                 // spike): render the next seconds now, so the opens to come
@@ -178,7 +197,7 @@ impl Pipeline {
                 let body = ImageBody::Image {
                     bytes,
                     content_type: target.format.content_type(),
-                    etag,
+                    etag: render_etag(&key_hex, compact),
                 };
                 answer(prepared.outcome(), body)
             }

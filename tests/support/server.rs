@@ -71,6 +71,9 @@ impl TestServer {
         // Generous for a loaded CI machine; the budget's effect is
         // tested with a Redis that is made slower than it.
         config.store.budget = Duration::from_millis(250);
+        // Tests compare the bytes of an image opened again and again; the
+        // compact encoding of a hot PNG is tested where it is turned on.
+        config.cache.recompress_png = false;
         // The demo templates call the demo shop's API, as demo mode allows.
         config.sources.hosts = vec![opentime::config::DEMO_API_ORIGIN.to_string()];
         adjust(&mut config);
