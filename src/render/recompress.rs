@@ -1,6 +1,6 @@
 //! A second, slower encoding of a finished PNG, for images that are served
 //! again and again: the same rows, filtered row by row with whichever of
-//! PNG's five filters suits each, and compressed at zlib's highest level.
+//! PNG's five filters suits each, and compressed at zlib's level 6.
 //!
 //! The render path writes PNGs with `png_writer.rs`, which spends as
 //! little CPU as it can on the first open (one filter for every row, a
@@ -19,12 +19,15 @@ use std::io::Cursor;
 /// The eight bytes every PNG starts with.
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
-/// zlib's highest level: on the reference card it is within a percent of
-/// the bytes of level 10 (miniz's "uber") at about a fifth of its time.
-const COMPACT_LEVEL: u8 = 9;
+/// zlib's default level, and Pillow's. On the benchmarks' reference card
+/// (`examples/compact_card.rs`, `docs/benchmarks.md`) it writes 47.7 KB
+/// where the render path writes 67.1 KB, in about 19 renders' time; level
+/// 9 saves 3 KB more for 3.3 times the CPU, a render slot held that much
+/// longer, and level 3 takes a third of the time for 51.0 KB.
+const COMPACT_LEVEL: u8 = 6;
 
-/// `png`, re-encoded at a high compression level with per-row adaptive
-/// filters, if that is smaller; `None` when it is not, or when `png` is not
+/// `png`, re-encoded at [`COMPACT_LEVEL`] with a filter chosen for each
+/// row, if that is smaller; `None` when it is not, or when `png` is not
 /// a PNG this module re-encodes (see the module's documentation).
 pub fn compact_png(png: &[u8]) -> Option<Vec<u8>> {
     if !only_critical_chunks(png) {
@@ -52,15 +55,16 @@ pub fn is_png(bytes: &[u8]) -> bool {
     bytes.starts_with(PNG_SIGNATURE)
 }
 
-/// The rows of `frame`, written at [`COMPACT_LEVEL`] with each row's filter
-/// chosen by the encoder.
+/// The rows of `frame`, written at [`COMPACT_LEVEL`], each row with the
+/// filter whose output has the least entropy: on the reference card 1%
+/// smaller than the sum-of-differences rule, in the same time.
 fn encode(frame: &png::OutputInfo, rows: &[u8]) -> Result<Vec<u8>, png::EncodingError> {
     let mut compact = Vec::with_capacity(rows.len() / 4);
     let mut encoder = png::Encoder::new(&mut compact, frame.width, frame.height);
     encoder.set_color(frame.color_type);
     encoder.set_depth(frame.bit_depth);
     encoder.set_deflate_compression(png::DeflateCompression::Level(COMPACT_LEVEL));
-    encoder.set_filter(png::Filter::Adaptive);
+    encoder.set_filter(png::Filter::MinEntropy);
     let mut writer = encoder.write_header()?;
     writer.write_image_data(rows)?;
     writer.finish()?;
