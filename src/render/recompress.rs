@@ -124,6 +124,7 @@ mod tests {
             height: 200,
             scale: 1,
             format: OutputFormat::Png,
+            fixed: Vec::new(),
             layers: vec![Layer::Image(ImageLayer {
                 frame: Frame {
                     x: 0.0,
