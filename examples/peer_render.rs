@@ -1,16 +1,21 @@
 //! opentime's side of the peer comparison (`loadtest/peers.sh`): renders
-//! the benchmarks' reference card or reference timer `count` times, cold,
-//! and prints the time of each render in the same one-line JSON as the
-//! Pillow and takumi peers in `loadtest/peers/`.
+//! the benchmarks' reference card, flat card or reference timer `count`
+//! times, cold, and prints the time of each render in the same one-line
+//! JSON as the Pillow and takumi peers in `loadtest/peers/`.
 //!
 //! ```text
 //! cargo build --release --example peer_render
 //! target/release/examples/peer_render card 200 /tmp/opentime-card.png
+//! target/release/examples/peer_render flat 200 /tmp/opentime-flat.png
 //! target/release/examples/peer_render timer 20 /tmp/opentime-timer.gif
 //! ```
 //!
 //! Card `n` thanks recipient `n` and timer `k` starts `k` seconds before
 //! three days, so every render is a new image that no cache could answer.
+//! The cards' fixed layers (the reference card's background, the flat
+//! card's white and heading) are drawn and compressed once by the first
+//! render and kept, as in the server; the rows the recipient's text
+//! touches are drawn and compressed for each card.
 //! Fonts are loaded and the background decoded before the clock starts, and
 //! two unmeasured renders (numbers past the measured ones) warm the glyph
 //! cache and the background's resize, as in a server that has rendered
@@ -28,7 +33,7 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "../benches/support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, fonts, sale_timer};
+use cards::{Wording, background, card_in, flat_card, fonts, sale_timer};
 
 /// Unmeasured renders before the measured ones.
 const WARM_UP_RENDERS: u64 = 2;
@@ -39,6 +44,7 @@ const TIMER_START_SECONDS: i64 = 3 * 86_400;
 #[derive(Clone, Copy)]
 enum Case {
     Card,
+    Flat,
     Timer,
 }
 
@@ -46,6 +52,7 @@ impl Case {
     fn name(self) -> &'static str {
         match self {
             Case::Card => "card",
+            Case::Flat => "flat",
             Case::Timer => "timer",
         }
     }
@@ -53,7 +60,7 @@ impl Case {
     /// The image format's name and the bytes every such file starts with.
     fn format(self) -> (&'static str, &'static [u8]) {
         match self {
-            Case::Card => ("PNG", b"\x89PNG\r\n\x1a\n"),
+            Case::Card | Case::Flat => ("PNG", b"\x89PNG\r\n\x1a\n"),
             Case::Timer => ("GIF", b"GIF89a"),
         }
     }
@@ -63,7 +70,7 @@ fn main() {
     let (case, count, output) = match parse_args(std::env::args().skip(1).collect()) {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("{message}\nusage: peer_render card|timer COUNT OUTFILE");
+            eprintln!("{message}\nusage: peer_render card|flat|timer COUNT OUTFILE");
             std::process::exit(2);
         }
     };
@@ -79,6 +86,9 @@ fn main() {
                 OutputFormat::Png,
             ))
             .expect("the reference card renders"),
+        Case::Flat => renderer
+            .render(&flat_card(number, 1))
+            .expect("the flat card renders"),
         Case::Timer => renderer
             .render_timer(&sale_timer(TIMER_START_SECONDS - number as i64))
             .expect("the reference timer renders"),
@@ -118,6 +128,7 @@ fn parse_args(args: Vec<String>) -> Result<(Case, u64, String), String> {
     };
     let case = match case.as_str() {
         "card" => Case::Card,
+        "flat" => Case::Flat,
         "timer" => Case::Timer,
         other => return Err(format!("unknown case {other:?}")),
     };

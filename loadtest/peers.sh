@@ -1,110 +1,53 @@
 #!/usr/bin/env bash
 # opentime's renderer beside two peers, Pillow and takumi, drawing the same
-# reference card and the same 60-frame countdown timer, in the same run. See
-# loadtest/peers/README.md.
+# reference card, the same flat card and the same 60-frame countdown timer,
+# in the same run. See loadtest/peers/README.md.
 #
-#   loadtest/peers.sh                         # N=200 cards, TIMER_N=20 timers, R=3 rounds
-#   loadtest/peers.sh 500                     # 500 cards each
+#   loadtest/peers.sh                         # N=200 of each card, TIMER_N=20 timers, R=3 rounds
+#   loadtest/peers.sh 500                     # 500 of each card
+#   CASES=flat loadtest/peers.sh              # the flat card alone
 #   N=20 TIMER_N=3 R=1 loadtest/peers.sh      # a quick check that it works
 #
-# Each round runs opentime, Pillow and takumi one after the other on the
-# cards, then on the timers, each in a fresh process that renders N images
+# Each round runs opentime, Pillow and takumi one after the other on each
+# case of CASES in turn, each in a fresh process that renders N cards
 # (TIMER_N timers) after two unmeasured ones, so that the machine's drift
 # falls on all three alike. Every process is pinned to one CPU (PIN_CPU,
 # "none" to let takumi's thread pool use them all).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
+source "$LOADTEST_DIR/lib/peers.sh"
 
-N=${1:-${N:-200}}          # cards per renderer and round
+N=${1:-${N:-200}}          # cards of each kind per renderer and round
 TIMER_N=${TIMER_N:-20}     # timers (60 frames each) per renderer and round
 R=${R:-3}                  # rounds of (opentime, pillow, takumi)
+CASES=${CASES:-card flat timer} # what to draw: card (reference), flat, timer
 OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
 SAMPLES_DIR=${SAMPLES_DIR:-$REPO_DIR/target/peers/samples} # the images, kept out of git
 PIN_CPU=${PIN_CPU:-$(($(nproc) - 1))}
-PILLOW_PNG_COMPRESS_LEVEL=${PILLOW_PNG_COMPRESS_LEVEL:-6}
-PEERS_DIR=$LOADTEST_DIR/peers
-VENV=$REPO_DIR/target/peers/venv
-RENDERERS=(opentime pillow takumi)
 
 for v in N TIMER_N R; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
 done
+read -ra CASE_LIST <<<"$CASES"
+((${#CASE_LIST[@]} > 0)) || die "CASES names no case"
+for case in "${CASE_LIST[@]}"; do
+    [[ $case =~ ^(card|flat|timer)$ ]] || die "CASES holds '$case'; the cases are card, flat and timer"
+done
 [[ $PIN_CPU == none || $PIN_CPU =~ ^[0-9]+$ ]] || die "PIN_CPU must be a CPU number or 'none', got '$PIN_CPU'"
-[[ $PILLOW_PNG_COMPRESS_LEVEL =~ ^[0-9]$ ]] || die "PILLOW_PNG_COMPRESS_LEVEL must be 0 to 9"
 
 setup_workdir
-ensure_commands python3:python3 node:nodejs npm:npm taskset:util-linux
-command -v cargo >/dev/null || die "cargo not found: install Rust (https://rustup.rs) first"
-node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 18 ? 0 : 1)' ||
-    die "takumi needs Node 18 or later; this is $(node --version)"
-
-log "building the peer example (cargo build --release --example peer_render; minutes the first time)"
-(cd "$REPO_DIR" && cargo build --release --example peer_render --locked) >"$WORK_DIR/cargo.log" 2>&1 ||
-    die "cargo build --release --example peer_render failed: $(tail -20 "$WORK_DIR/cargo.log")"
-OPENTIME_PEER=$REPO_DIR/target/release/examples/peer_render
-[[ -x $OPENTIME_PEER ]] || die "no binary at $OPENTIME_PEER"
-
-# The venv under target/ with the Pillow of requirements.txt; made again
-# whenever requirements.txt changes.
-setup_pillow() {
-    local installed=$VENV/opentime-requirements.txt
-    [[ -x $VENV/bin/python ]] && cmp -s "$PEERS_DIR/requirements.txt" "$installed" && return 0
-    if ! python3 -c 'import ensurepip, venv' 2>/dev/null; then
-        local sudo=()
-        [[ $(id -u) -ne 0 ]] && sudo=(sudo)
-        log "installing python3-venv"
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 \
-            install -y --no-install-recommends python3-venv >"$WORK_DIR/apt.log" 2>&1 ||
-            die "apt-get install python3-venv failed (see $WORK_DIR/apt.log)"
-    fi
-    log "making $VENV with $(tr '\n' ' ' <"$PEERS_DIR/requirements.txt" | grep -o '[a-z]*==[^ ]*')"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV" || die "python3 -m venv $VENV failed"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$PEERS_DIR/requirements.txt" \
-        >"$WORK_DIR/pip.log" 2>&1 || die "pip install failed: $(tail -5 "$WORK_DIR/pip.log")"
-    cp "$PEERS_DIR/requirements.txt" "$installed"
-}
-
-# loadtest/peers/node_modules as package-lock.json says; installed again
-# whenever the lock file changes. The packages run no install scripts.
-setup_takumi() {
-    local installed=$PEERS_DIR/node_modules/opentime-package-lock.json
-    cmp -s "$PEERS_DIR/package-lock.json" "$installed" && return 0
-    log "installing @takumi-rs/core into $PEERS_DIR/node_modules (npm ci)"
-    (cd "$PEERS_DIR" && npm ci --ignore-scripts --no-audit --no-fund) >"$WORK_DIR/npm.log" 2>&1 ||
-        die "npm ci failed: $(tail -5 "$WORK_DIR/npm.log")"
-    cp "$PEERS_DIR/package-lock.json" "$installed"
-}
-
-setup_pillow
-setup_takumi
-
-PIN=()
-[[ $PIN_CPU != none ]] && PIN=(taskset --cpu-list "$PIN_CPU")
-mkdir -p "$WORK_DIR/runs"
-
-# Runs RENDERER on CASE for COUNT images in round ROUND; its JSON line goes to
-# $WORK_DIR/runs/ROUND-RENDERER-CASE.json and its first image beside it.
-run_peer() {
-    local round=$1 renderer=$2 case=$3 count=$4
-    local command extension=png
-    [[ $case == timer ]] && extension=gif
-    case $renderer in
-        opentime) command=("$OPENTIME_PEER") ;;
-        pillow) command=(env PILLOW_PNG_COMPRESS_LEVEL="$PILLOW_PNG_COMPRESS_LEVEL" "$VENV/bin/python" "$PEERS_DIR/pillow_peer.py") ;;
-        takumi) command=(node "$PEERS_DIR/takumi_peer.mjs") ;;
-    esac
-    local base="$WORK_DIR/runs/$round-$renderer-$case"
-    log "round $round/$R: $renderer, $count ${case}s"
-    "${PIN[@]}" "${command[@]}" "$case" "$count" "$base.$extension" >"$base.json" 2>"$WORK_DIR/$round-$renderer-$case.log" ||
-        die "$renderer failed on the $case in round $round: $(tail -5 "$WORK_DIR/$round-$renderer-$case.log")"
-}
+setup_peers
+PEER_PIN=()
+[[ $PIN_CPU != none ]] && PEER_PIN=(taskset --cpu-list "$PIN_CPU")
 
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 for round in $(seq "$R"); do
-    for renderer in "${RENDERERS[@]}"; do run_peer "$round" "$renderer" card "$N"; done
-    for renderer in "${RENDERERS[@]}"; do run_peer "$round" "$renderer" timer "$TIMER_N"; done
+    for case in "${CASE_LIST[@]}"; do
+        count=$N
+        [[ $case == timer ]] && count=$TIMER_N
+        for renderer in "${RENDERERS[@]}"; do run_peer "$round" "$renderer" "$case" "$count"; done
+    done
 done
 load_at_end=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -121,21 +64,22 @@ pinned="pinned to CPU $PIN_CPU"
     echo "# Renderers side by side: opentime, Pillow, takumi, $stamp"
     echo
     echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) cores ($cpu); load average $load_at_start at the start, $load_at_end at the end."
-    echo "opentime: examples/peer_render.rs, release build, $(rustc --version | cut -d' ' -f1-2). Pillow: $("$VENV/bin/python" -c 'import PIL; print(PIL.__version__)') on Python $("$VENV/bin/python" -c 'import platform; print(platform.python_version())'), PNG compress_level $PILLOW_PNG_COMPRESS_LEVEL. takumi: @takumi-rs/core $(node -p 'require(process.argv[1]).version' "$PEERS_DIR/node_modules/@takumi-rs/core/package.json") on Node $(node --version | tr -d v)."
-    echo "$N cards (600x200 PNG) and $TIMER_N timers (600x150 GIF, 60 frames) per renderer and round, in $R round(s) of the three one after the other, two unmeasured renders first in each process; every image a new text. Times are one render with its encoding, in process, one at a time; every process $pinned."
+    peer_versions
+    echo "Cases: $CASES. $N of each card (600x200 PNG: the reference card, the flat card) and $TIMER_N timers (600x150 GIF, 60 frames) per renderer and round, in $R round(s) of the three one after the other, two unmeasured renders first in each process; every image a new text. Times are one render with its encoding, in process, one at a time; every process $pinned."
     echo "Median and p90 are over every image of every round; \"/ opentime\" is the renderer's median over opentime's (above 1, opentime is faster); bytes are those of image number 0; the mean difference is the mean absolute difference per channel, 0 to 255, of that image (a timer's first frame) from opentime's."
     echo
-    "$VENV/bin/python" - "$WORK_DIR/runs" "$R" "$N" "$TIMER_N" "$SAMPLES_DIR" "peers-$stamp" "${RENDERERS[@]}" <<'PY'
+    "$VENV/bin/python" - "$WORK_DIR/runs" "$R" "$N" "$TIMER_N" "$SAMPLES_DIR" "peers-$stamp" "$CASES" "${RENDERERS[@]}" <<'PY'
 import json, statistics, sys
 from pathlib import Path
 from PIL import Image, ImageChops, ImageStat
 
-runs, rounds, cards, timers, out_dir, prefix = sys.argv[1:7]
+runs, rounds, cards, timers, out_dir, prefix, cases = sys.argv[1:8]
 runs, out_dir = Path(runs), Path(out_dir)
-rounds, counts = int(rounds), {"card": int(cards), "timer": int(timers)}
-renderers = sys.argv[7:]
-shapes = {"card": ("PNG", (600, 200), 1), "timer": ("GIF", (600, 150), 60)}
-extensions = {"card": "png", "timer": "gif"}
+rounds = int(rounds)
+counts = {case: int(timers if case == "timer" else cards) for case in cases.split()}
+renderers = sys.argv[8:]
+shapes = {"card": ("PNG", (600, 200), 1), "flat": ("PNG", (600, 200), 1), "timer": ("GIF", (600, 150), 60)}
+extensions = {"card": "png", "flat": "png", "timer": "gif"}
 
 def fail(message):
     sys.exit(f"peers.sh: {message}")
@@ -227,7 +171,7 @@ for case in counts:
         target.write_bytes(sample.read_bytes())
         kept.append(target.name)
 print()
-print("The sample images (card number 0, timer number 0) were written to `SAMPLES_DIR` (`target/peers/samples/` by default): " + ", ".join(f"`{name}`" for name in kept) + ".")
+print("The sample images (image number 0 of each case) were written to `SAMPLES_DIR` (`target/peers/samples/` by default): " + ", ".join(f"`{name}`" for name in kept) + ".")
 PY
 } >"$report.partial" || {
     rm -f "$report.partial"
@@ -236,5 +180,11 @@ PY
 mv "$report.partial" "$report"
 print_report "$report"
 for renderer in "${RENDERERS[@]}"; do
-    log "sample images: $SAMPLES_DIR/peers-$stamp-$renderer-card.png $SAMPLES_DIR/peers-$stamp-$renderer-timer.gif"
+    samples=()
+    for case in "${CASE_LIST[@]}"; do
+        extension=png
+        [[ $case == timer ]] && extension=gif
+        samples+=("$SAMPLES_DIR/peers-$stamp-$renderer-$case.$extension")
+    done
+    log "sample images: ${samples[*]}"
 done

@@ -192,14 +192,17 @@ sign_tokens() {
 
 # Starts opentime on a free loopback port against the private redis, waits
 # for /readyz. Extra environment (OPENTIME_CACHE_BYTES=...) may be passed
-# as arguments. Sets OT_PORT, OT_PID, OT_URL.
+# as arguments; a non-empty OPENTIME_LAUNCHER array is the command the
+# server runs under, which execs it (taskset --cpu-list 0, to pin it from
+# its first thread). Sets OT_PORT, OT_PID, OT_URL.
+OPENTIME_LAUNCHER=()
 start_opentime() {
     OT_PORT=$(free_port)
     (
         cd "$REPO_DIR"
         exec env OPENTIME_REDIS_URL="$REDIS_URL" OPENTIME_LISTEN="127.0.0.1:$OT_PORT" \
             OPENTIME_SIGNING_KEYS="$SIGNING_KEY" OPENTIME_LOG=warn "$@" \
-            "$OPENTIME_BIN" serve
+            "${OPENTIME_LAUNCHER[@]}" "$OPENTIME_BIN" serve
     ) >"$WORK_DIR/opentime.log" 2>&1 &
     OT_PID=$!
     track "$OT_PID"

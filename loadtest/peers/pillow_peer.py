@@ -1,16 +1,18 @@
 """Pillow's side of the peer comparison (loadtest/peers.sh).
 
-Renders opentime's reference card (benches/support/cards.rs, `card_in`) or
-reference timer (`sale_timer`) COUNT times with Pillow, the way a Pillow
-user writes an image server, and prints one JSON line with the time of
-each render and encoding:
+Renders opentime's reference card (benches/support/cards.rs, `card_in`),
+flat card (`flat_card`) or reference timer (`sale_timer`) COUNT times with
+Pillow, the way a Pillow user writes an image server, and prints one JSON
+line with the time of each render and encoding:
 
     python pillow_peer.py card 200 /tmp/pillow-card.png
+    python pillow_peer.py flat 200 /tmp/pillow-flat.png
     python pillow_peer.py timer 20 /tmp/pillow-timer.gif
 
 The fonts are loaded once per size and the background is decoded and
 fitted to the card once, before the clock starts, as a server keeps them;
-every card then starts from a copy of the fitted background. Each timer
+every card then starts from a copy of the fitted background. A flat card
+starts from a new white image. Each timer
 draws its static part (background, boxes, labels, separators) once and
 copies it for each of its 60 frames, which get their digits, are mapped to
 one palette built from the first frame, and are written with Pillow's GIF
@@ -47,6 +49,10 @@ SUBLINE_FRAME = (24, 110, 552, 60)
 WHITE = (255, 255, 255, 255)
 SUBLINE_COLOR = (255, 255, 255, 220)
 
+# The flat card: white, with dark gray text in the same two frames.
+FLAT_BACKGROUND = (255, 255, 255)
+FLAT_INK = (31, 41, 55, 255)
+
 # The reference timer: 600x150, a countdown in (30, 15, 540, 120).
 TIMER_SIZE = (600, 150)
 TIMER_BACKGROUND = (20, 24, 64)
@@ -60,8 +66,8 @@ UNITS = [("days", 86_400), ("hours", 3_600), ("minutes", 60), ("seconds", 1)]
 
 def main():
     case, count, output = parse_args(sys.argv[1:])
-    renderer = CardRenderer() if case == "card" else TimerRenderer()
-    signature = b"\x89PNG\r\n\x1a\n" if case == "card" else b"GIF89a"
+    renderer = RENDERERS[case]()
+    signature = b"GIF89a" if case == "timer" else b"\x89PNG\r\n\x1a\n"
 
     for number in range(count, count + WARM_UP_RENDERS):
         renderer.render(number)
@@ -88,8 +94,8 @@ def main():
 
 
 def parse_args(args):
-    usage = "usage: pillow_peer.py card|timer COUNT OUTFILE"
-    if len(args) != 3 or args[0] not in ("card", "timer"):
+    usage = f"usage: pillow_peer.py {'|'.join(RENDERERS)} COUNT OUTFILE"
+    if len(args) != 3 or args[0] not in RENDERERS:
         sys.exit(usage)
     try:
         count = int(args[1])
@@ -133,11 +139,44 @@ class CardRenderer:
             SUBLINE_FRAME,
             vertical_align="top",
         )
-        out = io.BytesIO()
-        # No optimize pass, and zlib at Pillow's default level 6 unless
-        # PILLOW_PNG_COMPRESS_LEVEL says otherwise (1 is its fastest).
-        canvas.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
-        return out.getvalue()
+        return png_bytes(canvas)
+
+
+class FlatCardRenderer:
+    """The flat card: fonts kept across renders."""
+
+    def __init__(self):
+        self.heading_font = ImageFont.truetype(str(FONTS / "NotoSans-Bold.ttf"), 32)
+        self.line_font = ImageFont.truetype(str(FONTS / "NotoSans-Regular.ttf"), 22)
+
+    def render(self, number):
+        canvas = Image.new("RGB", CARD_SIZE, FLAT_BACKGROUND)
+        draw = ImageDraw.Draw(canvas, "RGBA")
+        draw_text(
+            draw,
+            "Your order is on its way",
+            self.heading_font,
+            FLAT_INK,
+            HEADLINE_FRAME,
+            vertical_align="bottom",
+        )
+        draw_text(
+            draw,
+            f"Thank you, Алёна {number}!",
+            self.line_font,
+            FLAT_INK,
+            SUBLINE_FRAME,
+            vertical_align="top",
+        )
+        return png_bytes(canvas)
+
+
+def png_bytes(canvas):
+    out = io.BytesIO()
+    # No optimize pass, and zlib at Pillow's default level 6 unless
+    # PILLOW_PNG_COMPRESS_LEVEL says otherwise (1 is its fastest).
+    canvas.save(out, format="PNG", compress_level=PNG_COMPRESS_LEVEL)
+    return out.getvalue()
 
 
 class TimerRenderer:
@@ -264,6 +303,9 @@ def with_ellipsis(line, font, width):
     while line and font.getlength(line + ELLIPSIS) > width:
         line = line[:-1]
     return line.rstrip() + ELLIPSIS
+
+
+RENDERERS = {"card": CardRenderer, "flat": FlatCardRenderer, "timer": TimerRenderer}
 
 
 if __name__ == "__main__":

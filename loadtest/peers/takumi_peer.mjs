@@ -1,11 +1,12 @@
 // takumi's side of the peer comparison (loadtest/peers.sh).
 //
-// Renders opentime's reference card (benches/support/cards.rs, `card_in`) or
-// reference timer (`sale_timer`) COUNT times with @takumi-rs/core, the way
-// its documentation says a server should, and prints one JSON line with the
-// time of each render and encoding:
+// Renders opentime's reference card (benches/support/cards.rs, `card_in`),
+// flat card (`flat_card`) or reference timer (`sale_timer`) COUNT times with
+// @takumi-rs/core, the way its documentation says a server should, and
+// prints one JSON line with the time of each render and encoding:
 //
 //     node takumi_peer.mjs card 200 /tmp/takumi-card.png
+//     node takumi_peer.mjs flat 200 /tmp/takumi-flat.png
 //     node takumi_peer.mjs timer 20 /tmp/takumi-timer.gif
 //
 // One Renderer lives for the whole run, with both Noto Sans faces registered
@@ -14,7 +15,8 @@
 // renderer keeps the decoded image in its resource cache (`cache: "auto"`,
 // the default), which is how 2.x keeps what the older docs call the
 // persistent image store. The card is a node tree: the image with
-// `object-fit: cover` under two absolutely placed text boxes. The timer is
+// `object-fit: cover` under two absolutely placed text boxes; the flat card
+// is the same two boxes on a white container, with no image. The timer is
 // one `renderAnimation` call with 60 one-second scenes (fps 1), each the
 // countdown at that second, encoded as a GIF. Renders run one at a time, each
 // awaited before the next starts. Two unmeasured renders warm up first. The
@@ -37,6 +39,9 @@ const TIMER_FRAMES = 60;
 const FAMILY = "Noto Sans";
 const BACKGROUND_SRC = "card-background";
 
+const CASES = ["card", "flat", "timer"];
+const FLAT_INK = "rgb(31 41 55)";
+
 const DIGIT_FONT = { fontWeight: 700, fontSize: 48, color: "rgb(255 255 255)" };
 const LABEL_FONT = { fontWeight: 400, fontSize: 16, color: "rgb(200 210 255)" };
 
@@ -54,24 +59,25 @@ async function main() {
     await renderer.registerFont({ data: await readFile(`${REPO}fonts/${file}`) });
   }
   const background = await readFile(`${REPO}assets/images/card-background.png`);
-  const render =
-    imageCase === "card"
-      ? (number) =>
-          renderer.render(card(number), {
-            width: 600,
-            height: 200,
-            format: "png",
-            images: [{ src: BACKGROUND_SRC, data: background }],
-          })
-      : (number) =>
-          renderer.renderAnimation({
-            width: 600,
-            height: 150,
-            format: "gif",
-            fps: 1,
-            scenes: timerScenes(TIMER_START_SECONDS - number),
-          });
-  const signature = Buffer.from(imageCase === "card" ? "\x89PNG\r\n\x1a\n" : "GIF89a", "latin1");
+  const render = {
+    card: (number) =>
+      renderer.render(card(number), {
+        width: 600,
+        height: 200,
+        format: "png",
+        images: [{ src: BACKGROUND_SRC, data: background }],
+      }),
+    flat: (number) => renderer.render(flatCard(number), { width: 600, height: 200, format: "png" }),
+    timer: (number) =>
+      renderer.renderAnimation({
+        width: 600,
+        height: 150,
+        format: "gif",
+        fps: 1,
+        scenes: timerScenes(TIMER_START_SECONDS - number),
+      }),
+  }[imageCase];
+  const signature = Buffer.from(imageCase === "timer" ? "GIF89a" : "\x89PNG\r\n\x1a\n", "latin1");
 
   for (let number = count; number < count + WARM_UP_RENDERS; number++) {
     await render(number);
@@ -99,8 +105,8 @@ async function main() {
 }
 
 function parseArgs(args) {
-  const usage = "usage: takumi_peer.mjs card|timer COUNT OUTFILE";
-  if (args.length !== 3 || !["card", "timer"].includes(args[0])) fail(usage);
+  const usage = `usage: takumi_peer.mjs ${CASES.join("|")} COUNT OUTFILE`;
+  if (args.length !== 3 || !CASES.includes(args[0])) fail(usage);
   const count = Number(args[1]);
   if (!Number.isInteger(count) || count <= 0) {
     fail(`the count must be a positive whole number, not ${JSON.stringify(args[1])}\n${usage}`);
@@ -135,6 +141,28 @@ function card(number) {
         "flex-start",
         { fontWeight: 400, fontSize: 20, color: "rgb(255 255 255 / 220)" },
       ),
+    ],
+  };
+}
+
+// The flat card for recipient `number`: white, a fixed heading at the bottom
+// of (24, 30, 552, 70) and the line that thanks the recipient at the top of
+// (24, 110, 552, 60), both dark gray.
+function flatCard(number) {
+  return {
+    type: "container",
+    style: { width: 600, height: 200, position: "relative", display: "flex", backgroundColor: "rgb(255 255 255)" },
+    children: [
+      textBox("Your order is on its way", { left: 24, top: 30, width: 552, height: 70 }, "flex-end", {
+        fontWeight: 700,
+        fontSize: 32,
+        color: FLAT_INK,
+      }),
+      textBox(`Thank you, Алёна ${number}!`, { left: 24, top: 110, width: 552, height: 60 }, "flex-start", {
+        fontWeight: 400,
+        fontSize: 22,
+        color: FLAT_INK,
+      }),
     ],
   };
 }
