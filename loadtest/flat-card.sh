@@ -169,7 +169,7 @@ wait_idle
 
 load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 rps_list=() run_rows=() failures=()
-errors=0 requests_total=0 renders_total=0 server_ticks_total=0 redis_ticks_total=0
+errors=0 requests_total=0 image_requests_total=0 renders_total=0 server_ticks_total=0 redis_ticks_total=0
 for round in $(seq "$R"); do
     log "round $round/$R: opens over HTTP, ${D}s, $CONNECTIONS connections, from recipient $offset"
     before=$(scrape)
@@ -213,6 +213,7 @@ for round in $(seq "$R"); do
     ((fallbacks == 0 && store_errors == 0)) || failures+=("round $round: $fallbacks fallbacks, $store_errors store errors")
 
     errors=$((errors + bad)) requests_total=$((requests_total + requests)) renders_total=$((renders_total + renders))
+    image_requests_total=$((image_requests_total + image_requests))
     server_ticks_total=$((server_ticks_total + cpu1 - cpu0)) redis_ticks_total=$((redis_ticks_total + redis1 - redis0))
     rps_list+=("$rps")
     log "  $rps opens/s ($per_open_ms ms each), server CPU $cpu_ms ms/open, render $render_ms ms, $renders renders for $image_requests image requests, others on the core $others%"
@@ -337,14 +338,14 @@ print()
 print("The cards for recipient 0 (the server's, and each peer's card number 0 of the last round) were written to `SAMPLES_DIR` (`target/peers/samples/` by default): " + ", ".join(f"`{name}`" for name in kept) + ".")
 PY
     echo
-    echo "| round | opens/s | time per open, ms | server CPU, ms/open | render, ms (server's histogram) | p50 ms | p99 ms | opens | renders | server's share of its core, % | others on that core, % | errors |"
+    echo "| round | opens/s | time per open, ms | server CPU, ms/open | render, ms (server's histogram) | p50 ms | p99 ms | opens (wrk) | renders | server's share of its core, % | others on that core, % | errors |"
     echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     printf '%s\n' "${run_rows[@]}"
     echo
     echo "| over the measured runs | |"
     echo "|---|---:|"
     echo "| opens/s, median of $R runs | $rps_median |"
-    echo "| opens answered / renders | $requests_total / $renders_total |"
+    echo "| opens wrk counted / image requests the server answered / renders (the server also answers the opens in flight when wrk stops) | $requests_total / $image_requests_total / $renders_total |"
     echo "| Redis CPU, ms/open (on CPU $LOAD_CPU, not in the server's figures) | $redis_ms |"
     echo "| VmRSS / VmHWM at the end | $(mib "$(rss_kib "$OT_PID")") / $(mib "$(hwm_kib "$OT_PID")") MiB |"
     if ((${#failures[@]} == 0)); then
