@@ -431,6 +431,13 @@ fn incremental_renders_give_the_bytes_of_full_renders() {
             }
         }
     }
+    // The comparisons above mean something only if renders were made
+    // incrementally: most cases with a fixed layer draw a few rows only.
+    let incremental = renderer.incremental_renders();
+    assert!(
+        incremental > 100,
+        "only {incremental} renders were incremental"
+    );
 }
 
 #[test]

@@ -20,6 +20,7 @@
 //! bytes depend on its pixels alone.
 
 use std::ops::Range;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use crate::render::canvas::Canvas;
@@ -200,6 +201,7 @@ impl Renderer {
             .iter()
             .enumerate()
             .map(|(index, stripe)| stripe.as_ref().unwrap_or_else(|| base.stripe(index, color)));
+        self.incremental_renders.fetch_add(1, Ordering::Relaxed);
         Some(Ok(assemble(width, height, color, stripes)))
     }
 

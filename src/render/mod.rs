@@ -85,6 +85,8 @@ pub struct Renderer {
     /// Renders since the metrics last asked whose text had a character no
     /// font of its family has (left out of the image rather than boxed).
     missing_glyph_renders: AtomicU64,
+    /// PNG renders that kept their fixed layers and drew only some rows.
+    incremental_renders: AtomicU64,
     /// The fixed layers of plans drawn and compressed once, by
     /// [`RenderPlan::fixed_key`] (`incremental.rs`); bounded in bytes.
     bases: moka::sync::Cache<[u8; 16], Arc<Base>>,
@@ -111,6 +113,7 @@ impl Renderer {
             shapes: text::ShapeCache::new(shape_bytes),
             glyphs: GlyphCache::new(glyph_bytes),
             missing_glyph_renders: AtomicU64::new(0),
+            incremental_renders: AtomicU64::new(0),
             bases: moka::sync::Cache::builder()
                 .max_capacity(DEFAULT_BASE_CACHE_BYTES)
                 .weigher(|_key: &[u8; 16], base: &Arc<Base>| base.weight())
@@ -133,6 +136,12 @@ impl Renderer {
     /// render is handed over once, whoever asks.
     pub fn take_missing_glyph_renders(&self) -> u64 {
         self.missing_glyph_renders.swap(0, Ordering::Relaxed)
+    }
+
+    /// How many PNG renders so far drew only the rows their varying
+    /// layers reach, from kept fixed layers (`incremental.rs`).
+    pub fn incremental_renders(&self) -> u64 {
+        self.incremental_renders.load(Ordering::Relaxed)
     }
 
     pub fn fonts(&self) -> &FontBook {
