@@ -33,11 +33,13 @@ load_profiles "$N" same
 sign_tokens "$N"
 start_opentime
 
-# One image, fetched as a recipient would, becomes nginx's static file.
+# One image, fetched as a recipient would once it is hot, becomes nginx's
+# static file: a render asked for again is re-encoded smaller in the
+# background (its ETag gains a `z`), and those are the bytes opentime
+# serves while it is measured.
 first_token=$(head -1 "$WORK_DIR/tokens.txt")
 last_token=$(tail -1 "$WORK_DIR/tokens.txt")
-curl -fsS -D "$WORK_DIR/image.head" -o "$WORK_DIR/image.png" "$OT_URL$IMAGE_PATH?t=$first_token" ||
-    die "cannot fetch $IMAGE_PATH from opentime"
+fetch_hot_image "$IMAGE_PATH?t=$first_token" "$WORK_DIR/image.png" "$WORK_DIR/image.head"
 grep -qi '^content-type: image/png' "$WORK_DIR/image.head" || die "opentime's image is not a PNG: $(cat "$WORK_DIR/image.head")"
 curl -fsS -o "$WORK_DIR/image-last.png" "$OT_URL$IMAGE_PATH?t=$last_token"
 cmp -s "$WORK_DIR/image.png" "$WORK_DIR/image-last.png" ||
