@@ -129,30 +129,49 @@ async fn route_in_span(
         },
         headers: &parts.headers,
     };
+    // Each route's future is boxed: awaited in place, the largest of them
+    // (the admin API's, the preview's) would size this future, and hyper
+    // moves it (tens of kilobytes, copied) at every request of every route.
     let answer = match (reads, segments.as_slice()) {
-        (true, ["i", file]) => image::serve(app, &head(), file).await,
-        (true, ["c", name]) => click::serve(app, &head(), name, false).await,
-        (true, ["c", name, "hidden"]) => click::serve(app, &head(), name, true).await,
-        (true, ["v", poll, option]) => vote::serve(app, &head(), poll, option).await,
-        (true, ["a", file]) => amp::serve(app, &head(), file).await,
-        (true, ["s", file]) => send::serve(app, &head(), file).await,
+        (true, ["i", file]) => Box::pin(image::serve(app, &head(), file)).await,
+        (true, ["c", name]) => Box::pin(click::serve(app, &head(), name, false)).await,
+        (true, ["c", name, "hidden"]) => Box::pin(click::serve(app, &head(), name, true)).await,
+        (true, ["v", poll, option]) => Box::pin(vote::serve(app, &head(), poll, option)).await,
+        (true, ["a", file]) => Box::pin(amp::serve(app, &head(), file)).await,
+        (true, ["s", file]) => Box::pin(send::serve(app, &head(), file)).await,
         (_, ["p"]) if reads || method == Method::POST => {
-            prefs::preferences(app, &method, &head(), body).await
+            Box::pin(prefs::preferences(app, &method, &head(), body)).await
         }
         (_, ["u"]) if reads || method == Method::POST => {
-            prefs::unsubscribe(app, &method, &head(), body).await
+            Box::pin(prefs::unsubscribe(app, &method, &head(), body)).await
         }
         (_, ["api", "v1", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
-            admin::serve(app, &method, rest, &query, &parts.headers, body).await
+            Box::pin(admin::serve(
+                app,
+                &method,
+                rest,
+                &query,
+                &parts.headers,
+                body,
+            ))
+            .await
         }
         (_, ["preview", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
-            preview::serve(app, &method, rest, &query, &parts.headers, body).await
+            Box::pin(preview::serve(
+                app,
+                &method,
+                rest,
+                &query,
+                &parts.headers,
+                body,
+            ))
+            .await
         }
         (_, ["reports", rest @ ..]) => {
             let query = QueryPairs::parse(parts.uri.query());
-            reports::serve(app, &method, rest, &query, &parts.headers).await
+            Box::pin(reports::serve(app, &method, rest, &query, &parts.headers)).await
         }
         (true, [""]) => front::serve(
             app,
@@ -162,10 +181,12 @@ async fn route_in_span(
                 .and_then(|value| value.to_str().ok()),
         ),
         (true, ["healthz"]) => ops::healthz(),
-        (true, ["readyz"]) => ops::readyz(app).await,
+        (true, ["readyz"]) => Box::pin(ops::readyz(app)).await,
         // With an operations address of its own, the metrics are not
         // published on the public one.
-        (true, ["metrics"]) if app.config.server.ops_listen.is_none() => ops::metrics(app).await,
+        (true, ["metrics"]) if app.config.server.ops_listen.is_none() => {
+            Box::pin(ops::metrics(app)).await
+        }
         (
             false,
             [

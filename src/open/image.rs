@@ -95,8 +95,14 @@ pub struct Resolved<'t> {
 /// encoding of a hot PNG (`cache/mod.rs`), whose bytes differ. An
 /// `If-None-Match` naming either form of a key is answered 304.
 fn render_etag(key_hex: &str, compact: bool) -> String {
-    let mark = if compact { "z" } else { "" };
-    format!("\"{key_hex}{mark}\"")
+    let mut etag = String::with_capacity(key_hex.len() + 3);
+    etag.push('"');
+    etag.push_str(key_hex);
+    if compact {
+        etag.push('z');
+    }
+    etag.push('"');
+    etag
 }
 
 /// Seconds of a hot countdown rendered ahead of traffic.
@@ -127,12 +133,15 @@ impl Pipeline {
             );
         }
         let wants = open_request(&template).for_email(visit.email());
-        let prepared = prepare(self, &template, visit, &wants, None).await;
+        // The steps' futures are boxed, so that this one stays small: a
+        // future is moved (copied whole) as it is handed on, and these
+        // steps' futures are kilobytes each.
+        let prepared = Box::pin(prepare(self, &template, visit, &wants, None)).await;
         let target = Target {
             scale: target.scale,
             format: target.format,
         };
-        let Some(resolved) = self.resolve(&template, target, &prepared).await else {
+        let Some(resolved) = Box::pin(self.resolve(&template, target, &prepared)).await else {
             let variant = template.default_variant().id.clone();
             self.record_open(&template, &prepared, &variant, String::new(), false);
             let body = self.fallback(&template, target, visit, "render_error");
@@ -179,7 +188,7 @@ impl Pipeline {
             Some(_) => Requester::Recipient,
             None => Requester::Anonymous,
         };
-        match self.cache.get_or_render(key, artwork, requester).await {
+        match Box::pin(self.cache.get_or_render(key, artwork, requester)).await {
             Ok(Served {
                 bytes,
                 source,

@@ -360,7 +360,7 @@ impl RenderPlan {
     /// field, truncated to 128 bits.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/render/v1");
+        hasher.bytes(b"opentime/render/v2");
         hasher.bytes(template_version);
         hasher.u32(self.width);
         hasher.u32(self.height);
@@ -382,7 +382,7 @@ impl RenderPlan {
     /// its canvas: plans of any recipient that share it share those pixels.
     pub(crate) fn fixed_key(&self) -> [u8; 16] {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/fixed/v1");
+        hasher.bytes(b"opentime/fixed/v2");
         hasher.u32(self.width);
         hasher.u32(self.height);
         hasher.u32(self.scale);
@@ -591,7 +591,10 @@ impl KeyHasher {
             self.f32(value);
         }
     }
-    /// Every field of a layer that decides its pixels.
+    /// Every field of a layer that decides its pixels. A choice among
+    /// named options is hashed as its place in its enum (no text is
+    /// formatted: this runs at every open); reordering an enum changes
+    /// every key, which only costs the caches their entries.
     fn layer(&mut self, layer: &Layer) {
         let hasher = self;
         match layer {
@@ -605,7 +608,7 @@ impl KeyHasher {
                 hasher.bytes(b"image");
                 hasher.frame(image.frame);
                 hasher.bytes(&image.asset.content_hash);
-                hasher.bytes(format!("{:?}", image.fit).as_bytes());
+                hasher.u32(image.fit as u32);
                 hasher.f32(image.radius);
                 hasher.f32(image.opacity);
             }
@@ -615,17 +618,18 @@ impl KeyHasher {
                 hasher.frame(text.frame);
                 hasher.bytes(text.text.as_bytes());
                 hasher.bytes(style.family.as_bytes());
-                hasher.bytes(format!("{:?}", style.weight).as_bytes());
+                hasher.u32(style.weight as u32);
                 hasher.f32(style.size);
                 hasher.f32(style.min_size);
                 hasher.color(style.color);
-                hasher.bytes(
-                    format!(
-                        "{:?}{:?}{:?}{:?}",
-                        style.align, style.vertical_align, style.direction, style.emoji
-                    )
-                    .as_bytes(),
-                );
+                for choice in [
+                    style.align as u32,
+                    style.vertical_align as u32,
+                    style.direction as u32,
+                    style.emoji as u32,
+                ] {
+                    hasher.u32(choice);
+                }
                 hasher.f32(style.line_height);
                 hasher.f32(style.letter_spacing);
                 hasher.u32(style.max_lines.map_or(0, |n| n + 1));
@@ -637,7 +641,7 @@ impl KeyHasher {
                 match code.symbology {
                     Symbology::Qr { error_correction } => {
                         hasher.bytes(b"qr");
-                        hasher.bytes(format!("{error_correction:?}").as_bytes());
+                        hasher.u32(error_correction as u32);
                     }
                     Symbology::Code128 => hasher.bytes(b"code128"),
                 }
