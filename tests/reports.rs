@@ -622,6 +622,103 @@ async fn thousands_of_people_through_two_replicas_are_one_report_with_uniques_wi
     second.shutdown().await;
 }
 
+/// The writer sums a batch's report counters and gathers its sets'
+/// members into one command each: a batch of mixed events (two days, two
+/// variants, people and machines, opens, clicks and conversions, the same
+/// people again) counts exactly what the same events count written one
+/// at a time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_counts_what_its_events_count_written_one_by_one() {
+    let redis = RedisServer::new();
+    let server = launch(&redis).await;
+    let store = &server.app.store;
+    let events = |template: &str| {
+        let mut events = Vec::new();
+        for index in 0..60_u32 {
+            let kind = match index % 5 {
+                0..=2 => EventKind::Open,
+                3 => EventKind::Click,
+                _ => EventKind::Conversion,
+            };
+            let opener = if index % 4 == 0 {
+                Opener::Scanner
+            } else {
+                Opener::Human
+            };
+            let at = if index % 3 == 0 {
+                "2026-11-20T10:00:00Z"
+            } else {
+                "2026-11-21T23:59:59Z"
+            };
+            let mut event = Event::new(
+                kind,
+                template,
+                if index % 2 == 0 { "copy-a" } else { "copy-b" },
+                Some(RecipientId::new(format!("r{}", index % 7)).expect("valid")),
+                at.parse().expect("an instant"),
+                opener,
+                opener == Opener::Human,
+                Device::from_user_agent(None),
+            );
+            event.experiment = format!("{template}-copy");
+            event.arm = (if index % 2 == 0 { "a" } else { "b" }).into();
+            if kind == EventKind::Conversion {
+                event.amount = Amount::new(f64::from(index) + 0.5, "EUR");
+            }
+            events.push(event);
+        }
+        events
+    };
+    store
+        .write_events(&events("batched"))
+        .await
+        .expect("written");
+    for event in events("single") {
+        store.write_events(&[event]).await.expect("written");
+    }
+    let days = ["20261120".to_string(), "20261121".to_string()];
+    let batched = store.report_counters("batched", &days).await.expect("read");
+    let single = store.report_counters("single", &days).await.expect("read");
+    assert_eq!(batched, single);
+    let opens: i64 = batched
+        .iter()
+        .flatten()
+        .filter(|(field, _)| field.contains("|open."))
+        .map(|(_, count)| count)
+        .sum();
+    assert_eq!(opens, 36, "every open is counted once: {batched:?}");
+    // Every unique set the counters name, per day and group.
+    let unions: Vec<Vec<(String, String)>> = days
+        .iter()
+        .zip(&batched)
+        .flat_map(|(day, fields)| {
+            fields.iter().flat_map(move |(field, _)| {
+                let group = field.rsplit_once('|').expect("group|metric").0;
+                ["open", "click", "conversion"]
+                    .map(|set| vec![(day.clone(), format!("{group}|{set}"))])
+            })
+        })
+        .collect();
+    let batched_uniques = store
+        .report_uniques("batched", &unions)
+        .await
+        .expect("read");
+    let single_uniques = store.report_uniques("single", &unions).await.expect("read");
+    assert_eq!(batched_uniques, single_uniques);
+    assert!(batched_uniques.iter().any(|count| *count > 1));
+    let arms = ["a", "b"];
+    let batched_arms = store
+        .experiment_counts("batched-copy", &arms)
+        .await
+        .expect("read");
+    let single_arms = store
+        .experiment_counts("single-copy", &arms)
+        .await
+        .expect("read");
+    assert_eq!(batched_arms, single_arms);
+    assert!(batched_arms.iter().all(|counts| counts[0] > 0));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_precise_refusals() {
     let redis = RedisServer::new();

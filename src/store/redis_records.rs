@@ -345,8 +345,8 @@ impl RedisStore {
         let stream = keys.events_key();
         // Numbers every event repeats, spelled once per batch.
         let record_keep = RECORD_KEEP.as_secs().to_string();
-        // The report keys this batch has given their end of life already.
-        let mut expiring = std::collections::HashSet::new();
+        // The reports' counters and sets, summed over the batch.
+        let mut reports = super::redis_reports::ReportBatch::default();
         let mut pipe = redis::pipe();
         pipe.ignore_errors();
         for event in events {
@@ -403,8 +403,9 @@ impl RedisStore {
                     }
                 }
             }
-            self.add_report_writes(&mut pipe, event, recipient, &at, &mut expiring);
+            self.add_report_writes(&mut reports, event, recipient, &at);
         }
+        reports.write(&mut pipe);
         // One trim per batch rather than a `MAXLEN` on every `XADD`: the
         // stream may pass its bound by one batch until this runs, and each
         // entry is cheaper to add.

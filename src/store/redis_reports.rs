@@ -2,7 +2,8 @@
 //! batch adds to its pipeline, and the reads of reports, experiments,
 //! conversions and their credit.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry;
+use std::collections::{HashMap, HashSet};
 
 use redis::{Pipeline, Value};
 
@@ -23,17 +24,78 @@ pub struct Decision {
     pub by: String,
 }
 
+/// What a batch of events adds to the reports and experiments, gathered
+/// before it is written: a send's opens of one template and variant all
+/// add to the same few counters and sets, so the batch sends one
+/// `HINCRBY` per counter field with the sum, one `PFADD` per set with
+/// every member, and one `EXPIREAT` per key, rather than commands for
+/// each event.
+#[derive(Default)]
+pub(super) struct ReportBatch {
+    /// (key, field) to the sum to add, in the order first met.
+    counts: Vec<((String, String), i64)>,
+    count_index: HashMap<(String, String), usize>,
+    /// Set key to the recipients to add, in the order first met.
+    members: Vec<(String, Vec<String>)>,
+    member_index: HashMap<String, usize>,
+    /// Every key with its end of life (the end of its day plus the
+    /// retention), in the order first met.
+    expiring: Vec<(String, i64)>,
+    expiring_keys: HashSet<String>,
+}
+
+impl ReportBatch {
+    fn count(&mut self, key: String, field: String, by: i64) {
+        match self.count_index.entry((key, field)) {
+            Entry::Occupied(entry) => self.counts[*entry.get()].1 += by,
+            Entry::Vacant(entry) => {
+                self.counts.push((entry.key().clone(), by));
+                entry.insert(self.counts.len() - 1);
+            }
+        }
+    }
+
+    fn member(&mut self, key: String, recipient: &RecipientId) {
+        let member = recipient.as_str().to_string();
+        match self.member_index.entry(key) {
+            Entry::Occupied(entry) => self.members[*entry.get()].1.push(member),
+            Entry::Vacant(entry) => {
+                self.members.push((entry.key().clone(), vec![member]));
+                entry.insert(self.members.len() - 1);
+            }
+        }
+    }
+
+    fn expire(&mut self, key: &str, end_of_life: i64) {
+        if !self.expiring_keys.contains(key) {
+            self.expiring_keys.insert(key.to_string());
+            self.expiring.push((key.to_string(), end_of_life));
+        }
+    }
+
+    /// The gathered writes, added to `pipe`.
+    pub(super) fn write(self, pipe: &mut Pipeline) {
+        for ((key, field), by) in self.counts {
+            pipe.cmd("HINCRBY").arg(key).arg(field).arg(by);
+        }
+        for (key, members) in self.members {
+            pipe.cmd("PFADD").arg(key).arg(members);
+        }
+        for (key, end_of_life) in self.expiring {
+            pipe.cmd("EXPIREAT").arg(key).arg(end_of_life);
+        }
+    }
+}
+
 impl RedisStore {
-    /// Adds what `event` counts for the reports and experiments to a batch's
-    /// pipeline. Every key gets its end of life once per batch: the end of
-    /// its day plus the retention, so a day's keys all go together.
+    /// Adds what `event` counts for the reports and experiments to a
+    /// batch's gathered writes.
     pub(super) fn add_report_writes(
         &self,
-        pipe: &mut Pipeline,
+        batch: &mut ReportBatch,
         event: &Event,
         recipient: &RecipientId,
         at: &str,
-        expiring: &mut HashSet<String>,
     ) {
         let writes = report_writes(event);
         if writes.is_empty() {
@@ -43,29 +105,25 @@ impl RedisStore {
         let day = Event::day(at);
         let day_start = event.at.as_second() - event.at.as_second().rem_euclid(86_400);
         let end_of_life = day_start + 86_400 * (i64::from(self.report_days) + 1);
-        let mut expire = |pipe: &mut Pipeline, key: String| {
-            if expiring.insert(key.clone()) {
-                pipe.cmd("EXPIREAT").arg(key).arg(end_of_life);
-            }
-        };
         for write in writes {
-            match write {
+            let key = match write {
                 ReportWrite::Count { field, by } => {
                     let key = keys.report_key(&event.template, &day);
-                    pipe.cmd("HINCRBY").arg(&key).arg(field).arg(by);
-                    expire(pipe, key);
+                    batch.count(key.clone(), field, by);
+                    key
                 }
                 ReportWrite::Unique { group_set } => {
                     let key = keys.report_unique_key(&event.template, &day, &group_set);
-                    pipe.cmd("PFADD").arg(&key).arg(recipient.as_str());
-                    expire(pipe, key);
+                    batch.member(key.clone(), recipient);
+                    key
                 }
                 ReportWrite::Experiment { set } => {
                     let key = keys.experiment_key(&event.experiment, &event.arm, set);
-                    pipe.cmd("PFADD").arg(&key).arg(recipient.as_str());
-                    expire(pipe, key);
+                    batch.member(key.clone(), recipient);
+                    key
                 }
-            }
+            };
+            batch.expire(&key, end_of_life);
         }
     }
 
