@@ -27,29 +27,13 @@ IMAGE_PATH=/i/loyalty.png
 for v in N D R WARMUP CONNECTIONS THREADS; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
 done
-base_rev=$(git -C "$REPO_DIR" rev-parse --verify --quiet "$BASELINE^{commit}") ||
-    die "BASELINE '$BASELINE' is not a commit of this repository"
-base_short=$(git -C "$REPO_DIR" rev-parse --short "$base_rev")
-head_short=$(git -C "$REPO_DIR" rev-parse --short HEAD)
-[[ -z $(git -C "$REPO_DIR" status --porcelain --untracked-files=no) ]] || head_short="$head_short+changes"
 
 setup_workdir
 ensure_commands wrk:wrk redis-server:redis-server redis-cli:redis-tools curl:curl ss:iproute2 ps:procps
 build_release
 current_bin=$OPENTIME_BIN
 
-# The baseline is built in a worktree kept under target/, with its own
-# target directory shared by every baseline, so a second run with the same
-# (or a nearby) commit rebuilds little.
-base_tree="$REPO_DIR/target/ab/tree-$base_short"
-if [[ ! -d $base_tree ]]; then
-    git -C "$REPO_DIR" worktree add --detach "$base_tree" "$base_rev" >/dev/null ||
-        die "cannot make a worktree for $BASELINE"
-fi
-log "building the baseline $base_short (in $base_tree)"
-(cd "$base_tree" && CARGO_TARGET_DIR="$REPO_DIR/target/ab/target" cargo build --release --locked) ||
-    die "the baseline $base_short does not build"
-base_bin="$REPO_DIR/target/ab/target/release/opentime"
+build_baseline "$BASELINE"
 
 start_redis
 load_profiles "$N" same

@@ -190,6 +190,29 @@ sign_tokens() {
     return 0
 }
 
+# Builds the commit BASELINE names for a side-by-side run (ab.sh,
+# spike-ab.sh) in a worktree kept under target/, with a target directory
+# shared by every baseline, so a second run with the same (or a nearby)
+# commit rebuilds little. Sets base_rev, base_short, base_tree, base_bin and
+# head_short (with "+changes" when the checkout has uncommitted changes).
+build_baseline() {
+    local baseline=$1
+    base_rev=$(git -C "$REPO_DIR" rev-parse --verify --quiet "$baseline^{commit}") ||
+        die "BASELINE '$baseline' is not a commit of this repository"
+    base_short=$(git -C "$REPO_DIR" rev-parse --short "$base_rev")
+    head_short=$(git -C "$REPO_DIR" rev-parse --short HEAD)
+    [[ -z $(git -C "$REPO_DIR" status --porcelain --untracked-files=no) ]] || head_short="$head_short+changes"
+    base_tree="$REPO_DIR/target/ab/tree-$base_short"
+    if [[ ! -d $base_tree ]]; then
+        git -C "$REPO_DIR" worktree add --detach "$base_tree" "$base_rev" >/dev/null ||
+            die "cannot make a worktree for $baseline"
+    fi
+    log "building the baseline $base_short (in $base_tree)"
+    (cd "$base_tree" && CARGO_TARGET_DIR="$REPO_DIR/target/ab/target" cargo build --release --locked) ||
+        die "the baseline $base_short does not build"
+    base_bin="$REPO_DIR/target/ab/target/release/opentime"
+}
+
 # Starts opentime on a free loopback port against the private redis, waits
 # for /readyz. Extra environment (OPENTIME_CACHE_BYTES=...) may be passed
 # as arguments; a non-empty OPENTIME_LAUNCHER array is the command the
