@@ -440,6 +440,68 @@ fn incremental_renders_give_the_bytes_of_full_renders() {
     );
 }
 
+/// Personalized layers far apart make two windows of stripes, and a layer
+/// over every row touches them all: both still render incrementally (each
+/// window draws only the layers that reach it; a text of the other window
+/// is not a spill), from the kept background, to a whole render's bytes.
+/// (A loyalty card's name and points lines were drawn whole at every open
+/// before, after their texts had been laid out once for nothing.)
+#[test]
+fn far_apart_and_everywhere_personalized_layers_render_incrementally() {
+    let renderer = Renderer::new(load_fonts());
+    let text_at = |y: f32, text: &str| {
+        Layer::Text(TextLayer {
+            frame: Frame {
+                x: 24.0,
+                y,
+                width: 552.0,
+                height: 30.0,
+            },
+            text: text.to_string(),
+            style: TextStyle {
+                color: Color::WHITE,
+                ..style(20.0)
+            },
+        })
+    };
+    let photo = || image(background(), Fit::Cover, 0.0, 0.0, 600.0, 200.0, 0.0, 1.0);
+    let cases = [
+        (
+            "two texts far apart",
+            vec![
+                photo(),
+                text_at(6.0, "Ada Lovelace"),
+                text_at(164.0, "1,240 points"),
+            ],
+        ),
+        (
+            "a layer over every row",
+            vec![
+                photo(),
+                rect(0.0, 0.0, 600.0, 200.0, "#10204080", 0.0),
+                text_at(84.0, "Ada"),
+            ],
+        ),
+    ];
+    for (name, layers) in cases {
+        let whole = plan(600, 200, layers);
+        let full = renderer.render(&whole).expect("renders");
+        let mut fixed = vec![false; whole.layers.len()];
+        fixed[0] = true;
+        let incremental = RenderPlan { fixed, ..whole };
+        for round in ["a new base", "a kept base"] {
+            let before = renderer.incremental_renders();
+            let bytes = renderer.render(&incremental).expect("renders");
+            assert_eq!(
+                renderer.incremental_renders(),
+                before + 1,
+                "{name}, {round}: rendered whole"
+            );
+            assert!(bytes == full, "{name}, {round}: not a whole render's bytes");
+        }
+    }
+}
+
 #[test]
 fn the_same_plan_renders_to_the_same_bytes_on_any_thread() {
     let plan = card("Thank you, Ελένη 王芳!");

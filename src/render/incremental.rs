@@ -100,8 +100,8 @@ enum Varying<'p> {
 
 impl Renderer {
     /// Renders a PNG plan with fixed layers incrementally; `None` when the
-    /// plan is better (or only) rendered whole: no fixed layer, every
-    /// stripe touched, or a layer that reached past its window.
+    /// plan is better (or only) rendered whole: no fixed layer, or a layer
+    /// that reached past the rows its layout claimed.
     pub(crate) fn render_png_incrementally(
         &self,
         plan: &RenderPlan,
@@ -128,11 +128,12 @@ impl Renderer {
                 other => (Varying::Other(other), frame_rows(layer_frame(other), scale)),
             };
             mark_stripes(&mut touched, start, end, height);
-            varying.push((index, layer));
+            varying.push((index, layer, start..end));
         }
-        if touched.iter().all(|&stripe| stripe) {
-            return None;
-        }
+        // With every stripe touched the render still starts from the kept
+        // canvas of the layers below the first personalized one (a
+        // background photo is not drawn again) and draws its texts as
+        // laid out above (not laid out again by a whole render).
         let base = match self.base(plan, (width, height)) {
             Ok(base) => base,
             Err(error) => return Some(Err(error)),
@@ -142,16 +143,23 @@ impl Renderer {
         for stripes in runs(&touched) {
             let rows =
                 stripe_rows(stripes.start, height).start..stripe_rows(stripes.end - 1, height).end;
+            let window = i64::from(rows.start)..i64::from(rows.end);
             let mut canvas = base.window(rows);
             let mut next_varying = varying.iter().peekable();
             for (index, layer) in plan.layers.iter().enumerate().skip(plan.leading_fixed()) {
-                let drawn = match next_varying.next_if(|(at, _)| *at == index) {
-                    Some((_, Varying::Text(text))) => {
+                let drawn = match next_varying.next_if(|(at, ..)| *at == index) {
+                    // A personalized layer whose rows are all in another
+                    // window draws nothing here; drawn watched, it would
+                    // count as spilling out of this one.
+                    Some((.., reach)) if reach.end <= window.start || reach.start >= window.end => {
+                        Ok(0)
+                    }
+                    Some((_, Varying::Text(text), _)) => {
                         canvas.watching = true;
                         text.draw(&mut canvas);
                         Ok(0)
                     }
-                    Some((_, Varying::Other(layer))) => {
+                    Some((_, Varying::Other(layer), _)) => {
                         canvas.watching = true;
                         self.draw_layer(&mut canvas, layer, plan.scale)
                     }
@@ -173,7 +181,7 @@ impl Renderer {
         }
         missing_glyphs += varying
             .iter()
-            .map(|(_, layer)| match layer {
+            .map(|(_, layer, _)| match layer {
                 Varying::Text(text) => text.missing,
                 Varying::Other(_) => 0,
             })
