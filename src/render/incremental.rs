@@ -7,10 +7,12 @@
 //! set of fixed layers draws them alone onto a canvas, the [`Base`], kept
 //! in a cache bounded in bytes with its stripes' compressed rows
 //! (`png_writer.rs`). A render then finds the stripes the other layers
-//! touch and makes a window of just those rows: a copy of what the fixed
-//! layers under the first varying one drew, then every later layer drawn
-//! in order (so each pixel is blended exactly as a full render blends it).
-//! It compresses those stripes and joins them to the kept ones.
+//! touch and makes a window of each run of them: a copy of what the fixed
+//! layers under the first varying one drew, then every later layer that
+//! reaches those rows drawn in order (so each pixel is blended exactly as
+//! a full render blends it). It compresses those stripes and joins them to
+//! the kept ones. With every stripe touched the window is the whole image,
+//! still started from the kept canvas.
 //!
 //! Which rows a layer touches is known before it is drawn: a text layer is
 //! laid out first and its glyphs' ink measured, any other layer covers its
