@@ -55,12 +55,6 @@ for side in base current; do
         die "cannot fetch $IMAGE_PATH from the $side server"
 done
 
-# Ticks the hypervisor gave to other guests, machine-wide: a run with much
-# steal measured a busy host, not the build.
-steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
-per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
-
 log "warm-up: ${WARMUP}s on each"
 for side in base current; do
     run_wrk "${url[$side]}" "$WARMUP" "$WORK_DIR/wrk-warmup-$side.txt"
@@ -82,7 +76,7 @@ for round in $(seq "$R"); do
         bad=$(($(field "$RESULT" non200) + $(field "$RESULT" connect_errors) + $(field "$RESULT" read_errors) +
             $(field "$RESULT" write_errors) + $(field "$RESULT" timeouts)))
         errors=$((errors + bad))
-        cpu=$(per_req $((cpu1 - cpu0)) "$requests") redis=$(per_req $((redis1 - redis0)) "$requests")
+        cpu=$(cpu_per_req $((cpu1 - cpu0)) "$requests") redis=$(cpu_per_req $((redis1 - redis0)) "$requests")
         steal=$(awk -v s=$((steal1 - steal0)) -v hz="$CLK_TCK" -v d="$D" -v c="$(nproc)" 'BEGIN { printf "%.1f", s / hz / d / c * 100 }')
         log "  $rps req/s, p99 $p99 us, opentime $cpu us/request, redis $redis us/request, steal $steal%, errors $bad"
         rps_list[$side]+="$rps " cpu_list[$side]+="$cpu " redis_list[$side]+="$redis " p99_list[$side]+="$p99 "
@@ -91,7 +85,7 @@ for round in $(seq "$R"); do
     done
     # The two runs of a round are next to each other in time, so their
     # ratio is what a slow drift of the machine disturbs least.
-    round_ratios+="$(ratio "${round_rps[current]}" "${round_rps[base]}") "
+    round_ratios+="$(ratio3 "${round_rps[current]}" "${round_rps[base]}") "
 done
 
 written=$(metric "$(curl -fsS "${url[current]}/metrics")" opentime_events_written_total)
@@ -116,11 +110,11 @@ report="$OUT_DIR/ab-$stamp.md"
     echo
     echo "| median of $R runs | $base_short (baseline) | $head_short | $head_short / $base_short |"
     echo "|---|---:|---:|---:|"
-    echo "| requests/s | $b_rps | $c_rps | $(ratio "$c_rps" "$b_rps") |"
+    echo "| requests/s | $b_rps | $c_rps | $(ratio3 "$c_rps" "$b_rps") |"
     echo "| requests/s, median of the rounds' ratios | | | $paired |"
-    echo "| p99 latency, us | $b_p99 | $c_p99 | $(ratio "$c_p99" "$b_p99") |"
-    echo "| opentime CPU, us/request | $b_cpu | $c_cpu | $(ratio "$c_cpu" "$b_cpu") |"
-    echo "| Redis CPU, us/request | $b_redis | $c_redis | $(ratio "$c_redis" "$b_redis") |"
+    echo "| p99 latency, us | $b_p99 | $c_p99 | $(ratio3 "$c_p99" "$b_p99") |"
+    echo "| opentime CPU, us/request | $b_cpu | $c_cpu | $(ratio3 "$c_cpu" "$b_cpu") |"
+    echo "| Redis CPU, us/request | $b_redis | $c_redis | $(ratio3 "$c_redis" "$b_redis") |"
     echo
     echo "| round | side | requests/s | p99 us | opentime CPU us/req | Redis CPU us/req | steal % | errors |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|"

@@ -52,9 +52,6 @@ OPENTIME_BIN=$current_bin
 start_opentime ${CURRENT_ENV:-}
 url[current]=$OT_URL pid[current]=$OT_PID
 
-steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
-per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
-ratio3() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
 
 # Each round both sides replay the same stretch of the plan; the next
 # round starts past the longer of their two walks, so neither side meets a
@@ -93,7 +90,7 @@ for round in $(seq "$R"); do
         wrapped=$((wrapped + $(field "$RESULT" wrapped)))
         w=$(field "$RESULT" walked_per_thread)
         if ((w > walked)); then walked=$w; fi
-        cpu=$(per_req $((cpu1 - cpu0)) "$requests") redis=$(per_req $((redis1 - redis0)) "$requests")
+        cpu=$(cpu_per_req $((cpu1 - cpu0)) "$requests") redis=$(cpu_per_req $((redis1 - redis0)) "$requests")
         steal=$(awk -v s=$((steal1 - steal0)) -v hz="$CLK_TCK" -v d="$D" -v c="$(nproc)" 'BEGIN { printf "%.1f", s / hz / d / c * 100 }')
         log "  $rps req/s, p99 $p99 us, opentime $cpu us/request, redis $redis us/request, steal $steal%, bad $bad"
         rps_list[$side]+="$rps " cpu_list[$side]+="$cpu " redis_list[$side]+="$redis " p99_list[$side]+="$p99 "

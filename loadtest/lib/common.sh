@@ -319,6 +319,11 @@ machine_summary() {
 
 us_to_ms() { awk -v u="$1" 'BEGIN { printf "%.2f", u / 1000 }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
+# The same to three places, for side-by-side runs (ab.sh, spike-ab.sh).
+ratio3() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b ? a / b : 0 }'; }
+# Ticks the hypervisor gave to other guests, machine-wide: a run with much
+# steal measured a busy host, not the build.
+steal_ticks() { awk '/^cpu / { print $9 }' /proc/stat; }
 # CPU clock ticks over requests, as microseconds a request.
 cpu_per_req() { awk -v t="$1" -v hz="$CLK_TCK" -v n="$2" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }'; }
 

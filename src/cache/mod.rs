@@ -684,30 +684,7 @@ mod tests {
 
     /// The benchmarks' photo, 600x200: a PNG that re-encodes smaller.
     fn photo_plan() -> RenderPlan {
-        use crate::render::{Asset, Fit, ImageLayer};
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let photo = std::fs::read(root.join("assets/images/card-background.png"))
-            .expect("the photo is in the repository");
-        let asset = Asset::decode("card-background.png", &photo).expect("the photo decodes");
-        RenderPlan {
-            width: 600,
-            height: 200,
-            scale: 1,
-            format: OutputFormat::Png,
-            fixed: Vec::new(),
-            layers: vec![Layer::Image(ImageLayer {
-                frame: Frame {
-                    x: 0.0,
-                    y: 0.0,
-                    width: 600.0,
-                    height: 200.0,
-                },
-                asset: Arc::new(asset),
-                fit: Fit::Cover,
-                radius: 0.0,
-                opacity: 1.0,
-            })],
-        }
+        crate::render::test_fonts::photo_plan(0.0)
     }
 
     #[tokio::test]

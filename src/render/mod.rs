@@ -40,7 +40,7 @@ pub mod recompress;
 mod rect_layer;
 mod results;
 #[cfg(test)]
-mod test_fonts;
+pub(crate) mod test_fonts;
 mod text;
 mod timer;
 

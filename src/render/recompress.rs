@@ -108,38 +108,14 @@ mod tests {
         (frame.color_type, rows)
     }
 
-    /// The benchmarks' photo background as the render path writes it,
-    /// 600x200: square corners (opaque, written as RGB) or rounded ones
-    /// (transparent corners, written as RGBA).
+    /// The benchmarks' photo background as the render path writes it
+    /// (`test_fonts::photo_plan`).
     fn fast_png(radius: f32) -> Vec<u8> {
-        use crate::render::{Asset, Fit, FontBook, Frame, ImageLayer, Layer, OutputFormat};
-        use crate::render::{RenderPlan, Renderer};
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let photo = std::fs::read(root.join("assets/images/card-background.png"))
-            .expect("the photo is in the repository");
-        let asset = Asset::decode("card-background.png", &photo).expect("the photo decodes");
-        let fonts = FontBook::load(&root.join("fonts")).expect("bundled fonts load");
-        let plan = RenderPlan {
-            width: 600,
-            height: 200,
-            scale: 1,
-            format: OutputFormat::Png,
-            fixed: Vec::new(),
-            layers: vec![Layer::Image(ImageLayer {
-                frame: Frame {
-                    x: 0.0,
-                    y: 0.0,
-                    width: 600.0,
-                    height: 200.0,
-                },
-                asset: std::sync::Arc::new(asset),
-                fit: Fit::Cover,
-                radius,
-                opacity: 1.0,
-            })],
-        };
-        Renderer::new(fonts)
-            .render(&plan)
+        use crate::render::test_fonts::photo_plan;
+        use crate::render::{FontBook, Renderer};
+        let fonts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
+        Renderer::new(FontBook::load(&fonts).expect("bundled fonts load"))
+            .render(&photo_plan(radius))
             .expect("the photo renders")
     }
 

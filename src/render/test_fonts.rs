@@ -1,10 +1,14 @@
-//! The bundled font book, loaded once for all unit tests of this module.
+//! What the renderer's unit tests (and the render cache's) share: the
+//! bundled font book, loaded once, a plain text style, the photo card.
 
 use std::path::Path;
 use std::sync::OnceLock;
 
+use std::sync::Arc;
+
 use crate::render::{
-    Color, EmojiStyle, FontBook, HorizontalAlign, TextDirection, TextStyle, VerticalAlign, Weight,
+    Asset, Color, EmojiStyle, Fit, FontBook, Frame, HorizontalAlign, ImageLayer, Layer,
+    OutputFormat, RenderPlan, TextDirection, TextStyle, VerticalAlign, Weight,
 };
 
 /// The font book of `fonts/`, shared because loading it reads 40 MB.
@@ -32,5 +36,34 @@ pub(crate) fn style(size: f32) -> TextStyle {
         letter_spacing: 0.0,
         max_lines: None,
         wrap: true,
+    }
+}
+
+/// The benchmarks' photo background alone, 600x200, with corners of
+/// `radius` (0: opaque, written as RGB; rounded: transparent corners,
+/// RGBA): a PNG that re-encodes smaller.
+pub(crate) fn photo_plan(radius: f32) -> RenderPlan {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let photo = std::fs::read(root.join("assets/images/card-background.png"))
+        .expect("the photo is in the repository");
+    let asset = Asset::decode("card-background.png", &photo).expect("the photo decodes");
+    RenderPlan {
+        width: 600,
+        height: 200,
+        scale: 1,
+        format: OutputFormat::Png,
+        fixed: Vec::new(),
+        layers: vec![Layer::Image(ImageLayer {
+            frame: Frame {
+                x: 0.0,
+                y: 0.0,
+                width: 600.0,
+                height: 200.0,
+            },
+            asset: Arc::new(asset),
+            fit: Fit::Cover,
+            radius,
+            opacity: 1.0,
+        })],
     }
 }
