@@ -99,11 +99,20 @@ impl Tokens for Histogram {
     }
 }
 
-/// Writes a zlib stream (one dynamic deflate block) into a byte vector.
+/// Writes one dynamic deflate block into a byte slice made large enough
+/// for it ([`BlockWriter::room`]).
+///
+/// Bits are flushed without a branch: after each code the pending bits are
+/// stored as a whole word at the write position, which then moves on by
+/// the bytes completed. An unpredictable "is a word full?" test per code
+/// cost more than these stores, and the position and pending bits stay in
+/// registers where a `Vec`'s length would be reloaded through memory.
 pub(crate) struct BlockWriter<'a> {
-    out: &'a mut Vec<u8>,
-    /// Bits not yet written, lowest first, and how many there are (< 32
-    /// between calls).
+    out: &'a mut [u8],
+    /// Where the next byte goes.
+    at: usize,
+    /// Bits not yet written, lowest first, and how many there are (< 8
+    /// between calls; they are also stored at `out[at]`).
     bits: u64,
     bit_count: u32,
     /// Per literal byte: its bit-reversed code and its length.
@@ -117,9 +126,19 @@ pub(crate) struct BlockWriter<'a> {
 }
 
 impl<'a> BlockWriter<'a> {
-    /// Starts a stream whose Huffman table fits `histogram`. Every symbol gets
-    /// a code, so data that the histogram did not see can still be written.
-    pub(crate) fn new(out: &'a mut Vec<u8>, histogram: &Histogram) -> BlockWriter<'a> {
+    /// The bytes a block of `raw_len` bytes of data can take at most: each
+    /// byte is at most one literal of [`MAX_LITERAL_CODE_LENGTH`] bits (a run
+    /// of zeros takes fewer), plus the table, the end and the word that the
+    /// last flush stores.
+    pub(crate) fn room(raw_len: usize) -> usize {
+        (raw_len * MAX_LITERAL_CODE_LENGTH as usize).div_ceil(8) + MAX_TABLE_BYTES + 16
+    }
+
+    /// Starts a block whose Huffman table fits `histogram`, written from the
+    /// start of `out`, which has [`BlockWriter::room`] for the data to
+    /// come. Every symbol gets a code, so data that the histogram did not
+    /// see can still be written.
+    pub(crate) fn new(out: &'a mut [u8], histogram: &Histogram) -> BlockWriter<'a> {
         let mut counts = histogram.counts;
         counts[END_OF_BLOCK] = 1;
         for count in &mut counts {
@@ -138,13 +157,8 @@ impl<'a> BlockWriter<'a> {
         for (count, code) in zeros_after_zero.iter_mut().enumerate() {
             let count = count as u32;
             *code = if count >= MIN_MATCH {
-                let symbol = usize::from(LENGTH_SYMBOLS[count as usize]);
-                let (base, extra_bits) = length_base(symbol);
-                literal_codes[symbol]
-                    .then(Code {
-                        bits: count - base,
-                        length: extra_bits,
-                    })
+                literal_codes[usize::from(LENGTH_SYMBOLS[count as usize])]
+                    .then(LENGTH_EXTRA[count as usize])
                     .then(distance_one)
             } else {
                 (0..count).fold(Code::default(), |code, _| code.then(zero))
@@ -157,6 +171,7 @@ impl<'a> BlockWriter<'a> {
 
         let mut writer = BlockWriter {
             out,
+            at: 0,
             bits: 0,
             bit_count: 0,
             literals: [Code::default(); 256],
@@ -180,42 +195,37 @@ impl<'a> BlockWriter<'a> {
     /// Ends the block, then pads to a byte boundary with an empty stored
     /// block (zlib's sync flush: three header bits, padding, and the
     /// lengths 0 and !0), so that the next block can be joined byte-wise.
-    pub(crate) fn finish(mut self) {
+    /// Returns the bytes written.
+    pub(crate) fn finish(mut self) -> usize {
         self.put(self.end_of_block);
         // BFINAL = 0, BTYPE = 0 (stored).
         self.put(Code { bits: 0, length: 3 });
-        while self.bit_count > 0 {
-            self.out.push(self.bits as u8);
-            self.bits >>= 8;
-            self.bit_count = self.bit_count.saturating_sub(8);
-        }
-        self.out.extend_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        // The last partial byte is already stored, its padding zeros.
+        let end = self.at + usize::from(self.bit_count > 0);
+        self.out[end..end + 4].copy_from_slice(&[0x00, 0x00, 0xff, 0xff]);
+        end + 4
     }
 
-    /// Appends a code (at most 32 bits).
+    /// Appends a code (at most 32 bits): stores the pending bits as a word
+    /// and moves on by the whole bytes among them (at most 4 of the 39).
     #[inline(always)]
     fn put(&mut self, code: Code) {
         self.bits |= u64::from(code.bits) << self.bit_count;
         self.bit_count += code.length;
-        if self.bit_count >= 32 {
-            self.out
-                .extend_from_slice(&(self.bits as u32).to_le_bytes());
-            self.bits >>= 32;
-            self.bit_count -= 32;
-        }
+        self.out[self.at..self.at + 8].copy_from_slice(&self.bits.to_le_bytes());
+        let whole_bytes = self.bit_count / 8;
+        self.at += whole_bytes as usize;
+        self.bits >>= whole_bytes * 8;
+        self.bit_count -= whole_bytes * 8;
     }
 
     /// Writes the code lengths of the block header (RFC 1951, 3.2.7), each
     /// coded on its own: the run-length symbols 16 to 18 would save a few
     /// bytes of a table that is only a few hundred bytes long.
     fn write_table(&mut self, literal_lengths: &[u8], distance_lengths: &[u8]) {
-        let all_lengths: Vec<u8> = literal_lengths
-            .iter()
-            .chain(distance_lengths)
-            .copied()
-            .collect();
+        let all_lengths = || literal_lengths.iter().chain(distance_lengths);
         let mut counts = [0u32; CODE_LENGTH_SYMBOLS];
-        for &length in &all_lengths {
+        for &length in all_lengths() {
             counts[usize::from(length)] += 1;
         }
         // A code of lengths must be complete, so it needs two symbols at least.
@@ -236,7 +246,7 @@ impl<'a> BlockWriter<'a> {
         for &symbol in &CODE_LENGTH_ORDER {
             self.put(field(usize::from(length_lengths[symbol]), 3));
         }
-        for &length in &all_lengths {
+        for &length in all_lengths() {
             self.put(length_codes[usize::from(length)]);
         }
     }
@@ -385,14 +395,39 @@ const MIN_MATCH: u32 = 3;
 const MAX_MATCH: u32 = 258;
 const CODE_LENGTH_SYMBOLS: usize = 19;
 const MAX_CODE_LENGTH_LENGTH: u32 = 7;
+/// The most a block's header and table take: 17 bits of header and counts,
+/// 19 code-length lengths of 3 bits, and 288 lengths of at most 7 bits.
+const MAX_TABLE_BYTES: usize = (17 + CODE_LENGTH_SYMBOLS * 3 + 288 * 7).div_ceil(8);
 /// The order in which the code lengths of the code-length alphabet are sent.
 const CODE_LENGTH_ORDER: [usize; CODE_LENGTH_SYMBOLS] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
 const ADLER_MODULUS: u32 = 65521;
 
+/// The longest code of any table (RFC 1951), and the most nodes a Huffman
+/// tree of the literal/length alphabet has.
+const MAX_CODE_LENGTH: usize = 15;
+const MAX_NODES: usize = 2 * LITERAL_LENGTH_SYMBOLS;
+
 /// The length symbol of each match length from 3 to 258 (RFC 1951, 3.2.5).
 const LENGTH_SYMBOLS: [u16; MAX_MATCH as usize + 1] = length_symbols();
+
+/// The extra bits that follow each match length's symbol.
+const LENGTH_EXTRA: [Code; MAX_MATCH as usize + 1] = length_extra();
+
+const fn length_extra() -> [Code; MAX_MATCH as usize + 1] {
+    let mut table = [Code { bits: 0, length: 0 }; MAX_MATCH as usize + 1];
+    let mut length = MIN_MATCH;
+    while length <= MAX_MATCH {
+        let (base, extra_bits) = length_base(LENGTH_SYMBOLS[length as usize] as usize);
+        table[length as usize] = Code {
+            bits: length - base,
+            length: extra_bits,
+        };
+        length += 1;
+    }
+    table
+}
 
 const fn length_symbols() -> [u16; MAX_MATCH as usize + 1] {
     let mut table = [0u16; MAX_MATCH as usize + 1];
@@ -441,15 +476,19 @@ const fn extra_bits_of(symbol: usize) -> u32 {
 /// optimal code is too deep, codes are moved between lengths until the code
 /// is complete again within the limit, and the lengths handed out anew, the
 /// shortest to the most frequent symbols: the rare symbols pay.
-fn code_lengths(counts: &[u32], limit: u32) -> Vec<u8> {
+///
+/// Every stripe of a PNG builds two tables, so this works in arrays on the
+/// stack, not in vectors.
+fn code_lengths<const N: usize>(counts: &[u32; N], limit: u32) -> [u8; N] {
     let (mut lengths, by_weight) = huffman_lengths(counts);
+    let by_weight = &by_weight.symbols[..by_weight.len];
     let limit_length = limit as u8;
     if lengths.iter().all(|&length| length <= limit_length) {
         return lengths;
     }
-    let mut codes_of_length = vec![0u64; limit as usize + 1];
-    for &symbol in &by_weight {
-        codes_of_length[usize::from(lengths[symbol].min(limit_length))] += 1;
+    let mut codes_of_length = [0u64; MAX_CODE_LENGTH + 1];
+    for &symbol in by_weight {
+        codes_of_length[usize::from(lengths[usize::from(symbol)].min(limit_length))] += 1;
     }
     // The Kraft sum in units of 2^-limit: a complete code sums to 2^limit.
     let complete = 1u64 << limit;
@@ -470,31 +509,52 @@ fn code_lengths(counts: &[u32], limit: u32) -> Vec<u8> {
         kraft -= 1;
     }
     let mut heaviest_first = by_weight.iter().rev();
-    for (length, &count) in codes_of_length.iter().enumerate().skip(1) {
+    for (length, &count) in codes_of_length
+        .iter()
+        .enumerate()
+        .take(limit as usize + 1)
+        .skip(1)
+    {
         for &symbol in heaviest_first.by_ref().take(count as usize) {
-            lengths[symbol] = length as u8;
+            lengths[usize::from(symbol)] = length as u8;
         }
     }
     lengths
 }
 
+/// The symbols that occur, from the lightest to the heaviest.
+struct ByWeight<const N: usize> {
+    symbols: [u16; N],
+    len: usize,
+}
+
 /// Optimal (unlimited) Huffman code lengths, and the symbols that occur from
 /// the lightest to the heaviest. Ties are broken by symbol, so the same
 /// counts always give the same code.
-fn huffman_lengths(counts: &[u32]) -> (Vec<u8>, Vec<usize>) {
-    let mut lengths = vec![0u8; counts.len()];
-    let mut leaves: Vec<(u32, usize)> = counts
-        .iter()
-        .enumerate()
-        .filter(|(_, count)| **count > 0)
-        .map(|(symbol, &count)| (count, symbol))
-        .collect();
+fn huffman_lengths<const N: usize>(counts: &[u32; N]) -> ([u8; N], ByWeight<N>) {
+    let mut lengths = [0u8; N];
+    // Each leaf as its count above its symbol: sorting the numbers sorts
+    // by count, then by symbol.
+    let mut leaves = [0u64; N];
+    let mut leaf_count = 0;
+    for (symbol, &count) in counts.iter().enumerate() {
+        if count > 0 {
+            leaves[leaf_count] = (u64::from(count) << 16) | symbol as u64;
+            leaf_count += 1;
+        }
+    }
+    let leaves = &mut leaves[..leaf_count];
     leaves.sort_unstable();
-    let by_weight: Vec<usize> = leaves.iter().map(|&(_, symbol)| symbol).collect();
-    let leaf_count = leaves.len();
+    let mut by_weight = ByWeight {
+        symbols: [0; N],
+        len: leaf_count,
+    };
+    for (slot, &leaf) in by_weight.symbols.iter_mut().zip(leaves.iter()) {
+        *slot = leaf as u16;
+    }
     if leaf_count < 2 {
-        for &symbol in &by_weight {
-            lengths[symbol] = 1;
+        for &symbol in &by_weight.symbols[..leaf_count] {
+            lengths[usize::from(symbol)] = 1;
         }
         return (lengths, by_weight);
     }
@@ -502,8 +562,11 @@ fn huffman_lengths(counts: &[u32]) -> (Vec<u8>, Vec<usize>) {
     // the two lightest of the leaves and internal nodes not yet joined. The
     // internal nodes come out in order of weight, so two queues suffice.
     let node_count = 2 * leaf_count - 1;
-    let mut node_weight: Vec<u64> = leaves.iter().map(|&(count, _)| u64::from(count)).collect();
-    let mut parent = vec![0usize; node_count];
+    let mut node_weight = [0u64; MAX_NODES];
+    let mut parent = [0u16; MAX_NODES];
+    for (weight, &leaf) in node_weight.iter_mut().zip(leaves.iter()) {
+        *weight = leaf >> 16;
+    }
     let (mut next_leaf, mut next_internal) = (0, leaf_count);
     for node in leaf_count..node_count {
         let mut lightest = || {
@@ -518,24 +581,24 @@ fn huffman_lengths(counts: &[u32]) -> (Vec<u8>, Vec<usize>) {
             }
         };
         let (first, second) = (lightest(), lightest());
-        node_weight.push(node_weight[first] + node_weight[second]);
-        parent[first] = node;
-        parent[second] = node;
+        node_weight[node] = node_weight[first] + node_weight[second];
+        parent[first] = node as u16;
+        parent[second] = node as u16;
     }
     // A parent always comes after its children, so depths fill in from the
     // root down.
-    let mut depth = vec![0u8; node_count];
+    let mut depth = [0u8; MAX_NODES];
     for node in (0..node_count - 1).rev() {
-        depth[node] = depth[parent[node]].saturating_add(1);
+        depth[node] = depth[usize::from(parent[node])].saturating_add(1);
     }
-    for (leaf, &symbol) in by_weight.iter().enumerate() {
-        lengths[symbol] = depth[leaf];
+    for (leaf, &symbol) in by_weight.symbols[..leaf_count].iter().enumerate() {
+        lengths[usize::from(symbol)] = depth[leaf];
     }
     (lengths, by_weight)
 }
 
 /// The canonical codes of these lengths (RFC 1951, 3.2.2), bit-reversed.
-fn canonical_codes(lengths: &[u8]) -> Vec<Code> {
+fn canonical_codes<const N: usize>(lengths: &[u8; N]) -> [Code; N] {
     let mut length_counts = [0u32; 16];
     for &length in lengths {
         length_counts[usize::from(length)] += 1;
@@ -547,20 +610,18 @@ fn canonical_codes(lengths: &[u8]) -> Vec<Code> {
         code = (code + length_counts[length - 1]) << 1;
         next_code[length] = code;
     }
-    lengths
-        .iter()
-        .map(|&length| {
-            if length == 0 {
-                return Code::default();
-            }
-            let code = next_code[usize::from(length)];
-            next_code[usize::from(length)] += 1;
-            Code {
-                bits: code.reverse_bits() >> (32 - u32::from(length)),
+    let mut codes = [Code::default(); N];
+    for (code, &length) in codes.iter_mut().zip(lengths) {
+        if length > 0 {
+            let next = &mut next_code[usize::from(length)];
+            *code = Code {
+                bits: next.reverse_bits() >> (32 - u32::from(length)),
                 length: u32::from(length),
-            }
-        })
-        .collect()
+            };
+            *next += 1;
+        }
+    }
+    codes
 }
 
 #[cfg(test)]
@@ -594,6 +655,7 @@ mod tests {
             let next = counts[counts.len() - 1] + counts[counts.len() - 2];
             counts.push(next);
         }
+        let counts: [u32; 40] = counts.try_into().expect("40 counts");
         for limit in [7, 10, 15] {
             let lengths = code_lengths(&counts, limit);
             assert!(

@@ -76,12 +76,14 @@ impl Base {
         };
         kept.get_or_init(|| {
             let rows = stripe_rows(index, self.canvas.height);
-            png_stripe(
+            let mut stripe = png_stripe(
                 row_bytes(&self.canvas, rows),
                 self.canvas.width,
                 index == 0,
                 color,
-            )
+            );
+            stripe.shrink_to_fit();
+            stripe
         })
     }
 }

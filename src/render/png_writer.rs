@@ -54,6 +54,11 @@ impl EncodedStripe {
     pub(crate) fn len(&self) -> usize {
         self.chunk.len()
     }
+
+    /// Frees the room left over from compressing, for a stripe that is kept.
+    pub(crate) fn shrink_to_fit(&mut self) {
+        self.chunk.shrink_to_fit();
+    }
 }
 
 /// How many stripes an image of `height` rows has.
@@ -118,13 +123,15 @@ pub(crate) fn encode_stripe(
         PngColor::Rgba => 4,
     };
     let raw_len = ((width as usize * channels + 1) * rows.len()) as u64;
-    let mut chunk = Vec::with_capacity(raw_len as usize / 4 + 256);
+    let mut chunk = Vec::new();
     let mut checksum = Adler32::new();
     write_chunk(&mut chunk, *b"IDAT", |out| {
         if first {
             out.extend_from_slice(&ZLIB_HEADER);
         }
-        let mut block = BlockWriter::new(out, &histogram);
+        let start = out.len();
+        out.resize(start + BlockWriter::room(raw_len as usize), 0);
+        let mut block = BlockWriter::new(&mut out[start..], &histogram);
         for index in 0..rows.len() {
             let kind = filter(index, &mut difference);
             tokenize_row(kind, &difference, color, &mut block);
@@ -135,7 +142,8 @@ pub(crate) fn encode_stripe(
                 PngColor::Rgba => checksum.pixels::<4>(pixels),
             }
         }
-        block.finish();
+        let written = block.finish();
+        out.truncate(start + written);
     });
     EncodedStripe {
         chunk,
