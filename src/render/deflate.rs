@@ -495,26 +495,34 @@ fn code_lengths<const N: usize>(counts: &[u32; N], limit: u32) -> [u8; N] {
     let mut kraft: u64 = (1..=limit as usize)
         .map(|length| codes_of_length[length] << (limit as usize - length))
         .sum();
+    let limit = limit as usize;
     while kraft > complete {
         // One code at the limit goes, and a shorter code becomes two one
         // bit longer: the same number of codes, and the sum one unit less.
-        codes_of_length[limit as usize] -= 1;
-        if let Some(length) = (1..limit as usize)
-            .rev()
-            .find(|&length| codes_of_length[length] > 0)
-        {
-            codes_of_length[length] -= 1;
-            codes_of_length[length + 1] += 2;
+        // While the longest shorter code is one bit short of the limit,
+        // each such step moves one code down to the limit, so those steps
+        // are taken together.
+        match (1..limit).rev().find(|&length| codes_of_length[length] > 0) {
+            Some(length) if length == limit - 1 => {
+                let steps = codes_of_length[length].min(kraft - complete);
+                codes_of_length[length] -= steps;
+                codes_of_length[limit] += steps;
+                kraft -= steps;
+            }
+            Some(length) => {
+                codes_of_length[limit] -= 1;
+                codes_of_length[length] -= 1;
+                codes_of_length[length + 1] += 2;
+                kraft -= 1;
+            }
+            None => {
+                codes_of_length[limit] -= kraft - complete;
+                kraft = complete;
+            }
         }
-        kraft -= 1;
     }
     let mut heaviest_first = by_weight.iter().rev();
-    for (length, &count) in codes_of_length
-        .iter()
-        .enumerate()
-        .take(limit as usize + 1)
-        .skip(1)
-    {
+    for (length, &count) in codes_of_length.iter().enumerate().take(limit + 1).skip(1) {
         for &symbol in heaviest_first.by_ref().take(count as usize) {
             lengths[usize::from(symbol)] = length as u8;
         }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use ab_glyph::GlyphId;
 
 use crate::render::canvas::{
-    Canvas, Premultiplied, blend_over, blend_over_with_coverage, mul_div255,
+    Canvas, Premultiplied, blend_over, blend_span_with_coverage, mul_div255,
 };
 use crate::render::fonts::FontBook;
 use crate::render::glyph_cache::{GlyphCache, GlyphKey, GlyphMask, GlyphPixels, SUBPIXEL_STEPS};
@@ -150,10 +150,7 @@ fn blend_mask(canvas: &mut Canvas, mask: &GlyphMask, x: i64, y: i64, color: Prem
         let span = canvas.span_mut((left + column_start) as u32, (top + row) as u32, len);
         match &mask.pixels {
             GlyphPixels::Coverage(coverage) => {
-                let coverage = &coverage[mask_start..mask_start + len];
-                for (pixel, &cover) in span.chunks_exact_mut(4).zip(coverage) {
-                    blend_over_with_coverage(pixel, color.0, cover);
-                }
+                blend_span_with_coverage(span, color, &coverage[mask_start..mask_start + len]);
             }
             GlyphPixels::Color(rgba) => {
                 let rgba = &rgba[mask_start * 4..(mask_start + len) * 4];
