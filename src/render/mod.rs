@@ -92,6 +92,10 @@ pub struct Renderer {
     bases: moka::sync::Cache<[u8; 16], Arc<Base>>,
 }
 
+/// The most pixels a render on the asking thread may draw
+/// ([`Renderer::renders_in_place`]): a 600x200 card at 2x.
+pub const IN_PLACE_PIXELS: u64 = 480_000;
+
 impl Renderer {
     /// A renderer whose glyph cache holds at most
     /// [`DEFAULT_GLYPH_CACHE_BYTES`].
@@ -161,6 +165,32 @@ impl Renderer {
         }
         let canvas = self.draw(plan)?;
         encode::encode(&canvas, plan.format)
+    }
+
+    /// Whether `artwork` is quick enough to render on the thread that asked
+    /// rather than on a pool thread: a PNG still of at most
+    /// [`IN_PLACE_PIXELS`] whose personalized layers are texts, shapes or
+    /// codes over fixed layers, so that it is drawn incrementally (a tenth
+    /// of a millisecond for a card). Handing such a render to a pool thread
+    /// and back costs two thread wake-ups and as many switches, a third of
+    /// its time on a busy core; an image layer that varies may need a
+    /// large resize, and a countdown draws many frames.
+    pub fn renders_in_place(&self, artwork: &Artwork) -> bool {
+        let Artwork::Still(plan) = artwork else {
+            return false;
+        };
+        let pixels = u64::from(plan.width)
+            * u64::from(plan.height)
+            * u64::from(plan.scale)
+            * u64::from(plan.scale);
+        plan.format == OutputFormat::Png
+            && pixels <= IN_PLACE_PIXELS
+            && (0..plan.layers.len()).any(|index| plan.is_fixed(index))
+            && plan
+                .layers
+                .iter()
+                .enumerate()
+                .all(|(index, layer)| plan.is_fixed(index) || !matches!(layer, Layer::Image(_)))
     }
 
     /// Renders a still image or a countdown.
@@ -327,6 +357,60 @@ mod tests {
             format: OutputFormat::Png,
             fixed: Vec::new(),
             layers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_quick_incremental_cards_render_in_place() {
+        let fonts_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts");
+        let renderer = Renderer::new(FontBook::load(&fonts_dir).expect("the bundled fonts load"));
+        let text = Layer::Text(TextLayer {
+            frame: Frame {
+                x: 10.0,
+                y: 10.0,
+                width: 300.0,
+                height: 40.0,
+            },
+            text: "Hello, Ada".into(),
+            style: test_fonts::style(20.0),
+        });
+        // A photo, fixed, under a personalized line.
+        let mut card = test_fonts::photo_plan(0.0);
+        card.layers.push(text.clone());
+        card.fixed = vec![true, false];
+        let still = |plan: &RenderPlan| Artwork::Still(plan.clone());
+        assert!(renderer.renders_in_place(&still(&card)));
+        let at_2x = RenderPlan {
+            scale: 2,
+            ..card.clone()
+        };
+        assert!(renderer.renders_in_place(&still(&at_2x)));
+
+        let not_in_place = [
+            // Nothing fixed: drawn whole.
+            RenderPlan {
+                fixed: Vec::new(),
+                ..card.clone()
+            },
+            // Not a PNG.
+            RenderPlan {
+                format: OutputFormat::Jpeg,
+                ..card.clone()
+            },
+            // More pixels than a 600x200 card at 2x.
+            RenderPlan {
+                width: 1200,
+                height: 201,
+                ..at_2x.clone()
+            },
+            // The photo is the personalized layer: it may need a resize.
+            RenderPlan {
+                fixed: vec![false, true],
+                ..card.clone()
+            },
+        ];
+        for plan in &not_in_place {
+            assert!(!renderer.renders_in_place(&still(plan)), "{plan:?}");
         }
     }
 
