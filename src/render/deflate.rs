@@ -542,17 +542,26 @@ struct ByWeight<const N: usize> {
 fn huffman_lengths<const N: usize>(counts: &[u32; N]) -> ([u8; N], ByWeight<N>) {
     let mut lengths = [0u8; N];
     // Each leaf as its count above its symbol: sorting the numbers sorts
-    // by count, then by symbol.
+    // by count, then by symbol. The leaves of count 1 (most of a table fitted
+    // to a stripe of text on a plain ground, where every symbol not seen
+    // counts 1) come first and already in order; only the others are sorted.
     let mut leaves = [0u64; N];
     let mut leaf_count = 0;
     for (symbol, &count) in counts.iter().enumerate() {
-        if count > 0 {
+        if count == 1 {
+            leaves[leaf_count] = (1 << 16) | symbol as u64;
+            leaf_count += 1;
+        }
+    }
+    let rarest = leaf_count;
+    for (symbol, &count) in counts.iter().enumerate() {
+        if count > 1 {
             leaves[leaf_count] = (u64::from(count) << 16) | symbol as u64;
             leaf_count += 1;
         }
     }
     let leaves = &mut leaves[..leaf_count];
-    leaves.sort_unstable();
+    leaves[rarest..].sort_unstable();
     let mut by_weight = ByWeight {
         symbols: [0; N],
         len: leaf_count,
