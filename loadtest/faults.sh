@@ -215,7 +215,7 @@ report="$OUT_DIR/faults-$stamp.md"
 {
     echo "# faults under the open spike, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
+    echo "commit $(checkout_label); $(machine_summary)."
     echo "N=$N recipients; the spike plan on $CONNECTIONS connections for ${total}s; a probe recipient fetched every 50 ms; Redis with appendfsync always; opentime with render_queue $RENDER_QUEUE, cache_bytes $CACHE_BYTES; each fault ${DOWN_SECONDS}s, 8 s apart."
     echo
     echo "| fault | lasted, ms | probe answers during it | personalized / default / broken | fallbacks served meanwhile (all requests) | personalized again, ms after Redis answered |"

@@ -240,7 +240,7 @@ cp "$WORK_DIR/server-0.png" "$SAMPLES_DIR/flat-card-$stamp-server.png"
 {
     echo "# Flat card, cold, over HTTP on one core, beside Pillow and takumi in process, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary); load average $load_at_start at the start, $load_at_end at the end."
+    echo "commit $(checkout_label); $(machine_summary); load average $load_at_start at the start, $load_at_end at the end."
     peer_versions
     echo "The flat card (\`flat_card\` in benches/support/cards.rs): 600x200 PNG, white, \"Your order is on its way\" in Noto Sans Bold 32 px at the bottom of (24, 30, 552, 70) and \"Thank you, Алёна {n}!\" in Noto Sans Regular 22 px at the top of (24, 110, 552, 60), both rgb(31, 41, 55), centered. The server serves it as a template whose second line is \`Thank you, {{ profile.first_name }}!\`, recipient n being named \"Алёна n\"; its card for recipient 0 is byte for byte peer_render's card 0."
     echo "Server: the release binary pinned to CPU $SERVER_CPU (taskset, from its first thread), render_concurrency 1; wrk (-t$THREADS -c$CONNECTIONS) and Redis pinned to CPU $LOAD_CPU. N=$N recipients; each round ${D}s of opens (after ${WARMUP}s of warm-up before the first), every open a recipient not opened before, then $PEERS_N flat cards by each peer in process, pinned to CPU $SERVER_CPU, one process each; $R round(s)."

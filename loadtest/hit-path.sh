@@ -112,7 +112,7 @@ report="$OUT_DIR/hit-path-$stamp.md"
 {
     echo "# hit path: opentime vs nginx static, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
+    echo "commit $(checkout_label); $(machine_summary)."
     echo "N=$N recipients with the same fields (one render), $IMAGE_PATH of $image_bytes bytes; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds alternating; every request a different recipient's token. Load generator and servers share the machine."
     echo
     compare_rows

@@ -41,7 +41,7 @@ wait "$perf_pid" || die "perf record failed: $(tail -5 "$WORK_DIR/perf-record.lo
 mkdir -p "$OUT_DIR"
 report="$OUT_DIR/hit-profile-$(date -u +%Y-%m-%dT%H%M%SZ).txt"
 {
-    echo "# commit $(git -C "$REPO_DIR" rev-parse --short HEAD): $(grep '^OTRESULT ' "$WORK_DIR/load.txt")"
+    echo "# commit $(checkout_label): $(grep '^OTRESULT ' "$WORK_DIR/load.txt")"
     # head may close the pipe before perf is done: not a failure.
     perf report -i "$WORK_DIR/perf.data" --no-children --percent-limit 0.7 --stdio \
         --sort symbol -g none 2>/dev/null | grep -v '^$' || true

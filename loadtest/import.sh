@@ -87,7 +87,7 @@ mkdir -p "$OUT_DIR"
 out="$OUT_DIR/import-$(date -u +%Y-%m-%dT%H%M%SZ).md"
 {
     echo "NDJSON import, $(machine_summary)"
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD)"
+    echo "commit $(checkout_label)"
     printf '%-10s %10s %8s %12s %14s\n' lines seconds "lines/s" "peak RSS" "refused"
     printf '%-10s %10s %8.0f %9s MiB %14s\n' "$small" "$small_secs" "$(awk -v n="$small" -v s="$small_secs" 'BEGIN { print n / s }')" "$(mib "$small_peak")" "$(sed 's/.*"refused":\([0-9]*\).*/\1/' <<<"$small_report")"
     printf '%-10s %10s %8.0f %9s MiB %14s\n' "$N" "$large_secs" "$(awk -v n="$N" -v s="$large_secs" 'BEGIN { print n / s }')" "$(mib "$large_peak")" "$(sed 's/.*"refused":\([0-9]*\).*/\1/' <<<"$large_report")"

@@ -134,7 +134,7 @@ report="$OUT_DIR/memory-$stamp.md"
 {
     echo "# memory: distinct renders through a bounded cache, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo "?"); $(machine_summary). N=$N recipients with distinct names and points, $IMAGE_PATH, OPENTIME_CACHE_BYTES=$CACHE_BYTES ($(mib $((CACHE_BYTES / 1024))) MiB); wrk -t$THREADS -c$CONNECTIONS cycling through them; $WARMUP_REQUESTS warm-up requests, then $main_cap more (load bounded by ${MAX_SECONDS}s in all)."
+    echo "commit $(checkout_label); $(machine_summary). N=$N recipients with distinct names and points, $IMAGE_PATH, OPENTIME_CACHE_BYTES=$CACHE_BYTES ($(mib $((CACHE_BYTES / 1024))) MiB); wrk -t$THREADS -c$CONNECTIONS cycling through them; $WARMUP_REQUESTS warm-up requests, then $main_cap more (load bounded by ${MAX_SECONDS}s in all)."
     echo
     echo "| | at start | after warm-up | at the end |"
     echo "|---|---:|---:|---:|"

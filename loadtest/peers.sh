@@ -63,7 +63,7 @@ pinned="pinned to CPU $PIN_CPU"
 {
     echo "# Renderers side by side: opentime, Pillow, takumi, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(nproc) cores ($cpu); load average $load_at_start at the start, $load_at_end at the end."
+    echo "commit $(checkout_label); $(nproc) cores ($cpu); load average $load_at_start at the start, $load_at_end at the end."
     peer_versions
     echo "Cases: $CASES. $N of each card (600x200 PNG: the reference card, the flat card) and $TIMER_N timers (600x150 GIF, 60 frames) per renderer and round, in $R round(s) of the three one after the other, two unmeasured renders first in each process; every image a new text. Times are one render with its encoding, in process, one at a time; every process $pinned."
     echo "Median and p90 are over every image of every round; \"/ opentime\" is the renderer's median over opentime's (above 1, opentime is faster); bytes are those of image number 0; the mean difference is the mean absolute difference per channel, 0 to 255, of that image (a timer's first frame) from opentime's."

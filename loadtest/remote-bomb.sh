@@ -101,7 +101,7 @@ report="$OUT_DIR/remote-bomb-$(date -u +%Y%m%dT%H%M%SZ).md"
 {
     echo "# remote-bomb.sh: $CONCURRENCY connections of decompression bombs for ${SECONDS_PER_RUN}s"
     echo
-    echo "$(machine_summary); opentime $(git -C "$REPO_DIR" rev-parse --short HEAD)"
+    echo "$(machine_summary); opentime $(checkout_label)"
     echo
     echo "Each attacking open names a new 4096 x 4096 RGBA PNG of $(head -1 "$WORK_DIR/images.log" | cut -d' ' -f3) bytes (64 MiB decoded);"
     echo "the probe opens the same template with a small photo every 50 ms."

@@ -130,7 +130,7 @@ report="$OUT_DIR/render-flood-$(date -u +%Y-%m-%dT%H%M%SZ).md"
 {
     echo "# render-flood.sh $(date -u +%Y-%m-%dT%H:%M:%SZ)"
     echo
-    echo "$(machine_summary); commit $(cd "$REPO_DIR" && git rev-parse --short HEAD)"
+    echo "$(machine_summary); commit $(checkout_label)"
     echo "probe: $PROBE_CONNECTIONS connections, one open each every $PROBE_INTERVAL_MS ms ($PROBE_PATH...); attack: $FLOOD_CONNECTIONS connections, $THREADS threads, /i/flood.png?name=<new each time>; ${D}s each"
     echo
     echo "| probe (tokened opens of loyalty) | alone | beside the attack |"

@@ -97,7 +97,7 @@ report="$OUT_DIR/soak-$stamp.md"
 {
     echo "# soak at half capacity, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
+    echo "commit $(checkout_label); $(machine_summary)."
     echo "N=$N recipients, the open spike's plan (lib/spike.sh); capacity measured for ${CAPACITY_SECONDS}s at full speed, then ${SOAK_SECONDS}s at about half of it on $CONNECTIONS connections (each pausing ${pause} ms before a request), the plan starting over when it ends; RSS sampled every ${SAMPLE_SECONDS}s."
     echo
     echo "| | |"

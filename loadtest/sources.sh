@@ -110,7 +110,7 @@ a=$(median "${plain_rps[@]}") b=$(median "${cached_rps[@]}")
 {
     echo "# sources: the hit path with a cached source, and a spike of calls, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
+    echo "commit $(checkout_label); $(machine_summary)."
     echo "N=$N recipients; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run, $R rounds alternating; every request a different recipient's token. APIs and load generator share the machine."
     echo
     echo "| median of $R runs | no source | cached source | cached / none |"

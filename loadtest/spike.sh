@@ -105,7 +105,7 @@ report="$OUT_DIR/spike-$stamp.md"
 {
     echo "# open spike: opentime vs nginx static, $stamp"
     echo
-    echo "commit $(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null || echo '?'); $(machine_summary)."
+    echo "commit $(checkout_label); $(machine_summary)."
     echo "N=$N recipients (templates loyalty / flash-sale / care-survey: $SPIKE_TEMPLATES_PERCENT %; openers Apple proxy / Gmail proxy / mail client: $SPIKE_OPENERS_PERCENT %), a plan of $plan_lines requests (first opens, re-opens, clicks, votes); wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, opentime then nginx on the same stretch of the plan. nginx serves, for each URL, the bytes opentime served a probe recipient of the same template. Load generator and servers share the machine."
     echo
     compare_rows

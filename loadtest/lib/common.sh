@@ -200,8 +200,7 @@ build_baseline() {
     base_rev=$(git -C "$REPO_DIR" rev-parse --verify --quiet "$baseline^{commit}") ||
         die "BASELINE '$baseline' is not a commit of this repository"
     base_short=$(git -C "$REPO_DIR" rev-parse --short "$base_rev")
-    head_short=$(git -C "$REPO_DIR" rev-parse --short HEAD)
-    [[ -z $(git -C "$REPO_DIR" status --porcelain --untracked-files=no) ]] || head_short="$head_short+changes"
+    head_short=$(checkout_label)
     base_tree="$REPO_DIR/target/ab/tree-$base_short"
     if [[ ! -d $base_tree ]]; then
         git -C "$REPO_DIR" worktree add --detach "$base_tree" "$base_rev" >/dev/null ||
@@ -305,6 +304,15 @@ cpu_ticks() {
 CLK_TCK=$(getconf CLK_TCK)
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
+
+# The checkout's commit for the reports, with "+changes" when its tracked
+# files differ from that commit: a result names the code it measured.
+checkout_label() {
+    local short
+    short=$(git -C "$REPO_DIR" rev-parse --short HEAD 2>/dev/null) || { echo '?'; return; }
+    git -C "$REPO_DIR" diff --quiet HEAD -- 2>/dev/null || short+="+changes"
+    echo "$short"
+}
 
 # Cores, CPU model and tool versions, for the reports. (`wrk -v` exits 1.)
 machine_summary() {
