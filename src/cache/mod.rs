@@ -7,7 +7,8 @@
 //! the reactor, and a burst of distinct renders turns into fallback images
 //! instead of an unbounded queue. A card quick to render (an incremental PNG,
 //! [`Renderer::renders_in_place`]) runs on the request's thread instead, in
-//! the same slot: the hand-off to the pool and back cost a third of it.
+//! the same slot: the hand-off to the pool and back cost about as much CPU
+//! as such a render.
 //!
 //! With Redis, a second level ([`shared::SharedCache`]) shares renders
 //! between replicas: an in-process miss looks there before it renders. A

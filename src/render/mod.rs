@@ -172,9 +172,10 @@ impl Renderer {
     /// [`IN_PLACE_PIXELS`] whose personalized layers are texts, shapes or
     /// codes over fixed layers, so that it is drawn incrementally (a tenth
     /// of a millisecond for a card). Handing such a render to a pool thread
-    /// and back costs two thread wake-ups and as many switches, a third of
-    /// its time on a busy core; an image layer that varies may need a
-    /// large resize, and a countdown draws many frames.
+    /// and back costs two thread wake-ups and as many switches, about as
+    /// much CPU as the render on a busy core (`docs/benchmarks.md`, the flat
+    /// card); an image layer that varies may need a large resize, and a
+    /// countdown draws many frames.
     pub fn renders_in_place(&self, artwork: &Artwork) -> bool {
         let Artwork::Still(plan) = artwork else {
             return false;
