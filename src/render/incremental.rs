@@ -111,7 +111,7 @@ impl Renderer {
         plan: &RenderPlan,
         (width, height): (u32, u32),
     ) -> Option<Result<Vec<u8>, RenderError>> {
-        if !(0..plan.layers.len()).any(|index| plan.is_fixed(index)) {
+        if !plan.has_fixed() {
             return None;
         }
         let scale = plan.scale as f32;

@@ -186,7 +186,7 @@ impl Renderer {
             * u64::from(plan.scale);
         plan.format == OutputFormat::Png
             && pixels <= IN_PLACE_PIXELS
-            && (0..plan.layers.len()).any(|index| plan.is_fixed(index))
+            && plan.has_fixed()
             && plan
                 .layers
                 .iter()
@@ -377,7 +377,7 @@ mod tests {
         });
         // A photo, fixed, under a personalized line.
         let mut card = test_fonts::photo_plan(0.0);
-        card.layers.push(text.clone());
+        card.layers.push(text);
         card.fixed = vec![true, false];
         let still = |plan: &RenderPlan| Artwork::Still(plan.clone());
         assert!(renderer.renders_in_place(&still(&card)));

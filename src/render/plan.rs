@@ -406,6 +406,11 @@ impl RenderPlan {
             .count()
     }
 
+    /// Whether any layer is fixed: without one, a render is drawn whole.
+    pub(crate) fn has_fixed(&self) -> bool {
+        (0..self.layers.len()).any(|index| self.is_fixed(index))
+    }
+
     /// Whether layer `index` is one of the fixed ones.
     pub(crate) fn is_fixed(&self, index: usize) -> bool {
         self.fixed.get(index).copied().unwrap_or(false)
