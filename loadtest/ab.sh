@@ -90,14 +90,6 @@ done
 
 written=$(metric "$(curl -fsS "${url[current]}/metrics")" opentime_events_written_total)
 dropped=$(metric "$(curl -fsS "${url[current]}/metrics")" opentime_events_dropped_total)
-# shellcheck disable=SC2086 # the lists are space-separated numbers
-{
-    b_rps=$(median ${rps_list[base]}) c_rps=$(median ${rps_list[current]})
-    b_cpu=$(median ${cpu_list[base]}) c_cpu=$(median ${cpu_list[current]})
-    b_redis=$(median ${redis_list[base]}) c_redis=$(median ${redis_list[current]})
-    b_p99=$(median ${p99_list[base]}) c_p99=$(median ${p99_list[current]})
-    paired=$(median $round_ratios)
-}
 
 mkdir -p "$OUT_DIR"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -108,13 +100,7 @@ report="$OUT_DIR/ab-$stamp.md"
     echo "$(machine_summary)."
     echo "N=$N recipients with the same fields, $IMAGE_PATH; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, the side that goes first alternating; both servers on one Redis."
     echo
-    echo "| median of $R runs | $base_short (baseline) | $head_short | $head_short / $base_short |"
-    echo "|---|---:|---:|---:|"
-    echo "| requests/s | $b_rps | $c_rps | $(ratio3 "$c_rps" "$b_rps") |"
-    echo "| requests/s, median of the rounds' ratios | | | $paired |"
-    echo "| p99 latency, us | $b_p99 | $c_p99 | $(ratio3 "$c_p99" "$b_p99") |"
-    echo "| opentime CPU, us/request | $b_cpu | $c_cpu | $(ratio3 "$c_cpu" "$b_cpu") |"
-    echo "| Redis CPU, us/request | $b_redis | $c_redis | $(ratio3 "$c_redis" "$b_redis") |"
+    paired_summary
     echo
     echo "| round | side | requests/s | p99 us | opentime CPU us/req | Redis CPU us/req | steal % | errors |"
     echo "|---:|---|---:|---:|---:|---:|---:|---:|"

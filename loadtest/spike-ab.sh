@@ -107,14 +107,6 @@ for side in base current; do
     renders[$side]=$(($(metric "$metrics" opentime_renders_total) - ${renders0[$side]}))
     fallbacks[$side]=$(($(metric "$metrics" opentime_fallbacks_total) - ${fallbacks0[$side]}))
 done
-# shellcheck disable=SC2086 # the lists are space-separated numbers
-{
-    b_rps=$(median ${rps_list[base]}) c_rps=$(median ${rps_list[current]})
-    b_cpu=$(median ${cpu_list[base]}) c_cpu=$(median ${cpu_list[current]})
-    b_redis=$(median ${redis_list[base]}) c_redis=$(median ${redis_list[current]})
-    b_p99=$(median ${p99_list[base]}) c_p99=$(median ${p99_list[current]})
-    paired=$(median $round_ratios)
-}
 
 mkdir -p "$OUT_DIR"
 stamp=$(date -u +%Y-%m-%dT%H%M%SZ)
@@ -125,13 +117,7 @@ report="$OUT_DIR/spike-ab-$stamp.md"
     echo "$(machine_summary)."
     echo "N=$N recipients (templates loyalty / flash-sale / care-survey: $SPIKE_TEMPLATES_PERCENT %; openers Apple proxy / Gmail proxy / mail client: $SPIKE_OPENERS_PERCENT %), the plan of spike.sh; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, the side that goes first alternating, both on the same stretch of the plan; each server on a Redis of its own, loaded alike."
     echo
-    echo "| median of $R runs | $base_short (baseline) | $head_short | $head_short / $base_short |"
-    echo "|---|---:|---:|---:|"
-    echo "| requests/s | $b_rps | $c_rps | $(ratio3 "$c_rps" "$b_rps") |"
-    echo "| requests/s, median of the rounds' ratios | | | $paired |"
-    echo "| p99 latency, us | $b_p99 | $c_p99 | $(ratio3 "$c_p99" "$b_p99") |"
-    echo "| opentime CPU, us/request | $b_cpu | $c_cpu | $(ratio3 "$c_cpu" "$b_cpu") |"
-    echo "| Redis CPU, us/request | $b_redis | $c_redis | $(ratio3 "$c_redis" "$b_redis") |"
+    paired_summary
     echo "| renders over the measured runs | ${renders[base]} | ${renders[current]} | |"
     echo "| fallbacks over the measured runs | ${fallbacks[base]} | ${fallbacks[current]} | |"
     echo

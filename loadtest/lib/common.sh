@@ -305,6 +305,29 @@ CLK_TCK=$(getconf CLK_TCK)
 
 mib() { awk -v k="$1" 'BEGIN { printf "%.1f", k / 1024 }'; }
 
+# The summary that ab.sh and spike-ab.sh both report: a table header and
+# the medians of each side's runs, with their ratios, from the lists the
+# scripts fill (rps_list, p99_list, cpu_list and redis_list: numbers by
+# side, space-separated; round_ratios: each round's current over its base).
+paired_summary() {
+    local b_rps c_rps b_p99 c_p99 b_cpu c_cpu b_redis c_redis
+    # shellcheck disable=SC2086 # the lists are space-separated numbers
+    {
+        b_rps=$(median ${rps_list[base]}) c_rps=$(median ${rps_list[current]})
+        b_cpu=$(median ${cpu_list[base]}) c_cpu=$(median ${cpu_list[current]})
+        b_redis=$(median ${redis_list[base]}) c_redis=$(median ${redis_list[current]})
+        b_p99=$(median ${p99_list[base]}) c_p99=$(median ${p99_list[current]})
+    }
+    echo "| median of $R runs | $base_short (baseline) | $head_short | $head_short / $base_short |"
+    echo "|---|---:|---:|---:|"
+    echo "| requests/s | $b_rps | $c_rps | $(ratio3 "$c_rps" "$b_rps") |"
+    # shellcheck disable=SC2086
+    echo "| requests/s, median of the rounds' ratios | | | $(median $round_ratios) |"
+    echo "| p99 latency, us | $b_p99 | $c_p99 | $(ratio3 "$c_p99" "$b_p99") |"
+    echo "| opentime CPU, us/request | $b_cpu | $c_cpu | $(ratio3 "$c_cpu" "$b_cpu") |"
+    echo "| Redis CPU, us/request | $b_redis | $c_redis | $(ratio3 "$c_redis" "$b_redis") |"
+}
+
 # The checkout's commit for the reports, with "+changes" when its tracked
 # files differ from that commit: a result names the code it measured.
 checkout_label() {
