@@ -25,6 +25,8 @@
 //! Each block is a pure function of its tokens and histogram, so renders
 //! stay byte-for-byte deterministic.
 
+use crate::render::huffman::code_lengths;
+
 /// Receives the tokens of the data to compress, in order. Implemented by the
 /// [`Histogram`] that fits the table and by the [`BlockWriter`] that codes.
 pub(crate) trait Tokens {
@@ -35,6 +37,20 @@ pub(crate) trait Tokens {
     fn pixel<const CHANNELS: usize>(&mut self, pixel: u32);
     /// `count` zero bytes, at least one.
     fn zeros(&mut self, count: u32);
+    /// The pixels of a row, given as little-endian RGBA words of which the
+    /// first `CHANNELS` bytes (3 or 4) are kept: each pixel with a kept
+    /// byte that is not zero as its kept bytes, literals all, and the
+    /// pixels between them, all zeros, as runs of zeros. A run ends with
+    /// its row. Writing a changed pixel whole, zero bytes and all, is
+    /// cheaper than a branch per byte and costs little: a zero is the
+    /// shortest literal.
+    fn row<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]);
+}
+
+/// The mask of the bytes of a little-endian pixel word that are written:
+/// all but alpha, the top byte, for RGB.
+const fn kept_bytes<const CHANNELS: usize>() -> u32 {
+    if CHANNELS == 3 { 0x00ff_ffff } else { u32::MAX }
 }
 
 /// The zlib header: deflate with a 32 KiB window, no dictionary, the
@@ -60,12 +76,17 @@ const MAX_SHORT_RUN: u32 = 1 + MAX_MATCH;
 /// Counts how often each literal/length symbol would be written.
 pub(crate) struct Histogram {
     counts: [u32; LITERAL_LENGTH_SYMBOLS],
+    /// Pixels seen in rows, and how many of them were not zeros.
+    pixels: usize,
+    changed: usize,
 }
 
 impl Histogram {
     pub(crate) fn new() -> Histogram {
         Histogram {
             counts: [0; LITERAL_LENGTH_SYMBOLS],
+            pixels: 0,
+            changed: 0,
         }
     }
 }
@@ -74,13 +95,6 @@ impl Tokens for Histogram {
     #[inline]
     fn literal(&mut self, byte: u8) {
         self.counts[usize::from(byte)] += 1;
-    }
-
-    #[inline]
-    fn pixel<const CHANNELS: usize>(&mut self, pixel: u32) {
-        for &byte in &pixel.to_le_bytes()[..CHANNELS] {
-            self.counts[usize::from(byte)] += 1;
-        }
     }
 
     fn zeros(&mut self, count: u32) {
@@ -96,6 +110,61 @@ impl Tokens for Histogram {
         } else {
             self.counts[0] += rest;
         }
+    }
+
+    #[inline]
+    fn pixel<const CHANNELS: usize>(&mut self, pixel: u32) {
+        for &byte in &pixel.to_le_bytes()[..CHANNELS] {
+            self.counts[usize::from(byte)] += 1;
+        }
+        self.changed += 1;
+    }
+
+    /// The histogram is taken on a quarter of the rows, and there the
+    /// mispredicted branches of a photo's rows cost less than the dependent
+    /// additions of a count without branches (measured).
+    fn row<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
+        self.pixels += pixels.len();
+        row_with_branches::<CHANNELS>(self, pixels);
+    }
+}
+
+/// [`Tokens::row`] with a branch per pixel, and one per two pixels that are
+/// both zeros (most of a filtered card's pixels): the quickest way through
+/// rows that are mostly zeros.
+#[inline(always)]
+fn row_with_branches<const CHANNELS: usize>(tokens: &mut impl Tokens, pixels: &[[u8; 4]]) {
+    let kept = kept_bytes::<CHANNELS>();
+    let kept_pair = u64::from(kept) | (u64::from(kept) << 32);
+    let mut zeros = 0u32;
+    let mut pixel_after_zeros = |pixel: u32, zeros: &mut u32| {
+        if pixel == 0 {
+            *zeros += CHANNELS as u32;
+        } else {
+            if *zeros > 0 {
+                tokens.zeros(*zeros);
+                *zeros = 0;
+            }
+            tokens.pixel::<CHANNELS>(pixel);
+        }
+    };
+    let (pairs, rest) = pixels.as_chunks::<2>();
+    for [first, second] in pairs {
+        let word = (u64::from(u32::from_le_bytes(*first))
+            | u64::from(u32::from_le_bytes(*second)) << 32)
+            & kept_pair;
+        if word == 0 {
+            zeros += 2 * CHANNELS as u32;
+            continue;
+        }
+        pixel_after_zeros(word as u32, &mut zeros);
+        pixel_after_zeros((word >> 32) as u32, &mut zeros);
+    }
+    for pixel in rest {
+        pixel_after_zeros(u32::from_le_bytes(*pixel) & kept, &mut zeros);
+    }
+    if zeros > 0 {
+        tokens.zeros(zeros);
     }
 }
 
@@ -123,6 +192,10 @@ pub(crate) struct BlockWriter<'a> {
     /// Per count from 1 to [`MAX_SHORT_RUN`]: a whole run of zeros.
     runs: [Code; MAX_SHORT_RUN as usize + 1],
     end_of_block: Code,
+    /// Whether changed pixels are common enough in the rows the histogram
+    /// saw that rows are written without a branch per pixel
+    /// ([`BlockWriter::row`]).
+    dense: bool,
 }
 
 impl<'a> BlockWriter<'a> {
@@ -178,6 +251,7 @@ impl<'a> BlockWriter<'a> {
             zeros_after_zero,
             runs,
             end_of_block: literal_codes[END_OF_BLOCK],
+            dense: histogram.changed * DENSE_SHARE >= histogram.pixels,
         };
         writer.literals.copy_from_slice(&literal_codes[..256]);
 
@@ -210,8 +284,14 @@ impl<'a> BlockWriter<'a> {
     /// and moves on by the whole bytes among them (at most 4 of the 39).
     #[inline(always)]
     fn put(&mut self, code: Code) {
-        self.bits |= u64::from(code.bits) << self.bit_count;
-        self.bit_count += code.length;
+        self.put_bits(u64::from(code.bits), code.length);
+    }
+
+    /// Appends `length` bits, at most [`MAX_PUT_BITS`], the same way.
+    #[inline(always)]
+    fn put_bits(&mut self, bits: u64, length: u32) {
+        self.bits |= bits << self.bit_count;
+        self.bit_count += length;
         self.out[self.at..self.at + 8].copy_from_slice(&self.bits.to_le_bytes());
         let whole_bytes = self.bit_count / 8;
         self.at += whole_bytes as usize;
@@ -280,9 +360,85 @@ impl Tokens for BlockWriter<'_> {
             self.long_run(count);
         }
     }
+
+    /// Writes a row where zeros and changes mix without a branch per pixel.
+    ///
+    /// In a photo's filtered rows about half the pixels are zeros, in no
+    /// order the processor can predict, and a mispredicted branch costs
+    /// more than writing a pixel. So there every pixel is written: the run
+    /// of zeros before it and its own literals, both masked to an empty
+    /// code when the pixel is zeros, and the run's length kept or
+    /// restarted by the same mask. Eight pixels that are all zeros are
+    /// still passed over with one test. Rows that are mostly zeros (a flat
+    /// card's, with a line of text), as the histogram saw them, go the way
+    /// with branches, which skips their zeros quicker.
+    #[inline(always)]
+    fn row<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
+        if !self.dense {
+            return row_with_branches::<CHANNELS>(self, pixels);
+        }
+        let kept = kept_bytes::<CHANNELS>();
+        let mut zeros = 0u32;
+        let (octets, rest) = pixels.as_chunks::<8>();
+        for octet in octets {
+            let any = octet
+                .iter()
+                .fold(0, |any, pixel| any | u32::from_le_bytes(*pixel) & kept);
+            if any == 0 {
+                zeros += 8 * CHANNELS as u32;
+                continue;
+            }
+            for pixel in octet {
+                self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, &mut zeros);
+            }
+        }
+        for pixel in rest {
+            self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, &mut zeros);
+        }
+        if zeros > 0 {
+            self.zeros(zeros);
+        }
+    }
 }
 
 impl BlockWriter<'_> {
+    /// One pixel of [`BlockWriter::row`]'s: when it is not zeros, the run of
+    /// zeros before it and its literals, else nothing; either way with no
+    /// branch on which. A run too long for one look-up is the one branch,
+    /// taken only where a long run ends.
+    #[inline(always)]
+    fn masked_pixel<const CHANNELS: usize>(&mut self, pixel: u32, zeros: &mut u32) {
+        let written = u32::from(pixel != 0).wrapping_neg();
+        if (*zeros > MAX_SHORT_RUN) & (pixel != 0) {
+            self.long_run(*zeros);
+            *zeros = 0;
+        }
+        let run = self.runs[(*zeros).min(MAX_SHORT_RUN) as usize].masked(written);
+        let (mut bits, mut length) = (0u64, 0u32);
+        for &byte in &pixel.to_le_bytes()[..CHANNELS] {
+            let literal = self.literals[usize::from(byte)];
+            bits |= u64::from(literal.bits) << length;
+            length += literal.length;
+        }
+        let (bits, length) = (
+            bits & u64::from(pixel != 0).wrapping_neg(),
+            length & written,
+        );
+        // The run and the pixel in one write, unless their codes are
+        // longer than a write takes: possible, but not with a table fitted
+        // to the data, where zeros have the shortest codes.
+        if run.length + length <= MAX_PUT_BITS {
+            self.put_bits(
+                u64::from(run.bits) | bits << run.length,
+                run.length + length,
+            );
+        } else {
+            self.put(run);
+            self.put_bits(bits, length);
+        }
+        *zeros = (*zeros + CHANNELS as u32) & !written;
+    }
+
     /// A run too long for one look-up, kept out of line: it is rare.
     #[inline(never)]
     fn long_run(&mut self, count: u32) {
@@ -376,6 +532,15 @@ struct Code {
 }
 
 impl Code {
+    /// This code where `mask` is all ones, the empty code where it is zero.
+    #[inline(always)]
+    fn masked(self, mask: u32) -> Code {
+        Code {
+            bits: self.bits & mask,
+            length: self.length & mask,
+        }
+    }
+
     /// This code followed by `next`; the caller keeps the total within 32
     /// bits.
     #[inline(always)]
@@ -387,8 +552,17 @@ impl Code {
     }
 }
 
+/// A block is written without a branch per pixel when at least one pixel
+/// in this many of its histogram's rows was not zeros
+/// ([`BlockWriter::row`]).
+const DENSE_SHARE: usize = 4;
+
+/// The most bits one write appends: with fewer than 8 pending, they fit
+/// the 64-bit word that is stored.
+const MAX_PUT_BITS: u32 = 57;
+
 /// Literals 0 to 255, end of block, lengths 257 to 285.
-const LITERAL_LENGTH_SYMBOLS: usize = 286;
+pub(super) const LITERAL_LENGTH_SYMBOLS: usize = 286;
 const END_OF_BLOCK: usize = 256;
 const LONGEST_MATCH_SYMBOL: usize = 285;
 const MIN_MATCH: u32 = 3;
@@ -403,11 +577,6 @@ const CODE_LENGTH_ORDER: [usize; CODE_LENGTH_SYMBOLS] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
 const ADLER_MODULUS: u32 = 65521;
-
-/// The longest code of any table (RFC 1951), and the most nodes a Huffman
-/// tree of the literal/length alphabet has.
-const MAX_CODE_LENGTH: usize = 15;
-const MAX_NODES: usize = 2 * LITERAL_LENGTH_SYMBOLS;
 
 /// The length symbol of each match length from 3 to 258 (RFC 1951, 3.2.5).
 const LENGTH_SYMBOLS: [u16; MAX_MATCH as usize + 1] = length_symbols();
@@ -471,149 +640,6 @@ const fn extra_bits_of(symbol: usize) -> u32 {
     }
 }
 
-/// Huffman code lengths for symbols with these counts, none longer than
-/// `limit`; a symbol that never occurs gets no code (length 0). When the
-/// optimal code is too deep, codes are moved between lengths until the code
-/// is complete again within the limit, and the lengths handed out anew, the
-/// shortest to the most frequent symbols: the rare symbols pay.
-///
-/// Every stripe of a PNG builds two tables, so this works in arrays on the
-/// stack, not in vectors.
-fn code_lengths<const N: usize>(counts: &[u32; N], limit: u32) -> [u8; N] {
-    let (mut lengths, by_weight) = huffman_lengths(counts);
-    let by_weight = &by_weight.symbols[..by_weight.len];
-    let limit_length = limit as u8;
-    if lengths.iter().all(|&length| length <= limit_length) {
-        return lengths;
-    }
-    let mut codes_of_length = [0u64; MAX_CODE_LENGTH + 1];
-    for &symbol in by_weight {
-        codes_of_length[usize::from(lengths[usize::from(symbol)].min(limit_length))] += 1;
-    }
-    // The Kraft sum in units of 2^-limit: a complete code sums to 2^limit.
-    let complete = 1u64 << limit;
-    let mut kraft: u64 = (1..=limit as usize)
-        .map(|length| codes_of_length[length] << (limit as usize - length))
-        .sum();
-    let limit = limit as usize;
-    while kraft > complete {
-        // One code at the limit goes, and a shorter code becomes two one
-        // bit longer: the same number of codes, and the sum one unit less.
-        // While the longest shorter code is one bit short of the limit,
-        // each such step moves one code down to the limit, so those steps
-        // are taken together.
-        match (1..limit).rev().find(|&length| codes_of_length[length] > 0) {
-            Some(length) if length == limit - 1 => {
-                let steps = codes_of_length[length].min(kraft - complete);
-                codes_of_length[length] -= steps;
-                codes_of_length[limit] += steps;
-                kraft -= steps;
-            }
-            Some(length) => {
-                codes_of_length[limit] -= 1;
-                codes_of_length[length] -= 1;
-                codes_of_length[length + 1] += 2;
-                kraft -= 1;
-            }
-            None => {
-                codes_of_length[limit] -= kraft - complete;
-                kraft = complete;
-            }
-        }
-    }
-    let mut heaviest_first = by_weight.iter().rev();
-    for (length, &count) in codes_of_length.iter().enumerate().take(limit + 1).skip(1) {
-        for &symbol in heaviest_first.by_ref().take(count as usize) {
-            lengths[usize::from(symbol)] = length as u8;
-        }
-    }
-    lengths
-}
-
-/// The symbols that occur, from the lightest to the heaviest.
-struct ByWeight<const N: usize> {
-    symbols: [u16; N],
-    len: usize,
-}
-
-/// Optimal (unlimited) Huffman code lengths, and the symbols that occur from
-/// the lightest to the heaviest. Ties are broken by symbol, so the same
-/// counts always give the same code.
-fn huffman_lengths<const N: usize>(counts: &[u32; N]) -> ([u8; N], ByWeight<N>) {
-    let mut lengths = [0u8; N];
-    // Each leaf as its count above its symbol: sorting the numbers sorts
-    // by count, then by symbol. The leaves of count 1 (most of a table fitted
-    // to a stripe of text on a plain ground, where every symbol not seen
-    // counts 1) come first and already in order; only the others are sorted.
-    let mut leaves = [0u64; N];
-    let mut leaf_count = 0;
-    for (symbol, &count) in counts.iter().enumerate() {
-        if count == 1 {
-            leaves[leaf_count] = (1 << 16) | symbol as u64;
-            leaf_count += 1;
-        }
-    }
-    let rarest = leaf_count;
-    for (symbol, &count) in counts.iter().enumerate() {
-        if count > 1 {
-            leaves[leaf_count] = (u64::from(count) << 16) | symbol as u64;
-            leaf_count += 1;
-        }
-    }
-    let leaves = &mut leaves[..leaf_count];
-    leaves[rarest..].sort_unstable();
-    let mut by_weight = ByWeight {
-        symbols: [0; N],
-        len: leaf_count,
-    };
-    for (slot, &leaf) in by_weight.symbols.iter_mut().zip(leaves.iter()) {
-        *slot = leaf as u16;
-    }
-    if leaf_count < 2 {
-        for &symbol in &by_weight.symbols[..leaf_count] {
-            lengths[usize::from(symbol)] = 1;
-        }
-        return (lengths, by_weight);
-    }
-    // Nodes 0..leaf_count are the sorted leaves; each new internal node joins
-    // the two lightest of the leaves and internal nodes not yet joined. The
-    // internal nodes come out in order of weight, so two queues suffice.
-    let node_count = 2 * leaf_count - 1;
-    let mut node_weight = [0u64; MAX_NODES];
-    let mut parent = [0u16; MAX_NODES];
-    for (weight, &leaf) in node_weight.iter_mut().zip(leaves.iter()) {
-        *weight = leaf >> 16;
-    }
-    let (mut next_leaf, mut next_internal) = (0, leaf_count);
-    for node in leaf_count..node_count {
-        let mut lightest = || {
-            let take_leaf = next_leaf < leaf_count
-                && (next_internal >= node || node_weight[next_leaf] <= node_weight[next_internal]);
-            if take_leaf {
-                next_leaf += 1;
-                next_leaf - 1
-            } else {
-                next_internal += 1;
-                next_internal - 1
-            }
-        };
-        let (first, second) = (lightest(), lightest());
-        node_weight[node] = node_weight[first] + node_weight[second];
-        parent[first] = node as u16;
-        parent[second] = node as u16;
-    }
-    // A parent always comes after its children, so depths fill in from the
-    // root down.
-    let mut depth = [0u8; MAX_NODES];
-    for node in (0..node_count - 1).rev() {
-        depth[node] = depth[usize::from(parent[node])].saturating_add(1);
-    }
-    for (leaf, &symbol) in by_weight.symbols[..leaf_count].iter().enumerate() {
-        lengths[usize::from(symbol)] = depth[leaf];
-    }
-    (lengths, by_weight)
-}
-
 /// The canonical codes of these lengths (RFC 1951, 3.2.2), bit-reversed.
 fn canonical_codes<const N: usize>(lengths: &[u8; N]) -> [Code; N] {
     let mut length_counts = [0u32; 16];
@@ -661,32 +687,6 @@ mod tests {
         for (length, symbol, base, extra_bits) in expected {
             assert_eq!(usize::from(LENGTH_SYMBOLS[length]), symbol, "{length}");
             assert_eq!(length_base(symbol), (base, extra_bits), "{symbol}");
-        }
-    }
-
-    #[test]
-    fn code_lengths_are_limited_and_complete() {
-        // Fibonacci counts make the deepest possible unlimited code.
-        let mut counts = vec![1u32, 1];
-        while counts.len() < 40 {
-            let next = counts[counts.len() - 1] + counts[counts.len() - 2];
-            counts.push(next);
-        }
-        let counts: [u32; 40] = counts.try_into().expect("40 counts");
-        for limit in [7, 10, 15] {
-            let lengths = code_lengths(&counts, limit);
-            assert!(
-                lengths
-                    .iter()
-                    .all(|&length| (1..=limit).contains(&u32::from(length)))
-            );
-            let kraft: f64 = lengths
-                .iter()
-                .map(|&length| 0.5f64.powi(i32::from(length)))
-                .sum();
-            assert!((kraft - 1.0).abs() < 1e-12, "a complete code, not {kraft}");
-            // The most frequent symbol keeps the shortest code.
-            assert_eq!(lengths[39], *lengths.iter().min().expect("40 symbols"));
         }
     }
 
@@ -764,6 +764,79 @@ mod tests {
         for (code, expected) in codes.iter().zip(expected) {
             let unreversed = code.bits.reverse_bits() >> (32 - code.length);
             assert_eq!(unreversed, expected);
+        }
+    }
+
+    /// Rows of pixel words where zeros and changes mix in every way: runs
+    /// of zero pixels of every length up to past the longest match, lone
+    /// changes, noise, and words whose only change is the alpha byte.
+    fn mixed_rows(width: usize) -> Vec<Vec<[u8; 4]>> {
+        let mut state = 99u64;
+        let mut next = || {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (state >> 33) as u32
+        };
+        (0..24)
+            .map(|row| {
+                let mut pixels = Vec::with_capacity(width);
+                while pixels.len() < width {
+                    let zeros = match row % 3 {
+                        0 => next() as usize % 4,
+                        1 => next() as usize % 40,
+                        _ => next() as usize % 400,
+                    };
+                    pixels.extend(std::iter::repeat_n([0; 4], zeros));
+                    let word = match next() % 4 {
+                        0 => [0, 0, 0, next() as u8 | 1],
+                        1 => [1, 0, 0, 0],
+                        _ => next().to_le_bytes(),
+                    };
+                    pixels.push(word);
+                }
+                pixels.truncate(width);
+                pixels
+            })
+            .collect()
+    }
+
+    #[test]
+    fn rows_are_written_alike_with_or_without_a_branch_per_pixel() {
+        for width in [1, 7, 8, 9, 300, 1001] {
+            let rows = mixed_rows(width);
+            for channels in [3, 4] {
+                let mut histogram = Histogram::new();
+                for pixels in &rows {
+                    histogram.literal(2);
+                    if channels == 3 {
+                        histogram.row::<3>(pixels);
+                    } else {
+                        histogram.row::<4>(pixels);
+                    }
+                }
+                let written = |dense: bool| {
+                    let raw_len = rows.len() * (width * 4 + 1);
+                    let mut out = vec![0; BlockWriter::room(raw_len)];
+                    let mut block = BlockWriter::new(&mut out, &histogram);
+                    block.dense = dense;
+                    for pixels in &rows {
+                        block.literal(2);
+                        if channels == 3 {
+                            block.row::<3>(pixels);
+                        } else {
+                            block.row::<4>(pixels);
+                        }
+                    }
+                    let len = block.finish();
+                    out.truncate(len);
+                    out
+                };
+                // The way with a branch per pixel is the one the PNG tests
+                // decode on flat and gradient rows, noise goes the other.
+                let (dense, sparse) = (written(true), written(false));
+                assert!(dense == sparse, "{width} pixels, {channels} channels");
+            }
         }
     }
 }

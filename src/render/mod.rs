@@ -32,6 +32,7 @@ mod error;
 mod fonts;
 mod gif_writer;
 mod glyph_cache;
+mod huffman;
 mod image_layer;
 mod incremental;
 mod plan;

@@ -224,50 +224,10 @@ fn up_difference(row: &[u8], above: &[u8], difference: &mut [u8]) {
 /// zeros as runs.
 fn tokenize_row(filter: u8, difference: &[u8], color: PngColor, tokens: &mut impl Tokens) {
     tokens.literal(filter);
+    let (pixels, _) = difference.as_chunks::<4>();
     match color {
-        PngColor::Rgb => tokenize_pixels::<3>(difference, tokens),
-        PngColor::Rgba => tokenize_pixels::<4>(difference, tokens),
-    }
-}
-
-fn tokenize_pixels<const CHANNELS: usize>(difference: &[u8], tokens: &mut impl Tokens) {
-    // The bytes kept of a little-endian pixel word: all but alpha, the top
-    // byte, for RGB.
-    let kept: u32 = if CHANNELS == 3 { 0x00ff_ffff } else { u32::MAX };
-    let kept_pair = u64::from(kept) | (u64::from(kept) << 32);
-    let mut zeros = 0u32;
-    let (pairs, rest) = difference.as_chunks::<8>();
-    for pair in pairs {
-        let word = u64::from_le_bytes(*pair) & kept_pair;
-        if word == 0 {
-            zeros += 2 * CHANNELS as u32;
-            continue;
-        }
-        push_pixel::<CHANNELS>(word as u32, &mut zeros, tokens);
-        push_pixel::<CHANNELS>((word >> 32) as u32, &mut zeros, tokens);
-    }
-    let (pixels, _) = rest.as_chunks::<4>();
-    for pixel in pixels {
-        push_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, &mut zeros, tokens);
-    }
-    if zeros > 0 {
-        tokens.zeros(zeros);
-    }
-}
-
-/// A pixel that did not change extends the run of zeros; one that did is
-/// written whole, zero bytes and all, which is cheaper than a branch per
-/// byte and costs little: a zero is the shortest literal.
-#[inline(always)]
-fn push_pixel<const CHANNELS: usize>(pixel: u32, zeros: &mut u32, tokens: &mut impl Tokens) {
-    if pixel == 0 {
-        *zeros += CHANNELS as u32;
-    } else {
-        if *zeros > 0 {
-            tokens.zeros(*zeros);
-            *zeros = 0;
-        }
-        tokens.pixel::<CHANNELS>(pixel);
+        PngColor::Rgb => tokens.row::<3>(pixels),
+        PngColor::Rgba => tokens.row::<4>(pixels),
     }
 }
 
