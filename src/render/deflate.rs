@@ -801,33 +801,31 @@ mod tests {
             .collect()
     }
 
+    /// Each row as Up-filtered pixels of `channels` bytes.
+    fn send_rows(tokens: &mut impl Tokens, rows: &[Vec<[u8; 4]>], channels: usize) {
+        for pixels in rows {
+            tokens.literal(2);
+            if channels == 3 {
+                tokens.row::<3>(pixels);
+            } else {
+                tokens.row::<4>(pixels);
+            }
+        }
+    }
+
     #[test]
     fn rows_are_written_alike_with_or_without_a_branch_per_pixel() {
         for width in [1, 7, 8, 9, 300, 1001] {
             let rows = mixed_rows(width);
             for channels in [3, 4] {
                 let mut histogram = Histogram::new();
-                for pixels in &rows {
-                    histogram.literal(2);
-                    if channels == 3 {
-                        histogram.row::<3>(pixels);
-                    } else {
-                        histogram.row::<4>(pixels);
-                    }
-                }
+                send_rows(&mut histogram, &rows, channels);
                 let written = |dense: bool| {
                     let raw_len = rows.len() * (width * 4 + 1);
                     let mut out = vec![0; BlockWriter::room(raw_len)];
                     let mut block = BlockWriter::new(&mut out, &histogram);
                     block.dense = dense;
-                    for pixels in &rows {
-                        block.literal(2);
-                        if channels == 3 {
-                            block.row::<3>(pixels);
-                        } else {
-                            block.row::<4>(pixels);
-                        }
-                    }
+                    send_rows(&mut block, &rows, channels);
                     let len = block.finish();
                     out.truncate(len);
                     out
