@@ -7,11 +7,12 @@
 //! writer codes are runs of zero bytes, as one literal zero and a match at
 //! distance 1; every other pixel is a few literals. There is no hash table
 //! and no search, a run of up to 259 zeros is one table look-up, and a
-//! pixel's literals are joined and written at once, with no branch per byte.
+//! pixel's literals are joined and written at once, with no branch per byte;
+//! in a photo's rows, with no branch per pixel either ([`BlockWriter::row`]).
 //! Literal codes are at most [`MAX_LITERAL_CODE_LENGTH`] bits so that three
 //! fit one write. The Huffman table is built from a histogram of the same
-//! tokens (the caller takes it on a sample of the rows), so a photo
-//! compresses about as well as a gradient. The Adler-32 checksum is
+//! tokens (the caller takes it on a sample of the rows; `huffman.rs` fits
+//! the code lengths), so a photo compresses about as well as a gradient. The Adler-32 checksum is
 //! computed apart from the coding, a block of pixels at a time (see
 //! [`Adler32::pixels`]).
 //!
@@ -122,7 +123,8 @@ impl Tokens for Histogram {
 
     /// The histogram is taken on a quarter of the rows, and there the
     /// mispredicted branches of a photo's rows cost less than the dependent
-    /// additions of a count without branches (measured).
+    /// additions of a count without branches (`docs/benchmarks.md`, "A
+    /// photo's stripes without a branch per pixel").
     fn row<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
         self.pixels += pixels.len();
         row_with_branches::<CHANNELS>(self, pixels);
@@ -420,10 +422,9 @@ impl BlockWriter<'_> {
             bits |= u64::from(literal.bits) << length;
             length += literal.length;
         }
-        let (bits, length) = (
-            bits & u64::from(pixel != 0).wrapping_neg(),
-            length & written,
-        );
+        // The same mask, 64 bits wide: four literals take up to 40 bits.
+        let written_bits = u64::from(pixel != 0).wrapping_neg();
+        let (bits, length) = (bits & written_bits, length & written);
         // The run and the pixel in one write, unless their codes are
         // longer than a write takes: possible, but not with a table fitted
         // to the data, where zeros have the shortest codes.
