@@ -2,7 +2,7 @@
 //! good lines land and whose bad lines are reported by number, and token
 //! signing in NDJSON and CSV.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use hyper::{Method, StatusCode};

@@ -2,7 +2,7 @@
 //! image path's, CORS for email v1 and v2 headers are exact, and any sender
 //! not configured is refused.
 
-mod support;
+use crate::support;
 
 use hyper::{Method, StatusCode};
 use serde_json::Value;

@@ -8,7 +8,7 @@
 //! change. Reports: a week of counts in Redis, the page's numbers, chart
 //! and experiment. Screenshots are kept in `target/test-artifacts/`.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

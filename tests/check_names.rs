@@ -4,7 +4,7 @@
 //! `profile` fields no sample state has and unsigned parameters that reach
 //! a link's host, a remote image's URL or a public template's text.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::process::{Command, Output};

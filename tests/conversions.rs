@@ -5,7 +5,7 @@
 //! replica), put in the reports, and delivered to a webhook; bad lines get
 //! precise refusals, line by line.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -4,7 +4,7 @@
 //! while Redis is down), remote images come only from allowed origins, and
 //! the engagement API reports it all.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! privacy erasure that leaves no key of the recipient and takes their
 //! vote out of the tally.
 
-mod support;
+use crate::support;
 
 use bytes::Bytes;
 use hyper::{Method, StatusCode};

@@ -5,7 +5,7 @@
 //! by hand overrules, a paused arm stops being given, and `opentime check`
 //! refuses experiments that cannot work.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

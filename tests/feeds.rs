@@ -3,7 +3,7 @@
 //! an open, failed refreshes that keep the last good items, the admin API,
 //! and one fetch per period among two replicas.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

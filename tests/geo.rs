@@ -6,7 +6,7 @@
 //! does not trust, is not; `now` follows the located time zone when the
 //! profile names none.
 
-mod support;
+use crate::support;
 
 use std::net::IpAddr;
 use std::path::Path;

@@ -13,7 +13,7 @@
 //! | invalid UTF-8 in a profile field, a token, a query, a one-click body, an import line | an image, the default image, an image, 400 (nothing written), a refused line |
 //! | 10,000 idle connections | a request beside them is served; they are closed at `header_read_timeout`; RSS stays bounded |
 
-mod support;
+use crate::support;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};

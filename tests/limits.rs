@@ -3,7 +3,7 @@
 //! keep-alive connection is closed after its share of requests. Real
 //! sockets against the real server.
 
-mod support;
+use crate::support;
 
 use std::time::{Duration, Instant};
 

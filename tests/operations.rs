@@ -6,7 +6,7 @@
 //! its business; the others use the in-process server against a real
 //! Redis.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

@@ -5,7 +5,7 @@
 //! template as if its parameters were absent, a vote with a bad token
 //! changes nothing, and a replica stays ready while Redis is down.
 
-mod support;
+use crate::support;
 
 use hyper::StatusCode;
 use support::RedisServer;

@@ -2,7 +2,7 @@
 //! machine clicks give the right tally, also with many voters at once; the
 //! results image follows the tally; bad URLs get a clear answer.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

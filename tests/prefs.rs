@@ -4,7 +4,7 @@
 //! nothing; RFC 8058 one-click works in both encodings and GET changes
 //! nothing; rules read `prefs`; the admin API shows the history.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

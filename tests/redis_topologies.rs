@@ -5,7 +5,7 @@
 //! image (the default variant), and once the sentinel has promoted the
 //! replica, opens are personalized again.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};

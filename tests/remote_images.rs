@@ -9,7 +9,7 @@
 //! pixels), for the decode limits, and the last test runs opentime itself
 //! against it.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

@@ -5,7 +5,7 @@
 //! verified recipient render within a budget of their own, so that when it
 //! is spent they get the fallback image while recipients still get theirs.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -4,7 +4,7 @@
 //! readers in two locales and compared with golden images
 //! (`OPENTIME_BLESS=1` writes them; look at them first).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

@@ -6,7 +6,7 @@
 //! 2%; the CSV, read by Python's csv module, says what the JSON says; and
 //! bad requests get precise refusals.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! agree: a locking template keeps the send's decision for the open. A
 //! send is no open: nothing is recorded for the recipient.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The server end to end: a real opentime on 127.0.0.1:0, a real
 //! redis-server of the test's own, and HTTP between them.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::Path;

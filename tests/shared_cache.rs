@@ -4,7 +4,7 @@
 //! Redis; and a PNG served again is re-encoded smaller, same pixels, under
 //! an ETag of its own that a client holding the first one still matches.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Cursor;

@@ -5,7 +5,7 @@
 //! an open saw is read from the AMP answer, which lists the texts of the
 //! variant it chose.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;

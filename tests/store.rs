@@ -2,7 +2,7 @@
 //! `support::RedisServer`) and the embedded demo store: what it reads, where
 //! it writes, and how it behaves while Redis is down, hung or coming back.
 
-mod support;
+use crate::support;
 
 use std::path::Path;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! never stores an invalid template. The page itself is driven in
 //! Chromium by `tests/browser.rs`.
 
-mod support;
+use crate::support;
 
 use hyper::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! `subject.*`, and the open stays the recipient's. Against a real Redis,
 //! with the demo `account-alert` template.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! it from its answer on and on the other within the poll interval, and a
 //! delete brings the file back.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

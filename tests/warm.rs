@@ -3,7 +3,7 @@
 //! other, and an open of a warmed recipient on the other replica does no
 //! render (the shared cache has it) and writes nothing for the recipient.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -5,7 +5,7 @@
 //! does not slow opens; a restart in the middle of a retry resumes the
 //! delivery; two replicas never deliver one event twice.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::convert::Infallible;
