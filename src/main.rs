@@ -9,7 +9,7 @@ use opentime::config::Config;
 use tracing_subscriber::EnvFilter;
 
 /// jemalloc rather than the system allocator: see Cargo.toml.
-#[cfg(not(target_env = "msvc"))]
+#[cfg(all(feature = "jemalloc", not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
