@@ -98,7 +98,7 @@ report="$OUT_DIR/ab-$stamp.md"
     echo "# hit path, $head_short against $base_short, $stamp"
     echo
     echo "$(machine_summary)."
-    echo "N=$N recipients with the same fields, $IMAGE_PATH; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, the side that goes first alternating; both servers on one Redis."
+    echo "N=$N recipients with the same fields, $IMAGE_PATH; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, the side that goes first alternating; both servers on one Redis; User-Agent: ${USER_AGENT:-none}."
     echo
     paired_summary
     echo

@@ -113,7 +113,7 @@ report="$OUT_DIR/hit-path-$stamp.md"
     echo "# hit path: opentime vs nginx static, $stamp"
     echo
     echo "commit $(checkout_label); $(machine_summary)."
-    echo "N=$N recipients with the same fields (one render), $IMAGE_PATH of $image_bytes bytes; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds alternating; every request a different recipient's token. Load generator and servers share the machine."
+    echo "N=$N recipients with the same fields (one render), $IMAGE_PATH of $image_bytes bytes; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds alternating; every request a different recipient's token, User-Agent: ${USER_AGENT:-none}. Load generator and servers share the machine."
     echo
     compare_rows
     echo "| server CPU, us/request | $(cpu_per_req "$ot_cpu" "$ot_requests") | $(cpu_per_req "$ngx_cpu" "$ngx_requests") | $(ratio "$(cpu_per_req "$ot_cpu" "$ot_requests")" "$(cpu_per_req "$ngx_cpu" "$ngx_requests")") |"

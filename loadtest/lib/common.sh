@@ -268,10 +268,11 @@ scrape() { curl -fsS --max-time 5 "$OT_URL/metrics" || die "cannot read $OT_URL/
 # recipient's token from $WORK_DIR/tokens.txt on $IMAGE_PATH, with
 # $THREADS and $CONNECTIONS; output in OUT. Sets RESULT to its OTRESULT
 # line. wrk runs as a tracked background child so that an interrupted run
-# stops it.
+# stops it. With USER_AGENT set, every request sends it (a mail client's
+# open); without it, none (a scanner's, by the built-in rules).
 run_wrk() {
     local url=$1 seconds=$2 out=$3
-    timeout --kill-after=10 $((seconds + 60)) \
+    OT_USER_AGENT=${USER_AGENT:-} timeout --kill-after=10 $((seconds + 60)) \
         wrk -t "$THREADS" -c "$CONNECTIONS" -d "${seconds}s" --latency --timeout 5s \
         -s "$LOADTEST_DIR/lib/cycle.lua" "$url" \
         -- "$WORK_DIR/tokens.txt" "$IMAGE_PATH?t=" 0 "$THREADS" >"$out" 2>&1 &

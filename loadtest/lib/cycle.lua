@@ -10,6 +10,10 @@
 --   OFFSET       where in the list to start (a later run can go on where
 --                an earlier one stopped).
 --
+-- The environment variable OT_USER_AGENT, when set and not empty, is sent
+-- as every request's User-Agent (without it wrk sends none, which the
+-- server's rules take for a scanner's request).
+--
 -- done() prints one line starting with OTRESULT, key=value pairs, that the
 -- shell scripts parse: requests, duration, rate, latency percentiles in
 -- microseconds, non-200 responses and socket errors.
@@ -43,11 +47,15 @@ function init(args)
   end
   responses = 0
   non200 = 0
+  local user_agent = os.getenv("OT_USER_AGENT")
+  if user_agent ~= nil and user_agent ~= "" then
+    headers = { ["User-Agent"] = user_agent }
+  end
 end
 
 function request()
   index = index % #paths + 1
-  return wrk.format("GET", paths[index])
+  return wrk.format("GET", paths[index], headers)
 end
 
 function response(status, headers, body)

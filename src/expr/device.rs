@@ -7,9 +7,17 @@
 //! error. Webmail read in a browser shows the browser, not the mail service,
 //! so its client is `"unknown"` too.
 
+use std::cell::RefCell;
+
 use minijinja::Value;
 
+use super::memo::{Memo, remembered};
 use super::opener::{Opener, classify};
+
+thread_local! {
+    /// The device each User-Agent gave, in this thread.
+    static DEVICES: RefCell<Memo<Device>> = RefCell::new(Memo::new());
+}
 
 /// The device behind a request, as far as its User-Agent tells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -57,6 +65,11 @@ impl Device {
         let Some(user_agent) = user_agent.map(str::trim).filter(|agent| !agent.is_empty()) else {
             return Device::unknown();
         };
+        remembered(&DEVICES, 0, user_agent, || Device::guess(user_agent))
+    }
+
+    /// What a trimmed, non-empty `user_agent` tells, worked out.
+    fn guess(user_agent: &str) -> Device {
         // The image proxies tell which mail service the reader uses and
         // nothing about their device: Apple's prefetch sends a bare
         // "Mozilla/5.0", and Gmail's proxy claims to be Firefox on Windows XP

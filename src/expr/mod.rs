@@ -106,6 +106,7 @@ mod device;
 mod environment;
 mod error;
 mod feed;
+mod memo;
 mod names;
 mod now;
 mod number;

@@ -8,8 +8,10 @@
 //! cannot fail. `docs/openers.md` is the operator's description of the
 //! file; this code and that document change together.
 
+use std::cell::RefCell;
 use std::path::Path;
 use std::sync::LazyLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,6 +20,7 @@ use toml::Spanned;
 use super::error::{OpenerRulesError, line_of, place};
 use super::ip_ranges::{IpRange, IpRanges, parse_cidr, parse_range_list};
 use super::{Opener, OpenerRequest};
+use crate::expr::memo::{Memo, remembered};
 
 /// The rules opentime ships, checked by this module's tests, so that a
 /// broken file fails `cargo test` rather than a server start.
@@ -26,6 +29,15 @@ const BUILTIN_RULES: &str = include_str!("../../../assets/openers.toml");
 static BUILTIN: LazyLock<OpenerRules> = LazyLock::new(|| {
     OpenerRules::parse(BUILTIN_RULES).expect("assets/openers.toml is valid: a unit test parses it")
 });
+
+/// Each parsed rule set's number, which its remembered answers carry.
+static RULE_SETS: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// The opener each User-Agent's marks gave, per rule set: `None` for
+    /// a User-Agent that no rule matches.
+    static BY_USER_AGENT: RefCell<Memo<Option<Opener>>> = RefCell::new(Memo::new());
+}
 
 /// A loaded, checked rule set.
 #[derive(Debug, Clone)]
@@ -42,6 +54,11 @@ pub struct OpenerRules {
     range_rules: Vec<RangeRule>,
     /// In file order; the first that matches decides.
     rules: Vec<Rule>,
+    /// This rule set's number, under which this thread remembers what the
+    /// rules made of a User-Agent (`expr/memo.rs`). Copies share it: their
+    /// rules are the same (only their address ranges may grow, and those
+    /// are checked before the User-Agent).
+    scope: u64,
 }
 
 impl OpenerRules {
@@ -78,6 +95,7 @@ impl OpenerRules {
             rules: (file.rule.iter().enumerate())
                 .map(|(index, table)| check.rule(index, table))
                 .collect::<Result<_, _>>()?,
+            scope: RULE_SETS.fetch_add(1, Ordering::Relaxed),
         })
     }
 
@@ -122,11 +140,14 @@ impl OpenerRules {
         else {
             return self.missing_user_agent_is;
         };
-        let lower = user_agent.to_ascii_lowercase();
-        self.rules
-            .iter()
-            .find(|rule| rule.matches(user_agent, &lower))
-            .map_or(Opener::Human, |rule| rule.opener)
+        let matched = remembered(&BY_USER_AGENT, self.scope, user_agent, || {
+            let lower = user_agent.to_ascii_lowercase();
+            self.rules
+                .iter()
+                .find(|rule| rule.matches(user_agent, &lower))
+                .map(|rule| rule.opener)
+        });
+        matched.unwrap_or(Opener::Human)
     }
 
     /// A click within this long of the same recipient's previous click on a
