@@ -210,7 +210,17 @@ impl Event {
                 map.end()
             }
         }
-        serde_json::to_string(&Fields(self.fields(at))).expect("a map of strings always serializes")
+        // Sized for the fields as they are (escapes aside), where
+        // serde_json's own buffer would grow a few times an event.
+        let fields = self.fields(at);
+        let room = 2 + fields
+            .iter()
+            .map(|(name, value)| name.len() + value.len() + 6)
+            .sum::<usize>();
+        let mut json = Vec::with_capacity(room);
+        serde_json::to_writer(&mut json, &Fields(fields))
+            .expect("a map of strings always serializes");
+        String::from_utf8(json).expect("serde_json writes UTF-8")
     }
 
     /// The event for the email `email` of a sequence.

@@ -153,7 +153,7 @@ impl ShownRecord {
 /// `{yyyymmdd}:{open|click}:{person|machine}`.
 pub fn engagement_field(day: &str, kind: &str, person: bool) -> String {
     let who = if person { "person" } else { "machine" };
-    format!("{day}:{kind}:{who}")
+    [day, ":", kind, ":", who].concat()
 }
 
 /// The engagement counter field an Apple Mail privacy open increments as
@@ -161,7 +161,7 @@ pub fn engagement_field(day: &str, kind: &str, person: bool) -> String {
 /// open says nothing about whether anyone read, and a reader whose only
 /// opens are these is `privacy_protected`, not `unengaged`.
 pub fn apple_open_field(day: &str) -> String {
-    format!("{day}:open:apple")
+    [day, ":open:apple"].concat()
 }
 
 /// A recipient's raw engagement record, as the engagement API reads it.

@@ -347,15 +347,18 @@ impl RedisStore {
         let record_keep = RECORD_KEEP.as_secs().to_string();
         // The reports' counters and sets, summed over the batch.
         let mut reports = super::redis_reports::ReportBatch::default();
-        let mut pipe = redis::pipe();
+        let mut pipe = redis::Pipeline::with_capacity(events.len() * 4 + 8);
         pipe.ignore_errors();
         for event in events {
             let at = crate::events::format_at(event.at);
-            pipe.cmd("XADD")
+            let entry = event.to_json(&at);
+            let mut xadd = redis::Cmd::with_capacity(5, 32 + stream.len() + entry.len());
+            xadd.arg("XADD")
                 .arg(&stream)
                 .arg("*")
                 .arg("event")
-                .arg(event.to_json(&at));
+                .arg(entry);
+            pipe.add_command(xadd);
             let Some(recipient) = &event.recipient else {
                 continue;
             };
@@ -363,16 +366,18 @@ impl RedisStore {
                 match write {
                     RecordWrite::Shown(record) => {
                         let key = keys.shown_key(recipient);
-                        pipe.cmd("HSET")
+                        pipe.add_command(command("HSET"))
                             .arg(&key)
                             .arg(event.record().as_ref())
                             .arg(record.encode());
-                        pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
+                        pipe.add_command(command("EXPIRE"))
+                            .arg(&key)
+                            .arg(&record_keep);
                     }
                     RecordWrite::FirstPersonOpen(at) => {
-                        pipe.cmd("HSETNX")
+                        pipe.add_command(command("HSETNX"))
                             .arg(keys.shown_key(recipient))
-                            .arg(format!("first:{}", event.record()))
+                            .arg(["first:", &event.record()].concat())
                             .arg(at);
                     }
                     RecordWrite::Profile {
@@ -381,22 +386,33 @@ impl RedisStore {
                         at,
                     } => {
                         let key = keys.profile_key(recipient);
-                        pipe.cmd("HSET").arg(&key).arg(time_field).arg(at);
-                        pipe.cmd("HINCRBY").arg(&key).arg(count_field).arg(1);
+                        pipe.add_command(command("HSET"))
+                            .arg(&key)
+                            .arg(time_field)
+                            .arg(at);
+                        pipe.add_command(command("HINCRBY"))
+                            .arg(&key)
+                            .arg(count_field)
+                            .arg(1);
                     }
                     RecordWrite::Count(field) => {
                         let key = keys.engagement_key(recipient);
-                        pipe.cmd("HINCRBY").arg(&key).arg(field).arg(1);
-                        pipe.cmd("EXPIRE").arg(&key).arg(&record_keep);
+                        pipe.add_command(command("HINCRBY"))
+                            .arg(&key)
+                            .arg(field)
+                            .arg(1);
+                        pipe.add_command(command("EXPIRE"))
+                            .arg(&key)
+                            .arg(&record_keep);
                     }
                     RecordWrite::Arm { field, arm } => {
-                        pipe.cmd("HSET")
+                        pipe.add_command(command("HSET"))
                             .arg(keys.shown_key(recipient))
                             .arg(field)
                             .arg(arm);
                     }
                     RecordWrite::Last { field, touch } => {
-                        pipe.cmd("HSET")
+                        pipe.add_command(command("HSET"))
                             .arg(keys.shown_key(recipient))
                             .arg(field)
                             .arg(touch.encode());
@@ -409,7 +425,7 @@ impl RedisStore {
         // One trim per batch rather than a `MAXLEN` on every `XADD`: the
         // stream may pass its bound by one batch until this runs, and each
         // entry is cheaper to add.
-        pipe.cmd("XTRIM")
+        pipe.add_command(command("XTRIM"))
             .arg(&stream)
             .arg("MAXLEN")
             .arg("~")
@@ -506,6 +522,15 @@ impl RedisStore {
 }
 
 /// Whether a code key's value is a code, not a claim in progress.
+/// A command for a batch that is written at every open, with room for a
+/// few keys and values: built with no room, its buffers grew by doubling,
+/// several reallocations a command.
+pub(super) fn command(name: &str) -> redis::Cmd {
+    let mut command = redis::Cmd::with_capacity(6, 192);
+    command.arg(name);
+    command
+}
+
 fn is_code(value: &str) -> bool {
     !value.is_empty() && value != DRAWING
 }

@@ -10,6 +10,7 @@ use redis::{Pipeline, Value};
 use super::StoreError;
 use super::records::{LAST_CLICK, LAST_OPEN, LastTouch};
 use super::redis::RedisStore;
+use super::redis_records::command;
 use super::reports::{ReportWrite, report_writes};
 use crate::events::Event;
 use crate::recipient::RecipientId;
@@ -76,13 +77,18 @@ impl ReportBatch {
     /// The gathered writes, added to `pipe`.
     pub(super) fn write(self, pipe: &mut Pipeline) {
         for ((key, field), by) in self.counts {
-            pipe.cmd("HINCRBY").arg(key).arg(field).arg(by);
+            pipe.add_command(command("HINCRBY"))
+                .arg(key)
+                .arg(field)
+                .arg(by);
         }
         for (key, members) in self.members {
-            pipe.cmd("PFADD").arg(key).arg(members);
+            pipe.add_command(command("PFADD")).arg(key).arg(members);
         }
         for (key, end_of_life) in self.expiring {
-            pipe.cmd("EXPIREAT").arg(key).arg(end_of_life);
+            pipe.add_command(command("EXPIREAT"))
+                .arg(key)
+                .arg(end_of_life);
         }
     }
 }

@@ -50,7 +50,7 @@ pub enum ReportWrite {
 
 /// A field group: `{e}|{variant}|{arm}`.
 pub fn group(email: &str, variant: &str, arm: &str) -> String {
-    format!("{email}|{variant}|{arm}")
+    [email, "|", variant, "|", arm].concat()
 }
 
 /// The report name of an opener class. Apple's prefetch is `apple_mpp`
@@ -76,11 +76,11 @@ pub fn report_writes(event: &Event) -> Vec<ReportWrite> {
     }
     let group = group(&event.email, &event.variant, &event.arm);
     let count = |metric: &str, by: i64| ReportWrite::Count {
-        field: format!("{group}|{metric}"),
+        field: [group.as_str(), "|", metric].concat(),
         by,
     };
     let unique = |set: &str| ReportWrite::Unique {
-        group_set: format!("{group}|{set}"),
+        group_set: [group.as_str(), "|", set].concat(),
     };
     let in_experiment = !event.experiment.is_empty() && !event.arm.is_empty();
     let mut writes = Vec::new();
