@@ -300,6 +300,14 @@ fn a_rules_file_that_moves_a_mark_changes_the_answer() {
     assert_eq!(ask(None, false), Human);
     assert_eq!(ask(Some("Mozilla/5.0"), true), Human);
     assert_eq!(rules.click_burst(), std::time::Duration::ZERO);
+    // This thread remembers both rule sets' answers for the same
+    // User-Agents (`expr/memo.rs`), each under its own rule set.
+    for _ in 0..2 {
+        assert_eq!(classify(Some("curl/8.5.0"), false), Scanner);
+        assert_eq!(ask(Some("curl/8.5.0"), false), Human);
+        assert_eq!(classify(Some(gmail), false), GmailProxy);
+        assert_eq!(ask(Some(gmail), false), Scanner);
+    }
 }
 
 #[test]
