@@ -49,13 +49,13 @@ function init(args)
   non200 = 0
   local user_agent = os.getenv("OT_USER_AGENT")
   if user_agent ~= nil and user_agent ~= "" then
-    headers = { ["User-Agent"] = user_agent }
+    request_headers = { ["User-Agent"] = user_agent }
   end
 end
 
 function request()
   index = index % #paths + 1
-  return wrk.format("GET", paths[index], headers)
+  return wrk.format("GET", paths[index], request_headers)
 end
 
 function response(status, headers, body)

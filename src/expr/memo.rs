@@ -20,7 +20,7 @@ const SLOTS: usize = 256;
 
 /// User-Agents longer than this are worked out each time and not kept, so
 /// that a table holds at most `SLOTS` times this many bytes.
-pub(crate) const MAX_REMEMBERED_LEN: usize = 512;
+const MAX_REMEMBERED_LEN: usize = 512;
 
 /// One thread's table of answers: `V` for a User-Agent under a `scope`
 /// (the rule set that gave it; 0 where there is only one).
