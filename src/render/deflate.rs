@@ -12,9 +12,8 @@
 //! Literal codes are at most [`MAX_LITERAL_CODE_LENGTH`] bits so that three
 //! fit one write. The Huffman table is built from a histogram of the same
 //! tokens (the caller takes it on a sample of the rows; `huffman.rs` fits
-//! the code lengths), so a photo compresses about as well as a gradient. The Adler-32 checksum is
-//! computed apart from the coding, a block of pixels at a time (see
-//! [`Adler32::pixels`]).
+//! the code lengths), so a photo compresses about as well as a gradient.
+//! The Adler-32 checksum is computed apart from the coding (`adler32.rs`).
 //!
 //! A stream is written in pieces that can be kept and joined: the zlib
 //! header ([`ZLIB_HEADER`]), any number of dynamic blocks
@@ -22,11 +21,18 @@
 //! block, and the end ([`end_stream`]): an empty final block and the
 //! Adler-32 of all the data, which [`Adler32::combine`] joins from each
 //! block's own. So a PNG's rows can be compressed a stripe at a time, and
-//! the stripes no recipient changes kept compressed (`png_writer.rs`).
-//! Each block is a pure function of its tokens and histogram, so renders
-//! stay byte-for-byte deterministic.
+//! the stripes no recipient changes kept compressed (`png_writer.rs`). A
+//! block written with the code of one kept before ([`BlockCode`]) can copy
+//! that block's coded rows ([`BlockWriter::copy_bits`]) where its data is
+//! the same. Each block is a pure function of its tokens and code, so
+//! renders stay byte-for-byte deterministic.
 
+use crate::render::adler32::Adler32;
 use crate::render::huffman::code_lengths;
+
+mod joins;
+
+pub(crate) use joins::{Checkpoint, KeptRow, SEGMENT_PIXELS};
 
 /// Receives the tokens of the data to compress, in order. Implemented by the
 /// [`Histogram`] that fits the table and by the [`BlockWriter`] that codes.
@@ -170,6 +176,40 @@ fn row_with_branches<const CHANNELS: usize>(tokens: &mut impl Tokens, pixels: &[
     }
 }
 
+/// The Huffman code of a block's literals, lengths and end, kept as its
+/// code lengths: all a block needs to be written again with the same codes,
+/// which is what lets rows coded in one block be copied into another
+/// ([`BlockWriter::copy_bits`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct BlockCode {
+    lengths: [u8; LITERAL_LENGTH_SYMBOLS],
+    /// Whether changed pixels are common enough that rows are written
+    /// without a branch per pixel ([`BlockWriter::row`]): speed only.
+    dense: bool,
+}
+
+impl BlockCode {
+    /// The code fitted to `histogram`. Every symbol gets a code, so data
+    /// that the histogram did not see can still be written.
+    pub(crate) fn fit(histogram: &Histogram) -> BlockCode {
+        let mut counts = histogram.counts;
+        counts[END_OF_BLOCK] = 1;
+        for count in &mut counts {
+            *count = count.saturating_add(1);
+        }
+        BlockCode {
+            lengths: code_lengths(&counts, MAX_LITERAL_CODE_LENGTH),
+            dense: histogram.changed * DENSE_SHARE >= histogram.pixels,
+        }
+    }
+
+    /// Whether the rows this code was fitted to were a photo's, changed
+    /// pixels and zeros mixed, rather than mostly zeros.
+    pub(crate) fn is_dense(&self) -> bool {
+        self.dense
+    }
+}
+
 /// Writes one dynamic deflate block into a byte slice made large enough
 /// for it ([`BlockWriter::room`]).
 ///
@@ -209,17 +249,10 @@ impl<'a> BlockWriter<'a> {
         (raw_len * MAX_LITERAL_CODE_LENGTH as usize).div_ceil(8) + MAX_TABLE_BYTES + 16
     }
 
-    /// Starts a block whose Huffman table fits `histogram`, written from the
-    /// start of `out`, which has [`BlockWriter::room`] for the data to
-    /// come. Every symbol gets a code, so data that the histogram did not
-    /// see can still be written.
-    pub(crate) fn new(out: &'a mut [u8], histogram: &Histogram) -> BlockWriter<'a> {
-        let mut counts = histogram.counts;
-        counts[END_OF_BLOCK] = 1;
-        for count in &mut counts {
-            *count = count.saturating_add(1);
-        }
-        let literal_lengths = code_lengths(&counts, MAX_LITERAL_CODE_LENGTH);
+    /// Starts a block with `code`, written from the start of `out`, which
+    /// has [`BlockWriter::room`] for the data to come.
+    pub(crate) fn new(out: &'a mut [u8], code: &BlockCode) -> BlockWriter<'a> {
+        let literal_lengths = code.lengths;
         let literal_codes = canonical_codes(&literal_lengths);
         // Two distance codes of one bit each, so that the distance code is
         // complete (some inflaters refuse an incomplete one); only the first,
@@ -253,7 +286,7 @@ impl<'a> BlockWriter<'a> {
             zeros_after_zero,
             runs,
             end_of_block: literal_codes[END_OF_BLOCK],
-            dense: histogram.changed * DENSE_SHARE >= histogram.pixels,
+            dense: code.dense,
         };
         writer.literals.copy_from_slice(&literal_codes[..256]);
 
@@ -280,6 +313,11 @@ impl<'a> BlockWriter<'a> {
         let end = self.at + usize::from(self.bit_count > 0);
         self.out[end..end + 4].copy_from_slice(&[0x00, 0x00, 0xff, 0xff]);
         end + 4
+    }
+
+    /// Where the next bit goes, counted from the start of `out`.
+    pub(crate) fn bit_position(&self) -> u64 {
+        self.at as u64 * 8 + u64::from(self.bit_count)
     }
 
     /// Appends a code (at most 32 bits): stores the pending bits as a word
@@ -363,40 +401,16 @@ impl Tokens for BlockWriter<'_> {
         }
     }
 
-    /// Writes a row where zeros and changes mix without a branch per pixel.
-    ///
-    /// In a photo's filtered rows about half the pixels are zeros, in no
-    /// order the processor can predict, and a mispredicted branch costs
-    /// more than writing a pixel. So there every pixel is written: the run
-    /// of zeros before it and its own literals, both masked to an empty
-    /// code when the pixel is zeros, and the run's length kept or
-    /// restarted by the same mask. Eight pixels that are all zeros are
-    /// still passed over with one test. Rows that are mostly zeros (a flat
-    /// card's, with a line of text), as the histogram saw them, go the way
-    /// with branches, which skips their zeros quicker.
+    /// Writes a row where zeros and changes mix without a branch per pixel
+    /// ([`BlockWriter::dense_pixels`]), or, in a block whose histogram saw
+    /// mostly zeros, with one.
     #[inline(always)]
     fn row<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
         if !self.dense {
             return row_with_branches::<CHANNELS>(self, pixels);
         }
-        let kept = kept_bytes::<CHANNELS>();
         let mut zeros = 0u32;
-        let (octets, rest) = pixels.as_chunks::<8>();
-        for octet in octets {
-            let any = octet
-                .iter()
-                .fold(0, |any, pixel| any | u32::from_le_bytes(*pixel) & kept);
-            if any == 0 {
-                zeros += 8 * CHANNELS as u32;
-                continue;
-            }
-            for pixel in octet {
-                self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, &mut zeros);
-            }
-        }
-        for pixel in rest {
-            self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, &mut zeros);
-        }
+        self.dense_pixels::<CHANNELS>(pixels, &mut zeros);
         if zeros > 0 {
             self.zeros(zeros);
         }
@@ -404,7 +418,42 @@ impl Tokens for BlockWriter<'_> {
 }
 
 impl BlockWriter<'_> {
-    /// One pixel of [`BlockWriter::row`]'s: when it is not zeros, the run of
+    /// Writes pixels of a row as [`Tokens::row`] does in a dense block,
+    /// carrying `zeros`, the run pending before them and after them.
+    ///
+    /// In a photo's filtered rows about half the pixels are zeros, in no
+    /// order the processor can predict, and a mispredicted branch costs
+    /// more than writing a pixel. So here every pixel is written: the run
+    /// of zeros before it and its own literals, both masked to an empty
+    /// code when the pixel is zeros, and the run's length kept or
+    /// restarted by the same mask. Eight pixels that are all zeros are
+    /// still passed over with one test. Rows that are mostly zeros (a flat
+    /// card's, with a line of text), as the histogram saw them, go the way
+    /// with branches, which skips their zeros quicker.
+    #[inline(always)]
+    fn dense_pixels<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]], zeros: &mut u32) {
+        let kept = kept_bytes::<CHANNELS>();
+        let (octets, rest) = pixels.as_chunks::<8>();
+        for octet in octets {
+            let any = octet
+                .iter()
+                .fold(0, |any, pixel| any | u32::from_le_bytes(*pixel) & kept);
+            if any == 0 {
+                *zeros += 8 * CHANNELS as u32;
+                continue;
+            }
+            for pixel in octet {
+                self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, zeros);
+            }
+        }
+        for pixel in rest {
+            self.masked_pixel::<CHANNELS>(u32::from_le_bytes(*pixel) & kept, zeros);
+        }
+    }
+}
+
+impl BlockWriter<'_> {
+    /// One pixel of [`BlockWriter::dense_pixels`]': when it is not zeros, the run of
     /// zeros before it and its literals, else nothing; either way with no
     /// branch on which. A run too long for one look-up is the one branch,
     /// taken only where a long run ends.
@@ -450,77 +499,6 @@ impl BlockWriter<'_> {
             rest -= MAX_MATCH;
         }
         self.put(self.zeros_after_zero[rest as usize]);
-    }
-}
-
-/// The Adler-32 checksum that ends a zlib stream.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Adler32 {
-    low: u32,
-    high: u32,
-}
-
-impl Adler32 {
-    pub(crate) fn new() -> Adler32 {
-        Adler32 { low: 1, high: 0 }
-    }
-
-    pub(crate) fn byte(&mut self, byte: u8) {
-        self.low = (self.low + u32::from(byte)) % ADLER_MODULUS;
-        self.high = (self.high + self.low) % ADLER_MODULUS;
-    }
-
-    /// Adds the first `CHANNELS` bytes (3 or 4) of each pixel.
-    ///
-    /// Byte by byte, the checksum is two dependent additions per byte. Over
-    /// a block of `n` bytes it is also `low + sum` and `high + n * low +` the
-    /// sum of each byte times `n` minus its index, and that sum splits into
-    /// per-pixel terms without a chain from one pixel to the next: the pixel
-    /// sums, the pixel sums times the pixel index, and each byte times its
-    /// channel. This keeps the checksum out of the coding loop.
-    pub(crate) fn pixels<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]]) {
-        // 1024 pixels keep every block sum within 32 bits.
-        for block in pixels.chunks(1024) {
-            let (mut sum, mut by_pixel, mut by_channel) = (0u32, 0u32, 0u32);
-            for (index, pixel) in block.iter().enumerate() {
-                let [red, green, blue, alpha] = pixel.map(u32::from);
-                let (pixel_sum, channel_sum) = if CHANNELS == 4 {
-                    (red + green + blue + alpha, green + 2 * blue + 3 * alpha)
-                } else {
-                    (red + green + blue, green + 2 * blue)
-                };
-                sum += pixel_sum;
-                by_pixel += index as u32 * pixel_sum;
-                by_channel += channel_sum;
-            }
-            let len = (block.len() * CHANNELS) as u64;
-            let weighted = len * u64::from(sum)
-                - CHANNELS as u64 * u64::from(by_pixel)
-                - u64::from(by_channel);
-            let (low, high) = (u64::from(self.low), u64::from(self.high));
-            self.high = ((high + len * low + weighted) % u64::from(ADLER_MODULUS)) as u32;
-            self.low = ((low + u64::from(sum)) % u64::from(ADLER_MODULUS)) as u32;
-        }
-    }
-
-    /// The checksum of this data followed by `next`'s `next_len` bytes,
-    /// from `next`'s own checksum. Appending `n` bytes whose own sums are
-    /// `low' = 1 + S` and `high' = n + sum of the running S` adds `S` to
-    /// `low` and `n * low + sum of the running S` to `high`, so:
-    /// `low + low' - 1` and `high + high' + n * (low - 1)`.
-    pub(crate) fn combine(self, next: Adler32, next_len: u64) -> Adler32 {
-        let modulus = u64::from(ADLER_MODULUS);
-        let (low, high) = (u64::from(self.low), u64::from(self.high));
-        let (next_low, next_high) = (u64::from(next.low), u64::from(next.high));
-        let shifted = (next_len % modulus) * ((low + modulus - 1) % modulus);
-        Adler32 {
-            low: ((low + next_low + modulus - 1) % modulus) as u32,
-            high: ((high + next_high + shifted) % modulus) as u32,
-        }
-    }
-
-    pub(crate) fn value(self) -> u32 {
-        (self.high << 16) | self.low
     }
 }
 
@@ -577,7 +555,6 @@ const MAX_TABLE_BYTES: usize = (17 + CODE_LENGTH_SYMBOLS * 3 + 288 * 7).div_ceil
 const CODE_LENGTH_ORDER: [usize; CODE_LENGTH_SYMBOLS] = [
     16, 17, 18, 0, 8, 7, 9, 6, 10, 5, 11, 4, 12, 3, 13, 2, 14, 1, 15,
 ];
-const ADLER_MODULUS: u32 = 65521;
 
 /// The length symbol of each match length from 3 to 258 (RFC 1951, 3.2.5).
 const LENGTH_SYMBOLS: [u16; MAX_MATCH as usize + 1] = length_symbols();
@@ -692,71 +669,6 @@ mod tests {
     }
 
     #[test]
-    fn adler32_joined_from_pieces_is_the_checksum_of_the_whole() {
-        let bytes: Vec<u8> = (0..200_000u32)
-            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
-            .collect();
-        let of = |piece: &[u8]| {
-            let mut adler = Adler32::new();
-            for &byte in piece {
-                adler.byte(byte);
-            }
-            adler
-        };
-        let whole = of(&bytes).value();
-        // Pieces past the modulus in length, empty ones, and ones of a byte.
-        for cuts in [
-            vec![0],
-            vec![1],
-            vec![65_521],
-            vec![3, 3, 70_000, 199_999],
-            vec![100_000],
-        ] {
-            let mut joined = Adler32::new();
-            let mut start = 0;
-            for end in cuts.into_iter().chain([bytes.len()]) {
-                let piece = &bytes[start..end];
-                joined = joined.combine(of(piece), piece.len() as u64);
-                start = end;
-            }
-            assert_eq!(joined.value(), whole);
-        }
-    }
-
-    #[test]
-    fn adler32_of_pixels_matches_the_byte_by_byte_definition() {
-        let mut state = 12345u64;
-        let pixels: Vec<[u8; 4]> = (0..3000)
-            .map(|_| {
-                state = state
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((state >> 32) as u32).to_le_bytes()
-            })
-            .collect();
-        for len in [0, 1, 7, 1024, 1025, 3000] {
-            let pixels = &pixels[..len];
-            for channels in [3, 4] {
-                let (mut low, mut high) = (1u32, 0u32);
-                for byte in std::iter::once(9u8)
-                    .chain(pixels.iter().flat_map(|pixel| pixel[..channels].to_vec()))
-                {
-                    low = (low + u32::from(byte)) % 65521;
-                    high = (high + low) % 65521;
-                }
-                let mut adler = Adler32::new();
-                adler.byte(9);
-                if channels == 3 {
-                    adler.pixels::<3>(pixels);
-                } else {
-                    adler.pixels::<4>(pixels);
-                }
-                assert_eq!(adler.value(), (high << 16) | low, "{len} x {channels}");
-            }
-        }
-    }
-
-    #[test]
     fn canonical_codes_match_the_rfc_example() {
         // RFC 1951, 3.2.2: lengths (3, 3, 3, 3, 3, 2, 4, 4) give codes
         // 010, 011, 100, 101, 110, 00, 1110, 1111.
@@ -824,7 +736,7 @@ mod tests {
                 let written = |dense: bool| {
                     let raw_len = rows.len() * (width * 4 + 1);
                     let mut out = vec![0; BlockWriter::room(raw_len)];
-                    let mut block = BlockWriter::new(&mut out, &histogram);
+                    let mut block = BlockWriter::new(&mut out, &BlockCode::fit(&histogram));
                     block.dense = dense;
                     send_rows(&mut block, &rows, channels);
                     let len = block.finish();

@@ -10,7 +10,7 @@
 
 use crate::render::canvas::Canvas;
 use crate::render::gif_writer::{GifWriter, Palette};
-use crate::render::png_writer::{EncodedStripe, PngColor, encode_stripe, write_png};
+use crate::render::png_writer::{EncodedStripe, PngColor, StripeCoding, encode_stripe, write_png};
 use crate::render::{OutputFormat, RenderError};
 
 /// JPEG quality: high enough that text edges keep no visible ringing.
@@ -57,18 +57,29 @@ fn encode_png(canvas: &Canvas) -> Result<Vec<u8>, RenderError> {
 }
 
 /// One stripe of a PNG (`png_writer.rs`) from premultiplied rows: as they
-/// are for RGB, made straight first for RGBA.
-pub(crate) fn png_stripe(pixels: &[u8], width: u32, first: bool, color: PngColor) -> EncodedStripe {
+/// are for RGB, made straight first for RGBA. (Rows the same before
+/// unpremultiplying are the same after, so a [`StripeCoding::Over`]'s
+/// comparison may be of either.)
+pub(crate) fn png_stripe(
+    pixels: &[u8],
+    width: u32,
+    first: bool,
+    color: PngColor,
+    coding: StripeCoding<'_>,
+) -> EncodedStripe {
     match color {
-        PngColor::Rgb => encode_stripe(pixels, width, first, color),
-        PngColor::Rgba => {
-            let mut straight = pixels.to_vec();
-            for pixel in straight.chunks_exact_mut(4) {
-                unpremultiply(pixel);
-            }
-            encode_stripe(&straight, width, first, color)
-        }
+        PngColor::Rgb => encode_stripe(pixels, width, first, color, coding),
+        PngColor::Rgba => encode_stripe(&straight(pixels), width, first, color, coding),
     }
+}
+
+/// Premultiplied RGBA pixels made straight, as PNG stores them.
+fn straight(pixels: &[u8]) -> Vec<u8> {
+    let mut straight = pixels.to_vec();
+    for pixel in straight.chunks_exact_mut(4) {
+        unpremultiply(pixel);
+    }
+    straight
 }
 
 /// Whether every pixel's alpha is 255. The pixels are ANDed together eight

@@ -3,8 +3,8 @@
 //! completeness.
 //!
 //! Every stripe of a PNG builds two tables, so this works in arrays on the
-//! stack, not in vectors, and the same counts always give the same lengths:
-//! a stripe's bytes are a pure function of its pixels.
+//! stack, not in vectors, and the same counts always give the same lengths,
+//! so the same pixels always give the same bytes.
 
 use crate::render::deflate::LITERAL_LENGTH_SYMBOLS;
 

@@ -18,8 +18,11 @@
 //! laid out first and its glyphs' ink measured, any other layer covers its
 //! frame. Should a layer still reach past its window (a code's quiet zone,
 //! say), the window's canvas notices and the render is done whole. Either
-//! way the bytes are those of a full render of the same plan: a stripe's
-//! bytes depend on its pixels alone.
+//! way the pixels are those of a full render of the same plan. A stripe
+//! drawn over a kept photo is coded with the kept stripe's Huffman code,
+//! and the rows no layer changed are copied from it
+//! (`png_writer::StripeCoding::Over`); so the bytes depend on which layers
+//! are fixed, and the same plan always gives the same bytes.
 
 use std::ops::Range;
 use std::sync::atomic::Ordering;
@@ -27,7 +30,9 @@ use std::sync::{Arc, OnceLock};
 
 use crate::render::canvas::Canvas;
 use crate::render::encode::{is_opaque, png_stripe};
-use crate::render::png_writer::{EncodedStripe, PngColor, assemble, stripe_count, stripe_rows};
+use crate::render::png_writer::{
+    EncodedStripe, PngColor, SameAsKept, StripeCoding, assemble, stripe_count, stripe_rows,
+};
 use crate::render::text::PreparedText;
 use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
 
@@ -53,12 +58,13 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    /// Bytes a base holds, for the cache's bound: its pixels, and about as
-    /// much again at most for its compressed stripes.
+    /// Bytes a base holds, for the cache's bound: its pixels, and half as
+    /// much again at most for its compressed stripes and their checkpoints
+    /// (16 bytes for every 32 pixels of a photo's rows).
     pub(crate) fn weight(&self) -> u32 {
         let under = self.under.as_ref().map_or(0, |under| under.pixels.len());
         let pixels = self.canvas.pixels.len() + under;
-        u32::try_from(pixels.saturating_mul(5) / 4).unwrap_or(u32::MAX)
+        u32::try_from(pixels.saturating_mul(3) / 2).unwrap_or(u32::MAX)
     }
 
     /// A window of `rows` showing what lies under the layers that vary.
@@ -81,6 +87,7 @@ impl Base {
                 self.canvas.width,
                 index == 0,
                 color,
+                StripeCoding::Kept,
             );
             stripe.shrink_to_fit();
             stripe
@@ -205,8 +212,14 @@ impl Renderer {
         let mut drawn: Vec<Option<EncodedStripe>> = vec![None; touched.len()];
         for (stripes, canvas) in &windows {
             for index in stripes.clone() {
-                let rows = row_bytes(canvas, stripe_rows(index, height));
-                drawn[index] = Some(png_stripe(rows, width, index == 0, color));
+                let rows = stripe_rows(index, height);
+                let pixels = row_bytes(canvas, rows.clone());
+                let same = SameAsKept::compare(pixels, row_bytes(&base.canvas, rows), width);
+                let coding = StripeCoding::Over {
+                    kept: base.stripe(index, color),
+                    same: &same,
+                };
+                drawn[index] = Some(png_stripe(pixels, width, index == 0, color, coding));
             }
         }
         let stripes = drawn

@@ -21,6 +21,7 @@
 //! - `encode.rs`: PNG and JPEG; `png_writer.rs` and `deflate.rs`: our own
 //!   PNG encoder, made for the canvas and for cards.
 
+mod adler32;
 mod asset;
 mod canvas;
 mod code128;
@@ -155,7 +156,7 @@ impl Renderer {
 
     /// Draws the plan's layers, bottom first, and encodes the result. A PNG
     /// with fixed layers is drawn and compressed incrementally
-    /// (`incremental.rs`), into the same bytes.
+    /// (`incremental.rs`), into the same pixels.
     pub fn render(&self, plan: &RenderPlan) -> Result<Vec<u8>, RenderError> {
         if plan.format == OutputFormat::Png {
             let size = canvas_size(plan)?;

@@ -29,8 +29,10 @@ pub struct RenderPlan {
     /// Which layers draw the same for every recipient of the template's
     /// version (by index; a missing entry is `false`): the renderer keeps
     /// their pixels and compressed rows, and draws again only the rows the
-    /// other layers touch. Only speed depends on it: the same layers give
-    /// the same bytes whatever it says.
+    /// other layers touch. The pixels never depend on it; a PNG's bytes
+    /// may, as a stripe drawn over a kept photo is coded with the kept
+    /// stripe's Huffman code (`png_writer::StripeCoding::Over`), so the
+    /// render key hashes it.
     pub fixed: Vec<bool>,
 }
 
@@ -357,18 +359,20 @@ impl fmt::Debug for RenderKey {
 impl RenderPlan {
     /// The render key of this plan for a template version (a hash of the
     /// template file): SHA-256 over a length-prefixed encoding of every
-    /// field, truncated to 128 bits.
+    /// field, truncated to 128 bits. The fixed marks are hashed too: they
+    /// change a PNG's bytes (never its pixels), and a key means its bytes.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/render/v2");
+        hasher.bytes(b"opentime/render/v3");
         hasher.bytes(template_version);
         hasher.u32(self.width);
         hasher.u32(self.height);
         hasher.u32(self.scale);
         hasher.bytes(self.format.extension().as_bytes());
         hasher.u32(self.layers.len() as u32);
-        for layer in &self.layers {
+        for (index, layer) in self.layers.iter().enumerate() {
             hasher.layer(layer);
+            hasher.u32(u32::from(self.is_fixed(index)));
         }
         let digest = hasher.0.finalize();
         let mut key = [0u8; 16];

@@ -20,10 +20,16 @@
 //! little from one row to the next, and one fixed filter avoids trying all
 //! five per row. Each stripe's Huffman table is fitted to every fourth row
 //! of it, which is close enough to the stripe and a quarter of the work.
-//! The file is a pure function of the pixels: the same pixels give the same
-//! bytes whichever stripes were kept.
+//! A stripe that a personalized layer draws over a kept photo is coded with
+//! the kept stripe's table instead, and the rows and segments of rows it
+//! shares with it copied ([`StripeCoding::Over`]). So a file is a pure function of its pixels and,
+//! for a render with fixed layers, of the fixed layers' pixels.
 
-use crate::render::deflate::{Adler32, BlockWriter, Histogram, Tokens, ZLIB_HEADER, end_stream};
+use crate::render::adler32::Adler32;
+use crate::render::deflate::{
+    BlockCode, BlockWriter, Checkpoint, Histogram, KeptRow, SEGMENT_PIXELS, Tokens, ZLIB_HEADER,
+    end_stream,
+};
 
 /// Rows per stripe: small enough that a line of text re-encodes little
 /// more than its own rows, large enough that the per-stripe costs (a
@@ -47,6 +53,15 @@ pub(crate) struct EncodedStripe {
     chunk: Vec<u8>,
     checksum: Adler32,
     raw_len: u64,
+    /// How the rows were coded, so that a stripe coded over this one
+    /// ([`StripeCoding::Over`]) can copy what it shares: the block's code,
+    /// where each row's bits start in `chunk` (and, last, where the rows
+    /// end), each row's own Adler-32, and for a kept stripe with a dense
+    /// code, each row's checkpoints, one per segment, row after row.
+    code: BlockCode,
+    row_bits: [u64; STRIPE_ROWS as usize + 1],
+    row_checksums: [Adler32; STRIPE_ROWS as usize],
+    checkpoints: Vec<Checkpoint>,
 }
 
 impl EncodedStripe {
@@ -80,10 +95,37 @@ pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor)
         .map(|index| {
             let rows = stripe_rows(index, height);
             let bytes = &pixels[rows.start as usize * row_len..rows.end as usize * row_len];
-            encode_stripe(bytes, width, index == 0, color)
+            encode_stripe(bytes, width, index == 0, color, StripeCoding::Alone)
         })
         .collect();
     assemble(width, height, color, stripes.iter())
+}
+
+/// How a stripe is coded.
+#[derive(Clone, Copy)]
+pub(crate) enum StripeCoding<'a> {
+    /// On its own, with a Huffman code fitted to its rows.
+    Alone,
+    /// On its own, to be kept: a dense code's rows also note their
+    /// checkpoints, so that stripes coded over this one can copy any
+    /// segment of them.
+    Kept,
+    /// Over `kept`, the same stripe of a personalized render's fixed
+    /// layers, whose pixels `same` compares with this stripe's.
+    ///
+    /// Over a photo (a kept stripe with a dense code) the stripe is coded
+    /// with the kept stripe's Huffman code, not one fitted to its own rows.
+    /// Then a row, or a segment of a row, whose filtered bytes are the kept
+    /// one's codes to the kept bits for it, and those are copied: a line of
+    /// text reaches only some rows of a stripe and some of each row, and a
+    /// photo's pixels are the dearest to code. The cost is a code fitted to
+    /// the photo alone, which the text's few colors barely lengthen. Over a
+    /// stripe of mostly zeros (a flat card's) coding is cheap and a fitted
+    /// code matters more, so the stripe is coded alone.
+    Over {
+        kept: &'a EncodedStripe,
+        same: &'a SameAsKept,
+    },
 }
 
 /// Compresses one stripe: `pixels` holds its rows, RGBA; `first` says
@@ -94,54 +136,181 @@ pub(crate) fn encode_stripe(
     width: u32,
     first: bool,
     color: PngColor,
+    coding: StripeCoding<'_>,
 ) -> EncodedStripe {
-    let row_len = width as usize * 4;
-    let rows: Vec<&[u8]> = pixels.chunks_exact(row_len.max(1)).collect();
-    let mut difference = vec![0u8; row_len];
-    let filter = |index: usize, difference: &mut [u8]| match index {
-        0 => {
-            sub_difference(rows[0], difference);
-            FILTER_SUB
-        }
-        _ => {
-            up_difference(rows[index], rows[index - 1], difference);
-            FILTER_UP
-        }
-    };
-
+    let rows = stripe_row_slices(pixels, width);
+    if let StripeCoding::Over { kept, .. } = coding
+        && kept.code.is_dense()
+    {
+        return write_stripe(&rows, first, color, kept.code.clone(), coding);
+    }
+    let mut difference = vec![0u8; width as usize * 4];
     // The Huffman table, from the first row and every fourth after it
     // (every row of a short stripe).
     let sample_every = if rows.len() >= 8 { 4 } else { 1 };
     let mut histogram = Histogram::new();
     for index in (0..rows.len()).step_by(sample_every) {
-        let kind = filter(index, &mut difference);
+        let kind = filter(&rows, index, &mut difference);
         tokenize_row(kind, &difference, color, &mut histogram);
     }
+    let code = BlockCode::fit(&histogram);
+    let coding = match coding {
+        StripeCoding::Kept if code.is_dense() => StripeCoding::Kept,
+        _ => StripeCoding::Alone,
+    };
+    write_stripe(&rows, first, color, code, coding)
+}
 
+/// Which segments ([`SEGMENT_PIXELS`]) of a stripe's rows hold the same
+/// pixels as the kept stripe's.
+pub(crate) struct SameAsKept {
+    segments: usize,
+    /// Row after row, a flag per segment.
+    same: Vec<bool>,
+}
+
+impl SameAsKept {
+    /// Compares two stripes' rows of `width` pixels of four bytes, eight
+    /// bytes at a time (a loop the compiler vectorizes).
+    pub(crate) fn compare(pixels: &[u8], kept_pixels: &[u8], width: u32) -> SameAsKept {
+        let segment_bytes = SEGMENT_PIXELS * 4;
+        let row_len = (width as usize * 4).max(1);
+        let same = pixels
+            .chunks_exact(row_len)
+            .zip(kept_pixels.chunks_exact(row_len))
+            .flat_map(|(row, kept_row)| {
+                row.chunks(segment_bytes)
+                    .zip(kept_row.chunks(segment_bytes))
+            })
+            .map(|(segment, kept_segment)| {
+                let (words, rest) = segment.as_chunks::<8>();
+                let (kept_words, kept_rest) = kept_segment.as_chunks::<8>();
+                let differ = words
+                    .iter()
+                    .zip(kept_words)
+                    .fold(0, |differ, (word, kept)| {
+                        differ | (u64::from_le_bytes(*word) ^ u64::from_le_bytes(*kept))
+                    });
+                differ == 0 && rest == kept_rest
+            })
+            .collect();
+        SameAsKept {
+            segments: (width as usize).div_ceil(SEGMENT_PIXELS),
+            same,
+        }
+    }
+
+    fn pixels(&self, row: usize, segment: usize) -> bool {
+        self.same
+            .get(row * self.segments + segment)
+            .copied()
+            .unwrap_or(false)
+    }
+
+    /// Whether a segment's filtered bytes are the kept stripe's: its
+    /// pixels are, and those the filter reads, the row above's for Up, for
+    /// the first row's Sub the pixel to the left (its segment's, to keep
+    /// this simple).
+    fn filtered(&self, row: usize, segment: usize) -> bool {
+        self.pixels(row, segment)
+            && match row {
+                0 => segment == 0 || self.pixels(0, segment - 1),
+                _ => self.pixels(row - 1, segment),
+            }
+    }
+
+    fn filtered_row(&self, row: usize) -> bool {
+        (0..self.segments).all(|segment| self.filtered(row, segment))
+    }
+}
+
+/// The rows of a stripe's RGBA pixels.
+fn stripe_row_slices(pixels: &[u8], width: u32) -> Vec<&[u8]> {
+    pixels.chunks_exact((width as usize * 4).max(1)).collect()
+}
+
+/// Filters row `index` of a stripe into `difference`, returning the filter
+/// type: Sub for the first row, Up for the rest.
+fn filter(rows: &[&[u8]], index: usize, difference: &mut [u8]) -> u8 {
+    if index == 0 {
+        sub_difference(rows[0], difference);
+        FILTER_SUB
+    } else {
+        up_difference(rows[index], rows[index - 1], difference);
+        FILTER_UP
+    }
+}
+
+/// Writes a stripe's chunk with `code` as `coding` says: each row filtered
+/// and coded, or copied from the kept stripe where its filtered bytes are
+/// the kept one's, whole or segment by segment.
+fn write_stripe(
+    rows: &[&[u8]],
+    first: bool,
+    color: PngColor,
+    code: BlockCode,
+    coding: StripeCoding<'_>,
+) -> EncodedStripe {
     let channels = match color {
         PngColor::Rgb => 3,
         PngColor::Rgba => 4,
     };
-    let raw_len = ((width as usize * channels + 1) * rows.len()) as u64;
+    let row_len = rows.first().map_or(0, |row| row.len());
+    let raw_row_len = (row_len / 4 * channels + 1) as u64;
+    let raw_len = raw_row_len * rows.len() as u64;
+    let mut difference = vec![0u8; row_len];
     let mut chunk = Vec::new();
     let mut checksum = Adler32::new();
+    let mut row_bits = [0u64; STRIPE_ROWS as usize + 1];
+    let mut row_checksums = [Adler32::new(); STRIPE_ROWS as usize];
+    let mut checkpoints = Vec::new();
+    if let StripeCoding::Kept = coding {
+        checkpoints.reserve(rows.len() * (row_len / 4).div_ceil(SEGMENT_PIXELS));
+    }
     write_chunk(&mut chunk, *b"IDAT", |out| {
         if first {
             out.extend_from_slice(&ZLIB_HEADER);
         }
         let start = out.len();
         out.resize(start + BlockWriter::room(raw_len as usize), 0);
-        let mut block = BlockWriter::new(&mut out[start..], &histogram);
+        let mut block = BlockWriter::new(&mut out[start..], &code);
+        let origin = start as u64 * 8;
         for index in 0..rows.len() {
-            let kind = filter(index, &mut difference);
-            tokenize_row(kind, &difference, color, &mut block);
-            checksum.byte(kind);
-            let (pixels, _) = difference.as_chunks::<4>();
-            match color {
-                PngColor::Rgb => checksum.pixels::<3>(pixels),
-                PngColor::Rgba => checksum.pixels::<4>(pixels),
-            }
+            row_bits[index] = origin + block.bit_position();
+            let row_checksum = match coding {
+                StripeCoding::Over { kept, same } if same.filtered_row(index) => {
+                    let bits = kept.row_bits[index]..kept.row_bits[index + 1];
+                    block.copy_bits(&kept.chunk, bits);
+                    kept.row_checksums[index]
+                }
+                _ => {
+                    let kind = filter(rows, index, &mut difference);
+                    block.literal(kind);
+                    let (pixels, _) = difference.as_chunks::<4>();
+                    let mut row_checksum = Adler32::new();
+                    row_checksum.byte(kind);
+                    let row = CodedRow {
+                        index,
+                        coding,
+                        origin,
+                    };
+                    match color {
+                        PngColor::Rgb => {
+                            row.write::<3>(&mut block, pixels, &mut checkpoints);
+                            row_checksum.pixels::<3>(pixels);
+                        }
+                        PngColor::Rgba => {
+                            row.write::<4>(&mut block, pixels, &mut checkpoints);
+                            row_checksum.pixels::<4>(pixels);
+                        }
+                    }
+                    row_checksum
+                }
+            };
+            row_checksums[index] = row_checksum;
+            checksum = checksum.combine(row_checksum, raw_row_len);
         }
+        row_bits[rows.len()] = origin + block.bit_position();
         let written = block.finish();
         out.truncate(start + written);
     });
@@ -149,6 +318,51 @@ pub(crate) fn encode_stripe(
         chunk,
         checksum,
         raw_len,
+        code,
+        row_bits,
+        row_checksums,
+        checkpoints,
+    }
+}
+
+/// A row of a stripe to code, after its filter type.
+struct CodedRow<'a> {
+    index: usize,
+    coding: StripeCoding<'a>,
+    /// Where the block starts in its chunk, in bits.
+    origin: u64,
+}
+
+impl CodedRow<'_> {
+    fn write<const CHANNELS: usize>(
+        &self,
+        block: &mut BlockWriter<'_>,
+        pixels: &[[u8; 4]],
+        checkpoints: &mut Vec<Checkpoint>,
+    ) {
+        match self.coding {
+            StripeCoding::Kept => block.row_noting::<CHANNELS>(pixels, self.origin, checkpoints),
+            StripeCoding::Over { kept, same } => {
+                let segments = same.segments;
+                let row_checkpoints = kept
+                    .checkpoints
+                    .get(self.index * segments..(self.index + 1) * segments);
+                match row_checkpoints {
+                    Some(checkpoints) => {
+                        let kept_row = KeptRow {
+                            bits: &kept.chunk,
+                            checkpoints,
+                            end: kept.row_bits[self.index + 1],
+                        };
+                        block.row_over::<CHANNELS>(pixels, &kept_row, |segment| {
+                            same.filtered(self.index, segment)
+                        });
+                    }
+                    None => block.row::<CHANNELS>(pixels),
+                }
+            }
+            StripeCoding::Alone => block.row::<CHANNELS>(pixels),
+        }
     }
 }
 
@@ -317,6 +531,101 @@ mod tests {
             assert_eq!(color, png::ColorType::Rgba);
             assert!(decoded == pixels, "{width}x{height} differs");
         }
+    }
+
+    /// A stripe coded over a kept one copies the rows and segments they
+    /// share, and the copies are the bits coding them gives: the bytes
+    /// equal those of the stripe coded pixel by pixel with the kept
+    /// stripe's code, and decode to the stripe's own pixels. A change
+    /// makes the pixels under it coded too (the Up filter reads them), and
+    /// the segment to its right in a first row (Sub reads to the left).
+    #[test]
+    fn stripes_over_a_kept_one_copy_what_coding_would_write() {
+        let width = 150u32;
+        let row_len = width as usize * 4;
+        for rows in [16usize, 5, 1] {
+            // Ink as (row, first byte, last byte): none, over a segment's
+            // edge, at the row's start and end, one pixel, whole rows.
+            let changes: [Vec<(usize, usize, usize)>; 7] = [
+                vec![],
+                vec![(0, 100, 160)],
+                vec![(rows / 2, 120, 140), (rows / 2, 400, 420)],
+                vec![(rows - 1, 0, 4), (rows - 1, 596, 600)],
+                (0..rows).step_by(2).map(|row| (row, 252, 256)).collect(),
+                (0..rows).map(|row| (row, 0, 600)).collect(),
+                vec![(rows - 1, 300, 600)],
+            ];
+            for (first, color) in [(true, PngColor::Rgb), (false, PngColor::Rgba)] {
+                // A photo's rows with flat stretches: zeros and changes
+                // mixed, runs pending at some checkpoints, and a dense code.
+                let kept_pixels: Vec<u8> = noise(rows as u64 + 3, rows * row_len)
+                    .iter()
+                    .enumerate()
+                    .map(|(at, &byte)| if (at / 96) % 3 == 1 { 7 } else { byte })
+                    .collect();
+                let kept = encode_stripe(&kept_pixels, width, first, color, StripeCoding::Kept);
+                assert!(kept.code.is_dense());
+                assert_eq!(kept.checkpoints.len(), rows * 5);
+                for changed in &changes {
+                    let mut pixels = kept_pixels.clone();
+                    for &(row, start, end) in changed {
+                        pixels[row * row_len + start..row * row_len + end].fill(255);
+                    }
+                    let same = SameAsKept::compare(&pixels, &kept_pixels, width);
+                    let nothing_same = SameAsKept {
+                        segments: same.segments,
+                        same: vec![false; same.same.len()],
+                    };
+                    let over = |same| {
+                        let coding = StripeCoding::Over { kept: &kept, same };
+                        encode_stripe(&pixels, width, first, color, coding)
+                    };
+                    let (copied, coded) = (over(&same), over(&nothing_same));
+                    let case = format!("{rows} rows, {color:?}, changed {changed:?}");
+                    assert!(
+                        copied.chunk == coded.chunk,
+                        "{case}: copies differ from coding"
+                    );
+                    assert_eq!(copied.checksum.value(), coded.checksum.value(), "{case}");
+                    if first {
+                        let png = assemble(width, rows as u32, color, std::iter::once(&copied));
+                        let (_, decoded) = decode(&png);
+                        let expected: Vec<u8> = pixels
+                            .chunks_exact(4)
+                            .flat_map(|pixel| pixel[..3].to_vec())
+                            .collect();
+                        assert!(decoded == expected, "{case}: decodes to other pixels");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Over a kept stripe of mostly zeros (a flat card's), a stripe is
+    /// coded on its own, as a full render codes it.
+    #[test]
+    fn stripes_over_a_flat_kept_one_are_coded_as_on_their_own() {
+        let width = 600u32;
+        let row_len = width as usize * 4;
+        let kept_pixels = vec![255u8; 16 * row_len];
+        let kept = encode_stripe(
+            &kept_pixels,
+            width,
+            false,
+            PngColor::Rgb,
+            StripeCoding::Kept,
+        );
+        assert!(!kept.code.is_dense());
+        let mut pixels = kept_pixels.clone();
+        pixels[5 * row_len + 400..5 * row_len + 480].fill(20);
+        let same = SameAsKept::compare(&pixels, &kept_pixels, width);
+        let coding = StripeCoding::Over {
+            kept: &kept,
+            same: &same,
+        };
+        let over = encode_stripe(&pixels, width, false, PngColor::Rgb, coding);
+        let alone = encode_stripe(&pixels, width, false, PngColor::Rgb, StripeCoding::Alone);
+        assert!(over.chunk == alone.chunk);
     }
 
     #[test]
