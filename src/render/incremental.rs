@@ -214,10 +214,13 @@ impl Renderer {
             for index in stripes.clone() {
                 let rows = stripe_rows(index, height);
                 let pixels = row_bytes(canvas, rows.clone());
-                let same = SameAsKept::compare(pixels, row_bytes(&base.canvas, rows), width);
-                let coding = StripeCoding::Over {
-                    kept: base.stripe(index, color),
-                    same: &same,
+                let kept = base.stripe(index, color);
+                let same;
+                let coding = if kept.is_joinable() {
+                    same = SameAsKept::compare(pixels, row_bytes(&base.canvas, rows), width);
+                    StripeCoding::Over { kept, same: &same }
+                } else {
+                    StripeCoding::Alone
                 };
                 drawn[index] = Some(png_stripe(pixels, width, index == 0, color, coding));
             }

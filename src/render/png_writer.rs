@@ -56,8 +56,8 @@ pub(crate) struct EncodedStripe {
     /// How the rows were coded, so that a stripe coded over this one
     /// ([`StripeCoding::Over`]) can copy what it shares: the block's code,
     /// where each row's bits start in `chunk` (and, last, where the rows
-    /// end), each row's own Adler-32, and for a kept stripe with a dense
-    /// code, each row's checkpoints, one per segment, row after row.
+    /// end), and for a kept stripe with a dense code, each row's own
+    /// Adler-32 and checkpoints, one per segment, row after row.
     code: BlockCode,
     row_bits: [u64; STRIPE_ROWS as usize + 1],
     row_checksums: [Adler32; STRIPE_ROWS as usize],
@@ -65,6 +65,12 @@ pub(crate) struct EncodedStripe {
 }
 
 impl EncodedStripe {
+    /// Whether stripes coded over this one copy from it: it was coded to
+    /// be kept, with a dense code ([`StripeCoding::Over`]).
+    pub(crate) fn is_joinable(&self) -> bool {
+        !self.checkpoints.is_empty()
+    }
+
     /// Bytes held, for a cache's bound.
     pub(crate) fn len(&self) -> usize {
         self.chunk.len()
@@ -140,7 +146,7 @@ pub(crate) fn encode_stripe(
 ) -> EncodedStripe {
     let rows = stripe_row_slices(pixels, width);
     if let StripeCoding::Over { kept, .. } = coding
-        && kept.code.is_dense()
+        && kept.is_joinable()
     {
         return write_stripe(&rows, first, color, kept.code.clone(), coding);
     }
@@ -170,34 +176,28 @@ pub(crate) struct SameAsKept {
 }
 
 impl SameAsKept {
-    /// Compares two stripes' rows of `width` pixels of four bytes, eight
-    /// bytes at a time (a loop the compiler vectorizes).
+    /// Compares two stripes' rows of `width` pixels of four bytes: a row
+    /// at once, and segment by segment where it differs.
     pub(crate) fn compare(pixels: &[u8], kept_pixels: &[u8], width: u32) -> SameAsKept {
-        let segment_bytes = SEGMENT_PIXELS * 4;
+        let segments = (width as usize).div_ceil(SEGMENT_PIXELS);
         let row_len = (width as usize * 4).max(1);
-        let same = pixels
+        let mut same = Vec::with_capacity(pixels.len() / row_len * segments);
+        for (row, kept_row) in pixels
             .chunks_exact(row_len)
             .zip(kept_pixels.chunks_exact(row_len))
-            .flat_map(|(row, kept_row)| {
+        {
+            if row == kept_row {
+                same.resize(same.len() + segments, true);
+                continue;
+            }
+            let segment_bytes = SEGMENT_PIXELS * 4;
+            same.extend(
                 row.chunks(segment_bytes)
                     .zip(kept_row.chunks(segment_bytes))
-            })
-            .map(|(segment, kept_segment)| {
-                let (words, rest) = segment.as_chunks::<8>();
-                let (kept_words, kept_rest) = kept_segment.as_chunks::<8>();
-                let differ = words
-                    .iter()
-                    .zip(kept_words)
-                    .fold(0, |differ, (word, kept)| {
-                        differ | (u64::from_le_bytes(*word) ^ u64::from_le_bytes(*kept))
-                    });
-                differ == 0 && rest == kept_rest
-            })
-            .collect();
-        SameAsKept {
-            segments: (width as usize).div_ceil(SEGMENT_PIXELS),
-            same,
+                    .map(|(segment, kept_segment)| segment == kept_segment),
+            );
         }
+        SameAsKept { segments, same }
     }
 
     fn pixels(&self, row: usize, segment: usize) -> bool {
@@ -277,18 +277,27 @@ fn write_stripe(
         let origin = start as u64 * 8;
         for index in 0..rows.len() {
             row_bits[index] = origin + block.bit_position();
-            let row_checksum = match coding {
+            match coding {
                 StripeCoding::Over { kept, same } if same.filtered_row(index) => {
                     let bits = kept.row_bits[index]..kept.row_bits[index + 1];
                     block.copy_bits(&kept.chunk, bits);
-                    kept.row_checksums[index]
+                    checksum = checksum.combine(kept.row_checksums[index], raw_row_len);
                 }
                 _ => {
                     let kind = filter(rows, index, &mut difference);
                     block.literal(kind);
                     let (pixels, _) = difference.as_chunks::<4>();
+                    // A kept stripe keeps each row's own checksum, for the
+                    // rows later copied from it; the others add each row to
+                    // the stripe's at once.
+                    let noting = matches!(coding, StripeCoding::Kept);
                     let mut row_checksum = Adler32::new();
-                    row_checksum.byte(kind);
+                    let sum = if noting {
+                        &mut row_checksum
+                    } else {
+                        &mut checksum
+                    };
+                    sum.byte(kind);
                     let row = CodedRow {
                         index,
                         coding,
@@ -297,18 +306,19 @@ fn write_stripe(
                     match color {
                         PngColor::Rgb => {
                             row.write::<3>(&mut block, pixels, &mut checkpoints);
-                            row_checksum.pixels::<3>(pixels);
+                            sum.pixels::<3>(pixels);
                         }
                         PngColor::Rgba => {
                             row.write::<4>(&mut block, pixels, &mut checkpoints);
-                            row_checksum.pixels::<4>(pixels);
+                            sum.pixels::<4>(pixels);
                         }
                     }
-                    row_checksum
+                    if noting {
+                        row_checksums[index] = row_checksum;
+                        checksum = checksum.combine(row_checksum, raw_row_len);
+                    }
                 }
-            };
-            row_checksums[index] = row_checksum;
-            checksum = checksum.combine(row_checksum, raw_row_len);
+            }
         }
         row_bits[rows.len()] = origin + block.bit_position();
         let written = block.finish();
