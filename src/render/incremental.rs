@@ -36,8 +36,9 @@ use crate::render::png_writer::{
 use crate::render::text::PreparedText;
 use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
 
-/// Bytes of bases kept: a 600x200 card at 2x is 1.9 MB of pixels, so
-/// about thirty variants' bases at 2x, more at 1x.
+/// Bytes of bases kept: a 600x200 card at 2x is 1.9 MB of pixels, weighed
+/// at 2.9 MB with its stripes ([`Base::weight`]), so about twenty
+/// variants' bases at 2x, more at 1x.
 pub const DEFAULT_BASE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The fixed layers of a plan drawn alone, and their stripes compressed
