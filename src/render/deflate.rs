@@ -142,9 +142,23 @@ impl Tokens for Histogram {
 /// rows that are mostly zeros.
 #[inline(always)]
 fn row_with_branches<const CHANNELS: usize>(tokens: &mut impl Tokens, pixels: &[[u8; 4]]) {
+    let mut zeros = 0u32;
+    pixels_with_branches::<CHANNELS>(tokens, pixels, &mut zeros);
+    if zeros > 0 {
+        tokens.zeros(zeros);
+    }
+}
+
+/// The pixels of [`row_with_branches`], carrying `zeros`, the run of zeros
+/// pending before them and after them.
+#[inline(always)]
+fn pixels_with_branches<const CHANNELS: usize>(
+    tokens: &mut impl Tokens,
+    pixels: &[[u8; 4]],
+    zeros: &mut u32,
+) {
     let kept = kept_bytes::<CHANNELS>();
     let kept_pair = u64::from(kept) | (u64::from(kept) << 32);
-    let mut zeros = 0u32;
     let mut pixel_after_zeros = |pixel: u32, zeros: &mut u32| {
         if pixel == 0 {
             *zeros += CHANNELS as u32;
@@ -162,17 +176,14 @@ fn row_with_branches<const CHANNELS: usize>(tokens: &mut impl Tokens, pixels: &[
             | u64::from(u32::from_le_bytes(*second)) << 32)
             & kept_pair;
         if word == 0 {
-            zeros += 2 * CHANNELS as u32;
+            *zeros += 2 * CHANNELS as u32;
             continue;
         }
-        pixel_after_zeros(word as u32, &mut zeros);
-        pixel_after_zeros((word >> 32) as u32, &mut zeros);
+        pixel_after_zeros(word as u32, zeros);
+        pixel_after_zeros((word >> 32) as u32, zeros);
     }
     for pixel in rest {
-        pixel_after_zeros(u32::from_le_bytes(*pixel) & kept, &mut zeros);
-    }
-    if zeros > 0 {
-        tokens.zeros(zeros);
+        pixel_after_zeros(u32::from_le_bytes(*pixel) & kept, zeros);
     }
 }
 
@@ -207,6 +218,18 @@ impl BlockCode {
     /// pixels and zeros mixed, rather than mostly zeros.
     pub(crate) fn is_dense(&self) -> bool {
         self.dense
+    }
+
+    /// The bits of the symbols `histogram` counted, coded with this code
+    /// (a match's extra and distance bits left out: they are the same
+    /// whatever the code).
+    pub(crate) fn cost(&self, histogram: &Histogram) -> u64 {
+        histogram
+            .counts
+            .iter()
+            .zip(&self.lengths)
+            .map(|(&count, &length)| u64::from(count) * u64::from(length))
+            .sum()
     }
 }
 
@@ -418,6 +441,17 @@ impl Tokens for BlockWriter<'_> {
 }
 
 impl BlockWriter<'_> {
+    /// Writes pixels of a row as [`Tokens::row`] does, carrying `zeros`,
+    /// the run pending before them and after them.
+    #[inline(always)]
+    fn row_pixels<const CHANNELS: usize>(&mut self, pixels: &[[u8; 4]], zeros: &mut u32) {
+        if self.dense {
+            self.dense_pixels::<CHANNELS>(pixels, zeros);
+        } else {
+            pixels_with_branches::<CHANNELS>(self, pixels, zeros);
+        }
+    }
+
     /// Writes pixels of a row as [`Tokens::row`] does in a dense block,
     /// carrying `zeros`, the run pending before them and after them.
     ///

@@ -31,7 +31,7 @@ use std::sync::{Arc, OnceLock};
 use crate::render::canvas::Canvas;
 use crate::render::encode::{is_opaque, png_stripe};
 use crate::render::png_writer::{
-    EncodedStripe, PngColor, SameAsKept, StripeCoding, assemble, stripe_count, stripe_rows,
+    EncodedStripe, PngColor, StripeCoding, assemble, stripe_count, stripe_rows,
 };
 use crate::render::text::PreparedText;
 use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
@@ -215,13 +215,10 @@ impl Renderer {
             for index in stripes.clone() {
                 let rows = stripe_rows(index, height);
                 let pixels = row_bytes(canvas, rows.clone());
-                let kept = base.stripe(index, color);
-                let same;
-                let coding = if kept.is_joinable() {
-                    same = SameAsKept::compare(pixels, row_bytes(&base.canvas, rows), width);
-                    StripeCoding::Over { kept, same: &same }
-                } else {
-                    StripeCoding::Alone
+                let coding = StripeCoding::Over {
+                    kept: base.stripe(index, color),
+                    drawn: pixels,
+                    kept_drawn: row_bytes(&base.canvas, rows),
                 };
                 drawn[index] = Some(png_stripe(pixels, width, index == 0, color, coding));
             }

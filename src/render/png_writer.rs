@@ -20,9 +20,10 @@
 //! little from one row to the next, and one fixed filter avoids trying all
 //! five per row. Each stripe's Huffman table is fitted to every fourth row
 //! of it, which is close enough to the stripe and a quarter of the work.
-//! A stripe that a personalized layer draws over a kept photo is coded with
-//! the kept stripe's table instead, and the rows and segments of rows it
-//! shares with it copied ([`StripeCoding::Over`]). So a file is a pure function of its pixels and,
+//! A stripe that a personalized layer draws over a kept photo (or over a
+//! gradient whose table fits it nearly as well) is coded with the kept
+//! stripe's table instead, and the rows and segments of rows it shares
+//! with it copied ([`StripeCoding::Over`]). So a file is a pure function of its pixels and,
 //! for a render with fixed layers, of the fixed layers' pixels.
 
 use crate::render::adler32::Adler32;
@@ -56,8 +57,8 @@ pub(crate) struct EncodedStripe {
     /// How the rows were coded, so that a stripe coded over this one
     /// ([`StripeCoding::Over`]) can copy what it shares: the block's code,
     /// where each row's bits start in `chunk` (and, last, where the rows
-    /// end), and for a kept stripe with a dense code, each row's own
-    /// Adler-32 and checkpoints, one per segment, row after row.
+    /// end), and for a kept stripe each row's own Adler-32 and
+    /// checkpoints, one per segment, row after row.
     code: BlockCode,
     row_bits: [u64; STRIPE_ROWS as usize + 1],
     row_checksums: [Adler32; STRIPE_ROWS as usize],
@@ -65,8 +66,8 @@ pub(crate) struct EncodedStripe {
 }
 
 impl EncodedStripe {
-    /// Whether stripes coded over this one copy from it: it was coded to
-    /// be kept, with a dense code ([`StripeCoding::Over`]).
+    /// Whether stripes coded over this one may copy from it: it was coded
+    /// to be kept ([`StripeCoding::Kept`]).
     pub(crate) fn is_joinable(&self) -> bool {
         !self.checkpoints.is_empty()
     }
@@ -112,12 +113,12 @@ pub(crate) fn write_png(pixels: &[u8], width: u32, height: u32, color: PngColor)
 pub(crate) enum StripeCoding<'a> {
     /// On its own, with a Huffman code fitted to its rows.
     Alone,
-    /// On its own, to be kept: a dense code's rows also note their
-    /// checkpoints, so that stripes coded over this one can copy any
-    /// segment of them.
+    /// On its own, to be kept: its rows also note their checkpoints, so
+    /// that stripes coded over this one can copy any segment of them.
     Kept,
     /// Over `kept`, the same stripe of a personalized render's fixed
-    /// layers, whose pixels `same` compares with this stripe's.
+    /// layers; `drawn` and `kept_drawn` are the two stripes' pixels as
+    /// drawn, compared to find the rows and segments they share.
     ///
     /// Over a photo (a kept stripe with a dense code) the stripe is coded
     /// with the kept stripe's Huffman code, not one fitted to its own rows.
@@ -125,14 +126,21 @@ pub(crate) enum StripeCoding<'a> {
     /// one's codes to the kept bits for it, and those are copied: a line of
     /// text reaches only some rows of a stripe and some of each row, and a
     /// photo's pixels are the dearest to code. The cost is a code fitted to
-    /// the photo alone, which the text's few colors barely lengthen. Over a
-    /// stripe of mostly zeros (a flat card's) coding is cheap and a fitted
-    /// code matters more, so the stripe is coded alone.
+    /// the photo alone, which the text's few colors barely lengthen. Over
+    /// rows of mostly zeros (a gradient, a flat card) the kept code is used
+    /// only where it codes the stripe's sampled rows within
+    /// [`JOIN_COST_SHARE`] of a code fitted to them; text over a flat
+    /// color needs literals that a flat color's code makes long.
     Over {
         kept: &'a EncodedStripe,
-        same: &'a SameAsKept,
+        drawn: &'a [u8],
+        kept_drawn: &'a [u8],
     },
 }
+
+/// The most a kept sparse code may cost over a fitted one, as a fraction
+/// (1/50, 2%), for a stripe to be coded with it and join the kept rows.
+const JOIN_COST_SHARE: u64 = 50;
 
 /// Compresses one stripe: `pixels` holds its rows, RGBA; `first` says
 /// whether it is the image's first stripe, whose chunk carries the zlib
@@ -145,10 +153,20 @@ pub(crate) fn encode_stripe(
     coding: StripeCoding<'_>,
 ) -> EncodedStripe {
     let rows = stripe_row_slices(pixels, width);
-    if let StripeCoding::Over { kept, .. } = coding
+    let joined = |kept: &EncodedStripe, drawn: &[u8], kept_drawn: &[u8]| {
+        let same = SameAsKept::compare(drawn, kept_drawn, width);
+        let writing = Writing::Joined { kept, same: &same };
+        write_stripe(&rows, first, color, kept.code.clone(), writing)
+    };
+    if let StripeCoding::Over {
+        kept,
+        drawn,
+        kept_drawn,
+    } = coding
         && kept.is_joinable()
+        && kept.code.is_dense()
     {
-        return write_stripe(&rows, first, color, kept.code.clone(), coding);
+        return joined(kept, drawn, kept_drawn);
     }
     let mut difference = vec![0u8; width as usize * 4];
     // The Huffman table, from the first row and every fourth after it
@@ -160,11 +178,34 @@ pub(crate) fn encode_stripe(
         tokenize_row(kind, &difference, color, &mut histogram);
     }
     let code = BlockCode::fit(&histogram);
-    let coding = match coding {
-        StripeCoding::Kept if code.is_dense() => StripeCoding::Kept,
-        _ => StripeCoding::Alone,
-    };
-    write_stripe(&rows, first, color, code, coding)
+    match coding {
+        StripeCoding::Over {
+            kept,
+            drawn,
+            kept_drawn,
+        } if kept.is_joinable()
+            && kept.code.cost(&histogram) * JOIN_COST_SHARE
+                <= code.cost(&histogram) * (JOIN_COST_SHARE + 1) =>
+        {
+            joined(kept, drawn, kept_drawn)
+        }
+        StripeCoding::Kept => write_stripe(&rows, first, color, code, Writing::Noted),
+        _ => write_stripe(&rows, first, color, code, Writing::Coded),
+    }
+}
+
+/// How [`write_stripe`] writes rows.
+#[derive(Clone, Copy)]
+enum Writing<'a> {
+    /// Each row coded.
+    Coded,
+    /// Each row coded, its checkpoints and checksum noted.
+    Noted,
+    /// Rows and segments the same as `kept`'s copied, the rest coded.
+    Joined {
+        kept: &'a EncodedStripe,
+        same: &'a SameAsKept,
+    },
 }
 
 /// Which segments ([`SEGMENT_PIXELS`]) of a stripe's rows hold the same
@@ -249,7 +290,7 @@ fn write_stripe(
     first: bool,
     color: PngColor,
     code: BlockCode,
-    coding: StripeCoding<'_>,
+    writing: Writing<'_>,
 ) -> EncodedStripe {
     let channels = match color {
         PngColor::Rgb => 3,
@@ -264,7 +305,7 @@ fn write_stripe(
     let mut row_bits = [0u64; STRIPE_ROWS as usize + 1];
     let mut row_checksums = [Adler32::new(); STRIPE_ROWS as usize];
     let mut checkpoints = Vec::new();
-    if let StripeCoding::Kept = coding {
+    if let Writing::Noted = writing {
         checkpoints.reserve(rows.len() * (row_len / 4).div_ceil(SEGMENT_PIXELS));
     }
     write_chunk(&mut chunk, *b"IDAT", |out| {
@@ -277,8 +318,8 @@ fn write_stripe(
         let origin = start as u64 * 8;
         for index in 0..rows.len() {
             row_bits[index] = origin + block.bit_position();
-            match coding {
-                StripeCoding::Over { kept, same } if same.filtered_row(index) => {
+            match writing {
+                Writing::Joined { kept, same } if same.filtered_row(index) => {
                     let bits = kept.row_bits[index]..kept.row_bits[index + 1];
                     block.copy_bits(&kept.chunk, bits);
                     checksum = checksum.combine(kept.row_checksums[index], raw_row_len);
@@ -290,7 +331,7 @@ fn write_stripe(
                     // A kept stripe keeps each row's own checksum, for the
                     // rows later copied from it; the others add each row to
                     // the stripe's at once.
-                    let noting = matches!(coding, StripeCoding::Kept);
+                    let noting = matches!(writing, Writing::Noted);
                     let mut row_checksum = Adler32::new();
                     let sum = if noting {
                         &mut row_checksum
@@ -300,7 +341,7 @@ fn write_stripe(
                     sum.byte(kind);
                     let row = CodedRow {
                         index,
-                        coding,
+                        writing,
                         origin,
                     };
                     match color {
@@ -338,7 +379,7 @@ fn write_stripe(
 /// A row of a stripe to code, after its filter type.
 struct CodedRow<'a> {
     index: usize,
-    coding: StripeCoding<'a>,
+    writing: Writing<'a>,
     /// Where the block starts in its chunk, in bits.
     origin: u64,
 }
@@ -350,9 +391,9 @@ impl CodedRow<'_> {
         pixels: &[[u8; 4]],
         checkpoints: &mut Vec<Checkpoint>,
     ) {
-        match self.coding {
-            StripeCoding::Kept => block.row_noting::<CHANNELS>(pixels, self.origin, checkpoints),
-            StripeCoding::Over { kept, same } => {
+        match self.writing {
+            Writing::Noted => block.row_noting::<CHANNELS>(pixels, self.origin, checkpoints),
+            Writing::Joined { kept, same } => {
                 let segments = same.segments;
                 let row_checkpoints = kept
                     .checkpoints
@@ -371,7 +412,7 @@ impl CodedRow<'_> {
                     None => block.row::<CHANNELS>(pixels),
                 }
             }
-            StripeCoding::Alone => block.row::<CHANNELS>(pixels),
+            Writing::Coded => block.row::<CHANNELS>(pixels),
         }
     }
 }
@@ -549,72 +590,92 @@ mod tests {
     /// stripe's code, and decode to the stripe's own pixels. A change
     /// makes the pixels under it coded too (the Up filter reads them), and
     /// the segment to its right in a first row (Sub reads to the left).
+    /// Over a photo (a dense code) and over a gradient (a sparse one).
     #[test]
     fn stripes_over_a_kept_one_copy_what_coding_would_write() {
         let width = 150u32;
         let row_len = width as usize * 4;
+        let mut joined_sparse = 0;
         for rows in [16usize, 5, 1] {
-            // Ink as (row, first byte, last byte): none, over a segment's
-            // edge, at the row's start and end, one pixel, whole rows.
-            let changes: [Vec<(usize, usize, usize)>; 7] = [
+            // Changes as (row, first byte, last byte, value): none, over a
+            // segment's edge, at the row's start and end, one pixel, whole
+            // rows.
+            let changes: [Vec<(usize, usize, usize, u8)>; 8] = [
                 vec![],
-                vec![(0, 100, 160)],
-                vec![(rows / 2, 120, 140), (rows / 2, 400, 420)],
-                vec![(rows - 1, 0, 4), (rows - 1, 596, 600)],
-                (0..rows).step_by(2).map(|row| (row, 252, 256)).collect(),
-                (0..rows).map(|row| (row, 0, 600)).collect(),
-                vec![(rows - 1, 300, 600)],
+                vec![(0, 100, 160, 255)],
+                vec![(rows / 2, 120, 140, 255), (rows / 2, 400, 420, 255)],
+                vec![(rows - 1, 0, 4, 255), (rows - 1, 596, 600, 255)],
+                (0..rows)
+                    .step_by(2)
+                    .map(|row| (row, 252, 256, 255))
+                    .collect(),
+                (0..rows).map(|row| (row, 0, 600, 255)).collect(),
+                vec![(rows - 1, 300, 600, 255)],
+                vec![(rows / 2, 256, 260, 1)],
             ];
+            // A photo's rows with flat stretches (zeros and changes mixed,
+            // runs pending at some checkpoints), and a gradient across the
+            // rows, a step every eight pixels, with a speck (mostly zeros).
+            let photo: Vec<u8> = noise(rows as u64 + 3, rows * row_len)
+                .iter()
+                .enumerate()
+                .map(|(at, &byte)| if (at / 96) % 3 == 1 { 7 } else { byte })
+                .collect();
+            let mut gradient: Vec<u8> = (0..rows * row_len)
+                .map(|at| (at % row_len / 32 * 5) as u8)
+                .collect();
+            gradient[40] = 90;
             for (first, color) in [(true, PngColor::Rgb), (false, PngColor::Rgba)] {
-                // A photo's rows with flat stretches: zeros and changes
-                // mixed, runs pending at some checkpoints, and a dense code.
-                let kept_pixels: Vec<u8> = noise(rows as u64 + 3, rows * row_len)
-                    .iter()
-                    .enumerate()
-                    .map(|(at, &byte)| if (at / 96) % 3 == 1 { 7 } else { byte })
-                    .collect();
-                let kept = encode_stripe(&kept_pixels, width, first, color, StripeCoding::Kept);
-                assert!(kept.code.is_dense());
-                assert_eq!(kept.checkpoints.len(), rows * 5);
-                for changed in &changes {
-                    let mut pixels = kept_pixels.clone();
-                    for &(row, start, end) in changed {
-                        pixels[row * row_len + start..row * row_len + end].fill(255);
-                    }
-                    let same = SameAsKept::compare(&pixels, &kept_pixels, width);
-                    let nothing_same = SameAsKept {
-                        segments: same.segments,
-                        same: vec![false; same.same.len()],
-                    };
-                    let over = |same| {
-                        let coding = StripeCoding::Over { kept: &kept, same };
-                        encode_stripe(&pixels, width, first, color, coding)
-                    };
-                    let (copied, coded) = (over(&same), over(&nothing_same));
-                    let case = format!("{rows} rows, {color:?}, changed {changed:?}");
-                    assert!(
-                        copied.chunk == coded.chunk,
-                        "{case}: copies differ from coding"
-                    );
-                    assert_eq!(copied.checksum.value(), coded.checksum.value(), "{case}");
-                    if first {
-                        let png = assemble(width, rows as u32, color, std::iter::once(&copied));
-                        let (_, decoded) = decode(&png);
-                        let expected: Vec<u8> = pixels
-                            .chunks_exact(4)
-                            .flat_map(|pixel| pixel[..3].to_vec())
-                            .collect();
-                        assert!(decoded == expected, "{case}: decodes to other pixels");
+                for (name, kept_pixels) in [("photo", &photo), ("gradient", &gradient)] {
+                    let kept = encode_stripe(kept_pixels, width, first, color, StripeCoding::Kept);
+                    assert_eq!(kept.code.is_dense(), name == "photo");
+                    assert_eq!(kept.checkpoints.len(), rows * 5);
+                    let unlike: Vec<u8> = kept_pixels.iter().map(|byte| !byte).collect();
+                    for changed in &changes {
+                        let mut pixels = kept_pixels.clone();
+                        for &(row, start, end, value) in changed {
+                            pixels[row * row_len + start..row * row_len + end].fill(value);
+                        }
+                        let over = |kept_drawn| {
+                            let coding = StripeCoding::Over {
+                                kept: &kept,
+                                drawn: &pixels,
+                                kept_drawn,
+                            };
+                            encode_stripe(&pixels, width, first, color, coding)
+                        };
+                        // Compared with pixels unlike all of its own, the
+                        // stripe is coded pixel by pixel.
+                        let (copied, coded) = (over(kept_pixels), over(&unlike));
+                        let case = format!("{name}, {rows} rows, {color:?}, changed {changed:?}");
+                        assert!(
+                            copied.chunk == coded.chunk,
+                            "{case}: copies differ from coding"
+                        );
+                        assert_eq!(copied.checksum.value(), coded.checksum.value(), "{case}");
+                        joined_sparse +=
+                            usize::from(name == "gradient" && copied.code == kept.code);
+                        if first {
+                            let png = assemble(width, rows as u32, color, std::iter::once(&copied));
+                            let (_, decoded) = decode(&png);
+                            let expected: Vec<u8> = pixels
+                                .chunks_exact(4)
+                                .flat_map(|pixel| pixel[..3].to_vec())
+                                .collect();
+                            assert!(decoded == expected, "{case}: decodes to other pixels");
+                        }
                     }
                 }
             }
         }
+        assert!(joined_sparse > 0, "no stripe joined a gradient's rows");
     }
 
-    /// Over a kept stripe of mostly zeros (a flat card's), a stripe is
-    /// coded on its own, as a full render codes it.
+    /// Over a kept stripe of a flat color, a line of text is coded alone,
+    /// with a code fitted to it, as a full render codes it: the flat
+    /// color's code would make its literals long.
     #[test]
-    fn stripes_over_a_flat_kept_one_are_coded_as_on_their_own() {
+    fn text_over_a_flat_kept_stripe_is_coded_as_on_its_own() {
         let width = 600u32;
         let row_len = width as usize * 4;
         let kept_pixels = vec![255u8; 16 * row_len];
@@ -627,11 +688,18 @@ mod tests {
         );
         assert!(!kept.code.is_dense());
         let mut pixels = kept_pixels.clone();
-        pixels[5 * row_len + 400..5 * row_len + 480].fill(20);
-        let same = SameAsKept::compare(&pixels, &kept_pixels, width);
+        for row in 3..12 {
+            for (at, byte) in pixels[row * row_len + 400..row * row_len + 880]
+                .iter_mut()
+                .enumerate()
+            {
+                *byte = (at * 37 % 200) as u8;
+            }
+        }
         let coding = StripeCoding::Over {
             kept: &kept,
-            same: &same,
+            drawn: &pixels,
+            kept_drawn: &kept_pixels,
         };
         let over = encode_stripe(&pixels, width, false, PngColor::Rgb, coding);
         let alone = encode_stripe(&pixels, width, false, PngColor::Rgb, StripeCoding::Alone);

@@ -34,7 +34,7 @@ pub(crate) struct KeptRow<'a> {
 }
 
 impl BlockWriter<'_> {
-    /// Writes a row of a dense block as [`Tokens::row`] does, noting a
+    /// Writes a row as [`Tokens::row`] does, noting a
     /// [`Checkpoint`] before each segment (bits counted from `origin`, where
     /// this block starts in its chunk), so that a block written later with
     /// the same code can copy any segment of it ([`BlockWriter::row_over`]).
@@ -44,14 +44,13 @@ impl BlockWriter<'_> {
         origin: u64,
         checkpoints: &mut Vec<Checkpoint>,
     ) {
-        debug_assert!(self.dense, "checkpoints are noted in dense blocks only");
         let mut zeros = 0u32;
         for segment in pixels.chunks(SEGMENT_PIXELS) {
             checkpoints.push(Checkpoint {
                 bit: origin + self.bit_position(),
                 zeros,
             });
-            self.dense_pixels::<CHANNELS>(segment, &mut zeros);
+            self.row_pixels::<CHANNELS>(segment, &mut zeros);
         }
         if zeros > 0 {
             self.zeros(zeros);
@@ -82,7 +81,7 @@ impl BlockWriter<'_> {
                 zeros = next.map_or(0, |next| next.zeros);
                 continue;
             }
-            self.dense_pixels::<CHANNELS>(segment, &mut zeros);
+            self.row_pixels::<CHANNELS>(segment, &mut zeros);
             in_step = next.is_some_and(|next| next.zeros == zeros);
         }
         if zeros > 0 {
