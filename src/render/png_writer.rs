@@ -23,8 +23,9 @@
 //! A stripe that a personalized layer draws over a kept photo (or over a
 //! gradient whose table fits it nearly as well) is coded with the kept
 //! stripe's table instead, and the rows and segments of rows it shares
-//! with it copied ([`StripeCoding::Over`]). So a file is a pure function of its pixels and,
-//! for a render with fixed layers, of the fixed layers' pixels.
+//! with it copied ([`StripeCoding::Over`]). So a file is a pure function
+//! of its pixels and, for a render with fixed layers, of the fixed
+//! layers' pixels.
 
 use crate::render::adler32::Adler32;
 use crate::render::deflate::{
@@ -282,7 +283,7 @@ fn filter(rows: &[&[u8]], index: usize, difference: &mut [u8]) -> u8 {
     }
 }
 
-/// Writes a stripe's chunk with `code` as `coding` says: each row filtered
+/// Writes a stripe's chunk with `code` as `writing` says: each row filtered
 /// and coded, or copied from the kept stripe where its filtered bytes are
 /// the kept one's, whole or segment by segment.
 fn write_stripe(
