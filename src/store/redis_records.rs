@@ -521,7 +521,6 @@ impl RedisStore {
     }
 }
 
-/// Whether a code key's value is a code, not a claim in progress.
 /// A command for a batch that is written at every open, with room for a
 /// few keys and values: built with no room, its buffers grew by doubling,
 /// several reallocations a command.
@@ -531,6 +530,7 @@ pub(super) fn command(name: &str) -> redis::Cmd {
     command
 }
 
+/// Whether a code key's value is a code, not a claim in progress.
 fn is_code(value: &str) -> bool {
     !value.is_empty() && value != DRAWING
 }
