@@ -9,7 +9,8 @@
 //! shaping. "fully cold" also starts from a fresh renderer
 //! and a freshly decoded asset (font loading and decoding are left out of
 //! the timing). "flat" is a white card whose heading is fixed and whose
-//! second line names the recipient; "whole" renders a card with no layer
+//! second line names the recipient; "loyalty" is the open spike's loyalty
+//! card (`loadtest/spike.sh`); "whole" renders a card with no layer
 //! marked fixed, every layer drawn and every row compressed, beside the
 //! incremental render of the same card. Run with `cargo bench --bench
 //! render`.
@@ -22,7 +23,9 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, flat_card, fonts, sale_timer};
+use cards::{
+    Wording, background, card_in, flat_card, fonts, loyalty_background, loyalty_card, sale_timer,
+};
 
 fn bench_render(c: &mut Criterion) {
     let renderer = Renderer::new(fonts());
@@ -68,6 +71,21 @@ fn bench_render(c: &mut Criterion) {
         b.iter(|| {
             n += 1;
             black_box(renderer.render(&flat_card(n, 1)).expect("renders"))
+        })
+    });
+
+    // The open spike's loyalty card: four personalized lines over a
+    // gradient and a translucent panel, most of its rows drawn anew.
+    let loyalty_asset = loyalty_background();
+    let mut n = 0u64;
+    group.bench_function("cold render loyalty", |b| {
+        b.iter(|| {
+            n += 1;
+            black_box(
+                renderer
+                    .render(&loyalty_card(&loyalty_asset, n))
+                    .expect("renders"),
+            )
         })
     });
 

@@ -1,19 +1,23 @@
 //! opentime's side of the peer comparison (`loadtest/peers.sh`): renders
-//! the benchmarks' reference card, flat card or reference timer `count`
-//! times, cold, and prints the time of each render in the same one-line
-//! JSON as the Pillow and takumi peers in `loadtest/peers/`.
+//! the benchmarks' reference card, flat card, the open spike's loyalty
+//! card or the reference timer `count` times, cold, and prints the time of
+//! each render in the same one-line JSON as the Pillow and takumi peers in
+//! `loadtest/peers/`. The loyalty card is byte for byte what the server
+//! renders of `assets/templates/loyalty.json` for a member named "Алёна
+//! Martin n" with the card's points and tier.
 //!
 //! ```text
 //! cargo build --release --example peer_render
 //! target/release/examples/peer_render card 200 /tmp/opentime-card.png
 //! target/release/examples/peer_render flat 200 /tmp/opentime-flat.png
+//! target/release/examples/peer_render loyalty 200 /tmp/opentime-loyalty.png
 //! target/release/examples/peer_render timer 20 /tmp/opentime-timer.gif
 //! ```
 //!
 //! Card `n` thanks recipient `n` and timer `k` starts `k` seconds before
 //! three days, so every render is a new image that no cache could answer.
 //! The cards' fixed layers (the reference card's background, the flat
-//! card's white and heading) are drawn and compressed once by the first
+//! card's white and heading, the loyalty card's gradient and panel) are drawn and compressed once by the first
 //! render and kept, as in the server; the rows the recipient's text
 //! touches are drawn and compressed for each card.
 //! Fonts are loaded and the background decoded before the clock starts, and
@@ -33,7 +37,9 @@ use opentime::render::{OutputFormat, Renderer};
 #[path = "../benches/support/cards.rs"]
 mod cards;
 
-use cards::{Wording, background, card_in, flat_card, fonts, sale_timer};
+use cards::{
+    Wording, background, card_in, flat_card, fonts, loyalty_background, loyalty_card, sale_timer,
+};
 
 /// Unmeasured renders before the measured ones.
 const WARM_UP_RENDERS: u64 = 2;
@@ -45,6 +51,7 @@ const TIMER_START_SECONDS: i64 = 3 * 86_400;
 enum Case {
     Card,
     Flat,
+    Loyalty,
     Timer,
 }
 
@@ -53,6 +60,7 @@ impl Case {
         match self {
             Case::Card => "card",
             Case::Flat => "flat",
+            Case::Loyalty => "loyalty",
             Case::Timer => "timer",
         }
     }
@@ -60,7 +68,7 @@ impl Case {
     /// The image format's name and the bytes every such file starts with.
     fn format(self) -> (&'static str, &'static [u8]) {
         match self {
-            Case::Card | Case::Flat => ("PNG", b"\x89PNG\r\n\x1a\n"),
+            Case::Card | Case::Flat | Case::Loyalty => ("PNG", b"\x89PNG\r\n\x1a\n"),
             Case::Timer => ("GIF", b"GIF89a"),
         }
     }
@@ -70,12 +78,13 @@ fn main() {
     let (case, count, output) = match parse_args(std::env::args().skip(1).collect()) {
         Ok(parsed) => parsed,
         Err(message) => {
-            eprintln!("{message}\nusage: peer_render card|flat|timer COUNT OUTFILE");
+            eprintln!("{message}\nusage: peer_render card|flat|loyalty|timer COUNT OUTFILE");
             std::process::exit(2);
         }
     };
     let renderer = Renderer::new(fonts());
     let asset = background();
+    let loyalty_asset = loyalty_background();
     let render = |number: u64| match case {
         Case::Card => renderer
             .render(&card_in(
@@ -89,6 +98,9 @@ fn main() {
         Case::Flat => renderer
             .render(&flat_card(number, 1))
             .expect("the flat card renders"),
+        Case::Loyalty => renderer
+            .render(&loyalty_card(&loyalty_asset, number))
+            .expect("the loyalty card renders"),
         Case::Timer => renderer
             .render_timer(&sale_timer(TIMER_START_SECONDS - number as i64))
             .expect("the reference timer renders"),
@@ -129,6 +141,7 @@ fn parse_args(args: Vec<String>) -> Result<(Case, u64, String), String> {
     let case = match case.as_str() {
         "card" => Case::Card,
         "flat" => Case::Flat,
+        "loyalty" => Case::Loyalty,
         "timer" => Case::Timer,
         other => return Err(format!("unknown case {other:?}")),
     };

@@ -179,6 +179,122 @@ pub fn flat_card(n: u64, scale: u32) -> RenderPlan {
     }
 }
 
+/// The open spike's loyalty card (`assets/templates/loyalty.json`, its
+/// member variant): a 600x200 gradient with soft lights, a translucent
+/// panel, and four lines for recipient `n` (name, points, tier, points to
+/// the next tier) that cover most of its rows.
+pub fn loyalty_card(asset: &Arc<Asset>, n: u64) -> RenderPlan {
+    let gold = Color::rgba(236, 190, 90, 255);
+    let line = |weight, size: f32, min_size: f32, color, align| TextStyle {
+        min_size,
+        align,
+        max_lines: None,
+        wrap: false,
+        ..style(weight, size, color, VerticalAlign::Top)
+    };
+    let text = |(x, y, width, height), text: String, style| {
+        Layer::Text(TextLayer {
+            frame: Frame {
+                x,
+                y,
+                width,
+                height,
+            },
+            text,
+            style,
+        })
+    };
+    let points = 100 + (n * 37) % 20_000;
+    let to_gold = if points >= 10_000 {
+        "Free shipping on every order".to_string()
+    } else {
+        format!("{} points to Gold", grouped(10_000 - points))
+    };
+    let tiers = ["MEMBER", "SILVER", "GOLD", "PLATINUM"];
+    let left = HorizontalAlign::Left;
+    RenderPlan {
+        width: 600,
+        height: 200,
+        scale: 1,
+        format: OutputFormat::Png,
+        fixed: vec![true, true, false, false, false, false],
+        layers: vec![
+            Layer::Image(ImageLayer {
+                frame: Frame {
+                    x: 0.0,
+                    y: 0.0,
+                    width: 600.0,
+                    height: 200.0,
+                },
+                asset: Arc::clone(asset),
+                fit: Fit::Cover,
+                radius: 0.0,
+                opacity: 1.0,
+            }),
+            Layer::Rect(RectLayer {
+                frame: Frame {
+                    x: 20.0,
+                    y: 20.0,
+                    width: 560.0,
+                    height: 160.0,
+                },
+                fill: Color::rgba(255, 255, 255, 20),
+                radius: 18.0,
+            }),
+            text(
+                (44.0, 36.0, 380.0, 48.0),
+                format!("Алёна Martin {n}"),
+                line(Weight::Bold, 32.0, 18.0, Color::WHITE, left),
+            ),
+            text(
+                (44.0, 92.0, 380.0, 60.0),
+                format!("{} points", grouped(points)),
+                line(Weight::Bold, 44.0, 24.0, gold, left),
+            ),
+            text(
+                (380.0, 40.0, 176.0, 32.0),
+                tiers[(n % 4) as usize].to_string(),
+                TextStyle {
+                    letter_spacing: 2.0,
+                    ..line(Weight::Bold, 18.0, 18.0, gold, HorizontalAlign::Right)
+                },
+            ),
+            text(
+                (44.0, 150.0, 512.0, 24.0),
+                to_gold,
+                line(
+                    Weight::Regular,
+                    16.0,
+                    16.0,
+                    Color::rgba(230, 220, 240, 255),
+                    left,
+                ),
+            ),
+        ],
+    }
+}
+
+/// `number` with a comma between groups of three digits, as the
+/// template's `number` filter writes it in English.
+fn grouped(number: u64) -> String {
+    let digits = number.to_string();
+    let mut out = String::new();
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
+/// The loyalty card's background, decoded.
+pub fn loyalty_background() -> Arc<Asset> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/templates/images/loyalty-bg.png");
+    let bytes = std::fs::read(path).expect("the loyalty background exists");
+    Arc::new(Asset::decode("loyalty-bg.png", &bytes).expect("decodes"))
+}
+
 /// The reference timer: 600x150 on a flat background, days, hours, minutes
 /// and seconds in boxes with labels, 60 frames, `remaining` seconds left.
 pub fn sale_timer(remaining: i64) -> TimerPlan {
