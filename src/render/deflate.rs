@@ -96,6 +96,15 @@ impl Histogram {
             changed: 0,
         }
     }
+
+    /// Adds `other`'s counts to these.
+    pub(crate) fn add(&mut self, other: &Histogram) {
+        for (count, &more) in self.counts.iter_mut().zip(&other.counts) {
+            *count += more;
+        }
+        self.pixels += other.pixels;
+        self.changed += other.changed;
+    }
 }
 
 impl Tokens for Histogram {

@@ -10,7 +10,9 @@
 
 use crate::render::canvas::Canvas;
 use crate::render::gif_writer::{GifWriter, Palette};
-use crate::render::png_writer::{EncodedStripe, PngColor, StripeCoding, encode_stripe, write_png};
+use crate::render::png_writer::{
+    EncodedStripe, PngColor, StripeCoding, StripeToCode, encode_run, encode_stripe, write_png,
+};
 use crate::render::{OutputFormat, RenderError};
 
 /// JPEG quality: high enough that text edges keep no visible ringing.
@@ -70,6 +72,30 @@ pub(crate) fn png_stripe(
     match color {
         PngColor::Rgb => encode_stripe(pixels, width, first, color, coding),
         PngColor::Rgba => encode_stripe(&straight(pixels), width, first, color, coding),
+    }
+}
+
+/// A run of adjacent stripes of a PNG (`png_writer::encode_run`) from
+/// premultiplied rows, as [`png_stripe`] takes one.
+pub(crate) fn png_run(
+    stripes: &[StripeToCode<'_>],
+    width: u32,
+    color: PngColor,
+) -> Vec<EncodedStripe> {
+    match color {
+        PngColor::Rgb => encode_run(stripes, width, color),
+        PngColor::Rgba => {
+            let straight: Vec<Vec<u8>> = stripes
+                .iter()
+                .map(|stripe| straight(stripe.pixels))
+                .collect();
+            let stripes: Vec<StripeToCode<'_>> = stripes
+                .iter()
+                .zip(&straight)
+                .map(|(stripe, pixels)| StripeToCode { pixels, ..*stripe })
+                .collect();
+            encode_run(&stripes, width, color)
+        }
     }
 }
 

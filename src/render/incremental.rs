@@ -29,9 +29,9 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use crate::render::canvas::Canvas;
-use crate::render::encode::{is_opaque, png_stripe};
+use crate::render::encode::{is_opaque, png_run, png_stripe};
 use crate::render::png_writer::{
-    EncodedStripe, PngColor, StripeCoding, assemble, stripe_count, stripe_rows,
+    EncodedStripe, PngColor, StripeCoding, StripeToCode, assemble, stripe_count, stripe_rows,
 };
 use crate::render::text::PreparedText;
 use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
@@ -212,15 +212,24 @@ impl Renderer {
         };
         let mut drawn: Vec<Option<EncodedStripe>> = vec![None; touched.len()];
         for (stripes, canvas) in &windows {
-            for index in stripes.clone() {
-                let rows = stripe_rows(index, height);
-                let pixels = row_bytes(canvas, rows.clone());
-                let coding = StripeCoding::Over {
-                    kept: base.stripe(index, color),
-                    drawn: pixels,
-                    kept_drawn: row_bytes(&base.canvas, rows),
-                };
-                drawn[index] = Some(png_stripe(pixels, width, index == 0, color, coding));
+            let run: Vec<StripeToCode<'_>> = stripes
+                .clone()
+                .map(|index| {
+                    let rows = stripe_rows(index, height);
+                    let pixels = row_bytes(canvas, rows.clone());
+                    StripeToCode {
+                        pixels,
+                        first: index == 0,
+                        coding: StripeCoding::Over {
+                            kept: base.stripe(index, color),
+                            drawn: pixels,
+                            kept_drawn: row_bytes(&base.canvas, rows),
+                        },
+                    }
+                })
+                .collect();
+            for (index, stripe) in stripes.clone().zip(png_run(&run, width, color)) {
+                drawn[index] = Some(stripe);
             }
         }
         let stripes = drawn

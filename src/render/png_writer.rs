@@ -128,10 +128,11 @@ pub(crate) enum StripeCoding<'a> {
     /// text reaches only some rows of a stripe and some of each row, and a
     /// photo's pixels are the dearest to code. The cost is a code fitted to
     /// the photo alone, which the text's few colors barely lengthen. Over
-    /// rows of mostly zeros (a gradient, a flat card) the kept code is used
-    /// only where it codes the stripe's sampled rows within
-    /// [`JOIN_COST_SHARE`] of a code fitted to them; text over a flat
-    /// color needs literals that a flat color's code makes long.
+    /// rows of mostly zeros (a gradient, a flat card) the kept codes are
+    /// used only where they code the sampled rows of the run of stripes
+    /// ([`encode_run`]) within [`JOIN_COST_SHARE`] of a code fitted to
+    /// them; text over a flat color needs literals that a flat color's
+    /// code makes long, and is coded with the run's fitted code.
     Over {
         kept: &'a EncodedStripe,
         drawn: &'a [u8],
@@ -155,46 +156,107 @@ pub(crate) fn encode_stripe(
     color: PngColor,
     coding: StripeCoding<'_>,
 ) -> EncodedStripe {
-    let rows = stripe_row_slices(pixels, width);
-    let joined = |kept: &EncodedStripe, drawn: &[u8], kept_drawn: &[u8]| {
-        let same = SameAsKept::compare(drawn, kept_drawn, width);
-        let writing = Writing::Joined { kept, same: &same };
-        write_stripe(&rows, first, color, kept.code.clone(), writing)
-    };
-    if let StripeCoding::Over {
-        kept,
-        drawn,
-        kept_drawn,
-    } = coding
-        && kept.is_joinable()
-        && kept.code.is_dense()
-    {
-        return joined(kept, drawn, kept_drawn);
+    if let StripeCoding::Over { .. } = coding {
+        let stripe = StripeToCode {
+            pixels,
+            first,
+            coding,
+        };
+        let mut coded = encode_run(&[stripe], width, color);
+        if let Some(stripe) = coded.pop() {
+            return stripe;
+        }
     }
+    let rows = stripe_row_slices(pixels, width);
+    let histogram = sampled_histogram(&rows, width, color);
+    let code = BlockCode::fit(&histogram);
+    let writing = match coding {
+        StripeCoding::Kept => Writing::Noted,
+        _ => Writing::Coded,
+    };
+    write_stripe(&rows, first, color, code, writing)
+}
+
+/// One stripe of a run for [`encode_run`], as [`encode_stripe`] takes it.
+#[derive(Clone, Copy)]
+pub(crate) struct StripeToCode<'a> {
+    pub(crate) pixels: &'a [u8],
+    pub(crate) first: bool,
+    pub(crate) coding: StripeCoding<'a>,
+}
+
+/// Compresses a run of adjacent stripes that a personalized render drew
+/// anew, each over its kept stripe ([`StripeCoding::Over`]). One over a
+/// photo is joined to its kept stripe. The others are decided together,
+/// on the histogram of the run's sampled rows: joined to their kept
+/// stripes if the kept codes cost those rows at most [`JOIN_COST_SHARE`]
+/// more than one code fitted to them all, else each coded alone with that
+/// one code. A line of text crosses several stripes, alike in what they
+/// hold, and fitting a code costs about as much as coding a stripe's
+/// changed rows, so a run fits one code, not one a stripe.
+pub(crate) fn encode_run(
+    stripes: &[StripeToCode<'_>],
+    width: u32,
+    color: PngColor,
+) -> Vec<EncodedStripe> {
+    let over_photo = |coding: &StripeCoding<'_>| matches!(coding, StripeCoding::Over { kept, .. } if kept.is_joinable() && kept.code.is_dense());
+    let mut histogram = Histogram::new();
+    let mut kept_cost = 0u64;
+    let mut joinable = true;
+    for stripe in stripes.iter().filter(|stripe| !over_photo(&stripe.coding)) {
+        let rows = stripe_row_slices(stripe.pixels, width);
+        let sampled = sampled_histogram(&rows, width, color);
+        match stripe.coding {
+            StripeCoding::Over { kept, .. } if kept.is_joinable() => {
+                kept_cost += kept.code.cost(&sampled);
+            }
+            _ => joinable = false,
+        }
+        histogram.add(&sampled);
+    }
+    // Over photos only, no code is fitted.
+    let code = stripes
+        .iter()
+        .any(|stripe| !over_photo(&stripe.coding))
+        .then(|| BlockCode::fit(&histogram));
+    let join = joinable
+        && code.as_ref().is_some_and(|code| {
+            kept_cost * JOIN_COST_SHARE <= code.cost(&histogram) * (JOIN_COST_SHARE + 1)
+        });
+    stripes
+        .iter()
+        .map(|stripe| {
+            let rows = stripe_row_slices(stripe.pixels, width);
+            match stripe.coding {
+                StripeCoding::Over {
+                    kept,
+                    drawn,
+                    kept_drawn,
+                } if join || over_photo(&stripe.coding) => {
+                    let same = SameAsKept::compare(drawn, kept_drawn, width);
+                    let writing = Writing::Joined { kept, same: &same };
+                    write_stripe(&rows, stripe.first, color, kept.code.clone(), writing)
+                }
+                _ => {
+                    let code = code.clone().unwrap_or_else(|| BlockCode::fit(&histogram));
+                    write_stripe(&rows, stripe.first, color, code, Writing::Coded)
+                }
+            }
+        })
+        .collect()
+}
+
+/// The histogram of a stripe's Huffman table: its first row and every
+/// fourth after it (every row of a short stripe).
+fn sampled_histogram(rows: &[&[u8]], width: u32, color: PngColor) -> Histogram {
     let mut difference = vec![0u8; width as usize * 4];
-    // The Huffman table, from the first row and every fourth after it
-    // (every row of a short stripe).
     let sample_every = if rows.len() >= 8 { 4 } else { 1 };
     let mut histogram = Histogram::new();
     for index in (0..rows.len()).step_by(sample_every) {
-        let kind = filter(&rows, index, &mut difference);
+        let kind = filter(rows, index, &mut difference);
         tokenize_row(kind, &difference, color, &mut histogram);
     }
-    let code = BlockCode::fit(&histogram);
-    match coding {
-        StripeCoding::Over {
-            kept,
-            drawn,
-            kept_drawn,
-        } if kept.is_joinable()
-            && kept.code.cost(&histogram) * JOIN_COST_SHARE
-                <= code.cost(&histogram) * (JOIN_COST_SHARE + 1) =>
-        {
-            joined(kept, drawn, kept_drawn)
-        }
-        StripeCoding::Kept => write_stripe(&rows, first, color, code, Writing::Noted),
-        _ => write_stripe(&rows, first, color, code, Writing::Coded),
-    }
+    histogram
 }
 
 /// How [`write_stripe`] writes rows.
@@ -672,6 +734,61 @@ mod tests {
             }
         }
         assert!(joined_sparse > 0, "no stripe joined a gradient's rows");
+    }
+
+    /// A run of stripes over flat kept ones is coded with one code, fitted
+    /// to the run, not one a stripe; the stripes join into a PNG that
+    /// decodes to their pixels.
+    #[test]
+    fn a_run_over_flat_kept_stripes_is_coded_with_one_code() {
+        let (width, rows) = (600u32, 16usize);
+        let row_len = width as usize * 4;
+        let kept_pixels = vec![255u8; rows * row_len];
+        let kept: Vec<EncodedStripe> = (0..3)
+            .map(|index| {
+                let coding = StripeCoding::Kept;
+                encode_stripe(&kept_pixels, width, index == 0, PngColor::Rgb, coding)
+            })
+            .collect();
+        // Each stripe's "text" in colors of its own.
+        let drawn: Vec<Vec<u8>> = (0..3)
+            .map(|index| {
+                let mut pixels = kept_pixels.clone();
+                for row in 2..14 {
+                    let line = &mut pixels[row * row_len + 400..row * row_len + 1600];
+                    for (at, byte) in line.iter_mut().enumerate() {
+                        *byte = [31, 96, 180, 230][(at * 7 + index) % 4] + index as u8 * 7;
+                    }
+                }
+                pixels
+            })
+            .collect();
+        let run: Vec<StripeToCode<'_>> = (0..3)
+            .map(|index| StripeToCode {
+                pixels: &drawn[index],
+                first: index == 0,
+                coding: StripeCoding::Over {
+                    kept: &kept[index],
+                    drawn: &drawn[index],
+                    kept_drawn: &kept_pixels,
+                },
+            })
+            .collect();
+        let coded = encode_run(&run, width, PngColor::Rgb);
+        assert_eq!(coded.len(), 3);
+        assert!(coded.iter().all(|stripe| stripe.code == coded[0].code));
+        assert!(coded[0].code != kept[0].code);
+        let alone = encode_stripe(&drawn[1], width, false, PngColor::Rgb, StripeCoding::Alone);
+        assert!(alone.code != coded[1].code, "the run's code is the run's");
+        let png = assemble(width, 3 * rows as u32, PngColor::Rgb, coded.iter());
+        let (color, decoded) = decode(&png);
+        assert_eq!(color, png::ColorType::Rgb);
+        let expected: Vec<u8> = drawn
+            .concat()
+            .chunks_exact(4)
+            .flat_map(|pixel| pixel[..3].to_vec())
+            .collect();
+        assert!(decoded == expected);
     }
 
     /// Over a kept stripe of a flat color, a line of text is coded alone,
