@@ -363,7 +363,7 @@ impl RenderPlan {
     /// change a PNG's bytes (never its pixels), and a key means its bytes.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
         let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/render/v5");
+        hasher.bytes(b"opentime/render/v6");
         hasher.bytes(template_version);
         hasher.u32(self.width);
         hasher.u32(self.height);

@@ -168,7 +168,7 @@ pub(crate) fn encode_stripe(
         }
     }
     let rows = stripe_row_slices(pixels, width);
-    let histogram = sampled_histogram(&rows, width, color);
+    let histogram = sampled_histogram(&rows, width, color, 4);
     let code = BlockCode::fit(&histogram);
     let writing = match coding {
         StripeCoding::Kept => Writing::Noted,
@@ -200,12 +200,15 @@ pub(crate) fn encode_run(
     color: PngColor,
 ) -> Vec<EncodedStripe> {
     let over_photo = |coding: &StripeCoding<'_>| matches!(coding, StripeCoding::Over { kept, .. } if kept.is_joinable() && kept.code.is_dense());
+    // A stripe alone samples every fourth row; a run, alike from stripe to
+    // stripe, every eighth.
+    let run_sampling = if stripes.len() > 1 { 8 } else { 4 };
     let mut histogram = Histogram::new();
     let mut kept_cost = 0u64;
     let mut joinable = true;
     for stripe in stripes.iter().filter(|stripe| !over_photo(&stripe.coding)) {
         let rows = stripe_row_slices(stripe.pixels, width);
-        let sampled = sampled_histogram(&rows, width, color);
+        let sampled = sampled_histogram(&rows, width, color, run_sampling);
         match stripe.coding {
             StripeCoding::Over { kept, .. } if kept.is_joinable() => {
                 kept_cost += kept.code.cost(&sampled);
@@ -247,10 +250,10 @@ pub(crate) fn encode_run(
 }
 
 /// The histogram of a stripe's Huffman table: its first row and every
-/// fourth after it (every row of a short stripe).
-fn sampled_histogram(rows: &[&[u8]], width: u32, color: PngColor) -> Histogram {
+/// `every`th after it (every row of a short stripe).
+fn sampled_histogram(rows: &[&[u8]], width: u32, color: PngColor, every: usize) -> Histogram {
     let mut difference = vec![0u8; width as usize * 4];
-    let sample_every = if rows.len() >= 8 { 4 } else { 1 };
+    let sample_every = if rows.len() >= 8 { every } else { 1 };
     let mut histogram = Histogram::new();
     for index in (0..rows.len()).step_by(sample_every) {
         let kind = filter(rows, index, &mut difference);
