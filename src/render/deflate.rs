@@ -32,7 +32,7 @@ use crate::render::huffman::code_lengths;
 
 mod joins;
 
-pub(crate) use joins::{Checkpoint, KeptRow, SEGMENT_PIXELS};
+pub(crate) use joins::{Checkpoint, CodeTables, KeptRow, SEGMENT_PIXELS};
 
 /// Receives the tokens of the data to compress, in order. Implemented by the
 /// [`Histogram`] that fits the table and by the [`BlockWriter`] that codes.
@@ -242,6 +242,11 @@ impl BlockCode {
     }
 }
 
+/// Two distance codes of one bit each, so that the distance code is
+/// complete (some inflaters refuse an incomplete one); only the first,
+/// distance 1, is ever used.
+const DISTANCE_LENGTHS: [u8; 2] = [1, 1];
+
 /// Writes one dynamic deflate block into a byte slice made large enough
 /// for it ([`BlockWriter::room`]).
 ///
@@ -281,56 +286,35 @@ impl<'a> BlockWriter<'a> {
         (raw_len * MAX_LITERAL_CODE_LENGTH as usize).div_ceil(8) + MAX_TABLE_BYTES + 16
     }
 
-    /// Starts a block with `code`, written from the start of `out`, which
-    /// has [`BlockWriter::room`] for the data to come.
-    pub(crate) fn new(out: &'a mut [u8], code: &BlockCode) -> BlockWriter<'a> {
-        let literal_lengths = code.lengths;
-        let literal_codes = canonical_codes(&literal_lengths);
-        // Two distance codes of one bit each, so that the distance code is
-        // complete (some inflaters refuse an incomplete one); only the first,
-        // distance 1, is ever used.
-        let distance_lengths = [1u8, 1];
-        let distance_one = Code { bits: 0, length: 1 };
-
-        let zero = literal_codes[0];
-        let mut zeros_after_zero = [Code::default(); MAX_MATCH as usize + 1];
-        for (count, code) in zeros_after_zero.iter_mut().enumerate() {
-            let count = count as u32;
-            *code = if count >= MIN_MATCH {
-                literal_codes[usize::from(LENGTH_SYMBOLS[count as usize])]
-                    .then(LENGTH_EXTRA[count as usize])
-                    .then(distance_one)
-            } else {
-                (0..count).fold(Code::default(), |code, _| code.then(zero))
-            };
-        }
-        let mut runs = [Code::default(); MAX_SHORT_RUN as usize + 1];
-        for (count, code) in runs.iter_mut().enumerate().skip(1) {
-            *code = zero.then(zeros_after_zero[count - 1]);
-        }
-
-        let mut writer = BlockWriter {
-            out,
-            at: 0,
-            bits: 0,
-            bit_count: 0,
-            literals: [Code::default(); 256],
-            zeros_after_zero,
-            runs,
-            end_of_block: literal_codes[END_OF_BLOCK],
-            dense: code.dense,
-        };
-        writer.literals.copy_from_slice(&literal_codes[..256]);
-
-        // zlib header: deflate with a 32 KiB window, no dictionary, the
-        // "fastest" level hint, and the check bits that make it divisible by 31.
+    /// Starts a block with `code`, whose [`CodeTables`] are `tables`,
+    /// written from the start of `out`, which has [`BlockWriter::room`] for
+    /// the data to come: the block's header and its table of code lengths.
+    pub(crate) fn new(out: &'a mut [u8], code: &BlockCode, tables: &CodeTables) -> BlockWriter<'a> {
+        let mut writer = BlockWriter::after_header(out, tables);
         // BFINAL = 0, BTYPE = 2 (dynamic Huffman): more blocks follow.
         writer.put(Code {
             bits: 0b100,
             length: 3,
         });
-        writer.write_table(&literal_lengths, &distance_lengths);
+        writer.write_table(&code.lengths, &DISTANCE_LENGTHS);
         writer
+    }
+
+    /// A block written with `tables` from the start of `out`, whose header
+    /// and table of code lengths the caller writes (copied from a block
+    /// with the same code, [`BlockWriter::copy_bits`]).
+    pub(crate) fn after_header(out: &'a mut [u8], tables: &CodeTables) -> BlockWriter<'a> {
+        BlockWriter {
+            out,
+            at: 0,
+            bits: 0,
+            bit_count: 0,
+            literals: tables.literals,
+            zeros_after_zero: tables.zeros_after_zero,
+            runs: tables.runs,
+            end_of_block: tables.end_of_block,
+            dense: tables.dense,
+        }
     }
 
     /// Ends the block, then pads to a byte boundary with an empty stored
@@ -779,7 +763,8 @@ mod tests {
                 let written = |dense: bool| {
                     let raw_len = rows.len() * (width * 4 + 1);
                     let mut out = vec![0; BlockWriter::room(raw_len)];
-                    let mut block = BlockWriter::new(&mut out, &BlockCode::fit(&histogram));
+                    let code = BlockCode::fit(&histogram);
+                    let mut block = BlockWriter::new(&mut out, &code, &CodeTables::new(&code));
                     block.dense = dense;
                     send_rows(&mut block, &rows, channels);
                     let len = block.finish();

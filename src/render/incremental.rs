@@ -29,6 +29,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use crate::render::canvas::Canvas;
+use crate::render::deflate::CodeTables;
 use crate::render::encode::{is_opaque, png_run, png_stripe};
 use crate::render::png_writer::{
     EncodedStripe, PngColor, StripeCoding, StripeToCode, assemble, stripe_count, stripe_rows,
@@ -37,7 +38,7 @@ use crate::render::text::PreparedText;
 use crate::render::{Frame, Layer, RenderError, RenderPlan, Renderer};
 
 /// Bytes of bases kept: a 600x200 card at 2x is 1.9 MB of pixels, weighed
-/// at 2.9 MB with its stripes ([`Base::weight`]), so about twenty
+/// at 3 MB with its stripes ([`Base::weight`]), so about twenty
 /// variants' bases at 2x, more at 1x.
 pub const DEFAULT_BASE_CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -59,13 +60,15 @@ pub(crate) struct Base {
 }
 
 impl Base {
-    /// Bytes a base holds, for the cache's bound: its pixels, and half as
-    /// much again at most for its compressed stripes and their checkpoints
-    /// (16 bytes for every 32 pixels of a photo's rows).
+    /// Bytes a base holds, for the cache's bound: its pixels, half as much
+    /// again at most for its compressed stripes and their checkpoints (16
+    /// bytes for every 32 pixels of a photo's rows), and each stripe's code
+    /// tables.
     pub(crate) fn weight(&self) -> u32 {
         let under = self.under.as_ref().map_or(0, |under| under.pixels.len());
         let pixels = self.canvas.pixels.len() + under;
-        u32::try_from(pixels.saturating_mul(3) / 2).unwrap_or(u32::MAX)
+        let tables = self.opaque.len() * size_of::<CodeTables>();
+        u32::try_from(pixels.saturating_mul(3) / 2 + tables).unwrap_or(u32::MAX)
     }
 
     /// A window of `rows` showing what lies under the layers that vary.

@@ -27,10 +27,12 @@
 //! of its pixels and, for a render with fixed layers, of the fixed
 //! layers' pixels.
 
+use std::borrow::Cow;
+
 use crate::render::adler32::Adler32;
 use crate::render::deflate::{
-    BlockCode, BlockWriter, Checkpoint, Histogram, KeptRow, SEGMENT_PIXELS, Tokens, ZLIB_HEADER,
-    end_stream,
+    BlockCode, BlockWriter, Checkpoint, CodeTables, Histogram, KeptRow, SEGMENT_PIXELS, Tokens,
+    ZLIB_HEADER, end_stream,
 };
 
 /// Rows per stripe: small enough that a line of text re-encodes little
@@ -61,6 +63,11 @@ pub(crate) struct EncodedStripe {
     /// end), and for a kept stripe each row's own Adler-32 and
     /// checkpoints, one per segment, row after row.
     code: BlockCode,
+    /// For a kept stripe, what its code writes with.
+    tables: Option<Box<CodeTables>>,
+    /// Where the block starts in `chunk`, in bits: its header and table of
+    /// code lengths run from there to the first row.
+    origin: u64,
     row_bits: [u64; STRIPE_ROWS as usize + 1],
     row_checksums: [Adler32; STRIPE_ROWS as usize],
     checkpoints: Vec<Checkpoint>,
@@ -376,14 +383,32 @@ fn write_stripe(
     if let Writing::Noted = writing {
         checkpoints.reserve(rows.len() * (row_len / 4).div_ceil(SEGMENT_PIXELS));
     }
+    // Over a kept stripe, its code's tables are kept with it, and its
+    // block's header and table of code lengths are copied.
+    let kept_tables = match writing {
+        Writing::Joined { kept, .. } => kept.tables.as_deref().map(|tables| (kept, tables)),
+        _ => None,
+    };
+    let tables = match kept_tables {
+        Some((_, tables)) => Cow::Borrowed(tables),
+        None => Cow::Owned(CodeTables::new(&code)),
+    };
+    let mut origin = 0;
     write_chunk(&mut chunk, *b"IDAT", |out| {
         if first {
             out.extend_from_slice(&ZLIB_HEADER);
         }
         let start = out.len();
         out.resize(start + BlockWriter::room(raw_len as usize), 0);
-        let mut block = BlockWriter::new(&mut out[start..], &code);
-        let origin = start as u64 * 8;
+        origin = start as u64 * 8;
+        let mut block = match kept_tables {
+            Some((kept, tables)) => {
+                let mut block = BlockWriter::after_header(&mut out[start..], tables);
+                block.copy_bits(&kept.chunk, kept.origin..kept.row_bits[0]);
+                block
+            }
+            None => BlockWriter::new(&mut out[start..], &code, &tables),
+        };
         for index in 0..rows.len() {
             row_bits[index] = origin + block.bit_position();
             match writing {
@@ -433,11 +458,14 @@ fn write_stripe(
         let written = block.finish();
         out.truncate(start + written);
     });
+    let tables = matches!(writing, Writing::Noted).then(|| Box::new(tables.into_owned()));
     EncodedStripe {
         chunk,
         checksum,
         raw_len,
         code,
+        tables,
+        origin,
         row_bits,
         row_checksums,
         checkpoints,

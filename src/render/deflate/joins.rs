@@ -6,9 +6,10 @@
 
 use std::ops::Range;
 
-#[cfg(doc)]
-use super::BlockCode;
-use super::{BlockWriter, Tokens};
+use super::{
+    BlockCode, BlockWriter, Code, END_OF_BLOCK, LENGTH_EXTRA, LENGTH_SYMBOLS, MAX_MATCH,
+    MAX_SHORT_RUN, MIN_MATCH, Tokens, canonical_codes,
+};
 
 /// Where the coding of a row stood before one of its segments of
 /// [`SEGMENT_PIXELS`]: the bits written (counted in the chunk the block is
@@ -106,6 +107,50 @@ impl BlockWriter<'_> {
             let value = (u64::from_le_bytes(word) >> (at % 8)) & ((1 << take) - 1);
             self.put_bits(value, take as u32);
             at += take;
+        }
+    }
+}
+
+/// What a [`BlockWriter`] writes with, worked out from a [`BlockCode`]: each
+/// literal's code, each run of zeros', the end's. A kept stripe keeps its
+/// own, for the stripes later coded over it with its code.
+#[derive(Clone, Debug)]
+pub(crate) struct CodeTables {
+    pub(super) literals: [Code; 256],
+    pub(super) zeros_after_zero: [Code; MAX_MATCH as usize + 1],
+    pub(super) runs: [Code; MAX_SHORT_RUN as usize + 1],
+    pub(super) end_of_block: Code,
+    pub(super) dense: bool,
+}
+
+impl CodeTables {
+    pub(crate) fn new(code: &BlockCode) -> CodeTables {
+        let literal_codes = canonical_codes(&code.lengths);
+        let distance_one = Code { bits: 0, length: 1 };
+        let zero = literal_codes[0];
+        let mut zeros_after_zero = [Code::default(); MAX_MATCH as usize + 1];
+        for (count, code) in zeros_after_zero.iter_mut().enumerate() {
+            let count = count as u32;
+            *code = if count >= MIN_MATCH {
+                literal_codes[usize::from(LENGTH_SYMBOLS[count as usize])]
+                    .then(LENGTH_EXTRA[count as usize])
+                    .then(distance_one)
+            } else {
+                (0..count).fold(Code::default(), |code, _| code.then(zero))
+            };
+        }
+        let mut runs = [Code::default(); MAX_SHORT_RUN as usize + 1];
+        for (count, code) in runs.iter_mut().enumerate().skip(1) {
+            *code = zero.then(zeros_after_zero[count - 1]);
+        }
+        let mut literals = [Code::default(); 256];
+        literals.copy_from_slice(&literal_codes[..256]);
+        CodeTables {
+            literals,
+            zeros_after_zero,
+            runs,
+            end_of_block: literal_codes[END_OF_BLOCK],
+            dense: code.dense,
         }
     }
 }
