@@ -19,9 +19,34 @@ pub fn fonts() -> FontBook {
 }
 
 pub fn background() -> Arc<Asset> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/images/card-background.png");
-    let bytes = std::fs::read(path).expect("the background exists");
-    Arc::new(Asset::decode("card-background.png", &bytes).expect("decodes"))
+    decoded("assets/images/card-background.png")
+}
+
+/// The image at `path` in the repository, decoded.
+fn decoded(path: &str) -> Arc<Asset> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    let bytes = std::fs::read(&path).expect("the image exists");
+    let name = path
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or("");
+    Arc::new(Asset::decode(name, &bytes).expect("decodes"))
+}
+
+/// `asset` covering a whole 600x200 card.
+fn cover(asset: &Arc<Asset>) -> Layer {
+    Layer::Image(ImageLayer {
+        frame: Frame {
+            x: 0.0,
+            y: 0.0,
+            width: 600.0,
+            height: 200.0,
+        },
+        asset: Arc::clone(asset),
+        fit: Fit::Cover,
+        radius: 0.0,
+        opacity: 1.0,
+    })
 }
 
 fn style(weight: Weight, size: f32, color: Color, vertical_align: VerticalAlign) -> TextStyle {
@@ -93,18 +118,7 @@ pub fn card_in(
         format,
         fixed: vec![true, false, false],
         layers: vec![
-            Layer::Image(ImageLayer {
-                frame: Frame {
-                    x: 0.0,
-                    y: 0.0,
-                    width: 600.0,
-                    height: 200.0,
-                },
-                asset: Arc::clone(asset),
-                fit: Fit::Cover,
-                radius: 0.0,
-                opacity: 1.0,
-            }),
+            cover(asset),
             Layer::Text(TextLayer {
                 frame: Frame {
                     x: 24.0,
@@ -219,18 +233,7 @@ pub fn loyalty_card(asset: &Arc<Asset>, n: u64) -> RenderPlan {
         format: OutputFormat::Png,
         fixed: vec![true, true, false, false, false, false],
         layers: vec![
-            Layer::Image(ImageLayer {
-                frame: Frame {
-                    x: 0.0,
-                    y: 0.0,
-                    width: 600.0,
-                    height: 200.0,
-                },
-                asset: Arc::clone(asset),
-                fit: Fit::Cover,
-                radius: 0.0,
-                opacity: 1.0,
-            }),
+            cover(asset),
             Layer::Rect(RectLayer {
                 frame: Frame {
                     x: 20.0,
@@ -290,9 +293,7 @@ fn grouped(number: u64) -> String {
 
 /// The loyalty card's background, decoded.
 pub fn loyalty_background() -> Arc<Asset> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/templates/images/loyalty-bg.png");
-    let bytes = std::fs::read(path).expect("the loyalty background exists");
-    Arc::new(Asset::decode("loyalty-bg.png", &bytes).expect("decodes"))
+    decoded("assets/templates/images/loyalty-bg.png")
 }
 
 /// The reference timer: 600x150 on a flat background, days, hours, minutes

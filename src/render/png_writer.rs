@@ -206,7 +206,6 @@ pub(crate) fn encode_run(
     width: u32,
     color: PngColor,
 ) -> Vec<EncodedStripe> {
-    let over_photo = |coding: &StripeCoding<'_>| matches!(coding, StripeCoding::Over { kept, .. } if kept.is_joinable() && kept.code.is_dense());
     // A stripe alone samples every fourth row; a run, alike from stripe to
     // stripe, every eighth.
     let run_sampling = if stripes.len() > 1 { 8 } else { 4 };
@@ -254,6 +253,12 @@ pub(crate) fn encode_run(
             }
         })
         .collect()
+}
+
+/// Whether a stripe is coded over a kept photo: a kept stripe whose code
+/// is dense, which it is always joined to.
+fn over_photo(coding: &StripeCoding<'_>) -> bool {
+    matches!(coding, StripeCoding::Over { kept, .. } if kept.is_joinable() && kept.code.is_dense())
 }
 
 /// The histogram of a stripe's Huffman table: its first row and every
