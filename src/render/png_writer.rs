@@ -181,7 +181,7 @@ pub(crate) fn encode_stripe(
         StripeCoding::Kept => Writing::Noted,
         _ => Writing::Coded,
     };
-    write_stripe(&rows, first, color, code, writing)
+    write_stripe(&rows, first, color, code, None, writing)
 }
 
 /// One stripe of a run for [`encode_run`], as [`encode_stripe`] takes it.
@@ -224,7 +224,7 @@ pub(crate) fn encode_run(
         histogram.add(&sampled);
     }
     // Over photos only, no code is fitted.
-    let code = stripes
+    let mut code = stripes
         .iter()
         .any(|stripe| !over_photo(&stripe.coding))
         .then(|| BlockCode::fit(&histogram));
@@ -232,27 +232,32 @@ pub(crate) fn encode_run(
         && code.as_ref().is_some_and(|code| {
             kept_cost * JOIN_COST_SHARE <= code.cost(&histogram) * (JOIN_COST_SHARE + 1)
         });
-    stripes
-        .iter()
-        .map(|stripe| {
-            let rows = stripe_row_slices(stripe.pixels, width);
-            match stripe.coding {
-                StripeCoding::Over {
-                    kept,
-                    drawn,
-                    kept_drawn,
-                } if join || over_photo(&stripe.coding) => {
-                    let same = SameAsKept::compare(drawn, kept_drawn, width);
-                    let writing = Writing::Joined { kept, same: &same };
-                    write_stripe(&rows, stripe.first, color, kept.code.clone(), writing)
-                }
-                _ => {
-                    let code = code.clone().unwrap_or_else(|| BlockCode::fit(&histogram));
-                    write_stripe(&rows, stripe.first, color, code, Writing::Coded)
-                }
+    // The run's code's tables, worked out once for all its stripes coded
+    // alone.
+    let mut tables = None;
+    let mut coded = Vec::with_capacity(stripes.len());
+    for stripe in stripes {
+        let rows = stripe_row_slices(stripe.pixels, width);
+        coded.push(match stripe.coding {
+            StripeCoding::Over {
+                kept,
+                drawn,
+                kept_drawn,
+            } if join || over_photo(&stripe.coding) => {
+                let same = SameAsKept::compare(drawn, kept_drawn, width);
+                let writing = Writing::Joined { kept, same: &same };
+                let code = kept.code.clone();
+                write_stripe(&rows, stripe.first, color, code, None, writing)
             }
-        })
-        .collect()
+            _ => {
+                let code = code.get_or_insert_with(|| BlockCode::fit(&histogram));
+                let tables = tables.get_or_insert_with(|| CodeTables::new(code));
+                let (code, writing) = (code.clone(), Writing::Coded);
+                write_stripe(&rows, stripe.first, color, code, Some(tables), writing)
+            }
+        });
+    }
+    coded
 }
 
 /// Whether a stripe is coded over a kept photo: a kept stripe whose code
@@ -364,12 +369,14 @@ fn filter(rows: &[&[u8]], index: usize, difference: &mut [u8]) -> u8 {
 
 /// Writes a stripe's chunk with `code` as `writing` says: each row filtered
 /// and coded, or copied from the kept stripe where its filtered bytes are
-/// the kept one's, whole or segment by segment.
+/// the kept one's, whole or segment by segment. `tables` are `code`'s, if
+/// the caller has worked them out already.
 fn write_stripe(
     rows: &[&[u8]],
     first: bool,
     color: PngColor,
     code: BlockCode,
+    tables: Option<&CodeTables>,
     writing: Writing<'_>,
 ) -> EncodedStripe {
     let channels = match color {
@@ -394,9 +401,9 @@ fn write_stripe(
         Writing::Joined { kept, .. } => kept.tables.as_deref().map(|tables| (kept, tables)),
         _ => None,
     };
-    let tables = match kept_tables {
-        Some((_, tables)) => Cow::Borrowed(tables),
-        None => Cow::Owned(CodeTables::new(&code)),
+    let tables = match (kept_tables, tables) {
+        (Some((_, tables)), _) | (None, Some(tables)) => Cow::Borrowed(tables),
+        (None, None) => Cow::Owned(CodeTables::new(&code)),
     };
     let mut origin = 0;
     write_chunk(&mut chunk, *b"IDAT", |out| {
