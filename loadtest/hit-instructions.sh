@@ -9,6 +9,7 @@
 #   USER_AGENT='Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148' \
 #       loadtest/hit-instructions.sh             # a mail client's opens
 #
+# KEEP_DUMP=<file> keeps callgrind's dump there, for callgrind_annotate.
 # Prints the instructions an open and the functions that take the most,
 # inclusive; keeps the report in loadtest/results/hit-instructions-<stamp>.txt.
 set -euo pipefail
@@ -58,6 +59,7 @@ measured=$((after - before))
 ((measured == N)) || die "the server counted $measured personalized opens, not $N"
 dump=$(ls "$WORK_DIR"/callgrind.out.* 2>/dev/null | head -1)
 [[ -n $dump ]] || die "callgrind wrote no dump"
+[[ -z ${KEEP_DUMP:-} ]] || cp "$dump" "$KEEP_DUMP"
 
 mkdir -p "$OUT_DIR"
 report="$OUT_DIR/hit-instructions-$(date -u +%Y-%m-%dT%H%M%SZ).txt"

@@ -8,7 +8,6 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::render::Asset;
 use crate::words::plural::PluralForms;
@@ -358,12 +357,12 @@ impl fmt::Debug for RenderKey {
 
 impl RenderPlan {
     /// The render key of this plan for a template version (a hash of the
-    /// template file): SHA-256 over a length-prefixed encoding of every
+    /// template file): BLAKE3 over a length-prefixed encoding of every
     /// field, truncated to 128 bits. The fixed marks are hashed too: they
     /// change a PNG's bytes (never its pixels), and a key means its bytes.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
-        let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/render/v6");
+        let mut hasher = KeyHasher::new();
+        hasher.bytes(b"opentime/render/v7");
         hasher.bytes(template_version);
         hasher.u32(self.width);
         hasher.u32(self.height);
@@ -374,10 +373,7 @@ impl RenderPlan {
             hasher.layer(layer);
             hasher.u32(u32::from(self.is_fixed(index)));
         }
-        let digest = hasher.0.finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        RenderKey(key)
+        RenderKey(hasher.finish())
     }
 }
 
@@ -385,8 +381,8 @@ impl RenderPlan {
     /// The key of what the plan's fixed layers draw (`fixed`), in order, on
     /// its canvas: plans of any recipient that share it share those pixels.
     pub(crate) fn fixed_key(&self) -> [u8; 16] {
-        let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/fixed/v2");
+        let mut hasher = KeyHasher::new();
+        hasher.bytes(b"opentime/fixed/v3");
         hasher.u32(self.width);
         hasher.u32(self.height);
         hasher.u32(self.scale);
@@ -396,10 +392,7 @@ impl RenderPlan {
                 hasher.layer(layer);
             }
         }
-        let digest = hasher.0.finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        key
+        hasher.finish()
     }
 
     /// How many layers at the bottom are fixed, up to the first that is
@@ -545,8 +538,8 @@ impl TimerPlan {
     /// so everyone who opens the same timer in the same second shares one
     /// render.
     pub fn render_key(&self, template_version: &[u8]) -> RenderKey {
-        let mut hasher = KeyHasher(Sha256::new());
-        hasher.bytes(b"opentime/timer/v3");
+        let mut hasher = KeyHasher::new();
+        hasher.bytes(b"opentime/timer/v4");
         hasher.bytes(&self.base.render_key(template_version).0);
         let countdown = &self.countdown;
         hasher.frame(countdown.frame);
@@ -570,30 +563,41 @@ impl TimerPlan {
         hasher.bytes(&self.remaining.to_le_bytes());
         hasher.u32(self.frames);
         hasher.u32(self.looping as u32);
-        let digest = hasher.0.finalize();
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&digest[..16]);
-        RenderKey(key)
+        RenderKey(hasher.finish())
     }
 }
 
-/// Feeds fields into SHA-256 with their lengths, so that no two different
-/// plans can produce the same byte stream.
-struct KeyHasher(Sha256);
+/// Writes fields with their lengths, so that no two different plans can
+/// produce the same byte stream, and hashes the stream with BLAKE3 at the
+/// end: in one call, as each of BLAKE3's own costs more than the few bytes
+/// of a field (half the key's instructions, fed a field at a time).
+struct KeyHasher(Vec<u8>);
 
 impl KeyHasher {
+    fn new() -> KeyHasher {
+        KeyHasher(Vec::with_capacity(1024))
+    }
+    /// The first 128 bits of the stream's hash.
+    fn finish(self) -> [u8; 16] {
+        let digest = blake3::hash(&self.0);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&digest.as_bytes()[..16]);
+        key
+    }
     fn bytes(&mut self, bytes: &[u8]) {
-        self.0.update((bytes.len() as u64).to_le_bytes());
-        self.0.update(bytes);
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
     }
     fn u32(&mut self, value: u32) {
-        self.0.update(value.to_le_bytes());
+        self.0.extend_from_slice(&value.to_le_bytes());
     }
     fn f32(&mut self, value: f32) {
-        self.0.update(value.to_bits().to_le_bytes());
+        self.0.extend_from_slice(&value.to_bits().to_le_bytes());
     }
     fn color(&mut self, color: Color) {
-        self.0.update([color.r, color.g, color.b, color.a]);
+        self.0
+            .extend_from_slice(&[color.r, color.g, color.b, color.a]);
     }
     fn frame(&mut self, frame: Frame) {
         for value in [frame.x, frame.y, frame.width, frame.height] {
