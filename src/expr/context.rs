@@ -12,6 +12,7 @@ use jiff::Timestamp;
 use minijinja::Value;
 
 use super::device::Device;
+use super::fields::{Fields, Names};
 use super::now::Now;
 use super::opener::{Opener, classify};
 use super::profile::profile_value;
@@ -66,12 +67,13 @@ impl Context {
             facts.profile.as_ref(),
             geo.and_then(|geo| geo.time_zone.as_deref()),
         );
-        let query = Value::from_pairs(
+        let query = Fields::new(
             facts
                 .query
                 .iter()
-                .map(|(name, value)| (name.as_str(), value.as_str())),
-        );
+                .map(|(name, value)| (name.as_str(), Value::from(value.as_str()))),
+        )
+        .into_value();
         let fields = vec![
             ("profile", profile_value(facts.profile.as_ref())),
             ("query", query),
@@ -84,7 +86,7 @@ impl Context {
             opener,
             device,
             now,
-            value: Value::from_pairs(fields.clone()),
+            value: Names::value(fields.clone()),
             fields,
         }
     }
@@ -105,7 +107,7 @@ impl Context {
             opener: self.opener,
             device: self.device,
             now: self.now.clone(),
-            value: Value::from_pairs(fields.clone()),
+            value: Names::value(fields.clone()),
             fields,
         }
     }
@@ -132,5 +134,10 @@ impl Context {
 /// map when the reader was not located.
 fn geo_value(location: Option<&Location>) -> Value {
     let fields = location.map(Location::fields).unwrap_or_default();
-    Value::from_pairs(fields)
+    Fields::new(
+        fields
+            .into_iter()
+            .map(|(name, value)| (name, Value::from(value))),
+    )
+    .into_value()
 }

@@ -103,10 +103,10 @@ impl Device {
 
     /// The value expressions see as `device`.
     pub fn to_value(self) -> Value {
-        Value::from_pairs([
-            ("kind", self.kind),
-            ("os", self.os),
-            ("client", self.client),
+        super::fields::Names::value(vec![
+            ("kind", Value::from(self.kind)),
+            ("os", Value::from(self.os)),
+            ("client", Value::from(self.client)),
         ])
     }
 }

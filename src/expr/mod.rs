@@ -106,6 +106,7 @@ mod device;
 mod environment;
 mod error;
 mod feed;
+mod fields;
 mod memo;
 mod names;
 mod now;

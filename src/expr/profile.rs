@@ -19,6 +19,7 @@
 
 use minijinja::Value;
 
+use super::fields::Fields;
 use crate::recipient::Profile;
 
 /// The largest integer that a float represents exactly (2^53 − 1).
@@ -34,7 +35,7 @@ pub fn profile_value(profile: Option<&Profile>) -> Value {
     let fields = profile
         .into_iter()
         .flat_map(|profile| profile.fields.iter());
-    Value::from_pairs(fields.map(|(name, raw)| (name.as_str(), typed_value(raw))))
+    Fields::new(fields.map(|(name, raw)| (name.as_str(), typed_value(raw)))).into_value()
 }
 
 /// One field's value as rules see it (see the module documentation).
