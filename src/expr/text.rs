@@ -103,7 +103,12 @@ impl TextSet {
             .environment
             .get_template(name)
             .map_err(|error| ExprError::eval(&error, source))?;
-        let mut output = BoundedOutput::default();
+        // Room for most texts' output at once: growing from nothing, the
+        // buffer was reallocated two or three times a text.
+        let mut output = BoundedOutput {
+            bytes: Vec::with_capacity(source.len().clamp(64, 1024)),
+            overflowed: false,
+        };
         let rendered = template.render_captured_to(context.value(), &mut output);
         if output.overflowed {
             return Err(ExprError::Eval(format!(
@@ -152,7 +157,6 @@ fn has_jinja(source: &str) -> bool {
 
 /// Collects rendered output and refuses to grow past [`MAX_TEXT_BYTES`],
 /// which makes minijinja stop rendering.
-#[derive(Default)]
 struct BoundedOutput {
     bytes: Vec<u8>,
     overflowed: bool,
