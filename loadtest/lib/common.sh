@@ -342,6 +342,9 @@ checkout_label() {
 machine_summary() {
     local cpu wrk_version nginx_version redis_version
     cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1 || true)
+    # Whether SHA-256 runs in hardware here: a virtual machine's model name
+    # ("Intel(R) Xeon(R) Processor") does not say.
+    grep -qw sha_ni /proc/cpuinfo && cpu+=", SHA instructions" || cpu+=", no SHA instructions"
     wrk_version="no wrk" nginx_version=""
     command -v wrk >/dev/null && wrk_version=$( (wrk -v 2>&1 || true) | head -1 | cut -d' ' -f1-2)
     command -v nginx >/dev/null && nginx_version=$( (nginx -v 2>&1 || true) | sed 's/.*: //')
