@@ -99,6 +99,7 @@ report="$OUT_DIR/ab-$stamp.md"
     echo
     echo "$(machine_summary)."
     echo "N=$N recipients with the same fields, $IMAGE_PATH; wrk -t$THREADS -c$CONNECTIONS, ${D}s per run after ${WARMUP}s warm-up, $R rounds, the side that goes first alternating; both servers on one Redis; User-Agent: ${USER_AGENT:-none}."
+    [[ -z ${CURRENT_ENV:-} ]] || echo "$head_short ran with CURRENT_ENV=\"$CURRENT_ENV\"."
     echo
     paired_summary
     echo
