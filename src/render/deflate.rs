@@ -31,6 +31,7 @@ use crate::render::adler32::Adler32;
 use crate::render::huffman::code_lengths;
 
 mod joins;
+mod room;
 
 pub(crate) use joins::{Checkpoint, CodeTables, KeptRow, SEGMENT_PIXELS};
 
@@ -777,5 +778,40 @@ mod tests {
                 assert!(dense == sparse, "{width} pixels, {channels} channels");
             }
         }
+    }
+
+    #[test]
+    fn a_block_paused_to_grow_its_room_writes_the_same_bytes() {
+        let rows = mixed_rows(300);
+        let mut histogram = Histogram::new();
+        send_rows(&mut histogram, &rows, 4);
+        let code = BlockCode::fit(&histogram);
+        let tables = CodeTables::new(&code);
+        let row_len = 300 * 4 + 1;
+        let raw_len = rows.len() * row_len;
+        let mut whole = vec![0; BlockWriter::room(raw_len)];
+        let mut block = BlockWriter::new(&mut whole, &code, &tables);
+        send_rows(&mut block, &rows, 4);
+        let len = block.finish();
+        whole.truncate(len);
+        // Room for two rows, grown a quarter row at a time whenever the
+        // next row might not fit: many pauses and resumes.
+        let mut grown = vec![0; BlockWriter::room(2 * row_len)];
+        let mut block = BlockWriter::new(&mut grown, &code, &tables);
+        let mut pauses = 0;
+        for row in &rows {
+            while !block.has_room(row_len) {
+                let paused = block.pause();
+                let room = grown.len() + row_len / 4;
+                grown.resize(room, 0);
+                block = BlockWriter::resume(&mut grown, &tables, paused);
+                pauses += 1;
+            }
+            send_rows(&mut block, std::slice::from_ref(row), 4);
+        }
+        let len = block.finish();
+        grown.truncate(len);
+        assert!(pauses > 5, "{pauses} pauses");
+        assert!(grown == whole);
     }
 }
