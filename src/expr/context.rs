@@ -49,9 +49,8 @@ pub struct Context {
     /// The root value expressions evaluate against: a map of `profile`,
     /// `query`, `now`, `device`, `opener` and `geo` (and `timer`, `coupon`,
     /// `poll` or `prefs` for the templates that have them).
+    /// Always a [`Names`], whose entries `with_all` starts from.
     value: Value,
-    /// The entries of `value`, to add one.
-    fields: Vec<(&'static str, Value)>,
 }
 
 impl Context {
@@ -86,8 +85,7 @@ impl Context {
             opener,
             device,
             now,
-            value: Names::value(fields.clone()),
-            fields,
+            value: Names::value(fields),
         }
     }
 
@@ -98,7 +96,10 @@ impl Context {
 
     /// This context with several more top-level names, built once.
     pub fn with_all(&self, entries: impl IntoIterator<Item = (&'static str, Value)>) -> Context {
-        let mut fields = self.fields.clone();
+        let mut fields = self
+            .value
+            .downcast_object_ref::<Names>()
+            .map_or_else(Vec::new, |names| names.entries().to_vec());
         for (name, value) in entries {
             fields.retain(|(existing, _)| *existing != name);
             fields.push((name, value));
@@ -107,8 +108,7 @@ impl Context {
             opener: self.opener,
             device: self.device,
             now: self.now.clone(),
-            value: Names::value(fields.clone()),
-            fields,
+            value: Names::value(fields),
         }
     }
 

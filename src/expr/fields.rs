@@ -68,6 +68,11 @@ impl Names {
     pub(crate) fn value(entries: Vec<(&'static str, Value)>) -> Value {
         Value::from_object(Names(entries))
     }
+
+    /// The names and their values, in the order given.
+    pub(crate) fn entries(&self) -> &[(&'static str, Value)] {
+        &self.0
+    }
 }
 
 impl Object for Names {

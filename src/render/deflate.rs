@@ -284,7 +284,7 @@ impl<'a> BlockWriter<'a> {
     /// of zeros takes fewer), plus the table, the end and the word that the
     /// last flush stores.
     pub(crate) fn room(raw_len: usize) -> usize {
-        (raw_len * MAX_LITERAL_CODE_LENGTH as usize).div_ceil(8) + MAX_TABLE_BYTES + 16
+        BlockWriter::data_room(raw_len) + MAX_TABLE_BYTES
     }
 
     /// Starts a block with `code`, whose [`CodeTables`] are `tables`,

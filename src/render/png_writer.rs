@@ -418,7 +418,6 @@ fn write_stripe(
         let row_len = raw_row_len as usize;
         out.resize(start + BlockWriter::room(raw_len as usize / 4 + row_len), 0);
         origin = start as u64 * 8;
-        let block_tables = kept_tables.map_or(&*tables, |(_, tables)| tables);
         let mut block = match kept_tables {
             Some((kept, tables)) => {
                 let mut block = BlockWriter::after_header(&mut out[start..], tables);
@@ -431,7 +430,7 @@ fn write_stripe(
             if !block.has_room(row_len) {
                 let paused = block.pause();
                 out.resize(start + BlockWriter::room(raw_len as usize), 0);
-                block = BlockWriter::resume(&mut out[start..], block_tables, paused);
+                block = BlockWriter::resume(&mut out[start..], &tables, paused);
             }
             row_bits[index] = origin + block.bit_position();
             match writing {

@@ -2,7 +2,7 @@
 //! a slice (its position and pending bits stay in registers), so to give it
 //! more room the caller pauses it, grows the buffer and resumes it.
 
-use super::{BlockWriter, CodeTables, MAX_TABLE_BYTES};
+use super::{BlockWriter, CodeTables, MAX_LITERAL_CODE_LENGTH};
 
 /// Where a paused [`BlockWriter`] was.
 pub(crate) struct Paused {
@@ -12,10 +12,17 @@ pub(crate) struct Paused {
 }
 
 impl<'a> BlockWriter<'a> {
+    /// The bytes `raw_len` bytes of data take at most, with the block's
+    /// end and the word the last flush stores: [`BlockWriter::room`]
+    /// without the table.
+    pub(super) fn data_room(raw_len: usize) -> usize {
+        (raw_len * MAX_LITERAL_CODE_LENGTH as usize).div_ceil(8) + 16
+    }
+
     /// Whether `out` has room for `raw_len` more bytes of data at their
     /// worst, and the block's end.
     pub(crate) fn has_room(&self, raw_len: usize) -> bool {
-        self.at + BlockWriter::room(raw_len) - MAX_TABLE_BYTES <= self.out.len()
+        self.at + BlockWriter::data_room(raw_len) <= self.out.len()
     }
 
     /// Stops writing to `out`, so that the caller can make it larger: what
