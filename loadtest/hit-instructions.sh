@@ -9,6 +9,8 @@
 #   USER_AGENT='Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148' \
 #       loadtest/hit-instructions.sh             # a mail client's opens
 #
+# FIELDS=distinct gives every recipient their own name and points, so that
+# every open is a cold render (the spike's first opens) rather than a hit.
 # KEEP_DUMP=<file> keeps callgrind's dump there, for callgrind_annotate.
 # Prints the instructions an open and the functions that take the most,
 # inclusive; keeps the report in loadtest/results/hit-instructions-<stamp>.txt.
@@ -21,6 +23,8 @@ WARMUP=${WARMUP:-40}       # opens before the counters are zeroed
 OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
 SIGNING_KEY=${SIGNING_KEY:-loadtest-signing-key-not-a-secret}
 IMAGE_PATH=/i/loyalty.png
+FIELDS=${FIELDS:-same}
+[[ $FIELDS == same || $FIELDS == distinct ]] || die "FIELDS must be same or distinct, got '$FIELDS'"
 
 for v in N WARMUP; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
@@ -31,13 +35,15 @@ ensure_commands valgrind:valgrind callgrind_control:valgrind redis-server:redis-
     redis-cli:redis-tools curl:curl
 build_release
 start_redis
-load_profiles $((N + WARMUP)) same
+load_profiles $((N + WARMUP)) "$FIELDS"
 sign_tokens $((N + WARMUP))
 OPENTIME_LAUNCHER=(valgrind --tool=callgrind --dump-instr=no
     "--callgrind-out-file=$WORK_DIR/callgrind.out")
 start_opentime
 first_token=$(head -1 "$WORK_DIR/tokens.txt")
-fetch_hot_image "$IMAGE_PATH?t=$first_token" "$WORK_DIR/image.png" "$WORK_DIR/image.head"
+if [[ $FIELDS == same ]]; then
+    fetch_hot_image "$IMAGE_PATH?t=$first_token" "$WORK_DIR/image.png" "$WORK_DIR/image.head"
+fi
 
 # One curl for all the opens of a phase, on one connection, as a client
 # that keeps it open would.
@@ -65,7 +71,8 @@ mkdir -p "$OUT_DIR"
 report="$OUT_DIR/hit-instructions-$(date -u +%Y-%m-%dT%H%M%SZ).txt"
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 {
-    echo "# commit $(checkout_label): $N cache-hit opens of $IMAGE_PATH, User-Agent: ${USER_AGENT:-none}"
+    if [[ $FIELDS == same ]]; then kind=cache-hit; else kind="cold (FIELDS=distinct)"; fi
+    echo "# commit $(checkout_label): $N $kind opens of $IMAGE_PATH, User-Agent: ${USER_AGENT:-none}"
     echo "# instructions: $total in all, $((total / N)) an open"
     echo "# inclusive, the functions above 2%:"
     callgrind_annotate --inclusive=yes --threshold=100 "$dump" 2>/dev/null |
