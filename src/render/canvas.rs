@@ -158,17 +158,29 @@ pub(crate) fn blend_over_with_coverage(destination: &mut [u8], source: [u8; 4], 
 /// premultiplied channel is at most its alpha: a coverage of 0 or an alpha
 /// scaled to 0 adds nothing and keeps the pixel, and an alpha of 255 keeps
 /// nothing of it.
+///
+/// The sums are done in 16 bits ([`mul_div255_u16`]), which fits them, so
+/// that a vector register blends twice the channels it would in 32.
 pub(crate) fn blend_span_with_coverage(span: &mut [u8], color: Premultiplied, coverage: &[u8]) {
     debug_assert!(color.0[..3].iter().all(|&channel| channel <= color.0[3]));
+    let source = color.0.map(u16::from);
     let (pixels, _) = span.as_chunks_mut::<4>();
     for (pixel, &cover) in pixels.iter_mut().zip(coverage) {
-        let cover = u32::from(cover);
-        let keep = 255 - u32::from(mul_div255(u32::from(color.0[3]), cover));
-        for (destination, &source) in pixel.iter_mut().zip(&color.0) {
-            let drawn = u32::from(mul_div255(u32::from(source), cover));
-            *destination = (drawn + u32::from(mul_div255(u32::from(*destination), keep))) as u8;
+        let cover = u16::from(cover);
+        let keep = 255 - mul_div255_u16(source[3], cover);
+        for (destination, &source) in pixel.iter_mut().zip(&source) {
+            let drawn = mul_div255_u16(source, cover);
+            *destination = (drawn + mul_div255_u16(u16::from(*destination), keep)) as u8;
         }
     }
+}
+
+/// [`mul_div255`] in 16 bits: `a * b + 128` is at most 65,153 and the
+/// sum after it at most 65,407, so nothing overflows.
+#[inline]
+fn mul_div255_u16(a: u16, b: u16) -> u16 {
+    let product = a * b + 128;
+    (product + (product >> 8)) >> 8
 }
 
 #[cfg(test)]
@@ -201,6 +213,18 @@ mod tests {
                 }
                 blend_span_with_coverage(&mut span, color, &coverage);
                 assert!(span == expected, "{straight:?} over {pixel:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_16_bit_mul_div255_is_the_32_bit_one() {
+        for a in 0..=255u16 {
+            for b in 0..=255u16 {
+                assert_eq!(
+                    mul_div255_u16(a, b),
+                    u16::from(mul_div255(u32::from(a), u32::from(b)))
+                );
             }
         }
     }
