@@ -11,8 +11,16 @@
 //! one size. Those are decoded, scaled to the size asked for and kept as
 //! premultiplied RGBA in the same cache, so a color glyph costs its decode
 //! once.
+//!
+//! In front of the shared cache each thread keeps the small masks it
+//! fetched last ([`NearMasks`]). A render looks up some sixty glyphs, and
+//! in a busy server a trip into the shared cache (a hash, a concurrent
+//! table, a note of the read for its eviction order, most of it out of the
+//! CPU's caches by then) costs more than blending the glyph.
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use ab_glyph::{Font, GlyphId, PxScale, point};
 use image::imageops::FilterType;
@@ -88,6 +96,69 @@ impl GlyphPixels {
 /// A bounded, thread-safe cache of glyph masks.
 pub(crate) struct GlyphCache {
     masks: moka::sync::Cache<GlyphKey, Arc<GlyphMask>>,
+    /// Tells this cache's near masks from another's on the same thread
+    /// (each renderer has its own fonts, so its own masks).
+    id: u64,
+}
+
+/// The next [`GlyphCache::id`].
+static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
+
+/// Slots of a thread's near masks: more than the distinct glyphs of a
+/// template's texts.
+const NEAR_SLOTS: usize = 256;
+
+/// The largest mask kept near, in bytes: a text glyph up to about 60 px.
+/// Larger ones (color emoji, headlines) are few and stay in the shared
+/// cache only, so a thread's near masks hold at most 1 MiB, even of masks
+/// the shared cache has since let go.
+const NEAR_MAX_BYTES: usize = 4096;
+
+/// One thread's last masks, direct-mapped: a key has one slot, and the
+/// newer of two keys that share it stays.
+struct NearMasks {
+    /// The cache the slots came from; another cache's lookup empties them.
+    cache: u64,
+    slots: Vec<Option<(GlyphKey, Arc<GlyphMask>)>>,
+}
+
+thread_local! {
+    static NEAR: RefCell<NearMasks> = const {
+        RefCell::new(NearMasks { cache: u64::MAX, slots: Vec::new() })
+    };
+}
+
+impl NearMasks {
+    fn get(&self, cache: u64, key: GlyphKey) -> Option<Arc<GlyphMask>> {
+        if self.cache != cache {
+            return None;
+        }
+        match self.slots.get(key.near_slot())? {
+            Some((kept, mask)) if *kept == key => Some(Arc::clone(mask)),
+            _ => None,
+        }
+    }
+
+    fn put(&mut self, cache: u64, key: GlyphKey, mask: &Arc<GlyphMask>) {
+        if self.cache != cache || self.slots.is_empty() {
+            self.cache = cache;
+            self.slots.clear();
+            self.slots.resize(NEAR_SLOTS, None);
+        }
+        self.slots[key.near_slot()] = Some((key, Arc::clone(mask)));
+    }
+}
+
+impl GlyphKey {
+    /// The key's slot among [`NEAR_SLOTS`]: its fields folded into one
+    /// word and mixed by a multiply, whose top bits depend on all of them.
+    fn near_slot(self) -> usize {
+        let folded = u64::from(self.face) << 48
+            ^ u64::from(self.glyph) << 32
+            ^ u64::from(self.size_64ths) << 2
+            ^ u64::from(self.subpixel_x);
+        (folded.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % NEAR_SLOTS
+    }
 }
 
 impl GlyphCache {
@@ -98,7 +169,10 @@ impl GlyphCache {
                 u32::try_from(mask.pixels.len() + 64).unwrap_or(u32::MAX)
             })
             .build();
-        GlyphCache { masks }
+        GlyphCache {
+            masks,
+            id: NEXT_CACHE_ID.fetch_add(1, Ordering::Relaxed),
+        }
     }
 
     /// Bytes of masks held now. moka counts lazily, so its pending
@@ -108,9 +182,17 @@ impl GlyphCache {
         self.masks.weighted_size()
     }
 
-    /// The mask for `key`, rasterized now if it is not cached.
+    /// The mask for `key`: this thread's near copy, or the shared
+    /// cache's, or rasterized now.
     pub(crate) fn mask(&self, fonts: &FontBook, key: GlyphKey) -> Arc<GlyphMask> {
-        self.masks.get_with(key, || Arc::new(rasterize(fonts, key)))
+        if let Some(mask) = NEAR.with_borrow(|near| near.get(self.id, key)) {
+            return mask;
+        }
+        let mask = self.masks.get_with(key, || Arc::new(rasterize(fonts, key)));
+        if mask.pixels.len() <= NEAR_MAX_BYTES {
+            NEAR.with_borrow_mut(|near| near.put(self.id, key, &mask));
+        }
+        mask
     }
 }
 
@@ -193,5 +275,85 @@ fn empty_mask() -> GlyphMask {
         width: 0,
         height: 0,
         pixels: GlyphPixels::Coverage(Vec::new()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fonts() -> FontBook {
+        FontBook::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fonts"))
+            .expect("bundled fonts load")
+    }
+
+    fn glyph_key(fonts: &FontBook, c: char, size: f32) -> GlyphKey {
+        let face = fonts
+            .chain("sans", crate::render::Weight::Regular)
+            .expect("sans")[0];
+        let glyph = fonts
+            .face(face)
+            .glyph_index(c)
+            .expect("the face has the letter");
+        GlyphKey::new(face, glyph, size, 0.25)
+    }
+
+    #[test]
+    fn a_near_mask_is_the_shared_caches_mask() {
+        let fonts = fonts();
+        let cache = GlyphCache::new(DEFAULT_GLYPH_CACHE_BYTES);
+        let key = glyph_key(&fonts, 'g', 22.0);
+        let first = cache.mask(&fonts, key);
+        let near = cache.mask(&fonts, key);
+        assert!(
+            Arc::ptr_eq(&first, &near),
+            "the second lookup is the near copy"
+        );
+        assert!(Arc::ptr_eq(&near, &cache.masks.get(&key).expect("shared")));
+    }
+
+    #[test]
+    fn keys_that_share_a_slot_each_get_their_own_mask() {
+        let fonts = fonts();
+        let cache = GlyphCache::new(DEFAULT_GLYPH_CACHE_BYTES);
+        let a = glyph_key(&fonts, 'a', 22.0);
+        let other = (1..2000)
+            .map(|step| glyph_key(&fonts, 'a', 22.0 + step as f32 / 64.0))
+            .find(|key| key.near_slot() == a.near_slot())
+            .expect("some size shares the slot");
+        let mask_a = cache.mask(&fonts, a);
+        let mask_other = cache.mask(&fonts, other);
+        assert!(!Arc::ptr_eq(&mask_a, &mask_other));
+        assert!(Arc::ptr_eq(&cache.mask(&fonts, a), &mask_a));
+        assert!(Arc::ptr_eq(&cache.mask(&fonts, other), &mask_other));
+    }
+
+    #[test]
+    fn two_caches_on_one_thread_keep_their_own_masks() {
+        let fonts = fonts();
+        let (one, two) = (GlyphCache::new(1 << 20), GlyphCache::new(1 << 20));
+        let key = glyph_key(&fonts, 'W', 30.0);
+        let from_one = one.mask(&fonts, key);
+        let from_two = two.mask(&fonts, key);
+        assert!(
+            !Arc::ptr_eq(&from_one, &from_two),
+            "each cache rasterizes its own"
+        );
+        assert!(Arc::ptr_eq(&one.mask(&fonts, key), &from_one));
+        assert!(Arc::ptr_eq(&two.mask(&fonts, key), &from_two));
+    }
+
+    #[test]
+    fn a_large_mask_is_not_kept_near() {
+        let fonts = fonts();
+        let cache = GlyphCache::new(DEFAULT_GLYPH_CACHE_BYTES);
+        let key = glyph_key(&fonts, 'M', 160.0);
+        let mask = cache.mask(&fonts, key);
+        assert!(mask.pixels.len() > NEAR_MAX_BYTES);
+        assert!(NEAR.with_borrow(|near| near.get(cache.id, key)).is_none());
+        assert!(
+            Arc::ptr_eq(&cache.mask(&fonts, key), &mask),
+            "the shared cache still has it"
+        );
     }
 }
