@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per cache-hit open: the release server under callgrind,
+# Instructions per cache-hit open (or, with FIELDS=distinct, per cold
+# open): the release server under callgrind,
 # opened N times one after the other by curl (the hit path's recipients
 # and card), counted from after a warm-up. Instructions, not seconds, so
 # the figure is the same on a busy machine and a quiet one, and two
@@ -9,8 +10,9 @@
 #   USER_AGENT='Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Mobile/15E148' \
 #       loadtest/hit-instructions.sh             # a mail client's opens
 #
-# FIELDS=distinct gives every recipient their own name and points, so that
-# every open is a cold render (the spike's first opens) rather than a hit.
+# FIELDS=distinct gives every recipient their own name and points (Latin
+# names and numbers, not the spike's dozen scripts), so that every open
+# is a cold render of the card rather than a hit.
 # KEEP_DUMP=<file> keeps callgrind's dump there, for callgrind_annotate.
 # Prints the instructions an open and the functions that take the most,
 # inclusive; keeps the report in loadtest/results/hit-instructions-<stamp>.txt.

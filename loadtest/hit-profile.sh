@@ -11,7 +11,8 @@
 #   KEEP_PERF=/tmp/perf.data loadtest/hit-profile.sh  # keep the samples for perf report
 #
 # Needs perf (Debian's linux-perf) and wrk; the report is printed and kept
-# in loadtest/results/hit-profile-<stamp>.txt.
+# in loadtest/results/hit-profile-<stamp>.txt (spike-profile-<stamp>.txt
+# with LOAD=spike).
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
@@ -27,6 +28,7 @@ LOAD=${LOAD:-hit}
 [[ $LOAD == hit || $LOAD == spike ]] || die "LOAD must be hit or spike, got '$LOAD'"
 if [[ $LOAD == spike ]]; then
     source "$LOADTEST_DIR/lib/spike.sh"
+    ensure_commands python3:python3
 fi
 
 setup_workdir
@@ -76,6 +78,7 @@ report="$OUT_DIR/$LOAD-profile-$(date -u +%Y-%m-%dT%H%M%SZ).txt"
 } >"$report"
 cat "$report"
 if [[ -n ${KEEP_PERF:-} ]]; then
-    cp "$WORK_DIR/perf.data" "$KEEP_PERF" && log "perf data kept in $KEEP_PERF"
+    cp "$WORK_DIR/perf.data" "$KEEP_PERF" || die "cannot keep the perf data in $KEEP_PERF"
+    log "perf data kept in $KEEP_PERF"
 fi
 log "report in $report"

@@ -16,7 +16,10 @@
 //! fetched last ([`NearMasks`]). A render looks up some sixty glyphs, and
 //! in a busy server a trip into the shared cache (a hash, a concurrent
 //! table, a note of the read for its eviction order, most of it out of the
-//! CPU's caches by then) costs more than blending the glyph.
+//! CPU's caches by then) costs more than blending the glyph. A near hit is
+//! not seen by the shared cache's eviction order, so once that cache is
+//! full a glyph drawn often may be evicted there and rasterized again by
+//! another thread; at the default 64 MiB the spike's glyphs never fill it.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -112,16 +115,21 @@ static NEXT_CACHE_ID: AtomicU64 = AtomicU64::new(0);
 const NEAR_SLOTS: usize = 2048;
 const _: () = assert!(NEAR_SLOTS.is_power_of_two());
 
-/// The largest mask kept near, in bytes: a text glyph up to about 45 px.
-/// Larger ones (color emoji, headlines) are few and stay in the shared
-/// cache only, so a thread's near masks hold at most 4 MiB, even of masks
-/// the shared cache has since let go.
+/// The largest mask kept near, in bytes: a text glyph up to about 45 px,
+/// a color emoji up to about 22 px. Larger ones (headlines, large emoji)
+/// are few and stay in the shared cache only, so a thread's near masks
+/// hold at most 4 MiB, even of masks the shared cache has since let go.
+/// That is outside `glyph_cache_bytes`, once per thread that renders: the
+/// runtime's workers and those of the blocking pool that have run a long
+/// render (the pool lets a thread go after 10 s idle, and its masks with
+/// it).
 const NEAR_MAX_BYTES: usize = 2048;
 
 /// One thread's last masks, direct-mapped: a key has one slot, and the
 /// newer of two keys that share it stays.
 struct NearMasks {
-    /// The cache the slots came from; another cache's lookup empties them.
+    /// The cache the slots came from; a mask of another cache put here
+    /// empties them first.
     cache: u64,
     slots: Vec<Option<(GlyphKey, Arc<GlyphMask>)>>,
 }
@@ -313,6 +321,10 @@ mod tests {
         let cache = GlyphCache::new(DEFAULT_GLYPH_CACHE_BYTES);
         let key = glyph_key(&fonts, 'g', 22.0);
         let first = cache.mask(&fonts, key);
+        assert!(
+            NEAR.with_borrow(|near| near.get(cache.id, key)).is_some(),
+            "the first lookup keeps the mask near"
+        );
         let near = cache.mask(&fonts, key);
         assert!(
             Arc::ptr_eq(&first, &near),
@@ -338,7 +350,7 @@ mod tests {
     }
 
     #[test]
-    fn keys_spread_over_every_slot() {
+    fn keys_spread_over_nearly_every_slot() {
         let slots: std::collections::HashSet<usize> = (0..200u16)
             .flat_map(|glyph| {
                 (0..40).map(move |step| {
