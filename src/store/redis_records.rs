@@ -7,6 +7,8 @@
 //! open makes (a lock, a code, a timer's start) are single atomic commands;
 //! everything else is written by the events writer in batches.
 
+use std::borrow::Cow;
+
 use redis::{Pipeline, Value};
 
 use super::StoreError;
@@ -362,24 +364,20 @@ impl RedisStore {
             let Some(recipient) = &event.recipient else {
                 continue;
             };
+            // Each key's writes in as few commands as they allow: one
+            // `HSET` of all the open records' fields and one `EXPIRE` per
+            // hash, rather than one of each per field.
+            let mut shown_fields: Vec<(Cow<str>, String)> = Vec::new();
+            let mut shown_expires = false;
+            let mut counts_expire = false;
+            let mut first_open = None;
             for write in record_writes(event, &at) {
                 match write {
                     RecordWrite::Shown(record) => {
-                        let key = keys.shown_key(recipient);
-                        pipe.add_command(command("HSET"))
-                            .arg(&key)
-                            .arg(event.record().as_ref())
-                            .arg(record.encode());
-                        pipe.add_command(command("EXPIRE"))
-                            .arg(&key)
-                            .arg(&record_keep);
+                        shown_fields.push((event.record(), record.encode()));
+                        shown_expires = true;
                     }
-                    RecordWrite::FirstPersonOpen(at) => {
-                        pipe.add_command(command("HSETNX"))
-                            .arg(keys.shown_key(recipient))
-                            .arg(["first:", &event.record()].concat())
-                            .arg(at);
-                    }
+                    RecordWrite::FirstPersonOpen(at) => first_open = Some(at),
                     RecordWrite::Profile {
                         time_field,
                         count_field,
@@ -396,27 +394,41 @@ impl RedisStore {
                             .arg(1);
                     }
                     RecordWrite::Count(field) => {
-                        let key = keys.engagement_key(recipient);
                         pipe.add_command(command("HINCRBY"))
-                            .arg(&key)
+                            .arg(keys.engagement_key(recipient))
                             .arg(field)
                             .arg(1);
-                        pipe.add_command(command("EXPIRE"))
-                            .arg(&key)
-                            .arg(&record_keep);
+                        counts_expire = true;
                     }
-                    RecordWrite::Arm { field, arm } => {
-                        pipe.add_command(command("HSET"))
-                            .arg(keys.shown_key(recipient))
-                            .arg(field)
-                            .arg(arm);
-                    }
+                    RecordWrite::Arm { field, arm } => shown_fields.push((field.into(), arm)),
                     RecordWrite::Last { field, touch } => {
-                        pipe.add_command(command("HSET"))
-                            .arg(keys.shown_key(recipient))
-                            .arg(field)
-                            .arg(touch.encode());
+                        shown_fields.push((field.into(), touch.encode()));
                     }
+                }
+            }
+            if counts_expire {
+                pipe.add_command(command("EXPIRE"))
+                    .arg(keys.engagement_key(recipient))
+                    .arg(&record_keep);
+            }
+            if !shown_fields.is_empty() || first_open.is_some() {
+                let key = keys.shown_key(recipient);
+                if !shown_fields.is_empty() {
+                    let hset = pipe.add_command(command("HSET")).arg(&key);
+                    for (field, value) in &shown_fields {
+                        hset.arg(field.as_ref()).arg(value);
+                    }
+                }
+                if shown_expires {
+                    pipe.add_command(command("EXPIRE"))
+                        .arg(&key)
+                        .arg(&record_keep);
+                }
+                if let Some(at) = first_open {
+                    pipe.add_command(command("HSETNX"))
+                        .arg(&key)
+                        .arg(["first:", &event.record()].concat())
+                        .arg(at);
                 }
             }
             self.add_report_writes(&mut reports, event, recipient, &at);
