@@ -55,6 +55,14 @@ impl Adler32 {
         }
     }
 
+    /// Adds `count` zero bytes: they add nothing to the running sum, and
+    /// it to the checksum's high half each.
+    pub(crate) fn zeros(&mut self, count: u64) {
+        let modulus = u64::from(ADLER_MODULUS);
+        let added = (count % modulus) * u64::from(self.low) % modulus;
+        self.high = ((u64::from(self.high) + added) % modulus) as u32;
+    }
+
     /// The checksum of this data followed by `next`'s `next_len` bytes,
     /// from `next`'s own checksum. Appending `n` bytes whose own sums are
     /// `low' = 1 + S` and `high' = n + sum of the running S` adds `S` to
@@ -109,6 +117,23 @@ mod tests {
                 start = end;
             }
             assert_eq!(joined.value(), whole);
+        }
+    }
+
+    #[test]
+    fn adler32_of_zeros_matches_the_byte_by_byte_definition() {
+        for count in [0u64, 1, 1800, 65_520, 65_521, 65_522, 200_001] {
+            let mut by_byte = Adler32::new();
+            let mut at_once = Adler32::new();
+            for adler in [&mut by_byte, &mut at_once] {
+                adler.byte(200);
+                adler.byte(7);
+            }
+            for _ in 0..count {
+                by_byte.byte(0);
+            }
+            at_once.zeros(count);
+            assert_eq!(at_once.value(), by_byte.value(), "{count} zeros");
         }
     }
 

@@ -439,6 +439,19 @@ fn write_stripe(
                     block.copy_bits(&kept.chunk, bits);
                     checksum = checksum.combine(kept.row_checksums[index], raw_row_len);
                 }
+                // A row the same as the one above, as most of a flat
+                // card's are: its Up filter is all zeros, coded and summed
+                // as a run of them, the same bytes as coding it, with no
+                // pass over the row but the comparison.
+                Writing::Coded
+                    if index > 0 && raw_row_len > 1 && rows[index] == rows[index - 1] =>
+                {
+                    let zeros = raw_row_len - 1;
+                    block.literal(FILTER_UP);
+                    block.zeros(zeros as u32);
+                    checksum.byte(FILTER_UP);
+                    checksum.zeros(zeros);
+                }
                 _ => {
                     let kind = filter(rows, index, &mut difference);
                     block.literal(kind);
@@ -787,6 +800,46 @@ mod tests {
             }
         }
         assert!(joined_sparse > 0, "no stripe joined a gradient's rows");
+    }
+
+    /// A row the same as the one above is written as its run of zeros
+    /// without being filtered: the bytes and checksum are those of coding
+    /// every row's filtered bytes.
+    #[test]
+    fn rows_like_the_one_above_code_as_their_filtered_zeros_would() {
+        let width = 37u32;
+        let row_len = width as usize * 4;
+        // Flat rows, a row of text-like specks, the same again, and flat.
+        let mut pixels = vec![255u8; 16 * row_len];
+        let specks = noise(3, row_len);
+        for row in [4, 5, 6, 11] {
+            pixels[row * row_len..(row + 1) * row_len].copy_from_slice(&specks);
+        }
+        for (first, color) in [(true, PngColor::Rgb), (false, PngColor::Rgba)] {
+            let stripe = encode_stripe(&pixels, width, first, color, StripeCoding::Alone);
+            let rows = stripe_row_slices(&pixels, width);
+            let tables = CodeTables::new(&stripe.code);
+            let channels = if color == PngColor::Rgb { 3 } else { 4 };
+            let raw_row_len = width as usize * channels + 1;
+            let mut expected = vec![0; BlockWriter::room(rows.len() * raw_row_len)];
+            let mut block = BlockWriter::new(&mut expected, &stripe.code, &tables);
+            let mut difference = vec![0; row_len];
+            let mut checksum = Adler32::new();
+            for index in 0..rows.len() {
+                let kind = filter(&rows, index, &mut difference);
+                tokenize_row(kind, &difference, color, &mut block);
+                checksum.byte(kind);
+                match color {
+                    PngColor::Rgb => checksum.pixels::<3>(difference.as_chunks::<4>().0),
+                    PngColor::Rgba => checksum.pixels::<4>(difference.as_chunks::<4>().0),
+                }
+            }
+            let written = block.finish();
+            let header = if first { ZLIB_HEADER.len() } else { 0 };
+            let data = &stripe.chunk[8 + header..stripe.chunk.len() - 4];
+            assert!(data == &expected[..written], "{color:?}: other bytes");
+            assert_eq!(stripe.checksum.value(), checksum.value(), "{color:?}");
+        }
     }
 
     /// A run of stripes over flat kept ones is coded with one code, fitted
