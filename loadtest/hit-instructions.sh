@@ -13,6 +13,10 @@
 # FIELDS=distinct gives every recipient their own name and points (Latin
 # names and numbers, not the spike's dozen scripts), so that every open
 # is a cold render of the card rather than a hit.
+# CARD=flat opens flat-card.sh's card instead (white, two lines, each
+# recipient their own name: every open a cold render), one open at a time
+# as there, so that the instructions of its cold open around the render
+# can be told apart from the render's.
 # KEEP_DUMP=<file> keeps callgrind's dump there, for callgrind_annotate.
 # Prints the instructions an open and the functions that take the most,
 # inclusive; keeps the report in loadtest/results/hit-instructions-<stamp>.txt.
@@ -24,9 +28,18 @@ N=${N:-2000}               # measured opens
 WARMUP=${WARMUP:-40}       # opens before the counters are zeroed
 OUT_DIR=${OUT_DIR:-$LOADTEST_DIR/results}
 SIGNING_KEY=${SIGNING_KEY:-loadtest-signing-key-not-a-secret}
-IMAGE_PATH=/i/loyalty.png
 FIELDS=${FIELDS:-same}
 [[ $FIELDS == same || $FIELDS == distinct ]] || die "FIELDS must be same or distinct, got '$FIELDS'"
+CARD=${CARD:-loyalty}
+case $CARD in
+    loyalty) IMAGE_PATH=/i/loyalty.png ;;
+    flat)
+        source "$LOADTEST_DIR/lib/flat.sh"
+        IMAGE_PATH=/i/flat.png
+        [[ $FIELDS == same ]] || die "CARD=flat gives every recipient a name of their own already: leave FIELDS unset"
+        ;;
+    *) die "CARD must be loyalty or flat, got '$CARD'" ;;
+esac
 
 for v in N WARMUP; do
     [[ ${!v} =~ ^[0-9]+$ && ${!v} -gt 0 ]] || die "$v must be a positive integer, got '${!v}'"
@@ -37,13 +50,20 @@ ensure_commands valgrind:valgrind callgrind_control:valgrind redis-server:redis-
     redis-cli:redis-tools curl:curl
 build_release
 start_redis
-load_profiles $((N + WARMUP)) "$FIELDS"
-sign_tokens $((N + WARMUP))
 OPENTIME_LAUNCHER=(valgrind --tool=callgrind --dump-instr=no
     "--callgrind-out-file=$WORK_DIR/callgrind.out")
-start_opentime
+if [[ $CARD == flat ]]; then
+    load_flat_profiles $((N + WARMUP))
+    sign_tokens $((N + WARMUP))
+    write_flat_template
+    start_opentime OPENTIME_TEMPLATES_DIR="$WORK_DIR/templates" OPENTIME_WATCH_TEMPLATES=false
+else
+    load_profiles $((N + WARMUP)) "$FIELDS"
+    sign_tokens $((N + WARMUP))
+    start_opentime
+fi
 first_token=$(head -1 "$WORK_DIR/tokens.txt")
-if [[ $FIELDS == same ]]; then
+if [[ $CARD == loyalty && $FIELDS == same ]]; then
     fetch_hot_image "$IMAGE_PATH?t=$first_token" "$WORK_DIR/image.png" "$WORK_DIR/image.head"
 fi
 
@@ -73,7 +93,13 @@ mkdir -p "$OUT_DIR"
 report="$OUT_DIR/hit-instructions-$(date -u +%Y-%m-%dT%H%M%SZ).txt"
 total=$(callgrind_annotate "$dump" 2>/dev/null | awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }')
 {
-    if [[ $FIELDS == same ]]; then kind=cache-hit; else kind="cold (FIELDS=distinct)"; fi
+    if [[ $CARD == flat ]]; then
+        kind="cold (CARD=flat)"
+    elif [[ $FIELDS == same ]]; then
+        kind=cache-hit
+    else
+        kind="cold (FIELDS=distinct)"
+    fi
     echo "# commit $(checkout_label): $N $kind opens of $IMAGE_PATH, User-Agent: ${USER_AGENT:-none}"
     echo "# instructions: $total in all, $((total / N)) an open"
     echo "# inclusive, the functions above 2%:"
