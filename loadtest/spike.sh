@@ -3,7 +3,7 @@
 # same bytes as static files, in the same run. See loadtest/README.md.
 #
 #   loadtest/spike.sh                       # N=400000 D=15 R=3
-#   N=5000 D=3 R=1 WARMUP=1 loadtest/spike.sh  # a quick check that it works
+#   N=30000 D=3 R=1 WARMUP=1 loadtest/spike.sh  # a quick check that it works
 set -euo pipefail
 
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"

@@ -21,10 +21,7 @@ load_flat_profiles() {
                     bulk("first_name"), bulk("Алёна " i)
             }
         }' | rcli --pipe >"$WORK_DIR/redis-pipe.log" 2>&1 || die "redis-cli --pipe failed (see $WORK_DIR/redis-pipe.log)"
-    grep -q "errors: 0" "$WORK_DIR/redis-pipe.log" || die "redis-cli --pipe reported errors: $(tail -1 "$WORK_DIR/redis-pipe.log")"
-    local count
-    count=$(rcli dbsize)
-    [[ "$count" -eq "$n" ]] || die "redis holds $count keys, expected $n"
+    check_piped_profiles "$n"
 }
 
 # Writes the flat card's template to $WORK_DIR/templates/flat.json.

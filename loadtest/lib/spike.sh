@@ -46,10 +46,7 @@ spike_profiles() {
                     field("ticket_id", sprintf("%d", 40000 + i)), field("ticket_status", "resolved")
             }
         }' | rcli --pipe >"$WORK_DIR/redis-pipe.log" 2>&1 || die "writing the profiles failed (see $WORK_DIR/redis-pipe.log)"
-    grep -q "errors: 0" "$WORK_DIR/redis-pipe.log" || die "redis-cli --pipe reported errors: $(tail -1 "$WORK_DIR/redis-pipe.log")"
-    local count
-    count=$(rcli dbsize)
-    [[ "$count" -ge "$n" ]] || die "redis holds $count keys, expected $n"
+    check_piped_profiles "$n" at-least
 }
 
 # Everything the plan needs; sets SPIKE_PLAN and SPIKE_FLASH_PATH.

@@ -55,12 +55,14 @@ impl Adler32 {
         }
     }
 
-    /// Adds `count` zero bytes: they add nothing to the running sum, and
-    /// it to the checksum's high half each.
+    /// Adds `count` zero bytes: joins the checksum of that many zeros
+    /// (their sum stays 1, their high half counts them).
     pub(crate) fn zeros(&mut self, count: u64) {
-        let modulus = u64::from(ADLER_MODULUS);
-        let added = (count % modulus) * u64::from(self.low) % modulus;
-        self.high = ((u64::from(self.high) + added) % modulus) as u32;
+        let zeros = Adler32 {
+            low: 1,
+            high: (count % u64::from(ADLER_MODULUS)) as u32,
+        };
+        *self = self.combine(zeros, count);
     }
 
     /// The checksum of this data followed by `next`'s `next_len` bytes,

@@ -369,7 +369,7 @@ impl RedisStore {
             // hash, rather than one of each per field.
             let mut shown_fields: Vec<(Cow<str>, String)> = Vec::new();
             let mut shown_expires = false;
-            let mut counts_expire = false;
+            let mut engagement_key = None;
             let mut first_open = None;
             for write in record_writes(event, &at) {
                 match write {
@@ -394,11 +394,12 @@ impl RedisStore {
                             .arg(1);
                     }
                     RecordWrite::Count(field) => {
+                        let key =
+                            engagement_key.get_or_insert_with(|| keys.engagement_key(recipient));
                         pipe.add_command(command("HINCRBY"))
-                            .arg(keys.engagement_key(recipient))
+                            .arg(&*key)
                             .arg(field)
                             .arg(1);
-                        counts_expire = true;
                     }
                     RecordWrite::Arm { field, arm } => shown_fields.push((field.into(), arm)),
                     RecordWrite::Last { field, touch } => {
@@ -406,9 +407,9 @@ impl RedisStore {
                     }
                 }
             }
-            if counts_expire {
+            if let Some(key) = engagement_key {
                 pipe.add_command(command("EXPIRE"))
-                    .arg(keys.engagement_key(recipient))
+                    .arg(key)
                     .arg(&record_keep);
             }
             if !shown_fields.is_empty() || first_open.is_some() {
